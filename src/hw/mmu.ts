@@ -275,7 +275,7 @@ export class Mmu {
     const tlb = this.tlb4k;
     if (tlb !== null) {
       const vpn = Math.floor(gva / PAGE_SIZE);
-      let i = tlb.lookup(vpn, this.ctxTag, this.pcidTag);
+      const i = tlb.lookup(vpn, this.ctxTag, this.pcidTag);
       if (i >= 0 && this.tlbPermits(tlb.perm[i]!, acc)) {
         this.stats.tlbHits++;
         this.stats.dataAccesses++;
@@ -284,15 +284,14 @@ export class Mmu {
         if (this.log !== null) this.log.push(REF_DATA, 0, 0, this.hpa, -1, 0, 0);
         return XLATE_OK;
       }
-      if (i < 0) i = this.hugeTlbHit(gva, acc);
-      if (i >= 0) return XLATE_OK;
+      if (i < 0 && this.hugeTlbHit(gva, acc)) return XLATE_OK;
       this.stats.tlbMisses++;
     }
     return this.walk(gva, acc, true);
   }
 
-  /** The 2 MiB and 1 GiB TLB probes, out of the 4 KiB hit path. Returns >= 0 on a usable hit. */
-  private hugeTlbHit(gva: number, acc: number): number {
+  /** The 2 MiB and 1 GiB TLB probes, out of the 4 KiB hit path. True on a usable hit. */
+  private hugeTlbHit(gva: number, acc: number): boolean {
     let c = this.tlb2m!;
     let size = LEVEL_SIZE[2]!;
     let n = Math.floor(gva / size);
@@ -303,24 +302,18 @@ export class Mmu {
       n = Math.floor(gva / size);
       i = c.lookup(n + KEY_1G, this.ctxTag, this.pcidTag);
     }
-    if (i < 0 || !this.tlbPermits(c.perm[i]!, acc)) return -1;
+    if (i < 0 || !this.tlbPermits(c.perm[i]!, acc)) return false;
     this.stats.tlbHits++;
     this.stats.dataAccesses++;
     this.pageSize = size;
     this.hpa = c.value[i]! * PAGE_SIZE + (gva - n * size);
     if (this.log !== null) this.log.push(REF_DATA, 0, 0, this.hpa, -1, 0, 0);
-    return i;
+    return true;
   }
 
-  /** The translation the tables give now, with no side effect: no A/D, no cache, no counter. */
+  /** The translation the tables give now, with no side effect: no A/D, no cache, no counter (a log still records it). */
   probe(gva: number, acc: number): XlateResult {
-    const log = this.log;
-    this.log = null;
-    try {
-      return this.walk(gva, acc, false);
-    } finally {
-      this.log = log;
-    }
+    return this.walk(gva, acc, false);
   }
 
   /** Translates a guest-physical address through EPT/NPT only (no guest paging), e.g. the guest kernel writing its tables. */
@@ -341,15 +334,9 @@ export class Mmu {
       this.hpa = gpa;
       return XLATE_OK;
     }
-    const log = this.log;
-    this.log = null;
-    try {
-      const r = this.nestedTranslate(gpa, acc, NESTED_FOR_PHYS, 0, false);
-      if (r === XLATE_OK) this.hpa = this.nPfnBase * PAGE_SIZE + pageOffset(gpa);
-      return r;
-    } finally {
-      this.log = log;
-    }
+    const r = this.nestedTranslate(gpa, acc, NESTED_FOR_PHYS, 0, false);
+    if (r === XLATE_OK) this.hpa = this.nPfnBase * PAGE_SIZE + pageOffset(gpa);
+    return r;
   }
 
   private tlbPermits(perm: number, acc: number): boolean {
