@@ -5,7 +5,7 @@
 
 import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "../hw/addr.js";
 import { Mmu, type MmuConfig, defaultMmuConfig } from "../hw/mmu.js";
-import type { PhysMem } from "../hw/phys_mem.js";
+import { type PhysMem, WORDS_PER_TABLE } from "../hw/phys_mem.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 
 export interface NativePortOptions {
@@ -51,7 +51,13 @@ export class NativeCpuPort implements GuestCpuPort {
   writeEntry(gpa: Gpa, lo: number, hi: number): void {
     this.calls.writeEntry++;
     const pfn = Math.floor(gpa / PAGE_SIZE);
-    if (!this.mem.isTable(pfn)) this.mem.allocTable(pfn);
+    if (!this.mem.isTable(pfn)) {
+      this.mem.allocTable(pfn);
+      // PhysMem.allocTable() leaves a never-used slot as it finds it, which after PhysMem.restore()
+      // can hold a later table's words: clear it, as the page was cleared when allocated.
+      const off = this.mem.entryOffset(pfn, 0);
+      this.mem.words.fill(0, off, off + WORDS_PER_TABLE);
+    }
     this.mem.writeEntry(pfn, (gpa - pfn * PAGE_SIZE) / 8, lo, hi);
   }
 
