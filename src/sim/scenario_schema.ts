@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: MIT
+// The scenario format of SCENARIO.md, declared once: every key with its type, default,
+// unit and one sentence (gem5's Param.Unsigned(64, "TLB size")). Validation, the
+// README's parameter table (`scenarioParamTable`) and the editors' JSON Schema
+// (`scenarioJsonSchema`) all come from these declarations.
+//
+// Steps and timeline actions are one-key objects (`- touch: {...}`), declared in the
+// STEP_KINDS and TIMELINE_ACTIONS registries: adding a kind is one entry there (plus
+// its cross-field checks in scenario_check.ts, if it has any).
+
+import { z } from "zod";
+import { PAGE_SIZE } from "../hw/addr.js";
+import { checkScenario, fillScenario, linuxWatermarks } from "./scenario_check.js";
+import {
+  GUEST_PHYS_BITS,
+  GUEST_PHYS_LIMIT,
+  HOST_PHYS_LIMIT,
+  HOST_RAM_MIN,
+  MAX_VCPUS,
+  NAME_PATTERN,
+  ONE_KEY_PARAM,
+} from "./scenario_limits.js";
+import { COUNT_PATTERN, formatSize, SIZE_PATTERN, tryParseAddress, tryParseCount, tryParseSize } from "./size.js";
+
+export * from "./scenario_limits.js";
+
+/** What a parameter declaration carries beyond zod's type (read back by the table and the error messages). */
+export interface ParamMeta {
+  description?: string;
+  /** Unit of the value after parsing: "bytes", "cycles", "accesses"... */
+  unit?: string;
+  /** A scalar kind with its own parser and error wording. */
+  kind?: "size" | "count" | "address";
+  /** Shown in the table when the default is computed rather than a constant. */
+  defaultText?: string;
+}
+
+const meta = (m: ParamMeta) => m as Record<string, unknown>;
+
+interface SizeRules {
+  /** Smallest value allowed (after parsing). */
+  min?: number;
+  /** The value must be a multiple of this. */
+  align?: number;
+  max?: number;
+  /** Why `max` is the maximum, said after "at most ...". */
+  maxReason?: string;
+}
+
+function applyRules(value: number, rules: SizeRules, ctx: z.RefinementCtx, input: unknown): boolean {
+  const { min, align, max, maxReason } = rules;
+  let msg: string | undefined;
+  if (min !== undefined && value < min) msg = `${formatSize(value)} is too small; at least ${formatSize(min)}`;
+  else if (max !== undefined && value > max)
+    msg = `${formatSize(value)} is too large; at most ${formatSize(max)}${maxReason ? ` (${maxReason})` : ""}`;
+  else if (align !== undefined && value % align !== 0) {
+    const up = Math.ceil(value / align) * align;
+    msg = `${formatSize(value)} is not a multiple of ${formatSize(align)}; use a multiple, e.g. ${formatSize(up)}`;
+  }
+  if (msg === undefined) return true;
+  ctx.addIssue({ code: "custom", message: msg, input });
+  return false;
+}
+
+/** A size in bytes: a number, or a string like "512MiB" (see size.ts). */
+export function size(description: string, rules: SizeRules = {}) {
+  return z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const r = tryParseSize(v);
+      if (!r.ok) {
+        ctx.addIssue({ code: "custom", message: r.message, input: v });
+        return z.NEVER;
+      }
+      return applyRules(r.value, rules, ctx, v) ? r.value : z.NEVER;
+    })
+    .meta(meta({ description, unit: "bytes", kind: "size" }));
+}
+
+/** A guest-physical (or other) address: like a size, with hex read as bytes. */
+export function address(description: string, rules: SizeRules = {}) {
+  return z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const r = tryParseAddress(v);
+      if (!r.ok) {
+        ctx.addIssue({ code: "custom", message: r.message, input: v });
+        return z.NEVER;
+      }
+      return applyRules(r.value, rules, ctx, v) ? r.value : z.NEVER;
+    })
+    .meta(meta({ description, unit: "bytes", kind: "address" }));
+}
+
+/** A whole count: a number, or a string with `_` separators. */
+export function count(description: string, unit: string, min = 0) {
+  return z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const r = tryParseCount(v);
+      if (!r.ok) {
+        ctx.addIssue({ code: "custom", message: r.message, input: v });
+        return z.NEVER;
+      }
+      if (r.value < min) {
+        ctx.addIssue({ code: "custom", message: `${r.value} is too small; at least ${min}`, input: v });
+        return z.NEVER;
+      }
+      return r.value;
+    })
+    .meta(meta({ description, unit, kind: "count" }));
+}
+
+function name(description: string) {
+  return z
+    .string()
+    .regex(NAME_PATTERN, {
+      error: (iss) => `${JSON.stringify(iss.input)} is not a name; letters, digits, _ . and -, starting with a letter or _`,
+    })
+    .describe(description);
+}
+
+function ratio(description: string) {
+  return z
+    .number()
+    .min(0, { error: (iss) => `${iss.input} is below 0; a fraction from 0 to 1` })
+    .max(1, { error: (iss) => `${iss.input} is above 1; a fraction from 0 to 1` })
+    .describe(description);
+}
+
+// ---- Workload steps ------------------------------------------------------------------
+
+const regionRules: SizeRules = { min: PAGE_SIZE, align: PAGE_SIZE };
+
+/** `name` and `size` of the region a workload step addresses (SCENARIO.md, "Workload steps"). */
+const regionFields = () => ({
+  size: size(
+    "Bytes of the region to use: the first `size` bytes of the named region, or the size of a fresh region when there is no `name`; default: the whole named region",
+    regionRules,
+  )
+    .optional()
+    .meta(meta({ defaultText: "whole region" })),
+  name: name("Region made by an earlier `mmap` step of this process; without it the step maps a fresh region of `size` first").optional(),
+});
+
+/** One entry per step kind; the key is the YAML key (`- touch: {...}`). */
+export const STEP_KINDS = {
+  touch: z
+    .strictObject({
+      ...regionFields(),
+      op: z.enum(["read", "write"]).describe("Whether each page is read or written"),
+    })
+    .describe("Visit each 4 KiB page of the region once, in address order"),
+  random: z
+    .strictObject({
+      ...regionFields(),
+      accesses: count("Number of accesses", "accesses", 1),
+      writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1"),
+    })
+    .describe("Uniformly random accesses to the region (seeded)"),
+  sequential: z
+    .strictObject({
+      ...regionFields(),
+      accesses: count("Number of accesses, wrapping around at the end of the region; default: one pass", "accesses", 1)
+        .optional()
+        .meta(meta({ defaultText: "size / stride (one pass)" })),
+      writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1 (seeded)").default(0),
+      stride: size("Bytes between consecutive accesses", { min: 1 }).default(PAGE_SIZE),
+    })
+    .describe("Accesses from the start of the region in steps of `stride` bytes"),
+  trace: z
+    .strictObject({
+      file: z
+        .string()
+        .min(1, { error: "empty file name; a path to a trace, relative to the scenario file" })
+        .describe("Trace file (Lackey text or memvirt binary, optionally gzip), relative to the scenario file"),
+    })
+    .describe("Replay a recorded trace of virtual addresses"),
+  mmap: z
+    .strictObject({
+      name: name("Name that later steps use to refer to the region"),
+      size: size("Bytes to map", regionRules),
+      hugePage: z
+        .boolean()
+        .default(false)
+        .describe("true: madvise(MADV_HUGEPAGE) in the guest, so aligned 2 MiB parts can use guest huge pages"),
+    })
+    .describe("Map an anonymous region in the guest process (guest-side mmap)"),
+  munmap: z
+    .strictObject({
+      name: name("Region to unmap"),
+    })
+    .describe("Unmap a region made by an earlier mmap step (guest frees frames, flushes the TLB)"),
+  switch: z
+    .strictObject({
+      to: name("Process of the same VM to switch to"),
+    })
+    .describe("Context switch to another process of the VM (CR3 load)"),
+} satisfies Record<string, z.ZodType>;
+
+export type StepKind = keyof typeof STEP_KINDS;
+/** Step kinds that address a region by `name` or a fresh `size`. */
+export const REGION_STEP_KINDS: readonly StepKind[] = ["touch", "random", "sequential"];
+
+// ---- Timeline ------------------------------------------------------------------------
+
+export const TIMELINE_ACTIONS = {
+  madvise: z
+    .strictObject({
+      vm: name("VM whose guest RAM the call applies to"),
+      gpa: address("Guest-physical start of the range; a multiple of 4 KiB", { align: PAGE_SIZE, max: GUEST_PHYS_LIMIT }),
+      size: size("Bytes in the range; a multiple of 4 KiB", regionRules),
+      advice: z.enum(["DONTNEED", "FREE", "PAGEOUT", "COLD"]).describe("MADV_ advice QEMU (or a balloon) gives for the range"),
+    })
+    .describe("madvise() on QEMU's mapping of a guest-physical range, as a balloon or free-page reporting would"),
+} satisfies Record<string, z.ZodType>;
+
+export type TimelineActionKind = keyof typeof TIMELINE_ACTIONS;
+
+/** A one-key object of `kinds`, turned into `{kind, ...fields}`. */
+type Tagged<T extends Record<string, z.ZodType>> = { [K in keyof T & string]: { kind: K } & z.output<T[K]> }[keyof T & string];
+
+function oneKeyShape<T extends Record<string, z.ZodType>>(kinds: T) {
+  return Object.fromEntries(Object.entries(kinds).map(([k, s]) => [k, s.optional()])) as { [K in keyof T]: z.ZodOptional<T[K]> };
+}
+
+function presentKeys(o: object, kinds: Record<string, z.ZodType>): string[] {
+  return Object.keys(o).filter((k) => k in kinds && (o as Record<string, unknown>)[k] !== undefined);
+}
+
+function exactlyOne(what: string, item: string, kinds: Record<string, z.ZodType>, present: string[], ctx: z.RefinementCtx) {
+  if (present.length === 1) return;
+  const list = Object.keys(kinds).join(", ");
+  ctx.addIssue({
+    code: "custom",
+    params: { [ONE_KEY_PARAM]: true },
+    message:
+      present.length === 0
+        ? `no ${what} given; one of ${list}`
+        : `${present.join(" and ")} in one ${item}; one ${what} per ${item}, so split them into two`,
+  });
+}
+
+const stepSchema = z
+  .strictObject(oneKeyShape(STEP_KINDS))
+  .superRefine((o, ctx) => exactlyOne("step kind", "step", STEP_KINDS, presentKeys(o, STEP_KINDS), ctx))
+  .transform((o) => {
+    const kind = presentKeys(o, STEP_KINDS)[0] as StepKind;
+    return { kind, ...(o[kind] as object) } as Tagged<typeof STEP_KINDS>;
+  })
+  .meta({ description: "One workload or action: a mapping with exactly one key, the step kind", minProperties: 1, maxProperties: 1 });
+
+const atSchema = z
+  .strictObject({
+    cycles: count("Simulated cycles since the start", "cycles").optional(),
+    accesses: count("Guest accesses since the start, counted over the whole run", "accesses").optional(),
+  })
+  .superRefine((o, ctx) => {
+    const n = (o.cycles === undefined ? 0 : 1) + (o.accesses === undefined ? 0 : 1);
+    if (n !== 1)
+      ctx.addIssue({
+        code: "custom",
+        message: `${n === 0 ? "no time given" : "both cycles and accesses given"}; exactly one of {cycles: N} or {accesses: N}`,
+      });
+  })
+  .transform((o) =>
+    o.cycles !== undefined ? { clock: "cycles" as const, value: o.cycles } : { clock: "accesses" as const, value: o.accesses! },
+  )
+  .describe("When the action happens: {cycles: N} or {accesses: N}");
+
+const timelineSchema = z
+  .strictObject({ at: atSchema, ...oneKeyShape(TIMELINE_ACTIONS) })
+  .superRefine((o, ctx) => exactlyOne("timeline action", "timeline entry", TIMELINE_ACTIONS, presentKeys(o, TIMELINE_ACTIONS), ctx))
+  .transform((o) => {
+    const kind = presentKeys(o, TIMELINE_ACTIONS)[0] as TimelineActionKind;
+    return { at: o.at, action: { kind, ...(o[kind] as object) } as Tagged<typeof TIMELINE_ACTIONS> };
+  })
+  .meta({ description: "A host-side or cross-VM action at a point in simulated time", minProperties: 2, maxProperties: 2 });
+
+// ---- Host, VMs, processes ------------------------------------------------------------
+
+const watermarkRules: SizeRules = { align: PAGE_SIZE };
+
+const hostSchema = z
+  .strictObject({
+    ram: size("Host physical memory", {
+      min: HOST_RAM_MIN,
+      align: PAGE_SIZE,
+      max: HOST_PHYS_LIMIT,
+      maxReason: "2^46 bytes of host-physical address space",
+    }),
+    swap: size("Swap device size; 0: no swap", { align: PAGE_SIZE }).default(0),
+    thp: z
+      .enum(["never", "madvise", "always"])
+      .default("never")
+      .describe("Anonymous transparent huge page policy (/sys/kernel/mm/transparent_hugepage/enabled)"),
+    watermarks: z
+      .strictObject({
+        min: size("Free memory below which allocations reclaim directly (WMARK_MIN)", watermarkRules),
+        low: size("Free memory below which kswapd wakes (WMARK_LOW)", watermarkRules),
+        high: size("Free memory at which kswapd stops (WMARK_HIGH)", watermarkRules),
+      })
+      .optional()
+      .meta(
+        meta({
+          description:
+            "Zone watermarks; default derived from ram like Linux (min_free_kbytes = sqrt(16 * ram in KiB), watermark_scale_factor 10)",
+          defaultText: "derived from ram",
+        }),
+      ),
+  })
+  .transform((h) => ({ ...h, watermarks: h.watermarks ?? linuxWatermarks(h.ram) }))
+  .describe("The host machine");
+
+const processSchema = z
+  .strictObject({
+    name: name("Process name, unique in its VM"),
+    vcpu: z
+      .int()
+      .min(0, { error: "a vCPU index is 0 or more" })
+      .default(0)
+      .describe("Which vCPU runs it (time-shared with the others on that vCPU); below the VM's vcpus"),
+    steps: z.array(stepSchema).default([]).describe("Workloads and actions, run in order"),
+  })
+  .describe("A guest process");
+
+const vmSchema = z
+  .strictObject({
+    name: name("VM name, unique on the host"),
+    ram: size("Guest RAM (QEMU's -m)", {
+      min: PAGE_SIZE,
+      align: PAGE_SIZE,
+      max: GUEST_PHYS_LIMIT,
+      maxReason: `the guest-physical address space is 2^${GUEST_PHYS_BITS} bytes`,
+    }),
+    vcpus: z
+      .int({ error: (iss) => `${JSON.stringify(iss.input)} is not a vCPU count; a whole number from 1 to ${MAX_VCPUS}` })
+      .min(1, { error: (iss) => `${iss.input} vCPUs; a VM has 1 to ${MAX_VCPUS} vCPUs` })
+      .max(MAX_VCPUS, { error: (iss) => `${iss.input} vCPUs is more than memvirt supports; 1 to ${MAX_VCPUS} vCPUs per VM` })
+      .default(1)
+      .describe(`Number of vCPUs, 1 to ${MAX_VCPUS}`),
+    mmu: z
+      .enum(["ept", "npt", "shadow"])
+      .default("ept")
+      .describe("How guest memory is translated: EPT (Intel) or NPT (AMD) nested paging, or shadow page tables"),
+    backing: z
+      .enum(["4k", "thp", "hugetlb-2m", "hugetlb-1g"])
+      .default("4k")
+      .describe("Host pages behind guest RAM: 4 KiB pages, transparent huge pages, or a hugetlbfs pool of 2 MiB or 1 GiB pages"),
+    prealloc: z.boolean().default(false).describe("true: QEMU touches all guest RAM at start (-mem-prealloc); false: lazy"),
+    guest: z
+      .strictObject({
+        levels: z.literal([4, 5]).default(4).describe("Guest paging levels: 4 (48-bit virtual addresses) or 5 (57-bit, LA57)"),
+      })
+      .prefault({})
+      .describe("The guest kernel"),
+    processes: z.array(processSchema).default([]).describe("Guest processes"),
+  })
+  .describe("A virtual machine: a QEMU process with guest RAM, KVM's MMU and a guest kernel");
+
+/** The raw schema: every key and local check; cross-field checks come in scenarioSchema. */
+const scenarioObject = z.strictObject({
+  seed: count("Seed every random choice derives from", "", 0).default(1),
+  host: hostSchema,
+  cost: z
+    .record(
+      z.string(),
+      z
+        .number()
+        .min(0, { error: (iss) => `${iss.input} is negative; a cost is 0 or more cycles` })
+        .meta(meta({ description: "Cycles for one event", defaultText: "the cost table's" })),
+    )
+    .default({})
+    .meta(meta({ description: "Overrides of the cost table: event name -> cycles per event", unit: "cycles" })),
+  vms: z
+    .array(vmSchema)
+    .min(1, { error: "no VMs; at least one, like [{name: vm0, ram: 1GiB}]" })
+    .describe("The virtual machines on the host"),
+  timeline: z.array(timelineSchema).default([]).describe("Host-side or cross-VM actions at points in simulated time"),
+});
+
+export type RawScenario = z.output<typeof scenarioObject>;
+
+/**
+ * The whole format: keys and local checks, then (only if those pass, since they read
+ * transformed values) the cross-field checks, then the defaults that depend on other keys.
+ */
+export const scenarioSchema = scenarioObject
+  .superRefine(checkScenario, { when: (payload) => payload.issues.length === 0 })
+  .transform(fillScenario);
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type HostConfig = Scenario["host"];
+export type Watermarks = HostConfig["watermarks"];
+export type VmConfig = Scenario["vms"][number];
+export type ProcessConfig = VmConfig["processes"][number];
+export type Step = ProcessConfig["steps"][number];
+export type TimelineEvent = Scenario["timeline"][number];
+export type TimelineAction = TimelineEvent["action"];
+export type MmuMode = VmConfig["mmu"];
+export type Backing = VmConfig["backing"];
+export type ThpPolicy = HostConfig["thp"];
+
+// ---- Reading the declarations back -------------------------------------------------
+
+interface Def {
+  type: string;
+  innerType?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  in?: z.ZodType;
+  valueType?: z.ZodType;
+  entries?: Record<string, string | number>;
+  values?: unknown[];
+  options?: z.ZodType[];
+  format?: string;
+  defaultValue?: unknown;
+}
+
+const defOf = (s: z.ZodType) => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/** A declaration with its wrappers (optional, default, pipe) peeled off and their metadata merged. */
+export interface ParamInfo {
+  schema: z.ZodType;
+  meta: ParamMeta;
+  optional: boolean;
+  hasDefault: boolean;
+  defaultValue?: unknown;
+}
+
+export function unwrapParam(schema: z.ZodType): ParamInfo {
+  const info: ParamInfo = { schema, meta: {}, optional: false, hasDefault: false };
+  let s = schema;
+  for (;;) {
+    const m = z.globalRegistry.get(s) as ParamMeta | undefined;
+    if (m) info.meta = { ...m, ...info.meta };
+    if (info.meta.kind) break;
+    const d = defOf(s);
+    if (d.type === "optional") {
+      info.optional = true;
+      s = d.innerType!;
+    } else if (d.type === "default" || d.type === "prefault") {
+      if (!info.hasDefault) {
+        info.hasDefault = true;
+        info.defaultValue = d.defaultValue;
+      }
+      s = d.innerType!;
+    } else if (d.type === "pipe") {
+      s = d.in!;
+    } else break;
+  }
+  info.schema = s;
+  return info;
+}
+
+/** The declaration at a path of the input (numbers index lists), or undefined. */
+export function paramAt(path: readonly PropertyKey[]): ParamInfo | undefined {
+  let info = unwrapParam(scenarioObject);
+  for (const seg of path) {
+    const d = defOf(info.schema);
+    let next: z.ZodType | undefined;
+    if (d.type === "object") next = typeof seg === "string" ? d.shape![seg] : undefined;
+    else if (d.type === "array") next = typeof seg === "number" ? d.element : undefined;
+    else if (d.type === "record") next = d.valueType;
+    if (next === undefined) return undefined;
+    info = unwrapParam(next);
+  }
+  return info;
+}
+
+/** Keys an object at `path` accepts (for "did you mean"), or []. */
+export function keysAt(path: readonly PropertyKey[]): string[] {
+  const info = paramAt(path);
+  const d = info && defOf(info.schema);
+  return d?.type === "object" ? Object.keys(d.shape!) : [];
+}
+
+function typeName(info: ParamInfo): string {
+  if (info.meta.kind) return info.meta.kind;
+  const d = defOf(info.schema);
+  switch (d.type) {
+    case "enum":
+      return Object.values(d.entries!).join(" | ");
+    case "literal":
+      return d.values!.map(String).join(" | ");
+    case "number":
+      return d.format === "safeint" ? "integer" : "number";
+    case "object":
+      return "mapping";
+    case "array":
+      return "list";
+    case "record":
+      return "mapping";
+    default:
+      return d.type;
+  }
+}
+
+function defaultText(info: ParamInfo): string {
+  if (info.meta.defaultText !== undefined) return info.meta.defaultText;
+  if (!info.hasDefault) return info.optional ? "none" : "required";
+  const v = info.defaultValue;
+  if (info.meta.kind === "size" && typeof v === "number") return formatSize(v);
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/** A row of the README's parameter table. */
+export interface ParamRow {
+  /** Key path: `vms[].ram`, `vms[].processes[].steps[].touch.op`, `cost.<event>`. */
+  path: string;
+  type: string;
+  default: string;
+  unit: string;
+  description: string;
+}
+
+/** Every declared key, depth first in declaration order, for the README and `memvirt params`. */
+export function scenarioParamTable(): ParamRow[] {
+  const rows: ParamRow[] = [];
+  const visit = (schema: z.ZodType, path: string, element = false) => {
+    const info = unwrapParam(schema);
+    if (path !== "") {
+      rows.push({
+        path,
+        type: typeName(info),
+        default: element ? "" : defaultText(info),
+        unit: info.meta.unit ?? "",
+        description: info.meta.description ?? "",
+      });
+    }
+    const d = defOf(info.schema);
+    if (d.type === "object") for (const [k, child] of Object.entries(d.shape!)) visit(child, path === "" ? k : `${path}.${k}`);
+    else if (d.type === "array") visit(d.element!, `${path}[]`, true);
+    else if (d.type === "record") visit(d.valueType!, `${path}.<event>`);
+  };
+  visit(scenarioObject, "");
+  return rows;
+}
+
+/** The table as Markdown, for the README. */
+export function scenarioParamMarkdown(): string {
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const lines = ["| Key | Type | Default | Unit | Description |", "|---|---|---|---|---|"];
+  for (const r of scenarioParamTable())
+    lines.push(`| \`${r.path}\` | ${esc(r.type)} | ${esc(r.default)} | ${r.unit} | ${esc(r.description)} |`);
+  return lines.join("\n");
+}
+
+/** JSON Schema (draft 2020-12) of the scenario file as people write it, for editors. */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(scenarioObject, {
+    io: "input",
+    unrepresentable: "any",
+    override: (ctx) => {
+      const js = ctx.jsonSchema as Record<string, unknown>;
+      const m = js as ParamMeta;
+      const d = defOf(ctx.zodSchema as unknown as z.ZodType);
+      if ((d.type === "default" || d.type === "prefault") && js.default === undefined) js.default = d.defaultValue;
+      if (m.kind !== undefined) {
+        delete js.type;
+        js.anyOf =
+          m.kind === "count"
+            ? [
+                { type: "integer", minimum: 0 },
+                { type: "string", pattern: COUNT_PATTERN },
+              ]
+            : [
+                { type: "integer", minimum: 0 },
+                { type: "string", pattern: SIZE_PATTERN },
+              ];
+        js.examples = m.kind === "count" ? ["1_000_000"] : ["512MiB"];
+      }
+      delete js.kind;
+      delete js.unit;
+      delete js.defaultText;
+    },
+  }) as Record<string, unknown>;
+  return { ...schema, title: "memvirt scenario", description: "A memvirt scenario, version 1 (SCENARIO.md)" };
+}
