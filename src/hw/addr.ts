@@ -22,9 +22,13 @@ export const ENTRIES_PER_TABLE = 512;
 /** 2^(12 + 9*(level-1)): the bytes one entry at `level` covers (level 1 = 4 KiB). */
 export const LEVEL_SIZE: readonly number[] = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48, 2 ** 57];
 
+/** 1 / LEVEL_SIZE: multiplying by a power of two is exact and several times cheaper than dividing. */
+export const INV_LEVEL_SIZE: Float64Array = Float64Array.from(LEVEL_SIZE, (s) => (s === 0 ? 0 : 1 / s));
+export const INV_PAGE_SIZE = 1 / 4096;
+
 /** Index of `addr` in a table at `level` (1 = PT, 2 = PD, 3 = PDPT, 4 = PML4, 5 = PML5). */
 export function tableIndex(addr: number, level: number): number {
-  return Math.floor(addr / LEVEL_SIZE[level]!) & 511;
+  return Math.floor(addr * INV_LEVEL_SIZE[level]!) & 511;
 }
 
 /** Page size in bytes of a leaf at `level`. */

@@ -26,6 +26,8 @@ export class AssocCache {
   readonly sets: number;
   readonly ways: number;
   readonly setMask: number;
+  /** Most recently used way of each set: probed first (a way predictor; it changes no outcome). */
+  private readonly mru: Int32Array;
   readonly key: Float64Array;
   readonly ctx: Int32Array;
   readonly pcid: Int32Array;
@@ -35,8 +37,6 @@ export class AssocCache {
   readonly perm: Int32Array;
   readonly stamp: Float64Array;
   private clock = 0;
-  hits = 0;
-  misses = 0;
 
   constructor(g: CacheGeometry) {
     if (!Number.isInteger(g.sets) || g.sets < 1 || (g.sets & (g.sets - 1)) !== 0) {
@@ -46,6 +46,7 @@ export class AssocCache {
     this.sets = g.sets;
     this.ways = g.ways;
     this.setMask = g.sets - 1;
+    this.mru = new Int32Array(g.sets);
     const n = g.sets * g.ways;
     this.key = new Float64Array(n);
     this.ctx = new Int32Array(n);
@@ -60,24 +61,34 @@ export class AssocCache {
     return this.sets * this.ways;
   }
 
+  /** First entry of the set `key` maps to (`&` truncates a double key exactly in one instruction). */
+  setBase(key: number): number {
+    return (key & this.setMask) * this.ways;
+  }
+
   /** Index of the matching entry, or -1. Counts a hit or a miss and refreshes LRU on a hit. */
   lookup(key: number, ctx: number, pcid: number): number {
-    const base = (key & this.setMask) * this.ways;
+    const set = key & this.setMask;
+    const base = set * this.ways;
+    let i = base + this.mru[set]!;
+    if (this.key[i] === key && this.ctx[i] === ctx && (this.pcid[i] === pcid || (this.perm[i]! & CP_GLOBAL) !== 0)) {
+      this.stamp[i] = ++this.clock;
+      return i;
+    }
     const end = base + this.ways;
-    for (let i = base; i < end; i++) {
+    for (i = base; i < end; i++) {
       if (this.key[i] === key && this.ctx[i] === ctx && (this.pcid[i] === pcid || (this.perm[i]! & CP_GLOBAL) !== 0)) {
         this.stamp[i] = ++this.clock;
-        this.hits++;
+        this.mru[set] = i - base;
         return i;
       }
     }
-    this.misses++;
     return -1;
   }
 
   /** Like lookup, but changes nothing (no LRU update, no counting). */
   peek(key: number, ctx: number, pcid: number): number {
-    const base = (key & this.setMask) * this.ways;
+    const base = this.setBase(key);
     for (let i = base; i < base + this.ways; i++) {
       if (this.key[i] === key && this.ctx[i] === ctx && (this.pcid[i] === pcid || (this.perm[i]! & CP_GLOBAL) !== 0)) return i;
     }
@@ -86,7 +97,7 @@ export class AssocCache {
 
   /** Inserts or replaces the entry for (key, ctx, pcid); evicts the least recently used way. */
   fill(key: number, ctx: number, pcid: number, value: number, perm: number, aux = -1): number {
-    const base = (key & this.setMask) * this.ways;
+    const base = this.setBase(key);
     let victim = base;
     let oldest = Number.POSITIVE_INFINITY;
     for (let i = base; i < base + this.ways; i++) {
@@ -109,12 +120,13 @@ export class AssocCache {
     this.aux[victim] = aux;
     this.perm[victim] = perm;
     this.stamp[victim] = ++this.clock;
+    this.mru[key & this.setMask] = victim - base;
     return victim;
   }
 
   /** Drops the entries for `key` that `match` selects. */
   invalidateKey(key: number, match: (ctx: number, pcid: number, global: boolean) => boolean): number {
-    const base = (key & this.setMask) * this.ways;
+    const base = this.setBase(key);
     let n = 0;
     for (let i = base; i < base + this.ways; i++) {
       if (this.ctx[i] !== 0 && this.key[i] === key && match(this.ctx[i]!, this.pcid[i]!, (this.perm[i]! & CP_GLOBAL) !== 0)) {

@@ -7,7 +7,7 @@
 // The TLB hit path is `access()`; walks live out of line in `walk()` and `nestedTranslate()`.
 // Nothing here allocates per access; results come back in fields (hpa, fault, errorCode...).
 
-import { LEVEL_SIZE, PAGE_SIZE } from "./addr.js";
+import { INV_LEVEL_SIZE, INV_PAGE_SIZE, LEVEL_SIZE, PAGE_SIZE } from "./addr.js";
 import {
   AssocCache,
   CP_EXEC,
@@ -22,7 +22,6 @@ import {
 } from "./assoc_cache.js";
 import { EPT_A, EPT_D, EPT_PS, EPT_R, EPT_W, eptNonLeafRsvdLo, isReservedMemType } from "./ept_pte.js";
 import type { PhysMem } from "./phys_mem.js";
-import { WORDS_PER_TABLE } from "./phys_mem.js";
 import { type WalkLog, REF_DATA, REF_GUEST_TABLE, REF_NESTED_TABLE } from "./walk_log.js";
 import {
   PFERR_FETCH,
@@ -193,8 +192,26 @@ export class Mmu {
   cr0Wp = true;
   efeNxe = true;
   cr4Pge = true;
-  smep = false;
-  smap = false;
+  /** CR4.SMEP and CR4.SMAP; setting them recomputes the TLB permission tables. */
+  get smep(): boolean {
+    return this._smep;
+  }
+  set smep(v: boolean) {
+    this._smep = v;
+    this.computeTlbPerms();
+  }
+  get smap(): boolean {
+    return this._smap;
+  }
+  set smap(v: boolean) {
+    this._smap = v;
+    this.computeTlbPerms();
+  }
+  private _smep = false;
+  private _smap = false;
+  /** Per access kind (ACC_* bits, 0..31): entry bits a TLB hit needs, and bits that forbid it. */
+  private readonly tlbNeed = new Int32Array(32);
+  private readonly tlbForbid = new Int32Array(32);
   /** EPTP / nCR3 root host frame (nested paging only). */
   nestedRoot = -1;
   vpid = 1;
@@ -238,6 +255,8 @@ export class Mmu {
   private readonly nested: boolean;
   private readonly isEpt: boolean;
   private readonly rsvdHi: number;
+  private readonly nestedAd: boolean;
+  private readonly nestedLevels: number;
   /** Nested leaf of the last nestedTranslate: 4 KiB host frame, word offset (-1 after a nested-TLB hit), writable, dirty. */
   private nPfnBase = 0;
   private nLeafOff = -1;
@@ -255,6 +274,8 @@ export class Mmu {
     this.nested = config.paging !== "native";
     this.isEpt = config.paging === "ept";
     this.rsvdHi = rsvdHiMask(config.maxPhyAddr);
+    this.nestedAd = config.paging === "ept" ? config.eptAd : true;
+    this.nestedLevels = config.nestedLevels;
     const t = config.tlb;
     this.tlb4k = t ? new AssocCache(t["4k"]) : null;
     this.tlb2m = t ? (t["2m"] === "shared" ? this.tlb4k : new AssocCache(t["2m"])) : null;
@@ -262,6 +283,7 @@ export class Mmu {
     this.psc = pscArray(config.psc);
     this.nestedTlb = this.nested && config.nestedTlb ? new AssocCache(config.nestedTlb) : null;
     this.nestedPsc = pscArray(this.nested ? config.nestedPsc : null);
+    this.computeTlbPerms();
     this.refreshTags();
   }
 
@@ -274,7 +296,7 @@ export class Mmu {
   access(gva: number, acc: number): XlateResult {
     const tlb = this.tlb4k;
     if (tlb !== null) {
-      const vpn = Math.floor(gva / PAGE_SIZE);
+      const vpn = Math.floor(gva * INV_PAGE_SIZE);
       const i = tlb.lookup(vpn, this.ctxTag, this.pcidTag);
       if (i >= 0 && this.tlbPermits(tlb.perm[i]!, acc)) {
         this.stats.tlbHits++;
@@ -339,14 +361,22 @@ export class Mmu {
     return r;
   }
 
+  /** Whether a cached translation with `perm` serves an access of kind `acc` without a walk. */
   private tlbPermits(perm: number, acc: number): boolean {
-    if ((acc & ACC_WRITE) !== 0 && (perm & CP_WRITE_OK) === 0) return false;
-    if ((acc & ACC_USER) !== 0) {
-      if ((perm & CP_USER) === 0) return false;
-    } else if ((perm & CP_USER) !== 0 && (this.smap || ((acc & ACC_FETCH) !== 0 && this.smep))) {
-      return false;
+    return (perm & this.tlbNeed[acc]!) === this.tlbNeed[acc] && (perm & this.tlbForbid[acc]!) === 0;
+  }
+
+  private computeTlbPerms(): void {
+    for (let acc = 0; acc < 32; acc++) {
+      let need = 0;
+      let forbid = 0;
+      if ((acc & ACC_WRITE) !== 0) need |= CP_WRITE_OK;
+      if ((acc & ACC_USER) !== 0) need |= CP_USER;
+      else if (this._smap || ((acc & ACC_FETCH) !== 0 && this._smep)) forbid |= CP_USER;
+      if ((acc & ACC_FETCH) !== 0) forbid |= CP_NX;
+      this.tlbNeed[acc] = need;
+      this.tlbForbid[acc] = forbid;
     }
-    return (acc & ACC_FETCH) === 0 || (perm & CP_NX) === 0;
   }
 
   /** The page walk (SDM 4.5, and 29.3.2 for the nested dimension). */
@@ -369,7 +399,7 @@ export class Mmu {
     if (se && this.psc[2] !== null) {
       for (let l = 2; l <= levels; l++) {
         const c = this.psc[l]!;
-        const i = c.lookup(Math.floor(gva / LEVEL_SIZE[l]!), this.ctxTag, this.pcidTag);
+        const i = c.lookup(Math.floor(gva * INV_LEVEL_SIZE[l]!), this.ctxTag, this.pcidTag);
         if (i >= 0) {
           stats.pscHits++;
           level = l - 1;
@@ -389,6 +419,8 @@ export class Mmu {
     }
     const tableAcc = this.isEpt && this.config.eptAd ? ACC_WRITE : ACC_READ;
     const nxe = this.efeNxe;
+    const slots = mem.tableSlot;
+    const words = mem.words;
     let lo = 0;
     let hi = 0;
     let off = 0;
@@ -402,7 +434,7 @@ export class Mmu {
       }
       if (se && level < levels && this.psc[level + 1] !== null) {
         this.psc[level + 1]!.fill(
-          Math.floor(gva / LEVEL_SIZE[level + 1]!),
+          Math.floor(gva * INV_LEVEL_SIZE[level + 1]!),
           this.ctxTag,
           this.pcidTag,
           tableHpfn,
@@ -415,11 +447,11 @@ export class Mmu {
         );
       }
       const idx = tableIndexOf(gva, level);
-      const slot = mem.tableSlot[tableHpfn]!;
+      const slot = tableHpfn >= 0 ? slots[tableHpfn]! : -1;
       if (slot >= 0) {
-        off = slot * WORDS_PER_TABLE + 2 * idx;
-        lo = mem.words[off]!;
-        hi = mem.words[off + 1]!;
+        off = (slot << 10) | (idx << 1);
+        lo = words[off]!;
+        hi = words[off + 1]!;
       } else {
         off = -1;
         lo = 0;
@@ -446,8 +478,12 @@ export class Mmu {
         const r = this.guestAdWrite(off, lo | PTE_A, tableGpa + idx * 8, level);
         if (r !== XLATE_OK) return r;
       }
-      tableFrame = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
-      tableHpfn = nested ? -1 : tableFrame;
+      if (nested) {
+        tableFrame = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
+        tableHpfn = -1;
+      } else {
+        tableHpfn = tableFrame = entryFrame(lo, hi);
+      }
       level--;
     }
 
@@ -503,7 +539,7 @@ export class Mmu {
           cKey,
           this.ctxTag,
           this.pcidTag,
-          Math.floor(hpa / cSize) * (cSize / PAGE_SIZE),
+          Math.floor(hpa / cSize) * (cSize * INV_PAGE_SIZE),
           (writeOk ? CP_WRITE_OK : 0) |
             (writable ? CP_WRITABLE : 0) |
             (us ? CP_USER : 0) |
@@ -543,7 +579,7 @@ export class Mmu {
   private nestedTranslate(gpa: number, acc: number, why: number, forLevel: number, se: boolean): XlateResult {
     const mem = this.mem;
     const stats = this.stats;
-    const gfn = Math.floor(gpa / PAGE_SIZE);
+    const gfn = Math.floor(gpa * INV_PAGE_SIZE);
     const ntlb = this.nestedTlb;
     if (se && ntlb !== null) {
       const i = ntlb.lookup(gfn, this.eptTag, 0);
@@ -563,8 +599,8 @@ export class Mmu {
       stats.nestedTlbMisses++;
     }
     const isEpt = this.isEpt;
-    const ad = isEpt ? this.config.eptAd : true;
-    const levels = this.config.nestedLevels;
+    const ad = this.nestedAd;
+    const levels = this.nestedLevels;
     const log = this.log;
     let level = levels;
     let tableHpfn = this.nestedRoot;
@@ -575,7 +611,7 @@ export class Mmu {
     if (se && this.nestedPsc[2] !== null) {
       for (let l = 2; l <= levels; l++) {
         const c = this.nestedPsc[l]!;
-        const i = c.lookup(Math.floor(gpa / LEVEL_SIZE[l]!), this.eptTag, 0);
+        const i = c.lookup(Math.floor(gpa * INV_LEVEL_SIZE[l]!), this.eptTag, 0);
         if (i >= 0) {
           stats.nestedPscHits++;
           level = l - 1;
@@ -592,13 +628,16 @@ export class Mmu {
     let lo = 0;
     let hi = 0;
     let off = -1;
+    const slots = mem.tableSlot;
+    const words = mem.words;
+    const rsvdHi = this.rsvdHi;
     for (;;) {
       const idx = tableIndexOf(gpa, level);
-      const slot = mem.tableSlot[tableHpfn]!;
+      const slot = tableHpfn >= 0 ? slots[tableHpfn]! : -1;
       if (slot >= 0) {
-        off = slot * WORDS_PER_TABLE + 2 * idx;
-        lo = mem.words[off]!;
-        hi = mem.words[off + 1]!;
+        off = (slot << 10) | (idx << 1);
+        lo = words[off]!;
+        hi = words[off + 1]!;
       } else {
         off = -1;
         lo = 0;
@@ -610,15 +649,17 @@ export class Mmu {
       if (isEpt) {
         if ((lo & 7) === 0) return this.eptViolation(gpa, acc, why, 0, level, se);
         leaf = level === 1 || ((lo & EPT_PS) !== 0 && level <= 3);
-        const why2 = this.eptMisconfigReason(lo, hi, level, leaf);
-        if (why2 !== "") return this.eptMisconfig(gpa, level, why2, se);
+        if ((lo & 3) === 2 || (hi & rsvdHi) !== 0 || (leaf ? level > 1 || (0x8c >>> ((lo >>> 3) & 7)) & 1 : lo & eptNonLeafRsvdLo(level))) {
+          const why2 = this.eptMisconfigReason(lo, hi, level, leaf);
+          if (why2 !== "") return this.eptMisconfig(gpa, level, why2, se);
+        }
         r &= lo & 1;
         w &= (lo >>> 1) & 1;
         x &= (lo >>> 2) & 1;
       } else {
         if ((lo & PTE_P) === 0) return this.npf(gpa, acc, why, 0, level, se);
         leaf = level === 1 || ((lo & PTE_PS) !== 0 && level <= 3);
-        if ((hi & this.rsvdHi) !== 0 || (level >= 4 && (lo & PTE_PS) !== 0) || (leaf && (lo & hugeRsvdLoMask(level)) !== 0)) {
+        if ((hi & rsvdHi) !== 0 || (level >= 4 && (lo & PTE_PS) !== 0) || (leaf && (lo & hugeRsvdLoMask(level)) !== 0)) {
           return this.npf(gpa, acc, why, PFERR_PRESENT | PFERR_RSVD, level, se);
         }
         w &= (lo >>> 1) & 1;
@@ -628,14 +669,14 @@ export class Mmu {
       if (leaf) break;
       const aBit = isEpt ? EPT_A : PTE_A;
       if (se && ad && (lo & aBit) === 0) {
-        mem.words[off] = lo | aBit;
+        words[off] = lo | aBit;
         stats.nestedAdWrites++;
       }
-      tableHpfn = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
+      tableHpfn = entryFrame(lo, hi);
       level--;
       if (se && this.nestedPsc[level + 1] !== null) {
         this.nestedPsc[level + 1]!.fill(
-          Math.floor(gpa / LEVEL_SIZE[level + 1]!),
+          Math.floor(gpa * INV_LEVEL_SIZE[level + 1]!),
           this.eptTag,
           0,
           tableHpfn,
@@ -657,7 +698,7 @@ export class Mmu {
     if (se && ad) {
       const newLo = lo | aBit | (write ? dBit : 0);
       if (newLo !== lo) {
-        mem.words[off] = newLo;
+        words[off] = newLo;
         stats.nestedAdWrites++;
         lo = newLo;
       }
@@ -665,8 +706,7 @@ export class Mmu {
     const size = LEVEL_SIZE[level]!;
     const frameLo = !isEpt && level > 1 ? lo & ~PTE_PAT_HUGE : lo;
     const base = (frameLo >>> 12) + (hi & 0xfffff) * 0x100000;
-    const framesPerPage = size / PAGE_SIZE;
-    this.nPfnBase = base + (gfn - Math.floor(gfn / framesPerPage) * framesPerPage);
+    this.nPfnBase = level === 1 ? base : base + (gfn - Math.floor(gfn * INV_LEVEL_SIZE[level]! * PAGE_SIZE) * (size * INV_PAGE_SIZE));
     this.nLeafOff = off;
     this.nWritable = w === 1;
     this.nDirtyOk = w === 1 && (!ad || (lo & dBit) !== 0);
@@ -705,7 +745,7 @@ export class Mmu {
     }
     this.nDirtyOk = true;
     if (this.nestedTlb !== null) {
-      const gfn = Math.floor(gpa / PAGE_SIZE);
+      const gfn = Math.floor(gpa * INV_PAGE_SIZE);
       const i = this.nestedTlb.peek(gfn, this.eptTag, 0);
       if (i >= 0) this.nestedTlb.perm[i] = this.nestedTlb.perm[i]! | CP_WRITE_OK;
     }
@@ -852,10 +892,10 @@ export class Mmu {
   }
 
   private dropAddress(gva: number, match: (ctx: number, pcid: number, global: boolean) => boolean): void {
-    this.tlb4k?.invalidateKey(Math.floor(gva / PAGE_SIZE), match);
-    this.tlb2m?.invalidateKey(Math.floor(gva / LEVEL_SIZE[2]!) + KEY_2M, match);
-    this.tlb1g?.invalidateKey(Math.floor(gva / LEVEL_SIZE[3]!) + KEY_1G, match);
-    if (this.tlb1g === this.tlb2m) this.tlb2m?.invalidateKey(Math.floor(gva / LEVEL_SIZE[2]!) + KEY_2M, match);
+    this.tlb4k?.invalidateKey(Math.floor(gva * INV_PAGE_SIZE), match);
+    this.tlb2m?.invalidateKey(Math.floor(gva * INV_LEVEL_SIZE[2]!) + KEY_2M, match);
+    this.tlb1g?.invalidateKey(Math.floor(gva * INV_LEVEL_SIZE[3]!) + KEY_1G, match);
+    if (this.tlb1g === this.tlb2m) this.tlb2m?.invalidateKey(Math.floor(gva * INV_LEVEL_SIZE[2]!) + KEY_2M, match);
   }
 
   private dropPsc(match: (ctx: number, pcid: number, global: boolean) => boolean): void {
@@ -926,10 +966,19 @@ export class Mmu {
 }
 
 function pageOffset(addr: number): number {
-  return addr - Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  return addr - Math.floor(addr * INV_PAGE_SIZE) * PAGE_SIZE;
 }
 
-/** tableIndex() inlined for the walkers. */
+/** tableIndex() for the walkers (`&` on a double truncates it exactly with one instruction). */
 function tableIndexOf(addr: number, level: number): number {
-  return Math.floor(addr / LEVEL_SIZE[level]!) & 511;
+  return Math.floor(addr * INV_LEVEL_SIZE[level]!) & 511;
+}
+
+/**
+ * The frame an entry points at, as an int32, or -1 when it lies beyond the 2^28 frames PhysMem
+ * can hold (such an entry reads as zeroes). Integer-only: the walk's dependent chain is
+ * entry -> frame -> table slot -> entry, and double arithmetic on it costs a third of a walk.
+ */
+function entryFrame(lo: number, hi: number): number {
+  return (hi & 0xfff00) !== 0 ? -1 : (lo >>> 12) | ((hi & 0xff) << 20);
 }

@@ -156,3 +156,71 @@ export class TranslateMachine {
     this.mem.writeEntry(table, idx, lo, hi);
   }
 }
+
+/**
+ * A scratch machine whose guest tables map `bytes` of guest-virtual memory from `gvaBase`
+ * linearly onto guest-physical memory with 4 KiB pages, and (nested) whose EPT/NPT maps all of
+ * guest-physical memory with 4 KiB pages: the footprint the benchmarks walk over.
+ */
+export class ScratchRange {
+  readonly mem: PhysMem;
+  readonly mmu: Mmu;
+  readonly pages: number;
+  private nextGuestTable: number;
+  private nextHostTable: number;
+
+  constructor(
+    readonly paging: PagingMode,
+    readonly bytes: number,
+    mmuOver: Partial<MmuConfig> = {},
+    readonly gvaBase = 0x7f00_0000_0000,
+  ) {
+    this.pages = Math.ceil(bytes / PAGE_SIZE);
+    const tablePages = Math.ceil(this.pages / 512) + Math.ceil(this.pages / 512 / 512) + 8;
+    // Guest-physical: data pages from 0, then guest tables. Host-physical: guest RAM from 0, then EPT tables.
+    const guestFrames = this.pages + tablePages;
+    const nested = paging !== "native";
+    const hostTables = nested ? Math.ceil(guestFrames / 512) + Math.ceil(guestFrames / 512 / 512) + 8 : 0;
+    this.mem = new PhysMem((guestFrames + hostTables) * PAGE_SIZE);
+    this.mmu = new Mmu(this.mem, defaultMmuConfig(paging, mmuOver));
+    this.nextGuestTable = this.pages;
+    this.nextHostTable = guestFrames;
+    const levels = this.mmu.config.guestLevels;
+    const root = this.newTable(false);
+    if (nested) {
+      const nestedRoot = this.newTable(true);
+      // gpa == hpa frame for guest RAM; EPT/NPT tables sit after it.
+      for (let f = 0; f < guestFrames; f++) this.map(nestedRoot, f * PAGE_SIZE, f, this.mmu.config.nestedLevels, paging);
+      this.mmu.setNestedContext(1, nestedRoot);
+    }
+    for (let p = 0; p < this.pages; p++) this.map(root, gvaBase + p * PAGE_SIZE, p, levels, "native");
+    this.mmu.loadCr3(root);
+  }
+
+  private newTable(host: boolean): number {
+    const f = host ? this.nextHostTable++ : this.nextGuestTable++;
+    this.mem.allocTable(f);
+    return f;
+  }
+
+  /** Maps `addr` to `pfn` in the tree at `root`: a guest tree ("native" format) or an EPT/NPT tree. */
+  private map(root: number, addr: number, pfn: number, levels: number, tree: PagingMode): void {
+    const ept = tree === "ept";
+    let table = root;
+    const entry = (p: number, leaf: boolean) =>
+      ept
+        ? makeEptPte({ pfn: p, r: true, w: true, x: true, memType: leaf ? MT_WB : 0 })
+        : makeX86Pte({ pfn: p, writable: true, user: true });
+    for (let level = levels; level > 1; level--) {
+      const idx = Math.floor(addr / LEVEL_SIZE[level]!) & 511;
+      let lo = this.mem.readLo(table, idx);
+      let hi = this.mem.readHi(table, idx);
+      if (lo === 0 && hi === 0) {
+        [lo, hi] = entry(this.newTable(tree !== "native"), false);
+        this.mem.writeEntry(table, idx, lo, hi);
+      }
+      table = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
+    }
+    this.mem.writeEntry(table, Math.floor(addr / PAGE_SIZE) & 511, ...entry(pfn, true));
+  }
+}

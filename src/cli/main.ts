@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// The memvirt command line.
+
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { EXIT_INTERNAL, EXIT_USAGE, UsageError } from "./errors.js";
+import { type Out, stdoutOut } from "./format.js";
+import { translateCommand } from "./translate_cmd.js";
+
+export function buildProgram(out: Out): Command {
+  const program = new Command("memvirt")
+    .description("a model of QEMU/KVM memory virtualization on x86-64: walks, faults, reclaim and swap, counted")
+    .version("0.1.0")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) });
+  for (const cmd of [translateCommand(out)]) {
+    cmd.copyInheritedSettings(program);
+    program.addCommand(cmd);
+  }
+  return program;
+}
+
+/** Runs the CLI; returns the exit code instead of exiting, so tests can call it. */
+export async function main(argv: string[], out: Out = stdoutOut()): Promise<number> {
+  const program = buildProgram(out);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version end here too, with exit code 0.
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (e instanceof UsageError) {
+      out.error(`memvirt: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    out.error(`memvirt: internal error: ${err.message}\n(this is a bug in memvirt; run with MEMVIRT_DEBUG=1 for the stack)\n`);
+    if (process.env.MEMVIRT_DEBUG) out.error(`${err.stack}\n`);
+    return EXIT_INTERNAL;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry || process.argv[1]?.endsWith("/memvirt")) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
