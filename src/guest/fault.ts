@@ -5,8 +5,8 @@
 // spurious-fault path, and hugetlb_fault() for 2 MiB / 1 GiB VMAs. Entries are left as Linux
 // leaves them on x86: A preset (vm_page_prot has _PAGE_ACCESSED), D preset with RW.
 //
-// simplified: no guest swap, no THP, no mprotect; a hugetlb page comes straight from the buddy
-// allocator (no pool, no reservation).
+// simplified: no guest swap, no THP, no mprotect, no file mappings: anonymous private memory only.
+// simplified: a hugetlb page comes straight from the buddy allocator (no hugetlb pool, no reservation).
 
 import { LEVEL_SIZE, alignDown } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";

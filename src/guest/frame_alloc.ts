@@ -7,9 +7,8 @@
 // Initial blocks are freed to the tail in ascending address order (memblock_free_pages with
 // FPI_TO_TAIL), so allocations come out lowest address first.
 //
-// simplified: one zone, no per-CPU page lists, no migratetypes; the buddy goes up to order 18
-// so 1 GiB pages come from it (Linux's buddy stops at order 10; gigantic pages come from
-// alloc_contig_range, CMA or a boot-time reservation).
+// simplified: one zone, no per-CPU page lists (pcp), no migratetypes, no page shuffling.
+// simplified: the buddy goes up to order 18 (1 GiB); Linux's stops at 10 and takes gigantic pages from CMA or boot.
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { FrameAllocator } from "../hw/phys_mem.js";

@@ -3,10 +3,9 @@
 // creates processes, places and removes their mappings, handles their page faults and switches
 // between them. It sees only guest-physical memory, through the ports.
 //
-// simplified: no kernel half in process PGDs (pgd_ctor's copy of the kernel entries) and no
-// direct map: the kernel's own memory accesses are the port's physical accesses.
-// simplified: swapper_pg_dir and the zero page come from the buddy allocator at boot instead of
-// the kernel image.
+// simplified: no kernel half in process PGDs (pgd_ctor) and no direct map: kernel accesses are the port's physical ones.
+// simplified: swapper_pg_dir and the zero page come from the buddy allocator at boot, not the kernel image.
+// simplified: only the first 1 MiB is reserved; the kernel image, memmap and boot allocations take no guest RAM.
 
 import { EventBus } from "../hw/events.js";
 import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";

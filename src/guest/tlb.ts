@@ -4,8 +4,10 @@
 // ceiling, flush_tlb_func() on the local and remote CPUs, and the mmu_gather that collects an
 // unmap's range and the pages to free after the flush.
 //
-// simplified: no PTI (one PCID per mm, asid + 1); no lazy-TLB mode except at exit; the
-// shootdown IPI is not modelled, the remote CPU's flush is made directly through its port.
+// simplified: no PTI: one PCID per mm (asid + 1), no user/kernel PCID pair.
+// simplified: no lazy-TLB mode except for an exiting mm; mm_cpumask = the CPUs that have the mm loaded.
+// simplified: the shootdown IPI is not modelled; the remote CPU's flush goes straight through its port.
+// simplified: one flush per unmap (no mid-unmap flush when the mmu_gather page batches fill up).
 
 import { type Gfn, type Gva, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
@@ -176,7 +178,7 @@ export class GuestTlb {
    * which run the dying mm lazily, to init_mm instead.
    */
   flushTlbMmRange(cpu: number, mm: MmStruct, start: number, end: number, stride: number, fullmm = false): void {
-    if (end === TLB_FLUSH_ALL || (end - start) / stride > this.ceiling) {
+    if (end === TLB_FLUSH_ALL || Math.floor((end - start) / stride) > this.ceiling) {
       start = 0;
       end = TLB_FLUSH_ALL;
     }

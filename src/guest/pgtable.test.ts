@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+// Random mmap / touch / munmap sequences against the invariants the page-table code must keep.
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { PAGE_SIZE } from "../hw/addr.js";
+import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import { PhysMem } from "../hw/phys_mem.js";
+import { PTE_P, PTE_PS, entryPfn } from "../hw/x86_pte.js";
+import { GuestKernel } from "./kernel.js";
+import { NativeCpuPort } from "./native_port.js";
+
+const MiB = 1024 * 1024;
+
+/** Table frames reachable from `root` (the root included), read straight from PhysMem. */
+function reachableTables(mem: PhysMem, root: number, levels: number): number {
+  let n = 1;
+  if (levels === 1 || !mem.isTable(root)) return n;
+  for (let i = 0; i < 512; i++) {
+    const lo = mem.readLo(root, i);
+    if ((lo & PTE_P) === 0 || (levels <= 3 && (lo & PTE_PS) !== 0)) continue;
+    n += reachableTables(mem, entryPfn(lo, mem.readHi(root, i)), levels - 1);
+  }
+  return n;
+}
+
+const op = fc.oneof(
+  fc.record({ kind: fc.constant("mmap" as const), pages: fc.integer({ min: 1, max: 1500 }), huge: fc.boolean() }),
+  fc.record({
+    kind: fc.constant("touch" as const),
+    vma: fc.nat(),
+    page: fc.nat(),
+    count: fc.integer({ min: 1, max: 40 }),
+    write: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant("munmap" as const), vma: fc.nat(), from: fc.nat(), pages: fc.integer({ min: 1, max: 1200 }) }),
+);
+
+describe("page tables under random mmap/munmap", () => {
+  for (const levels of [4, 5] as const) {
+    test(`${levels}-level: tables are all reachable, the walker agrees with the VMAs, exit frees everything`, () => {
+      fc.assert(
+        fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
+          const mem = new PhysMem(256 * MiB);
+          const port = new NativeCpuPort(mem, { levels });
+          const k = new GuestKernel({ ram: [[0, 256 * MiB]], cpus: [port], levels });
+          const free0 = k.alloc.nrFree;
+          const p = k.createProcess("p");
+          k.contextSwitch(p);
+          const touched = new Set<number>();
+          for (const o of ops) {
+            if (o.kind === "mmap") {
+              if (p.vmas.length < 12) p.mmap(`v${p.vmas.length}`, o.pages * PAGE_SIZE, o.huge ? { hugePage: "2m" } : {});
+              continue;
+            }
+            if (p.vmas.length === 0) continue;
+            const v = p.vmas[o.vma % p.vmas.length]!;
+            const span = (v.end - v.start) / PAGE_SIZE;
+            if (o.kind === "touch") {
+              for (let i = 0; i < o.count; i++) {
+                const g = v.start + ((o.page + i * 37) % span) * PAGE_SIZE;
+                const acc = ACC_USER | (o.write ? ACC_WRITE : 0);
+                for (let t = 0; t < 3 && port.mmu.access(g, acc) === XLATE_GUEST_PF; t++) {
+                  expect(k.handlePageFault(p, g, port.mmu.errorCode)).toBe("fixed");
+                }
+                touched.add(g);
+              }
+            } else {
+              const unit = v.pageLevel === 1 ? 1 : 512;
+              const from = Math.floor((o.from % span) / unit) * unit;
+              const len = Math.min(span - from, Math.ceil(o.pages / unit) * unit);
+              p.munmap(v.start + from * PAGE_SIZE, len * PAGE_SIZE);
+            }
+            expect(reachableTables(mem, p.pgd, levels)).toBe(p.VmPTE);
+          }
+          for (const g of touched) {
+            const mapped = p.findVma(g) !== null;
+            expect(port.mmu.probe(g, ACC_USER)).toBe(mapped ? XLATE_OK : XLATE_GUEST_PF);
+            if (!mapped) expect(port.mmu.access(g, ACC_USER)).toBe(XLATE_GUEST_PF); // no stale TLB entry
+          }
+          p.exit();
+          expect(k.alloc.nrFree).toBe(free0);
+          expect(k.stats.nr_page_table_pages).toBe(0);
+        }),
+        { seed: 20240601, numRuns: 150 },
+      );
+    });
+  }
+});
