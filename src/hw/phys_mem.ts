@@ -58,7 +58,6 @@ export class PhysMem {
     let slot: number;
     if (this.nFreeSlots > 0) {
       slot = this.freeSlots[--this.nFreeSlots]!;
-      this.words.fill(0, slot * WORDS_PER_TABLE, (slot + 1) * WORDS_PER_TABLE);
     } else {
       slot = this.slotsUsed++;
       if (this.slotsUsed * WORDS_PER_TABLE > this.words.length) {
@@ -67,6 +66,8 @@ export class PhysMem {
         this.words = grown;
       }
     }
+    // A slot past slotsUsed may still hold words from before a restore(): always zero it.
+    this.words.fill(0, slot * WORDS_PER_TABLE, (slot + 1) * WORDS_PER_TABLE);
     this.tableSlot[pfn] = slot;
     this.content[pfn] = 0;
   }
