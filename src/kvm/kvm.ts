@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+// A KVM virtual machine (struct kvm): memslots, the MMU that maps guest-physical memory
+// (the TDP MMU for EPT/NPT), the vCPUs, the invalidation sequence that the fault path and
+// the mmu_notifier share, and remote TLB flushes (virt/kvm/kvm_main.c).
+
+import type { EventBus } from "../hw/events.js";
+import type { PhysMem } from "../hw/phys_mem.js";
+import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
+import { type Memslot, Memslots } from "./memslot.js";
+import { VmStat } from "./stats.js";
+import { type MmuPageAllocator, TdpMmu } from "./tdp_mmu.js";
+import { Vcpu } from "./vcpu.js";
+
+/** What KVM asks of the host mm that backs guest RAM (hva_to_pfn() and friends), bound to the VMM's mm. */
+export interface HostMmOps {
+  /**
+   * get_user_pages() of one page, faulting it in: the 4 KiB host frame backing `hva`, or a
+   * negative value if the host could not provide one (out of memory, SIGBUS). `gupWritable`
+   * then says whether the mapping is writable.
+   */
+  gup(hva: number, write: boolean): number;
+  /** get_user_page_fast_only(): the frame only if `hva` is already mapped (and writable, for a write); else -1. */
+  gupFast(hva: number, write: boolean): number;
+  readonly gupWritable: boolean;
+  /** host_pfn_mapping_level(): the level of the host leaf mapping `hva` (1, 2 or 3). */
+  hostMappingLevel(hva: number): number;
+  /** Why the last gup failed, in a sentence. */
+  readonly lastError: string;
+}
+
+export type TdpMode = "ept" | "npt";
+
+export interface KvmOptions {
+  mode: TdpMode;
+  levels: 4 | 5;
+  /** EPT accessed/dirty flags (EPTP bit 6); NPT always has them. */
+  eptAd: boolean;
+  vcpus: number;
+}
+
+/** The points of kvm_tdp_page_fault() at which another agent may run (see tdp_fault.ts). */
+export type FaultRacePoint = "before-faultin" | "after-faultin";
+
+export class Kvm {
+  readonly memslots = new Memslots();
+  readonly stats = new VmStat();
+  readonly vcpus: Vcpu[] = [];
+  readonly tdp: TdpMmu;
+  // The invalidation protocol (kvm->mmu_invalidate_*).
+  mmuInvalidateSeq = 0;
+  mmuInvalidateInProgress = 0;
+  mmuInvalidateRangeStart = 0;
+  mmuInvalidateRangeEnd = 0;
+  /** The vCPU whose exit KVM is handling now (outside guest mode), or null in host context. */
+  currentVcpu: Vcpu | null = null;
+  /** The scheduler's hook into the fault path's race points (null: the fault runs straight through). */
+  racePoint: ((vcpu: Vcpu, point: FaultRacePoint, gfn: number) => void) | null = null;
+  /** Why the last fault could not be handled. */
+  lastFaultError = "";
+  /** Debug switch: skip the invalidation re-check before install (to show what it prevents). */
+  debugSkipSeqCheck = false;
+  /** The mmu_notifier KVM registers on the VMM's mm (kvm_mmu_notifier_ops). */
+  readonly notifier: MmuNotifier;
+
+  constructor(
+    readonly name: string,
+    readonly mem: PhysMem,
+    readonly host: HostMmOps,
+    alloc: MmuPageAllocator,
+    readonly opts: KvmOptions,
+    readonly bus: EventBus,
+  ) {
+    const ad = opts.mode === "npt" ? true : opts.eptAd;
+    this.tdp = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
+    for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i));
+    this.notifier = new KvmMmuNotifier(this);
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION. */
+  addMemslot(slot: Memslot): void {
+    this.memslots.add(slot);
+  }
+
+  /**
+   * kvm_flush_remote_tlbs(): every vCPU's TLB must drop EPT-derived translations. The request
+   * is serviced before the vCPU runs guest code again; the model services it at once (the
+   * kernel waits for the IPI acknowledgements before it frees anything, so no access can slip in).
+   */
+  flushRemoteTlbs(): void {
+    this.stats.remote_tlb_flush_requests++;
+    let ipi = false;
+    for (const v of this.vcpus) {
+      if (v !== this.currentVcpu && v.inGuestMode) ipi = true;
+      v.flushTlbRequest();
+    }
+    if (ipi) this.stats.remote_tlb_flush++;
+    if (this.bus.on) this.bus.emit("kvm.remote_tlb_flush", { vm: this.name, ipi: ipi ? 1 : 0 });
+  }
+
+  /** mmu_invalidate_retry_gfn(): an invalidation ran since `seq` or is running over gfn. */
+  invalidationRaced(seq: number, gfn: number): boolean {
+    if (this.mmuInvalidateInProgress > 0 && gfn >= this.mmuInvalidateRangeStart && gfn < this.mmuInvalidateRangeEnd) return true;
+    return this.mmuInvalidateSeq !== seq;
+  }
+
+  /** kvm_mmu_invalidate_begin(): one more invalidation in progress; a first one starts an empty range. */
+  invalidateBegin(): void {
+    if (this.mmuInvalidateInProgress++ === 0) {
+      this.mmuInvalidateRangeStart = Number.POSITIVE_INFINITY;
+      this.mmuInvalidateRangeEnd = Number.NEGATIVE_INFINITY;
+    }
+  }
+
+  /** kvm_mmu_invalidate_range_add(): widen the in-progress range to cover [gfnStart, gfnEnd). */
+  invalidateRangeAdd(gfnStart: number, gfnEnd: number): void {
+    this.mmuInvalidateRangeStart = Math.min(this.mmuInvalidateRangeStart, gfnStart);
+    this.mmuInvalidateRangeEnd = Math.max(this.mmuInvalidateRangeEnd, gfnEnd);
+  }
+
+  /** kvm_mmu_invalidate_end(): the sequence moves on, faults may map the range again. */
+  invalidateEnd(): void {
+    this.mmuInvalidateSeq++;
+    this.mmuInvalidateInProgress--;
+  }
+
+  /** kvm_vm_stat plus the sum over vCPUs of kvm_vcpu_stat, as SCENARIO.md's report wants. */
+  statsWithVcpus(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.stats)) out[k] = v as number;
+    for (const vc of this.vcpus) {
+      for (const [k, v] of Object.entries(vc.stats)) if (typeof v === "number") out[k] = (out[k] ?? 0) + v;
+    }
+    return out;
+  }
+
+  /** VM teardown: every spte and table goes. */
+  destroy(): void {
+    this.tdp.zapAll(true);
+    this.flushRemoteTlbs();
+  }
+}
+
+/** kvm_mmu_notifier_ops: the host mm tells KVM what is going away or being aged. */
+class KvmMmuNotifier implements MmuNotifier {
+  constructor(private readonly kvm: Kvm) {}
+
+  /** kvm_mmu_notifier_invalidate_range_start(): zap the sptes of every overlapping slot, flush once. */
+  invalidateRangeStart(range: MmuNotifierRange): void {
+    const kvm = this.kvm;
+    let begun = false;
+    let zapped = 0;
+    kvm.memslots.hvaRangeToGfns(range.start, range.end, (_slot, gfnStart, gfnEnd) => {
+      // on_lock = kvm_mmu_invalidate_begin, run when the first overlapping slot takes mmu_lock.
+      if (!begun) kvm.invalidateBegin();
+      begun = true;
+      kvm.invalidateRangeAdd(gfnStart, gfnEnd);
+      zapped += kvm.tdp.zapLeafs(gfnStart, gfnEnd);
+    });
+    // No overlapping slot: nothing happens (and end finds none either).
+    if (!begun) return;
+    if (kvm.bus.on) kvm.bus.emit("kvm.notifier_zap", { vm: kvm.name, start: range.start, end: range.end, zapped });
+    if (zapped > 0) kvm.flushRemoteTlbs();
+  }
+
+  /** kvm_mmu_notifier_invalidate_range_end(): seq++, in_progress--. */
+  invalidateRangeEnd(range: MmuNotifierRange): void {
+    const kvm = this.kvm;
+    let overlaps = false;
+    kvm.memslots.hvaRangeToGfns(range.start, range.end, () => {
+      overlaps = true;
+    });
+    if (overlaps) kvm.invalidateEnd();
+  }
+
+  /** kvm_mmu_notifier_clear_flush_young(): no flush on x86 since 6.13 (KVM_ELIDE_TLB_FLUSH_IF_YOUNG). */
+  clearFlushYoung(_mm: NotifierMm, start: number, end: number): boolean {
+    return this.age(start, end, true);
+  }
+
+  clearYoung(_mm: NotifierMm, start: number, end: number): boolean {
+    return this.age(start, end, true);
+  }
+
+  testYoung(_mm: NotifierMm, addr: number): boolean {
+    return this.age(addr, addr + 1, false);
+  }
+
+  /** kvm_mmu_notifier_release(): kvm_flush_shadow_all(). */
+  release(_mm: NotifierMm): void {
+    this.kvm.tdp.zapAll(false);
+    this.kvm.flushRemoteTlbs();
+  }
+
+  private age(start: number, end: number, clear: boolean): boolean {
+    let young = false;
+    this.kvm.memslots.hvaRangeToGfns(start, end, (_slot, gfnStart, gfnEnd) => {
+      if (this.kvm.tdp.age(gfnStart, gfnEnd, clear)) young = true;
+    });
+    return young;
+  }
+}
