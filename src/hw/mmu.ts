@@ -218,6 +218,7 @@ export class Mmu {
 
   // --- results of the last translation ---
   hpa = 0;
+  /** The guest-physical address of the last translation (natively, the physical address). */
   gpa = 0;
   /** Size in bytes of the translation's page (the TLB entry's size: min of guest and nested). */
   pageSize = PAGE_SIZE;
@@ -302,7 +303,9 @@ export class Mmu {
         this.stats.tlbHits++;
         this.stats.dataAccesses++;
         this.pageSize = PAGE_SIZE;
-        this.hpa = tlb.value[i]! * PAGE_SIZE + (gva - vpn * PAGE_SIZE);
+        const off = gva - vpn * PAGE_SIZE;
+        this.hpa = tlb.value[i]! * PAGE_SIZE + off;
+        this.gpa = tlb.aux[i]! + off;
         if (this.log !== null) this.log.push(REF_DATA, 0, 0, this.hpa, -1, 0, 0);
         return XLATE_OK;
       }
@@ -329,6 +332,7 @@ export class Mmu {
     this.stats.dataAccesses++;
     this.pageSize = size;
     this.hpa = c.value[i]! * PAGE_SIZE + (gva - n * size);
+    this.gpa = c.aux[i]! + (gva - n * size);
     if (this.log !== null) this.log.push(REF_DATA, 0, 0, this.hpa, -1, 0, 0);
     return true;
   }
@@ -545,6 +549,7 @@ export class Mmu {
             (us ? CP_USER : 0) |
             (nx || !exec ? CP_NX : 0) |
             (global ? CP_GLOBAL : 0),
+          Math.floor(gpa / cSize) * cSize,
         );
       }
     }

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+// The engine: a seeded scheduler that interleaves the agents of a run (each vCPU running
+// its guest processes' steps, kswapd while it is awake, timeline actions at their time), a
+// clock, samples over time, and the report at the end.
+//
+// A vCPU's slice is up to SLICE accesses of its current process; processes sharing a vCPU
+// take turns every TIMESLICE accesses (a guest context switch: a CR3 load). kswapd's slice
+// is one reclaim batch. Which runnable agent goes next is drawn from the scenario's seed.
+
+import type { Vcpu } from "../kvm/vcpu.js";
+import { Prng } from "../workload/prng.js";
+import { AccessBatch, OP_READ, OP_WRITE, RandomStream, SequentialStream, TouchStream } from "../workload/stream.js";
+import { type CostResult, applyCost, costTable } from "./cost.js";
+import { VmFailure } from "./guest_port.js";
+import { Machine, type ProcState, UNKNOWN, type VmState } from "./machine.js";
+import type { Scenario, Step, TimelineEvent } from "./scenario_schema.js";
+import { type Report, buildReport, type SeriesPoint } from "./report.js";
+
+/** Accesses per vCPU slice (between two scheduling decisions). */
+export const SLICE = 256;
+/** Accesses a guest process runs before the next process on its vCPU gets a turn. */
+export const TIMESLICE = 4096;
+
+export interface RunOptions {
+  /** Overrides the scenario's seed. */
+  seed?: number;
+  /** Sample the time series every this many accesses (0: no series). */
+  sampleEvery?: number;
+  /** Called at KVM's fault race points; the default sometimes runs a kswapd batch there. */
+  onRacePoint?: (engine: Engine, vcpu: Vcpu, point: string, gfn: number) => void;
+  /** Called with (accesses done, accesses planned) now and then. */
+  onProgress?: (done: number, total: number) => void;
+  /** Check the EPT/NPT leaves against QEMU's page tables after every timeline action and at the end (default true). */
+  checkMappings?: boolean;
+}
+
+export class RunError extends Error {}
+
+export class Engine {
+  readonly machine: Machine;
+  readonly rng: Prng;
+  /** Guest accesses done so far (the clock that timeline `accesses:` counts). */
+  accesses = 0;
+  readonly series: SeriesPoint[] = [];
+  private readonly timeline: TimelineEvent[];
+  private readonly batch = new AccessBatch(SLICE);
+  private readonly costs: Record<string, number>;
+  private readonly plannedTotal: number;
+  private lastSample: Record<string, number> = {};
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly opts: RunOptions = {},
+    machine?: Machine,
+  ) {
+    this.costs = costTable(scenario.cost);
+    this.machine = machine ?? new Machine(scenario);
+    this.rng = Prng.derive(opts.seed ?? scenario.seed, "scheduler");
+    this.timeline = [...scenario.timeline].sort((a, b) => a.at.value - b.at.value);
+    this.plannedTotal = plannedAccesses(scenario);
+    for (const vm of this.machine.vms) {
+      vm.qemu.kvm.racePoint = (vcpu, point, gfn) => (this.opts.onRacePoint ?? defaultRacePoint)(this, vcpu, point, gfn);
+    }
+  }
+
+  /** Runs the scenario to the end and returns the report. Throws RunError if a VM cannot go on. */
+  run(): Report {
+    const m = this.machine;
+    const sampleEvery = this.opts.sampleEvery ?? Math.max(1000, Math.ceil(this.plannedTotal / 100));
+    let nextSample = sampleEvery;
+    try {
+      this.sample();
+      for (;;) {
+        this.runTimeline();
+        const agents = this.runnable();
+        if (agents.length === 0) break;
+        const pick = agents[agents.length === 1 ? 0 : this.rng.nextInt(agents.length)]!;
+        if (pick === "kswapd") m.host.kswapdStep();
+        else this.vcpuSlice(pick[0], pick[1]);
+        if (sampleEvery > 0 && this.accesses >= nextSample) {
+          this.sample();
+          while (nextSample <= this.accesses) nextSample += sampleEvery;
+        }
+        this.opts.onProgress?.(this.accesses, this.plannedTotal);
+      }
+      this.runTimeline(true);
+      if (sampleEvery > 0) this.sample();
+    } catch (e) {
+      if (e instanceof VmFailure) throw new RunError(e.message);
+      throw e;
+    }
+    if (this.opts.checkMappings ?? true) m.checkStaleMappings();
+    return buildReport(this);
+  }
+
+  /** Cycles so far under the cost model. */
+  cost(): CostResult {
+    return applyCost(this.costs, costCounts(this.machine));
+  }
+
+  private runnable(): ("kswapd" | [VmState, number])[] {
+    const out: ("kswapd" | [VmState, number])[] = [];
+    for (const vm of this.machine.vms) {
+      for (let cpu = 0; cpu < vm.runQueues.length; cpu++) if (vm.runQueues[cpu]!.some((p) => !p.done)) out.push([vm, cpu]);
+    }
+    if (this.machine.host.kswapdRunning()) out.push("kswapd");
+    return out;
+  }
+
+  /** One slice of vCPU `cpu` of `vm`: its current process runs steps until SLICE accesses or a yield. */
+  private vcpuSlice(vm: VmState, cpu: number): void {
+    let ps = this.pickProcess(vm, cpu);
+    let budget = SLICE;
+    while (ps !== null && budget > 0) {
+      if (ps.stream === null && !this.nextStream(ps)) {
+        // Finished, or yielded to another process with `switch`.
+        ps = this.pickProcess(vm, cpu);
+        continue;
+      }
+      const b = this.batch;
+      const want = Math.min(budget, b.capacity);
+      const n = fillUpTo(ps.stream!, b, want);
+      if (n === 0) {
+        ps.stream = null;
+        continue;
+      }
+      for (let i = 0; i < n; i++) this.machine.runAccess(ps, b.addrs[i]!, b.ops[i]!);
+      this.accesses += n;
+      budget -= n;
+      this.timesliceUsed[vm.cfg.name + cpu] = (this.timesliceUsed[vm.cfg.name + cpu] ?? 0) + n;
+      if (this.timesliceUsed[vm.cfg.name + cpu]! >= TIMESLICE && vm.runQueues[cpu]!.filter((p) => !p.done).length > 1) {
+        this.rotate(vm, cpu);
+        break;
+      }
+    }
+  }
+
+  private readonly timesliceUsed: Record<string, number> = {};
+
+  /** The process vCPU `cpu` runs now (context-switching to the next runnable one if needed). */
+  private pickProcess(vm: VmState, cpu: number): ProcState | null {
+    const cur = vm.current[cpu] ?? null;
+    if (cur !== null && !cur.done) return cur;
+    const next = vm.runQueues[cpu]!.find((p) => !p.done) ?? null;
+    if (next !== null) this.switchTo(vm, cpu, next);
+    return next;
+  }
+
+  private rotate(vm: VmState, cpu: number): void {
+    const q = vm.runQueues[cpu]!;
+    const cur = vm.current[cpu];
+    const i = cur ? q.indexOf(cur) : -1;
+    for (let k = 1; k <= q.length; k++) {
+      const p = q[(i + k) % q.length]!;
+      if (!p.done) {
+        this.switchTo(vm, cpu, p);
+        return;
+      }
+    }
+  }
+
+  private switchTo(vm: VmState, cpu: number, ps: ProcState): void {
+    if (vm.current[cpu] === ps) return;
+    vm.current[cpu] = ps;
+    this.timesliceUsed[vm.cfg.name + cpu] = 0;
+    vm.guest.contextSwitch(ps.proc, cpu);
+  }
+
+  /**
+   * Runs `ps`'s non-access steps until one gives it an access stream. Returns false when the
+   * process finished or yielded the vCPU.
+   */
+  private nextStream(ps: ProcState): boolean {
+    const vm = ps.vm;
+    const steps = ps.cfg.steps;
+    while (ps.stepIdx < steps.length) {
+      const step = steps[ps.stepIdx++]!;
+      if (this.machine.bus.on)
+        this.machine.bus.emit("sim.step", { vm: vm.cfg.name, process: ps.cfg.name, step: ps.stepIdx - 1, kind: step.kind });
+      switch (step.kind) {
+        case "mmap": {
+          const gva = vm.guest.mmap(ps.proc, step.name, step.size, step.hugePage ? { hugePage: "2m" } : {});
+          ps.regions.set(step.name, { gva, size: step.size });
+          break;
+        }
+        case "munmap": {
+          const r = ps.regions.get(step.name)!;
+          vm.guest.munmap(ps.proc, r.gva, r.size, ps.cpu);
+          ps.regions.delete(step.name);
+          break;
+        }
+        case "switch": {
+          const target = vm.procs.find((p) => p.cfg.name === step.to)!;
+          if (target.cpu === ps.cpu && !target.done) {
+            this.switchTo(vm, ps.cpu, target);
+            return false;
+          }
+          break;
+        }
+        case "trace":
+          throw new VmFailure(
+            `${vm.cfg.name}/${ps.cfg.name}: step ${ps.stepIdx - 1} (trace): trace replay is not available yet; use touch, random or sequential`,
+          );
+        default: {
+          ps.stream = this.streamFor(ps, step);
+          return true;
+        }
+      }
+    }
+    ps.done = true;
+    return false;
+  }
+
+  private streamFor(ps: ProcState, step: Extract<Step, { kind: "touch" | "random" | "sequential" }>) {
+    const vm = ps.vm;
+    let base: number;
+    let size: number;
+    if (step.name !== undefined) {
+      const r = ps.regions.get(step.name)!;
+      base = r.gva;
+      size = step.size ?? r.size;
+    } else {
+      size = step.size!;
+      base = vm.guest.mmap(ps.proc, `anon${ps.stepIdx - 1}`, size);
+    }
+    const rng = Prng.derive(this.opts.seed ?? this.scenario.seed, `${vm.cfg.name}/${ps.cfg.name}/${ps.stepIdx - 1}`);
+    switch (step.kind) {
+      case "touch":
+        return new TouchStream(base, size, step.op === "write" ? OP_WRITE : OP_READ);
+      case "random":
+        return new RandomStream(base, size, step.accesses, step.writeRatio, rng);
+      case "sequential":
+        return new SequentialStream(base, size, step.accesses ?? Math.ceil(size / step.stride), step.writeRatio, step.stride, rng);
+    }
+  }
+
+  /** Runs timeline actions whose time has come (all remaining ones at the end, with `flush`). */
+  private runTimeline(flush = false): void {
+    while (this.timeline.length > 0) {
+      const ev = this.timeline[0]!;
+      const now = ev.at.clock === "accesses" ? this.accesses : this.cost().cycles;
+      if (!flush && now < ev.at.value) return;
+      if (flush && now < ev.at.value) {
+        this.timeline.shift();
+        continue;
+      }
+      this.timeline.shift();
+      const a = ev.action;
+      const vm = this.machine.vms.find((v) => v.cfg.name === a.vm)!;
+      if (this.machine.bus.on)
+        this.machine.bus.emit("sim.timeline", { vm: a.vm, action: "madvise", advice: a.advice, gpa: a.gpa, size: a.size });
+      try {
+        vm.qemu.madvise(a.gpa, a.size, a.advice);
+      } catch (e) {
+        throw new VmFailure(`timeline madvise: ${(e as Error).message}`);
+      }
+      // What the guest will read there now: zero after DONTNEED, old or zero after FREE.
+      if (a.advice === "DONTNEED" || a.advice === "FREE") {
+        const first = Math.floor(a.gpa / 4096);
+        const last = Math.floor((a.gpa + a.size - 1) / 4096);
+        for (const gfn of [...vm.expected.keys()]) {
+          if (gfn >= first && gfn <= last) {
+            if (a.advice === "DONTNEED") vm.expected.delete(gfn);
+            else vm.expected.set(gfn, UNKNOWN);
+          }
+        }
+      }
+      if (this.opts.checkMappings ?? true) this.machine.checkStaleMappings();
+    }
+  }
+
+  /** One point of the time series. */
+  private sample(): void {
+    const m = this.machine;
+    const vmstat = m.host.vmstat();
+    let exits = 0;
+    let pfTaken = 0;
+    let rss = 0;
+    for (const vm of m.vms) {
+      for (const v of vm.qemu.kvm.vcpus) {
+        exits += v.stats.exits;
+        pfTaken += v.stats.pf_taken;
+      }
+      rss += vm.qemu.rss().rss;
+    }
+    const now = { pgfault: vmstat.pgfault ?? 0, exits, pf_taken: pfTaken, pswpin: vmstat.pswpin ?? 0, pswpout: vmstat.pswpout ?? 0 };
+    const prev = this.lastSample;
+    this.series.push({
+      accesses: this.accesses,
+      cycles: this.cost().cycles,
+      rss,
+      free: (vmstat.nr_free_pages ?? 0) * 4096,
+      swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
+      faults: now.pgfault - (prev.pgfault ?? 0),
+      exits: now.exits - (prev.exits ?? 0),
+      pfTaken: now.pf_taken - (prev.pf_taken ?? 0),
+      swapIns: now.pswpin - (prev.pswpin ?? 0),
+      swapOuts: now.pswpout - (prev.pswpout ?? 0),
+    });
+    this.lastSample = now;
+  }
+}
+
+/** The default race-point policy: now and then, kswapd (if awake) reclaims while a fault is in flight. */
+function defaultRacePoint(engine: Engine, _vcpu: Vcpu, point: string): void {
+  if (point === "after-faultin" && engine.machine.host.kswapdRunning() && engine.rng.nextU32() % 8 === 0) engine.machine.host.kswapdStep();
+}
+
+function fillUpTo(s: { fill(b: AccessBatch): number }, b: AccessBatch, want: number): number {
+  if (want >= b.capacity) return s.fill(b);
+  // Streams fill a whole batch; a short budget uses a smaller view of it.
+  const view = { capacity: want, addrs: b.addrs, ops: b.ops, n: 0 } as AccessBatch;
+  return s.fill(view);
+}
+
+/** Accesses the scenario's steps will make (for progress and sampling). */
+export function plannedAccesses(s: Scenario): number {
+  let n = 0;
+  for (const vm of s.vms) {
+    for (const p of vm.processes) {
+      const sizes = new Map<string, number>();
+      for (const st of p.steps) {
+        if (st.kind === "mmap") sizes.set(st.name, st.size);
+        else if (st.kind === "touch") n += Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / 4096);
+        else if (st.kind === "random") n += st.accesses;
+        else if (st.kind === "sequential") n += st.accesses ?? Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / st.stride);
+      }
+    }
+  }
+  return n;
+}
+
+/** Event counts for the cost model, from the machine's counters. */
+export function costCounts(m: Machine): Record<string, number> {
+  let tlbHit = 0;
+  let tableRead = 0;
+  let data = 0;
+  let exits = 0;
+  let pfTaken = 0;
+  let tlbFlush = 0;
+  let guestPf = 0;
+  for (const vm of m.vms) {
+    for (const v of vm.qemu.kvm.vcpus) {
+      const h = v.mmu.stats;
+      tlbHit += h.tlbHits;
+      tableRead += h.guestTableReads + h.nestedTableReads;
+      data += h.dataAccesses;
+      exits += v.stats.exits;
+      pfTaken += v.stats.pf_taken;
+      tlbFlush += v.stats.tlb_flush;
+    }
+    guestPf += vm.guest.stats.pgfault;
+  }
+  const vmstat = m.host.vmstat();
+  return {
+    tlb_hit: tlbHit,
+    table_read: tableRead,
+    data_access: data,
+    vm_exit: exits,
+    kvm_page_fault: pfTaken,
+    host_fault: vmstat.pgfault ?? 0,
+    swap_in: vmstat.pswpin ?? 0,
+    swap_out: vmstat.pswpout ?? 0,
+    tlb_flush: tlbFlush,
+    guest_page_fault: guestPf,
+  };
+}

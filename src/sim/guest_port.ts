@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+// The guest kernel's CPU port on a KVM vCPU: its page-table reads and writes and its
+// clear_page() are guest-physical accesses that go through EPT/NPT like any other (and may
+// exit to KVM, which faults the host page in); CR3 loads and INVLPG run on the vCPU's MMU
+// without an exit, as under EPT/NPT the guest owns them.
+
+import { PAGE_SIZE } from "../hw/addr.js";
+import { ACC_READ, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
+import type { Gfn, Gpa, Gva } from "../hw/addr.js";
+import type { GuestCpuPort } from "../guest/cpu_port.js";
+import type { Vcpu } from "../kvm/vcpu.js";
+
+/** The VM cannot go on: the host could not back guest memory (OOM), or KVM hit a dead end. */
+export class VmFailure extends Error {}
+
+export class VcpuPort implements GuestCpuPort {
+  readonly pcide = true;
+  lo = 0;
+  hi = 0;
+  /** Guest-physical page-table reads and writes and page clears made through this port. */
+  tableReads = 0;
+  tableWrites = 0;
+  pageClears = 0;
+
+  constructor(
+    readonly vcpu: Vcpu,
+    /** Told of every frame the guest clears (the data checker forgets what it held). */
+    private readonly onClear: (gfn: number) => void,
+  ) {
+    vcpu.mmu.pcide = true;
+  }
+
+  private frameOf(gpa: number, acc: number): number {
+    const r = this.vcpu.physAccess(gpa, acc);
+    if (r !== XLATE_OK) throw new VmFailure(`vCPU ${this.vcpu.id}: ${this.vcpu.error}`);
+    return Math.floor(this.vcpu.mmu.hpa / PAGE_SIZE);
+  }
+
+  readEntry(gpa: Gpa): void {
+    this.tableReads++;
+    const f = this.frameOf(gpa, ACC_READ);
+    const mem = this.vcpu.kvm.mem;
+    if (mem.isTable(f)) {
+      const idx = (gpa % PAGE_SIZE) / 8;
+      this.lo = mem.readLo(f, idx);
+      this.hi = mem.readHi(f, idx);
+    } else {
+      // A page that never held a table (zero page, fresh page) reads as zeroes.
+      this.lo = 0;
+      this.hi = 0;
+    }
+  }
+
+  writeEntry(gpa: Gpa, lo: number, hi: number): void {
+    this.tableWrites++;
+    const f = this.frameOf(gpa, ACC_WRITE);
+    const mem = this.vcpu.kvm.mem;
+    if (!mem.isTable(f)) mem.allocTable(f);
+    mem.writeEntry(f, (gpa % PAGE_SIZE) / 8, lo, hi);
+  }
+
+  zeroPage(gfn: Gfn): void {
+    this.pageClears++;
+    this.vcpu.kvm.mem.zeroFrame(this.frameOf(gfn * PAGE_SIZE, ACC_WRITE));
+    this.onClear(gfn);
+  }
+
+  loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void {
+    this.vcpu.mmu.loadCr3(rootGfn, pcid, noFlush);
+  }
+
+  invlpg(gva: Gva): void {
+    this.vcpu.mmu.invlpg(gva);
+  }
+
+  flushTlb(): void {
+    const mmu = this.vcpu.mmu;
+    mmu.loadCr3(mmu.cr3Frame, mmu.pcid, false);
+  }
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+// A simulated host built from a scenario: the host kernel, and per VM the QEMU process
+// (guest RAM, memslots), the KVM VM with its vCPUs, the guest kernel running on them, and
+// the guest processes with their workload steps. runAccess() is one guest access, end to end.
+
+import { PAGE_SIZE } from "../hw/addr.js";
+import { EventBus } from "../hw/events.js";
+import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import { HostKernel } from "../host/kernel.js";
+import { PG_buddy } from "../host/page_flags.js";
+import { GuestKernel } from "../guest/kernel.js";
+import type { GuestProcess } from "../guest/process.js";
+import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
+import { VCPU_FAILED } from "../kvm/vcpu.js";
+import { QemuVm } from "../qemu/vm.js";
+import { OP_WRITE, type AccessStream } from "../workload/stream.js";
+import { VcpuPort, VmFailure } from "./guest_port.js";
+import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
+
+export interface Region {
+  gva: number;
+  size: number;
+}
+
+/** A guest process, its place in its step list, and what the checker expects it to read. */
+export class ProcState {
+  stepIdx = 0;
+  stream: AccessStream | null = null;
+  readonly regions = new Map<string, Region>();
+  done = false;
+  accesses = 0;
+  constructor(
+    readonly vm: VmState,
+    readonly cfg: ProcessConfig,
+    readonly proc: GuestProcess,
+    readonly cpu: number,
+  ) {}
+}
+
+/** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */
+export const UNKNOWN = -1;
+
+export class VmState {
+  readonly qemu: QemuVm;
+  readonly guest: GuestKernel;
+  readonly ports: VcpuPort[];
+  readonly procs: ProcState[] = [];
+  /** Per vCPU: its processes (time-shared) and which one runs now. */
+  readonly runQueues: ProcState[][];
+  readonly current: (ProcState | null)[];
+  /**
+   * What each guest page should read: gfn -> the value last written (absent: zero, UNKNOWN: any).
+   * Keyed by guest frame, so a balloon's madvise on a gpa range or the guest clearing a frame
+   * it reuses can update it.
+   */
+  readonly expected = new Map<number, number>();
+  constructor(
+    readonly cfg: VmConfig,
+    host: HostKernel,
+    bus: EventBus,
+  ) {
+    if (cfg.mmu === "shadow")
+      throw new VmFailure(`${cfg.name}: mmu: shadow is not modelled yet (see the shadow paging issue); use ept or npt`);
+    this.qemu = new QemuVm(
+      host,
+      {
+        name: cfg.name,
+        ram: cfg.ram,
+        vcpus: cfg.vcpus,
+        mmu: cfg.mmu,
+        backing: cfg.backing,
+        prealloc: cfg.prealloc,
+        levels: cfg.guest.levels,
+      },
+      bus,
+    );
+    this.ports = this.qemu.kvm.vcpus.map((v) => new VcpuPort(v, (gfn) => this.expected.delete(gfn)));
+    this.guest = new GuestKernel({
+      ram: this.qemu.ranges.map((r) => [r.start, r.end] as const),
+      cpus: this.ports,
+      levels: cfg.guest.levels,
+      bus,
+    });
+    this.runQueues = this.ports.map(() => []);
+    this.current = this.ports.map(() => null);
+    for (const p of cfg.processes) {
+      const proc = this.guest.createProcess(p.name, p.vcpu);
+      const ps = new ProcState(this, p, proc, p.vcpu);
+      this.procs.push(ps);
+      this.runQueues[p.vcpu]!.push(ps);
+    }
+  }
+}
+
+export class Machine {
+  readonly bus: EventBus;
+  readonly host: HostKernel;
+  readonly vms: VmState[] = [];
+  // Data checking.
+  dataErrors = 0;
+  invariantViolations = 0;
+  readonly violations: string[] = [];
+  private writeSeq = 0;
+
+  constructor(
+    readonly scenario: Scenario,
+    bus = new EventBus(),
+  ) {
+    this.bus = bus;
+    const h = scenario.host;
+    this.host = new HostKernel(
+      { ram: h.ram, swap: h.swap, thp: h.thp, kswapd: "agent", ...(h.watermarks ? { watermarks: h.watermarks } : {}) },
+      bus,
+    );
+    for (const vm of scenario.vms) this.vms.push(new VmState(vm, this.host, bus));
+  }
+
+  /** One guest access by `ps` to `gva`: translate (faulting as needed), then read or write the page. */
+  runAccess(ps: ProcState, gva: number, op: number): void {
+    const vm = ps.vm;
+    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
+    const write = op === OP_WRITE;
+    const acc = ACC_USER | (write ? ACC_WRITE : 0);
+    for (;;) {
+      const r = vcpu.access(gva, acc);
+      if (r === XLATE_OK) break;
+      if (r === XLATE_GUEST_PF) {
+        // Under EPT/NPT the guest's own #PF does not exit: its kernel handles it.
+        const res = vm.guest.handlePageFault(ps.proc, gva, vcpu.mmu.errorCode, ps.cpu);
+        if (res !== "fixed") throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: guest ${res} at gva 0x${gva.toString(16)}`);
+        continue;
+      }
+      if (r === VCPU_FAILED) throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: ${vcpu.error}`);
+    }
+    ps.accesses++;
+    const frame = Math.floor(vcpu.mmu.hpa / PAGE_SIZE);
+    const mem = this.host.mem;
+    if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) {
+      this.violation(
+        `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} reached host frame 0x${frame.toString(16)}, which is free: a stale translation`,
+      );
+    }
+    const gfn = Math.floor(vcpu.mmu.gpa / PAGE_SIZE);
+    if (write) {
+      const v = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
+      mem.content[frame] = v;
+      vm.expected.set(gfn, v);
+    } else {
+      const want = vm.expected.get(gfn) ?? 0;
+      if (want !== UNKNOWN && mem.content[frame] !== want) {
+        this.dataErrors++;
+        if (this.violations.length < 20) {
+          this.violations.push(
+            `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} read 0x${mem.content[frame]!.toString(16)}, expected 0x${want.toString(16)}`,
+          );
+        }
+      }
+    }
+  }
+
+  violation(msg: string): void {
+    this.invariantViolations++;
+    if (this.violations.length < 20) this.violations.push(msg);
+  }
+
+  /**
+   * The invariant of the mmu_notifier protocol: every EPT/NPT leaf maps the frame that QEMU's
+   * page tables map at the leaf's hva. Returns the number of stale leaves found.
+   */
+  checkStaleMappings(): number {
+    let stale = 0;
+    for (const vm of this.vms) {
+      const kvm = vm.qemu.kvm;
+      kvm.tdp.forEachLeaf((gfn, level, pfn) => {
+        const hva = vm.qemu.gpaToHva(gfn * PAGE_SIZE);
+        const p = this.host.probe(vm.qemu.mm, hva);
+        const hostPfn = p.state === "present" ? p.pfn - (p.pfn % framesAt(level)) : -1;
+        if (hostPfn !== pfn) {
+          stale++;
+          this.violation(
+            `${vm.cfg.name}: ${kvm.opts.mode.toUpperCase()} leaf (level ${level}) maps gfn 0x${gfn.toString(16)} to pfn 0x${pfn.toString(16)}, but QEMU's hva 0x${hva.toString(16)} maps ${hostPfn < 0 ? "nothing" : `pfn 0x${hostPfn.toString(16)}`}: a stale mapping`,
+          );
+        }
+      });
+    }
+    return stale;
+  }
+}

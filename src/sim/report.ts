@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// The run report in SCENARIO.md's shape (`memvirt run --json`): host counters by their
+// /proc/vmstat names, per VM the KVM counters (VM-level plus the sum over vCPUs), per vCPU
+// counters, QEMU's RSS, hardware counters, cost, the checker's verdict and the time series.
+
+import { applyCost, type CostResult } from "./cost.js";
+import type { Engine } from "./engine.js";
+
+export const REPORT_VERSION = "1.0.0";
+
+export interface SeriesPoint {
+  accesses: number;
+  cycles: number;
+  rss: number;
+  free: number;
+  swapUsed: number;
+  /** Per interval since the previous point: */
+  faults: number;
+  exits: number;
+  pfTaken: number;
+  swapIns: number;
+  swapOuts: number;
+}
+
+export interface VmReport {
+  name: string;
+  mmu: string;
+  backing: string;
+  stats: Record<string, number>;
+  vcpus: { id: number; stats: Record<string, number>; exitReasons: Record<string, number> }[];
+  qemu: { rss: number; rssZeroPage: number; minFlt: number; majFlt: number };
+  guest: Record<string, number>;
+  hw: {
+    tlbHits: number;
+    tlbMisses: number;
+    walks: number;
+    references: { guestTable: number; nestedTable: number; data: number };
+    /** Table reads per walk: the measured cost of a TLB miss. */
+    tableReadsPerWalk: number;
+    [k: string]: number | Record<string, number>;
+  };
+  cost: CostResult;
+}
+
+export interface Report {
+  memvirt: string;
+  scenario: string;
+  seed: number;
+  accesses: number;
+  host: { vmstat: Record<string, number>; ram: number; free: number; swapUsed: number };
+  vms: VmReport[];
+  cost: CostResult;
+  check: { dataErrors: number; invariantViolations: number; messages: string[] };
+  series: SeriesPoint[];
+}
+
+export function buildReport(engine: Engine, scenarioName = ""): Report {
+  const m = engine.machine;
+  const vmstat = m.host.vmstat();
+  const costs = engine.cost();
+  const table: Record<string, number> = {};
+  for (const [k, c] of Object.entries(costs.counts)) table[k] = c === 0 ? 0 : costs.breakdown[k]! / c;
+  return {
+    memvirt: REPORT_VERSION,
+    scenario: scenarioName,
+    seed: engine.opts.seed ?? engine.scenario.seed,
+    accesses: engine.accesses,
+    host: {
+      vmstat,
+      ram: m.host.mem.bytes,
+      free: (vmstat.nr_free_pages ?? 0) * 4096,
+      swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
+    },
+    vms: m.vms.map((vm) => {
+      const kvm = vm.qemu.kvm;
+      const hwTotals: Record<string, number> = {};
+      for (const v of kvm.vcpus) for (const [k, n] of Object.entries(v.mmu.stats.toJSON())) hwTotals[k] = (hwTotals[k] ?? 0) + n;
+      const exits = kvm.vcpus.reduce((a, v) => a + v.stats.exits, 0);
+      const pfTaken = kvm.vcpus.reduce((a, v) => a + v.stats.pf_taken, 0);
+      const tlbFlush = kvm.vcpus.reduce((a, v) => a + v.stats.tlb_flush, 0);
+      const mm = vm.qemu.mm;
+      // This VM's share of the events (host faults and swap-ins are counted on QEMU's mm).
+      const vmCost = applyCost(table, {
+        tlb_hit: hwTotals.tlbHits ?? 0,
+        table_read: (hwTotals.guestTableReads ?? 0) + (hwTotals.nestedTableReads ?? 0),
+        data_access: hwTotals.dataAccesses ?? 0,
+        vm_exit: exits,
+        kvm_page_fault: pfTaken,
+        host_fault: mm.minFlt + mm.majFlt,
+        swap_in: mm.majFlt,
+        tlb_flush: tlbFlush,
+        guest_page_fault: vm.guest.stats.pgfault,
+      });
+      const walks = hwTotals.walks ?? 0;
+      return {
+        name: vm.cfg.name,
+        mmu: vm.cfg.mmu,
+        backing: vm.cfg.backing,
+        stats: kvm.statsWithVcpus(),
+        vcpus: kvm.vcpus.map((v) => {
+          const { exitReasons, ...stats } = v.stats;
+          return { id: v.id, stats: { ...stats }, exitReasons: { ...exitReasons } };
+        }),
+        qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
+        guest: { ...vm.guest.stats.toJSON() },
+        hw: {
+          ...hwTotals,
+          tlbHits: hwTotals.tlbHits ?? 0,
+          tlbMisses: hwTotals.tlbMisses ?? 0,
+          walks,
+          references: {
+            guestTable: hwTotals.guestTableReads ?? 0,
+            nestedTable: hwTotals.nestedTableReads ?? 0,
+            data: hwTotals.dataAccesses ?? 0,
+          },
+          tableReadsPerWalk: walks === 0 ? 0 : ((hwTotals.guestTableReads ?? 0) + (hwTotals.nestedTableReads ?? 0)) / walks,
+        },
+        cost: vmCost,
+      };
+    }),
+    cost: costs,
+    check: { dataErrors: m.dataErrors, invariantViolations: m.invariantViolations, messages: [...m.violations] },
+    series: engine.series,
+  };
+}
