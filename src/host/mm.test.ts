@@ -204,8 +204,9 @@ describe("building blocks", () => {
     expect(defaultWatermarks(16383)).toMatchObject({ min: 255, low: 318, high: 381 });
     // 1 GiB: min_free_kbytes = int_sqrt(1048572*16) = 4095; min 1023; delta = max(255, 262) = 262.
     expect(defaultWatermarks(262143)).toMatchObject({ minFreeKbytes: 4095, min: 1023, low: 1285, high: 1547 });
-    // 1 TiB: clamp at 262144 kB.
-    expect(defaultWatermarks(2 ** 28).minFreeKbytes).toBe(262144);
+    // 1 TiB: int_sqrt(2^30 * 16) = 131072 kB; from 4 TiB on the clamp at 262144 kB holds.
+    expect(defaultWatermarks(2 ** 28).minFreeKbytes).toBe(131072);
+    expect(defaultWatermarks(2 ** 31).minFreeKbytes).toBe(262144);
   });
 
   it("swap PTEs round-trip every offset and never look present or none", () => {

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, it } from "vitest";
 import { EventBus } from "../hw/events.js";
-import { HostKernel, type HostConfig, type MmuNotifier, type MmuNotifierRange } from "./index.js";
+import { type HostConfig, HostKernel, type HugetlbPageSize, type MmuNotifier, type MmuNotifierRange } from "./index.js";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const M2 = 2 * MiB;
 const P = 4096;
+const HP2: HugetlbPageSize = 2097152;
+const HP1: HugetlbPageSize = 1073741824;
 
 function boot(cfg: Partial<HostConfig> = {}) {
   const bus = new EventBus();
@@ -143,13 +145,13 @@ describe("transparent huge pages", () => {
 describe("hugetlb", () => {
   it("2 MiB pool: reserve at mmap, fault from the pool (reads too), free back on munmap", () => {
     const { k } = boot({ thp: "never" });
-    expect(k.reserveHugetlb(2 * MiB, 8)).toBe(8);
+    expect(k.reserveHugetlb(HP2, 8)).toBe(8);
     const mm = k.createProcess("qemu");
     const free0 = k.nrFreePages;
-    const hva = k.mmap(mm, 8 * MiB, { hugetlb: 2 * MiB });
+    const hva = k.mmap(mm, 8 * MiB, { hugetlb: HP2 });
     let s = k.vmstat();
     expect([s.nr_hugepages_2048kB, s.free_hugepages_2048kB, s.resv_hugepages_2048kB]).toEqual([8, 8, 4]);
-    expect(() => k.mmap(mm, 10 * MiB, { hugetlb: 2 * MiB })).toThrow(/ENOMEM/);
+    expect(() => k.mmap(mm, 10 * MiB, { hugetlb: HP2 })).toThrow(/ENOMEM/);
     expect(k.userAccess(mm, hva + M2 + 5 * P, false)).toBe(0);
     expect(k.userAccess(mm, hva + 5 * P, true, 3)).toBe(3);
     expect(k.hostPfnMappingLevel(mm, hva)).toBe(2);
@@ -161,14 +163,14 @@ describe("hugetlb", () => {
     s = k.vmstat();
     expect([s.free_hugepages_2048kB, s.resv_hugepages_2048kB]).toEqual([8, 0]);
     expect(k.nrFreePages).toBe(free0);
-    expect(k.reserveHugetlb(2 * MiB, 0)).toBe(0);
+    expect(k.reserveHugetlb(HP2, 0)).toBe(0);
   });
 
   it("1 GiB pool: a PUD leaf, host_pfn_mapping_level 3", () => {
     const { k } = boot({ ram: 3 * GiB, thp: "never", debugChecks: false });
-    expect(k.reserveHugetlb(GiB, 2)).toBe(2);
+    expect(k.reserveHugetlb(HP1, 2)).toBe(2);
     const mm = k.createProcess("qemu");
-    const hva = k.mmap(mm, GiB, { hugetlb: GiB });
+    const hva = k.mmap(mm, GiB, { hugetlb: HP1 });
     expect(hva % GiB).toBe(0);
     const g = k.getUserPages(mm, hva + 3 * M2 + P, true);
     expect(g.ok && g.level === 3).toBe(true);
