@@ -4,7 +4,9 @@
 import { describe, expect, test } from "vitest";
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { SimEvent } from "../hw/events.js";
+import { readFileSync } from "node:fs";
 import { OP_READ, OP_WRITE } from "../workload/stream.js";
+import { BufferSource } from "../workload/trace.js";
 import { Engine } from "./engine.js";
 import { Machine } from "./machine.js";
 import { loadScenario } from "./scenario_load.js";
@@ -258,5 +260,24 @@ describe("determinism", () => {
     const b = new Engine(scenario(y)).run();
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
     expect(a.check.dataErrors).toBe(0);
+  });
+});
+
+describe("trace replay", () => {
+  test("a real Lackey trace replays on the guest: every access runs, its regions are mapped as it goes", () => {
+    const s = scenario(vmYaml({ ram: "256MiB", steps: "          - trace: {file: true.lackey.gz}" }));
+    const e = new Engine(s, {
+      openFile: () => new BufferSource(readFileSync(new URL("../../test/fixtures/true.lackey.gz", import.meta.url))),
+    });
+    const r = e.run();
+    expect(r.accesses).toBe(167418);
+    expect(r.check.dataErrors).toBe(0);
+    expect(e.machine.vms[0]!.procs[0]!.traceRegions).toBeGreaterThan(2);
+    expect(r.vms[0]!.guest.pgfault).toBeGreaterThan(10);
+  });
+
+  test("without a file reader the run stops with a clear message", () => {
+    const s = scenario(vmYaml({ steps: "          - trace: {file: x.mvt}" }));
+    expect(() => new Engine(s).run()).toThrow(/cannot read files; run the scenario from the CLI/);
   });
 });

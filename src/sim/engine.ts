@@ -10,6 +10,7 @@
 import type { Vcpu } from "../kvm/vcpu.js";
 import { Prng } from "../workload/prng.js";
 import { AccessBatch, OP_READ, OP_WRITE, RandomStream, SequentialStream, TouchStream } from "../workload/stream.js";
+import { type ByteSource, TraceError, openTrace } from "../workload/trace.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { VmFailure } from "./guest_port.js";
 import { Machine, type ProcState, UNKNOWN, type VmState } from "./machine.js";
@@ -32,6 +33,8 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Check the EPT/NPT leaves against QEMU's page tables after every timeline action and at the end (default true). */
   checkMappings?: boolean;
+  /** Opens a trace file named by a `trace` step (its path already resolved against the scenario file). */
+  openFile?: (path: string) => ByteSource;
 }
 
 export class RunError extends Error {}
@@ -119,11 +122,19 @@ export class Engine {
       }
       const b = this.batch;
       const want = Math.min(budget, b.capacity);
-      const n = fillUpTo(ps.stream!, b, want);
+      let n: number;
+      try {
+        n = fillUpTo(ps.stream!, b, want);
+      } catch (e) {
+        if (e instanceof TraceError) throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: ${e.message}`);
+        throw e;
+      }
       if (n === 0) {
         ps.stream = null;
+        ps.traceMapping = false;
         continue;
       }
+      if (ps.traceMapping) this.mapTraceRegions(ps, b, n);
       for (let i = 0; i < n; i++) this.machine.runAccess(ps, b.addrs[i]!, b.ops[i]!);
       this.accesses += n;
       budget -= n;
@@ -197,10 +208,20 @@ export class Engine {
           }
           break;
         }
-        case "trace":
-          throw new VmFailure(
-            `${vm.cfg.name}/${ps.cfg.name}: step ${ps.stepIdx - 1} (trace): trace replay is not available yet; use touch, random or sequential`,
-          );
+        case "trace": {
+          const open = this.opts.openFile;
+          if (!open)
+            throw new VmFailure(
+              `${vm.cfg.name}/${ps.cfg.name}: step ${ps.stepIdx - 1} (trace): this runner cannot read files; run the scenario from the CLI`,
+            );
+          try {
+            ps.stream = openTrace(open(step.path), step.file);
+          } catch (e) {
+            throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: trace ${step.file}: ${(e as Error).message}`);
+          }
+          ps.traceMapping = true;
+          return true;
+        }
         default: {
           ps.stream = this.streamFor(ps, step);
           return true;
@@ -231,6 +252,28 @@ export class Engine {
         return new RandomStream(base, size, step.accesses, step.writeRatio, rng);
       case "sequential":
         return new SequentialStream(base, size, step.accesses ?? Math.ceil(size / step.stride), step.writeRatio, step.stride, rng);
+    }
+  }
+
+  /**
+   * A trace's addresses are the traced program's own: map each region it touches the first
+   * time, as the program's own mappings were (a 1 MiB-aligned chunk, or the page alone where
+   * that would overlap a mapping already there).
+   */
+  private mapTraceRegions(ps: ProcState, b: AccessBatch, n: number): void {
+    const proc = ps.proc;
+    const vm = ps.vm;
+    for (let i = 0; i < n; i++) {
+      const a = b.addrs[i]!;
+      if (proc.findVma(a) !== null) continue;
+      const chunk = 2 ** 20;
+      const start = Math.floor(a / chunk) * chunk;
+      try {
+        vm.guest.mmap(proc, `trace@${start.toString(16)}`, chunk, { addr: start, exec: true });
+      } catch {
+        vm.guest.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: Math.floor(a / 4096) * 4096, exec: true });
+      }
+      ps.traceRegions++;
     }
   }
 

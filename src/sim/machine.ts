@@ -29,6 +29,10 @@ export class ProcState {
   readonly regions = new Map<string, Region>();
   done = false;
   accesses = 0;
+  /** The current stream is a trace: map the regions its addresses fall in as they come. */
+  traceMapping = false;
+  /** Regions mapped for trace replay. */
+  traceRegions = 0;
   constructor(
     readonly vm: VmState,
     readonly cfg: ProcessConfig,
