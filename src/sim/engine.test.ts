@@ -281,3 +281,24 @@ describe("trace replay", () => {
     expect(() => new Engine(s).run()).toThrow(/cannot read files; run the scenario from the CLI/);
   });
 });
+
+describe("workload steps", () => {
+  test("zipf, pointerChase, phases, mmapChurn and processChurn run with their planned accesses and read back", () => {
+    const steps = [
+      "          - mmap: {name: heap, size: 8MiB}",
+      "          - zipf: {name: heap, accesses: 5000, writeRatio: 0.5}",
+      "          - pointerChase: {name: heap, accesses: 5000}",
+      "          - phases: {name: heap, accesses: 5000, workingSet: 1MiB, phases: 5, writeRatio: 0.2}",
+      "          - mmapChurn: {iterations: 20, size: 256KiB, touch: 16}",
+      "          - processChurn: {count: 10, size: 128KiB}",
+    ].join("\n");
+    const e = new Engine(scenario(vmYaml({ steps })));
+    const r = e.run();
+    expect(r.accesses).toBe(15000 + 20 * 16 + 10 * 32);
+    expect(r.check.dataErrors).toBe(0);
+    const g = e.machine.vms[0]!.guest;
+    // Every churned process and region gave its frames back.
+    expect(g.processes.filter((p) => p.alive)).toHaveLength(1);
+    expect(r.vms[0]!.guest.pgfault).toBeGreaterThanOrEqual(20 * 16 + 10 * 32);
+  });
+});

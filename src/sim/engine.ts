@@ -9,11 +9,21 @@
 
 import type { Vcpu } from "../kvm/vcpu.js";
 import { Prng } from "../workload/prng.js";
-import { AccessBatch, OP_READ, OP_WRITE, RandomStream, SequentialStream, TouchStream } from "../workload/stream.js";
+import {
+  AccessBatch,
+  OP_READ,
+  OP_WRITE,
+  PhasesStream,
+  PointerChaseStream,
+  RandomStream,
+  SequentialStream,
+  TouchStream,
+  ZipfStream,
+} from "../workload/stream.js";
 import { type ByteSource, TraceError, openTrace } from "../workload/trace.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { VmFailure } from "./guest_port.js";
-import { Machine, type ProcState, UNKNOWN, type VmState } from "./machine.js";
+import { Machine, ProcState, UNKNOWN, type VmState } from "./machine.js";
 import type { Scenario, Step, TimelineEvent } from "./scenario_schema.js";
 import { type Report, buildReport, type SeriesPoint } from "./report.js";
 
@@ -115,11 +125,18 @@ export class Engine {
     let ps = this.pickProcess(vm, cpu);
     let budget = SLICE;
     while (ps !== null && budget > 0) {
+      if (ps.churn !== null) {
+        const made = this.churnRound(ps);
+        this.accesses += made;
+        budget -= Math.max(1, made);
+        continue;
+      }
       if (ps.stream === null && !this.nextStream(ps)) {
         // Finished, or yielded to another process with `switch`.
         ps = this.pickProcess(vm, cpu);
         continue;
       }
+      if (ps.churn !== null) continue;
       const b = this.batch;
       const want = Math.min(budget, b.capacity);
       let n: number;
@@ -208,6 +225,16 @@ export class Engine {
           }
           break;
         }
+        case "mmapChurn":
+        case "processChurn":
+          ps.churn = {
+            kind: step.kind,
+            left: step.kind === "mmapChurn" ? step.iterations : step.count,
+            size: step.size,
+            touch: step.kind === "mmapChurn" ? (step.touch ?? step.size / 4096) : step.size / 4096,
+            round: 0,
+          };
+          return true;
         case "trace": {
           const open = this.opts.openFile;
           if (!open)
@@ -232,7 +259,32 @@ export class Engine {
     return false;
   }
 
-  private streamFor(ps: ProcState, step: Extract<Step, { kind: "touch" | "random" | "sequential" }>) {
+  /** One round of a churn step: returns the accesses it made. */
+  private churnRound(ps: ProcState): number {
+    const c = ps.churn!;
+    const vm = ps.vm;
+    const guest = vm.guest;
+    const round = c.round++;
+    let made = 0;
+    if (c.kind === "mmapChurn") {
+      const gva = guest.mmap(ps.proc, `churn${round}`, c.size);
+      for (let p = 0; p < c.touch; p++, made++) this.machine.runAccess(ps, gva + p * 4096, OP_WRITE);
+      guest.munmap(ps.proc, gva, c.size, ps.cpu);
+    } else {
+      // fork + exec: a new address space on this vCPU; it runs, exits, and the parent resumes.
+      const child = guest.createProcess(`${ps.cfg.name}.child${round}`, ps.cpu);
+      const cps = new ProcState(vm, ps.cfg, child, ps.cpu);
+      guest.contextSwitch(child, ps.cpu);
+      const gva = guest.mmap(child, "heap", c.size);
+      for (let p = 0; p < c.touch; p++, made++) this.machine.runAccess(cps, gva + p * 4096, OP_WRITE);
+      guest.exit(child, ps.cpu);
+      guest.contextSwitch(ps.proc, ps.cpu);
+    }
+    if (--c.left === 0) ps.churn = null;
+    return made;
+  }
+
+  private streamFor(ps: ProcState, step: Extract<Step, { kind: "touch" | "random" | "sequential" | "zipf" | "pointerChase" | "phases" }>) {
     const vm = ps.vm;
     let base: number;
     let size: number;
@@ -252,6 +304,12 @@ export class Engine {
         return new RandomStream(base, size, step.accesses, step.writeRatio, rng);
       case "sequential":
         return new SequentialStream(base, size, step.accesses ?? Math.ceil(size / step.stride), step.writeRatio, step.stride, rng);
+      case "zipf":
+        return new ZipfStream(base, size, step.accesses, step.writeRatio, step.exponent, rng);
+      case "pointerChase":
+        return new PointerChaseStream(base, size, step.accesses, step.nodeSize, step.writeRatio, rng);
+      case "phases":
+        return new PhasesStream(base, size, step.accesses, step.workingSet, step.phases, step.writeRatio, rng);
     }
   }
 
@@ -367,6 +425,9 @@ export function plannedAccesses(s: Scenario): number {
         else if (st.kind === "touch") n += Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / 4096);
         else if (st.kind === "random") n += st.accesses;
         else if (st.kind === "sequential") n += st.accesses ?? Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / st.stride);
+        else if (st.kind === "zipf" || st.kind === "pointerChase" || st.kind === "phases") n += st.accesses;
+        else if (st.kind === "mmapChurn") n += st.iterations * (st.touch ?? st.size / 4096);
+        else if (st.kind === "processChurn") n += (st.count * st.size) / 4096;
       }
     }
   }

@@ -33,6 +33,8 @@ export class ProcState {
   traceMapping = false;
   /** Regions mapped for trace replay. */
   traceRegions = 0;
+  /** A churn step in progress: rounds left, bytes per round, pages written per round. */
+  churn: { kind: "mmapChurn" | "processChurn"; left: number; size: number; touch: number; round: number } | null = null;
   constructor(
     readonly vm: VmState,
     readonly cfg: ProcessConfig,

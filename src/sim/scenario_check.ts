@@ -153,7 +153,15 @@ function checkSteps(
       case "touch":
       case "random":
       case "sequential":
+      case "zipf":
+      case "pointerChase":
+      case "phases":
         checkRegionStep(st, live, here, report);
+        break;
+      case "mmapChurn":
+      case "processChurn":
+        if (st.size > vaLimit)
+          report(here("size"), `${formatSize(st.size)} is larger than a process's address space; at most ${formatSize(vaLimit)}`);
         break;
       case "trace":
         break;
@@ -161,7 +169,7 @@ function checkSteps(
   });
 }
 
-type RegionStep = Extract<RawStep, { kind: "touch" | "random" | "sequential" }>;
+type RegionStep = Extract<RawStep, { kind: "touch" | "random" | "sequential" | "zipf" | "pointerChase" | "phases" }>;
 
 function checkRegionStep(st: RegionStep, live: Map<string, number>, here: (...rest: Path) => Path, report: Report): void {
   let bytes = st.size;
@@ -184,6 +192,15 @@ function checkRegionStep(st: RegionStep, live: Map<string, number>, here: (...re
   }
   if (st.kind === "sequential" && bytes !== undefined && st.stride > bytes) {
     report(here("stride"), `${formatSize(st.stride)} is larger than the region (${formatSize(bytes)}); a stride up to the region's size`);
+  }
+  if (st.kind === "phases" && bytes !== undefined && st.workingSet > bytes) {
+    report(
+      here("workingSet"),
+      `${formatSize(st.workingSet)} is larger than the region (${formatSize(bytes)}); a working set up to the region's size`,
+    );
+  }
+  if (st.kind === "pointerChase" && bytes !== undefined && st.nodeSize > bytes) {
+    report(here("nodeSize"), `${formatSize(st.nodeSize)} is larger than the region (${formatSize(bytes)})`);
   }
 }
 
@@ -208,7 +225,7 @@ function checkTimeline(s: RawScenario, report: Report): void {
 
 // ---- Defaults that depend on other keys ----------------------------------------------
 
-type Fill<K> = K extends "touch" | "random"
+type Fill<K> = K extends "touch" | "random" | "zipf" | "pointerChase" | "phases"
   ? { size: number }
   : K extends "sequential"
     ? { size: number; accesses: number }
@@ -233,7 +250,10 @@ function fillSteps(steps: readonly RawStep[]): FilledStep[] {
         live.delete(st.name);
         return st;
       case "touch":
-      case "random": {
+      case "random":
+      case "zipf":
+      case "pointerChase":
+      case "phases": {
         const size = st.size ?? live.get(st.name!)!;
         return { ...st, size };
       }

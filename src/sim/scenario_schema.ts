@@ -168,6 +168,49 @@ export const STEP_KINDS = {
       stride: size("Bytes between consecutive accesses", { min: 1 }).default(PAGE_SIZE),
     })
     .describe("Accesses from the start of the region in steps of `stride` bytes"),
+  zipf: z
+    .strictObject({
+      ...regionFields(),
+      accesses: count("Number of accesses", "accesses", 1),
+      writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1").default(0),
+      exponent: z
+        .number()
+        .min(0)
+        .max(5)
+        .default(0.99)
+        .describe("Zipf exponent s: page of rank k is chosen with probability proportional to 1/k^s"),
+    })
+    .describe("A Zipfian hot set: a few pages take most accesses (seeded; hot pages scattered over the region)"),
+  pointerChase: z
+    .strictObject({
+      ...regionFields(),
+      accesses: count("Number of accesses (links followed)", "accesses", 1),
+      nodeSize: size("Bytes per node of the linked structure", { min: 8, align: 8 }).default(64),
+      writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1").default(0),
+    })
+    .describe("Follow a random cycle through all nodes of the region, as a linked-list walk does (seeded)"),
+  phases: z
+    .strictObject({
+      ...regionFields(),
+      accesses: count("Number of accesses in all phases", "accesses", 1),
+      workingSet: size("Bytes each phase's accesses are spread over", { min: PAGE_SIZE, align: PAGE_SIZE }),
+      phases: count("Number of phases; the working set moves between them", "phases", 1).default(4),
+      writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1").default(0),
+    })
+    .describe("Working-set phases: uniform accesses over a window that moves to a new place each phase (seeded)"),
+  mmapChurn: z
+    .strictObject({
+      iterations: count("mmap / touch / munmap rounds", "rounds", 1),
+      size: size("Bytes mapped each round", regionRules),
+      touch: count("Pages written each round (default: all)", "pages", 0).optional(),
+    })
+    .describe("Map a fresh region, write its pages, unmap it; repeat (page-table churn in the guest)"),
+  processChurn: z
+    .strictObject({
+      count: count("Short-lived processes to run", "processes", 1),
+      size: size("Bytes each one maps and writes", regionRules),
+    })
+    .describe("fork/exec/exit churn: start a process on this vCPU, switch to it, map and write memory, exit, switch back"),
   trace: z
     .strictObject({
       file: z
@@ -200,7 +243,7 @@ export const STEP_KINDS = {
 
 export type StepKind = keyof typeof STEP_KINDS;
 /** Step kinds that address a region by `name` or a fresh `size`. */
-export const REGION_STEP_KINDS: readonly StepKind[] = ["touch", "random", "sequential"];
+export const REGION_STEP_KINDS: readonly StepKind[] = ["touch", "random", "sequential", "zipf", "pointerChase", "phases"];
 
 // ---- Timeline ------------------------------------------------------------------------
 

@@ -101,3 +101,151 @@ export class SequentialStream implements AccessStream {
     return (b.n = n);
   }
 }
+
+/**
+ * `zipf`: a Zipfian hot set over the pages of [base, base+size): page of rank k (1-based) is
+ * chosen with probability proportional to 1/k^s. Ranks are scattered over the region by a
+ * seeded permutation, so the hot pages are not neighbours.
+ */
+export class ZipfStream implements AccessStream {
+  private done = 0;
+  private readonly cdf: Float64Array;
+  private readonly pageOfRank: Uint32Array;
+  constructor(
+    private readonly base: number,
+    size: number,
+    readonly total: number,
+    private readonly writeRatio: number,
+    exponent: number,
+    private readonly rng: Prng,
+  ) {
+    const pages = Math.max(1, Math.floor(size / PAGE_SIZE));
+    if (pages >= 2 ** 32) throw new RangeError("zipf: region too large");
+    this.cdf = new Float64Array(pages);
+    let sum = 0;
+    for (let k = 0; k < pages; k++) {
+      sum += 1 / (k + 1) ** exponent;
+      this.cdf[k] = sum;
+    }
+    for (let k = 0; k < pages; k++) this.cdf[k] = this.cdf[k]! / sum;
+    this.pageOfRank = new Uint32Array(pages);
+    for (let k = 0; k < pages; k++) this.pageOfRank[k] = k;
+    for (let k = pages - 1; k > 0; k--) {
+      const j = rng.nextInt(k + 1);
+      const t = this.pageOfRank[k]!;
+      this.pageOfRank[k] = this.pageOfRank[j]!;
+      this.pageOfRank[j] = t;
+    }
+  }
+  fill(b: AccessBatch): number {
+    let n = 0;
+    const rng = this.rng;
+    const cdf = this.cdf;
+    while (n < b.capacity && this.done < this.total) {
+      const u = rng.nextFloat();
+      let lo = 0;
+      let hi = cdf.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cdf[mid]! < u) lo = mid + 1;
+        else hi = mid;
+      }
+      b.addrs[n] = this.base + this.pageOfRank[lo]! * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      b.ops[n] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      n++;
+      this.done++;
+    }
+    return (b.n = n);
+  }
+}
+
+/**
+ * `pointerChase`: the region is split into nodes of `nodeSize` bytes linked in one random
+ * cycle (a seeded Sattolo permutation); each access follows the link from the previous node,
+ * as a linked-list or graph walk does: no spatial locality, every access dependent.
+ */
+export class PointerChaseStream implements AccessStream {
+  private done = 0;
+  private node = 0;
+  private readonly next: Uint32Array;
+  constructor(
+    private readonly base: number,
+    size: number,
+    readonly total: number,
+    private readonly nodeSize: number,
+    private readonly writeRatio: number,
+    private readonly rng: Prng,
+  ) {
+    const nodes = Math.max(1, Math.floor(size / nodeSize));
+    if (nodes >= 2 ** 32) throw new RangeError("pointerChase: too many nodes");
+    const order = new Uint32Array(nodes);
+    for (let i = 0; i < nodes; i++) order[i] = i;
+    // Sattolo's algorithm: a single cycle through every node.
+    for (let i = nodes - 1; i > 0; i--) {
+      const j = rng.nextInt(i);
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    this.next = new Uint32Array(nodes);
+    for (let i = 0; i < nodes; i++) this.next[order[i]!] = order[(i + 1) % nodes]!;
+  }
+  fill(b: AccessBatch): number {
+    let n = 0;
+    while (n < b.capacity && this.done < this.total) {
+      b.addrs[n] = this.base + this.node * this.nodeSize;
+      b.ops[n] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      this.node = this.next[this.node]!;
+      n++;
+      this.done++;
+    }
+    return (b.n = n);
+  }
+}
+
+/**
+ * `phases`: `phases` working-set phases of `total / phases` accesses each; in each phase the
+ * accesses are uniform over a window of `workingSet` bytes, and the window moves to another
+ * (seeded) place in the region when the phase changes.
+ */
+export class PhasesStream implements AccessStream {
+  private done = 0;
+  private windowBase = 0;
+  private readonly perPhase: number;
+  private readonly windowPages: number;
+  private readonly regionPages: number;
+  constructor(
+    private readonly base: number,
+    size: number,
+    readonly total: number,
+    workingSet: number,
+    phases: number,
+    private readonly writeRatio: number,
+    private readonly rng: Prng,
+  ) {
+    this.regionPages = Math.max(1, Math.floor(size / PAGE_SIZE));
+    this.windowPages = Math.max(1, Math.min(this.regionPages, Math.floor(workingSet / PAGE_SIZE)));
+    this.perPhase = Math.max(1, Math.ceil(total / Math.max(1, phases)));
+    this.moveWindow();
+  }
+  private moveWindow(): void {
+    this.windowBase = this.rng.nextInt(this.regionPages - this.windowPages + 1);
+  }
+  /** Index of the current phase (0-based). */
+  get phase(): number {
+    return Math.floor(Math.max(0, this.done - 1) / this.perPhase);
+  }
+  fill(b: AccessBatch): number {
+    let n = 0;
+    const rng = this.rng;
+    while (n < b.capacity && this.done < this.total) {
+      if (this.done > 0 && this.done % this.perPhase === 0) this.moveWindow();
+      const page = this.windowBase + rng.nextInt(this.windowPages);
+      b.addrs[n] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      b.ops[n] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      n++;
+      this.done++;
+    }
+    return (b.n = n);
+  }
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Each generator makes the access pattern it claims (footprint, read/write ratio, locality)
+// and the same stream for the same seed.
+import { describe, expect, test } from "vitest";
+import { PAGE_SIZE } from "../hw/addr.js";
+import { Prng } from "./prng.js";
+import {
+  AccessBatch,
+  type AccessStream,
+  OP_WRITE,
+  PhasesStream,
+  PointerChaseStream,
+  RandomStream,
+  SequentialStream,
+  TouchStream,
+  ZipfStream,
+} from "./stream.js";
+
+const BASE = 0x7f0000000000;
+const MiB = 2 ** 20;
+
+function drain(s: AccessStream): { addrs: number[]; writes: number } {
+  const b = new AccessBatch(333);
+  const addrs: number[] = [];
+  let writes = 0;
+  let n: number;
+  while ((n = s.fill(b)) > 0) {
+    for (let i = 0; i < n; i++) {
+      addrs.push(b.addrs[i]!);
+      if (b.ops[i] === OP_WRITE) writes++;
+    }
+  }
+  return { addrs, writes };
+}
+
+const pagesOf = (addrs: number[]) => new Set(addrs.map((a) => Math.floor(a / PAGE_SIZE)));
+const inRegion = (addrs: number[], size: number) => addrs.every((a) => a >= BASE && a < BASE + size);
+
+describe("generators", () => {
+  test("touch: each page once, in address order", () => {
+    const { addrs, writes } = drain(new TouchStream(BASE, 4 * MiB, OP_WRITE));
+    expect(addrs).toHaveLength(1024);
+    expect(addrs.every((a, i) => a === BASE + i * PAGE_SIZE)).toBe(true);
+    expect(writes).toBe(1024);
+  });
+
+  test("random: uniform over the region; the write ratio holds; same seed, same stream", () => {
+    const mk = () => new RandomStream(BASE, 4 * MiB, 100_000, 0.3, new Prng(5));
+    const a = drain(mk());
+    expect(a.addrs).toHaveLength(100_000);
+    expect(inRegion(a.addrs, 4 * MiB)).toBe(true);
+    expect(pagesOf(a.addrs).size).toBe(1024); // 100k uniform draws cover all 1024 pages
+    expect(a.writes / 100_000).toBeCloseTo(0.3, 1);
+    expect(drain(mk()).addrs).toEqual(a.addrs);
+    expect(drain(new RandomStream(BASE, 4 * MiB, 1000, 0.3, new Prng(6))).addrs).not.toEqual(a.addrs.slice(0, 1000));
+  });
+
+  test("sequential/strided: fixed stride, wrapping at the end", () => {
+    const { addrs } = drain(new SequentialStream(BASE, 64 * 1024, 40, 0, 4096, new Prng(1)));
+    expect(addrs.slice(0, 17).map((a) => (a - BASE) / 4096)).toEqual([...Array(16).keys(), 0]);
+  });
+
+  test("zipf: the hottest 1% of pages take most accesses; all in the region", () => {
+    const { addrs, writes } = drain(new ZipfStream(BASE, 16 * MiB, 100_000, 0.1, 1.2, new Prng(3)));
+    expect(inRegion(addrs, 16 * MiB)).toBe(true);
+    const counts = new Map<number, number>();
+    for (const a of addrs) counts.set(Math.floor(a / PAGE_SIZE), (counts.get(Math.floor(a / PAGE_SIZE)) ?? 0) + 1);
+    const sorted = [...counts.values()].sort((x, y) => y - x);
+    const top = sorted.slice(0, 41).reduce((s, c) => s + c, 0); // 1% of 4096 pages
+    expect(top / 100_000).toBeGreaterThan(0.6);
+    expect(writes / 100_000).toBeCloseTo(0.1, 1);
+  });
+
+  test("pointerChase: one cycle through every node, no node twice before all are seen", () => {
+    const nodes = (1 * MiB) / 64;
+    const { addrs } = drain(new PointerChaseStream(BASE, 1 * MiB, nodes + 1, 64, 0, new Prng(9)));
+    expect(new Set(addrs.slice(0, nodes)).size).toBe(nodes);
+    expect(addrs[nodes]).toBe(addrs[0]);
+    // Little spatial locality: consecutive accesses rarely share a page.
+    let same = 0;
+    for (let i = 1; i < nodes; i++) if (Math.floor(addrs[i]! / PAGE_SIZE) === Math.floor(addrs[i - 1]! / PAGE_SIZE)) same++;
+    expect(same / nodes).toBeLessThan(0.01);
+  });
+
+  test("phases: each phase stays in a working set of the given size, and the set moves", () => {
+    const s = new PhasesStream(BASE, 64 * MiB, 40_000, 1 * MiB, 4, 0, new Prng(2));
+    const { addrs } = drain(s);
+    const windows: number[] = [];
+    for (let p = 0; p < 4; p++) {
+      const chunk = addrs.slice(p * 10_000, (p + 1) * 10_000);
+      const pages = [...pagesOf(chunk)];
+      expect(Math.max(...pages) - Math.min(...pages)).toBeLessThan(256);
+      windows.push(Math.min(...pages));
+    }
+    expect(new Set(windows).size).toBeGreaterThan(1);
+  });
+});
