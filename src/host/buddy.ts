@@ -5,6 +5,7 @@
 // simplified: one node, one zone (ZONE_NORMAL); no per-CPU page lists, no migratetypes.
 // simplified: memory never allocated yet ("pristine", above `pristine`) is handed out
 // MAX_ORDER block by block in address order, so metadata is touched only as RAM is used.
+// Frame 0 is never free (it is the zero page), so pfn 0 can mean "none" in other tables.
 
 import { type FrameMeta, PG_buddy } from "./page_flags.js";
 
@@ -26,13 +27,21 @@ export class BuddyAllocator {
     private readonly meta: FrameMeta,
     readonly nframes: number,
   ) {
-    this.pristineEnd = nframes - (nframes % MAX_BLOCK);
-    this.nrFree = this.pristineEnd;
-    // A tail that is not a whole max-order block is freed as the largest aligned blocks.
-    let pfn = this.pristineEnd;
-    while (pfn < nframes) {
+    // Frame 0 is reserved (memblock keeps the first page; here it holds the zero page), so the
+    // first max-order block is freed as smaller blocks around it. Whole max-order blocks after
+    // it are pristine; a tail that is not a whole block is freed as the largest aligned blocks.
+    const first = Math.min(MAX_BLOCK, nframes);
+    this.pristine = first;
+    this.pristineEnd = Math.max(first, nframes - (nframes % MAX_BLOCK));
+    this.nrFree = this.pristineEnd - this.pristine;
+    this.freeRange(1, first);
+    this.freeRange(this.pristineEnd, nframes);
+  }
+
+  private freeRange(pfn: number, end: number): void {
+    while (pfn < end) {
       let order = MAX_ORDER - 1;
-      while (order > 0 && (pfn % (1 << order) !== 0 || pfn + (1 << order) > nframes)) order--;
+      while (order > 0 && (pfn % (1 << order) !== 0 || pfn + (1 << order) > end)) order--;
       this.free(pfn, order);
       pfn += 1 << order;
     }

@@ -143,9 +143,10 @@ export class HostKernel {
     this.swap = cfg.swap > 0 ? new SwapDevice(cfg.swap) : null;
     this.hugetlb = new HugetlbPool(this);
     this.kswapd = new Kswapd(this);
-    // The zero page lives in the kernel image in Linux: reserve a frame for it, outside managed memory.
-    this.zeroPfn = this.buddy.alloc(0);
-    this.meta.flags[this.zeroPfn] = PG_reserved;
+    // The zero page lives in the kernel image in Linux; here it is frame 0, which the buddy
+    // allocator never hands out (so pfn 0 can stand for "none" in the swap cache).
+    this.zeroPfn = 0;
+    this.meta.flags[0] = PG_reserved;
     this.managedPages = this.mem.nframes - 1;
     const def = defaultWatermarks(this.managedPages);
     this.minFreeKbytes = def.minFreeKbytes;

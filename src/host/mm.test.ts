@@ -176,7 +176,9 @@ describe("building blocks", () => {
     const n = 4096 + 100;
     const meta = new FrameMeta(n);
     const b = new BuddyAllocator(meta, n);
-    expect(b.nrFree).toBe(n);
+    expect(b.nrFree).toBe(n - 1); // frame 0 is reserved
+    expect(b.alloc(0)).toBe(1);
+    b.free(1, 0);
     const got: [number, number][] = [];
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 40 }), (orders) => {
@@ -191,13 +193,13 @@ describe("building blocks", () => {
           const [p, o] = got.pop()!;
           b.free(p, o);
         }
-        return b.nrFree === n;
+        return b.nrFree === n - 1;
       }),
     );
-    // Everything merged: only max-order blocks (and the odd tail) are left.
-    let blocks = 0;
-    for (let o = 0; o < 10; o++) blocks += b.nrFreeArea[o]!;
-    expect(blocks).toBeLessThanOrEqual(3); // the 100-frame tail: 64 + 32 + 4
+    // Everything merged back: 1..1023 around the reserved frame 0 (one block per order 0..9),
+    // max-order blocks, and the 100-frame tail (64 + 32 + 4).
+    expect([...b.nrFreeArea].slice(0, 10)).toEqual([1, 1, 2, 1, 1, 2, 2, 1, 1, 1]);
+    expect(b.nrFreeArea[10]! + (b.pristineEnd - b.pristine) / 1024).toBe(3);
   });
 
   it("watermarks follow the kernel formula at several sizes", () => {
