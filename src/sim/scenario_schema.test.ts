@@ -153,7 +153,20 @@ describe("the Scenario type", () => {
     expectTypeOf<Scenario["vms"][number]["vcpus"]>().toEqualTypeOf<number>();
     expectTypeOf<MmuMode>().toEqualTypeOf<"ept" | "npt" | "shadow">();
     expectTypeOf<Scenario["vms"][number]["guest"]["levels"]>().toEqualTypeOf<4 | 5>();
-    expectTypeOf<Step["kind"]>().toEqualTypeOf<"touch" | "random" | "sequential" | "trace" | "mmap" | "munmap" | "switch">();
+    expectTypeOf<Step["kind"]>().toEqualTypeOf<
+      | "touch"
+      | "random"
+      | "sequential"
+      | "zipf"
+      | "pointerChase"
+      | "phases"
+      | "mmapChurn"
+      | "processChurn"
+      | "trace"
+      | "mmap"
+      | "munmap"
+      | "switch"
+    >();
     expectTypeOf<Extract<Step, { kind: "touch" }>["size"]>().toEqualTypeOf<number>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["name"]>().toEqualTypeOf<string | undefined>();
     expectTypeOf<Extract<Step, { kind: "sequential" }>["accesses"]>().toEqualTypeOf<number>();
