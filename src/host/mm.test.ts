@@ -67,6 +67,7 @@ describe("madvise, munmap, exit", () => {
     expect(k.stat.pswpout).toBe(8);
     expect(mm.rss).toBe(0);
     expect(k.userAccess(mm, hva, false)).toBe(1); // read swap-in: stays in the swap cache, read-only
+    expect(k.lastFaultCycles).toBe(30000); // DEFAULT_SWAP_IN_CYCLES, charged to this access
     expect(k.probe(mm, hva).writable).toBe(false);
     expect(k.vmstat().nr_swapcached).toBe(1);
     expect(k.userAccess(mm, hva, true, 50)).toBe(50); // do_wp_page reuse: the swap copy goes

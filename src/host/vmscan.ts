@@ -379,9 +379,18 @@ export class Kswapd {
     if (k.bus.on) k.bus.emit("host.kswapd_sleep", { free: k.buddy.nrFree, high: k.wmark.high, failures: this.failures });
   }
 
-  /** One batch of balance_pgdat(); false once kswapd sleeps. */
+  /** One batch of balance_pgdat(); false once kswapd sleeps. Its I/O is not charged to the faulting task. */
   step(): boolean {
     if (!this.running) return false;
+    const saved = this.k.lastFaultCycles;
+    try {
+      return this.balanceStep();
+    } finally {
+      this.k.lastFaultCycles = saved;
+    }
+  }
+
+  private balanceStep(): boolean {
     const k = this.k;
     let sc = this.sc!;
     if (!this.inPass) {
