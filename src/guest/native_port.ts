@@ -37,7 +37,7 @@ export class NativeCpuPort implements GuestCpuPort {
     this.calls.readEntry++;
     const pfn = Math.floor(gpa / PAGE_SIZE);
     const mem = this.mem;
-    if (mem.tableSlot[pfn]! < 0) {
+    if (!mem.isTable(pfn)) {
       // A frame no entry was ever written to holds zeroes (it was cleared when allocated).
       this.lo = 0;
       this.hi = 0;

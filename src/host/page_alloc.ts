@@ -109,7 +109,7 @@ export function freePages(k: HostKernel, pfn: number, order: number): void {
   const mem = k.mem;
   for (let i = 0; i < n; i++) {
     const p = pfn + i;
-    if (mem.tableSlot[p]! >= 0) mem.freeTable(p);
+    if (mem.isTable(p)) mem.freeTable(p);
     if (i > 0) m.flags[p] = m.flags[p]! & ~PG_tail;
   }
   m.flags[pfn] = 0;

@@ -451,7 +451,7 @@ export class Mmu {
         );
       }
       const idx = tableIndexOf(gva, level);
-      const slot = tableHpfn >= 0 ? slots[tableHpfn]! : -1;
+      const slot = tableHpfn >= 0 ? slots[tableHpfn]! - 1 : -1;
       if (slot >= 0) {
         off = (slot << 10) | (idx << 1);
         lo = words[off]!;
@@ -638,7 +638,7 @@ export class Mmu {
     const rsvdHi = this.rsvdHi;
     for (;;) {
       const idx = tableIndexOf(gpa, level);
-      const slot = tableHpfn >= 0 ? slots[tableHpfn]! : -1;
+      const slot = tableHpfn >= 0 ? slots[tableHpfn]! - 1 : -1;
       if (slot >= 0) {
         off = (slot << 10) | (idx << 1);
         lo = words[off]!;

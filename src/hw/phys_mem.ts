@@ -19,7 +19,10 @@ export class PhysMem {
   readonly nframes: number;
   /** Content tag of each frame (the value last written); 0 for a zeroed page. */
   readonly content: Uint32Array;
-  /** Index of the frame's table storage in `words`, or -1 if the frame is not a table. */
+  /**
+   * 1 + the index of the frame's table storage in `words`, or 0 if the frame is not a table
+   * (0 for "none" keeps a fresh array untouched, so a 64 GiB host costs nothing until used).
+   */
   readonly tableSlot: Int32Array;
   /** Table storage: slot s holds words [s*1024, s*1024+1024). Grows; re-read it after allocTable. */
   words: Uint32Array;
@@ -34,7 +37,7 @@ export class PhysMem {
     if (bytes > MAX_PHYS_BYTES) throw new RangeError(`physical memory above 1 TiB is not supported (${bytes} bytes)`);
     this.nframes = bytes / PAGE_SIZE;
     this.content = new Uint32Array(this.nframes);
-    this.tableSlot = new Int32Array(this.nframes).fill(-1);
+    this.tableSlot = new Int32Array(this.nframes);
     this.words = new Uint32Array(64 * WORDS_PER_TABLE);
     this.freeSlots = new Int32Array(64);
   }
@@ -49,12 +52,12 @@ export class PhysMem {
   }
 
   isTable(pfn: number): boolean {
-    return this.tableSlot[pfn]! >= 0;
+    return this.tableSlot[pfn]! > 0;
   }
 
   /** Gives frame `pfn` zeroed table storage (the frame becomes a page table). */
   allocTable(pfn: number): void {
-    if (this.tableSlot[pfn]! >= 0) throw new Error(`frame 0x${pfn.toString(16)} is already a table`);
+    if (this.tableSlot[pfn]! > 0) throw new Error(`frame 0x${pfn.toString(16)} is already a table`);
     let slot: number;
     if (this.nFreeSlots > 0) {
       slot = this.freeSlots[--this.nFreeSlots]!;
@@ -68,15 +71,15 @@ export class PhysMem {
     }
     // A slot past slotsUsed may still hold words from before a restore(): always zero it.
     this.words.fill(0, slot * WORDS_PER_TABLE, (slot + 1) * WORDS_PER_TABLE);
-    this.tableSlot[pfn] = slot;
+    this.tableSlot[pfn] = slot + 1;
     this.content[pfn] = 0;
   }
 
   /** Releases the table storage of `pfn`; the frame becomes a plain zeroed page. */
   freeTable(pfn: number): void {
-    const slot = this.tableSlot[pfn]!;
+    const slot = this.tableSlot[pfn]! - 1;
     if (slot < 0) throw new Error(`frame 0x${pfn.toString(16)} is not a table`);
-    this.tableSlot[pfn] = -1;
+    this.tableSlot[pfn] = 0;
     if (this.nFreeSlots === this.freeSlots.length) {
       const grown = new Int32Array(this.freeSlots.length * 2);
       grown.set(this.freeSlots);
@@ -87,7 +90,7 @@ export class PhysMem {
 
   /** Word offset of entry `idx` of table frame `pfn` (lo at the offset, hi at offset+1). */
   entryOffset(pfn: number, idx: number): number {
-    const slot = this.tableSlot[pfn]!;
+    const slot = this.tableSlot[pfn]! - 1;
     if (slot < 0) throw new Error(`frame 0x${pfn.toString(16)} is not a table`);
     return slot * WORDS_PER_TABLE + 2 * idx;
   }
@@ -115,20 +118,20 @@ export class PhysMem {
 
   /** Makes `pfn` a table holding `words` (swap-in of a page that held a table). */
   loadTable(pfn: number, words: Uint32Array): void {
-    if (this.tableSlot[pfn]! < 0) this.allocTable(pfn);
+    if (this.tableSlot[pfn]! <= 0) this.allocTable(pfn);
     this.words.set(words, this.entryOffset(pfn, 0));
   }
 
   /** Zeroes a frame: content tag 0, and no table storage (clear_page). */
   zeroFrame(pfn: number): void {
-    if (this.tableSlot[pfn]! >= 0) this.freeTable(pfn);
+    if (this.tableSlot[pfn]! > 0) this.freeTable(pfn);
     this.content[pfn] = 0;
   }
 
   /** Copies a frame's content (and table words, if any) to another frame (copy_page). */
   copyFrame(dst: number, src: number): void {
-    if (this.tableSlot[src]! >= 0) this.loadTable(dst, this.copyTable(src));
-    else if (this.tableSlot[dst]! >= 0) this.freeTable(dst);
+    if (this.tableSlot[src]! > 0) this.loadTable(dst, this.copyTable(src));
+    else if (this.tableSlot[dst]! > 0) this.freeTable(dst);
     this.content[dst] = this.content[src]!;
   }
 
