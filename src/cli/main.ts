@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { EXIT_INTERNAL, EXIT_USAGE, UsageError } from "./errors.js";
 import { type Out, stdoutOut } from "./format.js";
+import { RunExit, runCommand } from "./run_cmd.js";
 import { translateCommand } from "./translate_cmd.js";
 
 export function buildProgram(out: Out): Command {
@@ -14,7 +15,7 @@ export function buildProgram(out: Out): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) });
-  for (const cmd of [translateCommand(out)]) {
+  for (const cmd of [translateCommand(out), runCommand(out)]) {
     cmd.copyInheritedSettings(program);
     program.addCommand(cmd);
   }
@@ -32,6 +33,8 @@ export async function main(argv: string[], out: Out = stdoutOut()): Promise<numb
       // Help and version end here too, with exit code 0.
       return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
+    // A command that already printed why it failed (run: the scenario's errors, a failed run).
+    if (e instanceof RunExit) return e.exitCode;
     if (e instanceof UsageError) {
       out.error(`memvirt: ${e.message}\n`);
       return e.exitCode;

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+// The text report of `memvirt run`: host counters, per VM the KVM, exit, QEMU, guest,
+// hardware and cost figures with each counter's registered description, the checker's
+// verdict, and a paragraph that tells the run's story from the numbers. A printer apart
+// from the model: it reads the Report and the counter registries, nothing else.
+
+import pc from "picocolors";
+import type { CounterDesc } from "../hw/counters.js";
+import { GUEST_COUNTERS } from "../guest/stats.js";
+import { HOST_COUNTERS } from "../host/vmstat.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
+import { COST_EVENTS } from "../sim/cost.js";
+import type { Report, VmReport } from "../sim/report.js";
+import type { Scenario } from "../sim/scenario_schema.js";
+import { type Out, bold, dim, n, table } from "./format.js";
+
+const MiB = 2 ** 20;
+
+/** Bytes as MiB: whole numbers plain, others with up to two decimals. */
+export function mib(bytes: number): string {
+  const v = bytes / MiB;
+  return `${Number.isInteger(v) ? n(v) : v.toLocaleString("en-US", { maximumFractionDigits: 2 })} MiB`;
+}
+
+function pct(part: number, whole: number): string {
+  if (whole === 0) return "0%";
+  const p = (part / whole) * 100;
+  // Never round a part up to the whole or down to nothing.
+  if (part !== whole && p > 99.5) return `${Math.min(p, 99.9).toFixed(1)}%`;
+  if (part !== 0 && p < 0.05) return "<0.1%";
+  return `${p >= 10 || p === 0 ? p.toFixed(0) : p.toFixed(1)}%`;
+}
+
+function plural(v: number, one: string, many = `${one}s`): string {
+  return `${n(v)} ${v === 1 ? one : many}`;
+}
+
+/** Hardware counters have no kernel registry; these sentences describe the ones printed. */
+const HW_ROWS: { key: string; label: string; description: string }[] = [
+  { key: "tlbHits", label: "TLB hits", description: "translations served by the TLB" },
+  { key: "tlbMisses", label: "TLB misses", description: "translations that needed a page walk" },
+  { key: "walks", label: "walks", description: "page walks (guest tables, each guest table read translated through EPT/NPT)" },
+  { key: "pscHits", label: "PSC hits", description: "guest paging-structure cache hits (upper levels skipped)" },
+  { key: "nestedTlbHits", label: "nested TLB hits", description: "gpa->hpa translations served without a nested walk" },
+  { key: "nestedTlbMisses", label: "nested TLB misses", description: "gpa->hpa translations that walked the EPT/NPT" },
+  { key: "eptViolations", label: "EPT violations", description: "walks that found no usable EPT entry (VM exit)" },
+  { key: "npfs", label: "NPFs", description: "walks that found no usable NPT entry (#NPF, VM exit)" },
+  { key: "guestPageFaults", label: "guest page faults", description: "#PF raised to the guest kernel by its own tables" },
+  { key: "invept", label: "INVEPT", description: "EPT/NPT context invalidations KVM issued" },
+];
+
+function counterRows(descs: readonly CounterDesc[], values: Record<string, number>, always: readonly string[] = []) {
+  const rows: (string | number)[][] = [];
+  let zero = 0;
+  const seen = new Set<string>();
+  for (const d of descs) {
+    seen.add(d.name);
+    const v = values[d.name] ?? 0;
+    if (v === 0 && !always.includes(d.name)) {
+      zero++;
+      continue;
+    }
+    rows.push([d.name, n(v), d.description]);
+  }
+  for (const [k, v] of Object.entries(values)) {
+    if (seen.has(k)) continue;
+    if (v === 0) zero++;
+    else rows.push([k, n(v), ""]);
+  }
+  return { rows, zero };
+}
+
+function counterTable(out: Out, descs: readonly CounterDesc[], values: Record<string, number>, always: readonly string[] = []): string {
+  const { rows, zero } = counterRows(descs, values, always);
+  const lines: string[] = [];
+  if (rows.length > 0) lines.push(table(out, ["counter", "value", "description"], rows, ["left", "right", "left"]));
+  if (zero > 0) lines.push(dim(out, `(${plural(zero, "other counter")} ${zero === 1 ? "is" : "are"} zero; --json has them all)`));
+  return lines.join("\n");
+}
+
+function section(out: Out, title: string): string {
+  return `\n${bold(out, title)}`;
+}
+
+function mmuName(mmu: string): string {
+  return mmu === "ept" ? "EPT" : mmu === "npt" ? "NPT" : mmu;
+}
+
+function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefined): string[] {
+  const lines: string[] = [];
+  const what = cfg
+    ? `${mib(cfg.ram)} guest RAM, ${mmuName(vm.mmu)}, ${vm.backing} backing, ${plural(cfg.vcpus, "vCPU")}, ${cfg.prealloc ? "preallocated" : "lazy"}`
+    : `${mmuName(vm.mmu)}, ${vm.backing} backing`;
+  lines.push(section(out, `VM ${vm.name}: ${what}`));
+
+  lines.push(bold(out, "KVM counters (VM-level, and per-vCPU ones summed over the vCPUs)"));
+  lines.push(counterTable(out, [...VM_COUNTERS, ...VCPU_COUNTERS], vm.stats, ["exits", "pf_fixed"]));
+
+  const reasons = new Map<string, number[]>();
+  vm.vcpus.forEach((v, i) => {
+    for (const [reason, c] of Object.entries(v.exitReasons)) {
+      const row = reasons.get(reason) ?? vm.vcpus.map(() => 0);
+      row[i] = c;
+      reasons.set(reason, row);
+    }
+  });
+  const totalExits = vm.stats.exits ?? 0;
+  lines.push(bold(out, "exits by reason"));
+  if (reasons.size === 0) lines.push("no VM exits");
+  else {
+    const perCpu = vm.vcpus.length > 1;
+    const rows = [...reasons.entries()]
+      .map(([reason, per]) => ({ reason, per, total: per.reduce((a, b) => a + b, 0) }))
+      .sort((a, b) => b.total - a.total)
+      .map((x) => [x.reason, n(x.total), pct(x.total, totalExits), ...(perCpu ? x.per.map(n) : [])]);
+    const head = ["reason", "exits", "share", ...(perCpu ? vm.vcpus.map((v) => `vcpu${v.id}`) : [])];
+    lines.push(table(out, head, rows, ["left", "right", "right", ...vm.vcpus.map(() => "right" as const)]));
+  }
+
+  lines.push(bold(out, "QEMU process"));
+  lines.push(
+    table(
+      out,
+      ["figure", "value", "description"],
+      [
+        ["RSS", mib(vm.qemu.rss), "resident guest RAM (anonymous and hugetlb pages mapped in QEMU's address space)"],
+        ["RSS on the zero page", mib(vm.qemu.rssZeroPage), "guest RAM read but never written: mapped to the shared zero page"],
+        ["minor faults", n(vm.qemu.minFlt), "host faults on QEMU's mm that needed no I/O (min_flt)"],
+        ["major faults", n(vm.qemu.majFlt), "host faults on QEMU's mm that read swap (maj_flt)"],
+      ],
+      ["left", "right", "left"],
+    ),
+  );
+
+  lines.push(bold(out, "guest kernel"));
+  lines.push(counterTable(out, GUEST_COUNTERS, vm.guest));
+
+  lines.push(bold(out, "hardware (summed over the vCPUs)"));
+  const hw = vm.hw as unknown as Record<string, number>;
+  const refs = vm.hw.references;
+  const hwRows: (string | number)[][] = [];
+  for (const row of HW_ROWS) {
+    const v = hw[row.key] ?? 0;
+    if (v === 0 && row.key !== "tlbHits" && row.key !== "tlbMisses") continue;
+    hwRows.push([row.label, n(v), row.description]);
+    if (row.key === "walks") {
+      hwRows.push([
+        "table reads per walk",
+        vm.hw.tableReadsPerWalk.toFixed(2),
+        "guest plus nested table reads per walk (a cold 4-level walk under EPT/NPT reads 24)",
+      ]);
+    }
+  }
+  const allRefs = refs.guestTable + refs.nestedTable + refs.data;
+  hwRows.push([
+    "references: guest table",
+    n(refs.guestTable),
+    `${pct(refs.guestTable, allRefs)} of memory references: guest page-table reads`,
+  ]);
+  hwRows.push(["references: nested table", n(refs.nestedTable), `${pct(refs.nestedTable, allRefs)}: EPT/NPT table reads`]);
+  hwRows.push(["references: data", n(refs.data), `${pct(refs.data, allRefs)}: the accesses themselves`]);
+  lines.push(table(out, ["counter", "value", "description"], hwRows, ["left", "right", "left"]));
+
+  lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles`));
+  lines.push(costTable(out, vm.cost));
+  return lines;
+}
+
+function costTable(out: Out, c: { cycles: number; breakdown: Record<string, number>; counts: Record<string, number> }): string {
+  const desc = new Map(COST_EVENTS.map((e) => [e.name, e.description]));
+  const rows = Object.entries(c.breakdown)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => [k, n(c.counts[k] ?? 0), n(v), pct(v, c.cycles), desc.get(k) ?? ""]);
+  if (rows.length === 0) return "no cost";
+  return table(out, ["event", "count", "cycles", "share", "description"], rows, ["left", "right", "right", "right", "left"]);
+}
+
+/** Plain names of the cost events, for the summary. */
+const COST_PLAIN: Record<string, string> = {
+  tlb_hit: "TLB hits",
+  table_read: "page-walk table reads",
+  data_access: "the accesses themselves",
+  vm_exit: "VM exits and entries",
+  kvm_page_fault: "KVM's fault handling",
+  host_fault: "host page faults",
+  swap_in: "swap-ins",
+  swap_out: "swap-outs",
+  tlb_flush: "TLB flushes",
+  guest_page_fault: "guest page faults",
+};
+
+function sum(r: Report, f: (vm: VmReport) => number): number {
+  return r.vms.reduce((a, vm) => a + f(vm), 0);
+}
+
+/** The run's story in one paragraph, every figure taken from the report. */
+export function summary(r: Report, scenario?: Scenario): string {
+  const s: string[] = [];
+  const v = r.host.vmstat;
+  const one = r.vms.length === 1;
+  const guest = one ? "the guest" : `the ${r.vms.length} guests`;
+  const stat = (k: string) => sum(r, (vm) => vm.stats[k] ?? 0);
+  const mmus = [...new Set(r.vms.map((vm) => vm.mmu))];
+  const violation = mmus.length === 1 && mmus[0] === "npt" ? "a nested page fault (NPF)" : "an EPT violation";
+
+  // Allocation: lazy or preallocated.
+  const cfgs = scenario?.vms ?? [];
+  const ram = cfgs.reduce((a, c) => a + c.ram, 0);
+  const rss = sum(r, (vm) => vm.qemu.rss);
+  const peak = Math.max(rss, ...r.series.map((p) => p.rss));
+  const peakText = peak > rss ? ` (it peaked at ${mib(peak)})` : "";
+  if (cfgs.length > 0 && cfgs.every((c) => c.prealloc)) {
+    s.push(`QEMU preallocated all ${mib(ram)} of guest RAM at start; its RSS ended at ${mib(rss)}${peakText}.`);
+  } else if (cfgs.length > 0) {
+    s.push(
+      `QEMU reserved ${mib(ram)} of guest RAM${cfgs.some((c) => c.prealloc) ? "" : " but allocated nothing up front"}; its RSS ended at ${mib(rss)}${peakText}.`,
+    );
+  }
+
+  // First touches: guest fault, exit, host fault.
+  const guestAlloc = sum(r, (vm) => vm.guest.pgalloc ?? 0);
+  const guestFaults = sum(r, (vm) => vm.guest.pgfault ?? 0);
+  const pfTaken = stat("pf_taken");
+  const pfFixed = stat("pf_fixed");
+  const minFlt = sum(r, (vm) => vm.qemu.minFlt);
+  const majFlt = sum(r, (vm) => vm.qemu.majFlt);
+  let touch = `The ${one ? "guest" : "guests'"} processes made ${plural(r.accesses, "access", "accesses")}; ${guest} allocated ${plural(guestAlloc, "page")} (data and page tables) on ${plural(guestFaults, "guest page fault")}.`;
+  const backings = new Set(r.vms.map((vm) => vm.backing));
+  const unit =
+    backings.size === 1 && backings.has("hugetlb-2m")
+      ? "2 MiB piece of guest RAM (one hugetlb page)"
+      : backings.size === 1 && backings.has("hugetlb-1g")
+        ? "1 GiB piece of guest RAM (one hugetlb page)"
+        : "guest-physical page";
+  const preallocated = cfgs.length > 0 && cfgs.every((c) => c.prealloc);
+  const hostFaults = `${n(minFlt + majFlt)} times (${n(minFlt)} minor, ${n(majFlt)} major; host pgfault ${n(v.pgfault ?? 0)})`;
+  if (pfTaken > 0 && preallocated) {
+    touch += ` Each first touch of a ${unit} took ${violation}, but the host page was already there: KVM handled ${plural(pfTaken, "fault")} and fixed ${n(pfFixed)} (pf_fixed) without a host fault; the host faulted in QEMU's pages ${hostFaults}, at start.`;
+  } else if (pfTaken > 0) {
+    touch += ` Each first touch of a ${unit} took ${violation} and a host fault: KVM handled ${plural(pfTaken, "fault")} and fixed ${n(pfFixed)} (pf_fixed), and the host faulted in QEMU's pages ${hostFaults}.`;
+  } else {
+    touch += " No access needed KVM's fault handler.";
+  }
+  s.push(touch);
+
+  // Translation cost: huge pages and table reads per walk.
+  const walks = sum(r, (vm) => vm.hw.walks);
+  const reads = sum(r, (vm) => vm.hw.references.guestTable + vm.hw.references.nestedTable);
+  const misses = sum(r, (vm) => vm.hw.tlbMisses);
+  const lookups = misses + sum(r, (vm) => vm.hw.tlbHits);
+  const p2m = stat("pages_2m");
+  const p1g = stat("pages_1g");
+  const perWalk = walks === 0 ? "0" : (reads / walks).toFixed(1);
+  if (p2m + p1g > 0) {
+    const p4k = stat("pages_4k");
+    const leaves = [
+      p1g > 0 ? `${plural(p1g, "leaf", "leaves")} of 1 GiB (pages_1g)` : "",
+      p2m > 0 ? `${plural(p2m, "leaf", "leaves")} of 2 MiB (pages_2m)` : "",
+      p4k > 0 ? `${plural(p4k, "leaf", "leaves")} of 4 KiB (pages_4k)` : "",
+    ].filter((x) => x !== "");
+    s.push(
+      `KVM mapped guest RAM with ${leaves.join(" and ")}, so a TLB miss (${pct(misses, lookups)} of translations) cost ${perWalk} table reads on average.`,
+    );
+  } else if (walks > 0) {
+    s.push(`${pct(misses, lookups)} of translations missed the TLB; a walk cost ${perWalk} table reads on average.`);
+  }
+
+  // Pressure, reclaim, notifier, swap.
+  const scanK = v.pgscan_kswapd ?? 0;
+  const scanD = v.pgscan_direct ?? 0;
+  const pswpout = v.pswpout ?? 0;
+  const pswpin = v.pswpin ?? 0;
+  if (scanK + scanD > 0) {
+    let p = `The host ran short of memory: kswapd scanned ${plural(scanK, "page")} and reclaimed ${n(v.pgsteal_kswapd ?? 0)}`;
+    if (scanD > 0)
+      p += `, and ${plural(v.allocstall_normal ?? 0, "allocation")} stalled in direct reclaim (${n(scanD)} scanned, ${n(v.pgsteal_direct ?? 0)} reclaimed)`;
+    p += ".";
+    if (pswpout > 0) {
+      p += ` ${plural(pswpout, "page")} went to swap (pswpout) and ${n(pswpin)} came back (pswpin) when ${guest} touched them again;`;
+      p += ` KVM dropped its entry for each reclaimed page through the mmu_notifier (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")})`;
+      const retries = stat("mmu_fault_retries");
+      if (retries > 0)
+        p += `, and ${plural(retries, "fault")} retried because an invalidation ran while ${retries === 1 ? "it was" : "they were"} in flight`;
+      p += ".";
+    }
+    s.push(p);
+  } else if (pswpout === 0) {
+    s.push("The host never ran short of memory: no reclaim, no swap.");
+  }
+  const freedOutside = (v.pgfree ?? 0) - (v.pgsteal_kswapd ?? 0) - (v.pgsteal_direct ?? 0);
+  if (freedOutside > 0) {
+    s.push(
+      `${plural(freedOutside, "page")} went back to the host outside reclaim (madvise, munmap or exit); the mmu_notifier made KVM zap their entries first (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")} in all).`,
+    );
+  }
+  if ((v.pglazyfree ?? 0) > 0) s.push(`${plural(v.pglazyfree!, "page")} were marked lazily freeable (MADV_FREE).`);
+  if ((v.oom_kill ?? 0) > 0) s.push(`The OOM killer ran ${plural(v.oom_kill!, "time")}.`);
+
+  // The checker.
+  const c = r.check;
+  if (c.dataErrors === 0 && c.invariantViolations === 0) {
+    s.push("Every value read back as written, and no EPT/NPT entry was left pointing at a page the host had taken away.");
+  } else {
+    s.push(
+      `${plural(c.dataErrors, "value")} did not read back as written and ${plural(c.invariantViolations, "invariant violation")} ${c.invariantViolations === 1 ? "was" : "were"} found (see the check above).`,
+    );
+  }
+
+  // Cost.
+  const top = Object.entries(r.cost.breakdown)
+    .filter(([, c]) => c > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 2)
+    .map(([k, c]) => `${pct(c, r.cost.cycles)} in ${COST_PLAIN[k] ?? k} (${k})`);
+  if (top.length > 0) s.push(`Under the cost model the run took ${n(r.cost.cycles)} cycles, ${top.join(" and ")}.`);
+  return s.join(" ");
+}
+
+/** Greedy word wrap at `width` columns. */
+export function wrap(text: string, width = 100): string {
+  const out: string[] = [];
+  let line = "";
+  for (const w of text.split(/\s+/)) {
+    if (line !== "" && line.length + 1 + w.length > width) {
+      out.push(line);
+      line = w;
+    } else line = line === "" ? w : `${line} ${w}`;
+  }
+  if (line !== "") out.push(line);
+  return out.join("\n");
+}
+
+export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
+  const lines: string[] = [];
+  lines.push(
+    bold(
+      out,
+      `memvirt run: ${r.scenario === "" ? "scenario" : r.scenario} (seed ${r.seed}): ${plural(r.accesses, "guest access", "guest accesses")}, ${n(r.cost.cycles)} cycles`,
+    ),
+  );
+
+  lines.push(section(out, "host"));
+  lines.push(`RAM ${mib(r.host.ram)}, free at the end ${mib(r.host.free)}, swap in use ${mib(r.host.swapUsed)}`);
+  lines.push(counterTable(out, HOST_COUNTERS, r.host.vmstat));
+
+  r.vms.forEach((vm, i) => {
+    lines.push(...formatVm(out, vm, scenario?.vms[i]));
+  });
+
+  const vmCycles = sum(r, (vm) => vm.cost.cycles);
+  if (r.vms.length > 1 || vmCycles !== r.cost.cycles) {
+    lines.push(section(out, `cost, whole run: ${n(r.cost.cycles)} cycles`));
+    lines.push(costTable(out, r.cost));
+    if (vmCycles !== r.cost.cycles) lines.push(dim(out, "(swap-out is host work, not charged to a VM)"));
+  }
+
+  lines.push(section(out, "check"));
+  const c = r.check;
+  if (c.dataErrors === 0 && c.invariantViolations === 0) {
+    const ok = "OK: every value read back as written; no stale mapping";
+    lines.push(out.isTTY ? pc.green(ok) : ok);
+  } else {
+    const bad = `FAILED: ${plural(c.dataErrors, "data error")}, ${plural(c.invariantViolations, "invariant violation")}`;
+    lines.push(out.isTTY ? pc.red(bad) : bad);
+    const shown = c.messages.slice(0, 20);
+    for (const m of shown) lines.push(`  ${m}`);
+    if (c.messages.length > shown.length) lines.push(dim(out, `  (${n(c.messages.length - shown.length)} more in --json)`));
+  }
+
+  lines.push(section(out, "summary"));
+  lines.push(wrap(summary(r, scenario)));
+  return `${lines.join("\n")}\n`;
+}
