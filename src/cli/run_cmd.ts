@@ -16,6 +16,7 @@ import type { Report } from "../sim/report.js";
 import { DEFAULT_SCENARIO_YAML, loadScenario, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { UsageError } from "./errors.js";
+import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
 import { formatReport } from "./report_text.js";
 
@@ -188,6 +189,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
           ...(seed !== undefined ? { seed } : {}),
           ...(sampleEvery !== undefined ? { sampleEvery } : {}),
           ...(progress ? { onProgress: (d: number, t: number) => progress.update(d, t) } : {}),
+          openFile: (path: string) => new FileSource(path),
         },
         machine,
       );

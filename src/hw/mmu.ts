@@ -21,6 +21,7 @@ import {
   type CacheGeometry,
 } from "./assoc_cache.js";
 import { EPT_A, EPT_D, EPT_PS, EPT_R, EPT_W, eptNonLeafRsvdLo, isReservedMemType } from "./ept_pte.js";
+import type { CounterDesc } from "./counters.js";
 import type { PhysMem } from "./phys_mem.js";
 import { type WalkLog, REF_DATA, REF_GUEST_TABLE, REF_NESTED_TABLE } from "./walk_log.js";
 import {
@@ -144,6 +145,34 @@ export class HwStats {
     return { ...this } as unknown as Record<string, number>;
   }
 }
+
+/** Hardware counters: plain names, as the kernel has none for these. */
+export const HW_COUNTERS: readonly CounterDesc[] = [
+  { name: "tlbHits", kind: "cumulative", unit: "events", description: "translations served by the TLB" },
+  { name: "tlbMisses", kind: "cumulative", unit: "events", description: "translations that needed a page walk" },
+  { name: "walks", kind: "cumulative", unit: "events", description: "page walks started (1D natively or over shadow tables, 2D under EPT/NPT)" },
+  { name: "guestTableReads", kind: "cumulative", unit: "references", description: "reads of guest paging-structure entries (natively, of any paging-structure entry)" },
+  { name: "nestedTableReads", kind: "cumulative", unit: "references", description: "reads of EPT/NPT entries while translating guest-physical addresses" },
+  { name: "dataAccesses", kind: "cumulative", unit: "references", description: "the accesses themselves" },
+  { name: "adWrites", kind: "cumulative", unit: "events", description: "guest paging-structure entries whose A or D bit the walker set" },
+  { name: "nestedAdWrites", kind: "cumulative", unit: "events", description: "EPT/NPT entries whose A or D bit the walker set" },
+  { name: "pscHits", kind: "cumulative", unit: "events", description: "walks that started below the root thanks to a paging-structure cache" },
+  { name: "pscMisses", kind: "cumulative", unit: "events", description: "walks that started at the root" },
+  { name: "nestedTlbHits", kind: "cumulative", unit: "events", description: "guest-physical translations served by the nested TLB" },
+  { name: "nestedTlbMisses", kind: "cumulative", unit: "events", description: "guest-physical translations that walked EPT/NPT" },
+  { name: "nestedPscHits", kind: "cumulative", unit: "events", description: "nested walks that started below the EPT/NPT root" },
+  { name: "nestedPscMisses", kind: "cumulative", unit: "events", description: "nested walks that started at the EPT/NPT root" },
+  { name: "guestPageFaults", kind: "cumulative", unit: "events", description: "translations that stopped with a guest #PF" },
+  { name: "eptViolations", kind: "cumulative", unit: "events", description: "translations that stopped with an EPT violation" },
+  { name: "eptMisconfigs", kind: "cumulative", unit: "events", description: "translations that stopped with an EPT misconfiguration" },
+  { name: "npfs", kind: "cumulative", unit: "events", description: "translations that stopped with an AMD #NPF" },
+  { name: "cr3Loads", kind: "cumulative", unit: "events", description: "MOV to CR3 executed" },
+  { name: "invlpg", kind: "cumulative", unit: "events", description: "INVLPG executed" },
+  { name: "invpcid", kind: "cumulative", unit: "events", description: "INVPCID executed" },
+  { name: "invvpid", kind: "cumulative", unit: "events", description: "INVVPID executed" },
+  { name: "invept", kind: "cumulative", unit: "events", description: "INVEPT executed" },
+  { name: "contextFlushes", kind: "cumulative", unit: "events", description: "invalidations that dropped every non-global (or every) entry of a context" },
+];
 
 /** Intel Golden Cove STLB: 2048 entries, 16-way, 4 KiB and 2 MiB shared; 1 GiB: 1024 entries, 8-way. */
 export const TLB_INTEL_GOLDEN_COVE: TlbConfig = { "4k": { sets: 128, ways: 16 }, "2m": "shared", "1g": { sets: 128, ways: 8 } };

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// The README's generated sections, from the declared registries (convention 8): scenario
+// parameters, counters, cost events. `npx tsx tools/readme.ts` rewrites them in place;
+// test/readme.test.ts fails when the README and the registries disagree.
+import { readFileSync, writeFileSync } from "node:fs";
+import type { CounterDesc } from "../src/hw/counters.js";
+import { HW_COUNTERS } from "../src/hw/mmu.js";
+import { GUEST_COUNTERS, GUEST_PROCESS_COUNTERS } from "../src/guest/stats.js";
+import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../src/host/vmstat.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../src/kvm/stats.js";
+import { COST_EVENTS } from "../src/sim/cost.js";
+import { scenarioParamMarkdown } from "../src/sim/scenario_schema.js";
+
+const esc = (s: string) => s.replace(/\|/g, "\\|");
+
+function counterTable(descs: readonly CounterDesc[]): string {
+  const rows = descs.map((d) => `| \`${d.name}\` | ${d.kind} | ${d.unit} | ${esc(d.description)} |`);
+  return ["| counter | kind | unit | meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+export function generatedSections(): Record<string, string> {
+  return {
+    params: scenarioParamMarkdown(),
+    "counters-host": counterTable(HOST_COUNTERS),
+    "counters-host-mm": counterTable(HOST_MM_COUNTERS),
+    "counters-vm": counterTable(VM_COUNTERS),
+    "counters-vcpu": counterTable(VCPU_COUNTERS),
+    "counters-guest": counterTable([...GUEST_COUNTERS, ...GUEST_PROCESS_COUNTERS]),
+    "counters-hw": counterTable(HW_COUNTERS),
+    cost: [
+      "| event | default cycles | one event is | source |",
+      "|---|---|---|---|",
+      ...COST_EVENTS.map((e) => `| \`${e.name}\` | ${e.cycles} | ${esc(e.description)} | ${esc(e.source)} |`),
+    ].join("\n"),
+  };
+}
+
+/** The README with every `<!-- gen:NAME -->...<!-- /gen:NAME -->` section replaced. */
+export function regenerate(readme: string): string {
+  let out = readme;
+  for (const [name, body] of Object.entries(generatedSections())) {
+    const re = new RegExp(`<!-- gen:${name} -->[\\s\\S]*?<!-- /gen:${name} -->`);
+    if (!re.test(out)) throw new Error(`README.md has no <!-- gen:${name} --> section`);
+    out = out.replace(re, `<!-- gen:${name} -->\n${body}\n<!-- /gen:${name} -->`);
+  }
+  return out;
+}
+
+if (process.argv[1]?.endsWith("readme.ts")) {
+  const path = new URL("../README.md", import.meta.url);
+  writeFileSync(path, regenerate(readFileSync(path, "utf8")));
+}
