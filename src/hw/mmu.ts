@@ -150,13 +150,33 @@ export class HwStats {
 export const HW_COUNTERS: readonly CounterDesc[] = [
   { name: "tlbHits", kind: "cumulative", unit: "events", description: "translations served by the TLB" },
   { name: "tlbMisses", kind: "cumulative", unit: "events", description: "translations that needed a page walk" },
-  { name: "walks", kind: "cumulative", unit: "events", description: "page walks started (1D natively or over shadow tables, 2D under EPT/NPT)" },
-  { name: "guestTableReads", kind: "cumulative", unit: "references", description: "reads of guest paging-structure entries (natively, of any paging-structure entry)" },
-  { name: "nestedTableReads", kind: "cumulative", unit: "references", description: "reads of EPT/NPT entries while translating guest-physical addresses" },
+  {
+    name: "walks",
+    kind: "cumulative",
+    unit: "events",
+    description: "page walks started (1D natively or over shadow tables, 2D under EPT/NPT)",
+  },
+  {
+    name: "guestTableReads",
+    kind: "cumulative",
+    unit: "references",
+    description: "reads of guest paging-structure entries (natively, of any paging-structure entry)",
+  },
+  {
+    name: "nestedTableReads",
+    kind: "cumulative",
+    unit: "references",
+    description: "reads of EPT/NPT entries while translating guest-physical addresses",
+  },
   { name: "dataAccesses", kind: "cumulative", unit: "references", description: "the accesses themselves" },
   { name: "adWrites", kind: "cumulative", unit: "events", description: "guest paging-structure entries whose A or D bit the walker set" },
   { name: "nestedAdWrites", kind: "cumulative", unit: "events", description: "EPT/NPT entries whose A or D bit the walker set" },
-  { name: "pscHits", kind: "cumulative", unit: "events", description: "walks that started below the root thanks to a paging-structure cache" },
+  {
+    name: "pscHits",
+    kind: "cumulative",
+    unit: "events",
+    description: "walks that started below the root thanks to a paging-structure cache",
+  },
   { name: "pscMisses", kind: "cumulative", unit: "events", description: "walks that started at the root" },
   { name: "nestedTlbHits", kind: "cumulative", unit: "events", description: "guest-physical translations served by the nested TLB" },
   { name: "nestedTlbMisses", kind: "cumulative", unit: "events", description: "guest-physical translations that walked EPT/NPT" },
@@ -171,7 +191,12 @@ export const HW_COUNTERS: readonly CounterDesc[] = [
   { name: "invpcid", kind: "cumulative", unit: "events", description: "INVPCID executed" },
   { name: "invvpid", kind: "cumulative", unit: "events", description: "INVVPID executed" },
   { name: "invept", kind: "cumulative", unit: "events", description: "INVEPT executed" },
-  { name: "contextFlushes", kind: "cumulative", unit: "events", description: "invalidations that dropped every non-global (or every) entry of a context" },
+  {
+    name: "contextFlushes",
+    kind: "cumulative",
+    unit: "events",
+    description: "invalidations that dropped every non-global (or every) entry of a context",
+  },
 ];
 
 /** Intel Golden Cove STLB: 2048 entries, 16-way, 4 KiB and 2 MiB shared; 1 GiB: 1024 entries, 8-way. */
