@@ -18,6 +18,7 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
+import { runCompare } from "./compare.js";
 import { formatReport } from "./report_text.js";
 
 /** Exit code of a scenario that validated but could not run to the end (a VM failed). */
@@ -84,7 +85,7 @@ function describeFsError(e: unknown): string {
   return (e as Error).message;
 }
 
-function parseCount(flag: string, text: string, what: string): number {
+export function parseCount(flag: string, text: string, what: string): number {
   const t = text.trim().replaceAll("_", "");
   if (!/^[0-9]+$/.test(t) || !Number.isSafeInteger(Number(t))) {
     throw new UsageError(`${flag}: '${text}' is not ${what}; give a whole number like 42`);
@@ -92,17 +93,23 @@ function parseCount(flag: string, text: string, what: string): number {
   return Number(t);
 }
 
-/** Reads and validates the scenario; exits 2 (UsageError / ScenarioError) before anything runs. */
-function readScenario(file: string | undefined): { scenario: Scenario; name: string } {
-  if (file === undefined) return { scenario: loadScenario(DEFAULT_SCENARIO_YAML, BUILT_IN, { costEvents: costNames() }), name: BUILT_IN };
-  let text: string;
+/** The scenario's text and name (the built-in one without a file); UsageError if it cannot be read. */
+export function scenarioText(file: string | undefined): { text: string; name: string } {
+  if (file === undefined) return { text: DEFAULT_SCENARIO_YAML, name: BUILT_IN };
   try {
-    text = readFileSync(file, "utf8");
+    return { text: readFileSync(file, "utf8"), name: file };
   } catch (e) {
     throw new UsageError(`cannot read scenario ${file}: ${describeFsError(e)}`);
   }
-  return { scenario: loadScenario(text, file, { costEvents: costNames() }), name: file };
 }
+
+/** Reads and validates the scenario; exits 2 (UsageError / ScenarioError) before anything runs. */
+function readScenario(file: string | undefined, overrides?: Record<string, unknown>): { scenario: Scenario; name: string } {
+  const { text, name } = scenarioText(file);
+  return { scenario: loadScenario(text, name, { costEvents: costNames(), ...(overrides ? { overrides } : {}) }), name };
+}
+
+export { readScenario };
 
 function costNames(): string[] {
   return COST_EVENTS.map((e) => e.name);
@@ -129,6 +136,7 @@ function progressLine(out: Out): { update(done: number, total: number): void; cl
 }
 
 export interface RunCommandOptions {
+  compare?: string;
   json?: string | true;
   events?: string;
   seed?: string;
@@ -137,6 +145,7 @@ export interface RunCommandOptions {
 
 /** The whole command, for main.ts and tests: returns the exit code for results main() does not map. */
 export function runScenario(out: Out, file: string | undefined, o: RunCommandOptions): number {
+  if (o.compare !== undefined) return runCompare(out, file, o.compare, o);
   const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
   const sampleEvery = o.sample === undefined ? undefined : parseCount("--sample", o.sample, "a number of accesses");
   const jsonToStdout = o.json === true || o.json === "-";
@@ -224,6 +233,10 @@ export function runCommand(out: Out) {
     .argument("[scenario]", "scenario file, YAML or JSON (see examples/)")
     .option("--json [file]", "write the report as JSON to file; without a file or with -, print it instead of the text report")
     .option("--events <file>", "write every event of the run to file, one JSON object per line (JSONL)")
+    .option(
+      "--compare <key=values>",
+      "run the scenario once per value of a key (mmu, backing, prealloc, vcpus, host.ram, host.swap, host.thp, or any path like vms[0].ram) on the same seed, and print one table",
+    )
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
     .action((file, o) => {

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// `memvirt run <scenario> --compare key=v1,v2,...`: the same scenario and seed once per value,
+// side by side. A key is a scenario path (`vms[0].ram`, `host.swap`, `cost.vm_exit`) or a
+// per-VM key (`mmu`, `backing`, `prealloc`, `vcpus`, `ram`) that applies to every VM.
+
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { Engine, RunError } from "../sim/engine.js";
+import { VmFailure } from "../sim/guest_port.js";
+import type { Report } from "../sim/report.js";
+import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
+import { UsageError } from "./errors.js";
+import { type Out, bold, n, table } from "./format.js";
+import { FileSource } from "./file_source.js";
+import { EXIT_RUN_FAILED, type RunCommandOptions, parseCount, scenarioText } from "./run_cmd.js";
+import { COST_EVENTS } from "../sim/cost.js";
+
+const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels"]);
+
+export interface CompareSpec {
+  key: string;
+  values: unknown[];
+}
+
+/** `mmu=shadow,ept` -> {key: "mmu", values: ["shadow", "ept"]}; values are read as YAML scalars. */
+export function parseCompare(text: string): CompareSpec {
+  const m = /^([^=]+)=(.+)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--compare: '${text}' is not key=value1,value2; for example --compare mmu=ept,npt`);
+  const values = m[2]!.split(",").map((v) => v.trim());
+  if (values.length < 2 || values.some((v) => v === ""))
+    throw new UsageError(`--compare: give at least two values after '${m[1]}=', separated by commas`);
+  return { key: m[1]!.trim(), values: values.map((v) => parseYaml(v) as unknown) };
+}
+
+/** The overrides one variant applies to the scenario text. */
+function overridesFor(key: string, value: unknown, vmCount: number): Record<string, unknown> {
+  if (PER_VM_KEYS.has(key)) {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < vmCount; i++) o[`vms[${i}].${key}`] = value;
+    return o;
+  }
+  return { [key]: value };
+}
+
+interface Variant {
+  label: string;
+  report: Report;
+}
+
+export function runCompare(out: Out, file: string | undefined, spec: string, o: RunCommandOptions): number {
+  const cmp = parseCompare(spec);
+  const { text, name } = scenarioText(file);
+  const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
+  const costEvents = COST_EVENTS.map((e) => e.name);
+  const variants: Variant[] = [];
+  for (const value of cmp.values) {
+    const label = `${cmp.key}=${String(value)}`;
+    let vmCount = 0;
+    try {
+      vmCount = loadScenario(text, name, { costEvents }).vms.length;
+      const scenario = loadScenario(text, name, { costEvents, overrides: overridesFor(cmp.key, value, vmCount) });
+      const engine = new Engine(scenario, { ...(seed !== undefined ? { seed } : {}), openFile: (p: string) => new FileSource(p) });
+      const report = engine.run();
+      report.scenario = `${name} (${label})`;
+      variants.push({ label, report });
+    } catch (e) {
+      if (e instanceof ScenarioError) {
+        out.error(`${label}:\n${e.format()}\n`);
+        return 2;
+      }
+      if (e instanceof RunError || e instanceof VmFailure) {
+        out.error(`memvirt: run failed (${label}): ${e.message}\n`);
+        return EXIT_RUN_FAILED;
+      }
+      throw e;
+    }
+  }
+  const json = { memvirt: "compare", scenario: name, key: cmp.key, variants: variants.map((v) => ({ label: v.label, report: v.report })) };
+  const jsonText = `${JSON.stringify(json, null, 2)}\n`;
+  if (o.json === true || o.json === "-") {
+    out.write(jsonText);
+    return 0;
+  }
+  if (typeof o.json === "string") writeAtomically(o.json, jsonText);
+  out.write(formatCompare(out, name, cmp.key, variants));
+  return 0;
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.partial`;
+  try {
+    const fd = openSync(tmp, "w");
+    writeSync(fd, text);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Rows of the comparison: [label, value of each variant]. */
+export function compareRows(variants: Variant[]): (string | number)[][] {
+  const sum = (r: Report, k: string) => r.vms.reduce((a, vm) => a + (vm.stats[k] ?? 0), 0);
+  const hw = (r: Report, k: "tlbHits" | "tlbMisses" | "walks") => r.vms.reduce((a, vm) => a + vm.hw[k], 0);
+  const reasons = new Set<string>();
+  for (const v of variants)
+    for (const vm of v.report.vms) for (const c of vm.vcpus) for (const k of Object.keys(c.exitReasons)) reasons.add(k);
+  const rows: (string | number)[][] = [];
+  const row = (label: string, f: (r: Report) => number | string) =>
+    rows.push([label, ...variants.map((v) => (typeof f(v.report) === "number" ? n(f(v.report) as number) : f(v.report)))]);
+  row("guest accesses", (r) => r.accesses);
+  row("exits", (r) => sum(r, "exits"));
+  for (const reason of [...reasons].sort()) {
+    row(`  exits: ${reason}`, (r) => r.vms.reduce((a, vm) => a + vm.vcpus.reduce((b, c) => b + (c.exitReasons[reason] ?? 0), 0), 0));
+  }
+  for (const k of [
+    "pf_taken",
+    "pf_fixed",
+    "pf_spurious",
+    "pf_emulate",
+    "pf_guest",
+    "mmu_pte_write",
+    "mmu_fault_retries",
+    "remote_tlb_flush_requests",
+    "pages_4k",
+    "pages_2m",
+    "pages_1g",
+  ]) {
+    row(k, (r) => sum(r, k));
+  }
+  row("host pgfault", (r) => r.host.vmstat.pgfault ?? 0);
+  row("host pswpin / pswpout", (r) => `${n(r.host.vmstat.pswpin ?? 0)} / ${n(r.host.vmstat.pswpout ?? 0)}`);
+  row("TLB misses", (r) => hw(r, "tlbMisses"));
+  row("table reads per TLB miss", (r) => {
+    const walks = hw(r, "walks");
+    const reads = r.vms.reduce((a, vm) => a + vm.hw.references.guestTable + vm.hw.references.nestedTable, 0);
+    return walks === 0 ? "-" : (reads / walks).toFixed(2);
+  });
+  row("cycles", (r) => r.cost.cycles);
+  row("data errors", (r) => r.check.dataErrors);
+  row("invariant violations", (r) => r.check.invariantViolations);
+  return rows;
+}
+
+export function formatCompare(out: Out, name: string, key: string, variants: Variant[]): string {
+  const head = ["", ...variants.map((v) => v.label)];
+  const t = table(out, head, compareRows(variants), ["left", ...variants.map(() => "right" as const)]);
+  return `${bold(out, `memvirt run: ${name}, compared by ${key} (same seed)`)}\n${t}\n`;
+}
