@@ -59,6 +59,8 @@ export class Kvm {
   lastFaultError = "";
   /** Debug switch: skip the invalidation re-check before install (to show what it prevents). */
   debugSkipSeqCheck = false;
+  /** Sptes installed for a page an invalidation had already taken (only possible with debugSkipSeqCheck). */
+  staleInstalls = 0;
   /** The mmu_notifier KVM registers on the VMM's mm (kvm_mmu_notifier_ops). */
   readonly notifier: MmuNotifier;
 

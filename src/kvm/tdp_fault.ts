@@ -95,9 +95,15 @@ function faultSteps(kvm: Kvm, vcpu: Vcpu, gpa: number, errorCode: number): numbe
   if (kvm.racePoint !== null) kvm.racePoint(vcpu, "after-faultin", gfn);
 
   // 4. mmu_lock; is_page_fault_stale().
-  if (!kvm.debugSkipSeqCheck && kvm.invalidationRaced(mmuSeq, gfn)) {
+  const raced = kvm.invalidationRaced(mmuSeq, gfn);
+  if (raced && !kvm.debugSkipSeqCheck) {
     if (bus.on) bus.emit("kvm.fault_retry", { vcpu: vcpu.id, gfn, seq: mmuSeq });
     return RET_PF_RETRY;
+  }
+  // With the check skipped, a raced pfn may already be gone: say so at once, before the guest uses it.
+  if (raced && host.gupFast(hva, false) !== pfn) {
+    kvm.lastFaultError = `stale mapping: gfn 0x${gfn.toString(16)} installed with pfn 0x${pfn.toString(16)}, which an invalidation took away while the fault was in flight (the sequence re-check was skipped)`;
+    kvm.staleInstalls++;
   }
 
   // 5. kvm_mmu_hugepage_adjust(): the host mapping level, capped by the slot's alignment.
@@ -111,5 +117,6 @@ function faultSteps(kvm: Kvm, vcpu: Vcpu, gpa: number, errorCode: number): numbe
     kvm.lastFaultError = "the host is out of memory for EPT/NPT tables";
     return RET_PF_FAILED;
   }
+  if (raced && kvm.staleInstalls > 0) return RET_PF_FAILED;
   return r === "spurious" ? RET_PF_SPURIOUS : RET_PF_FIXED;
 }

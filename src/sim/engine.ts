@@ -45,6 +45,21 @@ export interface RunOptions {
   checkMappings?: boolean;
   /** Opens a trace file named by a `trace` step (its path already resolved against the scenario file). */
   openFile?: (path: string) => ByteSource;
+  /**
+   * Seeds the scheduler alone (which agent runs next, what runs at a race point), so other
+   * interleavings of the same workload can be explored; defaults to the scenario's seed.
+   */
+  scheduleSeed?: number;
+  /** Probability that something runs at each fault race point (default 1/8). */
+  racePressure?: number;
+  /**
+   * What runs at a race point: "kswapd" (a reclaim batch, if kswapd is awake; the default) or
+   * "pageout" (the page being faulted in is reclaimed right after KVM got it: madvise(MADV_PAGEOUT)
+   * on it, the adversarial schedule for the invalidation protocol).
+   */
+  raceAgent?: "kswapd" | "pageout";
+  /** Debug: KVM skips the invalidation re-check before installing an spte (Kvm.debugSkipSeqCheck). */
+  debugSkipSeqCheck?: boolean;
 }
 
 export class RunError extends Error {}
@@ -68,11 +83,12 @@ export class Engine {
   ) {
     this.costs = costTable(scenario.cost);
     this.machine = machine ?? new Machine(scenario);
-    this.rng = Prng.derive(opts.seed ?? scenario.seed, "scheduler");
+    this.rng = Prng.derive(opts.scheduleSeed ?? opts.seed ?? scenario.seed, "scheduler");
     this.timeline = [...scenario.timeline].sort((a, b) => a.at.value - b.at.value);
     this.plannedTotal = plannedAccesses(scenario);
     for (const vm of this.machine.vms) {
       vm.qemu.kvm.racePoint = (vcpu, point, gfn) => (this.opts.onRacePoint ?? defaultRacePoint)(this, vcpu, point, gfn);
+      vm.qemu.kvm.debugSkipSeqCheck = opts.debugSkipSeqCheck === true;
     }
   }
 
@@ -99,8 +115,11 @@ export class Engine {
       this.runTimeline(true);
       if (sampleEvery > 0) this.sample();
     } catch (e) {
-      if (e instanceof VmFailure) throw new RunError(e.message);
-      throw e;
+      if (!(e instanceof VmFailure)) throw e;
+      // A stale spte (debug switch on) is the checker's finding, not a failed run: stop and report it.
+      if (!m.vms.some((vm) => vm.qemu.kvm.staleInstalls > 0)) throw new RunError(e.message);
+      m.violation(e.message);
+      return buildReport(this);
     }
     if (this.opts.checkMappings ?? true) m.checkStaleMappings();
     return buildReport(this);
@@ -403,8 +422,15 @@ export class Engine {
 }
 
 /** The default race-point policy: now and then, kswapd (if awake) reclaims while a fault is in flight. */
-function defaultRacePoint(engine: Engine, _vcpu: Vcpu, point: string): void {
-  if (point === "after-faultin" && engine.machine.host.kswapdRunning() && engine.rng.nextU32() % 8 === 0) engine.machine.host.kswapdStep();
+function defaultRacePoint(engine: Engine, vcpu: Vcpu, point: string, gfn: number): void {
+  const p = engine.opts.racePressure ?? 1 / 8;
+  if (engine.opts.raceAgent === "pageout") {
+    if (point !== "after-faultin" || engine.rng.nextFloat() >= p) return;
+    const vm = engine.machine.vms.find((v) => v.qemu.kvm === vcpu.kvm)!;
+    vm.qemu.madvise(gfn * 4096, 4096, "PAGEOUT");
+    return;
+  }
+  if (engine.machine.host.kswapdRunning() && engine.rng.nextFloat() < p) engine.machine.host.kswapdStep();
 }
 
 function fillUpTo(s: { fill(b: AccessBatch): number }, b: AccessBatch, want: number): number {
