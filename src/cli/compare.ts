@@ -10,12 +10,13 @@ import { VmFailure } from "../sim/guest_port.js";
 import type { Report } from "../sim/report.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
+import { reportCsv } from "./report_csv.js";
 import { type Out, bold, n, table } from "./format.js";
 import { FileSource } from "./file_source.js";
 import { EXIT_RUN_FAILED, type RunCommandOptions, parseCount, scenarioText } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 
-const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels"]);
+export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels"]);
 
 export interface CompareSpec {
   key: string;
@@ -82,11 +83,12 @@ export function runCompare(out: Out, file: string | undefined, spec: string, o: 
     return 0;
   }
   if (typeof o.json === "string") writeAtomically(o.json, jsonText);
+  if (o.csv !== undefined) writeAtomically(o.csv, reportCsv(variants));
   out.write(formatCompare(out, name, cmp.key, variants));
   return 0;
 }
 
-function writeAtomically(path: string, text: string): void {
+export function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.partial`;
   try {
     const fd = openSync(tmp, "w");

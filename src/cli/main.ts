@@ -7,6 +7,8 @@ import { EXIT_INTERNAL, EXIT_USAGE, UsageError } from "./errors.js";
 import { type Out, stdoutOut } from "./format.js";
 import { RunExit, runCommand } from "./run_cmd.js";
 import { checkCommand } from "./check_cmd.js";
+import { plotCommand } from "./plot_cmd.js";
+import { sweepCommand } from "./sweep_cmd.js";
 import { traceCommand } from "./trace_cmd.js";
 import { translateCommand } from "./translate_cmd.js";
 
@@ -17,7 +19,7 @@ export function buildProgram(out: Out): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) });
-  for (const cmd of [translateCommand(out), runCommand(out), checkCommand(out), traceCommand(out)]) {
+  for (const cmd of [translateCommand(out), runCommand(out), checkCommand(out), traceCommand(out), plotCommand(out), sweepCommand(out)]) {
     cmd.copyInheritedSettings(program);
     program.addCommand(cmd);
   }

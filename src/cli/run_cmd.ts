@@ -19,6 +19,7 @@ import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
 import { runCompare } from "./compare.js";
+import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
 
 /** Exit code of a scenario that validated but could not run to the end (a VM failed). */
@@ -137,6 +138,7 @@ function progressLine(out: Out): { update(done: number, total: number): void; cl
 
 export interface RunCommandOptions {
   compare?: string;
+  csv?: string;
   json?: string | true;
   events?: string;
   seed?: string;
@@ -153,6 +155,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
   for (const [flag, target] of [
     ["--json", jsonFile],
     ["--events", o.events],
+    ["--csv", o.csv],
   ] as const) {
     if (target === undefined) continue;
     if ((file !== undefined && resolve(target) === resolve(file)) || /\.ya?ml$/i.test(target)) {
@@ -185,6 +188,8 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
     if (json) pending.push(json);
     const events = o.events !== undefined ? new PendingFile(o.events, "--events") : null;
     if (events) pending.push(events);
+    const csv = o.csv !== undefined ? new PendingFile(o.csv, "--csv") : null;
+    if (csv) pending.push(csv);
 
     const bus = new EventBus();
     // Listen before the machine exists, so the stream includes what happens while it is built.
@@ -216,6 +221,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
 
     const jsonText = jsonFile !== undefined || jsonToStdout ? `${JSON.stringify(report, null, 2)}\n` : "";
     if (json) json.write(jsonText);
+    if (csv) csv.write(reportCsv([{ label: "", report }]));
     for (const p of pending) p.commit();
     if (jsonToStdout) out.write(jsonText);
     else out.write(formatReport(out, report, scenario));
@@ -232,6 +238,7 @@ export function runCommand(out: Out) {
     )
     .argument("[scenario]", "scenario file, YAML or JSON (see examples/)")
     .option("--json [file]", "write the report as JSON to file; without a file or with -, print it instead of the text report")
+    .option("--csv <file>", "write the report's counters as CSV: a row per VM (with --compare, per variant and VM)")
     .option("--events <file>", "write every event of the run to file, one JSON object per line (JSONL)")
     .option(
       "--compare <key=values>",

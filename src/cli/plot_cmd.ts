@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// `memvirt plot <report.json> -o plot.svg|png`: the time series of a report (or of each
+// variant of a --compare report) drawn with Vega, rendered to PNG with resvg.
+
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { Command } from "@commander-js/extra-typings";
+import { Resvg } from "@resvg/resvg-js";
+import * as vega from "vega";
+import type { Report, SeriesPoint } from "../sim/report.js";
+import { UsageError } from "./errors.js";
+import type { Out } from "./format.js";
+
+interface Panel {
+  title: string;
+  yTitle: string;
+  /** Series name -> value of a point (and the interval's length in accesses, for rates). */
+  series: [string, (p: SeriesPoint, interval: number) => number][];
+}
+
+/** Events of an interval per 1,000 guest accesses (sample intervals are not all equal). */
+const per1k = (events: number, interval: number) => (interval > 0 ? (events * 1000) / interval : 0);
+
+const MiB = 2 ** 20;
+
+const PANELS: Panel[] = [
+  {
+    title: "Memory",
+    yTitle: "MiB",
+    series: [
+      ["QEMU RSS", (p) => p.rss / MiB],
+      ["host free", (p) => p.free / MiB],
+      ["swap used", (p) => p.swapUsed / MiB],
+    ],
+  },
+  {
+    title: "Faults, exits and swap traffic",
+    yTitle: "per 1,000 guest accesses",
+    series: [
+      ["host faults", (p, i) => per1k(p.faults, i)],
+      ["VM exits", (p, i) => per1k(p.exits, i)],
+      ["swap-ins", (p, i) => per1k(p.swapIns, i)],
+      ["swap-outs", (p, i) => per1k(p.swapOuts, i)],
+    ],
+  },
+];
+
+/** The runs in a report file: one for `run --json`, one per variant for `run --compare --json`. */
+export function runsOf(json: unknown, file: string): { label: string; series: SeriesPoint[] }[] {
+  const j = json as { memvirt?: string; variants?: { label: string; report: Report }[]; series?: SeriesPoint[]; scenario?: string };
+  if (j && j.memvirt === "compare" && Array.isArray(j.variants))
+    return j.variants.map((v) => ({ label: v.label, series: v.report.series ?? [] }));
+  if (j && Array.isArray(j.series)) return [{ label: "", series: j.series }];
+  throw new UsageError(`${file}: not a memvirt report (expected the JSON of \`memvirt run --json\` or \`--compare\`)`);
+}
+
+const WIDTH = 720;
+const HEIGHT = 220;
+// Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+
+/** A Vega spec with one line chart per panel, stacked. */
+export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title: string): vega.Spec {
+  const values: { x: number; y: number; s: string; panel: number }[] = [];
+  PANELS.forEach((panel, pi) => {
+    for (const run of runs) {
+      run.series.forEach((p, k) => {
+        const interval = k === 0 ? 0 : p.accesses - run.series[k - 1]!.accesses;
+        if (pi === 1 && interval === 0) return;
+        for (const [name, f] of panel.series)
+          values.push({ x: p.accesses, y: f(p, interval), s: run.label ? `${name} (${run.label})` : name, panel: pi });
+      });
+    }
+  });
+  const groups = PANELS.map((panel, pi) => ({
+    type: "group",
+    encode: {
+      enter: {
+        x: { value: 0 },
+        y: { value: pi * (HEIGHT + 80) },
+        width: { value: WIDTH },
+        height: { value: HEIGHT },
+        clip: { value: false },
+      },
+    },
+    title: { text: panel.title, anchor: "start" },
+    data: [{ name: `d${pi}`, source: "all", transform: [{ type: "filter", expr: `datum.panel === ${pi}` }] }],
+    scales: [
+      { name: "x", type: "linear", range: [0, WIDTH], domain: { data: `d${pi}`, field: "x" } },
+      { name: "y", type: "linear", range: [HEIGHT, 0], nice: true, zero: true, domain: { data: `d${pi}`, field: "y" } },
+      { name: "c", type: "ordinal", range: PALETTE, domain: { data: `d${pi}`, field: "s" } },
+    ],
+    axes: [
+      { orient: "bottom", scale: "x", title: "guest accesses", format: "~s" },
+      { orient: "left", scale: "y", title: panel.yTitle, format: "~s" },
+    ],
+    legends: [{ stroke: "c", orient: "right", symbolType: "stroke" }],
+    marks: [
+      {
+        type: "group",
+        from: { facet: { name: `f${pi}`, data: `d${pi}`, groupby: "s" } },
+        marks: [
+          {
+            type: "line",
+            from: { data: `f${pi}` },
+            encode: {
+              enter: {
+                x: { scale: "x", field: "x" },
+                y: { scale: "y", field: "y" },
+                stroke: { scale: "c", field: "s" },
+                strokeWidth: { value: 1.5 },
+              },
+            },
+          },
+        ],
+      },
+    ],
+  }));
+  return {
+    $schema: "https://vega.github.io/schema/vega/v6.json",
+    title: { text: title },
+    width: WIDTH,
+    height: PANELS.length * (HEIGHT + 80) - 80,
+    padding: 10,
+    background: "white",
+    data: [{ name: "all", values }],
+    marks: groups,
+  } as unknown as vega.Spec;
+}
+
+export async function renderPlot(runs: { label: string; series: SeriesPoint[] }[], title: string): Promise<string> {
+  const view = new vega.View(vega.parse(plotSpec(runs, title)), { renderer: "none" });
+  return view.toSVG();
+}
+
+export function plotCommand(out: Out) {
+  return new Command("plot")
+    .description("draw a report's time series (RSS, free memory, swap, faults and exits per interval) as SVG or PNG")
+    .argument("<report>", "the JSON of `memvirt run --json` (or of `--compare`)")
+    .option("-o, --output <file>", "plot.svg or plot.png", "plot.svg")
+    .action(async (file, o) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(file, "utf8"));
+      } catch (e) {
+        throw new UsageError(
+          `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
+        );
+      }
+      const runs = runsOf(json, file);
+      if (runs.every((r) => r.series.length === 0))
+        throw new UsageError(`${file}: the report has no time series (it was run with --sample 0)`);
+      const png = /\.png$/i.test(o.output);
+      if (!png && !/\.svg$/i.test(o.output)) throw new UsageError(`--output ${o.output}: give a name ending in .svg or .png`);
+      const scenario = (json as { scenario?: string }).scenario ?? file;
+      const svg = await renderPlot(runs, `memvirt: ${scenario}`);
+      const data = png ? new Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } }).render().asPng() : svg;
+      const tmp = `${o.output}.partial`;
+      try {
+        writeFileSync(tmp, data);
+        renameSync(tmp, o.output);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw new UsageError(`cannot write ${o.output}: ${(e as Error).message}`);
+      }
+      out.write(`wrote ${o.output}\n`);
+    });
+}

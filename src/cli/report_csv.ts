@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// Reports as CSV (csv-stringify): one row per VM of each run, with the run's label, the
+// KVM counters, QEMU's RSS, hardware counters, host counters and cycles.
+
+import { stringify } from "csv-stringify/sync";
+import type { Report } from "../sim/report.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
+
+const HOST_KEYS = [
+  "pgfault",
+  "pgmajfault",
+  "pswpin",
+  "pswpout",
+  "pgscan_kswapd",
+  "pgscan_direct",
+  "pgsteal_kswapd",
+  "pgsteal_direct",
+  "oom_kill",
+];
+
+export function csvColumns(): string[] {
+  return [
+    "label",
+    "scenario",
+    "seed",
+    "vm",
+    "mmu",
+    "backing",
+    "accesses",
+    ...VM_COUNTERS.map((c) => c.name),
+    ...VCPU_COUNTERS.map((c) => c.name),
+    "rss",
+    "rssZeroPage",
+    "tlbHits",
+    "tlbMisses",
+    "walks",
+    "guestTableReads",
+    "nestedTableReads",
+    "dataAccesses",
+    ...HOST_KEYS.map((k) => `host.${k}`),
+    "vm.cycles",
+    "cycles",
+    "dataErrors",
+    "invariantViolations",
+  ];
+}
+
+export function csvRows(label: string, r: Report): (string | number)[][] {
+  return r.vms.map((vm) => [
+    label,
+    r.scenario,
+    r.seed,
+    vm.name,
+    vm.mmu,
+    vm.backing,
+    r.accesses,
+    ...VM_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
+    ...VCPU_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
+    vm.qemu.rss,
+    vm.qemu.rssZeroPage,
+    vm.hw.tlbHits,
+    vm.hw.tlbMisses,
+    vm.hw.walks,
+    vm.hw.references.guestTable,
+    vm.hw.references.nestedTable,
+    vm.hw.references.data,
+    ...HOST_KEYS.map((k) => r.host.vmstat[k] ?? 0),
+    vm.cost.cycles,
+    r.cost.cycles,
+    r.check.dataErrors,
+    r.check.invariantViolations,
+  ]);
+}
+
+export function reportCsv(runs: { label: string; report: Report }[]): string {
+  return stringify([csvColumns(), ...runs.flatMap((x) => csvRows(x.label, x.report))]);
+}
