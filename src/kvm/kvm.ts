@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// A KVM virtual machine (struct kvm): memslots, the MMU that maps guest-physical memory
-// (the TDP MMU for EPT/NPT), the vCPUs, the invalidation sequence that the fault path and
-// the mmu_notifier share, and remote TLB flushes (virt/kvm/kvm_main.c).
+// A KVM virtual machine (struct kvm): memslots, the MMU that maps guest memory (the TDP MMU
+// for EPT/NPT, or the shadow MMU for shadow paging), the vCPUs, the invalidation sequence
+// that the fault path and the mmu_notifier share, and remote TLB flushes (virt/kvm/kvm_main.c).
 
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import { type Memslot, Memslots } from "./memslot.js";
+import { ShadowMmu } from "./shadow_mmu.js";
+import { ShadowSync } from "./shadow_sync.js";
 import { VmStat } from "./stats.js";
 import { type MmuPageAllocator, TdpMmu } from "./tdp_mmu.js";
 import { Vcpu } from "./vcpu.js";
@@ -29,9 +31,11 @@ export interface HostMmOps {
 }
 
 export type TdpMode = "ept" | "npt";
+/** How guest memory is translated: nested paging (EPT, NPT) or shadow page tables. */
+export type MmuMode = TdpMode | "shadow";
 
 export interface KvmOptions {
-  mode: TdpMode;
+  mode: MmuMode;
   levels: 4 | 5;
   /** EPT accessed/dirty flags (EPTP bit 6); NPT always has them. */
   eptAd: boolean;
@@ -45,7 +49,11 @@ export class Kvm {
   readonly memslots = new Memslots();
   readonly stats = new VmStat();
   readonly vcpus: Vcpu[] = [];
-  readonly tdp: TdpMmu;
+  /** The TDP MMU (EPT/NPT), or null under shadow paging. */
+  readonly tdpMmu: TdpMmu | null;
+  /** The shadow MMU and its unsync machinery (shadow paging), or null. */
+  readonly shadow: ShadowMmu | null;
+  readonly shadowSync: ShadowSync | null;
   // The invalidation protocol (kvm->mmu_invalidate_*).
   mmuInvalidateSeq = 0;
   mmuInvalidateInProgress = 0;
@@ -72,15 +80,58 @@ export class Kvm {
     readonly opts: KvmOptions,
     readonly bus: EventBus,
   ) {
-    const ad = opts.mode === "npt" ? true : opts.eptAd;
-    this.tdp = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
+    if (opts.mode === "shadow") {
+      this.tdpMmu = null;
+      this.shadow = new ShadowMmu(mem, alloc, this.memslots, host, this.stats, bus, {
+        flushRemoteTlbs: () => this.flushRemoteTlbs(),
+        requestFreeObsoleteRoots: () => {
+          for (const v of this.vcpus) v.shadow!.reqFreeObsoleteRoots = true;
+        },
+      });
+      this.shadowSync = new ShadowSync(this.shadow);
+      this.stats.n_max_mmu_pages = this.shadow.nMaxMmuPages;
+    } else {
+      const ad = opts.mode === "npt" ? true : opts.eptAd;
+      this.tdpMmu = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
+      this.shadow = null;
+      this.shadowSync = null;
+    }
     for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i));
     this.notifier = new KvmMmuNotifier(this);
   }
 
-  /** KVM_SET_USER_MEMORY_REGION. */
+  /** The TDP MMU; only under EPT/NPT. */
+  get tdp(): TdpMmu {
+    if (this.tdpMmu === null) throw new Error(`${this.name}: no TDP MMU under shadow paging (use kvm.shadow)`);
+    return this.tdpMmu;
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION; the shadow-page limit follows the memslots (kvm_arch_commit_memory_region). */
   addMemslot(slot: Memslot): void {
     this.memslots.add(slot);
+    if (this.shadow !== null) this.shadow.memslotPagesChanged(this.memslots.slots.reduce((n, s) => n + s.npages, 0));
+  }
+
+  /** Every present leaf of the MMU in use: (gfn, level, pfn). For the checker and the visualizer. */
+  forEachLeaf(fn: (gfn: number, level: number, pfn: number) => void): void {
+    if (this.shadow !== null) this.shadow.forEachLeaf(fn);
+    else this.tdp.forEachLeaf(fn);
+  }
+
+  /** kvm_unmap_gfn_range(): zaps the leaves mapping [gfnStart, gfnEnd); returns how many. */
+  unmapGfnRange(gfnStart: number, gfnEnd: number): number {
+    return this.shadow !== null ? this.shadow.unmapGfnRange(gfnStart, gfnEnd) : this.tdp.zapLeafs(gfnStart, gfnEnd);
+  }
+
+  /** kvm_age_gfn() / kvm_test_age_gfn(). */
+  ageGfnRange(gfnStart: number, gfnEnd: number, clear: boolean): boolean {
+    return this.shadow !== null ? this.shadow.age(gfnStart, gfnEnd, clear) : this.tdp.age(gfnStart, gfnEnd, clear);
+  }
+
+  /** kvm_mmu_zap_all(): every spte goes (the TDP root stays unless `freeRoot`). */
+  zapAll(freeRoot: boolean): void {
+    if (this.shadow !== null) this.shadow.zapAll();
+    else this.tdp.zapAll(freeRoot);
   }
 
   /**
@@ -137,7 +188,8 @@ export class Kvm {
 
   /** VM teardown: every spte and table goes. */
   destroy(): void {
-    this.tdp.zapAll(true);
+    this.zapAll(true);
+    if (this.shadow !== null) for (const v of this.vcpus) v.shadow!.freeRoots(0b1111);
     this.flushRemoteTlbs();
   }
 }
@@ -156,7 +208,7 @@ class KvmMmuNotifier implements MmuNotifier {
       if (!begun) kvm.invalidateBegin();
       begun = true;
       kvm.invalidateRangeAdd(gfnStart, gfnEnd);
-      zapped += kvm.tdp.zapLeafs(gfnStart, gfnEnd);
+      zapped += kvm.unmapGfnRange(gfnStart, gfnEnd);
     });
     // No overlapping slot: nothing happens (and end finds none either).
     if (!begun) return;
@@ -189,14 +241,14 @@ class KvmMmuNotifier implements MmuNotifier {
 
   /** kvm_mmu_notifier_release(): kvm_flush_shadow_all(). */
   release(_mm: NotifierMm): void {
-    this.kvm.tdp.zapAll(false);
+    this.kvm.zapAll(false);
     this.kvm.flushRemoteTlbs();
   }
 
   private age(start: number, end: number, clear: boolean): boolean {
     let young = false;
     this.kvm.memslots.hvaRangeToGfns(start, end, (_slot, gfnStart, gfnEnd) => {
-      if (this.kvm.tdp.age(gfnStart, gfnEnd, clear)) young = true;
+      if (this.kvm.ageGfnRange(gfnStart, gfnEnd, clear)) young = true;
     });
     return young;
   }

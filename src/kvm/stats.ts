@@ -24,6 +24,10 @@ export class VmStat {
   mmu_table_pages = 0;
   /** Not a kernel stat: fault handlers that retried because an invalidation raced them. */
   mmu_fault_retries = 0;
+  /** Not a kernel stat: kvm->arch.n_used_mmu_pages, shadow pages in use (roots being freed included). */
+  n_used_mmu_pages = 0;
+  /** Not a kernel stat: kvm->arch.n_max_mmu_pages, the shadow-page limit (2 % of memslot pages, at least 64). */
+  n_max_mmu_pages = 0;
 }
 
 export class VcpuStat {
@@ -37,6 +41,14 @@ export class VcpuStat {
   pf_guest = 0;
   tlb_flush = 0;
   invlpg = 0;
+  /** Not a kernel stat: guest page-table entries KVM read in software (walks, gpte re-checks, resyncs, emulation). */
+  gpte_reads = 0;
+  /** Not a kernel stat: guest page-table entries KVM wrote (A/D cmpxchg of its walks, emulated writes). */
+  gpte_writes = 0;
+  /** Not a kernel stat: CR3 loads served by the current or a cached previous shadow root (fast_pgd_switch hits). */
+  fast_pgd_switch = 0;
+  /** Not a kernel stat: kvm_mmu_load() runs that had to (re)build the current shadow root. */
+  mmu_root_loads = 0;
   /** Not a kernel stat: exits by reason (EPT_VIOLATION, EXCEPTION_NMI, CR_ACCESS, INVLPG, ...). */
   readonly exitReasons: Record<string, number> = {};
 }
@@ -86,6 +98,18 @@ export const VM_COUNTERS: readonly CounterDesc[] = [
     unit: "events",
     description: "faults that returned RET_PF_RETRY because an invalidation ran between the sequence read and the install (memvirt)",
   },
+  {
+    name: "n_used_mmu_pages",
+    kind: "instant",
+    unit: "pages",
+    description: "shadow pages in use, kvm->arch.n_used_mmu_pages (memvirt; shadow MMU only)",
+  },
+  {
+    name: "n_max_mmu_pages",
+    kind: "instant",
+    unit: "pages",
+    description: "the shadow-page limit, kvm->arch.n_max_mmu_pages: 2 % of memslot pages, at least 64 (memvirt; shadow MMU only)",
+  },
 ];
 
 export const VCPU_COUNTERS: readonly CounterDesc[] = [
@@ -123,5 +147,29 @@ export const VCPU_COUNTERS: readonly CounterDesc[] = [
     kind: "cumulative",
     unit: "events",
     description: "emulated INVLPG / single-address INVPCID (intercepted under shadow paging only)",
+  },
+  {
+    name: "gpte_reads",
+    kind: "cumulative",
+    unit: "references",
+    description: "guest page-table entries KVM read in software: its walks, gpte re-checks, resyncs, emulation (memvirt; shadow only)",
+  },
+  {
+    name: "gpte_writes",
+    kind: "cumulative",
+    unit: "references",
+    description: "guest page-table entries KVM wrote: A/D updates of its walks (cmpxchg) and emulated writes (memvirt; shadow only)",
+  },
+  {
+    name: "fast_pgd_switch",
+    kind: "cumulative",
+    unit: "events",
+    description: "guest CR3 loads served by the current or a cached previous shadow root (memvirt; shadow only)",
+  },
+  {
+    name: "mmu_root_loads",
+    kind: "cumulative",
+    unit: "events",
+    description: "kvm_mmu_load() runs that looked up or built a shadow root for the guest's CR3 (memvirt; shadow only)",
   },
 ];

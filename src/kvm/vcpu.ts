@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // A vCPU (struct kvm_vcpu): the hardware MMU it runs the guest on, its exits, and its
 // statistics. access() is vcpu_enter_guest() reduced to memory: run the guest's access on
-// the hardware; on an EPT violation or #NPF exit, let KVM fix it and re-enter.
+// the hardware; on an EPT violation or #NPF exit, let KVM fix it and re-enter. Under shadow
+// paging the hardware walks KVM's shadow tables, and the exits are the guest's #PFs (which
+// KVM intercepts), its CR3 loads and INVLPGs, and its writes to frames KVM write-protects.
 
 import {
   ACC_FETCH,
@@ -19,14 +21,21 @@ import {
   XLATE_OK,
   defaultMmuConfig,
 } from "../hw/mmu.js";
-import { PFERR_FETCH, PFERR_PRESENT, PFERR_WRITE } from "../hw/x86_pte.js";
+import { PAGE_SIZE } from "../hw/addr.js";
+import { PFERR_FETCH, PFERR_PRESENT, PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
 import type { Kvm } from "./kvm.js";
 import type { Memslot } from "./memslot.js";
+import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
+import { RET_PF_EMULATE } from "./shadow_mmu.js";
+import { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { VcpuStat } from "./stats.js";
 import { RET_PF_FAILED, tdpPageFault } from "./tdp_fault.js";
 
 /** access() outcome when the VM cannot go on (the host could not back guest memory). */
 export const VCPU_FAILED = -1;
+
+/** shadowKernelWrite() outcome: KVM's emulator did the write (the guest must not do it again). */
+export const KERNEL_WRITE_EMULATED = -2;
 
 /** A fault that keeps coming back means a bug, not a workload: stop rather than spin. */
 const MAX_FAULTS_PER_ACCESS = 64;
@@ -40,19 +49,45 @@ export class Vcpu {
   lastSlot: Memslot | null = null;
   /** Why the last access failed (VCPU_FAILED). */
   error = "";
+  /** The shadow-paging context (roots, guest CR3, requests), or null under EPT/NPT. */
+  readonly shadow: ShadowVcpuMmu | null;
 
   constructor(
     readonly kvm: Kvm,
     readonly id: number,
   ) {
     const o = kvm.opts;
-    this.mmu = new Mmu(kvm.mem, defaultMmuConfig(o.mode, { guestLevels: o.levels, nestedLevels: o.levels, eptAd: o.eptAd }));
-    // VPID 0 is the host's; KVM gives each vCPU its own (allocate_vpid()).
-    this.mmu.setNestedContext(id + 1, kvm.tdp.root);
+    if (o.mode === "shadow") {
+      this.mmu = new Mmu(kvm.mem, defaultMmuConfig("native", { guestLevels: o.levels }));
+      // VPID 0 is the host's; KVM gives each vCPU its own (allocate_vpid()).
+      this.mmu.setNestedContext(id + 1, -1);
+      const mmu = this.mmu;
+      this.shadow = new ShadowVcpuMmu(kvm.shadow!, kvm.shadowSync!, mmu, this.stats, id + 1, {
+        levels: o.levels,
+        maxPhyAddr: mmu.config.maxPhyAddr,
+        get cr0Wp() {
+          return mmu.cr0Wp;
+        },
+        get efer_nx() {
+          return mmu.efeNxe;
+        },
+        get smep() {
+          return mmu.smep;
+        },
+        get smap() {
+          return mmu.smap;
+        },
+      });
+    } else {
+      this.mmu = new Mmu(kvm.mem, defaultMmuConfig(o.mode, { guestLevels: o.levels, nestedLevels: o.levels, eptAd: o.eptAd }));
+      this.mmu.setNestedContext(id + 1, kvm.tdp.root);
+      this.shadow = null;
+    }
   }
 
   /** A guest access to `gva`: XLATE_OK (hpa in mmu.hpa), XLATE_GUEST_PF for the guest's own #PF, or VCPU_FAILED. */
   access(gva: number, acc: number): number {
+    if (this.shadow !== null) return this.shadowAccess(gva, acc);
     for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
       this.inGuestMode = true;
       const r = this.mmu.access(gva, acc);
@@ -64,6 +99,13 @@ export class Vcpu {
 
   /** A guest-physical access by the guest kernel (its page-table writes): through EPT/NPT only. */
   physAccess(gpa: number, acc: number): number {
+    if (this.shadow !== null) {
+      // Under shadow paging guest RAM is reached through the memslots (see shadowKernelWrite()).
+      const f = this.kvm.shadow!.gmem.hostFrame(Math.floor(gpa / PAGE_SIZE), (acc & ACC_WRITE) !== 0);
+      if (f < 0) return this.fail(this.kvm.shadow!.gmem.lastError);
+      this.mmu.hpa = f * PAGE_SIZE + (gpa % PAGE_SIZE);
+      return XLATE_OK;
+    }
     for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
       this.inGuestMode = true;
       const r = this.mmu.accessPhys(gpa, acc);
@@ -113,10 +155,157 @@ export class Vcpu {
     return ret;
   }
 
-  /** KVM_REQ_TLB_FLUSH serviced: INVEPT single-context (or a new ASID on AMD) for this vCPU. */
+  /** KVM_REQ_TLB_FLUSH serviced: INVEPT single-context (or a new ASID on AMD) for this vCPU; INVVPID under shadow paging. */
   flushTlbRequest(): void {
+    if (this.shadow !== null) {
+      this.shadow.flushTlbAll();
+      return;
+    }
     this.stats.tlb_flush++;
     this.mmu.invept(1, this.kvm.tdp.root);
+  }
+
+  // ---------------------------------------------------------------- shadow paging
+
+  /** vcpu_enter_guest() under shadow paging: service KVM's requests and make sure a root is loaded. */
+  private shadowEnter(): boolean {
+    const sh = this.shadow!;
+    this.kvm.shadow!.gmem.counter = this.stats;
+    if (sh.enter()) return true;
+    this.error = sh.error;
+    return false;
+  }
+
+  /** One VM exit under shadow paging: counted by reason, handled in KVM (outside guest mode), then resumed. */
+  private shadowExit(reason: string, fields: Record<string, number>, handler: () => number): number {
+    this.inGuestMode = false;
+    this.stats.exits++;
+    this.stats.exitReasons[reason] = (this.stats.exitReasons[reason] ?? 0) + 1;
+    const kvm = this.kvm;
+    kvm.currentVcpu = this;
+    kvm.shadow!.gmem.counter = this.stats;
+    if (kvm.bus.on) kvm.bus.emit("kvm.exit", { vcpu: this.id, reason, ...fields });
+    const ret = handler();
+    kvm.currentVcpu = null;
+    if (ret === RET_PF_FAILED) this.error = kvm.lastFaultError;
+    else if (kvm.bus.on) kvm.bus.emit("kvm.entry", { vcpu: this.id });
+    return ret;
+  }
+
+  /** access() under shadow paging: the hardware walks the shadow tables; a #PF exits to KVM's shadow fault. */
+  private shadowAccess(gva: number, acc: number): number {
+    const sh = this.shadow!;
+    const mmu = this.mmu;
+    for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
+      if (!this.shadowEnter()) return VCPU_FAILED;
+      this.inGuestMode = true;
+      const r = mmu.access(gva, acc);
+      if (r === XLATE_OK) return r;
+      if (r !== XLATE_GUEST_PF) return this.fail(`unexpected translation outcome ${r} under shadow paging`);
+      // The #PF is intercepted (exception bitmap): an EXCEPTION_NMI exit into kvm_mmu_page_fault().
+      const errorCode = mmu.errorCode;
+      const ret = this.shadowExit("EXCEPTION_NMI", { gva, error: errorCode }, () => shadowPageFault(this.kvm, this, gva, errorCode));
+      if (ret === RET_PF_FAILED) return VCPU_FAILED;
+      if (sh.pendingPf >= 0) {
+        // The guest's own fault, reflected: its #PF handler runs with this CR2 and error code.
+        mmu.errorCode = sh.pendingPf;
+        mmu.faultGva = gva;
+        sh.pendingPf = -1;
+        return XLATE_GUEST_PF;
+      }
+      if (ret === RET_PF_EMULATE) return this.emulateAccess(gva, acc);
+    }
+    return this.fail(`gva 0x${gva.toString(16)} still faults after ${MAX_FAULTS_PER_ACCESS} shadow page faults`);
+  }
+
+  /**
+   * x86_emulate_instruction() for a guest store KVM had to emulate (a write to a frame KVM
+   * shadows as a guest table): the emulator translates gva again with KVM's walker, does the
+   * store in guest RAM, and tells the shadow MMU (kvm_page_track_write()).
+   */
+  private emulateAccess(gva: number, acc: number): number {
+    const sh = this.shadow!;
+    const shadow = this.kvm.shadow!;
+    const write = (acc & ACC_WRITE) !== 0;
+    if (!sh.walker.walk(sh.cr3Gfn, gva, (acc & (PFERR_WRITE | PFERR_USER | PFERR_FETCH)) >>> 0)) {
+      return this.fail(`emulating the access to gva 0x${gva.toString(16)}: the guest walk failed`);
+    }
+    const gfn = sh.walker.gfn;
+    const f = shadow.gmem.hostFrame(gfn, write);
+    if (f < 0) return this.fail(shadow.gmem.lastError);
+    const off = gva % PAGE_SIZE;
+    this.mmu.hpa = f * PAGE_SIZE + off;
+    this.mmu.gpa = gfn * PAGE_SIZE + off;
+    if (write) this.kvm.shadowSync!.trackWrite(gfn * PAGE_SIZE + off - (off % 8), 8);
+    return XLATE_OK;
+  }
+
+  /**
+   * The guest kernel reads guest RAM (its page tables) at gpa: through its direct map, which
+   * KVM never write-protects against reads, so no exit. Returns the host frame, or VCPU_FAILED.
+   */
+  shadowKernelRead(gpa: number): number {
+    if (!this.shadowEnter()) return VCPU_FAILED;
+    const gm = this.kvm.shadow!.gmem;
+    const f = gm.hostFrame(Math.floor(gpa / PAGE_SIZE), false);
+    return f < 0 ? this.fail(gm.lastError) : f;
+  }
+
+  /**
+   * The guest kernel writes guest RAM at gpa: an 8-byte page-table entry (`ptWrite`, a MOV
+   * the emulator knows writes page tables) or a clear_page of the frame. A frame KVM
+   * write-protects faults first: KVM unsyncs it (the write then runs), emulates the write
+   * (an upper-level table), or, for an instruction that does not write page tables, stops
+   * shadowing the frame and lets the guest retry (retry_instruction()).
+   * Returns the host frame to write, KERNEL_WRITE_EMULATED, or VCPU_FAILED.
+   */
+  shadowKernelWrite(gpa: number, ptWrite: boolean, lo: number, hi: number): number {
+    const shadow = this.kvm.shadow!;
+    const gfn = Math.floor(gpa / PAGE_SIZE);
+    for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
+      if (!this.shadowEnter()) return VCPU_FAILED;
+      if (!shadow.dmapRo.has(gfn)) {
+        const f = shadow.gmem.hostFrame(gfn, true);
+        return f < 0 ? this.fail(shadow.gmem.lastError) : f;
+      }
+      const ret = this.shadowExit("EXCEPTION_NMI", { gpa, error: PFERR_PRESENT | PFERR_WRITE }, () => kernelWriteFault(this, shadow, gfn));
+      if (ret !== RET_PF_EMULATE) continue;
+      if (ptWrite) {
+        // emulator_write_phys() + kvm_page_track_write().
+        if (!shadow.gmem.writeGpte(gpa, lo, hi)) return this.fail(shadow.gmem.lastError);
+        this.kvm.shadowSync!.trackWrite(gpa, 8);
+        return KERNEL_WRITE_EMULATED;
+      }
+      // retry_instruction(): not a page-table write: kvm_mmu_unprotect_page() and re-execute.
+      shadow.unprotectGfn(gfn);
+    }
+    return this.fail(`guest write to gpa 0x${gpa.toString(16)} still faults after ${MAX_FAULTS_PER_ACCESS} tries`);
+  }
+
+  /** The guest's MOV to CR3: a CR_ACCESS exit (CR3-load exiting is on under shadow paging). */
+  shadowSetCr3(rootGfn: number, pcid: number, noFlush: boolean): number {
+    if (!this.shadowEnter()) return VCPU_FAILED;
+    this.shadowExit("CR_ACCESS", { cr3: rootGfn * PAGE_SIZE + pcid, noFlush: noFlush ? 1 : 0 }, () => {
+      this.shadow!.setCr3(rootGfn, pcid, noFlush);
+      return 0;
+    });
+    return this.shadowEnter() ? XLATE_OK : VCPU_FAILED;
+  }
+
+  /** The guest's INVLPG: an INVLPG exit (handle_invlpg -> kvm_mmu_invlpg). */
+  shadowInvlpg(gva: number): number {
+    if (!this.shadowEnter()) return VCPU_FAILED;
+    this.shadowExit("INVLPG", { gva }, () => {
+      this.shadow!.invlpg(gva);
+      return 0;
+    });
+    return this.shadowEnter() ? XLATE_OK : VCPU_FAILED;
+  }
+
+  /** The guest's full local flush: a MOV to CR3 of the CR3 it has (native_flush_tlb_local). */
+  shadowFlushTlb(): number {
+    const sh = this.shadow!;
+    return this.shadowSetCr3(sh.cr3Gfn, sh.activePcid, false);
   }
 }
 

@@ -10,7 +10,7 @@ import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
 import { GFP_PGTABLE_USER, allocPages, freePages } from "../host/page_alloc.js";
-import { type HostMmOps, Kvm, type TdpMode } from "../kvm/kvm.js";
+import { type HostMmOps, Kvm, type MmuMode } from "../kvm/kvm.js";
 import type { MmuPageAllocator } from "../kvm/tdp_mmu.js";
 
 export type Backing = "4k" | "thp" | "hugetlb-2m" | "hugetlb-1g";
@@ -19,7 +19,7 @@ export interface QemuVmConfig {
   name: string;
   ram: number;
   vcpus: number;
-  mmu: TdpMode;
+  mmu: MmuMode;
   backing: Backing;
   prealloc: boolean;
   levels: 4 | 5;

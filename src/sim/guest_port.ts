@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
-// The guest kernel's CPU port on a KVM vCPU: its page-table reads and writes and its
-// clear_page() are guest-physical accesses that go through EPT/NPT like any other (and may
-// exit to KVM, which faults the host page in); CR3 loads and INVLPG run on the vCPU's MMU
-// without an exit, as under EPT/NPT the guest owns them.
+// The guest kernel's CPU port on a KVM vCPU. Under EPT/NPT its page-table reads and writes
+// and its clear_page() are guest-physical accesses that go through EPT/NPT like any other (and
+// may exit to KVM, which faults the host page in); CR3 loads and INVLPG run on the vCPU's MMU
+// without an exit, as the guest owns them. Under shadow paging a write to a frame KVM
+// write-protects traps (KVM unsyncs the frame, or emulates the write), any other write is a
+// plain guest memory write, and every CR3 load and INVLPG exits to KVM.
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { ACC_READ, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
 import type { Gfn, Gpa, Gva } from "../hw/addr.js";
 import type { GuestCpuPort } from "../guest/cpu_port.js";
-import type { Vcpu } from "../kvm/vcpu.js";
+import { KERNEL_WRITE_EMULATED, type Vcpu } from "../kvm/vcpu.js";
 
 /** The VM cannot go on: the host could not back guest memory (OOM), or KVM hit a dead end. */
 export class VmFailure extends Error {}
@@ -36,9 +38,14 @@ export class VcpuPort implements GuestCpuPort {
     return Math.floor(this.vcpu.mmu.hpa / PAGE_SIZE);
   }
 
+  private check(r: number): number {
+    if (r < 0 && r !== KERNEL_WRITE_EMULATED) throw new VmFailure(`vCPU ${this.vcpu.id}: ${this.vcpu.error}`);
+    return r;
+  }
+
   readEntry(gpa: Gpa): void {
     this.tableReads++;
-    const f = this.frameOf(gpa, ACC_READ);
+    const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelRead(gpa)) : this.frameOf(gpa, ACC_READ);
     const mem = this.vcpu.kvm.mem;
     if (mem.isTable(f)) {
       const idx = (gpa % PAGE_SIZE) / 8;
@@ -53,7 +60,8 @@ export class VcpuPort implements GuestCpuPort {
 
   writeEntry(gpa: Gpa, lo: number, hi: number): void {
     this.tableWrites++;
-    const f = this.frameOf(gpa, ACC_WRITE);
+    const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelWrite(gpa, true, lo, hi)) : this.frameOf(gpa, ACC_WRITE);
+    if (f === KERNEL_WRITE_EMULATED) return;
     const mem = this.vcpu.kvm.mem;
     if (!mem.isTable(f)) mem.allocTable(f);
     mem.writeEntry(f, (gpa % PAGE_SIZE) / 8, lo, hi);
@@ -61,19 +69,27 @@ export class VcpuPort implements GuestCpuPort {
 
   zeroPage(gfn: Gfn): void {
     this.pageClears++;
-    this.vcpu.kvm.mem.zeroFrame(this.frameOf(gfn * PAGE_SIZE, ACC_WRITE));
+    const gpa = gfn * PAGE_SIZE;
+    const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelWrite(gpa, false, 0, 0)) : this.frameOf(gpa, ACC_WRITE);
+    this.vcpu.kvm.mem.zeroFrame(f);
     this.onClear(gfn);
   }
 
   loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void {
-    this.vcpu.mmu.loadCr3(rootGfn, pcid, noFlush);
+    if (this.vcpu.shadow !== null) this.check(this.vcpu.shadowSetCr3(rootGfn, pcid, noFlush));
+    else this.vcpu.mmu.loadCr3(rootGfn, pcid, noFlush);
   }
 
   invlpg(gva: Gva): void {
-    this.vcpu.mmu.invlpg(gva);
+    if (this.vcpu.shadow !== null) this.check(this.vcpu.shadowInvlpg(gva));
+    else this.vcpu.mmu.invlpg(gva);
   }
 
   flushTlb(): void {
+    if (this.vcpu.shadow !== null) {
+      this.check(this.vcpu.shadowFlushTlb());
+      return;
+    }
     const mmu = this.vcpu.mmu;
     mmu.loadCr3(mmu.cr3Frame, mmu.pcid, false);
   }

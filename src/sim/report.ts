@@ -50,7 +50,8 @@ export interface Report {
   host: { vmstat: Record<string, number>; ram: number; free: number; swapUsed: number };
   vms: VmReport[];
   cost: CostResult;
-  check: { dataErrors: number; invariantViolations: number; messages: string[] };
+  /** valuesRead and readDigest: what the guest read, the same under every MMU mode for a given scenario and seed. */
+  check: { dataErrors: number; invariantViolations: number; messages: string[]; valuesRead: number; readDigest: number };
   series: SeriesPoint[];
 }
 
@@ -119,7 +120,13 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
       };
     }),
     cost: costs,
-    check: { dataErrors: m.dataErrors, invariantViolations: m.invariantViolations, messages: [...m.violations] },
+    check: {
+      dataErrors: m.dataErrors,
+      invariantViolations: m.invariantViolations,
+      messages: [...m.violations],
+      valuesRead: m.valuesRead,
+      readDigest: m.readDigest,
+    },
     series: engine.series,
   };
 }

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+// The shadow page fault (arch/x86/kvm/mmu/paging_tmpl.h FNAME(page_fault), FNAME(fetch),
+// FNAME(pte_prefetch); mmu.c kvm_mmu_page_fault()): with shadow paging KVM intercepts the
+// guest's #PF. It walks the guest's tables; a fault the guest's tables explain is reflected
+// into the guest (pf_guest). Otherwise it builds the shadow path: a shadow page per guest
+// table on the way (write-protecting that table), direct pages where KVM maps a guest huge
+// page with smaller sptes, then the leaf, split like the TDP fault at its race points:
+//   1. walk the guest tables (FNAME(walk_addr)); write to a write-tracked table -> emulate
+//   2. read mmu_invalidate_seq -- race point "before-faultin"
+//   3. kvm_faultin_pfn(): gfn -> memslot -> hva -> get_user_pages -- race point "after-faultin"
+//   4. mmu_lock; is_page_fault_stale(); make_mmu_pages_available(); FNAME(fetch)
+// Also here: the write fault the guest kernel takes when it writes a frame KVM write-protects.
+//
+// simplified: no FNAME(is_self_change_mapping) check, no NX huge-page mitigation, no MMIO sptes,
+// no async page faults, no CR0.WP=0 emulation (the guest runs with CR0.WP=1).
+
+import { PFERR_PRESENT, PFERR_RSVD, PFERR_WRITE } from "../hw/x86_pte.js";
+import { entryPfn } from "../hw/x86_pte.js";
+import { gpteAccess, type GuestWalker, protectCleanGpte } from "./guest_walker.js";
+import type { Kvm } from "./kvm.js";
+import { gfnToHva, slotMaxLevel } from "./memslot.js";
+import {
+  RET_PF_EMULATE,
+  RET_PF_FAILED,
+  RET_PF_FIXED,
+  RET_PF_RETRY,
+  RET_PF_SPURIOUS,
+  type ShadowMmu,
+  indexAt,
+  isLargeSpte,
+} from "./shadow_mmu.js";
+import { type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
+import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
+import { isShadowPresent } from "./spte.js";
+import type { Vcpu } from "./vcpu.js";
+
+/** PTE_PREFETCH_NUM: sptes around a 4 KiB fault that FNAME(pte_prefetch) fills too. */
+export const PTE_PREFETCH_NUM = 8;
+
+/** What the fault found, for FNAME(fetch) and the emulator. */
+export interface ShadowFault {
+  gva: number;
+  gfn: number;
+  write: boolean;
+  /** The host frame of gfn, and whether the host maps it writable (fault->map_writable). */
+  pfn: number;
+  mapWritable: boolean;
+  hva: number;
+  slotMaxLevel: number;
+}
+
+/** kvm_mmu_do_page_fault() for an intercepted #PF: counted in pf_taken and by outcome. */
+export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, gva: number, errorCode: number): number {
+  const stats = vcpu.stats;
+  stats.pf_taken++;
+  const r = pageFault(kvm, vcpu, vcpu.shadow!, gva, errorCode);
+  if (r === RET_PF_FIXED) stats.pf_fixed++;
+  else if (r === RET_PF_EMULATE) stats.pf_emulate++;
+  else if (r === RET_PF_SPURIOUS) stats.pf_spurious++;
+  return r;
+}
+
+/** FNAME(page_fault)(). */
+function pageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, gva: number, errorCode: number): number {
+  const shadow = kvm.shadow!;
+  const bus = kvm.bus;
+  const w = sh.walker;
+  const write = (errorCode & PFERR_WRITE) !== 0;
+  if (!w.walk(sh.cr3Gfn, gva, errorCode & ~PFERR_RSVD)) {
+    if (w.hostFailed) {
+      kvm.lastFaultError = `walking the guest tables for gva 0x${gva.toString(16)}: ${shadow.gmem.lastError}`;
+      return RET_PF_FAILED;
+    }
+    // The guest's own fault: reflect it (the guest's #PF handler runs next).
+    sh.injectPageFault(gva, w.faultErrorCode);
+    if (bus.on) bus.emit("kvm.inject_pf", { vcpu: vcpu.id, gva, error: w.faultErrorCode });
+    return RET_PF_RETRY;
+  }
+  const gfn = w.gfn;
+  const slot = shadow.gmem.slotOf(gfn);
+  if (slot === null) {
+    kvm.lastFaultError = `guest accessed gpa 0x${(gfn * 4096).toString(16)}, which no memory slot covers (MMIO is not modelled)`;
+    return RET_PF_FAILED;
+  }
+  const f = sh.fault;
+  f.gva = gva;
+  f.gfn = gfn;
+  f.write = write;
+  f.hva = gfnToHva(slot, gfn);
+  f.slotMaxLevel = slotMaxLevel(slot, gfn);
+  f.pfn = -1;
+
+  // page_fault_handle_page_track(): a write through a present spte to a write-tracked table.
+  if ((errorCode & PFERR_PRESENT) !== 0 && write && shadow.track.isWriteTracked(gfn)) {
+    if (sh.root.sp !== null) shadow.clearFloodAlongPath(sh.root.sp, gva);
+    return RET_PF_EMULATE;
+  }
+  if (!shadow.topupPageCache()) {
+    kvm.lastFaultError = shadow.lastError;
+    return RET_PF_FAILED;
+  }
+
+  // kvm_faultin_pfn(): the invalidation sequence first, then the host page.
+  const mmuSeq = kvm.mmuInvalidateSeq;
+  if (kvm.mmuInvalidateInProgress > 0 && kvm.invalidationRaced(mmuSeq, gfn)) {
+    kvm.stats.mmu_fault_retries++;
+    return RET_PF_RETRY;
+  }
+  if (kvm.racePoint !== null) kvm.racePoint(vcpu, "before-faultin", gfn);
+  const host = kvm.host;
+  let writable = true;
+  let pfn = host.gupFast(f.hva, true);
+  if (pfn < 0) {
+    pfn = host.gup(f.hva, write);
+    if (pfn < 0) {
+      kvm.lastFaultError = `the host could not back gpa 0x${(gfn * 4096).toString(16)} (hva 0x${f.hva.toString(16)}): ${host.lastError}`;
+      return RET_PF_FAILED;
+    }
+    writable = host.gupWritable;
+    if (!write && !writable && host.gupFast(f.hva, true) === pfn) writable = true;
+  }
+  f.pfn = pfn;
+  f.mapWritable = writable;
+  if (bus.on) bus.emit("kvm.faultin", { vcpu: vcpu.id, gfn, hva: f.hva, pfn, writable: writable ? 1 : 0 });
+  if (kvm.racePoint !== null) kvm.racePoint(vcpu, "after-faultin", gfn);
+
+  // mmu_lock: is_page_fault_stale(), make_mmu_pages_available(), FNAME(fetch).
+  if (!kvm.debugSkipSeqCheck && kvm.invalidationRaced(mmuSeq, gfn)) {
+    kvm.stats.mmu_fault_retries++;
+    if (bus.on) bus.emit("kvm.fault_retry", { vcpu: vcpu.id, gfn, seq: mmuSeq });
+    return RET_PF_RETRY;
+  }
+  if (!shadow.makeMmuPagesAvailable()) {
+    kvm.lastFaultError = shadow.lastError;
+    return RET_PF_FAILED;
+  }
+  return fetch(kvm, sh, f, w);
+}
+
+/** FNAME(fetch)(): the shadow path for the fault, from the root down to the leaf. */
+function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: ShadowFault, w: GuestWalker): number {
+  const shadow = kvm.shadow!;
+  const gva = f.gva;
+  const directAccess = w.pteAccess;
+  // The top gpte is still there? (The root table is write-protected, or no longer in use.)
+  if (w.gpteChanged(w.maxLevel)) return RET_PF_RETRY;
+  let sp = sh.root.sp;
+  if (sp === null || sp.invalid) {
+    sh.reqFreeObsoleteRoots = true;
+    return RET_PF_RETRY;
+  }
+  let level = sp.level;
+  let sptep: number;
+  // The indirect levels: one shadow page per guest table the walk went through.
+  for (;;) {
+    sptep = sptepOf(sp.spt, indexAt(gva, level));
+    sp.writeFloodingCount = 0;
+    if (level === w.level) break;
+    const lo = shadow.spteLo(sptep);
+    const exists = isShadowPresent(lo) && !isLargeSpte(lo);
+    let child: KvmMmuPage | null = null;
+    if (!exists) {
+      // kvm_mmu_get_child_sp(): the page shadowing the guest table one level down.
+      child = shadow.getShadowPage(w.tableGfn[level - 2]!, childRole(sp.role, false, w.ptAccess[level - 2]!));
+      if (child === null) {
+        kvm.lastFaultError = shadow.lastError;
+        return RET_PF_FAILED;
+      }
+      // Sync it before linking: the guest need not flush for a non-present -> present change.
+      if (child.unsyncChildren > 0) sh.sync.syncChildren(child);
+    }
+    if (w.gpteChanged(level - 1)) return RET_PF_RETRY;
+    if (child !== null) shadow.linkShadowPage(sptep, child);
+    sp = shadow.childOf(shadow.spteLo(sptep), shadow.spteHi(sptep));
+    level--;
+  }
+
+  // kvm_mmu_hugepage_adjust(): no bigger than the guest maps, the host maps, the slot allows,
+  // and never over a frame KVM shadows.
+  let goal = w.level;
+  while (goal > 1 && shadow.track.lpageDisallowed(f.gfn, goal)) goal--;
+  if (goal > 1) goal = Math.min(goal, kvm.host.hostMappingLevel(f.hva), f.slotMaxLevel);
+
+  // The direct levels: a guest huge page mapped with smaller sptes.
+  while (level > goal) {
+    const baseGfn = roundGfn(f.gfn, level);
+    validateDirectSpte(kvm, shadow, sptep, directAccess);
+    const lo = shadow.spteLo(sptep);
+    if (!(isShadowPresent(lo) && !isLargeSpte(lo))) {
+      const child = shadow.getShadowPage(baseGfn, childRole(sp.role, true, directAccess));
+      if (child === null) {
+        kvm.lastFaultError = shadow.lastError;
+        return RET_PF_FAILED;
+      }
+      shadow.linkShadowPage(sptep, child);
+    }
+    sp = shadow.childOf(shadow.spteLo(sptep), shadow.spteHi(sptep));
+    level--;
+    sptep = sptepOf(sp.spt, indexAt(gva, level));
+  }
+
+  const baseGfn = roundGfn(f.gfn, goal);
+  const ret = shadow.mmuSetSpte(sptep, w.pteAccess, baseGfn, f.pfn - (f.gfn - baseGfn), { write: f.write, mapWritable: f.mapWritable });
+  if (ret === RET_PF_SPURIOUS) return ret;
+  ptePrefetch(kvm, shadow, sh, sptep, w);
+  return ret;
+}
+
+function roundGfn(gfn: number, level: number): number {
+  const n = pagesPerSpte(level);
+  return Math.floor(gfn / n) * n;
+}
+
+/** validate_direct_spte(): a direct child made for another access (the gpte's D bit changed) is unlinked. */
+function validateDirectSpte(kvm: Kvm, shadow: ShadowMmu, sptep: number, directAccess: number): void {
+  const lo = shadow.spteLo(sptep);
+  if (!isShadowPresent(lo) || isLargeSpte(lo)) return;
+  const child = shadow.childOf(lo, shadow.spteHi(sptep));
+  if (child.access === directAccess) return;
+  shadow.dropParentPte(child, sptep);
+  kvm.flushRemoteTlbs();
+}
+
+/** FNAME(pte_prefetch)(): at 4 KiB, the other sptes of the 8-aligned group whose gptes are present and accessed. */
+function ptePrefetch(kvm: Kvm, shadow: ShadowMmu, sh: ShadowVcpuMmu, sptep: number, w: GuestWalker): void {
+  const sp = shadow.sptepToSp(sptep);
+  if (sp.level > 1) return;
+  // Addresses being invalidated are not prefetched.
+  if (kvm.mmuInvalidateInProgress > 0) return;
+  if (sp.direct) {
+    directPtePrefetch(kvm, shadow, sp, sptep);
+    return;
+  }
+  const first = sptepIndex(sptep) & ~(PTE_PREFETCH_NUM - 1);
+  for (let i = 0; i < PTE_PREFETCH_NUM; i++) {
+    const s = sptepOf(sp.spt, first + i);
+    if (s === sptep || isShadowPresent(shadow.spteLo(s))) continue;
+    if (!prefetchGpte(kvm, shadow, sh, sp, s, w.prefetchLo[i]!, w.prefetchHi[i]!)) break;
+  }
+}
+
+/** FNAME(prefetch_gpte)(): an old (not accessed) spte for a gpte, if the host page is mapped writable already. */
+function prefetchGpte(kvm: Kvm, shadow: ShadowMmu, sh: ShadowVcpuMmu, sp: KvmMmuPage, sptep: number, glo: number, ghi: number): boolean {
+  if (sh.sync.prefetchInvalidGpte(sptep, glo, ghi)) return false;
+  const gfn = entryPfn(glo, ghi);
+  const access = protectCleanGpte(sp.access & gpteAccess(glo, ghi, shadow.efer_nx), glo);
+  const slot = shadow.gmem.slotOf(gfn);
+  if (slot === null) return false;
+  // gfn_to_pfn_memslot_atomic(): only a page the host maps (writable) already.
+  const pfn = kvm.host.gupFast(gfnToHva(slot, gfn), true);
+  if (pfn < 0) return false;
+  shadow.mmuSetSpte(sptep, access, gfn, pfn, null);
+  return true;
+}
+
+/** __direct_pte_prefetch(): runs of absent sptes in the group, filled while the host has the pages mapped. */
+function directPtePrefetch(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, sptep: number): void {
+  const first = sptepIndex(sptep) & ~(PTE_PREFETCH_NUM - 1);
+  let start = -1;
+  for (let i = 0; i <= PTE_PREFETCH_NUM; i++) {
+    const idx = first + i;
+    const s = sptepOf(sp.spt, idx);
+    const stop = i === PTE_PREFETCH_NUM || s === sptep || isShadowPresent(shadow.spteLo(s));
+    if (!stop) {
+      if (start < 0) start = idx;
+      continue;
+    }
+    if (start < 0) continue;
+    if (!directPrefetchMany(kvm, shadow, sp, start, idx)) return;
+    start = -1;
+  }
+}
+
+/** direct_pte_prefetch_many(): [start, end) of a direct page, as far as gfn_to_page_many_atomic() gets. */
+function directPrefetchMany(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, start: number, end: number): boolean {
+  let gfn = sp.gfnAt(start);
+  const slot = shadow.gmem.slotOf(gfn);
+  if (slot === null) return false;
+  let n = 0;
+  for (let idx = start; idx < end; idx++, gfn++) {
+    if (gfn >= slot.baseGfn + slot.npages) break;
+    const pfn = kvm.host.gupFast(gfnToHva(slot, gfn), true);
+    if (pfn < 0) break;
+    shadow.mmuSetSpte(sptepOf(sp.spt, idx), sp.access, gfn, pfn, null);
+    n++;
+  }
+  return n > 0;
+}
+
+/**
+ * The guest kernel wrote a frame whose (direct-map) spte KVM keeps read-only: the #PF
+ * exit's handler for it. A write-tracked frame (an upper-level guest table) must be emulated;
+ * otherwise the frame's leaf shadow pages go unsync (mmu_try_to_unsync_pages()) and the spte
+ * becomes writable, so the guest's write goes through when it runs again.
+ * Counted like any shadow fault: pf_taken, then pf_fixed or pf_emulate.
+ */
+export function kernelWriteFault(vcpu: Vcpu, shadow: ShadowMmu, gfn: number): number {
+  const stats = vcpu.stats;
+  stats.pf_taken++;
+  if (shadow.track.isWriteTracked(gfn)) {
+    stats.pf_emulate++;
+    return RET_PF_EMULATE;
+  }
+  shadow.tryToUnsyncPages(gfn, false, false);
+  shadow.dmapRo.delete(gfn);
+  stats.pf_fixed++;
+  return RET_PF_FIXED;
+}
