@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// The app shell: three views behind keyboard-usable tabs, and the URL hash that holds
+// each view's state (so a link reproduces what you see). Views mount on first visit and
+// stay mounted, so a run or a story keeps going while you look elsewhere.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+import { formatHash, type HashState, parseHash, type View, VIEWS } from "./url_state.js";
+import { RunView } from "./views/run_view.js";
+import { StoryView } from "./views/story_view.js";
+import { TranslateView } from "./views/translate_view.js";
+
+const TITLES: Record<View, string> = { translate: "Translate", run: "Run", story: "Story" };
+
+/** What a view gets: its parameters from the URL at load, and a way to write them back. */
+export interface ViewProps {
+  initial: Record<string, string>;
+  setParams: (params: Record<string, string>) => void;
+  active: boolean;
+}
+
+export function App() {
+  const first = useRef<HashState>(parseHash(location.hash));
+  const [view, setView] = useState<View>(first.current.view);
+  const [visited, setVisited] = useState<Set<View>>(() => new Set([first.current.view]));
+  const params = useRef<Record<View, Record<string, string>>>({
+    translate: {},
+    run: {},
+    story: {},
+    [first.current.view]: first.current.params,
+  });
+  const tabs = useRef<Record<string, HTMLButtonElement | null>>({});
+
+  const writeHash = (v: View) => {
+    const hash = formatHash({ view: v, params: params.current[v] });
+    if (hash !== location.hash) history.replaceState(null, "", hash);
+  };
+
+  const select = (v: View, focus = false) => {
+    setView(v);
+    setVisited((s) => (s.has(v) ? s : new Set([...s, v])));
+    writeHash(v);
+    if (focus) tabs.current[v]?.focus();
+  };
+
+  useEffect(() => {
+    const onHash = () => {
+      const s = parseHash(location.hash);
+      params.current[s.view] = s.params;
+      select(s.view);
+    };
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+
+  const onTabKey = (e: KeyboardEvent) => {
+    const i = VIEWS.indexOf(view);
+    let next: View | null = null;
+    if (e.key === "ArrowRight") next = VIEWS[(i + 1) % VIEWS.length]!;
+    else if (e.key === "ArrowLeft") next = VIEWS[(i + VIEWS.length - 1) % VIEWS.length]!;
+    else if (e.key === "Home") next = VIEWS[0]!;
+    else if (e.key === "End") next = VIEWS[VIEWS.length - 1]!;
+    if (next) {
+      e.preventDefault();
+      select(next, true);
+    }
+  };
+
+  const propsFor = (v: View): ViewProps => ({
+    initial: params.current[v],
+    setParams: (p) => {
+      params.current[v] = p;
+      if (v === view) writeHash(v);
+    },
+    active: view === v,
+  });
+
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to the view
+      </a>
+      <header class="top">
+        <h1>memvirt</h1>
+        <span class="tagline">QEMU/KVM memory virtualization, computed live by the real model in your browser</span>
+        <div role="tablist" aria-label="Views" onKeyDown={onTabKey}>
+          {VIEWS.map((v) => (
+            <button
+              key={v}
+              type="button"
+              role="tab"
+              id={`tab-${v}`}
+              aria-selected={view === v}
+              aria-controls={`panel-${v}`}
+              tabIndex={view === v ? 0 : -1}
+              ref={(el) => {
+                tabs.current[v] = el;
+              }}
+              onClick={() => select(v)}
+            >
+              {TITLES[v]}
+            </button>
+          ))}
+        </div>
+      </header>
+      <main id="main">
+        {VIEWS.map((v) => (
+          <section key={v} role="tabpanel" id={`panel-${v}`} aria-labelledby={`tab-${v}`} hidden={view !== v}>
+            {visited.has(v) && v === "translate" && <TranslateView {...propsFor(v)} />}
+            {visited.has(v) && v === "run" && <RunView {...propsFor(v)} />}
+            {visited.has(v) && v === "story" && <StoryView {...propsFor(v)} />}
+          </section>
+        ))}
+      </main>
+    </>
+  );
+}

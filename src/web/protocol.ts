@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// The messages between the page and the simulation worker. The worker runs the library
+// (the same code the CLI runs); the page only renders what comes back. Cancelling a run
+// terminates the worker (the engine's run() is synchronous), and a fresh one takes over.
+
+import type { SimEvent } from "../hw/events.js";
+import type { ScenarioIssue } from "../sim/scenario_load.js";
+import type { Report } from "../sim/report.js";
+import type { TranslateOptions, TranslateReport } from "../sim/translate.js";
+
+export interface RunRequest {
+  type: "run";
+  id: number;
+  /** Scenario text, YAML or JSON. */
+  text: string;
+  /** Name used in messages and in the report's `scenario` field. */
+  fileName: string;
+  /** Overrides the scenario's seed (as `memvirt run --seed`). */
+  seed?: number;
+  /** Values set before validation, by path (`vms[0].mmu`), as `--compare` variants do. */
+  overrides?: Record<string, unknown>;
+  /** Trace files a `trace` step may name, by file name. */
+  files?: Record<string, Uint8Array>;
+}
+
+export interface StoryRequest {
+  type: "story";
+  id: number;
+  text: string;
+  fileName: string;
+  seed?: number;
+  /** Most events kept for narration; the rest are counted in gaps. */
+  maxEvents?: number;
+}
+
+export interface TranslateRequest {
+  type: "translate";
+  id: number;
+  opts: TranslateOptions;
+}
+
+export type WorkerRequest = RunRequest | StoryRequest | TranslateRequest;
+
+/** One item of a story: an event kept for narration, a gap of events only counted, or a chapter start. */
+export type StoryItem =
+  | { t: "ev" /** Index in the whole event stream. */; n: number; e: SimEvent }
+  | { t: "gap"; n: number; skipped: number; byKind: Record<string, number> }
+  | {
+      t: "chapter";
+      n: number;
+      /** Why a window of events was kept here (e.g. "first host.swap_out"). */
+      reason: string;
+      /** Kind that opened the window, if an event did. */
+      kind: string;
+      /** Events per kind before this point, and sums of some fields (scanned, zapped...). */
+      counts: Record<string, number>;
+      sums: Record<string, number>;
+      /** Host gauges and KVM/QEMU state at this point. */
+      gauges: Record<string, number>;
+      accesses: number;
+    };
+
+export interface TranslateResult {
+  /** The walk asked for (cold unless the options say otherwise). */
+  walk: TranslateReport;
+  /** Three accesses to the same address with caches on: what the TLB and paging-structure caches save. */
+  warm: TranslateReport;
+}
+
+export type WorkerReply =
+  | { type: "progress"; id: number; done: number; total: number }
+  | { type: "report"; id: number; report: Report }
+  | { type: "scenario-error"; id: number; issues: ScenarioIssue[]; message: string }
+  | { type: "error"; id: number; message: string }
+  | { type: "story-items"; id: number; items: StoryItem[] }
+  | { type: "story-done"; id: number; events: number; kept: number; report: Report }
+  | { type: "translate"; id: number; result: TranslateResult };

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// The page's state in the URL hash, so a link reproduces a run: the view, the scenario
+// (deflated with fflate, base64url), the seed, the compare variant and the translate
+// options. `#run&seed=7&s=...` - plain `key=value` pairs after the view name.
+
+import { deflateSync, inflateSync, strFromU8, strToU8 } from "fflate";
+
+export type View = "translate" | "run" | "story";
+export const VIEWS: readonly View[] = ["translate", "run", "story"];
+
+export interface HashState {
+  view: View;
+  params: Record<string, string>;
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): Uint8Array {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Scenario text -> a short URL-safe string (raw deflate at level 9, base64url). */
+export function packText(text: string): string {
+  return toBase64Url(deflateSync(strToU8(text), { level: 9 }));
+}
+
+/** The inverse of packText; null if the string is not one. */
+export function unpackText(packed: string): string | null {
+  try {
+    return strFromU8(inflateSync(fromBase64Url(packed)));
+  } catch {
+    return null;
+  }
+}
+
+export function parseHash(hash: string): HashState {
+  const body = hash.replace(/^#/, "");
+  const parts = body.split("&").filter((p) => p !== "");
+  let view: View = "translate";
+  const params: Record<string, string> = {};
+  for (const p of parts) {
+    const eq = p.indexOf("=");
+    if (eq < 0) {
+      if ((VIEWS as readonly string[]).includes(p)) view = p as View;
+      continue;
+    }
+    const k = decodeURIComponent(p.slice(0, eq));
+    params[k] = decodeURIComponent(p.slice(eq + 1));
+  }
+  return { view, params };
+}
+
+export function formatHash(s: HashState): string {
+  const parts: string[] = [s.view];
+  for (const [k, v] of Object.entries(s.params)) if (v !== "") parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+  return `#${parts.join("&")}`;
+}

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: MIT
+// The story view: the built-in scenario's event stream, from a real run in the worker,
+// played event by event with a narration (plain words, the kernel function, the
+// corrections to the common telling) beside live panels computed from the events: counts
+// per stage, LRU activity, the swap device and KVM's zaps. The worker keeps windows of
+// consecutive events around everything new and counts the rest (story_collect.ts); the
+// player walks those windows, and a gap line says what was skipped.
+
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { SimEvent } from "../../hw/events.js";
+import { DEFAULT_SCENARIO_YAML } from "../../sim/scenario_load.js";
+import type { ViewProps } from "../app.js";
+import { int, pct } from "../format.js";
+import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf } from "../narration.js";
+import type { StoryItem } from "../protocol.js";
+import { SimClient } from "../sim_client.js";
+import { addEvent } from "../story_collect.js";
+
+const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
+const LOG_ITEMS = 80;
+
+type Chapter = Extract<StoryItem, { t: "chapter" }>;
+
+interface StoryState {
+  items: StoryItem[];
+  /** Item indices of chapters. */
+  chapters: number[];
+  done: boolean;
+  events: number;
+  error: string;
+}
+
+/** Counts, sums and the chapter in force at item `pos` (the chapter's snapshot plus the events kept after it). */
+function stateAt(items: StoryItem[], chapters: number[], pos: number) {
+  let ci = -1;
+  for (const c of chapters) if (c <= pos) ci = c;
+  if (ci < 0) return null;
+  const ch = items[ci] as Chapter;
+  const counts = { ...ch.counts };
+  const sums = { ...ch.sums };
+  let last: SimEvent | null = null;
+  const latest: Record<string, SimEvent> = {};
+  for (let i = ci + 1; i <= pos && i < items.length; i++) {
+    const it = items[i]!;
+    if (it.t === "ev") {
+      addEvent(counts, sums, it.e);
+      last = it.e;
+      latest[it.e.kind] = it.e;
+    }
+  }
+  return { chapter: ch, counts, sums, last, latest };
+}
+
+export function StoryView({ active }: ViewProps) {
+  const [st, setSt] = useState<StoryState>({ items: [], chapters: [], done: false, events: 0, error: "" });
+  const [progress, setProgress] = useState({ done: 0, total: 1 });
+  const [pos, setPos] = useState(-1);
+  const [playing, setPlaying] = useState(false);
+  const [speed, setSpeed] = useState(5);
+  const client = useRef<SimClient | null>(null);
+  const acc = useRef<StoryState>({ items: [], chapters: [], done: false, events: 0, error: "" });
+
+  const start = () => {
+    client.current?.cancel();
+    client.current = new SimClient();
+    acc.current = { items: [], chapters: [], done: false, events: 0, error: "" };
+    setSt(acc.current);
+    setPos(-1);
+    setPlaying(false);
+    client.current.send({ type: "story", text: DEFAULT_SCENARIO_YAML, fileName: "built-in" }, (r) => {
+      const a = acc.current;
+      if (r.type === "story-items") {
+        for (const it of r.items) {
+          if (it.t === "chapter") a.chapters.push(a.items.length);
+          a.items.push(it);
+        }
+        setSt({ ...a });
+      } else if (r.type === "progress") setProgress({ done: r.done, total: r.total });
+      else if (r.type === "story-done") {
+        a.done = true;
+        a.events = r.events;
+        setSt({ ...a });
+        setProgress({ done: r.report.accesses, total: r.report.accesses });
+      } else if (r.type === "error" || r.type === "scenario-error") {
+        a.error = r.message;
+        setSt({ ...a });
+      }
+    });
+  };
+
+  useEffect(() => {
+    start();
+    return () => client.current?.cancel();
+  }, []);
+
+  const items = st.items;
+  const last = items.length - 1;
+
+  // Playing: one item per tick; gaps and chapter headings pass quickly.
+  useEffect(() => {
+    if (!playing || !active) return;
+    if (pos >= last) {
+      if (st.done) setPlaying(false);
+      return;
+    }
+    const next = items[pos + 1];
+    const delay = next && next.t !== "ev" ? Math.min(300, 1000 / speed) : 1000 / speed;
+    const t = setTimeout(() => setPos((p) => Math.min(last, p + 1)), delay);
+    return () => clearTimeout(t);
+  }, [playing, pos, last, speed, active, st.done]);
+
+  const now = useMemo(() => stateAt(items, st.chapters, Math.max(0, pos)), [items, st.chapters.length, pos]);
+  const current = pos >= 0 ? items[pos] : undefined;
+  const chapterIdx = st.chapters.filter((c) => c <= pos).length - 1;
+
+  const onKey = (e: KeyboardEvent) => {
+    const tag = (e.target as HTMLElement).tagName;
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(last, p + 1));
+    else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(-1, p - 1));
+    else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
+    else if (e.key === "n" || e.key === "N") jumpChapter(1);
+    else return;
+    e.preventDefault();
+  };
+
+  const jumpChapter = (dir: 1 | -1) => {
+    const cs = st.chapters;
+    const target = dir > 0 ? cs.find((c) => c > pos) : [...cs].reverse().find((c) => c < pos);
+    if (target !== undefined) setPos(target);
+  };
+
+  return (
+    // biome-ignore lint/a11y/noStaticElementInteractions: the view's keyboard shortcuts (arrows, P, N) are listed in its help line
+    <div onKeyDown={onKey}>
+      <h2>Story: a guest bigger than its host, into swap and back</h2>
+      <p class="lead">
+        The built-in scenario (a 512 MiB guest on a 256 MiB host with swap) runs in the worker; every event of the run is counted and
+        windows of consecutive events are kept around everything new. Keys: right/left arrow step, P play/pause, N next chapter.
+      </p>
+      <fieldset class="player">
+        <legend class="visually-hidden">Story player</legend>
+        <button type="button" onClick={() => setPos(-1)}>
+          |&lt; Start
+        </button>
+        <button type="button" onClick={() => setPos((p) => Math.max(-1, p - 1))}>
+          &lt; Back
+        </button>
+        <button type="button" class="primary" data-testid="story-play" onClick={() => setPlaying((x) => !x)} disabled={items.length === 0}>
+          {playing ? "Pause" : "Play"}
+        </button>
+        <button type="button" data-testid="story-step" onClick={() => setPos((p) => Math.min(last, p + 1))}>
+          Step &gt;
+        </button>
+        <button type="button" onClick={() => jumpChapter(1)}>
+          Next chapter &gt;&gt;
+        </button>
+        <label class="inline">
+          Speed{" "}
+          <select data-testid="story-speed" value={String(speed)} onChange={(e) => setSpeed(Number((e.target as HTMLSelectElement).value))}>
+            {SPEEDS.map((v) => (
+              <option key={v} value={String(v)}>
+                {v} events/s
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="inline">
+          Chapter{" "}
+          <select
+            data-testid="story-chapter"
+            value={chapterIdx >= 0 ? String(st.chapters[chapterIdx]) : ""}
+            onChange={(e) => setPos(Number((e.target as HTMLSelectElement).value))}
+            style={{ maxWidth: "360px" }}
+          >
+            <option value="" disabled>
+              (choose a chapter)
+            </option>
+            {st.chapters.map((c, i) => {
+              const ch = items[c] as Chapter;
+              return (
+                <option key={c} value={String(c)} data-reason={ch.reason}>
+                  {i + 1}. {chapterTitle(ch.reason, ch.kind)}
+                </option>
+              );
+            })}
+          </select>
+        </label>
+      </fieldset>
+      <div style={{ fontSize: "13px", color: "var(--muted)", marginBottom: "6px" }} aria-live="polite">
+        {st.error ? (
+          <span class="fail">{st.error}</span>
+        ) : st.done ? (
+          <>
+            Run complete: {int(st.events)} events, {int(items.filter((i) => i.t === "ev").length)} kept for the story in{" "}
+            {st.chapters.length} chapters.{" "}
+            <button type="button" onClick={start}>
+              Run again
+            </button>
+          </>
+        ) : (
+          <>
+            Running the scenario: <progress max={progress.total} value={progress.done} aria-label="Story run progress" />{" "}
+            {pct(progress.done, progress.total)} of its accesses; {int(items.length)} items so far (you can start playing now).
+          </>
+        )}
+      </div>
+      <div class="story-layout">
+        <div>
+          <Now item={current} chapter={now?.chapter ?? null} pos={pos} />
+          <Log items={items} pos={pos} />
+        </div>
+        <div>{now && <Panels counts={now.counts} sums={now.sums} chapter={now.chapter} latest={now.latest} />}</div>
+      </div>
+    </div>
+  );
+}
+
+function narrationOf(it: StoryItem): Narration | null {
+  return it.t === "ev" ? narrate(it.e) : null;
+}
+
+function Now({ item, chapter, pos }: { item: StoryItem | undefined; chapter: Chapter | null; pos: number }) {
+  if (!item) {
+    return (
+      <div class="now" data-testid="story-now">
+        <p class="text">Press Play (or Step) to follow the run from its first event: QEMU reserving guest RAM.</p>
+      </div>
+    );
+  }
+  if (item.t === "gap") {
+    return (
+      <div class="now" data-testid="story-now" data-kind="gap">
+        <p class="text">{gapText(item)}</p>
+      </div>
+    );
+  }
+  if (item.t === "chapter") {
+    return (
+      <div class="now" data-testid="story-now" data-kind="chapter">
+        <p class="text">
+          <strong>{chapterTitle(item.reason, item.kind)}</strong>
+        </p>
+        <p>
+          Event {int(item.n + 1)} of the run, after {int(item.accesses)} guest accesses.
+        </p>
+      </div>
+    );
+  }
+  const nar = narrationOf(item)!;
+  return (
+    <div class="now" data-testid="story-now" data-kind={item.e.kind} data-pos={pos}>
+      <div>
+        <span class={`stage-badge stage-${nar.stage}`}>{STAGE_TITLES[nar.stage]}</span>
+        <code>{item.e.kind}</code> <span style={{ color: "var(--muted)", fontSize: "13px" }}>event {int(item.n + 1)}</span>
+        {chapter && <span style={{ color: "var(--muted)", fontSize: "13px" }}> - {chapterTitle(chapter.reason, chapter.kind)}</span>}
+      </div>
+      <p class="text">{nar.text}</p>
+      {nar.mirrors && (
+        <div>
+          Kernel: <code>{nar.mirrors}</code>
+        </div>
+      )}
+      {nar.correction && (
+        <div class="correction" data-testid="story-correction">
+          <strong>Correction to the usual telling:</strong> {nar.correction}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function gapText(g: Extract<StoryItem, { t: "gap" }>): string {
+  const top = Object.entries(g.byKind)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([k, v]) => `${k} x${int(v)}`)
+    .join(", ");
+  return `... ${int(g.skipped)} events not shown, the same steps repeated (${top}${Object.keys(g.byKind).length > 4 ? ", ..." : ""}).`;
+}
+
+function Log({ items, pos }: { items: StoryItem[]; pos: number }) {
+  const list = useRef<HTMLOListElement>(null);
+  const from = Math.max(0, pos - LOG_ITEMS + 1);
+  const shown = pos >= 0 ? items.slice(from, pos + 1) : [];
+  useEffect(() => {
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [pos]);
+  return (
+    <section aria-label="Narration so far">
+      <h3>Narration</h3>
+      <ol class="log" ref={list} data-testid="story-log">
+        {shown.map((it, k) => {
+          const i = from + k;
+          if (it.t === "gap") {
+            return (
+              <li key={i} class="gap">
+                {gapText(it)}
+              </li>
+            );
+          }
+          if (it.t === "chapter") {
+            return (
+              <li key={i} class="chapter" data-reason={it.reason}>
+                {chapterTitle(it.reason, it.kind)}
+              </li>
+            );
+          }
+          const nar = narrate(it.e);
+          return (
+            <li key={i} class={i === pos ? "current" : ""} data-kind={it.e.kind}>
+              <span class="n">{int(it.n + 1)}</span>
+              <span>
+                {nar.text} <code>{nar.mirrors}</code>
+                {nar.correction && i === pos ? null : nar.correction ? <em> (see the correction)</em> : null}
+              </span>
+            </li>
+          );
+        })}
+      </ol>
+    </section>
+  );
+}
+
+const STAGE_ORDER: Stage[] = ["setup", "fault-in", "guest", "aging", "eviction", "swap-in"];
+
+function Panels({
+  counts,
+  sums,
+  chapter,
+  latest,
+}: {
+  counts: Record<string, number>;
+  sums: Record<string, number>;
+  chapter: Chapter;
+  latest: Record<string, SimEvent>;
+}) {
+  const c = (k: string) => counts[k] ?? 0;
+  const s = (k: string) => sums[k] ?? 0;
+  const byStage: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counts)) byStage[stageOf(k)] = (byStage[stageOf(k)] ?? 0) + v;
+  const g = chapter.gauges;
+  const hostPages = g.host_pages ?? 1;
+  // Free pages and swap slots are exact at the latest event that reports them; otherwise at the chapter's start.
+  const freeEv = [latest["host.free"], latest["host.page_alloc"]].filter((e) => e !== undefined);
+  const free = freeEv.length > 0 ? Number(freeEv[freeEv.length - 1]!.free) : (g.nr_free_pages ?? 0);
+  const swapEv = latest["host.swap_alloc"] ?? latest["host.swap_free"];
+  const swapFree = swapEv ? Number(swapEv.free) : (g.nr_swap_pages ?? 0);
+  const swapTotal = g.total_swap_pages ?? 0;
+  const leaves =
+    (g.ept_leaves_4k ?? 0) +
+    c("kvm.spte_install") -
+    (chapter.counts["kvm.spte_install"] ?? 0) -
+    (s("kvm.notifier_zap.zapped") - (chapter.sums["kvm.notifier_zap.zapped"] ?? 0));
+  return (
+    <div data-testid="story-panels">
+      <div class="panel">
+        <h3>Counts per stage (events so far)</h3>
+        <table class="data-table">
+          <tbody>
+            {STAGE_ORDER.map((st) => (
+              <tr key={st}>
+                <th scope="row" style={{ fontWeight: "normal" }}>
+                  <span class={`stage-badge stage-${st}`}>{STAGE_TITLES[st]}</span>
+                </th>
+                <td class="num">{int(byStage[st] ?? 0)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <table class="data-table" style={{ marginTop: "6px" }}>
+          <tbody>
+            <Row label="EPT violations (VM exits)" v={c("kvm.exit")} />
+            <Row label="host page faults" v={c("host.fault")} />
+            <Row label="EPT entries installed" v={c("kvm.spte_install")} />
+            <Row label="faults retried after a race" v={c("kvm.fault_retry")} />
+          </tbody>
+        </table>
+      </div>
+      <div class="panel">
+        <h3>Host memory and the LRU</h3>
+        <Meter label="free" value={free} max={hostPages} cls="free" unit="pages" />
+        <Meter label="active anon" value={g.nr_active_anon ?? 0} max={hostPages} cls="active" unit="pages" />
+        <Meter label="inactive anon" value={g.nr_inactive_anon ?? 0} max={hostPages} cls="inactive" unit="pages" />
+        <p style={{ fontSize: "12px", color: "var(--muted)", margin: "2px 0 6px" }}>
+          Free pages as of the latest allocation or free; list sizes as of this chapter's start.
+        </p>
+        <table class="data-table">
+          <tbody>
+            <Row label="pages added to the LRU" v={c("host.lru_add")} />
+            <Row label="kswapd wake-ups" v={c("host.kswapd_wake")} />
+            <Row label="pages scanned" v={s("host.lru_scan.scanned")} />
+            <Row label="aging questions to KVM (EPT A bit)" v={c("host.notifier.clear_flush_young")} />
+            <Row label="activated (found young)" v={c("host.activate")} />
+            <Row label="deactivated" v={s("host.lru_scan.deactivated")} />
+            <Row label="reclaimed" v={s("host.lru_scan.reclaimed")} />
+          </tbody>
+        </table>
+      </div>
+      <div class="panel">
+        <h3>Swap device</h3>
+        <Meter label="slots used" value={swapTotal - swapFree} max={Math.max(1, swapTotal)} cls="swap" unit="slots" />
+        <table class="data-table">
+          <tbody>
+            <Row label="swap-outs (pswpout)" v={c("host.swap_out")} />
+            <Row label="swap-ins (pswpin)" v={c("host.swap_in")} />
+            <Row label="slots freed" v={c("host.swap_free")} />
+          </tbody>
+        </table>
+      </div>
+      <div class="panel">
+        <h3>KVM</h3>
+        <Meter label="EPT leaves" value={Math.max(0, leaves)} max={hostPages} cls="ept" unit="4 KiB" />
+        <table class="data-table">
+          <tbody>
+            <Row label="notifier invalidations" v={c("host.notifier.start")} />
+            <Row label="EPT entries zapped" v={s("kvm.notifier_zap.zapped")} />
+            <Row label="remote TLB flushes" v={c("kvm.remote_tlb_flush")} />
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+function Row({ label, v }: { label: string; v: number }) {
+  return (
+    <tr>
+      <th scope="row" style={{ fontWeight: "normal" }}>
+        {label}
+      </th>
+      <td class="num">{int(v)}</td>
+    </tr>
+  );
+}
+
+function Meter({ label, value, max, cls, unit }: { label: string; value: number; max: number; cls: string; unit: string }) {
+  return (
+    <div class="meter">
+      <span>{label}</span>
+      <div class="track" aria-hidden="true">
+        <div class={`fill ${cls}`} style={{ width: `${Math.min(100, (value / Math.max(1, max)) * 100)}%` }} />
+      </div>
+      <span class="val">
+        {int(value)} <span style={{ color: "var(--muted)", fontSize: "11px" }}>{unit}</span>
+      </span>
+    </div>
+  );
+}
