@@ -9,12 +9,13 @@ import { GUEST_EVENT_KINDS } from "../guest/stats.js";
 import { HOST_EVENT_KINDS } from "../host/host_events.js";
 import { hexAddr, int } from "./format.js";
 
-export type Stage = "setup" | "fault-in" | "guest" | "aging" | "eviction" | "swap-in" | "other";
+export type Stage = "setup" | "fault-in" | "guest" | "shadow" | "aging" | "eviction" | "swap-in" | "other";
 
 export const STAGE_TITLES: Record<Stage, string> = {
   setup: "Lazy allocation (path 1)",
   "fault-in": "Fault-in (path 4)",
   guest: "Guest kernel (path 3)",
+  shadow: "Shadow paging (path 2)",
   aging: "Reclaim: aging (path 5, steps 1-3)",
   eviction: "Reclaim: eviction (path 5, steps 4-6)",
   "swap-in": "Swap-in (path 5 step 7, path 6)",
@@ -72,13 +73,53 @@ const KVM_EVENT_KINDS: readonly EventKindDesc[] = [
   },
 ];
 
+const SHADOW_EVENT_KINDS: readonly EventKindDesc[] = [
+  {
+    kind: "kvm.sp_alloc",
+    description: "KVM allocates a shadow page: the host's copy of one guest page table, which the hardware walks instead.",
+    mirrors: "kvm_mmu_get_shadow_page() -> kvm_mmu_alloc_shadow_page()",
+  },
+  { kind: "kvm.sp_zap", description: "KVM zaps a shadow page and the entries pointing at it.", mirrors: "kvm_mmu_prepare_zap_page()" },
+  {
+    kind: "kvm.inject_pf",
+    description: "The guest's own tables do not map the address: KVM reflects the page fault into the guest.",
+    mirrors: "kvm_inject_emulated_page_fault()",
+  },
+  {
+    kind: "kvm.root_load",
+    description: "The guest loaded CR3: KVM switches to the matching shadow root (reused or built).",
+    mirrors: "kvm_mmu_new_pgd() -> fast_pgd_switch()",
+  },
+  {
+    kind: "kvm.unsync",
+    description: "KVM lets a shadow page go out of sync: the guest may write that table without exits until its next TLB flush.",
+    mirrors: "mmu_try_to_unsync_pages() -> kvm_unsync_page()",
+  },
+  {
+    kind: "kvm.sync_page",
+    description: "KVM brings an unsync shadow page back in step with the guest's table.",
+    mirrors: "kvm_sync_page()",
+  },
+  {
+    kind: "kvm.write_flooding",
+    description: "Many emulated writes to one guest table: KVM stops shadowing it and zaps its shadow page.",
+    mirrors: "detect_write_flooding()",
+  },
+  {
+    kind: "kvm.pte_write",
+    description:
+      "The guest wrote one of its write-protected page tables: the write exited, KVM emulated it and updated the shadow entries.",
+    mirrors: "kvm_mmu_track_write()",
+  },
+];
+
 const SIM_EVENT_KINDS: readonly EventKindDesc[] = [
   { kind: "sim.step", description: "The guest process starts its next workload step.", mirrors: "(the workload)" },
   { kind: "sim.timeline", description: "A timeline action runs on the host side.", mirrors: "(the scenario's timeline)" },
 ];
 
 const KINDS = new Map<string, EventKindDesc>(
-  [...HOST_EVENT_KINDS, ...GUEST_EVENT_KINDS, ...KVM_EVENT_KINDS, ...SIM_EVENT_KINDS].map((k) => [k.kind, k]),
+  [...HOST_EVENT_KINDS, ...GUEST_EVENT_KINDS, ...KVM_EVENT_KINDS, ...SHADOW_EVENT_KINDS, ...SIM_EVENT_KINDS].map((k) => [k.kind, k]),
 );
 
 export function kindDesc(kind: string): EventKindDesc {
@@ -109,6 +150,14 @@ const STAGES: Record<string, Stage> = {
   "guest.tlb_flush": "guest",
   "guest.process_create": "guest",
   "guest.process_exit": "guest",
+  "kvm.sp_alloc": "shadow",
+  "kvm.sp_zap": "shadow",
+  "kvm.inject_pf": "shadow",
+  "kvm.root_load": "shadow",
+  "kvm.unsync": "shadow",
+  "kvm.sync_page": "shadow",
+  "kvm.write_flooding": "shadow",
+  "kvm.pte_write": "shadow",
   "host.kswapd_wake": "aging",
   "host.kswapd_sleep": "aging",
   "host.direct_reclaim": "aging",
@@ -160,7 +209,8 @@ const h = (v: unknown) => (typeof v === "number" ? hexAddr(v) : String(v));
 /** The narration of one event. */
 export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Narration {
   const d = kindDesc(e.kind);
-  const tables = ctx.mmu === "npt" ? "NPT" : "EPT";
+  const shadow = ctx.mmu === "shadow";
+  const tables = ctx.mmu === "npt" ? "NPT" : shadow ? "shadow" : "EPT";
   let text = d.description;
   let mirrors = d.mirrors;
   let correction: string | undefined;
@@ -179,6 +229,15 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
         text = `${e.reason === "NPF" ? "NPF" : "EPT violation"}: the hardware's nested walk found no ${tables} entry for gpa ${h(e.gpa)}, so vCPU ${e.vcpu} exits to KVM.`;
         mirrors = e.reason === "NPF" ? "svm: npf_interception() -> kvm_mmu_page_fault()" : "handle_ept_violation() -> kvm_mmu_page_fault()";
         correction = CORRECTIONS.twentyFive;
+      } else if (e.reason === "EXCEPTION_NMI") {
+        text = `A page fault in the guest exits to KVM (vCPU ${e.vcpu}): under shadow paging the hardware walked KVM's shadow tables, so KVM must look at the guest's own tables to know whose fault it is.`;
+        mirrors = "handle_exception_nmi() -> kvm_mmu_page_fault()";
+      } else if (e.reason === "CR_ACCESS") {
+        text = `The guest loads CR3 and, under shadow paging, that exits (vCPU ${e.vcpu}): KVM must switch shadow roots (path 2.4).`;
+        mirrors = "handle_cr() -> kvm_set_cr3()";
+      } else if (e.reason === "INVLPG") {
+        text = `The guest invalidates a TLB entry; under shadow paging INVLPG exits so KVM can drop the shadow entry too.`;
+        mirrors = "handle_invlpg() -> kvm_mmu_invlpg()";
       } else text = `vCPU ${e.vcpu} exits to KVM: ${e.reason}.`;
       break;
     case "host.fault":
@@ -210,13 +269,19 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
       text = `An invalidation raced this fault on gfn ${h(e.gfn)}: the sequence count changed between the read and the install, so KVM installs nothing and the guest faults again.`;
       break;
     case "guest.pgfault":
-      text = `The guest kernel handles its own page fault at gva ${h(e.gva)} (pid ${e.pid}): under ${tables} this needs no exit; the guest allocates a frame and writes its PTE.`;
+      text = shadow
+        ? `The guest kernel handles a page fault at gva ${h(e.gva)} (pid ${e.pid}) that KVM reflected into it; it allocates a frame and writes its PTE, and that write to a write-protected table exits again.`
+        : `The guest kernel handles its own page fault at gva ${h(e.gva)} (pid ${e.pid}): under ${tables} this needs no exit; the guest allocates a frame and writes its PTE.`;
       break;
     case "guest.pte_write":
-      text = `The guest writes a level-${e.level} page-table entry into its own RAM at gpa ${h(e.gpa)}: no exit, the hardware will walk it (path 3.3).`;
+      text = shadow
+        ? `The guest writes a level-${e.level} page-table entry at gpa ${h(e.gpa)}: the table is write-protected (or unsync) for KVM, which must mirror the change into its shadow tables (path 2.3).`
+        : `The guest writes a level-${e.level} page-table entry into its own RAM at gpa ${h(e.gpa)}: no exit, the hardware will walk it (path 3.3).`;
       break;
     case "guest.cr3_load":
-      text = `The guest loads CR3 on CPU ${e.cpu} (pid ${e.pid}, root gfn ${h(e.gfn)}): under ${tables}, no exit.`;
+      text = shadow
+        ? `The guest loads CR3 on CPU ${e.cpu} (pid ${e.pid}, root gfn ${h(e.gfn)}): under shadow paging this exits, and KVM switches shadow roots (path 2.4).`
+        : `The guest loads CR3 on CPU ${e.cpu} (pid ${e.pid}, root gfn ${h(e.gfn)}): under ${tables}, no exit.`;
       break;
     case "host.kswapd_wake":
       text = `Free memory (${n(e.free)} pages) fell below the low watermark (${n(e.low)}): kswapd wakes to reclaim up to the high watermark (${n(e.high)}).`;

@@ -29,6 +29,7 @@ export interface StoryRequest {
   text: string;
   fileName: string;
   seed?: number;
+  overrides?: Record<string, unknown>;
   /** Most events kept for narration; the rest are counted in gaps. */
   maxEvents?: number;
 }
@@ -58,6 +59,9 @@ export type StoryItem =
       /** Host gauges and KVM/QEMU state at this point. */
       gauges: Record<string, number>;
       accesses: number;
+      /** Host frames by state (frame_map.ts), one cell per `frameStep` frames. */
+      frames?: Uint8Array;
+      frameStep?: number;
     };
 
 export interface TranslateResult {

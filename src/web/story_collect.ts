@@ -52,6 +52,8 @@ export interface CollectorState {
   accesses(): number;
   /** A workload step's name for a sim.step event (the event's own `kind` field is the event kind). */
   stepName(e: SimEvent): string;
+  /** The host frames by state, if the page shows them. */
+  frames?(): { cells: Uint8Array; step: number } | null;
 }
 
 export class StoryCollector {
@@ -146,6 +148,7 @@ export class StoryCollector {
   }
 
   private snapshot(n: number, reason: string, kind: string): StoryItem {
+    const f = this.state.frames?.() ?? null;
     return {
       t: "chapter",
       n,
@@ -155,6 +158,7 @@ export class StoryCollector {
       sums: { ...this.sums },
       gauges: this.state.gauges(),
       accesses: this.state.accesses(),
+      ...(f ? { frames: f.cells, frameStep: f.step } : {}),
     };
   }
 

@@ -14,6 +14,7 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import { runTranslate } from "../sim/translate.js";
 import { BufferSource } from "../workload/trace.js";
 import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerRequest } from "./protocol.js";
+import { FrameTracker, frameMap } from "./frame_map.js";
 import { DEFAULT_COLLECTOR, StoryCollector } from "./story_collect.js";
 
 interface WorkerScope {
@@ -34,7 +35,7 @@ function post(m: WorkerReply): void {
 
 function load(req: RunRequest | StoryRequest): Scenario | null {
   try {
-    const overrides = req.type === "run" ? req.overrides : undefined;
+    const overrides = req.overrides;
     return loadScenario(req.text, req.fileName, { costEvents: COST_NAMES, ...(overrides ? { overrides } : {}) });
   } catch (e) {
     if (e instanceof ScenarioError) {
@@ -105,11 +106,13 @@ function story(req: StoryRequest): void {
   if (!scenario) return;
   let machine: Machine | null = null;
   let engine: Engine | null = null;
+  const tracker = new FrameTracker();
   const collector = new StoryCollector(
     {
       gauges: () => (machine ? gauges(machine) : {}),
       accesses: () => engine?.accesses ?? 0,
       stepName: (e) => stepName(scenario, e),
+      frames: () => (machine ? frameMap(machine, tracker) : null),
     },
     { ...DEFAULT_COLLECTOR, ...(req.maxEvents !== undefined ? { maxEvents: req.maxEvents } : {}) },
   );
@@ -120,7 +123,10 @@ function story(req: StoryRequest): void {
   try {
     const bus = new EventBus();
     // Listen before the machine exists, so the story starts with QEMU reserving guest RAM.
-    bus.listen((e) => collector.onEvent(e));
+    bus.listen((e) => {
+      tracker.onEvent(e);
+      collector.onEvent(e);
+    });
     machine = new Machine(scenario, bus);
     flush();
     const report = progress(req.id);

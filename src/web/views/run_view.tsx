@@ -15,18 +15,13 @@ import { CHARTS, Chart, download } from "../components/charts.js";
 import { CostTable } from "../components/cost.js";
 import { CountersTables } from "../components/counters.js";
 import { ScenarioEditor } from "../components/editor.js";
+import { EXAMPLES } from "../examples.js";
 import { bytes, int } from "../format.js";
 import { SimClient } from "../sim_client.js";
 import { packText, unpackText } from "../url_state.js";
 
 const COST_NAMES = COST_EVENTS.map((e) => e.name);
 const BUILT_IN = "built-in";
-
-const EXAMPLES: Record<string, string> = Object.fromEntries(
-  Object.entries(
-    import.meta.glob("../../../examples/*.yaml", { query: "?raw", import: "default", eager: true }) as Record<string, string>,
-  ).map(([path, text]) => [`examples/${path.slice(path.lastIndexOf("/") + 1)}`, text]),
-);
 
 type Status = "idle" | "running" | "done" | "error" | "cancelled" | "invalid";
 
@@ -246,6 +241,23 @@ export function RunView({ initial, setParams }: ViewProps) {
               <input type="file" multiple onChange={(e) => onFiles((e.target as HTMLInputElement).files)} />
             </label>
           </div>
+          <div class="player">
+            <button type="button" class="primary" data-testid="run-button" onClick={run} disabled={status === "running"}>
+              Run
+            </button>
+            <button type="button" data-testid="cancel-button" onClick={cancel} disabled={status !== "running"}>
+              Cancel
+            </button>
+            {status === "running" && (
+              <span>
+                <progress data-testid="run-progress" max={total} value={done} aria-label="Run progress" />{" "}
+                {Math.floor((done / Math.max(1, total)) * 100)}% ({int(done)} of {int(total)} accesses)
+              </span>
+            )}
+          </div>
+          <div data-testid="run-status" data-state={status} aria-live="polite">
+            {message && <div class={status === "cancelled" ? "note" : "error-box"}>{message}</div>}
+          </div>
           <ScenarioEditor
             value={text}
             fileName={fileName}
@@ -295,23 +307,6 @@ export function RunView({ initial, setParams }: ViewProps) {
               </label>
             </div>
           </fieldset>
-          <div class="player">
-            <button type="button" class="primary" data-testid="run-button" onClick={run} disabled={status === "running"}>
-              Run
-            </button>
-            <button type="button" data-testid="cancel-button" onClick={cancel} disabled={status !== "running"}>
-              Cancel
-            </button>
-            {status === "running" && (
-              <span>
-                <progress data-testid="run-progress" max={total} value={done} aria-label="Run progress" />{" "}
-                {Math.floor((done / Math.max(1, total)) * 100)}% ({int(done)} of {int(total)} accesses)
-              </span>
-            )}
-          </div>
-          <div data-testid="run-status" data-state={status} aria-live="polite">
-            {message && <div class={status === "cancelled" ? "note" : "error-box"}>{message}</div>}
-          </div>
         </div>
         <div>
           {reports ? (

@@ -9,11 +9,13 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { SimEvent } from "../../hw/events.js";
 import { DEFAULT_SCENARIO_YAML } from "../../sim/scenario_load.js";
+import { EXAMPLES } from "../examples.js";
 import type { ViewProps } from "../app.js";
 import { int, pct } from "../format.js";
 import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf } from "../narration.js";
 import type { StoryItem } from "../protocol.js";
 import { SimClient } from "../sim_client.js";
+import { applyFrameEvent, FRAME_STATES } from "../frame_map.js";
 import { addEvent } from "../story_collect.js";
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
@@ -38,20 +40,28 @@ function stateAt(items: StoryItem[], chapters: number[], pos: number) {
   const ch = items[ci] as Chapter;
   const counts = { ...ch.counts };
   const sums = { ...ch.sums };
+  const frames = ch.frames ? ch.frames.slice() : null;
   let last: SimEvent | null = null;
   const latest: Record<string, SimEvent> = {};
   for (let i = ci + 1; i <= pos && i < items.length; i++) {
     const it = items[i]!;
     if (it.t === "ev") {
       addEvent(counts, sums, it.e);
+      if (frames) applyFrameEvent(frames, ch.frameStep ?? 1, it.e);
       last = it.e;
       latest[it.e.kind] = it.e;
     }
   }
-  return { chapter: ch, counts, sums, last, latest };
+  return { chapter: ch, counts, sums, last, latest, frames };
 }
 
-export function StoryView({ active }: ViewProps) {
+const MMUS = ["", "ept", "npt", "shadow"] as const;
+
+export function StoryView({ active, initial, setParams }: ViewProps) {
+  const [source, setSource] = useState(() => (initial.sc && EXAMPLES[initial.sc] ? initial.sc : "built-in"));
+  const [mmu, setMmu] = useState<(typeof MMUS)[number]>(() => MMUS.find((m) => m === initial.mmu) ?? "");
+  const text = source === "built-in" ? DEFAULT_SCENARIO_YAML : (EXAMPLES[source] ?? DEFAULT_SCENARIO_YAML);
+  const ctxMmu = mmu || (/\bmmu:\s*(ept|npt|shadow)/.exec(text)?.[1] ?? "ept");
   const [st, setSt] = useState<StoryState>({ items: [], chapters: [], done: false, events: 0, error: "" });
   const [progress, setProgress] = useState({ done: 0, total: 1 });
   const [pos, setPos] = useState(-1);
@@ -67,7 +77,9 @@ export function StoryView({ active }: ViewProps) {
     setSt(acc.current);
     setPos(-1);
     setPlaying(false);
-    client.current.send({ type: "story", text: DEFAULT_SCENARIO_YAML, fileName: "built-in" }, (r) => {
+    setParams({ ...(source !== "built-in" ? { sc: source } : {}), ...(mmu ? { mmu } : {}) });
+    const overrides = mmu ? { overrides: { "vms[0].mmu": mmu } } : {};
+    client.current.send({ type: "story", text, fileName: source, ...overrides }, (r) => {
       const a = acc.current;
       if (r.type === "story-items") {
         for (const it of r.items) {
@@ -90,8 +102,8 @@ export function StoryView({ active }: ViewProps) {
 
   useEffect(() => {
     start();
-    return () => client.current?.cancel();
-  }, []);
+  }, [source, mmu]);
+  useEffect(() => () => client.current?.cancel(), []);
 
   const items = st.items;
   const last = items.length - 1;
@@ -133,11 +145,33 @@ export function StoryView({ active }: ViewProps) {
   return (
     // biome-ignore lint/a11y/noStaticElementInteractions: the view's keyboard shortcuts (arrows, P, N) are listed in its help line
     <div onKeyDown={onKey}>
-      <h2>Story: a guest bigger than its host, into swap and back</h2>
+      <h2>Story: {source === "built-in" ? "a guest bigger than its host, into swap and back" : source}</h2>
       <p class="lead">
-        The built-in scenario (a 512 MiB guest on a 256 MiB host with swap) runs in the worker; every event of the run is counted and
-        windows of consecutive events are kept around everything new. Keys: right/left arrow step, P play/pause, N next chapter.
+        A real run in the worker: every event is counted, and windows of consecutive events are kept around everything new. Keys: arrows
+        step, P play/pause, N next chapter.
       </p>
+      <div class="controls">
+        <label>
+          Scenario
+          <select value={source} onChange={(e) => setSource((e.target as HTMLSelectElement).value)}>
+            <option value="built-in">built-in story</option>
+            {Object.keys(EXAMPLES).map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Paging
+          <select value={mmu} onChange={(e) => setMmu((e.target as HTMLSelectElement).value as (typeof MMUS)[number])}>
+            <option value="">as the scenario says</option>
+            <option value="ept">EPT</option>
+            <option value="npt">NPT</option>
+            <option value="shadow">shadow paging</option>
+          </select>
+        </label>
+      </div>
       <fieldset class="player">
         <legend class="visually-hidden">Story player</legend>
         <button type="button" onClick={() => setPos(-1)}>
@@ -207,8 +241,9 @@ export function StoryView({ active }: ViewProps) {
       </div>
       <div class="story-layout">
         <div>
-          <Now item={current} chapter={now?.chapter ?? null} pos={pos} />
-          <Log items={items} pos={pos} />
+          <Now item={current} chapter={now?.chapter ?? null} pos={pos} mmu={ctxMmu} />
+          <Log items={items} pos={pos} mmu={ctxMmu} />
+          {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
         </div>
         <div>{now && <Panels counts={now.counts} sums={now.sums} chapter={now.chapter} latest={now.latest} />}</div>
       </div>
@@ -216,15 +251,11 @@ export function StoryView({ active }: ViewProps) {
   );
 }
 
-function narrationOf(it: StoryItem): Narration | null {
-  return it.t === "ev" ? narrate(it.e) : null;
-}
-
-function Now({ item, chapter, pos }: { item: StoryItem | undefined; chapter: Chapter | null; pos: number }) {
+function Now({ item, chapter, pos, mmu }: { item: StoryItem | undefined; chapter: Chapter | null; pos: number; mmu: string }) {
   if (!item) {
     return (
       <div class="now" data-testid="story-now">
-        <p class="text">Press Play (or Step) to follow the run from its first event: QEMU reserving guest RAM.</p>
+        <p class="text">Press Play (or Step) to follow the run from its first event, as QEMU sets up guest RAM.</p>
       </div>
     );
   }
@@ -247,7 +278,7 @@ function Now({ item, chapter, pos }: { item: StoryItem | undefined; chapter: Cha
       </div>
     );
   }
-  const nar = narrationOf(item)!;
+  const nar: Narration = narrate(item.e, { mmu });
   return (
     <div class="now" data-testid="story-now" data-kind={item.e.kind} data-pos={pos}>
       <div>
@@ -279,7 +310,7 @@ function gapText(g: Extract<StoryItem, { t: "gap" }>): string {
   return `... ${int(g.skipped)} events not shown, the same steps repeated (${top}${Object.keys(g.byKind).length > 4 ? ", ..." : ""}).`;
 }
 
-function Log({ items, pos }: { items: StoryItem[]; pos: number }) {
+function Log({ items, pos, mmu }: { items: StoryItem[]; pos: number; mmu: string }) {
   const list = useRef<HTMLOListElement>(null);
   const from = Math.max(0, pos - LOG_ITEMS + 1);
   const shown = pos >= 0 ? items.slice(from, pos + 1) : [];
@@ -307,7 +338,7 @@ function Log({ items, pos }: { items: StoryItem[]; pos: number }) {
               </li>
             );
           }
-          const nar = narrate(it.e);
+          const nar = narrate(it.e, { mmu });
           return (
             <li key={i} class={i === pos ? "current" : ""} data-kind={it.e.kind}>
               <span class="n">{int(it.n + 1)}</span>
@@ -323,7 +354,7 @@ function Log({ items, pos }: { items: StoryItem[]; pos: number }) {
   );
 }
 
-const STAGE_ORDER: Stage[] = ["setup", "fault-in", "guest", "aging", "eviction", "swap-in"];
+const STAGE_ORDER: Stage[] = ["setup", "fault-in", "guest", "shadow", "aging", "eviction", "swap-in"];
 
 function Panels({
   counts,
@@ -359,7 +390,7 @@ function Panels({
         <h3>Counts per stage (events so far)</h3>
         <table class="data-table">
           <tbody>
-            {STAGE_ORDER.map((st) => (
+            {STAGE_ORDER.filter((st) => st !== "shadow" || (byStage[st] ?? 0) > 0).map((st) => (
               <tr key={st}>
                 <th scope="row" style={{ fontWeight: "normal" }}>
                   <span class={`stage-badge stage-${st}`}>{STAGE_TITLES[st]}</span>
@@ -445,6 +476,72 @@ function Meter({ label, value, max, cls, unit }: { label: string; value: number;
       <span class="val">
         {int(value)} <span style={{ color: "var(--muted)", fontSize: "11px" }}>{unit}</span>
       </span>
+    </div>
+  );
+}
+
+function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [hover, setHover] = useState("");
+  const cols = 2 ** Math.ceil(Math.log2(Math.sqrt(cells.length)));
+  const rows = Math.ceil(cells.length / cols);
+  const counts = new Array<number>(FRAME_STATES.length).fill(0);
+  for (const c of cells) counts[c] = (counts[c] ?? 0) + 1;
+  useEffect(() => {
+    const c = canvas.current;
+    const g = c?.getContext("2d");
+    if (!c || !g) return;
+    const img = g.createImageData(cols, rows);
+    const rgb = FRAME_STATES.map((s) => [1, 3, 5].map((i) => Number.parseInt(s.color.slice(i, i + 2), 16)));
+    for (let i = 0; i < cells.length; i++) {
+      const [r, gg, b] = rgb[cells[i]!] ?? [255, 255, 255];
+      img.data[i * 4] = r!;
+      img.data[i * 4 + 1] = gg!;
+      img.data[i * 4 + 2] = b!;
+      img.data[i * 4 + 3] = 255;
+    }
+    g.putImageData(img, 0, 0);
+  }, [cells, cols, rows]);
+  const onMove = (e: MouseEvent) => {
+    const c = canvas.current!;
+    const r = c.getBoundingClientRect();
+    const x = Math.floor(((e.clientX - r.left) / r.width) * cols);
+    const y = Math.floor(((e.clientY - r.top) / r.height) * rows);
+    const i = y * cols + x;
+    const st = FRAME_STATES[cells[i] ?? 0];
+    if (i >= 0 && i < cells.length && st) setHover(`frame 0x${(i * step).toString(16)}: ${st.name} (${st.description})`);
+  };
+  return (
+    <div class="panel" data-testid="frame-map">
+      <h3>Host frames by owner and state</h3>
+      <div class="frame-row">
+        <canvas
+          ref={canvas}
+          width={cols}
+          height={rows}
+          class="frame-map"
+          style={{ aspectRatio: `${cols} / ${rows}` }}
+          role="img"
+          aria-label={`Map of ${int(cells.length * step)} host frames by state: ${FRAME_STATES.map((s) => `${s.name} ${int(counts[s.id]! * step)}`).join(", ")}`}
+          onMouseMove={onMove}
+          onMouseLeave={() => setHover("")}
+        />
+        <div>
+          <ul class="frame-legend">
+            {FRAME_STATES.map((s) =>
+              counts[s.id] ? (
+                <li key={s.id} title={s.description}>
+                  <span class="swatch-solid" style={{ background: s.color }} /> {s.name} <b>{int(counts[s.id]! * step)}</b>
+                </li>
+              ) : null,
+            )}
+          </ul>
+          <p style={{ fontSize: "12px", minHeight: "32px", color: "var(--muted)", margin: "6px 0 0" }}>
+            {hover ||
+              `One cell per ${step === 1 ? "4 KiB frame" : `${step} frames`}, frame 0 at the top left, as of the current event; point at a cell.`}
+          </p>
+        </div>
+      </div>
     </div>
   );
 }

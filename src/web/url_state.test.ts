@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+import { describe, expect, test } from "vitest";
+import { DEFAULT_SCENARIO_YAML } from "../sim/scenario_default.js";
+import { formatHash, packText, parseHash, unpackText } from "./url_state.js";
+
+describe("URL state", () => {
+  test("a scenario survives packing, and packs small enough for a link", () => {
+    const packed = packText(DEFAULT_SCENARIO_YAML);
+    expect(packed).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(packed.length).toBeLessThan(DEFAULT_SCENARIO_YAML.length);
+    expect(unpackText(packed)).toBe(DEFAULT_SCENARIO_YAML);
+    expect(unpackText(packText("é ü ✓\n"))).toBe("é ü ✓\n");
+    expect(unpackText("not*packed")).toBeNull();
+  });
+
+  test("the hash holds the view and its parameters", () => {
+    const h = formatHash({ view: "run", params: { seed: "7", s: packText("seed: 1\n"), empty: "" } });
+    expect(h.startsWith("#run&")).toBe(true);
+    expect(h).not.toContain("empty");
+    const back = parseHash(h);
+    expect(back.view).toBe("run");
+    expect(back.params.seed).toBe("7");
+    expect(unpackText(back.params.s!)).toBe("seed: 1\n");
+    expect(parseHash("").view).toBe("translate");
+    expect(parseHash("#nonsense&x=1")).toEqual({ view: "translate", params: { x: "1" } });
+  });
+});
