@@ -35,6 +35,7 @@ import {
   roleLevel,
   shadowRootRole,
 } from "./shadow_page.js";
+import { SHADOW_EVENT_KINDS } from "./shadow_events.js";
 import { hash64 } from "./shadow_mmu.js";
 import { KERNEL_WRITE_EMULATED, type Vcpu } from "./vcpu.js";
 
@@ -463,5 +464,81 @@ describe("the mmu_notifier", () => {
     v.mmu.invvpid(2, 1);
     v.access(GVA, ACC_USER);
     expect(kvm.ageGfnRange(data, data + 1, false)).toBe(true);
+  });
+});
+
+describe("zapping everything, the guest's full flush, and the structures' invariants", () => {
+  test("kvm_mmu_zap_all() (the notifier's release): roots in use become invalid and are rebuilt at the next entry; every access still lands", () => {
+    const { kvm, v, g, s, shadow } = setup();
+    const pgd = g.allocFrame();
+    const frames = [0, 1, 2, 3].map(() => g.allocFrame());
+    for (const [i, f] of frames.entries()) g.map(pgd, GVA + i * 2 * MiB, f);
+    v.shadowSetCr3(pgd, 1, false);
+    for (let i = 0; i < 4; i++) v.access(GVA + i * 2 * MiB, ACC_USER);
+    const a = s();
+    kvm.zapAll(false);
+    expect(s().pages_4k).toBe(0);
+    expect(s().mmu_shadow_zapped! - a.mmu_shadow_zapped!).toBe(7); // root, PUD, PMD, 4 PTs
+    expect(shadow.nUsedMmuPages).toBe(1); // the root stays allocated while the vCPU holds it
+    expect(shadow.checkInvariants()).toEqual([]);
+    for (let i = 0; i < 4; i++) {
+      expect(v.access(GVA + i * 2 * MiB, ACC_USER)).toBe(XLATE_OK);
+      expect(Math.floor(v.mmu.hpa / PAGE_SIZE)).toBe(hostFrameOf(kvm, frames[i]!));
+    }
+    expect(s().mmu_root_loads! - a.mmu_root_loads!).toBe(1);
+    expect(shadow.checkInvariants()).toEqual([]);
+  });
+
+  test("a guest-requested full flush (KVM_REQ_TLB_FLUSH_GUEST) syncs the current root and frees cached roots that hold unsync pages", () => {
+    const { v, g, s } = setup();
+    const [p1, p2] = [g.allocFrame(), g.allocFrame()];
+    for (const p of [p1!, p2!]) g.map(p, GVA, g.allocFrame());
+    v.shadowSetCr3(p1!, 1, false);
+    v.access(GVA, ACC_USER);
+    g.map(p1!, GVA + PAGE_SIZE, g.allocFrame()); // p1's leaf table goes unsync
+    v.shadowSetCr3(p2!, 2, false);
+    v.access(GVA, ACC_USER);
+    g.map(p2!, GVA + PAGE_SIZE, g.allocFrame()); // and p2's
+    expect(s().mmu_unsync).toBe(2);
+    const a = s();
+    v.shadow!.flushTlbGuest();
+    // Two flushes: the remote one after write-protecting the resynced table, and the guest's own.
+    expect(diff(a, s(), ["tlb_flush", "mmu_unsync", "remote_tlb_flush_requests"])).toEqual({
+      tlb_flush: 2,
+      mmu_unsync: -1,
+      remote_tlb_flush_requests: 1,
+    });
+    expect(v.shadow!.roots()).toHaveLength(1); // p1's root was dropped, to be synced when next loaded
+    v.shadowSetCr3(p1!, 1, true);
+    expect(v.access(GVA + PAGE_SIZE, ACC_USER)).toBe(XLATE_OK);
+    expect(s().mmu_unsync).toBe(0);
+  });
+
+  test("after a mixed run the rmaps, parent links and counts agree, and every event kind emitted is declared", () => {
+    const { bus, v, g, shadow, qemu } = setup();
+    const kinds = new Set<string>();
+    bus.listen((e) => {
+      if (e.kind.startsWith("kvm.")) kinds.add(e.kind);
+    });
+    const pgds = [0, 1, 2].map(() => g.allocFrame());
+    for (let round = 0; round < 3; round++) {
+      for (let p = 0; p < 3; p++) {
+        v.shadowSetCr3(pgds[p]!, p + 1, round > 0);
+        for (let i = 0; i < 20; i++) {
+          const gva = GVA + ((i * 7 + round) % 12) * 2 * MiB + (i % 5) * PAGE_SIZE;
+          if (v.access(gva, ACC_USER | ACC_WRITE) === XLATE_GUEST_PF) {
+            g.map(pgds[p]!, gva, g.allocFrame());
+            expect(v.access(gva, ACC_USER | ACC_WRITE)).toBe(XLATE_OK);
+          }
+        }
+        if (round === 1) v.shadowInvlpg(GVA);
+        expect(shadow.checkInvariants()).toEqual([]);
+      }
+    }
+    qemu.madvise(0x100 * PAGE_SIZE, 64 * PAGE_SIZE, "DONTNEED");
+    expect(shadow.checkInvariants()).toEqual([]);
+    const declared = new Set(SHADOW_EVENT_KINDS.map((k) => k.kind));
+    expect([...kinds].filter((k) => !declared.has(k))).toEqual([]);
+    expect(kinds.size).toBeGreaterThan(8);
   });
 });

@@ -11,7 +11,7 @@
 import type { Mmu } from "../hw/mmu.js";
 import type { ShadowFault } from "./shadow_fault.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
-import { GuestWalker, type GuestPagingState } from "./guest_walker.js";
+import { GuestWalker, type GuestPagingState, probeGuestGfn } from "./guest_walker.js";
 import { indexAt, isLastSpte, type ShadowMmu } from "./shadow_mmu.js";
 import { type KvmMmuPage, shadowRootRole, sptepOf } from "./shadow_page.js";
 import type { ShadowSync } from "./shadow_sync.js";
@@ -284,6 +284,23 @@ export class ShadowVcpuMmu {
     this.mmu.invvpid(1, this.vpid);
   }
 
+  /**
+   * KVM_REQ_TLB_FLUSH_GUEST serviced (CR4.PGE toggle, INVPCID all-context, a PV flush):
+   * kvm_vcpu_flush_tlb_guest() syncs the current root and frees the cached roots that have
+   * unsync pages (kvm_mmu_sync_prev_roots()), then flushes the guest's translations.
+   */
+  flushTlbGuest(): void {
+    this.stats.tlb_flush++;
+    this.syncRoots();
+    let mask = 0;
+    for (let i = 0; i < KVM_MMU_NUM_PREV_ROOTS; i++) {
+      const sp = this.prevRoots[i]!.sp;
+      if (sp !== null && (sp.unsync || sp.unsyncChildren > 0)) mask |= 2 << i;
+    }
+    this.freeRoots(mask);
+    this.mmu.invvpid(1, this.vpid);
+  }
+
   /** KVM_REQ_TLB_FLUSH serviced: kvm_vcpu_flush_tlb_all() (INVVPID all contexts); it covers a pending current flush. */
   flushTlbAll(): void {
     this.stats.tlb_flush++;
@@ -300,5 +317,10 @@ export class ShadowVcpuMmu {
   gfnOf(gva: number): number {
     const sp = this.root.sp;
     return sp === null ? -1 : this.shadow.gfnAt(sp, gva);
+  }
+
+  /** The gfn the guest's own tables (at its CR3) map gva to now, uncounted: -1 unmapped, -2 a table not resident. */
+  guestGfnOf(gva: number): number {
+    return probeGuestGfn(this.shadow.gmem, this.walker.paging.levels, this.cr3Gfn, gva);
   }
 }

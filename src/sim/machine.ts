@@ -104,6 +104,11 @@ export class Machine {
   dataErrors = 0;
   invariantViolations = 0;
   readonly violations: string[] = [];
+  /**
+   * Under shadow paging, compare each access's shadow translation with the guest's own tables
+   * (a stale shadow entry is a violation even when the data happens to match). Off by default: it walks the guest tables per access.
+   */
+  checkShadowWalks = false;
   /** Guest reads made, and a digest of the values they returned (the same under every MMU mode). */
   valuesRead = 0;
   readDigest = 0;
