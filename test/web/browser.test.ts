@@ -248,6 +248,41 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
     await screenshot(page, "run-invalid");
   }, 30_000);
 
+  test("run view: two variants side by side (vms[0].mmu ept vs npt) match the engine; a run can be cancelled", async () => {
+    await page.goto(`${server.url}#run`);
+    await page.reload();
+    await page.selectOption("select >> nth=0", "examples/fault-in.yaml");
+    await page.check("text=Compare two variants side by side");
+    await page.click("[data-testid=run-button]");
+    const text = readFileSync(join(ROOT, "examples", "fault-in.yaml"), "utf8");
+    const costEvents = COST_EVENTS.map((e) => e.name);
+    const want = ["ept", "npt"].map((mmu) =>
+      flatCounters(new Engine(loadScenario(text, "examples/fault-in.yaml", { costEvents, overrides: { "vms[0].mmu": mmu } })).run()),
+    );
+    await page.waitForSelector("[data-testid=results]", { timeout: 30_000 });
+    const shown = await page.$$eval("tr[data-counter]", (rows) =>
+      rows.map((r) => [
+        r.getAttribute("data-counter")!,
+        ...[...r.querySelectorAll("td[data-value]")].map((td) => Number(td.getAttribute("data-value"))),
+      ]),
+    );
+    expect(shown.length).toBe(Object.keys(want[0]!).length);
+    for (const [key, a, b] of shown) {
+      expect([key, a], String(key)).toEqual([key, want[0]![key as string]]);
+      expect([key, b], String(key)).toEqual([key, want[1]![key as string]]);
+    }
+    expect(await page.textContent("[data-testid=results]")).toContain("vms[0].mmu=npt");
+
+    await page.selectOption("select >> nth=0", "built-in");
+    await page.uncheck("text=Compare two variants side by side");
+    await page.click("[data-testid=run-button]");
+    await page.waitForSelector("[data-testid=run-progress]");
+    await page.click("[data-testid=cancel-button]");
+    expect(await page.getAttribute("[data-testid=run-status]", "data-state")).toBe("cancelled");
+    expect(await page.locator("[data-testid=results]").count()).toBe(0);
+    expect(await page.locator("[data-testid=run-progress]").count()).toBe(0);
+  }, 60_000);
+
   test("the link holds the scenario and the seed; every view fits a phone-width screen", async () => {
     await page.goto(`${server.url}#run`);
     await page.reload();

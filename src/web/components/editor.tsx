@@ -46,26 +46,6 @@ export function ScenarioEditor({ value, onInput, issues, fileName }: EditorProps
 
   return (
     <div>
-      <div class="editor">
-        <pre class="gutter" ref={gutter} aria-hidden="true">
-          {Array.from({ length: lines }, (_, i) => (
-            <div key={i}>{bad.has(i + 1) ? <span class="bad">{i + 1}</span> : i + 1}</div>
-          ))}
-        </pre>
-        <textarea
-          ref={area}
-          aria-label={`Scenario ${fileName} (YAML or JSON). Tab indents; press Escape, then Tab, to leave the editor.`}
-          aria-invalid={issues.length > 0}
-          aria-describedby="scenario-issues"
-          spellcheck={false}
-          value={value}
-          onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
-          onKeyDown={onKeyDown}
-          onScroll={(e) => {
-            if (gutter.current) gutter.current.scrollTop = (e.target as HTMLTextAreaElement).scrollTop;
-          }}
-        />
-      </div>
       <div id="scenario-issues" aria-live="polite">
         {issues.length > 0 && (
           <ul class="issues" data-testid="scenario-issues">
@@ -87,6 +67,26 @@ export function ScenarioEditor({ value, onInput, issues, fileName }: EditorProps
             ))}
           </ul>
         )}
+      </div>
+      <div class="editor">
+        <pre class="gutter" ref={gutter} aria-hidden="true">
+          {Array.from({ length: lines }, (_, i) => (
+            <div key={i}>{bad.has(i + 1) ? <span class="bad">{i + 1}</span> : i + 1}</div>
+          ))}
+        </pre>
+        <textarea
+          ref={area}
+          aria-label={`Scenario ${fileName} (YAML or JSON). Tab indents; press Escape, then Tab, to leave the editor.`}
+          aria-invalid={issues.length > 0}
+          aria-describedby="scenario-issues"
+          spellcheck={false}
+          value={value}
+          onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
+          onKeyDown={onKeyDown}
+          onScroll={(e) => {
+            if (gutter.current) gutter.current.scrollTop = (e.target as HTMLTextAreaElement).scrollTop;
+          }}
+        />
       </div>
     </div>
   );

@@ -119,7 +119,7 @@ export function RunView({ initial, setParams }: ViewProps) {
         setIssues(found);
         setStatus("invalid");
         setMessage(
-          `The scenario${cmp.on ? ` (variant ${v.label})` : ""} does not validate: ${found.length} problem${found.length === 1 ? "" : "s"}, listed under the editor. Nothing ran.`,
+          `The scenario${cmp.on ? ` (variant ${v.label})` : ""} does not validate: ${found.length} problem${found.length === 1 ? "" : "s"}, listed above the editor (each one takes you to its line). Nothing ran.`,
         );
         return;
       }
