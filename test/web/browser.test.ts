@@ -105,6 +105,7 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
   let browser: Browser;
   let page: Page;
   const errors: string[] = [];
+  const requests: string[] = [];
 
   beforeAll(async () => {
     let dist = process.env.MEMVIRT_WEB_DIST ? resolve(ROOT, process.env.MEMVIRT_WEB_DIST) : "";
@@ -123,6 +124,7 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     page = await context.newPage();
     page.on("pageerror", (e) => errors.push(e.message));
+    page.on("request", (r) => requests.push(r.url()));
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(m.text());
     });
@@ -160,6 +162,12 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("text=Export JSON")]);
     const exported = JSON.parse(readFileSync((await download.path())!, "utf8")) as Report;
     expect(exported).toEqual(JSON.parse(JSON.stringify(expected)));
+
+    const [png] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=chart-memory] >> text=Save PNG")]);
+    const bytes = readFileSync((await png.path())!);
+    expect(png.suggestedFilename()).toBe("memvirt-memory.png");
+    expect(bytes.subarray(1, 4).toString("latin1")).toBe("PNG");
+    expect(bytes.length).toBeGreaterThan(10_000);
 
     await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, "run");
@@ -307,5 +315,7 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
     }
     await page.setViewportSize({ width: 1280, height: 800 });
     expect(errors).toEqual([]);
+    // Offline: every request the page made went to the server it came from (or stayed in the page: blob, data).
+    expect(requests.filter((u) => !u.startsWith(server.url) && !/^(blob|data):/.test(u))).toEqual([]);
   }, 30_000);
 });
