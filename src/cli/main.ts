@@ -8,6 +8,7 @@ import { type Out, stdoutOut } from "./format.js";
 import { RunExit, runCommand } from "./run_cmd.js";
 import { checkCommand } from "./check_cmd.js";
 import { plotCommand } from "./plot_cmd.js";
+import { serveCommand } from "./serve_cmd.js";
 import { sweepCommand } from "./sweep_cmd.js";
 import { traceCommand } from "./trace_cmd.js";
 import { translateCommand } from "./translate_cmd.js";
@@ -19,7 +20,15 @@ export function buildProgram(out: Out): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) });
-  for (const cmd of [translateCommand(out), runCommand(out), checkCommand(out), traceCommand(out), plotCommand(out), sweepCommand(out)]) {
+  for (const cmd of [
+    translateCommand(out),
+    runCommand(out),
+    checkCommand(out),
+    traceCommand(out),
+    plotCommand(out),
+    sweepCommand(out),
+    serveCommand(out),
+  ]) {
     cmd.copyInheritedSettings(program);
     program.addCommand(cmd);
   }
