@@ -125,16 +125,24 @@ function pageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, gva: number, errorCo
   if (kvm.racePoint !== null) kvm.racePoint(vcpu, "after-faultin", gfn);
 
   // mmu_lock: is_page_fault_stale(), make_mmu_pages_available(), FNAME(fetch).
-  if (!kvm.debugSkipSeqCheck && kvm.invalidationRaced(mmuSeq, gfn)) {
+  const raced = kvm.invalidationRaced(mmuSeq, gfn);
+  if (raced && !kvm.debugSkipSeqCheck) {
     kvm.stats.mmu_fault_retries++;
     if (bus.on) bus.emit("kvm.fault_retry", { vcpu: vcpu.id, gfn, seq: mmuSeq });
     return RET_PF_RETRY;
+  }
+  // With the check skipped (debug), a raced pfn may be gone already: say so before the guest uses it.
+  const stale = raced && host.gupFast(f.hva, false) !== pfn;
+  if (stale) {
+    kvm.lastFaultError = `stale mapping: gfn 0x${gfn.toString(16)} installed with pfn 0x${pfn.toString(16)}, which an invalidation took away while the fault was in flight (the sequence re-check was skipped)`;
+    kvm.staleInstalls++;
   }
   if (!shadow.makeMmuPagesAvailable()) {
     kvm.lastFaultError = shadow.lastError;
     return RET_PF_FAILED;
   }
-  return fetch(kvm, sh, f, w);
+  const r = fetch(kvm, sh, f, w);
+  return stale ? RET_PF_FAILED : r;
 }
 
 /** FNAME(fetch)(): the shadow path for the fault, from the root down to the leaf. */

@@ -39,6 +39,7 @@ host: {ram: ${o.hostRam ?? "2GiB"}, swap: ${o.swap ?? "0"}, thp: never}
 vms:
   - name: vm0
     ram: ${o.ram ?? "512MiB"}
+    vcpus: ${o.vcpus ?? 1}
     mmu: ${o.mmu}
     backing: ${o.backing ?? "4k"}
     guest: {levels: ${o.levels ?? 4}}
@@ -231,6 +232,33 @@ describe("guest table edits under shadow paging", () => {
 });
 
 describe("host reclaim under shadow paging (paths 5 and 6)", () => {
+  test("an invalidation between kvm_faultin_pfn() and the install makes the shadow fault retry; the data is intact", () => {
+    const m = machine(vmYaml({ mmu: "shadow", procs: { p0: [] } }));
+    const vm = m.vms[0]!;
+    const kvm = vm.qemu.kvm;
+    const ps = vm.procs[0]!;
+    vm.guest.contextSwitch(ps.proc, 0);
+    const gva = vm.guest.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
+    m.runAccess(ps, gva, OP_WRITE);
+    m.runAccess(ps, gva + PAGE_SIZE, OP_READ); // the guest maps its zero page there
+    let fired = 0;
+    kvm.racePoint = (_v, point, gfn) => {
+      if (point === "after-faultin" && fired++ === 0) vm.qemu.madvise(gfn * PAGE_SIZE, PAGE_SIZE, "DONTNEED");
+    };
+    const before = kvm.statsWithVcpus();
+    m.runAccess(ps, gva, OP_READ); // the spte is there: no fault, no race
+    expect(fired).toBe(0);
+    m.runAccess(ps, gva + 2 * PAGE_SIZE, OP_WRITE);
+    kvm.racePoint = null;
+    expect(fired).toBeGreaterThan(0);
+    const s = kvm.statsWithVcpus();
+    expect(s.mmu_fault_retries! - before.mmu_fault_retries!).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 3; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
+    expect(m.dataErrors + m.invariantViolations).toBe(0);
+    expect(m.checkStaleMappings()).toBe(0);
+    expect(shadowOf(m).checkInvariants()).toEqual([]);
+  });
+
   test("64 MiB host, 256 MiB swap: the notifier zaps the spte of every evicted guest page first; 128 MiB written reads back", () => {
     const m = machine(vmYaml({ mmu: "shadow", hostRam: "64MiB", swap: "256MiB", ram: "256MiB", procs: { p0: [] } }));
     const events: SimEvent[] = [];
@@ -296,6 +324,26 @@ describe("side by side: the same scenario and seed under shadow, EPT and NPT", (
       expect(sh.accesses).toBe(ept.accesses);
     });
   }
+
+  test("two vCPUs share the shadow pages, each with its own roots; remote flushes reach both", () => {
+    const churn = [
+      "mmapChurn: {iterations: 15, size: 512KiB, touch: 16}",
+      "mmap: {name: heap, size: 4MiB}",
+      "random: {name: heap, accesses: 8000, writeRatio: 0.5}",
+    ];
+    const procs = { a: churn, b: churn, c: churn, d: churn };
+    const { r: sh, e } = run(vmYaml({ mmu: "shadow", vcpus: 2, procs }));
+    const { r: ept } = run(vmYaml({ mmu: "ept", vcpus: 2, procs }));
+    expect(sh.check.dataErrors + sh.check.invariantViolations).toBe(0);
+    expect(sh.check.valuesRead).toBe(ept.check.valuesRead);
+    expect(shadowOf(e).checkInvariants()).toEqual([]);
+    const vcpus = sh.vms[0]!.vcpus;
+    for (const v of vcpus) expect(v.stats.tlb_flush).toBeGreaterThan(0);
+    expect(vcpus[0]!.stats.tlb_flush).toBeGreaterThanOrEqual(stat(sh, "remote_tlb_flush_requests"));
+    // Each vCPU holds its own current root (a root page per guest CR3); the pages below are shared.
+    const cur = e.machine.vms[0]!.qemu.kvm.vcpus.map((v) => v.shadow!.root.sp!);
+    expect(cur[0]!.gfn).not.toBe(cur[1]!.gfn);
+  });
 
   test("guest huge pages: a direct shadow page per 2 MiB page over 4 KiB host pages, a 2 MiB spte over hugetlb backing", () => {
     const procs = {
