@@ -9,7 +9,7 @@
 // Every spte change goes through setSpte() (the one writer), which refuses to point a present
 // leaf at another frame without a zap and tells the checker.
 
-import { PAGE_SIZE } from "../hw/addr.js";
+import { INV_LEVEL_SIZE, INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
@@ -114,6 +114,8 @@ export class ShadowMmu {
   readonly dmapRo = new Set<number>();
   observer: SpteObserver | null = null;
   lastError = "";
+  /** Bumped by every spte change (lets the checker's per-vCPU translation memo know it is out of date). */
+  spteGen = 0;
   /** kvm->arch.mmu_page_hash. */
   private readonly hash: KvmMmuPage[][] = [];
   /** page_private(): the shadow page of a table frame. */
@@ -189,6 +191,7 @@ export class ShadowMmu {
     }
     words[off] = lo;
     words[off + 1] = hi;
+    this.spteGen++;
     if (oldPfn !== newPfn && this.observer !== null) this.observer.leafChanged(sp.gfnAt(idx), level, oldPfn, newPfn);
   }
 
@@ -765,20 +768,26 @@ export class ShadowMmu {
     }
   }
 
-  /** The gfn whose frame root's shadow tables map at gva now (any permission), or -1: the checker's view of an access. */
+  /**
+   * The gfn whose frame root's shadow tables map at gva now (any permission), or -1: the
+   * checker's view of an access. Reads the table words as the hardware does; one page lookup at the leaf.
+   */
   gfnAt(root: KvmMmuPage, gva: number): number {
-    let sp = root;
-    for (;;) {
-      const idx = indexAt(gva, sp.level);
-      const sptep = sptepOf(sp.spt, idx);
-      const lo = this.spteLo(sptep);
+    const mem = this.mem;
+    let table = root.spt;
+    for (let level = root.level; level >= 1; level--) {
+      const idx = indexAt(gva, level);
+      const off = mem.entryOffset(table, idx);
+      const lo = mem.words[off]!;
+      const hi = mem.words[off + 1]!;
       if (!isShadowPresent(lo)) return -1;
-      if (isLastSpte(lo, sp.level)) {
-        const size = pagesPerSpte(sp.level) * PAGE_SIZE;
-        return sp.gfnAt(idx) + Math.floor((gva - Math.floor(gva / size) * size) / PAGE_SIZE);
+      if (isLastSpte(lo, level)) {
+        const size = LEVEL_SIZE[level]!;
+        return this.byTable.get(table)!.gfnAt(idx) + Math.floor((gva - Math.floor(gva / size) * size) * INV_PAGE_SIZE);
       }
-      sp = this.childOf(lo, this.spteHi(sptep));
+      table = entryPfn(lo, hi);
     }
+    return -1;
   }
 
   /**
@@ -886,5 +895,5 @@ export interface ShadowSyncOps {
 
 /** The index of gva in a table at `level`. */
 export function indexAt(gva: number, level: number): number {
-  return Math.floor(gva / (pagesPerSpte(level) * PAGE_SIZE)) & 511;
+  return Math.floor(gva * INV_LEVEL_SIZE[level]!) & 511;
 }

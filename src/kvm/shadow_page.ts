@@ -67,9 +67,11 @@ export function sptepIndex(sptep: number): number {
   return sptep & 511;
 }
 
+const PAGES_PER_SPTE = [0, 1, 512, 512 ** 2, 512 ** 3, 512 ** 4, 512 ** 5];
+
 /** Frames one spte at `level` covers: 1, 512, 512^2, ... */
 export function pagesPerSpte(level: number): number {
-  return 512 ** (level - 1);
+  return PAGES_PER_SPTE[level]!;
 }
 
 export class KvmMmuPage {
@@ -115,7 +117,7 @@ export class KvmMmuPage {
 
   /** kvm_mmu_page_get_gfn(). */
   gfnAt(idx: number): number {
-    return this.sptGfn !== null ? this.sptGfn[idx]! : this.gfn + idx * pagesPerSpte(this.level);
+    return this.sptGfn !== null ? this.sptGfn[idx]! : this.gfn + idx * PAGES_PER_SPTE[this.level]!;
   }
 
   /** kvm_mmu_page_get_access(). */
