@@ -29,6 +29,11 @@ export function App() {
     [first.current.view]: first.current.params,
   });
   const tabs = useRef<Record<string, HTMLButtonElement | null>>({});
+  // The view shown now, for callbacks made later (a view's debounced URL update must not write over another view's).
+  const current = useRef<View>(view);
+  current.current = view;
+  // Bumped when the user navigates to another link: that link's view remounts with its parameters.
+  const [generation, setGeneration] = useState<Record<View, number>>({ translate: 0, run: 0, story: 0 });
 
   const writeHash = (v: View) => {
     const hash = formatHash({ view: v, params: params.current[v] });
@@ -46,6 +51,7 @@ export function App() {
     const onHash = () => {
       const s = parseHash(location.hash);
       params.current[s.view] = s.params;
+      setGeneration((g) => ({ ...g, [s.view]: g[s.view] + 1 }));
       select(s.view);
     };
     addEventListener("hashchange", onHash);
@@ -69,7 +75,7 @@ export function App() {
     initial: params.current[v],
     setParams: (p) => {
       params.current[v] = p;
-      if (v === view) writeHash(v);
+      if (v === current.current) writeHash(v);
     },
     active: view === v,
   });
@@ -105,9 +111,9 @@ export function App() {
       <main id="main">
         {VIEWS.map((v) => (
           <section key={v} role="tabpanel" id={`panel-${v}`} aria-labelledby={`tab-${v}`} hidden={view !== v}>
-            {visited.has(v) && v === "translate" && <TranslateView {...propsFor(v)} />}
-            {visited.has(v) && v === "run" && <RunView {...propsFor(v)} />}
-            {visited.has(v) && v === "story" && <StoryView {...propsFor(v)} />}
+            {visited.has(v) && v === "translate" && <TranslateView key={generation[v]} {...propsFor(v)} />}
+            {visited.has(v) && v === "run" && <RunView key={generation[v]} {...propsFor(v)} />}
+            {visited.has(v) && v === "story" && <StoryView key={generation[v]} {...propsFor(v)} />}
           </section>
         ))}
       </main>
