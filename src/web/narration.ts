@@ -404,3 +404,40 @@ export function chapterTitle(reason: string, kind: string): string {
   const w = CHAPTER_WORDS[kind];
   return w ? `${reason}: ${w}` : reason;
 }
+
+/** Table indices an address selects, top level first (bits 47:39, 38:30, 29:21, 20:12 for 4 levels). */
+export function tableIndices(addr: number, levels: number): number[] {
+  const out: number[] = [];
+  for (let l = levels; l >= 1; l--) out.push(Math.floor(addr / 2 ** (12 + 9 * (l - 1))) % 512);
+  return out;
+}
+
+/** Where an event's address sits in the tables that map it: "EPT PML4E[0] > PDPTE[0] > PDE[0] > PTE[259]". */
+export function tablePath(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): string | null {
+  const names = ["PML4E", "PDPTE", "PDE", "PTE"];
+  const hostNames = ["PGD", "PUD", "PMD", "PTE"];
+  const fmt = (label: string, n: string[], addr: number) =>
+    `${label}: ${tableIndices(addr, 4)
+      .map((ix, i) => `${n[i]}[${ix}]`)
+      .join(" > ")}`;
+  const nested = ctx.mmu === "npt" ? "NPT" : ctx.mmu === "shadow" ? "" : "EPT";
+  switch (e.kind) {
+    case "kvm.exit":
+      return nested && typeof e.gpa === "number" && e.reason !== "EXCEPTION_NMI"
+        ? fmt(`${nested} entries for gpa ${hexAddr(e.gpa)}`, names, e.gpa)
+        : null;
+    case "kvm.faultin":
+    case "kvm.spte_install":
+      return nested && typeof e.gfn === "number" ? fmt(`${nested} entries for gfn ${hexAddr(e.gfn)}`, names, e.gfn * 4096) : null;
+    case "guest.pgfault":
+    case "guest.pte_write":
+      return typeof e.gva === "number" ? fmt(`guest tables for gva ${hexAddr(e.gva)}`, names, e.gva) : null;
+    case "host.fault":
+    case "host.unmap":
+    case "host.rmap_walk":
+    case "host.swap_map":
+      return typeof e.hva === "number" ? fmt(`QEMU's host tables for hva ${hexAddr(e.hva)}`, hostNames, e.hva) : null;
+    default:
+      return null;
+  }
+}

@@ -12,7 +12,7 @@ import { DEFAULT_SCENARIO_YAML } from "../../sim/scenario_load.js";
 import { EXAMPLES } from "../examples.js";
 import type { ViewProps } from "../app.js";
 import { int, pct } from "../format.js";
-import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf } from "../narration.js";
+import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf, tablePath } from "../narration.js";
 import type { StoryItem } from "../protocol.js";
 import { SimClient } from "../sim_client.js";
 import { applyFrameEvent, FRAME_STATES } from "../frame_map.js";
@@ -279,6 +279,7 @@ function Now({ item, chapter, pos, mmu }: { item: StoryItem | undefined; chapter
     );
   }
   const nar: Narration = narrate(item.e, { mmu });
+  const path = tablePath(item.e, { mmu });
   return (
     <div class="now" data-testid="story-now" data-kind={item.e.kind} data-pos={pos}>
       <div>
@@ -290,6 +291,11 @@ function Now({ item, chapter, pos, mmu }: { item: StoryItem | undefined; chapter
       {nar.mirrors && (
         <div>
           Kernel: <code>{nar.mirrors}</code>
+        </div>
+      )}
+      {path && (
+        <div style={{ fontSize: "13px", marginTop: "4px" }} data-testid="story-path">
+          Where: <code>{path}</code>
         </div>
       )}
       {nar.correction && (

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+import { describe, expect, test } from "vitest";
+import type { SimEvent } from "../hw/events.js";
+import { CORRECTIONS, chapterTitle, narrate, tableIndices, tablePath } from "./narration.js";
+
+const ev = (kind: string, fields: Record<string, number | string>): SimEvent => ({ kind, t: 0, ...fields });
+
+describe("narration", () => {
+  test("table indices are the address's 9-bit fields, top level first", () => {
+    expect(tableIndices(0x7f12_3456_7000, 4)).toEqual([254, 72, 418, 359]);
+    expect(tableIndices(0x1000, 4)).toEqual([0, 0, 0, 1]);
+    expect(tablePath(ev("kvm.spte_install", { gfn: 259, level: 1, pfn: 12 }))).toBe(
+      "EPT entries for gfn 0x103: PML4E[0] > PDPTE[0] > PDE[0] > PTE[259]",
+    );
+    expect(tablePath(ev("kvm.spte_install", { gfn: 259, level: 1, pfn: 12 }), { mmu: "npt" })).toMatch(/^NPT/);
+    expect(tablePath(ev("host.fault", { mm: 1, hva: 0x1000, write: 1 }))).toMatch(/^QEMU's host tables .*PGD\[0\]/);
+  });
+
+  test("the corrections attach where SEED-PATHS says", () => {
+    expect(narrate(ev("kvm.notifier_zap", { vm: "vm0", start: 0, end: 4096, zapped: 1 })).correction).toBe(CORRECTIONS.guestNeverHears);
+    expect(narrate(ev("host.notifier.start", { mm: 1, start: 0, end: 4096, event: "clear" })).correction).toBe(CORRECTIONS.notifier);
+    expect(narrate(ev("kvm.faultin", { vcpu: 0, gfn: 1, hva: 0, pfn: 2, writable: 1 })).correction).toBe(CORRECTIONS.noNotifierOnFaultIn);
+    expect(narrate(ev("kvm.exit", { vcpu: 0, reason: "EPT_VIOLATION", gpa: 0, error: 2 })).correction).toContain("24 table reads");
+  });
+
+  test("shadow paging changes what the guest's own steps cost", () => {
+    const pf = ev("guest.pgfault", { pid: 1, gva: 0x1000, errorCode: 6, result: "fixed" });
+    expect(narrate(pf).text).toContain("needs no exit");
+    expect(narrate(pf, { mmu: "shadow" }).text).toContain("reflected");
+    expect(narrate(ev("kvm.exit", { vcpu: 0, reason: "CR_ACCESS", gpa: 0, error: 0 }), { mmu: "shadow" }).stage).toBe("fault-in");
+    expect(chapterTitle("first host.swap_out", "host.swap_out")).toBe("first host.swap_out: the page is written to swap");
+  });
+});
