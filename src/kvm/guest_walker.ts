@@ -8,6 +8,9 @@
 // Under shadow paging this walk replaces the hardware's: the hardware walks KVM's shadow
 // tables, and KVM walks the guest's to know what to shadow. Each read and write is counted
 // on the vCPU handling the exit (gpte_reads, gpte_writes).
+//
+// simplified: 4- and 5-level long mode only (no PAE PDPTRs, no 32-bit tables), no protection keys, SMAP ignores EFLAGS.AC.
+// simplified: kvm_translate_gpa() is the identity (no nested guest), and only one agent runs, so a cmpxchg never loses a race.
 
 import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { PhysMem } from "../hw/phys_mem.js";

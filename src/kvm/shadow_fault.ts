@@ -11,8 +11,8 @@
 //   4. mmu_lock; is_page_fault_stale(); make_mmu_pages_available(); FNAME(fetch)
 // Also here: the write fault the guest kernel takes when it writes a frame KVM write-protects.
 //
-// simplified: no FNAME(is_self_change_mapping) check, no NX huge-page mitigation, no MMIO sptes,
-// no async page faults, no CR0.WP=0 emulation (the guest runs with CR0.WP=1).
+// simplified: no FNAME(is_self_change_mapping) check and no NX huge-page mitigation.
+// simplified: no MMIO sptes, no async page faults, no CR0.WP=0 trick (the guest runs with CR0.WP=1).
 
 import { PFERR_PRESENT, PFERR_RSVD, PFERR_WRITE } from "../hw/x86_pte.js";
 import { entryPfn } from "../hw/x86_pte.js";

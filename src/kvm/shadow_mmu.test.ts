@@ -330,6 +330,28 @@ describe("guest writes to its own tables (write protection, unsync, emulation, f
     expect(diff(a, s(), ["mmu_pte_write", "mmu_flooded"])).toEqual({ mmu_pte_write: 4, mmu_flooded: 0 });
   });
 
+  test("a user store to a frame shadowed as an upper-level table is emulated (the guest maps its own PMD page); the third zaps it; then stores run natively", () => {
+    const { v, g, s, shadow, pgd } = mapped();
+    const pmd = g.tableGfn(pgd, GVA, 2);
+    const alias = GVA + GB; // another PUD entry: its walk does not go through the PMD page it writes
+    g.map(pgd, alias, pmd);
+    const steps: Record<string, number>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const a = s();
+      expect(v.access(alias, ACC_USER | ACC_WRITE)).toBe(XLATE_OK);
+      steps.push(diff(a, s(), ["exits", "pf_emulate", "pf_fixed", "mmu_pte_write", "mmu_flooded"]));
+    }
+    expect(steps).toEqual([
+      { exits: 1, pf_emulate: 1, pf_fixed: 0, mmu_pte_write: 1, mmu_flooded: 0 }, // mapped read-only: write-tracked
+      { exits: 1, pf_emulate: 1, pf_fixed: 0, mmu_pte_write: 1, mmu_flooded: 0 },
+      { exits: 1, pf_emulate: 1, pf_fixed: 0, mmu_pte_write: 1, mmu_flooded: 1 }, // flooding: the PMD's shadow page goes
+      { exits: 1, pf_emulate: 0, pf_fixed: 1, mmu_pte_write: 0, mmu_flooded: 0 }, // nothing shadows it now: the spte becomes writable
+      { exits: 0, pf_emulate: 0, pf_fixed: 0, mmu_pte_write: 0, mmu_flooded: 0 },
+    ]);
+    expect(shadow.track.isWriteTracked(pmd)).toBe(false);
+    expect(shadow.checkInvariants()).toEqual([]);
+  });
+
   test("clear_page() of a frame KVM still shadows as an upper table: KVM unprotects it (zaps its shadow page) and the guest retries", () => {
     const { v, g, s, shadow, pgd } = mapped();
     const pmd = g.tableGfn(pgd, GVA, 2);

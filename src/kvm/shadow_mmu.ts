@@ -8,6 +8,9 @@
 //
 // Every spte change goes through setSpte() (the one writer), which refuses to point a present
 // leaf at another frame without a zap and tells the checker.
+//
+// simplified: no mmu_valid_gen and fast zap (no memslot is ever deleted), no "x86-mmu" shrinker, no dirty logging.
+// simplified: dropping an spte does not pass its A/D bits to the host page (mark_page_accessed / SetPageDirty).
 
 import { INV_LEVEL_SIZE, INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";

@@ -6,6 +6,9 @@
 //
 // An unsync page is a guest leaf table KVM let the guest write freely: like a TLB, its sptes
 // may be stale until the guest flushes (CR3 load, INVLPG), when they are re-read and fixed.
+//
+// simplified: mmu_sync_children() takes the unsync leaves in batches of 16 (the kernel's 16-entry vector also holds their parents) and never yields.
+// simplified: writes are 8-byte aligned gptes of 64-bit guests: get_written_sptes() finds one spte, misalignment never happens from the guest kernel.
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { PTE_A, PTE_P, entryPfn, rsvdHiMask } from "../hw/x86_pte.js";

@@ -7,6 +7,8 @@
 //
 // The hardware runs in "native" paging mode with CR3 = the root's host frame | PCID, tagged by
 // the vCPU's VPID; KVM's flushes are INVVPID (flush_tlb_current, flush_tlb_gva, flush_tlb_all).
+//
+// simplified: VMX with VPID only (no SVM ASIDs), no PAE roots, no INVPCID interception, no SMM address space.
 
 import type { Mmu } from "../hw/mmu.js";
 import type { ShadowFault } from "./shadow_fault.js";

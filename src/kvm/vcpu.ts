@@ -4,6 +4,9 @@
 // the hardware; on an EPT violation or #NPF exit, let KVM fix it and re-enter. Under shadow
 // paging the hardware walks KVM's shadow tables, and the exits are the guest's #PFs (which
 // KVM intercepts), its CR3 loads and INVLPGs, and its writes to frames KVM write-protects.
+//
+// simplified: the emulator decodes nothing: a guest table write is a page-table-writing MOV of 8 bytes, clear_page() is not one, a user store is an 8-byte MOV.
+// simplified: no last_retry_eip/addr memo (the guest never loops on an unprotected frame).
 
 import {
   ACC_FETCH,

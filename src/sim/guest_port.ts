@@ -5,6 +5,8 @@
 // without an exit, as the guest owns them. Under shadow paging a write to a frame KVM
 // write-protects traps (KVM unsyncs the frame, or emulates the write), any other write is a
 // plain guest memory write, and every CR3 load and INVLPG exits to KVM.
+//
+// simplified: under shadow paging the guest kernel's own reads of guest RAM never exit (its direct map is taken as present).
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { ACC_READ, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
