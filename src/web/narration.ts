@@ -7,6 +7,7 @@
 import type { EventKindDesc, SimEvent } from "../hw/events.js";
 import { GUEST_EVENT_KINDS } from "../guest/stats.js";
 import { HOST_EVENT_KINDS } from "../host/host_events.js";
+import { SHADOW_EVENT_KINDS } from "../kvm/shadow_events.js";
 import { hexAddr, int } from "./format.js";
 
 export type Stage = "setup" | "fault-in" | "guest" | "shadow" | "aging" | "eviction" | "swap-in" | "other";
@@ -73,7 +74,8 @@ const KVM_EVENT_KINDS: readonly EventKindDesc[] = [
   },
 ];
 
-const SHADOW_EVENT_KINDS: readonly EventKindDesc[] = [
+/** Fallbacks for the shadow MMU's kinds; the kvm layer's SHADOW_EVENT_KINDS take precedence (the EPT/NPT wording above wins for kinds both declare). */
+const SHADOW_FALLBACK_KINDS: readonly EventKindDesc[] = [
   {
     kind: "kvm.sp_alloc",
     description: "KVM allocates a shadow page: the host's copy of one guest page table, which the hardware walks instead.",
@@ -119,7 +121,9 @@ const SIM_EVENT_KINDS: readonly EventKindDesc[] = [
 ];
 
 const KINDS = new Map<string, EventKindDesc>(
-  [...HOST_EVENT_KINDS, ...GUEST_EVENT_KINDS, ...KVM_EVENT_KINDS, ...SHADOW_EVENT_KINDS, ...SIM_EVENT_KINDS].map((k) => [k.kind, k]),
+  [...HOST_EVENT_KINDS, ...GUEST_EVENT_KINDS, ...SHADOW_FALLBACK_KINDS, ...SHADOW_EVENT_KINDS, ...KVM_EVENT_KINDS, ...SIM_EVENT_KINDS].map(
+    (k) => [k.kind, k],
+  ),
 );
 
 export function kindDesc(kind: string): EventKindDesc {

@@ -9,7 +9,7 @@ import type { CounterDesc } from "../../hw/counters.js";
 import { HW_COUNTERS } from "../../hw/mmu.js";
 import { GUEST_COUNTERS } from "../../guest/stats.js";
 import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../../host/vmstat.js";
-import { VCPU_COUNTERS, VM_COUNTERS } from "../../kvm/stats.js";
+import { SHADOW_VCPU_COUNTERS, SHADOW_VM_COUNTERS, VCPU_COUNTERS, VM_COUNTERS } from "../../kvm/stats.js";
 import type { Report } from "../../sim/report.js";
 import { int } from "../format.js";
 
@@ -33,7 +33,7 @@ function descMap(...lists: (readonly CounterDesc[])[]): Map<string, string> {
 }
 
 const HOST = descMap(HOST_COUNTERS);
-const KVM = descMap(VM_COUNTERS, VCPU_COUNTERS);
+const KVM = descMap(VM_COUNTERS, VCPU_COUNTERS, SHADOW_VM_COUNTERS, SHADOW_VCPU_COUNTERS);
 const GUEST = descMap(GUEST_COUNTERS);
 const HW = descMap(HW_COUNTERS, [
   { name: "tableReadsPerWalk", kind: "instant", unit: "references", description: "Table reads per walk: the measured cost of a TLB miss." },
