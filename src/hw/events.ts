@@ -6,7 +6,7 @@
 export interface SimEvent {
   /** Kind, e.g. "host.fault", "kvm.ept_violation", "host.notifier.start". */
   kind: string;
-  /** Simulated time (cycles) when it happened, stamped by the bus. */
+  /** When it happened: the number of guest accesses completed before it (the engine's clock), stamped by the bus. */
   t: number;
   /** A few named numbers (addresses, frames, counts); no objects. */
   [field: string]: number | string;
@@ -28,7 +28,7 @@ export interface EventKindDesc {
  */
 export class EventBus {
   on = false;
-  /** The clock the bus stamps events with; the engine keeps it current. */
+  /** The clock the bus stamps events with (guest accesses done); the engine keeps it current. */
   now = 0;
   private listeners: EventListener[] = [];
 

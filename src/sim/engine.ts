@@ -171,7 +171,11 @@ export class Engine {
         continue;
       }
       if (ps.traceMapping) this.mapTraceRegions(ps, b, n);
-      for (let i = 0; i < n; i++) this.machine.runAccess(ps, b.addrs[i]!, b.ops[i]!);
+      const bus = this.machine.bus;
+      for (let i = 0; i < n; i++) {
+        bus.now = this.accesses + i;
+        this.machine.runAccess(ps, b.addrs[i]!, b.ops[i]!);
+      }
       this.accesses += n;
       budget -= n;
       this.timesliceUsed[vm.cfg.name + cpu] = (this.timesliceUsed[vm.cfg.name + cpu] ?? 0) + n;
