@@ -19,16 +19,8 @@ import { entryPfn } from "../hw/x86_pte.js";
 import { gpteAccess, type GuestWalker, protectCleanGpte } from "./guest_walker.js";
 import type { Kvm } from "./kvm.js";
 import { gfnToHva, slotMaxLevel } from "./memslot.js";
-import {
-  RET_PF_EMULATE,
-  RET_PF_FAILED,
-  RET_PF_FIXED,
-  RET_PF_RETRY,
-  RET_PF_SPURIOUS,
-  type ShadowMmu,
-  indexAt,
-  isLargeSpte,
-} from "./shadow_mmu.js";
+import { RET_PF_EMULATE, RET_PF_FAILED, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS, type ShadowMmu } from "./shadow_mmu.js";
+import { indexAt, isLargeSpte } from "./shadow_spte.js";
 import { type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { isShadowPresent } from "./spte.js";

@@ -34,9 +34,10 @@ import {
   roleAccess,
   roleLevel,
   shadowRootRole,
+  hash64,
 } from "./shadow_page.js";
 import { SHADOW_EVENT_KINDS } from "./shadow_events.js";
-import { hash64 } from "./shadow_mmu.js";
+
 import { KERNEL_WRITE_EMULATED, type Vcpu } from "./vcpu.js";
 
 const MiB = 2 ** 20;

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // KVM's shadow MMU (arch/x86/kvm/mmu/mmu.c, the "legacy" MMU used for shadow paging): shadow
 // pages keyed by (gfn, role) in a 4096-bucket hash, the active list that recycling walks from
-// its oldest end, parent links, the reverse map from a gfn to the leaf sptes that map it, write
-// protection of the guest frames it shadows, and zapping. Unsync pages, their resync and the
-// emulated-write hook are in shadow_sync.ts; the fault path in shadow_fault.ts; the per-vCPU
-// roots in shadow_vcpu.ts.
+// its oldest end, parent links, leaf installs (mmu_set_spte), write protection of the guest
+// frames it shadows, the shadow-page limit, and zapping. Elsewhere: the spte format
+// (shadow_spte.ts), the reverse maps and the notifier's work on them (shadow_rmap.ts), unsync
+// pages, their resync and the emulated-write hook (shadow_sync.ts), the fault path
+// (shadow_fault.ts), the per-vCPU roots (shadow_vcpu.ts), the invariants (shadow_check.ts).
 //
 // Every spte change goes through setSpte() (the one writer), which refuses to point a present
 // leaf at another frame without a zap and tells the checker.
@@ -12,31 +13,32 @@
 // simplified: no mmu_valid_gen and fast zap (no memslot is ever deleted), no "x86-mmu" shrinker, no dirty logging.
 // simplified: dropping an spte does not pass its A/D bits to the host page (mark_page_accessed / SetPageDirty).
 
-import { INV_LEVEL_SIZE, INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
+import { INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
-import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
+import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import { GuestMemory } from "./guest_walker.js";
 import type { HostMmOps } from "./kvm.js";
 import type { Memslots } from "./memslot.js";
 import { PageTrack } from "./page_track.js";
+import { ShadowRmap } from "./shadow_rmap.js";
 import {
   ACC_EXEC_MASK,
   ACC_USER_MASK,
   ACC_WRITE_MASK,
   KvmMmuPage,
-  pagesPerSpte,
+  hash64,
   roleLevel,
   sptepIndex,
   sptepOf,
   sptepTable,
 } from "./shadow_page.js";
+import { checkShadowInvariants } from "./shadow_check.js";
+import { isLargeSpte, isLastSpte, shadowSptePfn, indexAt } from "./shadow_spte.js";
 import { X86_SPTE_HOST_WRITABLE, X86_SPTE_MMU_WRITABLE, isShadowPresent, makeNonLeafSpte } from "./spte.js";
 import type { VmStat } from "./stats.js";
 import type { MmuPageAllocator, SpteObserver } from "./tdp_mmu.js";
 
-/** RMAP_RECYCLE_THRESHOLD: an rmap longer than this is zapped whole. */
-export const RMAP_RECYCLE_THRESHOLD = 1000;
 /** KVM_MIN_FREE_MMU_PAGES and KVM_REFILL_PAGES: make_mmu_pages_available()'s low mark and refill. */
 export const KVM_MIN_FREE_MMU_PAGES = 5;
 export const KVM_REFILL_PAGES = 25;
@@ -62,40 +64,6 @@ export interface ShadowMmuOwner {
   flushRemoteTlbs(): void;
   /** kvm_make_all_cpus_request(KVM_REQ_MMU_FREE_OBSOLETE_ROOTS). */
   requestFreeObsoleteRoots(): void;
-}
-
-/** hash_64(val, bits): the top `bits` of val * GOLDEN_RATIO_64 (0x61C8864680B583EB) mod 2^64, without BigInt. */
-export function hash64(val: number, bits: number): number {
-  const lo = val >>> 0;
-  const hi = Math.floor(val / 2 ** 32) >>> 0;
-  const h = (mulhi32(lo, 0x80b583eb) + Math.imul(lo, 0x61c88646) + Math.imul(hi, 0x80b583eb)) >>> 0;
-  return h >>> (32 - bits);
-}
-
-/** The high 32 bits of the 64-bit product of two unsigned 32-bit numbers. */
-function mulhi32(a: number, b: number): number {
-  const a0 = a & 0xffff;
-  const a1 = a >>> 16;
-  const b0 = b & 0xffff;
-  const b1 = b >>> 16;
-  const mid1 = a1 * b0;
-  const mid2 = a0 * b1;
-  const carry = (((a0 * b0) >>> 16) + (mid1 & 0xffff) + (mid2 & 0xffff)) >>> 16;
-  return (a1 * b1 + (mid1 >>> 16) + (mid2 >>> 16) + carry) >>> 0;
-}
-
-export function isLargeSpte(lo: number): boolean {
-  return (lo & PTE_PS) !== 0;
-}
-
-/** is_last_spte(). */
-export function isLastSpte(lo: number, level: number): boolean {
-  return level === 1 || (lo & PTE_PS) !== 0;
-}
-
-/** The frame a leaf spte maps (a huge leaf's bit 12 is PAT). */
-export function shadowSptePfn(lo: number, hi: number, level: number): number {
-  return entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi);
 }
 
 export class ShadowMmu {
@@ -126,8 +94,8 @@ export class ShadowMmu {
   /** active_mmu_pages: head newest, tail oldest. */
   private activeHead: KvmMmuPage | null = null;
   private activeTail: KvmMmuPage | null = null;
-  /** rmap: key (huge frame index * 4 + level) -> sptes. simplified: one map for all memslots. */
-  private readonly rmaps = new Map<number, number[]>();
+  /** The reverse maps from gfns to the leaf sptes that map them. */
+  readonly rmap: ShadowRmap = new ShadowRmap(this);
   /** The shadow-page cache that faults top up before taking mmu_lock (simplified: one per VM, filled to its minimum). */
   private readonly pageCache: number[] = [];
   private nextId = 1;
@@ -299,113 +267,35 @@ export class ShadowMmu {
     return ret;
   }
 
-  // ---------------------------------------------------------------- rmaps
+  // ---------------------------------------------------------------- rmaps (shadow_rmap.ts)
 
-  private rmapKey(level: number, gfn: number): number {
-    return Math.floor(gfn / pagesPerSpte(level)) * 4 + level;
+  rmapKey(level: number, gfn: number): number {
+    return this.rmap.key(level, gfn);
   }
 
-  /** __rmap_add(): record the translation, count the leaf, add the spte to gfn's rmap at the page's level. */
+  /** __rmap_add(). */
   rmapAdd(sp: KvmMmuPage, idx: number, gfn: number, access: number): void {
-    sp.setTranslation(idx, gfn, access);
-    this.pageStat(sp.level, 1);
-    const key = this.rmapKey(sp.level, gfn);
-    let list = this.rmaps.get(key);
-    if (list === undefined) {
-      list = [];
-      this.rmaps.set(key, list);
-    }
-    const count = list.length;
-    list.push(sptepOf(sp.spt, idx));
-    if (count > this.stats.max_mmu_rmap_size) this.stats.max_mmu_rmap_size = count;
-    if (count > RMAP_RECYCLE_THRESHOLD) {
-      this.zapRmap(sp.level, gfn);
-      this.owner.flushRemoteTlbs();
-    }
-  }
-
-  private rmapRemove(sp: KvmMmuPage, idx: number): void {
-    const key = this.rmapKey(sp.level, sp.gfnAt(idx));
-    const list = this.rmaps.get(key);
-    const sptep = sptepOf(sp.spt, idx);
-    const i = list === undefined ? -1 : list.indexOf(sptep);
-    if (i < 0) throw new Error(`shadow MMU: spte ${sp} index ${idx} is not on the rmap of gfn 0x${sp.gfnAt(idx).toString(16)}`);
-    list![i] = list![list!.length - 1]!;
-    list!.pop();
-    if (list!.length === 0) this.rmaps.delete(key);
-  }
-
-  private pageStat(level: number, delta: number): void {
-    if (level === 1) this.stats.pages_4k += delta;
-    else if (level === 2) this.stats.pages_2m += delta;
-    else this.stats.pages_1g += delta;
+    this.rmap.add(sp, idx, gfn, access);
   }
 
   /** drop_spte(): clears a leaf spte and takes it off its rmap. */
   dropSpte(sptep: number): void {
-    const lo = this.spteLo(sptep);
-    this.setSpte(sptep, 0, 0);
-    if (isShadowPresent(lo)) {
-      const sp = this.sptepToSp(sptep);
-      this.rmapRemove(sp, sptepIndex(sptep));
-      this.pageStat(sp.level, -1);
-    }
+    this.rmap.dropSpte(sptep);
   }
 
-  /** kvm_zap_rmap() of one rmap: every spte mapping gfn at `level`; returns how many. */
-  private zapRmap(level: number, gfn: number): number {
-    const list = this.rmaps.get(this.rmapKey(level, gfn));
-    if (list === undefined) return 0;
-    let n = 0;
-    for (const sptep of [...list]) {
-      this.dropSpte(sptep);
-      n++;
-    }
-    return n;
-  }
-
-  /**
-   * kvm_mmu_slot_gfn_write_protect() / rmap_write_protect(pt_protect): clears W and
-   * MMU-writable in every spte that maps gfn, at every level; true if a flush is due.
-   */
+  /** rmap_write_protect() of every spte mapping gfn (and its direct-map spte); true if a flush is due. */
   writeProtectGfn(gfn: number): boolean {
-    let flush = false;
-    for (let level = 1; level <= 3; level++) {
-      const list = this.rmaps.get(this.rmapKey(level, gfn));
-      if (list === undefined) continue;
-      for (const sptep of list) {
-        const lo = this.spteLo(sptep);
-        if ((lo & (PTE_RW | X86_SPTE_MMU_WRITABLE)) === 0) continue;
-        if (this.spteUpdate(sptep, (lo & ~(PTE_RW | X86_SPTE_MMU_WRITABLE)) >>> 0, this.spteHi(sptep))) flush = true;
-      }
-    }
-    if (!this.dmapRo.has(gfn)) {
-      this.dmapRo.add(gfn);
-      flush = true;
-    }
-    return flush;
+    return this.rmap.writeProtectGfn(gfn);
   }
 
-  /** Every leaf spte: (gfn, level, pfn, lo, hi). For the checker and the visualizer. */
+  /** Every leaf spte: (gfn, level, pfn, lo, hi). */
   forEachLeaf(fn: (gfn: number, level: number, pfn: number, lo: number, hi: number) => void): void {
-    for (const list of this.rmaps.values()) {
-      for (const sptep of list) {
-        const sp = this.sptepToSp(sptep);
-        const lo = this.spteLo(sptep);
-        const hi = this.spteHi(sptep);
-        fn(sp.gfnAt(sptepIndex(sptep)), sp.level, shadowSptePfn(lo, hi, sp.level), lo, hi);
-      }
-    }
+    this.rmap.forEachLeaf(fn);
   }
 
   /** Leaf sptes mapping gfn (at any level). */
   sptesOf(gfn: number): number[] {
-    const out: number[] = [];
-    for (let level = 1; level <= 3; level++) {
-      const list = this.rmaps.get(this.rmapKey(level, gfn));
-      if (list !== undefined) out.push(...list);
-    }
-    return out;
+    return this.rmap.sptesOf(gfn);
   }
 
   // ---------------------------------------------------------------- shadow pages
@@ -723,38 +613,16 @@ export class ShadowMmu {
     this.commitZap(invalid);
   }
 
-  // ---------------------------------------------------------------- notifier
+  // ---------------------------------------------------------------- notifier (shadow_rmap.ts)
 
-  /** kvm_unmap_gfn_range() on the rmaps: every leaf spte mapping [start, end), at every level. Returns how many. */
+  /** kvm_unmap_gfn_range() on the rmaps; returns the sptes zapped. */
   unmapGfnRange(start: number, end: number): number {
-    let n = 0;
-    for (let level = 1; level <= 3; level++) {
-      const pp = pagesPerSpte(level);
-      const last = Math.floor((end - 1) / pp);
-      for (let f = Math.floor(start / pp); f <= last; f++) n += this.zapRmap(level, f * pp);
-    }
-    return n;
+    return this.rmap.unmapGfnRange(start, end);
   }
 
-  /** kvm_age_rmap() / kvm_test_age_rmap(): the accessed bits of the sptes mapping [start, end); cleared if asked. */
+  /** kvm_age_rmap() / kvm_test_age_rmap(). */
   age(start: number, end: number, clear: boolean): boolean {
-    let young = false;
-    for (let level = 1; level <= 3; level++) {
-      const pp = pagesPerSpte(level);
-      const last = Math.floor((end - 1) / pp);
-      for (let f = Math.floor(start / pp); f <= last; f++) {
-        const list = this.rmaps.get(this.rmapKey(level, f * pp));
-        if (list === undefined) continue;
-        for (const sptep of list) {
-          const lo = this.spteLo(sptep);
-          if ((lo & PTE_A) === 0) continue;
-          young = true;
-          if (!clear) return true;
-          this.setSpte(sptep, (lo & ~PTE_A) >>> 0, this.spteHi(sptep));
-        }
-      }
-    }
-    return young;
+    return this.rmap.age(start, end, clear);
   }
 
   // ---------------------------------------------------------------- walks of the shadow tables
@@ -793,75 +661,19 @@ export class ShadowMmu {
     return -1;
   }
 
-  /**
-   * The shadow MMU's own invariants, for tests and checkers: every rmap entry is a present leaf
-   * of a live page translating that gfn, and every present leaf is on its rmap; pages_* count
-   * them; parent links go both ways; mmu_unsync, indirect_shadow_pages, n_used_mmu_pages and
-   * the write-tracked frames agree with the pages. Returns what is wrong (empty: all holds).
-   */
+  /** The structures' invariants (shadow_check.ts): what is wrong, or nothing. */
   checkInvariants(): string[] {
-    const bad: string[] = [];
-    const leaves = [0, 0, 0, 0];
-    const onRmap = new Set<number>();
-    for (const [key, list] of this.rmaps) {
-      const level = key % 4;
-      for (const sptep of list) {
-        const sp = this.byTable.get(sptepTable(sptep));
-        const idx = sptepIndex(sptep);
-        if (sp === undefined) {
-          bad.push(`rmap ${key} holds spte ${sptep} of a freed page`);
-          continue;
-        }
-        const lo = this.spteLo(sptep);
-        if (!isShadowPresent(lo) || !isLastSpte(lo, sp.level) || sp.level !== level || this.rmapKey(level, sp.gfnAt(idx)) !== key)
-          bad.push(`rmap ${key}: ${sp} index ${idx} is not a present level-${level} leaf for that gfn`);
-        leaves[level]!++;
-        onRmap.add(sptep);
-      }
-    }
-    if (leaves[1] !== this.stats.pages_4k || leaves[2] !== this.stats.pages_2m || leaves[3] !== this.stats.pages_1g)
-      bad.push(
-        `pages_4k/2m/1g ${this.stats.pages_4k}/${this.stats.pages_2m}/${this.stats.pages_1g}, rmaps hold ${leaves.slice(1).join("/")}`,
-      );
-    let unsync = 0;
-    let indirect = 0;
-    let used = 0;
-    const tracked = new Map<number, number>();
-    for (const sp of this.byTable.values()) {
-      if (sp.unsync) unsync++;
-      if (!sp.invalid && !sp.direct) {
-        indirect++;
-        if (sp.level > 1) tracked.set(sp.gfn, (tracked.get(sp.gfn) ?? 0) + 1);
-      }
-      if (!sp.invalid || sp.rootCount > 0) used++;
-      if (sp.invalid && sp.rootCount === 0) bad.push(`${sp} is zapped and unused but not freed`);
-      for (let i = 0; i < 512; i++) {
-        const sptep = sptepOf(sp.spt, i);
-        const lo = this.spteLo(sptep);
-        if (!isShadowPresent(lo)) continue;
-        if (isLastSpte(lo, sp.level)) {
-          if (!onRmap.has(sptep)) bad.push(`${sp} index ${i}: a present leaf on no rmap`);
-        } else {
-          const child = this.byTable.get(entryPfn(lo, this.spteHi(sptep)));
-          if (child === undefined || !child.parentPtes.includes(sptep))
-            bad.push(`${sp} index ${i} points at a page that does not list it as a parent`);
-        }
-      }
-      for (const p of sp.parentPtes) {
-        const lo = this.spteLo(p);
-        if (!isShadowPresent(lo) || entryPfn(lo, this.spteHi(p)) !== sp.spt)
-          bad.push(`${sp} lists parent spte ${p}, which does not point at it`);
-      }
-    }
-    if (unsync !== this.stats.mmu_unsync) bad.push(`mmu_unsync ${this.stats.mmu_unsync}, unsync pages ${unsync}`);
-    if (indirect !== this.indirectShadowPages)
-      bad.push(`indirect_shadow_pages ${this.indirectShadowPages}, valid indirect pages ${indirect}`);
-    if (used !== this.nUsedMmuPages) bad.push(`n_used_mmu_pages ${this.nUsedMmuPages}, pages in use ${used}`);
-    if (tracked.size !== this.track.trackedFrames)
-      bad.push(`${this.track.trackedFrames} frames write-tracked, ${tracked.size} shadowed as upper tables`);
-    for (const gfn of tracked.keys())
-      if (!this.track.isWriteTracked(gfn)) bad.push(`gfn 0x${gfn.toString(16)} is shadowed as an upper table but not write-tracked`);
-    return bad;
+    return checkShadowInvariants(this);
+  }
+
+  /** The shadow pages allocated now (valid ones and zapped roots still held), for checkers and the visualizer. */
+  pages(): IterableIterator<KvmMmuPage> {
+    return this.byTable.values();
+  }
+
+  /** The rmaps: (key, sptes), the key being huge frame index * 4 + level. */
+  rmapEntries(): IterableIterator<[number, number[]]> {
+    return this.rmap.entries();
   }
 
   /** Unsync handling and resync (shadow_sync.ts), wired in by the VM. */
@@ -894,9 +706,4 @@ export interface ShadowSyncOps {
   unsyncPage(sp: KvmMmuPage): void;
   unlinkUnsync(sp: KvmMmuPage): void;
   zapUnsyncChildren(sp: KvmMmuPage, invalid: KvmMmuPage[]): number;
-}
-
-/** The index of gva in a table at `level`. */
-export function indexAt(gva: number, level: number): number {
-  return Math.floor(gva * INV_LEVEL_SIZE[level]!) & 511;
 }

@@ -142,3 +142,23 @@ export class KvmMmuPage {
     return `sp#${this.id}(gfn 0x${this.gfn.toString(16)}, level ${this.level}${this.direct ? ", direct" : ""}, access ${this.access})`;
   }
 }
+
+/** hash_64(val, bits): the top `bits` of val * GOLDEN_RATIO_64 (0x61C8864680B583EB) mod 2^64, without BigInt. */
+export function hash64(val: number, bits: number): number {
+  const lo = val >>> 0;
+  const hi = Math.floor(val / 2 ** 32) >>> 0;
+  const h = (mulhi32(lo, 0x80b583eb) + Math.imul(lo, 0x61c88646) + Math.imul(hi, 0x80b583eb)) >>> 0;
+  return h >>> (32 - bits);
+}
+
+/** The high 32 bits of the 64-bit product of two unsigned 32-bit numbers. */
+function mulhi32(a: number, b: number): number {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const mid1 = a1 * b0;
+  const mid2 = a0 * b1;
+  const carry = (((a0 * b0) >>> 16) + (mid1 & 0xffff) + (mid2 & 0xffff)) >>> 16;
+  return (a1 * b1 + (mid1 >>> 16) + (mid2 >>> 16) + carry) >>> 0;
+}

@@ -14,7 +14,8 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import { PTE_A, PTE_P, entryPfn, rsvdHiMask } from "../hw/x86_pte.js";
 import { gpteAccess, protectCleanGpte } from "./guest_walker.js";
 import { type KvmMmuPage, sptepIndex, sptepOf } from "./shadow_page.js";
-import { type ShadowMmu, type ShadowSyncOps, isLargeSpte, shadowSptePfn } from "./shadow_mmu.js";
+import type { ShadowMmu, ShadowSyncOps } from "./shadow_mmu.js";
+import { isLargeSpte, shadowSptePfn } from "./shadow_spte.js";
 import { X86_SPTE_HOST_WRITABLE, isShadowPresent } from "./spte.js";
 
 /** KVM_PAGE_ARRAY_NR: pages mmu_sync_children() handles per batch. */
