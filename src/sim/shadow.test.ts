@@ -23,6 +23,7 @@ function vmYaml(o: {
   hostRam?: string;
   swap?: string;
   levels?: number;
+  vcpus?: number;
   procs: Record<string, string[]>;
   seed?: number;
 }) {
