@@ -12,7 +12,12 @@ function readAll(bytes: Uint8Array, name = "t") {
   const addrs: number[] = [];
   const ops: number[] = [];
   let n: number;
-  while ((n = t.fill(b)) > 0) for (let i = 0; i < n; i++) addrs.push(b.addrs[i]!), ops.push(b.ops[i]!);
+  while ((n = t.fill(b)) > 0) {
+    for (let i = 0; i < n; i++) {
+      addrs.push(b.addrs[i]!);
+      ops.push(b.ops[i]!);
+    }
+  }
   return { t, addrs, ops };
 }
 
