@@ -7,7 +7,7 @@ import type { CounterDesc } from "../src/hw/counters.js";
 import { HW_COUNTERS } from "../src/hw/mmu.js";
 import { GUEST_COUNTERS, GUEST_PROCESS_COUNTERS } from "../src/guest/stats.js";
 import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../src/host/vmstat.js";
-import { VCPU_COUNTERS, VM_COUNTERS } from "../src/kvm/stats.js";
+import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../src/kvm/stats.js";
 import { COST_EVENTS } from "../src/sim/cost.js";
 import { scenarioParamMarkdown } from "../src/sim/scenario_schema.js";
 

@@ -140,6 +140,8 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
     return walks === 0 ? "-" : (reads / walks).toFixed(2);
   });
   row("cycles", (r) => r.cost.cycles);
+  row("native cycles (bare metal)", (r) => (r.native ? r.native.cycles : "-"));
+  row("overhead vs native", (r) => (r.overhead === null ? "-" : `${(r.overhead * 100).toFixed(1)}%`));
   row("data errors", (r) => r.check.dataErrors);
   row("invariant violations", (r) => r.check.invariantViolations);
   return rows;

@@ -4,7 +4,7 @@
 
 import { stringify } from "csv-stringify/sync";
 import type { Report } from "../sim/report.js";
-import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
+import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../kvm/stats.js";
 
 const HOST_KEYS = [
   "pgfault",
@@ -39,6 +39,8 @@ export function csvColumns(): string[] {
     "dataAccesses",
     ...HOST_KEYS.map((k) => `host.${k}`),
     "vm.cycles",
+    "vm.nativeCycles",
+    "vm.overhead",
     "cycles",
     "dataErrors",
     "invariantViolations",
@@ -66,6 +68,8 @@ export function csvRows(label: string, r: Report): (string | number)[][] {
     vm.hw.references.data,
     ...HOST_KEYS.map((k) => r.host.vmstat[k] ?? 0),
     vm.cost.cycles,
+    vm.native?.cycles ?? "",
+    vm.overhead ?? "",
     r.cost.cycles,
     r.check.dataErrors,
     r.check.invariantViolations,

@@ -8,7 +8,7 @@ import pc from "picocolors";
 import type { CounterDesc } from "../hw/counters.js";
 import { GUEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
-import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
+import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
@@ -161,8 +161,12 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   hwRows.push(["references: data", n(refs.data), `${pct(refs.data, allRefs)}: the accesses themselves`]);
   lines.push(table(out, ["counter", "value", "description"], hwRows, ["left", "right", "left"]));
 
-  lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles`));
+  lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles${overheadText(vm.native, vm.overhead)}`));
   lines.push(costTable(out, vm.cost));
+  if (vm.native) {
+    lines.push(`the same guest workload on bare metal (the native baseline, run in lockstep): ${n(vm.native.cycles)} cycles`);
+    lines.push(costTable(out, vm.native));
+  }
   return lines;
 }
 
@@ -176,6 +180,11 @@ function costTable(out: Out, c: { cycles: number; breakdown: Record<string, numb
   return table(out, ["event", "count", "cycles", "share", "description"], rows, ["left", "right", "right", "right", "left"]);
 }
 
+function overheadText(native: { cycles: number } | null, overhead: number | null): string {
+  if (native === null || overhead === null) return "";
+  return `; natively ${n(native.cycles)}, so virtualization added ${(overhead * 100).toFixed(overhead < 0.1 ? 1 : 0)}%`;
+}
+
 /** Plain names of the cost events, for the summary. */
 const COST_PLAIN: Record<string, string> = {
   tlb_hit: "TLB hits",
@@ -187,6 +196,8 @@ const COST_PLAIN: Record<string, string> = {
   swap_in: "swap-ins",
   swap_out: "swap-outs",
   tlb_flush: "TLB flushes",
+  gpte_access: "KVM's software walks of guest page tables",
+  emulate: "emulating writes to guest page tables",
   guest_page_fault: "guest page faults",
 };
 
@@ -314,6 +325,11 @@ export function summary(r: Report, scenario?: Scenario): string {
     .slice(0, 2)
     .map(([k, c]) => `${pct(c, r.cost.cycles)} in ${COST_PLAIN[k] ?? k} (${k})`);
   if (top.length > 0) s.push(`Under the cost model the run took ${n(r.cost.cycles)} cycles, ${top.join(" and ")}.`);
+  if (r.native !== null && r.overhead !== null) {
+    s.push(
+      `The same guest workload on bare metal would take ${n(r.native.cycles)} cycles: virtualization made it ${(r.overhead + 1).toFixed(2)} times as long.`,
+    );
+  }
   return s.join(" ");
 }
 

@@ -184,3 +184,8 @@ export const SHADOW_VCPU_COUNTERS: readonly CounterDesc[] = [
     description: "kvm_mmu_load() runs that looked up or built a shadow root for the guest's CR3 (memvirt; shadow only)",
   },
 ];
+
+/** Every per-VM counter a report carries, the shadow MMU's included (for printers). */
+export const ALL_VM_COUNTERS: readonly CounterDesc[] = [...VM_COUNTERS, ...SHADOW_VM_COUNTERS];
+/** Every per-vCPU counter a report carries, the shadow MMU's included. */
+export const ALL_VCPU_COUNTERS: readonly CounterDesc[] = [...VCPU_COUNTERS, ...SHADOW_VCPU_COUNTERS];

@@ -70,6 +70,20 @@ export const COST_EVENTS: readonly CostEvent[] = [
     source: "rough: INVEPT itself is ~100s of cycles; refills are counted as walks separately",
   },
   {
+    name: "gpte_access",
+    cycles: 50,
+    description: "a guest page-table entry KVM reads or writes in software (shadow paging: its walks, re-checks, resyncs)",
+    source:
+      "rough: a guest-memory access through the memslot (gfn -> hva) and a user-space load in the kernel, about an L2 hit plus the lookup",
+  },
+  {
+    name: "emulate",
+    cycles: 2500,
+    description: "emulating the instruction that wrote a write-protected guest page table (x86_emulate_instruction), beyond the exit",
+    source:
+      "rough: a trapped PTE write cost 12,733 cycles on first-generation VT-x (Adams and Agesen, ASPLOS 2006); exits are ~4x cheaper since (Bugnion et al. 2017), leaving ~2,500 for decode and emulation",
+  },
+  {
     name: "guest_page_fault",
     cycles: 1093,
     description: "a page fault handled by the guest kernel (its own demand paging)",

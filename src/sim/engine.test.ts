@@ -60,8 +60,8 @@ describe("first touch under EPT (path 4)", () => {
       const m = new Machine(scenario(vmYaml({ mmu })));
       const vm = m.vms[0]!;
       const ps = vm.procs[0]!;
-      vm.guest.contextSwitch(ps.proc, 0);
-      const gva = vm.guest.mmap(ps.proc, "heap", 1000 * PAGE_SIZE);
+      vm.contextSwitch(ps.proc, 0);
+      const gva = vm.mmap(ps.proc, "heap", 1000 * PAGE_SIZE);
       const before = snapshot(m);
       for (let i = 0; i < 1000; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
       const d = delta(before, snapshot(m));
@@ -115,8 +115,8 @@ describe("prealloc and huge pages", () => {
     const afterBoot = m.host.vmstat().pgfault!;
     expect(afterBoot).toBe((64 * MiB) / PAGE_SIZE);
     const ps = vm.procs[0]!;
-    vm.guest.contextSwitch(ps.proc, 0);
-    const gva = vm.guest.mmap(ps.proc, "heap", 4 * MiB);
+    vm.contextSwitch(ps.proc, 0);
+    const gva = vm.mmap(ps.proc, "heap", 4 * MiB);
     for (let i = 0; i < 1024; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
     expect(m.host.vmstat().pgfault).toBe(afterBoot);
     // KVM still maps each page on first use (gup finds it mapped: no host fault).
@@ -147,9 +147,9 @@ describe("reclaim, the mmu_notifier and swap (paths 5 and 6)", () => {
     });
     const vm = m.vms[0]!;
     const ps = vm.procs[0]!;
-    vm.guest.contextSwitch(ps.proc, 0);
+    vm.contextSwitch(ps.proc, 0);
     const pages = (128 * MiB) / PAGE_SIZE;
-    const gva = vm.guest.mmap(ps.proc, "heap", pages * PAGE_SIZE);
+    const gva = vm.mmap(ps.proc, "heap", pages * PAGE_SIZE);
     for (let i = 0; i < pages; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
     const mid = snapshot(m);
     const midMm = { min: vm.qemu.mm.minFlt, maj: vm.qemu.mm.majFlt };
@@ -208,8 +208,8 @@ describe("the invalidation race (kvm_faultin_pfn vs invalidate_range_start/end)"
     const kvm = vm.qemu.kvm;
     kvm.debugSkipSeqCheck = skipCheck;
     const ps = vm.procs[0]!;
-    vm.guest.contextSwitch(ps.proc, 0);
-    const gva = vm.guest.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
+    vm.contextSwitch(ps.proc, 0);
+    const gva = vm.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
     m.runAccess(ps, gva, OP_WRITE); // the guest tables exist now
     let fired = false;
     let victimGfn = -1;

@@ -72,7 +72,8 @@ export class Engine {
   readonly series: SeriesPoint[] = [];
   private readonly timeline: TimelineEvent[];
   private readonly batch = new AccessBatch(SLICE);
-  private readonly costs: Record<string, number>;
+  /** The cost table in force: defaults with the scenario's overrides. */
+  readonly costs: Record<string, number>;
   private readonly plannedTotal: number;
   private lastSample: Record<string, number> = {};
 
@@ -214,7 +215,7 @@ export class Engine {
     if (vm.current[cpu] === ps) return;
     vm.current[cpu] = ps;
     this.timesliceUsed[vm.cfg.name + cpu] = 0;
-    vm.guest.contextSwitch(ps.proc, cpu);
+    vm.contextSwitch(ps.proc, cpu);
   }
 
   /**
@@ -230,13 +231,13 @@ export class Engine {
         this.machine.bus.emit("sim.step", { vm: vm.cfg.name, process: ps.cfg.name, step: ps.stepIdx - 1, kind: step.kind });
       switch (step.kind) {
         case "mmap": {
-          const gva = vm.guest.mmap(ps.proc, step.name, step.size, step.hugePage ? { hugePage: "2m" } : {});
+          const gva = vm.mmap(ps.proc, step.name, step.size, step.hugePage ? { hugePage: "2m" } : {});
           ps.regions.set(step.name, { gva, size: step.size });
           break;
         }
         case "munmap": {
           const r = ps.regions.get(step.name)!;
-          vm.guest.munmap(ps.proc, r.gva, r.size, ps.cpu);
+          vm.munmap(ps.proc, r.gva, r.size, ps.cpu);
           ps.regions.delete(step.name);
           break;
         }
@@ -286,22 +287,21 @@ export class Engine {
   private churnRound(ps: ProcState): number {
     const c = ps.churn!;
     const vm = ps.vm;
-    const guest = vm.guest;
     const round = c.round++;
     let made = 0;
     if (c.kind === "mmapChurn") {
-      const gva = guest.mmap(ps.proc, `churn${round}`, c.size);
+      const gva = vm.mmap(ps.proc, `churn${round}`, c.size);
       for (let p = 0; p < c.touch; p++, made++) this.machine.runAccess(ps, gva + p * 4096, OP_WRITE);
-      guest.munmap(ps.proc, gva, c.size, ps.cpu);
+      vm.munmap(ps.proc, gva, c.size, ps.cpu);
     } else {
       // fork + exec: a new address space on this vCPU; it runs, exits, and the parent resumes.
-      const child = guest.createProcess(`${ps.cfg.name}.child${round}`, ps.cpu);
+      const child = vm.createProcess(`${ps.cfg.name}.child${round}`, ps.cpu);
       const cps = new ProcState(vm, ps.cfg, child, ps.cpu);
-      guest.contextSwitch(child, ps.cpu);
-      const gva = guest.mmap(child, "heap", c.size);
+      vm.contextSwitch(child, ps.cpu);
+      const gva = vm.mmap(child, "heap", c.size);
       for (let p = 0; p < c.touch; p++, made++) this.machine.runAccess(cps, gva + p * 4096, OP_WRITE);
-      guest.exit(child, ps.cpu);
-      guest.contextSwitch(ps.proc, ps.cpu);
+      vm.exit(child, ps.cpu);
+      vm.contextSwitch(ps.proc, ps.cpu);
     }
     if (--c.left === 0) ps.churn = null;
     return made;
@@ -317,7 +317,7 @@ export class Engine {
       size = step.size ?? r.size;
     } else {
       size = step.size!;
-      base = vm.guest.mmap(ps.proc, `anon${ps.stepIdx - 1}`, size);
+      base = vm.mmap(ps.proc, `anon${ps.stepIdx - 1}`, size);
     }
     const rng = Prng.derive(this.opts.seed ?? this.scenario.seed, `${vm.cfg.name}/${ps.cfg.name}/${ps.stepIdx - 1}`);
     switch (step.kind) {
@@ -350,9 +350,9 @@ export class Engine {
       const chunk = 2 ** 20;
       const start = Math.floor(a / chunk) * chunk;
       try {
-        vm.guest.mmap(proc, `trace@${start.toString(16)}`, chunk, { addr: start, exec: true });
+        vm.mmap(proc, `trace@${start.toString(16)}`, chunk, { addr: start, exec: true });
       } catch {
-        vm.guest.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: Math.floor(a / 4096) * 4096, exec: true });
+        vm.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: Math.floor(a / 4096) * 4096, exec: true });
       }
       ps.traceRegions++;
     }
@@ -464,38 +464,46 @@ export function plannedAccesses(s: Scenario): number {
   return n;
 }
 
-/** Event counts for the cost model, from the machine's counters. */
-export function costCounts(m: Machine): Record<string, number> {
-  let tlbHit = 0;
-  let tableRead = 0;
-  let data = 0;
-  let exits = 0;
-  let pfTaken = 0;
-  let tlbFlush = 0;
-  let guestPf = 0;
-  for (const vm of m.vms) {
-    for (const v of vm.qemu.kvm.vcpus) {
-      const h = v.mmu.stats;
-      tlbHit += h.tlbHits;
-      tableRead += h.guestTableReads + h.nestedTableReads;
-      data += h.dataAccesses;
-      exits += v.stats.exits;
-      pfTaken += v.stats.pf_taken;
-      tlbFlush += v.stats.tlb_flush;
-    }
-    guestPf += vm.guest.stats.pgfault;
-  }
-  const vmstat = m.host.vmstat();
-  return {
-    tlb_hit: tlbHit,
-    table_read: tableRead,
-    data_access: data,
-    vm_exit: exits,
-    kvm_page_fault: pfTaken,
-    host_fault: vmstat.pgfault ?? 0,
-    swap_in: vmstat.pswpin ?? 0,
-    swap_out: vmstat.pswpout ?? 0,
-    tlb_flush: tlbFlush,
-    guest_page_fault: guestPf,
+/** One VM's events for the cost model: its vCPUs' hardware and KVM counters, its guest's faults, and the host faults and swap-ins on QEMU's mm. */
+export function vmCostCounts(vm: VmState): Record<string, number> {
+  const c = {
+    tlb_hit: 0,
+    table_read: 0,
+    data_access: 0,
+    vm_exit: 0,
+    kvm_page_fault: 0,
+    host_fault: 0,
+    swap_in: 0,
+    tlb_flush: 0,
+    gpte_access: 0,
+    emulate: 0,
+    guest_page_fault: 0,
   };
+  for (const v of vm.qemu.kvm.vcpus) {
+    const h = v.mmu.stats;
+    c.tlb_hit += h.tlbHits;
+    c.table_read += h.guestTableReads + h.nestedTableReads;
+    c.data_access += h.dataAccesses;
+    c.vm_exit += v.stats.exits;
+    c.kvm_page_fault += v.stats.pf_taken;
+    c.tlb_flush += v.stats.tlb_flush;
+    c.gpte_access += v.stats.gpte_reads + v.stats.gpte_writes;
+    c.emulate += v.stats.pf_emulate;
+  }
+  const mm = vm.qemu.mm;
+  c.host_fault = mm.minFlt + mm.majFlt;
+  c.swap_in = mm.majFlt;
+  c.guest_page_fault = vm.guest.stats.pgfault;
+  return c;
+}
+
+/** Event counts for the cost model over the whole machine: the VMs' events, and the host's faults and swap traffic. */
+export function costCounts(m: Machine): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const vm of m.vms) for (const [k, v] of Object.entries(vmCostCounts(vm))) out[k] = (out[k] ?? 0) + v;
+  const vmstat = m.host.vmstat();
+  out.host_fault = vmstat.pgfault ?? 0;
+  out.swap_in = vmstat.pswpin ?? 0;
+  out.swap_out = vmstat.pswpout ?? 0;
+  return out;
 }

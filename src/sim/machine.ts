@@ -8,13 +8,14 @@ import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
-import { GuestKernel } from "../guest/kernel.js";
+import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import { VCPU_FAILED } from "../kvm/vcpu.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
 import { VcpuPort, VmFailure } from "./guest_port.js";
+import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 
 export interface Region {
@@ -60,10 +61,13 @@ export class VmState {
    * it reuses can update it.
    */
   readonly expected = new Map<number, number>();
+  /** The same guest on bare metal, in lockstep (the native baseline), or null. */
+  readonly native: NativeTwin | null;
   constructor(
     readonly cfg: VmConfig,
     host: HostKernel,
     bus: EventBus,
+    native = false,
   ) {
     this.qemu = new QemuVm(
       host,
@@ -85,14 +89,48 @@ export class VmState {
       levels: cfg.guest.levels,
       bus,
     });
+    this.native = native
+      ? new NativeTwin(
+          this.qemu.ranges.map((r) => [r.start, r.end] as const),
+          cfg.vcpus,
+          cfg.guest.levels,
+        )
+      : null;
     this.runQueues = this.ports.map(() => []);
     this.current = this.ports.map(() => null);
     for (const p of cfg.processes) {
-      const proc = this.guest.createProcess(p.name, p.vcpu);
+      const proc = this.createProcess(p.name, p.vcpu);
       const ps = new ProcState(this, p, proc, p.vcpu);
       this.procs.push(ps);
       this.runQueues[p.vcpu]!.push(ps);
     }
+  }
+
+  createProcess(name: string, cpu: number): GuestProcess {
+    const proc = this.guest.createProcess(name, cpu);
+    this.native?.createProcess(proc, cpu);
+    return proc;
+  }
+
+  mmap(proc: GuestProcess, name: string, size: number, opts: MmapOptions = {}): number {
+    const gva = this.guest.mmap(proc, name, size, opts);
+    this.native?.mmap(proc, name, size, opts, gva);
+    return gva;
+  }
+
+  munmap(proc: GuestProcess, gva: number, size: number, cpu: number): void {
+    this.guest.munmap(proc, gva, size, cpu);
+    this.native?.munmap(proc, gva, size, cpu);
+  }
+
+  contextSwitch(proc: GuestProcess, cpu: number): void {
+    this.guest.contextSwitch(proc, cpu);
+    this.native?.contextSwitch(proc, cpu);
+  }
+
+  exit(proc: GuestProcess, cpu: number): void {
+    this.guest.exit(proc, cpu);
+    this.native?.exit(proc, cpu);
   }
 }
 
@@ -117,6 +155,8 @@ export class Machine {
   constructor(
     readonly scenario: Scenario,
     bus = new EventBus(),
+    /** Run each VM's guest on bare metal in lockstep too, for the native baseline (default on). */
+    opts: { native?: boolean } = {},
   ) {
     this.bus = bus;
     const h = scenario.host;
@@ -124,7 +164,7 @@ export class Machine {
       { ram: h.ram, swap: h.swap, thp: h.thp, kswapd: "agent", ...(h.watermarks ? { watermarks: h.watermarks } : {}) },
       bus,
     );
-    for (const vm of scenario.vms) this.vms.push(new VmState(vm, this.host, bus));
+    for (const vm of scenario.vms) this.vms.push(new VmState(vm, this.host, bus, opts.native ?? true));
   }
 
   /** One guest access by `ps` to `gva`: translate (faulting as needed), then read or write the page. */
@@ -146,6 +186,7 @@ export class Machine {
     }
     ps.accesses++;
     const frame = Math.floor(vcpu.mmu.hpa / PAGE_SIZE);
+    vm.native?.access(ps.proc, ps.cpu, gva, op);
     const mem = this.host.mem;
     if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) {
       this.violation(

@@ -4,7 +4,7 @@
 // counters, QEMU's RSS, hardware counters, cost, the checker's verdict and the time series.
 
 import { applyCost, type CostResult } from "./cost.js";
-import type { Engine } from "./engine.js";
+import { type Engine, vmCostCounts } from "./engine.js";
 
 export const REPORT_VERSION = "1.0.0";
 
@@ -40,6 +40,10 @@ export interface VmReport {
     [k: string]: number | Record<string, number>;
   };
   cost: CostResult;
+  /** The same guest workload on bare metal (the native twin), or null when not run. */
+  native: CostResult | null;
+  /** cost.cycles / native.cycles - 1: what virtualization added, as a fraction. */
+  overhead: number | null;
 }
 
 export interface Report {
@@ -50,6 +54,9 @@ export interface Report {
   host: { vmstat: Record<string, number>; ram: number; free: number; swapUsed: number };
   vms: VmReport[];
   cost: CostResult;
+  /** All VMs' guests on bare metal, and the overhead of the whole run against it. */
+  native: CostResult | null;
+  overhead: number | null;
   /** valuesRead and readDigest: what the guest read, the same under every MMU mode for a given scenario and seed. */
   check: { dataErrors: number; invariantViolations: number; messages: string[]; valuesRead: number; readDigest: number };
   series: SeriesPoint[];
@@ -59,8 +66,13 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
   const m = engine.machine;
   const vmstat = m.host.vmstat();
   const costs = engine.cost();
-  const table: Record<string, number> = {};
-  for (const [k, c] of Object.entries(costs.counts)) table[k] = c === 0 ? 0 : costs.breakdown[k]! / c;
+  const table = engine.costs;
+  const natives = m.vms.map((vm) => (vm.native ? applyCost(table, vm.native.costCounts()) : null));
+  const nativeCounts: Record<string, number> = {};
+  for (const vm of m.vms)
+    if (vm.native) for (const [k, c] of Object.entries(vm.native.costCounts())) nativeCounts[k] = (nativeCounts[k] ?? 0) + c;
+  const native = natives.every((x) => x !== null) && natives.length > 0 ? applyCost(table, nativeCounts) : null;
+  const overhead = (c: CostResult, n: CostResult | null) => (n === null || n.cycles === 0 ? null : c.cycles / n.cycles - 1);
   return {
     memvirt: REPORT_VERSION,
     scenario: scenarioName,
@@ -72,26 +84,13 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
       free: (vmstat.nr_free_pages ?? 0) * 4096,
       swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
     },
-    vms: m.vms.map((vm) => {
+    vms: m.vms.map((vm, i) => {
       const kvm = vm.qemu.kvm;
       const hwTotals: Record<string, number> = {};
       for (const v of kvm.vcpus) for (const [k, n] of Object.entries(v.mmu.stats.toJSON())) hwTotals[k] = (hwTotals[k] ?? 0) + n;
-      const exits = kvm.vcpus.reduce((a, v) => a + v.stats.exits, 0);
-      const pfTaken = kvm.vcpus.reduce((a, v) => a + v.stats.pf_taken, 0);
-      const tlbFlush = kvm.vcpus.reduce((a, v) => a + v.stats.tlb_flush, 0);
       const mm = vm.qemu.mm;
       // This VM's share of the events (host faults and swap-ins are counted on QEMU's mm).
-      const vmCost = applyCost(table, {
-        tlb_hit: hwTotals.tlbHits ?? 0,
-        table_read: (hwTotals.guestTableReads ?? 0) + (hwTotals.nestedTableReads ?? 0),
-        data_access: hwTotals.dataAccesses ?? 0,
-        vm_exit: exits,
-        kvm_page_fault: pfTaken,
-        host_fault: mm.minFlt + mm.majFlt,
-        swap_in: mm.majFlt,
-        tlb_flush: tlbFlush,
-        guest_page_fault: vm.guest.stats.pgfault,
-      });
+      const vmCost = applyCost(table, vmCostCounts(vm));
       const walks = hwTotals.walks ?? 0;
       return {
         name: vm.cfg.name,
@@ -117,9 +116,13 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
           tableReadsPerWalk: walks === 0 ? 0 : ((hwTotals.guestTableReads ?? 0) + (hwTotals.nestedTableReads ?? 0)) / walks,
         },
         cost: vmCost,
+        native: natives[i]!,
+        overhead: overhead(vmCost, natives[i]!),
       };
     }),
     cost: costs,
+    native,
+    overhead: overhead(costs, native),
     check: {
       dataErrors: m.dataErrors,
       invariantViolations: m.invariantViolations,

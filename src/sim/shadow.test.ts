@@ -74,8 +74,8 @@ describe("a TLB miss: the hardware walks the shadow tables one-dimensionally", (
       const m = machine(vmYaml({ mmu, procs: { p0: [] } }));
       const vm = m.vms[0]!;
       const ps = vm.procs[0]!;
-      vm.guest.contextSwitch(ps.proc, 0);
-      const gva = vm.guest.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
+      vm.contextSwitch(ps.proc, 0);
+      const gva = vm.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
       m.runAccess(ps, gva, OP_WRITE);
       const v = vm.qemu.kvm.vcpus[0]!;
       // The architectural walk, no TLB or paging-structure cache at all (probe() uses none).
@@ -169,13 +169,13 @@ describe("guest table edits under shadow paging", () => {
     const m = machine(yaml);
     const vm = m.vms[0]!;
     const ps = vm.procs[0]!;
-    vm.guest.contextSwitch(ps.proc, 0);
+    vm.contextSwitch(ps.proc, 0);
     return { m, vm, ps, kvm: vm.qemu.kvm, s: () => vm.qemu.kvm.statsWithVcpus() };
   }
 
   test("the guest fills one upper-level table three times without using it: write flooding zaps its shadow page", () => {
     const { m, vm, ps, kvm, s } = started();
-    const gva = vm.guest.mmap(ps.proc, "heap", 8 * MiB);
+    const gva = vm.mmap(ps.proc, "heap", 8 * MiB);
     m.runAccess(ps, gva, OP_WRITE); // the PMD page is shadowed and write-tracked now
     const a = s();
     // The kernel prefaults three more 2 MiB regions (as MAP_POPULATE would): three PMD writes, no access in between.
@@ -192,14 +192,14 @@ describe("guest table edits under shadow paging", () => {
 
   test("edit then use: a zero-page read, then copy-on-write, then munmap and a new mmap at the same address — never the stale mapping", () => {
     const { m, vm, ps, s } = started();
-    const gva = vm.guest.mmap(ps.proc, "a", 64 * PAGE_SIZE);
+    const gva = vm.mmap(ps.proc, "a", 64 * PAGE_SIZE);
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ); // the guest maps its zero page
     const a = s();
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE); // wp_page_copy(): clear, INVLPG, set
     expect(s().invlpg! - a.invlpg!).toBe(64);
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
-    vm.guest.munmap(ps.proc, gva, 64 * PAGE_SIZE, 0);
-    const again = vm.guest.mmap(ps.proc, "b", 64 * PAGE_SIZE);
+    vm.munmap(ps.proc, gva, 64 * PAGE_SIZE, 0);
+    const again = vm.mmap(ps.proc, "b", 64 * PAGE_SIZE);
     expect(again).toBe(gva);
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ); // fresh zero pages, not the old data
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
@@ -238,8 +238,8 @@ describe("host reclaim under shadow paging (paths 5 and 6)", () => {
     const vm = m.vms[0]!;
     const kvm = vm.qemu.kvm;
     const ps = vm.procs[0]!;
-    vm.guest.contextSwitch(ps.proc, 0);
-    const gva = vm.guest.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
+    vm.contextSwitch(ps.proc, 0);
+    const gva = vm.mmap(ps.proc, "heap", 16 * PAGE_SIZE);
     m.runAccess(ps, gva, OP_WRITE);
     m.runAccess(ps, gva + PAGE_SIZE, OP_READ); // the guest maps its zero page there
     let fired = 0;
@@ -268,9 +268,9 @@ describe("host reclaim under shadow paging (paths 5 and 6)", () => {
     });
     const vm = m.vms[0]!;
     const ps = vm.procs[0]!;
-    vm.guest.contextSwitch(ps.proc, 0);
+    vm.contextSwitch(ps.proc, 0);
     const pages = (128 * MiB) / PAGE_SIZE;
-    const gva = vm.guest.mmap(ps.proc, "heap", pages * PAGE_SIZE);
+    const gva = vm.mmap(ps.proc, "heap", pages * PAGE_SIZE);
     for (let i = 0; i < pages; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
     for (let i = 0; i < pages; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
     const v = m.host.vmstat();

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// The native baseline: the same guest kernel and processes on bare metal, run in lockstep with
+// the virtualized VM in the same invocation. Every guest-kernel call the engine makes (process
+// creation, mmap, munmap, context switch, exit) and every access is repeated on the twin, whose
+// own page tables are walked natively (gva -> pa, no EPT, no host, no KVM). Its counters give
+// the cost of the workload without virtualization, for the report's overhead figure.
+
+import { PAGE_SIZE } from "../hw/addr.js";
+import { EventBus } from "../hw/events.js";
+import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import { PhysMem } from "../hw/phys_mem.js";
+import type { GpaRange } from "../guest/frame_alloc.js";
+import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
+import { NativeCpuPort } from "../guest/native_port.js";
+import type { GuestProcess } from "../guest/process.js";
+import { OP_WRITE } from "../workload/stream.js";
+import { VmFailure } from "./guest_port.js";
+
+export class NativeTwin {
+  readonly mem: PhysMem;
+  readonly ports: NativeCpuPort[];
+  readonly guest: GuestKernel;
+  /** The twin of each virtualized guest process. */
+  private readonly twins = new Map<GuestProcess, GuestProcess>();
+
+  constructor(ram: readonly GpaRange[], cpus: number, levels: 4 | 5) {
+    // Physical memory up to the end of the highest RAM range (the PCI hole stays unused, as on the VM).
+    const top = Math.max(...ram.map((r) => r[1]));
+    this.mem = new PhysMem(Math.ceil(top / PAGE_SIZE) * PAGE_SIZE);
+    this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels }));
+    // Its own quiet bus: the twin's events are not the run's story.
+    this.guest = new GuestKernel({ ram, cpus: this.ports, levels, bus: new EventBus() });
+  }
+
+  private twin(p: GuestProcess): GuestProcess {
+    const t = this.twins.get(p);
+    if (t === undefined) throw new Error(`native twin: no twin for process ${p.name}`);
+    return t;
+  }
+
+  createProcess(virt: GuestProcess, cpu: number): void {
+    this.twins.set(virt, this.guest.createProcess(virt.name, cpu));
+  }
+
+  mmap(virt: GuestProcess, name: string, size: number, opts: MmapOptions, gva: number): void {
+    const got = this.guest.mmap(this.twin(virt), name, size, opts);
+    // The same kernel making the same calls lays memory out the same way.
+    if (got !== gva) throw new Error(`native twin: mmap placed ${name} at 0x${got.toString(16)}, the VM's guest at 0x${gva.toString(16)}`);
+  }
+
+  munmap(virt: GuestProcess, gva: number, size: number, cpu: number): void {
+    this.guest.munmap(this.twin(virt), gva, size, cpu);
+  }
+
+  contextSwitch(virt: GuestProcess, cpu: number): void {
+    this.guest.contextSwitch(this.twin(virt), cpu);
+  }
+
+  exit(virt: GuestProcess, cpu: number): void {
+    this.guest.exit(this.twin(virt), cpu);
+    this.twins.delete(virt);
+  }
+
+  /** The access on bare metal: a native walk (or TLB hit), the kernel's own page faults. */
+  access(virt: GuestProcess, cpu: number, gva: number, op: number): void {
+    const mmu = this.ports[cpu]!.mmu;
+    const acc = ACC_USER | (op === OP_WRITE ? ACC_WRITE : 0);
+    for (;;) {
+      const r = mmu.access(gva, acc);
+      if (r === XLATE_OK) return;
+      if (r !== XLATE_GUEST_PF) throw new VmFailure(`native twin: unexpected translation outcome ${r} at gva 0x${gva.toString(16)}`);
+      const res = this.guest.handlePageFault(this.twin(virt), gva, mmu.errorCode, cpu);
+      if (res !== "fixed") throw new VmFailure(`native twin: guest ${res} at gva 0x${gva.toString(16)}`);
+    }
+  }
+
+  /** Event counts for the cost model: what the workload costs without virtualization. */
+  costCounts(): Record<string, number> {
+    let tlbHit = 0;
+    let tableRead = 0;
+    let data = 0;
+    for (const p of this.ports) {
+      tlbHit += p.mmu.stats.tlbHits;
+      tableRead += p.mmu.stats.guestTableReads;
+      data += p.mmu.stats.dataAccesses;
+    }
+    return { tlb_hit: tlbHit, table_read: tableRead, data_access: data, guest_page_fault: this.guest.stats.pgfault };
+  }
+}
