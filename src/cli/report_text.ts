@@ -248,6 +248,10 @@ export function summary(r: Report, scenario?: Scenario): string {
   const hostFaults = `${n(minFlt + majFlt)} times (${n(minFlt)} minor, ${n(majFlt)} major; host pgfault ${n(v.pgfault ?? 0)})`;
   if (pfTaken > 0 && preallocated) {
     touch += ` Each first touch of a ${unit} took ${violation}, but the host page was already there: KVM handled ${plural(pfTaken, "fault")} and fixed ${n(pfFixed)} (pf_fixed) without a host fault; the host faulted in QEMU's pages ${hostFaults}, at start.`;
+  } else if (pfTaken > 0 && mmus.length === 1 && mmus[0] === "shadow") {
+    const pfGuest = stat("pf_guest");
+    const emulated = stat("pf_emulate");
+    touch += ` Under shadow paging every guest page fault exits: KVM walked the guest's tables in software, reflected ${plural(pfGuest, "fault")} that were the guest's own (pf_guest), built shadow entries on ${n(pfFixed)} (pf_fixed)${emulated > 0 ? ` and emulated ${plural(emulated, "write")} to write-protected guest page tables (pf_emulate; mmu_pte_write ${n(stat("mmu_pte_write"))})` : ""}; ${plural(stat("exits"), "exit")} in all, and the host faulted in QEMU's pages ${hostFaults}.`;
   } else if (pfTaken > 0) {
     touch += ` Each first touch of a ${unit} took ${violation} and a host fault: KVM handled ${plural(pfTaken, "fault")} and fixed ${n(pfFixed)} (pf_fixed), and the host faulted in QEMU's pages ${hostFaults}.`;
   } else {
@@ -311,7 +315,9 @@ export function summary(r: Report, scenario?: Scenario): string {
   // The checker.
   const c = r.check;
   if (c.dataErrors === 0 && c.invariantViolations === 0) {
-    s.push("Every value read back as written, and no EPT/NPT entry was left pointing at a page the host had taken away.");
+    s.push(
+      `Every value read back as written, and no ${mmus.length === 1 && mmus[0] === "shadow" ? "shadow" : "EPT/NPT"} entry was left pointing at a page the host had taken away.`,
+    );
   } else {
     s.push(
       `${plural(c.dataErrors, "value")} did not read back as written and ${plural(c.invariantViolations, "invariant violation")} ${c.invariantViolations === 1 ? "was" : "were"} found (see the check above).`,
