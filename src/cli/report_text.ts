@@ -303,8 +303,9 @@ export function summary(r: Report, scenario?: Scenario): string {
   } else if (pswpout === 0) {
     s.push("The host never ran short of memory: no reclaim, no swap.");
   }
+  // Guest RAM handed back by a timeline madvise (a balloon): other frees are KVM's and QEMU's own.
   const freedOutside = (v.pgfree ?? 0) - (v.pgsteal_kswapd ?? 0) - (v.pgsteal_direct ?? 0);
-  if (freedOutside > 0) {
+  if (freedOutside > 0 && (scenario?.timeline.length ?? 0) > 0) {
     s.push(
       `${plural(freedOutside, "page")} went back to the host outside reclaim (madvise, munmap or exit); the mmu_notifier made KVM zap their entries first (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")} in all).`,
     );
