@@ -36,6 +36,8 @@ describe("memvirt run --compare", () => {
     );
     expect(npt.accesses).toBe(ept.accesses);
     expect(npt.check).toEqual(ept.check);
+    expect(npt.check.readDigest).toBe(ept.check.readDigest);
+    expect(ept.check.valuesRead).toBeGreaterThan(0);
     expect(ept.check.dataErrors).toBe(0);
     // Under pressure the fault counts may differ a little: with EPT A/D the CPU's accesses to
     // guest page tables count as writes (SDM 29.3.3.2), NPT's only when it sets an A/D bit.
@@ -67,5 +69,32 @@ describe("memvirt run --compare", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/mmu=nope/);
     expect(r.stderr).toMatch(/vms\[0\]\.mmu/);
+  });
+});
+
+describe("memvirt run --compare tlb", () => {
+  test("a bigger TLB misses less on a working set that fits it; the guest sees the same values", async () => {
+    const f = scenarioFile(`seed: 2
+host: {ram: 512MiB, swap: 0, thp: never}
+vms:
+  - name: vm0
+    ram: 256MiB
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: heap, size: 8MiB}
+          - touch: {name: heap, op: write}
+          - random: {name: heap, accesses: 30000, writeRatio: 0.2}
+`);
+    const r = await runCli(["run", f, "--compare", "tlb=512,4096", "--json"]);
+    expect(r.code).toBe(0);
+    const [small, big] = JSON.parse(r.stdout).variants.map(
+      (v: { report: { vms: { hw: { tlbMisses: number } }[]; check: { readDigest: number } } }) => v.report,
+    );
+    expect(big.vms[0].hw.tlbMisses).toBeLessThan(small.vms[0].hw.tlbMisses / 2);
+    expect(big.check.readDigest).toBe(small.check.readDigest);
+    const bad = await runCli(["run", f, "--compare", "tlb=1000,2048"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/16 ways times a power-of-two number of sets/);
   });
 });

@@ -16,7 +16,7 @@ import { FileSource } from "./file_source.js";
 import { EXIT_RUN_FAILED, type RunCommandOptions, parseCount, scenarioText } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 
-export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels"]);
+export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels", "tlb"]);
 
 export interface CompareSpec {
   key: string;

@@ -126,8 +126,12 @@ function progressLine(out: Out): { update(done: number, total: number): void; cl
       if (now - last < 100) return;
       last = now;
       shown = true;
-      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
-      out.error(`\rmemvirt: running... ${pct}% (${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} accesses)`);
+      // A trace's length is not known until its end: then only the count moves.
+      if (done > total) out.error(`\rmemvirt: running... ${done.toLocaleString("en-US")} accesses`);
+      else {
+        const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+        out.error(`\rmemvirt: running... ${pct}% (${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} accesses)`);
+      }
     },
     clear() {
       if (shown) out.error("\r\u001b[K");

@@ -42,7 +42,7 @@ export class AssocCache {
     if (!Number.isInteger(g.sets) || g.sets < 1 || (g.sets & (g.sets - 1)) !== 0) {
       throw new RangeError(`cache sets must be a power of two, not ${g.sets}`);
     }
-    if (!Number.isInteger(g.ways) || g.ways < 1 || g.ways > 64) throw new RangeError(`cache ways must be 1..64, not ${g.ways}`);
+    if (!Number.isInteger(g.ways) || g.ways < 1 || g.ways > 128) throw new RangeError(`cache ways must be 1..128, not ${g.ways}`);
     this.sets = g.sets;
     this.ways = g.ways;
     this.setMask = g.sets - 1;

@@ -4,6 +4,7 @@
 // that the fault path and the mmu_notifier share, and remote TLB flushes (virt/kvm/kvm_main.c).
 
 import type { EventBus } from "../hw/events.js";
+import type { TlbConfig } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import { type Memslot, Memslots } from "./memslot.js";
@@ -40,6 +41,8 @@ export interface KvmOptions {
   /** EPT accessed/dirty flags (EPTP bit 6); NPT always has them. */
   eptAd: boolean;
   vcpus: number;
+  /** The vCPUs' TLB geometry (default: Intel Golden Cove's). */
+  tlb?: TlbConfig;
 }
 
 /** The points of kvm_tdp_page_fault() at which another agent may run (see tdp_fault.ts). */

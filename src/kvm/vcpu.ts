@@ -61,7 +61,7 @@ export class Vcpu {
   ) {
     const o = kvm.opts;
     if (o.mode === "shadow") {
-      this.mmu = new Mmu(kvm.mem, defaultMmuConfig("native", { guestLevels: o.levels }));
+      this.mmu = new Mmu(kvm.mem, defaultMmuConfig("native", { guestLevels: o.levels, ...(o.tlb ? { tlb: o.tlb } : {}) }));
       // VPID 0 is the host's; KVM gives each vCPU its own (allocate_vpid()).
       this.mmu.setNestedContext(id + 1, -1);
       const mmu = this.mmu;
@@ -82,7 +82,10 @@ export class Vcpu {
         },
       });
     } else {
-      this.mmu = new Mmu(kvm.mem, defaultMmuConfig(o.mode, { guestLevels: o.levels, nestedLevels: o.levels, eptAd: o.eptAd }));
+      this.mmu = new Mmu(
+        kvm.mem,
+        defaultMmuConfig(o.mode, { guestLevels: o.levels, nestedLevels: o.levels, eptAd: o.eptAd, ...(o.tlb ? { tlb: o.tlb } : {}) }),
+      );
       this.mmu.setNestedContext(id + 1, kvm.tdp.root);
       this.shadow = null;
     }

@@ -6,6 +6,7 @@
 
 import { PAGE_1G, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
+import type { TlbConfig } from "../hw/mmu.js";
 import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
@@ -24,6 +25,8 @@ export interface QemuVmConfig {
   prealloc: boolean;
   levels: 4 | 5;
   eptAd?: boolean;
+  /** The vCPUs' TLB geometry (default: Intel Golden Cove's). */
+  tlb?: TlbConfig;
 }
 
 /** Where the PCI hole starts: guest RAM above this moves to 4 GiB (QEMU's q35 below_4g_mem_size, 2 GiB on q35 with >2.75 GiB; 3 GiB on i440fx). */
@@ -79,7 +82,7 @@ export class QemuVm {
       host.mem,
       ops,
       alloc,
-      { mode: cfg.mmu, levels: cfg.levels, eptAd: cfg.eptAd ?? true, vcpus: cfg.vcpus },
+      { mode: cfg.mmu, levels: cfg.levels, eptAd: cfg.eptAd ?? true, vcpus: cfg.vcpus, ...(cfg.tlb ? { tlb: cfg.tlb } : {}) },
       bus,
     );
     let hvaOff = 0;

@@ -5,7 +5,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
-import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
@@ -44,6 +44,13 @@ export class ProcState {
   ) {}
 }
 
+/** A scenario's `tlb` as the hardware's geometry: a named core, or N entries 16-way (2 MiB entries shared). */
+export function tlbConfig(t: VmConfig["tlb"]): TlbConfig {
+  if (t === "zen4") return TLB_AMD_ZEN4;
+  if (t === "golden-cove") return TLB_INTEL_GOLDEN_COVE;
+  return { "4k": { sets: t / 16, ways: 16 }, "2m": "shared", "1g": TLB_INTEL_GOLDEN_COVE["1g"] };
+}
+
 /** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */
 export const UNKNOWN = -1;
 
@@ -79,6 +86,7 @@ export class VmState {
         backing: cfg.backing,
         prealloc: cfg.prealloc,
         levels: cfg.guest.levels,
+        tlb: tlbConfig(cfg.tlb),
       },
       bus,
     );
@@ -94,6 +102,7 @@ export class VmState {
           this.qemu.ranges.map((r) => [r.start, r.end] as const),
           cfg.vcpus,
           cfg.guest.levels,
+          tlbConfig(cfg.tlb),
         )
       : null;
     this.runQueues = this.ports.map(() => []);

@@ -7,7 +7,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
-import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import { ACC_USER, ACC_WRITE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { PhysMem } from "../hw/phys_mem.js";
 import type { GpaRange } from "../guest/frame_alloc.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
@@ -23,11 +23,11 @@ export class NativeTwin {
   /** The twin of each virtualized guest process. */
   private readonly twins = new Map<GuestProcess, GuestProcess>();
 
-  constructor(ram: readonly GpaRange[], cpus: number, levels: 4 | 5) {
+  constructor(ram: readonly GpaRange[], cpus: number, levels: 4 | 5, tlb: TlbConfig) {
     // Physical memory up to the end of the highest RAM range (the PCI hole stays unused, as on the VM).
     const top = Math.max(...ram.map((r) => r[1]));
     this.mem = new PhysMem(Math.ceil(top / PAGE_SIZE) * PAGE_SIZE);
-    this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels }));
+    this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels, mmu: { tlb } }));
     // Its own quiet bus: the twin's events are not the run's story.
     this.guest = new GuestKernel({ ram, cpus: this.ports, levels, bus: new EventBus() });
   }

@@ -391,6 +391,23 @@ const vmSchema = z
       .default("4k")
       .describe("Host pages behind guest RAM: 4 KiB pages, transparent huge pages, or a hugetlbfs pool of 2 MiB or 1 GiB pages"),
     prealloc: z.boolean().default(false).describe("true: QEMU touches all guest RAM at start (-mem-prealloc); false: lazy"),
+    tlb: z
+      .union([
+        z.enum(["golden-cove", "zen4"]),
+        count("Entries of the 4 KiB / 2 MiB TLB, 16-way: a multiple of 16 whose sets are a power of two", "entries", 16),
+      ])
+      .default("golden-cove")
+      .superRefine((v, ctx) => {
+        if (typeof v === "number" && (v % 16 !== 0 || ((v / 16) & (v / 16 - 1)) !== 0)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `${v} entries is not 16 ways times a power-of-two number of sets; for example 512, 1024, 2048 or 4096`,
+          });
+        }
+      })
+      .describe(
+        "The vCPUs' TLB: golden-cove (Intel, 2048 entries 16-way), zen4 (AMD, 3072 entries 24-way), or a number of 16-way entries (for --compare tlb=512,2048)",
+      ),
     guest: z
       .strictObject({
         levels: z.literal([4, 5]).default(4).describe("Guest paging levels: 4 (48-bit virtual addresses) or 5 (57-bit, LA57)"),
