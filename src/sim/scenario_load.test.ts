@@ -105,7 +105,19 @@ describe("core keys and their defaults", () => {
       seed: 1,
       host: { ram: 2 * GiB, swap: 0, thp: "never", watermarks: { min: 1448 * 4 * KiB, low: 1972 * 4 * KiB, high: 2496 * 4 * KiB } },
       cost: {},
-      vms: [{ name: "vm0", ram: GiB, vcpus: 1, mmu: "ept", backing: "4k", prealloc: false, tlb: "golden-cove", guest: { levels: 4 }, processes: [] }],
+      vms: [
+        {
+          name: "vm0",
+          ram: GiB,
+          vcpus: 1,
+          mmu: "ept",
+          backing: "4k",
+          prealloc: false,
+          tlb: "golden-cove",
+          guest: { levels: 4 },
+          processes: [],
+        },
+      ],
       timeline: [],
     });
   });
