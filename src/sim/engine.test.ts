@@ -311,3 +311,26 @@ describe("workload steps", () => {
     expect(r.vms[0]!.guest.pgfault).toBeGreaterThanOrEqual(20 * 16 + 10 * 32);
   });
 });
+
+describe("the data checker", () => {
+  test("a timeline madvise(DONTNEED) on guest memory still in use is reported as lost data", () => {
+    const s = scenario(`seed: 3
+host: {ram: 1GiB, swap: 0, thp: never}
+vms:
+  - name: vm0
+    ram: 256MiB
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: heap, size: 32MiB}
+          - touch: {name: heap, op: write}
+          - touch: {name: heap, op: read}
+timeline:
+  - at: {accesses: 8192}
+    madvise: {vm: vm0, gpa: 0x0, size: 256MiB, advice: DONTNEED}
+`);
+    const r = new Engine(s).run();
+    expect(r.check.dataErrors).toBeGreaterThan(1000);
+    expect(r.check.messages.join("\n")).toMatch(/the host discarded a page the guest was using/);
+  });
+});

@@ -115,6 +115,18 @@ export class VmState {
     }
   }
 
+  /** What each process last wrote, by virtual page (forgotten on munmap and exit). */
+  private readonly writtenByGva = new Map<GuestProcess, Map<number, number>>();
+
+  expectedByGva(proc: GuestProcess): Map<number, number> {
+    let m = this.writtenByGva.get(proc);
+    if (m === undefined) {
+      m = new Map();
+      this.writtenByGva.set(proc, m);
+    }
+    return m;
+  }
+
   createProcess(name: string, cpu: number): GuestProcess {
     const proc = this.guest.createProcess(name, cpu);
     this.native?.createProcess(proc, cpu);
@@ -129,6 +141,13 @@ export class VmState {
 
   munmap(proc: GuestProcess, gva: number, size: number, cpu: number): void {
     this.guest.munmap(proc, gva, size, cpu);
+    const m = this.writtenByGva.get(proc);
+    if (m !== undefined) {
+      const first = Math.floor(gva / PAGE_SIZE);
+      const last = Math.floor((gva + size - 1) / PAGE_SIZE);
+      if (last - first < m.size) for (let p = first; p <= last; p++) m.delete(p);
+      else for (const p of [...m.keys()]) if (p >= first && p <= last) m.delete(p);
+    }
     this.native?.munmap(proc, gva, size, cpu);
   }
 
@@ -139,6 +158,7 @@ export class VmState {
 
   exit(proc: GuestProcess, cpu: number): void {
     this.guest.exit(proc, cpu);
+    this.writtenByGva.delete(proc);
     this.native?.exit(proc, cpu);
   }
 }
@@ -210,19 +230,31 @@ export class Machine {
         `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} was translated, but no shadow entry maps it: a stale TLB entry`,
       );
     }
+    const page = Math.floor(gva / PAGE_SIZE);
+    const byGva = vm.expectedByGva(ps.proc);
     if (write) {
       const v = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
       mem.content[frame] = v;
       vm.expected.set(gfn, v);
+      byGva.set(page, v);
     } else {
+      const got = mem.content[frame]!;
       this.valuesRead++;
-      this.readDigest = (Math.imul(this.readDigest, 0x01000193) ^ mem.content[frame]!) >>> 0;
+      this.readDigest = (Math.imul(this.readDigest, 0x01000193) ^ got) >>> 0;
+      // Two views of what the guest should read: what its frame last held (zero after the
+      // guest cleared it or the host discarded it), and what its process last wrote at this
+      // address (which no host action may take away from a page still in use).
       const want = vm.expected.get(gfn) ?? 0;
-      if (want !== UNKNOWN && mem.content[frame] !== want) {
+      const wrote = byGva.get(page) ?? 0;
+      if (want !== UNKNOWN && (got !== want || got !== wrote)) {
         this.dataErrors++;
         if (this.violations.length < 20) {
+          const lost =
+            got === want && got !== wrote
+              ? ` (the process wrote 0x${wrote.toString(16)} there: the host discarded a page the guest was using)`
+              : "";
           this.violations.push(
-            `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} read 0x${mem.content[frame]!.toString(16)}, expected 0x${want.toString(16)}`,
+            `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} read 0x${got.toString(16)}, expected 0x${(got !== want ? want : wrote).toString(16)}${lost}`,
           );
         }
       }
