@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
@@ -94,5 +95,17 @@ describe("memvirt run --csv and memvirt plot", () => {
     expect(readFileSync(png).subarray(1, 4).toString()).toBe("PNG");
     const bad = await runCli(["plot", csv, "-o", svg]);
     expect(bad.code).toBe(2);
+  });
+});
+
+describe("memvirt sweep on worker threads", () => {
+  const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+  test.skipIf(!existsSync(cli))("the built CLI runs the grid on a piscina pool and gives the in-process rows", async () => {
+    const dir = setup("  mmu: [ept, npt]\nseeds: [1, 2]\n");
+    const pooled = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "2"], { encoding: "utf8" });
+    expect(pooled.status).toBe(0);
+    const inProcess = await runCli(["sweep", join(dir, "sweep.yaml"), "--workers", "1"]);
+    expect(pooled.stdout).toBe(inProcess.stdout);
+    expect(pooled.stdout.trim().split("\n")).toHaveLength(5);
   });
 });
