@@ -62,7 +62,52 @@ export type StoryItem =
       /** Host frames by state (frame_map.ts), one cell per `frameStep` frames. */
       frames?: Uint8Array;
       frameStep?: number;
+      /** The guest's and KVM's tables on the path of the address the story follows (story_trees.ts). */
+      trees?: StoryTrees;
     };
+
+/** One table on a tree's path: the entry for the address, decoded, and how full the table is. */
+export interface TreeLevel {
+  level: number;
+  /** PML4E, PDE, EPT PTE, NPT PDE, shadow PTE... */
+  name: string;
+  /** The table's frame (a gfn in the guest's tree, a host pfn in KVM's). */
+  table: number;
+  /** Index of the address's entry in the table. */
+  index: number;
+  /** Present entries in the table, of 512. */
+  present: number;
+  lo: number;
+  hi: number;
+  /** The entry's bits, decoded (formatX86Pte / formatEptPte). */
+  bits: string;
+  /** The entry is present (KVM's MMU-present bit for EPT/NPT and shadow entries). */
+  mapped: boolean;
+  /** Where the host keeps a guest table's page now (its frame, the swap cache, a swap slot). */
+  where?: string;
+}
+
+/** A page-table tree reduced to one address's path. */
+export interface TreeSummary {
+  title: string;
+  /** The address walked (-1: none). */
+  addr: number;
+  addrKind: "gva" | "gpa";
+  /** What the tables' frame numbers are. */
+  frameKind: "gfn" | "pfn";
+  levels: TreeLevel[];
+  /** How the walk ended, in words. */
+  end: string;
+  /** The frame the path maps (gfn for the guest tree, host pfn for KVM's), or -1. */
+  leaf: number;
+}
+
+export interface StoryTrees {
+  mode: string;
+  guest: TreeSummary;
+  /** EPT/NPT for the guest leaf's gpa, or the shadow tables for the gva. */
+  second: TreeSummary;
+}
 
 export interface TranslateResult {
   /** The walk asked for (cold unless the options say otherwise). */

@@ -8,7 +8,7 @@
 // mmu_notifier invalidation and the KVM zap that preceded it.
 
 import type { SimEvent } from "../hw/events.js";
-import type { StoryItem } from "./protocol.js";
+import type { StoryItem, StoryTrees } from "./protocol.js";
 
 export interface CollectorOptions {
   /** Most events kept in all (the rest are only counted). */
@@ -54,6 +54,8 @@ export interface CollectorState {
   stepName(e: SimEvent): string;
   /** The host frames by state, if the page shows them. */
   frames?(): { cells: Uint8Array; step: number } | null;
+  /** The guest's and KVM's tables on the followed address's path, if the page shows them. */
+  trees?(): StoryTrees | null;
 }
 
 export class StoryCollector {
@@ -149,6 +151,7 @@ export class StoryCollector {
 
   private snapshot(n: number, reason: string, kind: string): StoryItem {
     const f = this.state.frames?.() ?? null;
+    const trees = this.state.trees?.() ?? null;
     return {
       t: "chapter",
       n,
@@ -159,6 +162,7 @@ export class StoryCollector {
       gauges: this.state.gauges(),
       accesses: this.state.accesses(),
       ...(f ? { frames: f.cells, frameStep: f.step } : {}),
+      ...(trees ? { trees } : {}),
     };
   }
 

@@ -16,6 +16,7 @@ import { BufferSource } from "../workload/trace.js";
 import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerRequest } from "./protocol.js";
 import { FrameTracker, frameMap } from "./frame_map.js";
 import { DEFAULT_COLLECTOR, StoryCollector } from "./story_collect.js";
+import { FocusTracker, storyTrees } from "./story_trees.js";
 
 interface WorkerScope {
   postMessage(message: WorkerReply): void;
@@ -107,12 +108,14 @@ function story(req: StoryRequest): void {
   let machine: Machine | null = null;
   let engine: Engine | null = null;
   const tracker = new FrameTracker();
+  const focus = new FocusTracker(() => machine);
   const collector = new StoryCollector(
     {
       gauges: () => (machine ? gauges(machine) : {}),
       accesses: () => engine?.accesses ?? 0,
       stepName: (e) => stepName(scenario, e),
       frames: () => (machine ? frameMap(machine, tracker) : null),
+      trees: () => (machine ? storyTrees(machine, focus.focus) : null),
     },
     { ...DEFAULT_COLLECTOR, ...(req.maxEvents !== undefined ? { maxEvents: req.maxEvents } : {}) },
   );
@@ -125,6 +128,7 @@ function story(req: StoryRequest): void {
     // Listen before the machine exists, so the story starts with QEMU reserving guest RAM.
     bus.listen((e) => {
       tracker.onEvent(e);
+      focus.onEvent(e);
       collector.onEvent(e);
     });
     machine = new Machine(scenario, bus);

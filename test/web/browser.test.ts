@@ -4,7 +4,7 @@
 // checked against the library: the run view's counters and exported report equal the
 // report the engine gives for the same scenario and seed; the translate view steps through
 // a cold 4+4 EPT walk to 25; the story plays to the first swap-out with the notifier step
-// narrated; an invalid scenario shows the schema's error and does not run. Screenshots of
+// narrated and its guest and EPT trees drawn; an invalid scenario shows the schema's error and does not run. Screenshots of
 // each view at 1280x800 go to test-artifacts/ and are checked for a non-blank page.
 //
 // MEMVIRT_WEB_DIST=dist/web reuses a page built by `npm run build` instead of building one.
@@ -235,6 +235,16 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
     }
     expect(await page.textContent("[data-testid=story-correction]")).toContain("change_pte()");
     expect(await page.textContent("[data-testid=story-panels]")).toContain("Swap device");
+    // Both trees, read from the run at this chapter: the guest's tables and KVM's EPT, each with its levels.
+    expect(Number(await page.getAttribute("[data-testid=tree-guest]", "data-levels"))).toBeGreaterThan(0);
+    expect(Number(await page.getAttribute("[data-testid=tree-kvm]", "data-levels"))).toBeGreaterThan(0);
+    expect(await page.textContent("[data-testid=tree-guest]")).toContain("PML4E");
+    expect(await page.textContent("[data-testid=tree-kvm]")).toContain("EPT PML4E");
+    // The tree's summary is a keyboard control: Enter folds the tree away.
+    await page.focus("[data-testid=tree-kvm] summary");
+    await page.keyboard.press("Enter");
+    expect(await page.getAttribute("[data-testid=tree-kvm]", "open")).toBeNull();
+    await page.keyboard.press("Enter");
     await screenshot(page, "story");
   }, 60_000);
 

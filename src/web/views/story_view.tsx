@@ -13,10 +13,11 @@ import { EXAMPLES } from "../examples.js";
 import type { ViewProps } from "../app.js";
 import { int, pct } from "../format.js";
 import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf, tablePath } from "../narration.js";
-import type { StoryItem } from "../protocol.js";
+import type { StoryItem, TreeSummary } from "../protocol.js";
 import { SimClient } from "../sim_client.js";
 import { applyFrameEvent, FRAME_STATES } from "../frame_map.js";
 import { addEvent } from "../story_collect.js";
+import { lostLevels, treeChanges } from "../story_trees.js";
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
 const LOG_ITEMS = 80;
@@ -35,7 +36,12 @@ interface StoryState {
 /** Counts, sums and the chapter in force at item `pos` (the chapter's snapshot plus the events kept after it). */
 function stateAt(items: StoryItem[], chapters: number[], pos: number) {
   let ci = -1;
-  for (const c of chapters) if (c <= pos) ci = c;
+  let prev: Chapter | null = null;
+  for (const c of chapters) {
+    if (c > pos) break;
+    if (ci >= 0) prev = items[ci] as Chapter;
+    ci = c;
+  }
   if (ci < 0) return null;
   const ch = items[ci] as Chapter;
   const counts = { ...ch.counts };
@@ -52,7 +58,7 @@ function stateAt(items: StoryItem[], chapters: number[], pos: number) {
       latest[it.e.kind] = it.e;
     }
   }
-  return { chapter: ch, counts, sums, last, latest, frames };
+  return { chapter: ch, prev, counts, sums, last, latest, frames };
 }
 
 const MMUS = ["", "ept", "npt", "shadow"] as const;
@@ -243,6 +249,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
         <div>
           <Now item={current} chapter={now?.chapter ?? null} pos={pos} mmu={ctxMmu} />
           <Log items={items} pos={pos} mmu={ctxMmu} />
+          <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
         </div>
         <div>{now && <Panels counts={now.counts} sums={now.sums} chapter={now.chapter} latest={now.latest} />}</div>
@@ -549,5 +556,82 @@ function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
         </div>
       </div>
     </div>
+  );
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+const CHANGE_TEXT = { new: "new", gone: "gone", changed: "changed", "": "" } as const;
+
+/** The guest's and KVM's tables on the path of the address the story follows, as of the chapter's start. */
+function TreesPanel({ chapter, prev }: { chapter: Chapter | null; prev: Chapter | null }) {
+  const t = chapter?.trees;
+  return (
+    <div class="panel" data-testid="story-trees">
+      <h3>Page tables on one address's path</h3>
+      {t ? (
+        <>
+          <p class="tree-note">
+            Following gva <code>{hex(t.guest.addr)}</code>, the first page the guest faulted in, as of this chapter's start: each table on
+            the way with its present entries of 512. Marked <span class="tree-change new">new</span>,{" "}
+            <span class="tree-change gone">gone</span> or <span class="tree-change changed">changed</span>: since the previous chapter.
+          </p>
+          <div class="trees">
+            <TreeView tree={t.guest} prev={prev?.trees?.guest} testid="tree-guest" />
+            <TreeView tree={t.second} prev={prev?.trees?.second} testid="tree-kvm" />
+          </div>
+        </>
+      ) : (
+        <p class="tree-note">The trees appear once the guest has faulted in its first page (the story follows that address).</p>
+      )}
+    </div>
+  );
+}
+
+function TreeView({ tree, prev, testid }: { tree: TreeSummary; prev: TreeSummary | null | undefined; testid: string }) {
+  const changes = treeChanges(prev, tree);
+  const lost = lostLevels(prev, tree);
+  // Nested lists: each level's list item holds the next level's list.
+  let inner = (
+    <>
+      {lost.map((l) => (
+        <ul key={`lost${l.level}`}>
+          <li class="tree-level lost" data-level={l.level}>
+            <span class="tree-name">{l.name}</span>[{l.index}] <span class="tree-change gone">gone</span>{" "}
+            <span class="tree-meta">no longer reached</span> <code class="tree-bits">{l.bits}</code>
+          </li>
+        </ul>
+      ))}
+      <ul>
+        <li class="tree-end" data-testid={`${testid}-end`}>
+          &rarr; {tree.end}
+        </li>
+      </ul>
+    </>
+  );
+  for (let i = tree.levels.length - 1; i >= 0; i--) {
+    const l = tree.levels[i]!;
+    const ch = changes[i] ?? "";
+    inner = (
+      <ul>
+        <li class={`tree-level${l.mapped ? "" : " absent"}${ch ? ` changed-${ch}` : ""}`} data-level={l.level} data-change={ch}>
+          <span class="tree-name">{l.name}</span>[{l.index}] {ch && <span class={`tree-change ${ch}`}>{CHANGE_TEXT[ch]}</span>}{" "}
+          <span class="tree-meta">
+            in table {tree.frameKind} {hex(l.table)}, {l.present}/512 present
+            {l.where ? ` (${l.where})` : ""}
+          </span>
+          <br />
+          <code class="tree-bits">{l.bits}</code>
+          {inner}
+        </li>
+      </ul>
+    );
+  }
+  return (
+    <details open class="tree" data-testid={testid} data-levels={tree.levels.length}>
+      <summary>
+        <strong>{tree.title}</strong> <span class="tree-meta">{tree.addr >= 0 ? `for ${tree.addrKind} ${hex(tree.addr)}` : ""}</span>
+      </summary>
+      {tree.levels.length === 0 ? <p class="tree-end">&rarr; {tree.end}</p> : inner}
+    </details>
   );
 }

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+// The story's two trees, read from the real run at each chapter: the guest process's page
+// tables for the address the story follows (the first page the guest faulted in), and
+// KVM's EPT/NPT tables for that page's gpa (or, under shadow paging, KVM's shadow tables
+// for the gva). Each tree is the path of that one address, with the number of present
+// entries in every table on the way, so a chapter carries a few hundred bytes, not a tree.
+//
+// The snapshot is taken from inside an event emission, possibly in the middle of a fault,
+// so it only reads: table words straight from PhysMem, QEMU's host tables walked here (not
+// HostKernel.walk(), which keeps its result in scratch fields), never a vCPU's MMU.
+
+import { tableIndex } from "../hw/addr.js";
+import { EPT_PS, eptLevelName, formatEptPte } from "../hw/ept_pte.js";
+import type { SimEvent } from "../hw/events.js";
+import { swpOffset } from "../host/pgtable.js";
+import { entryPfn, formatX86Pte, PTE_P, PTE_PAT_HUGE, PTE_PS, x86LevelName } from "../hw/x86_pte.js";
+import { isShadowPresent } from "../kvm/spte.js";
+import type { Machine, VmState } from "../sim/machine.js";
+import type { StoryTrees, TreeLevel, TreeSummary } from "./protocol.js";
+
+/** The address the story follows: a page of one guest process in the first VM. */
+export interface Focus {
+  pid: number;
+  process: string;
+  /** Page-aligned guest-virtual address. */
+  gva: number;
+}
+
+/** Picks the focus: the first page a guest process of the first VM faulted in; again after that process exits. */
+export class FocusTracker {
+  focus: Focus | null = null;
+
+  constructor(private readonly machine: () => Machine | null) {}
+
+  onEvent(e: SimEvent): void {
+    if (e.kind === "guest.process_exit" && this.focus !== null && Number(e.pid) === this.focus.pid) this.focus = null;
+    if (e.kind !== "guest.pgfault" || this.focus !== null) return;
+    const vm = this.machine()?.vms[0];
+    const gva = Number(e.gva);
+    const proc = vm?.guest.process(Number(e.pid));
+    // Events carry no VM name: a pid of the first VM whose VMAs hold the address is this VM's fault.
+    if (!proc?.alive || !Number.isFinite(gva) || proc.findVma(gva) === null) return;
+    this.focus = { pid: proc.pid, process: proc.name, gva: gva - (gva % 4096) };
+  }
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** Frames one entry at `level` covers (1, 512, 512^2...). */
+const span = (level: number) => 512 ** (level - 1);
+
+function countPresent(words: Uint32Array, off: number, present: (lo: number) => boolean): number {
+  let n = 0;
+  for (let i = 0; i < 512; i++) if (present(words[off + 2 * i]!)) n++;
+  return n;
+}
+
+/** The host frame behind guest frame `gfn` now, from QEMU's own tables (read-only): a frame, a swap slot, or why there is none. */
+export function hostFrameOf(m: Machine, vm: VmState, gfn: number): { pfn: number } | { slot: number } | { why: string } {
+  const hva = vm.qemu.gpaToHva(gfn * 4096);
+  if (hva < 0) return { why: `gfn ${hex(gfn)} is not guest RAM` };
+  const mm = vm.qemu.mm;
+  if (mm.dead) return { why: "QEMU has exited" };
+  const mem = m.host.mem;
+  let table = mm.pgd;
+  for (let level = 4; level >= 1; level--) {
+    const idx = tableIndex(hva, level);
+    const lo = mem.readLo(table, idx);
+    const hi = mem.readHi(table, idx);
+    if ((lo & PTE_P) === 0) {
+      return level === 1 && (lo !== 0 || hi !== 0) ? { slot: swpOffset(lo, hi) } : { why: "not backed by the host yet" };
+    }
+    if (level === 1 || (lo & PTE_PS) !== 0) {
+      return { pfn: entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi) + (level > 1 ? Math.floor(hva / 4096) % span(level) : 0) };
+    }
+    table = entryPfn(lo, hi);
+  }
+  return { why: "no host mapping" };
+}
+
+/** A guest page table's 1024 words wherever the host keeps them now: its frame, the swap cache, or the swap device. */
+function guestTableWords(m: Machine, vm: VmState, gfn: number): { words: Uint32Array; off: number; where: string } | { why: string } {
+  const mem = m.host.mem;
+  const h = hostFrameOf(m, vm, gfn);
+  if ("why" in h) return h;
+  if ("pfn" in h) {
+    if (!mem.isTable(h.pfn)) return { why: `host frame ${hex(h.pfn)} holds no table` };
+    return { words: mem.words, off: mem.entryOffset(h.pfn, 0), where: `host frame ${hex(h.pfn)}` };
+  }
+  const swap = m.host.swap;
+  const cached = swap?.cache[h.slot] ?? 0;
+  if (cached > 0 && mem.isTable(cached)) {
+    return {
+      words: mem.words,
+      off: mem.entryOffset(cached, 0),
+      where: `swap slot ${h.slot}, still in the swap cache (frame ${hex(cached)})`,
+    };
+  }
+  const saved = swap?.tables.get(h.slot);
+  if (saved) return { words: saved, off: 0, where: `swap slot ${h.slot}: the host swapped this guest table out` };
+  // A swap entry whose slot is already free: the snapshot fell inside do_swap_page(), between swap_free() and set_pte().
+  if (swap && swap.swapMap[h.slot] === 0) return { why: `mid swap-in, the host is bringing it back from slot ${h.slot} now` };
+  return { why: `swap slot ${h.slot} holds no table` };
+}
+
+/** The guest's page-table path for `focus` (tables are guest frames, read through QEMU's mapping of guest RAM). */
+export function guestTree(m: Machine, vm: VmState, focus: Focus): TreeSummary {
+  const proc = vm.guest.process(focus.pid);
+  const tree: TreeSummary = {
+    title: `Guest page tables of ${focus.process} (pid ${focus.pid})`,
+    addr: focus.gva,
+    addrKind: "gva",
+    frameKind: "gfn",
+    levels: [],
+    end: "",
+    leaf: -1,
+  };
+  if (!proc?.alive) {
+    tree.end = "the process has exited";
+    return tree;
+  }
+  let table = proc.pgd;
+  for (let level: number = vm.guest.levels; level >= 1; level--) {
+    const t = guestTableWords(m, vm, table);
+    if ("why" in t) {
+      tree.end = `the ${x86LevelName(level)} table (gfn ${hex(table)}) cannot be read: ${t.why}`;
+      return tree;
+    }
+    const index = tableIndex(focus.gva, level);
+    const lo = t.words[t.off + 2 * index]!;
+    const hi = t.words[t.off + 2 * index + 1]!;
+    const present = (lo & PTE_P) !== 0;
+    const leaf = present && (level === 1 || (lo & PTE_PS) !== 0);
+    tree.levels.push({
+      level,
+      name: x86LevelName(level),
+      table,
+      index,
+      present: countPresent(t.words, t.off, (w) => (w & PTE_P) !== 0),
+      lo,
+      hi,
+      bits: formatX86Pte(lo, hi, level),
+      mapped: present,
+      where: t.where,
+    });
+    if (!present) {
+      tree.end = `no ${x86LevelName(level)}: the guest has not mapped ${hex(focus.gva)}`;
+      return tree;
+    }
+    const next = entryPfn(level > 1 && leaf ? lo & ~PTE_PAT_HUGE : lo, hi);
+    if (leaf) {
+      tree.leaf = next + (Math.floor(focus.gva / 4096) % span(level));
+      tree.end = `guest frame ${hex(tree.leaf)} (gpa ${hex(tree.leaf * 4096)})`;
+      return tree;
+    }
+    table = next;
+  }
+  return tree;
+}
+
+/** KVM's EPT/NPT path for guest frame `gfn` (host frames, read from PhysMem). */
+export function tdpTree(m: Machine, vm: VmState, gfn: number): TreeSummary {
+  const tdp = vm.qemu.kvm.tdp;
+  const ept = tdp.fmt === "ept";
+  const name = (l: number) => (ept ? eptLevelName(l) : `NPT ${x86LevelName(l)}`);
+  const fmt = (lo: number, hi: number, l: number) => {
+    const s = ept ? formatEptPte(lo, hi, l) : formatX86Pte(lo, hi, l);
+    // An access-tracked EPT leaf has RWX cleared but is still KVM's (MMU-present, bit 11).
+    return isShadowPresent(lo) && s.startsWith("not present") ? `access-tracked (RWX saved, cleared), lo=${hex(lo)}` : s;
+  };
+  const tree: TreeSummary = {
+    title: `${ept ? "EPT" : "NPT"} tables of ${vm.cfg.name}`,
+    addr: gfn * 4096,
+    addrKind: "gpa",
+    frameKind: "pfn",
+    levels: [],
+    end: "",
+    leaf: -1,
+  };
+  const mem = m.host.mem;
+  let table = tdp.root;
+  for (let level: number = tdp.levels; level >= 1; level--) {
+    const index = Math.floor(gfn / span(level)) % 512;
+    const lo = mem.readLo(table, index);
+    const hi = mem.readHi(table, index);
+    const present = isShadowPresent(lo);
+    const leaf = present && (level === 1 || (lo & (ept ? EPT_PS : PTE_PS)) !== 0);
+    tree.levels.push({
+      level,
+      name: name(level),
+      table,
+      index,
+      present: countPresent(mem.words, mem.entryOffset(table, 0), isShadowPresent),
+      lo,
+      hi,
+      bits: fmt(lo, hi, level),
+      mapped: present,
+    });
+    if (!present) {
+      tree.end = `no ${name(level)}: the next guest access to gfn ${hex(gfn)} exits to KVM`;
+      return tree;
+    }
+    const next = entryPfn(!ept && leaf && level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi);
+    if (leaf) {
+      tree.leaf = next + (gfn % span(level));
+      tree.end = `host frame ${hex(tree.leaf)}`;
+      return tree;
+    }
+    table = next;
+  }
+  return tree;
+}
+
+/** KVM's shadow path for the process's gva: the root a vCPU keeps for that process's CR3. */
+export function shadowTree(m: Machine, vm: VmState, focus: Focus): TreeSummary {
+  const tree: TreeSummary = {
+    title: `Shadow tables of ${vm.cfg.name} for ${focus.process}`,
+    addr: focus.gva,
+    addrKind: "gva",
+    frameKind: "pfn",
+    levels: [],
+    end: "",
+    leaf: -1,
+  };
+  const proc = vm.guest.process(focus.pid);
+  let root = -1;
+  let rootLevel = 0;
+  for (const v of vm.qemu.kvm.vcpus) {
+    const s = v.shadow;
+    if (!s || !proc) continue;
+    for (const r of [s.root, ...s.prevRoots]) {
+      if (r.sp !== null && !r.sp.invalid && Math.floor(r.pgd / 4096) === proc.pgd) {
+        root = r.sp.spt;
+        rootLevel = r.sp.level;
+      }
+    }
+    if (root >= 0) break;
+  }
+  if (root < 0) {
+    tree.end = "no vCPU holds a shadow root for this process now (it is built when the process next runs)";
+    return tree;
+  }
+  const mem = m.host.mem;
+  let table = root;
+  for (let level = rootLevel; level >= 1; level--) {
+    const index = tableIndex(focus.gva, level);
+    const lo = mem.readLo(table, index);
+    const hi = mem.readHi(table, index);
+    const present = isShadowPresent(lo);
+    const leaf = present && (level === 1 || (lo & PTE_PS) !== 0);
+    tree.levels.push({
+      level,
+      name: `shadow ${x86LevelName(level)}`,
+      table,
+      index,
+      present: countPresent(mem.words, mem.entryOffset(table, 0), isShadowPresent),
+      lo,
+      hi,
+      bits: formatX86Pte(lo, hi, level),
+      mapped: present,
+    });
+    if (!present) {
+      tree.end = `no shadow ${x86LevelName(level)}: the next access to ${hex(focus.gva)} faults into KVM`;
+      return tree;
+    }
+    const next = entryPfn(leaf && level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi);
+    if (leaf) {
+      tree.leaf = next + (Math.floor(focus.gva / 4096) % span(level));
+      tree.end = `host frame ${hex(tree.leaf)}`;
+      return tree;
+    }
+    table = next;
+  }
+  return tree;
+}
+
+/** Both trees for the focus now, or null before the guest has faulted anything in. */
+export function storyTrees(m: Machine, focus: Focus | null): StoryTrees | null {
+  const vm = m.vms[0];
+  if (!vm || focus === null) return null;
+  const guest = guestTree(m, vm, focus);
+  const kvm = vm.qemu.kvm;
+  let second: TreeSummary;
+  if (kvm.shadow !== null) second = shadowTree(m, vm, focus);
+  else if (guest.leaf >= 0) second = tdpTree(m, vm, guest.leaf);
+  else {
+    second = {
+      title: `${kvm.tdp.fmt === "ept" ? "EPT" : "NPT"} tables of ${vm.cfg.name}`,
+      addr: -1,
+      addrKind: "gpa",
+      frameKind: "pfn",
+      levels: [],
+      end: "the guest maps no frame at this address, so there is no gpa to look up",
+      leaf: -1,
+    };
+  }
+  return { mode: kvm.opts.mode, guest, second };
+}
+
+export type LevelChange = "new" | "gone" | "changed" | "";
+
+/** What changed at each level of `cur` since `prev` (same address only): an entry appearing, disappearing, or rewritten. */
+export function treeChanges(prev: TreeSummary | null | undefined, cur: TreeSummary): LevelChange[] {
+  return cur.levels.map((l, i) => {
+    if (!prev || prev.addr !== cur.addr || prev.title !== cur.title) return "";
+    const p = prev.levels[i];
+    if (!p) return l.mapped ? "new" : "";
+    if (p.mapped !== l.mapped) return l.mapped ? "new" : "gone";
+    return p.lo !== l.lo || p.hi !== l.hi ? "changed" : "";
+  });
+}
+
+/** Levels that were in `prev`'s path but are no longer reached in `cur` (a table freed or a parent entry cleared). */
+export function lostLevels(prev: TreeSummary | null | undefined, cur: TreeSummary): TreeLevel[] {
+  if (!prev || prev.addr !== cur.addr || prev.title !== cur.title) return [];
+  return prev.levels.slice(cur.levels.length).filter((l) => l.mapped);
+}
