@@ -13,7 +13,7 @@ import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
 import { type Out, bold, n, table } from "./format.js";
 import { FileSource } from "./file_source.js";
-import { EXIT_RUN_FAILED, type RunCommandOptions, parseCount, scenarioText } from "./run_cmd.js";
+import { EXIT_RUN_FAILED, type RunCommandOptions, checkOutcome, parseCount, scenarioText } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 
 export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels", "tlb"]);
@@ -80,12 +80,14 @@ export function runCompare(out: Out, file: string | undefined, spec: string, o: 
   const jsonText = `${JSON.stringify(json, null, 2)}\n`;
   if (o.json === true || o.json === "-") {
     out.write(jsonText);
-    return 0;
+  } else {
+    if (typeof o.json === "string") writeAtomically(o.json, jsonText);
+    if (o.csv !== undefined) writeAtomically(o.csv, reportCsv(variants));
+    out.write(formatCompare(out, name, cmp.key, variants));
   }
-  if (typeof o.json === "string") writeAtomically(o.json, jsonText);
-  if (o.csv !== undefined) writeAtomically(o.csv, reportCsv(variants));
-  out.write(formatCompare(out, name, cmp.key, variants));
-  return 0;
+  let code = 0;
+  for (const v of variants) if (checkOutcome(out, v.report, v.label) !== 0) code = EXIT_RUN_FAILED;
+  return code;
 }
 
 export function writeAtomically(path: string, text: string): void {

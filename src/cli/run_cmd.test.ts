@@ -146,6 +146,24 @@ vms:
     expect(readdirSync(d)).toEqual(["oom.yaml"]);
   });
 
+  test("a run whose checker finds lost data exits 1, says so in its last line, and still writes its report", async () => {
+    // QEMU discards guest RAM (MADV_DONTNEED) while the guest still uses it: every read is a data error.
+    const lossy = `${SMALL.replace("          - random: {name: heap, accesses: 5000, writeRatio: 0.3}", "          - touch: {name: heap, op: read}")}
+timeline:
+  - at: {accesses: 1024}
+    madvise: {vm: vm0, gpa: 0, size: 128MiB, advice: DONTNEED}
+`;
+    const d = scratch({ "lossy.yaml": lossy });
+    const r = await runCli(["run", join(d, "lossy.yaml"), "--json", join(d, "out.json")]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("FAILED: 1,024 data errors, 0 invariant violations");
+    expect(r.stderr.trimEnd().split("\n").at(-1)).toBe("memvirt: run is not clean: the checker found 1024 data errors; exit 1");
+    expect(JSON.parse(readFileSync(join(d, "out.json"), "utf8")).check.dataErrors).toBe(1024);
+    const cmp = await runCli(["run", join(d, "lossy.yaml"), "--compare", "mmu=ept,shadow"]);
+    expect(cmp.code).toBe(1);
+    expect(cmp.stderr).toContain("memvirt: run mmu=shadow is not clean");
+  });
+
   test("the same seed twice gives identical JSON; --seed overrides the scenario's", async () => {
     const d = scratch({ "small.yaml": SMALL });
     const file = join(d, "small.yaml");

@@ -149,6 +149,25 @@ export interface RunCommandOptions {
   sample?: string;
 }
 
+/**
+ * The run's outcome: 0 when the checker found nothing, else EXIT_RUN_FAILED with one last line
+ * (on stderr, after the report) saying what it found.
+ */
+export function checkOutcome(out: Out, report: Report, label?: string): number {
+  const c = report.check;
+  if (c.dataErrors === 0 && c.invariantViolations === 0) return 0;
+  const what = [
+    c.dataErrors > 0 ? `${c.dataErrors} data error${c.dataErrors === 1 ? "" : "s"}` : "",
+    c.invariantViolations > 0
+      ? `${c.invariantViolations} invariant violation${c.invariantViolations === 1 ? "" : "s"} (stale mappings included)`
+      : "",
+  ].filter((x) => x !== "");
+  out.error(
+    `memvirt: run${label === undefined ? "" : ` ${label}`} is not clean: the checker found ${what.join(" and ")}; exit ${EXIT_RUN_FAILED}\n`,
+  );
+  return EXIT_RUN_FAILED;
+}
+
 /** The whole command, for main.ts and tests: returns the exit code for results main() does not map. */
 export function runScenario(out: Out, file: string | undefined, o: RunCommandOptions): number {
   if (o.compare !== undefined) return runCompare(out, file, o.compare, o);
@@ -229,7 +248,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
     for (const p of pending) p.commit();
     if (jsonToStdout) out.write(jsonText);
     else out.write(formatReport(out, report, scenario));
-    return 0;
+    return checkOutcome(out, report);
   } finally {
     for (const p of pending) p.discard();
   }

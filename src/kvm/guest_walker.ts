@@ -89,6 +89,8 @@ export class GuestMemory {
     } else if (pfn < 0) {
       this.lastError = `gfn 0x${gfn.toString(16)} is not mapped on the host (atomic access)`;
     }
+    // A store through the hva dirties the page (the host PTE's D bit; kvm_release_page_dirty() in cmpxchg_gpte).
+    if (pfn >= 0 && write) this.host.markDirty(pfn);
     return pfn;
   }
 

@@ -12,7 +12,7 @@ import { ShadowMmu } from "./shadow_mmu.js";
 import { ShadowSync } from "./shadow_sync.js";
 import { VmStat } from "./stats.js";
 import { type MmuPageAllocator, TdpMmu } from "./tdp_mmu.js";
-import { Vcpu } from "./vcpu.js";
+import { OUTSIDE_GUEST_MODE, Vcpu } from "./vcpu.js";
 
 /** What KVM asks of the host mm that backs guest RAM (hva_to_pfn() and friends), bound to the VMM's mm. */
 export interface HostMmOps {
@@ -29,6 +29,11 @@ export interface HostMmOps {
   hostMappingLevel(hva: number): number;
   /** Why the last gup failed, in a sentence. */
   readonly lastError: string;
+  /**
+   * kvm_release_page_dirty(): the folio backing pfn is marked dirty (folio_mark_dirty()), as KVM
+   * does (Linux >= 6.13) for every page it maps with a host-writable spte, before the guest writes.
+   */
+  markDirty(pfn: number): void;
 }
 
 export type TdpMode = "ept" | "npt";
@@ -138,16 +143,20 @@ export class Kvm {
   }
 
   /**
-   * kvm_flush_remote_tlbs(): every vCPU's TLB must drop EPT-derived translations. The request
-   * is serviced before the vCPU runs guest code again; the model services it at once (the
-   * kernel waits for the IPI acknowledgements before it frees anything, so no access can slip in).
+   * kvm_flush_remote_tlbs(): KVM_REQ_TLB_FLUSH on every vCPU (kvm_make_all_cpus_request()), each
+   * serviced at that vCPU's next VM entry, however many were made meanwhile. Only vCPUs in (or
+   * exiting) guest mode get the IPI (kvm_request_needs_ipi(), not the vCPU running this code), and
+   * remote_tlb_flush counts the flushes that sent one; the IPI kicks the vCPU out of the guest.
    */
   flushRemoteTlbs(): void {
     this.stats.remote_tlb_flush_requests++;
     let ipi = false;
     for (const v of this.vcpus) {
-      if (v !== this.currentVcpu && v.inGuestMode) ipi = true;
-      v.flushTlbRequest();
+      v.requestTlbFlush();
+      if (v !== this.currentVcpu && v.mode !== OUTSIDE_GUEST_MODE) {
+        v.kick();
+        ipi = true;
+      }
     }
     if (ipi) this.stats.remote_tlb_flush++;
     if (this.bus.on) this.bus.emit("kvm.remote_tlb_flush", { vm: this.name, ipi: ipi ? 1 : 0 });

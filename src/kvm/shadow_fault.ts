@@ -134,6 +134,8 @@ function pageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, gva: number, errorCo
     return RET_PF_FAILED;
   }
   const r = fetch(kvm, sh, f, w);
+  // kvm_mmu_finish_page_fault(): kvm_release_faultin_page(unused = RETRY, dirty = map_writable).
+  if (r !== RET_PF_RETRY && r !== RET_PF_FAILED && f.mapWritable) host.markDirty(pfn);
   return stale ? RET_PF_FAILED : r;
 }
 
@@ -250,6 +252,8 @@ function prefetchGpte(kvm: Kvm, shadow: ShadowMmu, sh: ShadowVcpuMmu, sp: KvmMmu
   const pfn = kvm.host.gupFast(gfnToHva(slot, gfn), true);
   if (pfn < 0) return false;
   shadow.mmuSetSpte(sptep, access, gfn, pfn, null);
+  // Prefetched pages are taken writable and the spte may become writable locklessly: dirty now.
+  kvm.host.markDirty(pfn);
   return true;
 }
 
@@ -282,6 +286,7 @@ function directPrefetchMany(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, start: 
     const pfn = kvm.host.gupFast(gfnToHva(slot, gfn), true);
     if (pfn < 0) break;
     shadow.mmuSetSpte(sptepOf(sp.spt, idx), sp.access, gfn, pfn, null);
+    kvm.host.markDirty(pfn); // kvm_release_page_dirty() in direct_pte_prefetch_many()
     n++;
   }
   return n > 0;

@@ -103,10 +103,8 @@ export class ShadowRmap {
         if (this.s.spteUpdate(sptep, (lo & ~(PTE_RW | X86_SPTE_MMU_WRITABLE)) >>> 0, this.s.spteHi(sptep))) flush = true;
       }
     }
-    if (!this.s.dmapRo.has(gfn)) {
-      this.s.dmapRo.add(gfn);
-      flush = true;
-    }
+    // The guest kernel's direct map is not a set of sptes here: it needs no flush of its own.
+    this.s.dmapRo.add(gfn);
     return flush;
   }
 

@@ -51,6 +51,8 @@ export class ShadowVcpuMmu {
   reqLoadPgd = false;
   reqFlushCurrent = false;
   reqFreeObsoleteRoots = false;
+  /** KVM_REQ_TLB_FLUSH (kvm_flush_remote_tlbs()). */
+  reqTlbFlush = false;
   /** A #PF KVM queued for the guest (kvm_inject_page_fault): its error code, or -1. */
   pendingPf = -1;
   /** Why enter() failed. */
@@ -227,6 +229,10 @@ export class ShadowVcpuMmu {
     if (this.reqLoadPgd) {
       this.reqLoadPgd = false;
       this.loadPgd();
+    }
+    if (this.reqTlbFlush) {
+      this.reqTlbFlush = false;
+      this.flushTlbAll();
     }
     if (this.reqFlushCurrent) {
       this.reqFlushCurrent = false;

@@ -41,6 +41,7 @@ export class VcpuStat {
   pf_guest = 0;
   tlb_flush = 0;
   invlpg = 0;
+  irq_exits = 0;
   /** Not a kernel stat: guest page-table entries KVM read in software (walks, gpte re-checks, resyncs, emulation). */
   gpte_reads = 0;
   /** Not a kernel stat: guest page-table entries KVM wrote (A/D cmpxchg of its walks, emulated writes). */
@@ -135,6 +136,12 @@ export const VCPU_COUNTERS: readonly CounterDesc[] = [
     kind: "cumulative",
     unit: "events",
     description: "emulated INVLPG / single-address INVPCID (intercepted under shadow paging only)",
+  },
+  {
+    name: "irq_exits",
+    kind: "cumulative",
+    unit: "events",
+    description: "exits on an external interrupt: here the IPIs of remote TLB flushes that found the vCPU in guest mode",
   },
 ];
 

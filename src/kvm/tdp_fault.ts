@@ -117,6 +117,9 @@ function faultSteps(kvm: Kvm, vcpu: Vcpu, gpa: number, errorCode: number): numbe
     kvm.lastFaultError = "the host is out of memory for EPT/NPT tables";
     return RET_PF_FAILED;
   }
+  // kvm_release_faultin_page(unused = false, dirty = map_writable): the fast path may make the
+  // spte writable later without the host knowing, so the folio is dirtied now.
+  if (writable) host.markDirty(pfn);
   if (raced && kvm.staleInstalls > 0) return RET_PF_FAILED;
   return r === "spurious" ? RET_PF_SPURIOUS : RET_PF_FIXED;
 }

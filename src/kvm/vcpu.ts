@@ -40,14 +40,26 @@ export const VCPU_FAILED = -1;
 /** shadowKernelWrite() outcome: KVM's emulator did the write (the guest must not do it again). */
 export const KERNEL_WRITE_EMULATED = -2;
 
+/** vcpu->mode (include/linux/kvm_host.h). */
+export const OUTSIDE_GUEST_MODE = 0;
+export const IN_GUEST_MODE = 1;
+/** Kicked by an IPI while in guest mode: the VM exit it causes is taken at the next entry point. */
+export const EXITING_GUEST_MODE = 2;
+
 /** A fault that keeps coming back means a bug, not a workload: stop rather than spin. */
 const MAX_FAULTS_PER_ACCESS = 64;
 
 export class Vcpu {
   readonly stats = new VcpuStat();
   readonly mmu: Mmu;
-  /** IN_GUEST_MODE: set while the vCPU runs guest code, clear while KVM handles an exit. */
-  inGuestMode = false;
+  /**
+   * vcpu->mode: IN_GUEST_MODE from the first entry while the vCPU has guest code to run (the
+   * engine's other agents run beside it), OUTSIDE_GUEST_MODE while KVM handles its exit or while
+   * it is halted or stopped (halt()), EXITING_GUEST_MODE once an IPI kicked it.
+   */
+  mode = OUTSIDE_GUEST_MODE;
+  /** KVM_REQ_TLB_FLUSH pending (EPT/NPT; the shadow context keeps its own requests). */
+  private reqTlbFlush = false;
   /** kvm_vcpu_gfn_to_memslot()'s last-used slot. */
   lastSlot: Memslot | null = null;
   /** Why the last access failed (VCPU_FAILED). */
@@ -95,7 +107,7 @@ export class Vcpu {
   access(gva: number, acc: number): number {
     if (this.shadow !== null) return this.shadowAccess(gva, acc);
     for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
-      this.inGuestMode = true;
+      this.vmEnter();
       const r = this.mmu.access(gva, acc);
       if (r === XLATE_OK || r === XLATE_GUEST_PF) return r;
       if (this.handleExit(r) === RET_PF_FAILED) return VCPU_FAILED;
@@ -113,7 +125,7 @@ export class Vcpu {
       return XLATE_OK;
     }
     for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
-      this.inGuestMode = true;
+      this.vmEnter();
       const r = this.mmu.accessPhys(gpa, acc);
       if (r === XLATE_OK) return r;
       if (this.handleExit(r) === RET_PF_FAILED) return VCPU_FAILED;
@@ -128,7 +140,7 @@ export class Vcpu {
 
   /** A VM exit: count it, hand it to its handler (handle_ept_violation / npf_interception), resume. */
   private handleExit(r: number): number {
-    this.inGuestMode = false;
+    this.mode = OUTSIDE_GUEST_MODE;
     this.stats.exits++;
     const mmu = this.mmu;
     let reason: string;
@@ -161,14 +173,48 @@ export class Vcpu {
     return ret;
   }
 
-  /** KVM_REQ_TLB_FLUSH serviced: INVEPT single-context (or a new ASID on AMD) for this vCPU; INVVPID under shadow paging. */
-  flushTlbRequest(): void {
-    if (this.shadow !== null) {
-      this.shadow.flushTlbAll();
-      return;
+  /** kvm_make_request(KVM_REQ_TLB_FLUSH): serviced at the next VM entry, once however often it was made. */
+  requestTlbFlush(): void {
+    if (this.shadow !== null) this.shadow.reqTlbFlush = true;
+    else this.reqTlbFlush = true;
+  }
+
+  /** The IPI of kvm_kick_many_cpus() reached the vCPU in guest mode: it will exit. */
+  kick(): void {
+    if (this.mode === IN_GUEST_MODE) this.mode = EXITING_GUEST_MODE;
+  }
+
+  /**
+   * The vCPU stops running guest code (HLT with nothing to run, or stopped by the VMM): it leaves
+   * guest mode, taking the exit of a pending kick first.
+   * simplified: the HLT exit itself is not counted.
+   */
+  halt(): void {
+    if (this.mode === EXITING_GUEST_MODE) this.kickExit();
+    this.mode = OUTSIDE_GUEST_MODE;
+  }
+
+  /**
+   * vcpu_enter_guest() as the model sees it before each hardware access: a kicked vCPU takes its
+   * EXTERNAL_INTERRUPT exit, pending requests are serviced, and the vCPU is in guest mode.
+   */
+  private vmEnter(): void {
+    if (this.mode === EXITING_GUEST_MODE) this.kickExit();
+    if (this.reqTlbFlush) {
+      // KVM_REQ_TLB_FLUSH: kvm_vcpu_flush_tlb_all(), INVEPT single-context here (a new ASID on AMD).
+      this.reqTlbFlush = false;
+      this.stats.tlb_flush++;
+      this.mmu.invept(1, this.kvm.tdp.root);
     }
-    this.stats.tlb_flush++;
-    this.mmu.invept(1, this.kvm.tdp.root);
+    this.mode = IN_GUEST_MODE;
+  }
+
+  /** The VM exit an IPI causes (EXIT_REASON_EXTERNAL_INTERRUPT, handle_external_interrupt()). */
+  private kickExit(): void {
+    this.stats.exits++;
+    this.stats.irq_exits++;
+    this.stats.exitReasons.EXTERNAL_INTERRUPT = (this.stats.exitReasons.EXTERNAL_INTERRUPT ?? 0) + 1;
+    if (this.kvm.bus.on) this.kvm.bus.emit("kvm.exit", { vcpu: this.id, reason: "EXTERNAL_INTERRUPT" });
   }
 
   // ---------------------------------------------------------------- shadow paging
@@ -176,6 +222,7 @@ export class Vcpu {
   /** vcpu_enter_guest() under shadow paging: service KVM's requests and make sure a root is loaded. */
   private shadowEnter(): boolean {
     const sh = this.shadow!;
+    if (this.mode === EXITING_GUEST_MODE) this.kickExit();
     this.kvm.shadow!.gmem.counter = this.stats;
     if (sh.enter()) return true;
     this.error = sh.error;
@@ -184,7 +231,7 @@ export class Vcpu {
 
   /** One VM exit under shadow paging: counted by reason, handled in KVM (outside guest mode), then resumed. */
   private shadowExit(reason: string, fields: Record<string, number>, handler: () => number): number {
-    this.inGuestMode = false;
+    this.mode = OUTSIDE_GUEST_MODE;
     this.stats.exits++;
     this.stats.exitReasons[reason] = (this.stats.exitReasons[reason] ?? 0) + 1;
     const kvm = this.kvm;
@@ -204,7 +251,7 @@ export class Vcpu {
     const mmu = this.mmu;
     for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
       if (!this.shadowEnter()) return VCPU_FAILED;
-      this.inGuestMode = true;
+      this.mode = IN_GUEST_MODE;
       const r = mmu.access(gva, acc);
       if (r === XLATE_OK) return r;
       if (r !== XLATE_GUEST_PF) return this.fail(`unexpected translation outcome ${r} under shadow paging`);

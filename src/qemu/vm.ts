@@ -172,4 +172,8 @@ class GupOps implements HostMmOps {
   hostMappingLevel(hva: number): number {
     return this.host.hostPfnMappingLevel(this.mm, hva);
   }
+
+  markDirty(pfn: number): void {
+    this.host.folioMarkDirty(pfn);
+  }
 }

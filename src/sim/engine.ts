@@ -134,7 +134,10 @@ export class Engine {
   private runnable(): ("kswapd" | [VmState, number])[] {
     const out: ("kswapd" | [VmState, number])[] = [];
     for (const vm of this.machine.vms) {
-      for (let cpu = 0; cpu < vm.runQueues.length; cpu++) if (vm.runQueues[cpu]!.some((p) => !p.done)) out.push([vm, cpu]);
+      for (let cpu = 0; cpu < vm.runQueues.length; cpu++) {
+        if (vm.runQueues[cpu]!.some((p) => !p.done)) out.push([vm, cpu]);
+        else vm.qemu.kvm.vcpus[cpu]!.halt(); // nothing left to run: out of guest mode
+      }
     }
     if (this.machine.host.kswapdRunning()) out.push("kswapd");
     return out;
