@@ -347,7 +347,7 @@ const atSchema = z
         message: `${given.length === 0 ? "no time given" : given.length === 2 ? `both ${given.join(" and ")} given` : "cycles, accesses and phase given"}; exactly one of {cycles: N}, {accesses: N} or {phase: name}`,
       });
   })
-  .transform((o) =>
+  .transform((o): { clock: "phase"; phase: string } | { clock: "cycles"; value: number } | { clock: "accesses"; value: number } =>
     o.phase !== undefined
       ? { clock: "phase" as const, phase: o.phase }
       : o.cycles !== undefined
