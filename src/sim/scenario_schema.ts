@@ -175,7 +175,7 @@ function phasesNotAMarker(iss: { code?: string; input?: unknown }): string | und
 
 export const PHASE_STEP_KINDS = {
   phase: phaseName(
-    "Phase boundary: wait until every process that names this phase reaches it, then start the phase (the report counts each phase apart)",
+    "A phase boundary and barrier (`- phase: populate`; not the `phases` workload): waits until every process that names the phase reaches it, then the phase starts; the report counts each phase apart",
   ).transform((name) => ({ name })),
 } satisfies Record<string, z.ZodType>;
 
@@ -337,7 +337,9 @@ const atSchema = z
   .strictObject({
     cycles: count("Simulated cycles since the start", "cycles").optional(),
     accesses: count("Guest accesses since the start, counted over the whole run", "accesses").optional(),
-    phase: phaseName("At the start of the phase a `phase` step names, with the vCPUs stopped").optional(),
+    phase: phaseName(
+      "At the boundary of a phase that `phase` steps name: before the phase's first access, with the vCPUs stopped",
+    ).optional(),
   })
   .superRefine((o, ctx) => {
     const given = (["cycles", "accesses", "phase"] as const).filter((k) => o[k] !== undefined);
