@@ -65,13 +65,16 @@ export interface RunOptions {
 
 export class RunError extends Error {}
 
+type TimedEvent = TimelineEvent & { at: { clock: "cycles" | "accesses" } };
+
 export class Engine {
   readonly machine: Machine;
   readonly rng: Prng;
   /** Guest accesses done so far (the clock that timeline `accesses:` counts). */
   accesses = 0;
   readonly series: SeriesPoint[] = [];
-  private readonly timeline: (TimelineEvent & { at: { clock: "cycles" | "accesses" } })[];
+  /** Timeline actions at a time (those at a phase run at its boundary instead). */
+  private readonly timeline: TimedEvent[];
   private readonly batch = new AccessBatch(SLICE);
   /** The cost table in force: defaults with the scenario's overrides. */
   readonly costs: Record<string, number>;
@@ -86,9 +89,7 @@ export class Engine {
     this.costs = costTable(scenario.cost);
     this.machine = machine ?? new Machine(scenario);
     this.rng = Prng.derive(opts.scheduleSeed ?? opts.seed ?? scenario.seed, "scheduler");
-    this.timeline = scenario.timeline
-      .filter((ev): ev is TimelineEvent & { at: { clock: "cycles" | "accesses" } } => ev.at.clock !== "phase")
-      .sort((a, b) => a.at.value - b.at.value);
+    this.timeline = scenario.timeline.filter((ev): ev is TimedEvent => ev.at.clock !== "phase").sort((a, b) => a.at.value - b.at.value);
     this.initPhases();
     this.plannedTotal = plannedAccesses(scenario);
     for (const vm of this.machine.vms) {
