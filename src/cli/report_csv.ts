@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Reports as CSV (csv-stringify): one row per VM of each run, with the run's label, the
-// KVM counters, QEMU's RSS, hardware counters, host counters and cycles.
+// KVM counters, QEMU's RSS, hardware counters, host counters and cycles. A run whose scenario
+// marks phases also has one row per phase and VM after those, with the phase's name in the
+// last column (empty on the whole-run rows): cumulative counters are the phase's counts,
+// gauges (pages_4k, rss...) their value at the phase's end.
 
 import { stringify } from "csv-stringify/sync";
+import type { PhaseReport } from "../sim/phases.js";
 import type { Report } from "../sim/report.js";
 import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../kvm/stats.js";
 
@@ -44,10 +48,15 @@ export function csvColumns(): string[] {
     "cycles",
     "dataErrors",
     "invariantViolations",
+    "phase",
   ];
 }
 
 export function csvRows(label: string, r: Report): (string | number)[][] {
+  return [...runRows(label, r), ...(r.phases ?? []).flatMap((p) => phaseRows(label, r, p))];
+}
+
+function runRows(label: string, r: Report): (string | number)[][] {
   return r.vms.map((vm) => [
     label,
     r.scenario,
@@ -73,6 +82,37 @@ export function csvRows(label: string, r: Report): (string | number)[][] {
     r.cost.cycles,
     r.check.dataErrors,
     r.check.invariantViolations,
+    "",
+  ]);
+}
+
+function phaseRows(label: string, r: Report, p: PhaseReport): (string | number)[][] {
+  return p.vms.map((vm, i) => [
+    label,
+    r.scenario,
+    r.seed,
+    vm.name,
+    r.vms[i]!.mmu,
+    r.vms[i]!.backing,
+    p.endAccesses - p.startAccesses,
+    ...VM_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
+    ...VCPU_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
+    vm.qemu.rss,
+    vm.qemu.rssZeroPage,
+    vm.hw.tlbHits ?? 0,
+    vm.hw.tlbMisses ?? 0,
+    vm.hw.walks ?? 0,
+    vm.hw.guestTableReads ?? 0,
+    vm.hw.nestedTableReads ?? 0,
+    vm.hw.dataAccesses ?? 0,
+    ...HOST_KEYS.map((k) => p.host.vmstat[k] ?? 0),
+    vm.cost.cycles,
+    vm.native?.cycles ?? "",
+    vm.overhead ?? "",
+    p.cost.cycles,
+    p.check.dataErrors,
+    p.check.invariantViolations,
+    p.name,
   ]);
 }
 

@@ -13,6 +13,7 @@ import { COST_EVENTS } from "../sim/cost.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { type Out, bold, dim, n, table } from "./format.js";
+import { phaseSection } from "./report_phases.js";
 
 const MiB = 2 ** 20;
 
@@ -377,6 +378,8 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
     lines.push(costTable(out, r.cost));
     if (vmCycles !== r.cost.cycles) lines.push(dim(out, "(swap-out is host work, not charged to a VM)"));
   }
+
+  lines.push(...phaseSection(out, r));
 
   lines.push(section(out, "check"));
   const c = r.check;

@@ -24,7 +24,8 @@ import { type ByteSource, TraceError, openTrace } from "../workload/trace.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { VmFailure } from "./guest_port.js";
 import { Machine, ProcState, UNKNOWN, type VmState } from "./machine.js";
-import type { Scenario, Step, TimelineEvent } from "./scenario_schema.js";
+import { type CounterSnapshot, type PhaseReport, phaseReport, takeSnapshot } from "./phases.js";
+import { START_PHASE, type Scenario, type Step, type TimelineAction, type TimelineEvent } from "./scenario_schema.js";
 import { type Report, buildReport, type SeriesPoint } from "./report.js";
 
 /** Accesses per vCPU slice (between two scheduling decisions). */
@@ -64,13 +65,16 @@ export interface RunOptions {
 
 export class RunError extends Error {}
 
+type TimedEvent = TimelineEvent & { at: { clock: "cycles" | "accesses" } };
+
 export class Engine {
   readonly machine: Machine;
   readonly rng: Prng;
   /** Guest accesses done so far (the clock that timeline `accesses:` counts). */
   accesses = 0;
   readonly series: SeriesPoint[] = [];
-  private readonly timeline: TimelineEvent[];
+  /** Timeline actions at a time (those at a phase run at its boundary instead). */
+  private readonly timeline: TimedEvent[];
   private readonly batch = new AccessBatch(SLICE);
   /** The cost table in force: defaults with the scenario's overrides. */
   readonly costs: Record<string, number>;
@@ -85,7 +89,8 @@ export class Engine {
     this.costs = costTable(scenario.cost);
     this.machine = machine ?? new Machine(scenario);
     this.rng = Prng.derive(opts.scheduleSeed ?? opts.seed ?? scenario.seed, "scheduler");
-    this.timeline = [...scenario.timeline].sort((a, b) => a.at.value - b.at.value);
+    this.timeline = scenario.timeline.filter((ev): ev is TimedEvent => ev.at.clock !== "phase").sort((a, b) => a.at.value - b.at.value);
+    this.initPhases();
     this.plannedTotal = plannedAccesses(scenario);
     for (const vm of this.machine.vms) {
       vm.qemu.kvm.racePoint = (vcpu, point, gfn) => (this.opts.onRacePoint ?? defaultRacePoint)(this, vcpu, point, gfn);
@@ -103,7 +108,10 @@ export class Engine {
       for (;;) {
         this.runTimeline();
         const agents = this.runnable();
-        if (agents.length === 0) break;
+        if (agents.length === 0) {
+          if (this.waiting.size > 0) throw new RunError(this.deadlock());
+          break;
+        }
         const pick = agents[agents.length === 1 ? 0 : this.rng.nextInt(agents.length)]!;
         if (pick === "kswapd") m.host.kswapdStep();
         else this.vcpuSlice(pick[0], pick[1]);
@@ -135,8 +143,8 @@ export class Engine {
     const out: ("kswapd" | [VmState, number])[] = [];
     for (const vm of this.machine.vms) {
       for (let cpu = 0; cpu < vm.runQueues.length; cpu++) {
-        if (vm.runQueues[cpu]!.some((p) => !p.done)) out.push([vm, cpu]);
-        else vm.qemu.kvm.vcpus[cpu]!.halt(); // nothing left to run: out of guest mode
+        if (vm.runQueues[cpu]!.some((p) => this.canRun(p))) out.push([vm, cpu]);
+        else vm.qemu.kvm.vcpus[cpu]!.halt(); // finished or waiting at a phase barrier: out of guest mode
       }
     }
     if (this.machine.host.kswapdRunning()) out.push("kswapd");
@@ -183,7 +191,7 @@ export class Engine {
       this.accesses += n;
       budget -= n;
       this.timesliceUsed[vm.cfg.name + cpu] = (this.timesliceUsed[vm.cfg.name + cpu] ?? 0) + n;
-      if (this.timesliceUsed[vm.cfg.name + cpu]! >= TIMESLICE && vm.runQueues[cpu]!.filter((p) => !p.done).length > 1) {
+      if (this.timesliceUsed[vm.cfg.name + cpu]! >= TIMESLICE && vm.runQueues[cpu]!.filter((p) => this.canRun(p)).length > 1) {
         this.rotate(vm, cpu);
         break;
       }
@@ -195,8 +203,8 @@ export class Engine {
   /** The process vCPU `cpu` runs now (context-switching to the next runnable one if needed). */
   private pickProcess(vm: VmState, cpu: number): ProcState | null {
     const cur = vm.current[cpu] ?? null;
-    if (cur !== null && !cur.done) return cur;
-    const next = vm.runQueues[cpu]!.find((p) => !p.done) ?? null;
+    if (cur !== null && this.canRun(cur)) return cur;
+    const next = vm.runQueues[cpu]!.find((p) => this.canRun(p)) ?? null;
     if (next !== null) this.switchTo(vm, cpu, next);
     return next;
   }
@@ -207,7 +215,7 @@ export class Engine {
     const i = cur ? q.indexOf(cur) : -1;
     for (let k = 1; k <= q.length; k++) {
       const p = q[(i + k) % q.length]!;
-      if (!p.done) {
+      if (this.canRun(p)) {
         this.switchTo(vm, cpu, p);
         return;
       }
@@ -262,6 +270,9 @@ export class Engine {
             round: 0,
           };
           return true;
+        case "phase":
+          if (this.arrive(ps, step.name)) break;
+          return false;
         case "trace": {
           const open = this.opts.openFile;
           if (!open)
@@ -372,28 +383,118 @@ export class Engine {
         continue;
       }
       this.timeline.shift();
-      const a = ev.action;
-      const vm = this.machine.vms.find((v) => v.cfg.name === a.vm)!;
-      if (this.machine.bus.on)
-        this.machine.bus.emit("sim.timeline", { vm: a.vm, action: "madvise", advice: a.advice, gpa: a.gpa, size: a.size });
-      try {
-        vm.qemu.madvise(a.gpa, a.size, a.advice);
-      } catch (e) {
-        throw new VmFailure(`timeline madvise: ${(e as Error).message}`);
-      }
-      // What the guest will read there now: zero after DONTNEED, old or zero after FREE.
-      if (a.advice === "DONTNEED" || a.advice === "FREE") {
-        const first = Math.floor(a.gpa / 4096);
-        const last = Math.floor((a.gpa + a.size - 1) / 4096);
-        for (const gfn of [...vm.expected.keys()]) {
-          if (gfn >= first && gfn <= last) {
-            if (a.advice === "DONTNEED") vm.expected.delete(gfn);
-            else vm.expected.set(gfn, UNKNOWN);
-          }
+      this.applyAction(ev.action);
+    }
+  }
+
+  /** One timeline action, between slices (no vCPU is inside an access or a fault). */
+  private applyAction(a: TimelineAction): void {
+    const vm = this.machine.vms.find((v) => v.cfg.name === a.vm)!;
+    if (this.machine.bus.on)
+      this.machine.bus.emit("sim.timeline", { vm: a.vm, action: "madvise", advice: a.advice, gpa: a.gpa, size: a.size });
+    try {
+      vm.qemu.madvise(a.gpa, a.size, a.advice);
+    } catch (e) {
+      throw new VmFailure(`timeline madvise: ${(e as Error).message}`);
+    }
+    // What the guest will read there now: zero after DONTNEED, old or zero after FREE.
+    if (a.advice === "DONTNEED" || a.advice === "FREE") {
+      const first = Math.floor(a.gpa / 4096);
+      const last = Math.floor((a.gpa + a.size - 1) / 4096);
+      for (const gfn of [...vm.expected.keys()]) {
+        if (gfn >= first && gfn <= last) {
+          if (a.advice === "DONTNEED") vm.expected.delete(gfn);
+          else vm.expected.set(gfn, UNKNOWN);
         }
       }
-      if (this.opts.checkMappings ?? true) this.machine.checkStaleMappings();
     }
+    if (this.opts.checkMappings ?? true) this.machine.checkStaleMappings();
+  }
+
+  // ---- Phases (`- phase: name` steps) ----------------------------------------------------
+
+  /** Per phase: the processes whose steps name it, and those that reached it (or finished). */
+  private readonly phaseMembers = new Map<string, ProcState[]>();
+  private readonly phaseArrived = new Map<string, Set<ProcState>>();
+  /** Timeline actions attached to a phase, in file order. */
+  private readonly phaseActions = new Map<string, TimelineAction[]>();
+  /** Processes waiting at a phase marker for the others. */
+  private readonly waiting = new Map<ProcState, string>();
+  /** Boundaries so far, in the order they happened; the first is the start of the run (every counter zero). */
+  private readonly boundaries: { name: string; at: CounterSnapshot | null }[] = [];
+
+  private initPhases(): void {
+    for (const vm of this.machine.vms) {
+      for (const ps of vm.procs) {
+        for (const st of ps.cfg.steps) {
+          if (st.kind !== "phase") continue;
+          const list = this.phaseMembers.get(st.name);
+          if (list === undefined) this.phaseMembers.set(st.name, [ps]);
+          else list.push(ps);
+        }
+      }
+    }
+    for (const ev of this.scenario.timeline) {
+      if (ev.at.clock !== "phase") continue;
+      const list = this.phaseActions.get(ev.at.phase) ?? [];
+      list.push(ev.action);
+      this.phaseActions.set(ev.at.phase, list);
+    }
+    if (this.phaseMembers.size > 0) this.boundaries.push({ name: START_PHASE, at: null });
+  }
+
+  /** Whether the scenario marks phases (the report then has `phases`). */
+  get hasPhases(): boolean {
+    return this.boundaries.length > 0;
+  }
+
+  private canRun(p: ProcState): boolean {
+    return !p.done && !this.waiting.has(p);
+  }
+
+  /**
+   * `ps` reached its marker of phase `name`. Returns true when that completed the barrier (the
+   * boundary happened and `ps` goes on), false when `ps` waits for the others.
+   */
+  private arrive(ps: ProcState, name: string): boolean {
+    let arrived = this.phaseArrived.get(name);
+    if (arrived === undefined) this.phaseArrived.set(name, (arrived = new Set()));
+    arrived.add(ps);
+    if (!this.phaseMembers.get(name)!.every((p) => p.done || arrived.has(p))) {
+      this.waiting.set(ps, name);
+      return false;
+    }
+    this.boundary(name);
+    for (const [p, at] of this.waiting) if (at === name) this.waiting.delete(p);
+    return true;
+  }
+
+  /** The boundary of phase `name`: snapshot every counter, then run its timeline actions (vCPUs stopped between slices). */
+  private boundary(name: string): void {
+    this.boundaries.push({ name, at: takeSnapshot(this.machine, this.accesses) });
+    if (this.machine.bus.on) this.machine.bus.emit("sim.phase", { phase: name, accesses: this.accesses });
+    // Every vCPU is back in the VMM (a selftest's ucall): out of guest mode, so no flush IPIs reach it.
+    for (const vm of this.machine.vms) for (const v of vm.qemu.kvm.vcpus) v.halt();
+    for (const a of this.phaseActions.get(name) ?? []) this.applyAction(a);
+  }
+
+  private deadlock(): string {
+    const at = [...this.waiting].map(([p, name]) => {
+      const missing = this.phaseMembers
+        .get(name)!
+        .filter((q) => !q.done && !this.phaseArrived.get(name)!.has(q))
+        .map((q) => `${q.vm.cfg.name}/${q.cfg.name}`);
+      return `${p.vm.cfg.name}/${p.cfg.name} waits at phase "${name}" for ${missing.join(", ")}`;
+    });
+    return `no process can go on: ${at.join("; ")}`;
+  }
+
+  /** Each phase's counters, the last one ending now; undefined when the scenario marks no phase. */
+  phaseReports(): PhaseReport[] | undefined {
+    if (!this.hasPhases) return undefined;
+    const now = takeSnapshot(this.machine, this.accesses);
+    const names = this.machine.vms.map((vm) => vm.cfg.name);
+    return this.boundaries.map((b, i) => phaseReport(b.name, names, this.costs, b.at, this.boundaries[i + 1]?.at ?? now));
   }
 
   /** One point of the time series. */

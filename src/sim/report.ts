@@ -5,6 +5,7 @@
 
 import { applyCost, type CostResult } from "./cost.js";
 import { type Engine, vmCostCounts } from "./engine.js";
+import type { PhaseReport } from "./phases.js";
 
 export const REPORT_VERSION = "1.0.0";
 
@@ -60,6 +61,11 @@ export interface Report {
   /** valuesRead and readDigest: what the guest read, the same under every MMU mode for a given scenario and seed. */
   check: { dataErrors: number; invariantViolations: number; messages: string[]; valuesRead: number; readDigest: number };
   series: SeriesPoint[];
+  /**
+   * Only when the scenario marks phases: "start" (from the beginning of the run to the first
+   * boundary), then one per boundary in the order they happened, the last ending with the run.
+   */
+  phases?: PhaseReport[];
 }
 
 export function buildReport(engine: Engine, scenarioName = ""): Report {
@@ -131,5 +137,6 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
       readDigest: m.readDigest,
     },
     series: engine.series,
+    ...(engine.hasPhases ? { phases: engine.phaseReports()! } : {}),
   };
 }

@@ -6,6 +6,7 @@
 import type { z } from "zod";
 import { PAGE_SIZE } from "../hw/addr.js";
 import { GUEST_PHYS_LIMIT, HUGETLB_PAGE, USER_VA_LIMIT } from "./scenario_limits.js";
+import { checkPhases } from "./scenario_phases.js";
 import type { RawScenario } from "./scenario_schema.js";
 import { didYouMean } from "./scenario_suggest.js";
 import { formatSize } from "./size.js";
@@ -50,6 +51,7 @@ export function checkScenario(s: RawScenario, ctx: z.RefinementCtx): void {
   checkHost(s, report);
   checkVms(s, report);
   checkTimeline(s, report);
+  checkPhases(s, ctx);
 }
 
 function checkHost(s: RawScenario, report: Report): void {

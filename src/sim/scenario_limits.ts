@@ -22,3 +22,5 @@ export const HUGETLB_PAGE: Readonly<Record<string, number>> = { "hugetlb-2m": PA
 export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** Issue params key marking "not exactly one kind", so the loader can drop it beside an unknown-key issue. */
 export const ONE_KEY_PARAM = "memvirtOneKey";
+/** The stretch of a run before its first phase boundary (VM setup, prealloc, the steps before the first marker). */
+export const START_PHASE = "start";

@@ -420,7 +420,7 @@ describe("cross-field checks", () => {
     expect(
       problems(`${MINIMAL}timeline:\n  - {at: {cycles: 1, accesses: 2}, madvise: {vm: vm0, gpa: 0x1001, size: 4KiB, advice: free}}\n`),
     ).toEqual([
-      "demo.yaml:7:10: timeline[0].at: both cycles and accesses given; exactly one of {cycles: N} or {accesses: N}",
+      "demo.yaml:7:10: timeline[0].at: both cycles and accesses given; exactly one of {cycles: N}, {accesses: N} or {phase: name}",
       "demo.yaml:7:60: timeline[0].madvise.gpa: 4097B is not a multiple of 4KiB; use a multiple, e.g. 8KiB",
       'demo.yaml:7:88: timeline[0].madvise.advice: "free" is not a valid advice; did you mean "FREE"? (one of DONTNEED, FREE, PAGEOUT, COLD)',
     ]);

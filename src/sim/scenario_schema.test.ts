@@ -166,7 +166,9 @@ describe("the Scenario type", () => {
       | "mmap"
       | "munmap"
       | "switch"
+      | "phase"
     >();
+    expectTypeOf<Extract<Step, { kind: "phase" }>["name"]>().toEqualTypeOf<string>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["size"]>().toEqualTypeOf<number>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["name"]>().toEqualTypeOf<string | undefined>();
     expectTypeOf<Extract<Step, { kind: "sequential" }>["accesses"]>().toEqualTypeOf<number>();
@@ -174,7 +176,7 @@ describe("the Scenario type", () => {
     expectTypeOf<Extract<Step, { kind: "mmap" }>["hugePage"]>().toEqualTypeOf<boolean>();
     expectTypeOf<TimelineAction["kind"]>().toEqualTypeOf<"madvise">();
     expectTypeOf<Scenario["timeline"][number]["at"]>().toEqualTypeOf<
-      { clock: "cycles"; value: number } | { clock: "accesses"; value: number }
+      { clock: "phase"; phase: string } | { clock: "cycles"; value: number } | { clock: "accesses"; value: number }
     >();
   });
 });

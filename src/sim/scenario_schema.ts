@@ -143,6 +143,42 @@ const regionFields = () => ({
   name: name("Region made by an earlier `mmap` step of this process; without it the step maps a fresh region of `size` first").optional(),
 });
 
+// ---- Phase markers (issue 10, item 5) ------------------------------------------------
+
+/** A phase's name: as `name()`, with the confusions of `phase` (a boundary) and `phases` (a workload) spelled out. */
+function phaseName(description: string) {
+  return z
+    .string({
+      error: (iss) =>
+        iss.input !== null && typeof iss.input === "object" && !Array.isArray(iss.input)
+          ? "a mapping is not a phase name; `phase` takes a name (- phase: populate) and marks a phase boundary; the working-set generator is `phases: {accesses: N, workingSet: SIZE}`"
+          : `${JSON.stringify(iss.input) ?? String(iss.input)} is not a phase name; a name like populate`,
+    })
+    .regex(NAME_PATTERN, {
+      error: (iss) => `${JSON.stringify(iss.input)} is not a phase name; letters, digits, _ . and -, starting with a letter or _`,
+    })
+    .describe(description);
+}
+
+/**
+ * `- phase: populate`: a phase boundary and a barrier, like the iterations of KVM's selftests
+ * (dirty_log_perf_test; access_tracking_perf_test's populate / access / age). A phase name is
+ * global to the run; the process waits until every process whose steps name the phase has
+ * reached it (or finished), then the boundary happens once: counters are snapshot, the
+ * timeline actions `at: {phase: name}` run with the vCPUs stopped, and the processes go on.
+ */
+/** `- phases: populate` most likely meant the boundary `- phase: populate`. */
+function phasesNotAMarker(iss: { code?: string; input?: unknown }): string | undefined {
+  if (iss.code !== "invalid_type" || typeof iss.input !== "string") return undefined;
+  return `${JSON.stringify(iss.input)} is not a mapping; \`phases\` is the working-set generator ({accesses: N, workingSet: SIZE}); a phase boundary is \`phase: ${iss.input}\` (singular)`;
+}
+
+export const PHASE_STEP_KINDS = {
+  phase: phaseName(
+    "A phase boundary and barrier (`- phase: populate`; not the `phases` workload): waits until every process that names the phase reaches it, then the phase starts; the report counts each phase apart",
+  ).transform((name) => ({ name })),
+} satisfies Record<string, z.ZodType>;
+
 /** One entry per step kind; the key is the YAML key (`- touch: {...}`). */
 export const STEP_KINDS = {
   touch: z
@@ -190,13 +226,16 @@ export const STEP_KINDS = {
     })
     .describe("Follow a random cycle through all nodes of the region, as a linked-list walk does (seeded)"),
   phases: z
-    .strictObject({
-      ...regionFields(),
-      accesses: count("Number of accesses in all phases", "accesses", 1),
-      workingSet: size("Bytes each phase's accesses are spread over", { min: PAGE_SIZE, align: PAGE_SIZE }),
-      phases: count("Number of phases; the working set moves between them", "phases", 1).default(4),
-      writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1").default(0),
-    })
+    .strictObject(
+      {
+        ...regionFields(),
+        accesses: count("Number of accesses in all phases", "accesses", 1),
+        workingSet: size("Bytes each phase's accesses are spread over", { min: PAGE_SIZE, align: PAGE_SIZE }),
+        phases: count("Number of phases; the working set moves between them", "phases", 1).default(4),
+        writeRatio: ratio("Fraction of the accesses that are writes, from 0 to 1").default(0),
+      },
+      { error: phasesNotAMarker },
+    )
     .describe("Working-set phases: uniform accesses over a window that moves to a new place each phase (seeded)"),
   mmapChurn: z
     .strictObject({
@@ -239,6 +278,7 @@ export const STEP_KINDS = {
       to: name("Process of the same VM to switch to"),
     })
     .describe("Context switch to another process of the VM (CR3 load)"),
+  ...PHASE_STEP_KINDS,
 } satisfies Record<string, z.ZodType>;
 
 export type StepKind = keyof typeof STEP_KINDS;
@@ -297,19 +337,26 @@ const atSchema = z
   .strictObject({
     cycles: count("Simulated cycles since the start", "cycles").optional(),
     accesses: count("Guest accesses since the start, counted over the whole run", "accesses").optional(),
+    phase: phaseName(
+      "At the boundary of a phase that `phase` steps name: before the phase's first access, with the vCPUs stopped",
+    ).optional(),
   })
   .superRefine((o, ctx) => {
-    const n = (o.cycles === undefined ? 0 : 1) + (o.accesses === undefined ? 0 : 1);
-    if (n !== 1)
+    const given = (["cycles", "accesses", "phase"] as const).filter((k) => o[k] !== undefined);
+    if (given.length !== 1)
       ctx.addIssue({
         code: "custom",
-        message: `${n === 0 ? "no time given" : "both cycles and accesses given"}; exactly one of {cycles: N} or {accesses: N}`,
+        message: `${given.length === 0 ? "no time given" : given.length === 2 ? `both ${given.join(" and ")} given` : "cycles, accesses and phase given"}; exactly one of {cycles: N}, {accesses: N} or {phase: name}`,
       });
   })
-  .transform((o) =>
-    o.cycles !== undefined ? { clock: "cycles" as const, value: o.cycles } : { clock: "accesses" as const, value: o.accesses! },
+  .transform((o): { clock: "phase"; phase: string } | { clock: "cycles"; value: number } | { clock: "accesses"; value: number } =>
+    o.phase !== undefined
+      ? { clock: "phase" as const, phase: o.phase }
+      : o.cycles !== undefined
+        ? { clock: "cycles" as const, value: o.cycles }
+        : { clock: "accesses" as const, value: o.accesses! },
   )
-  .describe("When the action happens: {cycles: N} or {accesses: N}");
+  .describe("When the action happens: {cycles: N}, {accesses: N} or {phase: name}");
 
 const timelineSchema = z
   .strictObject({ at: atSchema, ...oneKeyShape(TIMELINE_ACTIONS) })

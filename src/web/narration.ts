@@ -118,6 +118,11 @@ const SHADOW_FALLBACK_KINDS: readonly EventKindDesc[] = [
 const SIM_EVENT_KINDS: readonly EventKindDesc[] = [
   { kind: "sim.step", description: "The guest process starts its next workload step.", mirrors: "(the workload)" },
   { kind: "sim.timeline", description: "A timeline action runs on the host side.", mirrors: "(the scenario's timeline)" },
+  {
+    kind: "sim.phase",
+    description: "Every process that names the phase reached its marker: the counters are snapshot and the next phase begins.",
+    mirrors: "(the scenario's phase markers; KVM selftests' iterations)",
+  },
 ];
 
 const KINDS = new Map<string, EventKindDesc>(
