@@ -166,6 +166,11 @@ describe("the Scenario type", () => {
       | "mmap"
       | "munmap"
       | "switch"
+      | "setPte"
+      | "setPde"
+      | "invlpg"
+      | "loadCr3"
+      | "exit"
     >();
     expectTypeOf<Extract<Step, { kind: "touch" }>["size"]>().toEqualTypeOf<number>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["name"]>().toEqualTypeOf<string | undefined>();
