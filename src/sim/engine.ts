@@ -282,7 +282,11 @@ export class Engine {
           this.selftestStep(ps, step);
           break;
         default: {
-          if (vm.selftest !== null) ps.user = vm.selftest.region(step.name!).user;
+          if (vm.selftest !== null) {
+            const r = vm.selftest.region(step.name!);
+            ps.user = r.user;
+            ps.space = vm.selftest.layout.spaces[r.space]!;
+          }
           ps.stream = this.streamFor(ps, step);
           return true;
         }
@@ -305,11 +309,6 @@ export class Engine {
           throw new VmFailure(
             `${vm.cfg.name}/${ps.cfg.name}: step ${ps.stepIdx - 1} (${step.kind}): page ${step.page} of "${r.name}" has no table there any more (an earlier setPde cleared it)`,
           );
-        // The page may now read what its frame holds, not what this space wrote there before.
-        const byGva = vm.expectedByGva(vm.virtMap!.spaces[r.space]!);
-        const first = Math.floor(g.pageGva(r, step.page) / 4096);
-        const pages = step.kind === "setPde" ? 512 : r.level === 2 ? 512 : 1;
-        for (let p = first; p < first + pages; p++) byGva.delete(p);
         break;
       }
       case "invlpg":

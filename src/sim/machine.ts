@@ -40,6 +40,8 @@ export class ProcState {
   churn: { kind: "mmapChurn" | "processChurn"; left: number; size: number; touch: number; round: number } | null = null;
   /** The accesses run at CPL 3 (user); a selftest-style guest's region may say CPL 0. */
   user = true;
+  /** Without a kernel: the space whose tables map the current step's region (what the data checker keys writes by). */
+  space: object | null = null;
   constructor(
     readonly vm: VmState,
     readonly cfg: ProcessConfig,
@@ -276,7 +278,7 @@ export class Machine {
       );
     }
     const page = Math.floor(gva / PAGE_SIZE);
-    const byGva = vm.expectedByGva(ps.process ?? vm.virtMap!.spaces[vm.selftest!.current[ps.cpu]!]!);
+    const byGva = vm.expectedByGva(ps.process ?? ps.space!);
     if (write) {
       const v = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
       mem.content[frame] = v;
