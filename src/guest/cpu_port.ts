@@ -29,4 +29,6 @@ export interface GuestCpuPort {
   invlpg(gva: Gva): void;
   /** MOV to CR3 of its current value: drops the current PCID's non-global entries (native_flush_tlb_local). */
   flushTlb(): void;
+  /** A call to the VMM that changes nothing (a selftest's ucall: an OUT to an I/O port, one exit). */
+  ucall(): void;
 }

@@ -22,7 +22,7 @@ export class NativeCpuPort implements GuestCpuPort {
   lo = 0;
   hi = 0;
   /** Calls made through the port, for tests. */
-  readonly calls = { readEntry: 0, writeEntry: 0, zeroPage: 0, loadCr3: 0, invlpg: 0, flushTlb: 0 };
+  readonly calls = { readEntry: 0, writeEntry: 0, zeroPage: 0, loadCr3: 0, invlpg: 0, flushTlb: 0, ucall: 0 };
 
   constructor(
     readonly mem: PhysMem,
@@ -79,5 +79,9 @@ export class NativeCpuPort implements GuestCpuPort {
   flushTlb(): void {
     this.calls.flushTlb++;
     this.mmu.loadCr3(this.mmu.cr3Frame, this.mmu.pcid, false);
+  }
+
+  ucall(): void {
+    this.calls.ucall++;
   }
 }

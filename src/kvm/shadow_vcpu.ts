@@ -97,6 +97,16 @@ export class ShadowVcpuMmu {
     if (!skipTlbFlush) this.invalidatePcid(p);
   }
 
+  /**
+   * KVM_SET_SREGS: __set_sregs_common() stores CR3 (vcpu->arch.cr3) and kvm_mmu_reset_context()
+   * unloads every root (kvm_mmu_unload()); the next entry's kvm_mmu_reload() builds one. No exit, no flush counted.
+   */
+  setSregsCr3(rootGfn: number, pcid: number): void {
+    this.freeRoots(ROOTS_ALL);
+    this.cr3 = rootGfn * 4096 + (this.mmu.pcide ? pcid & CR3_PCID_MASK : 0);
+    this.paging = true;
+  }
+
   /** kvm_mmu_new_pgd(): switch to a cached root if one shadows this CR3; else kvm_mmu_reload() builds one before entry. */
   private newPgd(pgd: number): void {
     if (!this.fastPgdSwitch(pgd)) return;

@@ -355,6 +355,42 @@ export class Vcpu {
     return this.shadowEnter() ? XLATE_OK : VCPU_FAILED;
   }
 
+  // ---------------------------------------------------------------- selftest-style guests
+
+  /**
+   * An I/O exit to userspace (a selftest's ucall: OUT to the ucall port, KVM_EXIT_IO). It counts
+   * an exit and touches nothing in the MMU; requests pending under shadow paging are serviced
+   * at the next entry, as always. Returns XLATE_OK or VCPU_FAILED.
+   */
+  ioExit(): number {
+    if (!this.enterForExit()) return VCPU_FAILED;
+    this.mode = OUTSIDE_GUEST_MODE;
+    this.stats.exits++;
+    this.stats.exitReasons.IO_INSTRUCTION = (this.stats.exitReasons.IO_INSTRUCTION ?? 0) + 1;
+    if (this.kvm.bus.on) {
+      this.kvm.bus.emit("kvm.exit", { vcpu: this.id, reason: "IO_INSTRUCTION" });
+      this.kvm.bus.emit("kvm.entry", { vcpu: this.id });
+    }
+    return this.enterForExit() ? XLATE_OK : VCPU_FAILED;
+  }
+
+  /** VM entry around an exit that is not an MMU fault: requests serviced, guest mode. */
+  private enterForExit(): boolean {
+    if (this.shadow === null) {
+      this.vmEnter();
+      return true;
+    }
+    if (!this.shadowEnter()) return false;
+    this.mode = IN_GUEST_MODE;
+    return true;
+  }
+
+  /** KVM_SET_SREGS before the first KVM_RUN: CR3 (and CR4.PCIDE's PCID) set by the VMM, no exit. */
+  setSregsCr3(rootGfn: number, pcid: number): void {
+    if (this.shadow !== null) this.shadow.setSregsCr3(rootGfn, pcid);
+    else this.mmu.loadCr3(rootGfn, pcid, false);
+  }
+
   /** The guest's full local flush: a MOV to CR3 of the CR3 it has (native_flush_tlb_local). */
   shadowFlushTlb(): number {
     const sh = this.shadow!;

@@ -226,7 +226,7 @@ export class Engine {
     if (vm.current[cpu] === ps) return;
     vm.current[cpu] = ps;
     this.timesliceUsed[vm.cfg.name + cpu] = 0;
-    vm.contextSwitch(ps.proc, cpu);
+    if (ps.process !== null) vm.contextSwitch(ps.proc, cpu);
   }
 
   /**
@@ -287,7 +287,20 @@ export class Engine {
           ps.traceMapping = true;
           return true;
         }
+        // ---- A guest without a kernel (guest.kernel: none) ----
+        case "setPte":
+        case "setPde":
+        case "invlpg":
+        case "loadCr3":
+        case "exit":
+          this.selftestStep(ps, step);
+          break;
         default: {
+          if (vm.selftest !== null) {
+            const r = vm.selftest.region(step.name!);
+            ps.user = r.user;
+            ps.space = vm.selftest.layout.spaces[r.space]!;
+          }
           ps.stream = this.streamFor(ps, step);
           return true;
         }
@@ -295,6 +308,33 @@ export class Engine {
     }
     ps.done = true;
     return false;
+  }
+
+  /** A step of a guest without a kernel: a page-table store, INVLPG, MOV to CR3 or a ucall, on this vCPU. */
+  private selftestStep(ps: ProcState, step: Extract<Step, { kind: "setPte" | "setPde" | "invlpg" | "loadCr3" | "exit" }>): void {
+    const vm = ps.vm;
+    const g = vm.selftest;
+    if (g === null) throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: ${step.kind} needs a guest without a kernel`);
+    switch (step.kind) {
+      case "setPte":
+      case "setPde": {
+        const r = g.region(step.region);
+        if (!g.setEntry(ps.cpu, r, step.page, step.kind === "setPte" ? 1 : 2, step))
+          throw new VmFailure(
+            `${vm.cfg.name}/${ps.cfg.name}: step ${ps.stepIdx - 1} (${step.kind}): page ${step.page} of "${r.name}" has no table there any more (an earlier setPde cleared it)`,
+          );
+        break;
+      }
+      case "invlpg":
+        g.invlpg(ps.cpu, g.region(step.region), step.page);
+        break;
+      case "loadCr3":
+        g.loadCr3(ps.cpu, g.space(step.space), step.noFlush);
+        break;
+      case "exit":
+        for (let i = 0; i < step.count; i++) g.ucall(ps.cpu);
+        break;
+    }
   }
 
   /** One round of a churn step: returns the accesses it made. */
@@ -597,7 +637,7 @@ export function vmCostCounts(vm: VmState): Record<string, number> {
   const mm = vm.qemu.mm;
   c.host_fault = mm.minFlt + mm.majFlt;
   c.swap_in = mm.majFlt;
-  c.guest_page_fault = vm.guest.stats.pgfault;
+  c.guest_page_fault = vm.kernel?.stats.pgfault ?? 0;
   return c;
 }
 

@@ -18,7 +18,6 @@ import { KERNEL_WRITE_EMULATED, type Vcpu } from "../kvm/vcpu.js";
 export class VmFailure extends Error {}
 
 export class VcpuPort implements GuestCpuPort {
-  readonly pcide = true;
   lo = 0;
   hi = 0;
   /** Guest-physical page-table reads and writes and page clears made through this port. */
@@ -30,8 +29,10 @@ export class VcpuPort implements GuestCpuPort {
     readonly vcpu: Vcpu,
     /** Told of every frame the guest clears (the data checker forgets what it held). */
     private readonly onClear: (gfn: number) => void,
+    /** CR4.PCIDE: off with the guest's pcid option off (Linux's "nopcid" leaves CR4.PCIDE clear). */
+    readonly pcide = true,
   ) {
-    vcpu.mmu.pcide = true;
+    vcpu.mmu.pcide = pcide;
   }
 
   private frameOf(gpa: number, acc: number): number {
@@ -94,5 +95,9 @@ export class VcpuPort implements GuestCpuPort {
     }
     const mmu = this.vcpu.mmu;
     mmu.loadCr3(mmu.cr3Frame, mmu.pcid, false);
+  }
+
+  ucall(): void {
+    if (this.vcpu.ioExit() < 0) throw new VmFailure(`vCPU ${this.vcpu.id}: ${this.vcpu.error}`);
   }
 }

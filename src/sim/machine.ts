@@ -10,8 +10,10 @@ import { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
+import { SelftestGuest } from "../guest/selftest.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import { VCPU_FAILED } from "../kvm/vcpu.js";
+import { VirtMap } from "../qemu/virt_map.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
 import { VcpuPort, VmFailure } from "./guest_port.js";
@@ -36,12 +38,23 @@ export class ProcState {
   traceRegions = 0;
   /** A churn step in progress: rounds left, bytes per round, pages written per round. */
   churn: { kind: "mmapChurn" | "processChurn"; left: number; size: number; touch: number; round: number } | null = null;
+  /** The accesses run at CPL 3 (user); a selftest-style guest's region may say CPL 0. */
+  user = true;
+  /** Without a kernel: the space whose tables map the current step's region (what the data checker keys writes by). */
+  space: object | null = null;
   constructor(
     readonly vm: VmState,
     readonly cfg: ProcessConfig,
-    readonly proc: GuestProcess,
+    /** The guest process; null in a guest without a kernel, whose vCPU runs the steps itself. */
+    readonly process: GuestProcess | null,
     readonly cpu: number,
   ) {}
+
+  /** The guest process, which a guest without a kernel does not have. */
+  get proc(): GuestProcess {
+    if (this.process === null) throw new Error(`${this.vm.cfg.name}/${this.cfg.name}: a guest without a kernel has no processes`);
+    return this.process;
+  }
 }
 
 /** A scenario's `tlb` as the hardware's geometry: a named core, or N entries 16-way (2 MiB entries shared). */
@@ -56,7 +69,11 @@ export const UNKNOWN = -1;
 
 export class VmState {
   readonly qemu: QemuVm;
-  readonly guest: GuestKernel;
+  /** The guest kernel; null with guest.kernel none. */
+  readonly kernel: GuestKernel | null;
+  /** With guest.kernel none: the guest code, and the page tables the VMM built for it. */
+  readonly selftest: SelftestGuest | null = null;
+  readonly virtMap: VirtMap | null = null;
   readonly ports: VcpuPort[];
   readonly procs: ProcState[] = [];
   /** Per vCPU: its processes (time-shared) and which one runs now. */
@@ -90,12 +107,33 @@ export class VmState {
       },
       bus,
     );
-    this.ports = this.qemu.kvm.vcpus.map((v) => new VcpuPort(v, (gfn) => this.expected.delete(gfn)));
-    this.guest = new GuestKernel({
+    this.ports = this.qemu.kvm.vcpus.map((v) => new VcpuPort(v, (gfn) => this.expected.delete(gfn), cfg.guest.pcid));
+    this.runQueues = this.ports.map(() => []);
+    this.current = this.ports.map(() => null);
+    if (cfg.guest.kernel === "none") {
+      this.kernel = null;
+      this.native = null;
+      this.virtMap = buildVirtMap(this.qemu, cfg);
+      this.selftest = new SelftestGuest(this.virtMap, this.ports);
+      for (const p of cfg.processes) {
+        const ps = new ProcState(this, p, null, p.vcpu);
+        for (const sp of this.virtMap.spaces) for (const r of sp.regions) ps.regions.set(r.name, { gva: r.gva, size: r.size });
+        this.procs.push(ps);
+        this.runQueues[p.vcpu]!.push(ps);
+        // KVM_SET_SREGS: the vCPU starts with CR3 at its space's root.
+        const space = p.space === undefined ? 0 : this.selftest.space(p.space);
+        this.qemu.kvm.vcpus[p.vcpu]!.setSregsCr3(this.virtMap.spaces[space]!.pgd, this.selftest.pcidOf(p.vcpu, space));
+        this.selftest.started(p.vcpu, space);
+      }
+      return;
+    }
+    this.kernel = new GuestKernel({
       ram: this.qemu.ranges.map((r) => [r.start, r.end] as const),
       cpus: this.ports,
       levels: cfg.guest.levels,
       bus,
+      pcid: cfg.guest.pcid,
+      zeroPage: cfg.guest.zeroPage,
     });
     this.native = native
       ? new NativeTwin(
@@ -103,10 +141,9 @@ export class VmState {
           cfg.vcpus,
           cfg.guest.levels,
           tlbConfig(cfg.tlb),
+          cfg.guest,
         )
       : null;
-    this.runQueues = this.ports.map(() => []);
-    this.current = this.ports.map(() => null);
     for (const p of cfg.processes) {
       const proc = this.createProcess(p.name, p.vcpu);
       const ps = new ProcState(this, p, proc, p.vcpu);
@@ -115,10 +152,16 @@ export class VmState {
     }
   }
 
-  /** What each process last wrote, by virtual page (forgotten on munmap and exit). */
-  private readonly writtenByGva = new Map<GuestProcess, Map<number, number>>();
+  /** The guest kernel, which a guest without one (guest.kernel: none) does not have. */
+  get guest(): GuestKernel {
+    if (this.kernel === null) throw new Error(`${this.cfg.name}: a guest without a kernel has no processes to manage`);
+    return this.kernel;
+  }
 
-  expectedByGva(proc: GuestProcess): Map<number, number> {
+  /** What each process (or, without a kernel, each address space) last wrote, by virtual page (forgotten on munmap and exit). */
+  private readonly writtenByGva = new Map<object, Map<number, number>>();
+
+  expectedByGva(proc: object): Map<number, number> {
     let m = this.writtenByGva.get(proc);
     if (m === undefined) {
       m = new Map();
@@ -201,13 +244,17 @@ export class Machine {
     const vm = ps.vm;
     const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
     const write = op === OP_WRITE;
-    const acc = ACC_USER | (write ? ACC_WRITE : 0);
+    const acc = (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0);
     for (;;) {
       const r = vcpu.access(gva, acc);
       if (r === XLATE_OK) break;
       if (r === XLATE_GUEST_PF) {
         // The guest's own #PF: under EPT/NPT it does not exit; under shadow paging KVM reflected it.
-        const res = vm.guest.handlePageFault(ps.proc, gva, vcpu.mmu.errorCode, ps.cpu);
+        if (vm.kernel === null || ps.process === null)
+          throw new VmFailure(
+            `${vm.cfg.name}/${ps.cfg.name}: guest #PF (error code 0x${vcpu.mmu.errorCode.toString(16)}) at gva 0x${gva.toString(16)} in a guest without a kernel to handle it: the VMM's tables do not allow this access`,
+          );
+        const res = vm.kernel.handlePageFault(ps.process, gva, vcpu.mmu.errorCode, ps.cpu);
         if (res !== "fixed") throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: guest ${res} at gva 0x${gva.toString(16)}`);
         continue;
       }
@@ -215,7 +262,7 @@ export class Machine {
     }
     ps.accesses++;
     const frame = Math.floor(vcpu.mmu.hpa / PAGE_SIZE);
-    vm.native?.access(ps.proc, ps.cpu, gva, op);
+    if (ps.process !== null) vm.native?.access(ps.process, ps.cpu, gva, op);
     const mem = this.host.mem;
     if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) {
       this.violation(
@@ -231,7 +278,7 @@ export class Machine {
       );
     }
     const page = Math.floor(gva / PAGE_SIZE);
-    const byGva = vm.expectedByGva(ps.proc);
+    const byGva = vm.expectedByGva(ps.process ?? ps.space!);
     if (write) {
       const v = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
       mem.content[frame] = v;
@@ -288,4 +335,18 @@ export class Machine {
     }
     return stale;
   }
+}
+
+/** The VMM's virt_map() of a guest without a kernel: its scenario spaces as page tables in guest RAM. */
+function buildVirtMap(qemu: QemuVm, cfg: VmConfig): VirtMap {
+  const spaces = cfg.guest.spaces ?? [];
+  return new VirtMap(
+    qemu,
+    cfg.guest.levels,
+    spaces.map((sp) => ({
+      name: sp.name,
+      share: sp.share === undefined ? -1 : spaces.findIndex((o) => o.name === sp.share),
+      regions: sp.regions.map((r) => ({ name: r.name, gva: r.gva, size: r.size, level: r.page === "2m" ? 2 : 1, user: r.cpl === 3 })),
+    })),
+  );
 }

@@ -23,13 +23,13 @@ export class NativeTwin {
   /** The twin of each virtualized guest process. */
   private readonly twins = new Map<GuestProcess, GuestProcess>();
 
-  constructor(ram: readonly GpaRange[], cpus: number, levels: 4 | 5, tlb: TlbConfig) {
+  constructor(ram: readonly GpaRange[], cpus: number, levels: 4 | 5, tlb: TlbConfig, guest: { pcid: boolean; zeroPage: boolean }) {
     // Physical memory up to the end of the highest RAM range (the PCI hole stays unused, as on the VM).
     const top = Math.max(...ram.map((r) => r[1]));
     this.mem = new PhysMem(Math.ceil(top / PAGE_SIZE) * PAGE_SIZE);
-    this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels, mmu: { tlb } }));
+    this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels, pcide: guest.pcid, mmu: { tlb } }));
     // Its own quiet bus: the twin's events are not the run's story.
-    this.guest = new GuestKernel({ ram, cpus: this.ports, levels, bus: new EventBus() });
+    this.guest = new GuestKernel({ ram, cpus: this.ports, levels, bus: new EventBus(), zeroPage: guest.zeroPage });
   }
 
   private twin(p: GuestProcess): GuestProcess {

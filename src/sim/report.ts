@@ -108,7 +108,10 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
           return { id: v.id, stats: { ...stats }, exitReasons: { ...exitReasons } };
         }),
         qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
-        guest: { ...vm.guest.stats.toJSON() },
+        guest:
+          vm.kernel !== null
+            ? { ...vm.kernel.stats.toJSON() }
+            : { ...vm.selftest!.stats.toJSON(), virt_map_tables: vm.virtMap!.tablePages, virt_map_entries: vm.virtMap!.entryWrites },
         hw: {
           ...hwTotals,
           tlbHits: hwTotals.tlbHits ?? 0,

@@ -8,6 +8,7 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import { GUEST_PHYS_LIMIT, HUGETLB_PAGE, USER_VA_LIMIT } from "./scenario_limits.js";
 import { checkPhases } from "./scenario_phases.js";
 import type { RawScenario } from "./scenario_schema.js";
+import { checkSelftestVm, selftestRegionSizes } from "./scenario_check_selftest.js";
 import { didYouMean } from "./scenario_suggest.js";
 import { formatSize } from "./size.js";
 
@@ -106,6 +107,7 @@ function checkVms(s: RawScenario, report: Report): void {
 }
 
 function checkProcesses(vm: RawVm, at: (...rest: Path) => Path, report: Report): void {
+  checkSelftestVm(vm, at, report, (st, live, here) => checkRegionStep(st as RegionStep, live, here, report));
   const names = new Map<string, number>();
   vm.processes.forEach((p, j) => {
     const prev = names.get(p.name);
@@ -119,6 +121,8 @@ function checkProcesses(vm: RawVm, at: (...rest: Path) => Path, report: Report):
       );
     }
   });
+  // A guest without a kernel has its own step checks (checkSelftestVm).
+  if (vm.guest.kernel === "none") return;
   vm.processes.forEach((p, j) => {
     checkSteps(vm, p, (k, ...rest) => at("processes", j, "steps", k, ...rest), names, report);
   });
@@ -241,8 +245,8 @@ export type FilledProcess = Omit<RawProcess, "steps"> & { steps: FilledStep[] };
 export type FilledVm = Omit<RawVm, "processes"> & { processes: FilledProcess[] };
 export type FilledScenario = Omit<RawScenario, "vms"> & { vms: FilledVm[] };
 
-function fillSteps(steps: readonly RawStep[]): FilledStep[] {
-  const live = new Map<string, number>();
+function fillSteps(steps: readonly RawStep[], regions: ReadonlyMap<string, number>): FilledStep[] {
+  const live = new Map<string, number>(regions);
   return steps.map((st): FilledStep => {
     switch (st.kind) {
       case "mmap":
@@ -275,6 +279,6 @@ function fillSteps(steps: readonly RawStep[]): FilledStep[] {
 export function fillScenario(s: RawScenario): FilledScenario {
   return {
     ...s,
-    vms: s.vms.map((vm) => ({ ...vm, processes: vm.processes.map((p) => ({ ...p, steps: fillSteps(p.steps) })) })),
+    vms: s.vms.map((vm) => ({ ...vm, processes: vm.processes.map((p) => ({ ...p, steps: fillSteps(p.steps, selftestRegionSizes(vm)) })) })),
   };
 }

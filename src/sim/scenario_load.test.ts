@@ -77,7 +77,7 @@ describe("SCENARIO.md's example", () => {
       backing: "4k",
       prealloc: false,
       tlb: "golden-cove",
-      guest: { levels: 4 },
+      guest: { levels: 4, pcid: true, zeroPage: true, kernel: "linux" },
       processes: undefined,
     });
     expect(vm.processes.map((p) => [p.name, p.vcpu])).toEqual([
@@ -114,7 +114,7 @@ describe("core keys and their defaults", () => {
           backing: "4k",
           prealloc: false,
           tlb: "golden-cove",
-          guest: { levels: 4 },
+          guest: { levels: 4, pcid: true, zeroPage: true, kernel: "linux" },
           processes: [],
         },
       ],

@@ -167,6 +167,11 @@ describe("the Scenario type", () => {
       | "munmap"
       | "switch"
       | "phase"
+      | "setPte"
+      | "setPde"
+      | "invlpg"
+      | "loadCr3"
+      | "exit"
     >();
     expectTypeOf<Extract<Step, { kind: "phase" }>["name"]>().toEqualTypeOf<string>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["size"]>().toEqualTypeOf<number>();

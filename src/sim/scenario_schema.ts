@@ -179,6 +179,73 @@ export const PHASE_STEP_KINDS = {
   ).transform((name) => ({ name })),
 } satisfies Record<string, z.ZodType>;
 
+// ---- Selftest-style guest (guest.kernel: none) ---------------------------------------
+// Like KVM's selftests: no guest kernel; the VMM writes the guest's page tables before the
+// run (virt_map), and the guest code is workload steps over the mapped regions plus explicit
+// page-table stores, INVLPG, MOV CR3 and no-op exits.
+
+const selftestEntryFields = () => ({
+  region: name("Region (of guest.spaces) whose entry the guest writes"),
+  page: count("Page of the region, counting from 0 in the region's page size", "pages"),
+  present: z.boolean().default(true).describe("P bit of the value written"),
+  writable: z.boolean().default(true).describe("R/W bit of the value written"),
+  accessed: z.boolean().default(false).describe("A bit of the value written"),
+  dirty: z.boolean().default(false).describe("D bit of the value written (a leaf only)"),
+});
+
+/** Step kinds only a selftest-style guest has. */
+export const SELFTEST_STEP_KINDS = {
+  setPte: z
+    .strictObject(selftestEntryFields())
+    .describe(
+      "Guest store to the PTE that maps a page of a 4 KiB region (its own frame, the given flags); under shadow paging it faults, unsyncs or is emulated",
+    ),
+  setPde: z
+    .strictObject(selftestEntryFields())
+    .describe(
+      "Guest store to the PDE above a page of a region (a table pointer for a 4 KiB region, the leaf for a 2 MiB one); under shadow paging it is emulated",
+    ),
+  invlpg: z
+    .strictObject({
+      region: name("Region the address is in"),
+      page: count("Page of the region, counting from 0 in the region's page size", "pages"),
+    })
+    .describe("INVLPG of a page of a region (exits under shadow paging)"),
+  loadCr3: z
+    .strictObject({
+      space: name("Address space (of guest.spaces) to load; may be the current one"),
+      noFlush: z.boolean().default(false).describe("CR3 bit 63: keep this PCID's TLB entries (needs guest.pcid)"),
+    })
+    .describe("MOV to CR3 of a space's root table, with its PCID when guest.pcid is on (exits under shadow paging)"),
+  exit: z
+    .strictObject({ count: count("Exits to make, one after another", "exits", 1).default(1) })
+    .describe("A no-op exit to the VMM, like a selftest's GUEST_SYNC ucall (an I/O port write): counts an exit and nothing else"),
+} satisfies Record<string, z.ZodType>;
+
+/** A region the VMM maps before the run. */
+const selftestRegionSchema = z
+  .strictObject({
+    name: name("Region name, unique in the VM; steps address it by this name"),
+    gva: address("Guest-virtual start; a multiple of the page size", { align: PAGE_SIZE }),
+    size: size("Bytes mapped; a multiple of the page size", regionRules),
+    page: z.enum(["4k", "2m"]).default("4k").describe("Guest page size the VMM maps the region with"),
+    cpl: z
+      .literal([0, 3])
+      .default(3)
+      .describe("Privilege of the accesses: 3 maps the pages user-accessible and accesses them from user mode, 0 supervisor-only"),
+  })
+  .describe("Guest-virtual memory mapped to guest-physical memory nobody has written (placed from the top of guest RAM down)");
+
+const selftestSpaceSchema = z
+  .strictObject({
+    name: name("Address space name, unique in the VM"),
+    share: name(
+      "An earlier space whose top-level entries this one copies, so both use the same lower tables (like clone_pgd_range)",
+    ).optional(),
+    regions: z.array(selftestRegionSchema).default([]).describe("Regions mapped in this space"),
+  })
+  .describe("A guest address space: a root table the VMM builds, loaded by CR3");
+
 /** One entry per step kind; the key is the YAML key (`- touch: {...}`). */
 export const STEP_KINDS = {
   touch: z
@@ -279,6 +346,8 @@ export const STEP_KINDS = {
     })
     .describe("Context switch to another process of the VM (CR3 load)"),
   ...PHASE_STEP_KINDS,
+  // ---- Steps of a selftest-style guest (guest.kernel: none) ----
+  ...SELFTEST_STEP_KINDS,
 } satisfies Record<string, z.ZodType>;
 
 export type StepKind = keyof typeof STEP_KINDS;
@@ -411,8 +480,9 @@ const processSchema = z
       .default(0)
       .describe("Which vCPU runs it (time-shared with the others on that vCPU); below the VM's vcpus"),
     steps: z.array(stepSchema).default([]).describe("Workloads and actions, run in order"),
+    space: name("With guest.kernel none: the address space the vCPU starts in (KVM_SET_SREGS); default the first").optional(),
   })
-  .describe("A guest process");
+  .describe("A guest process (with guest.kernel none: the guest code one vCPU runs)");
 
 const vmSchema = z
   .strictObject({
@@ -458,6 +528,24 @@ const vmSchema = z
     guest: z
       .strictObject({
         levels: z.literal([4, 5]).default(4).describe("Guest paging levels: 4 (48-bit virtual addresses) or 5 (57-bit, LA57)"),
+        pcid: z
+          .boolean()
+          .default(true)
+          .describe(
+            "CR4.PCIDE: CR3 loads tagged with PCIDs; false (Linux's nopcid) makes every CR3 load flush, and under shadow paging sync the roots",
+          ),
+        zeroPage: z.boolean().default(true).describe("The guest kernel maps its shared zero page on read faults of anonymous memory"),
+        // ---- Selftest-style guest ----
+        kernel: z
+          .enum(["linux", "none"])
+          .default("linux")
+          .describe(
+            "linux: the guest kernel builds page tables on its own faults; none: like KVM's selftests, the VMM builds them before the run (guest.spaces)",
+          ),
+        spaces: z
+          .array(selftestSpaceSchema)
+          .optional()
+          .describe("With kernel none: the address spaces and regions the VMM maps (virt_map) before the run"),
       })
       .prefault({})
       .describe("The guest kernel"),
