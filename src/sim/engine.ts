@@ -20,7 +20,7 @@ import {
   TouchStream,
   ZipfStream,
 } from "../workload/stream.js";
-import { type ByteSource, TraceError, openTrace } from "../workload/trace.js";
+import { type ByteSource, OP_FETCH, TraceError, looksLikeProgramImage, openTrace } from "../workload/trace.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { VmFailure } from "./guest_port.js";
 import { Machine, ProcState, UNKNOWN, type VmState } from "./machine.js";
@@ -271,6 +271,9 @@ export class Engine {
             throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: trace ${step.file}: ${(e as Error).message}`);
           }
           ps.traceMapping = true;
+          // The program image as one sparse file whose page index is the virtual page number.
+          ps.traceImage = `image:${step.file}`;
+          vm.createFile(ps.traceImage, 2 ** 48);
           return true;
         }
         default: {
@@ -340,6 +343,12 @@ export class Engine {
    * A trace's addresses are the traced program's own: map each region it touches the first
    * time, as the program's own mappings were (a 1 MiB-aligned chunk, or the page alone where
    * that would overlap a mapping already there).
+   *
+   * Where the program's binary and libraries are (looksLikeProgramImage), or for any
+   * instruction fetch, each page gets its own mapping at its first touch: a private file
+   * mapping of the trace's image file if that touch reads (text, read-only data: a frame of
+   * the guest's page cache; a later write copies it, as for .data), an anonymous page if it
+   * writes (.bss, heap).
    */
   private mapTraceRegions(ps: ProcState, b: AccessBatch, n: number): void {
     const proc = ps.proc;
@@ -347,6 +356,14 @@ export class Engine {
     for (let i = 0; i < n; i++) {
       const a = b.addrs[i]!;
       if (proc.findVma(a) !== null) continue;
+      const op = b.ops[i]!;
+      if (op === OP_FETCH || looksLikeProgramImage(a)) {
+        const page = Math.floor(a / 4096);
+        if (op === OP_WRITE) vm.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: page * 4096, exec: true });
+        else vm.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: page * 4096, exec: true, file: ps.traceImage, pgoff: page });
+        ps.traceRegions++;
+        continue;
+      }
       const chunk = 2 ** 20;
       const start = Math.floor(a / chunk) * chunk;
       try {
