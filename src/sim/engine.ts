@@ -235,6 +235,11 @@ export class Engine {
           ps.regions.set(step.name, { gva, size: step.size });
           break;
         }
+        case "mmapFile": {
+          const gva = vm.mmap(ps.proc, step.name, step.size, { file: step.file, shared: step.shared });
+          ps.regions.set(step.name, { gva, size: step.size });
+          break;
+        }
         case "munmap": {
           const r = ps.regions.get(step.name)!;
           vm.munmap(ps.proc, r.gva, r.size, ps.cpu);
@@ -468,7 +473,7 @@ export function plannedAccesses(s: Scenario): number {
     for (const p of vm.processes) {
       const sizes = new Map<string, number>();
       for (const st of p.steps) {
-        if (st.kind === "mmap") sizes.set(st.name, st.size);
+        if (st.kind === "mmap" || st.kind === "mmapFile") sizes.set(st.name, st.size);
         else if (st.kind === "touch") n += Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / 4096);
         else if (st.kind === "random") n += st.accesses;
         else if (st.kind === "sequential") n += st.accesses ?? Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / st.stride);

@@ -129,6 +129,11 @@ export class VmState {
       this.procs.push(ps);
       this.runQueues[p.vcpu]!.push(ps);
     }
+    // The files the processes map, each as large as its largest mapping (whichever process maps it first).
+    const files = new Map<string, number>();
+    for (const p of cfg.processes)
+      for (const st of p.steps) if (st.kind === "mmapFile") files.set(st.file, Math.max(files.get(st.file) ?? 0, st.size));
+    for (const [file, size] of files) this.createFile(file, size);
   }
 
   // ---- page cache: the virtual disk and what file pages hold

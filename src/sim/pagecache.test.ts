@@ -99,3 +99,65 @@ describe("trace replay through the guest page cache", () => {
     expect(shadow.e.machine.readDigest).toBe(ept.e.machine.readDigest);
   });
 });
+
+describe("mmapFile steps", () => {
+  const yaml = (steps: string[], ram = "512MiB") =>
+    `seed: 3\nhost: {ram: 1GiB, swap: 0, thp: never}\nvms:\n  - name: vm0\n    ram: ${ram}\n    mmu: ept\n    processes:\n${steps.join("\n")}\n`;
+  const proc = (name: string, steps: string[]) =>
+    [`      - name: ${name}`, "        steps:", ...steps.map((x) => `          - ${x}`)].join("\n");
+
+  test("two processes map one file: each page read from the disk once; shared writes are seen by the other, private ones copied", () => {
+    const s = loadScenario(
+      yaml([
+        proc("a", [
+          "mmapFile: {name: lib, file: data.bin, size: 1MiB}",
+          "touch: {name: lib, op: read}",
+          "mmapFile: {name: shm, file: shm.bin, size: 64KiB, shared: true}",
+          "touch: {name: shm, op: write}",
+        ]),
+        proc("b", [
+          "mmapFile: {name: lib, file: data.bin, size: 1MiB}",
+          "random: {name: lib, accesses: 2000, writeRatio: 0.2}",
+          "mmapFile: {name: shm, file: shm.bin, size: 64KiB, shared: true}",
+          "random: {name: shm, accesses: 2000, writeRatio: 0.3}",
+        ]),
+      ]),
+      "t.yaml",
+    );
+    const e = new Engine(s, { sampleEvery: 0 });
+    const r = e.run();
+    expect(r.check.dataErrors).toBe(0);
+    expect(r.check.invariantViolations).toBe(0);
+    const g = e.machine.vms[0]!.guest.stats;
+    // 256 + 16 file pages, each read once however the two processes interleave.
+    expect([g.nr_file_pages, g.pgmajfault, g.pgpgin]).toEqual([272, 272, 272 * 4]);
+    expect(g.nr_dirty).toBe(16);
+  });
+
+  test("a file page dropped under guest pressure is read again with the same content", () => {
+    // 8 MiB of guest RAM; a 12 MiB file read twice: the second pass reads from the disk again.
+    const s = loadScenario(
+      yaml(
+        [proc("a", ["mmapFile: {name: big, file: big.bin, size: 12MiB}", "touch: {name: big, op: read}", "touch: {name: big, op: read}"])],
+        "8MiB",
+      ),
+      "t.yaml",
+    );
+    const e = new Engine(s, { sampleEvery: 0 });
+    const r = e.run();
+    expect(r.check.dataErrors).toBe(0);
+    const g = e.machine.vms[0]!.guest.stats;
+    expect(g.pgsteal_direct).toBeGreaterThan(3072 - 2048);
+    expect(g.pgmajfault).toBe(g.nr_file_pages + g.pgsteal_direct);
+    expect(g.pgmajfault).toBeGreaterThan(3072);
+  });
+
+  test("bad steps name the place and the fix", () => {
+    expect(() => loadScenario(yaml([proc("a", ["mmapFile: {name: x, file: f, size: 4KiB, share: true}"])]), "t.yaml")).toThrow(
+      /steps\[0\]\.mmapFile.*share/s,
+    );
+    expect(() =>
+      loadScenario(yaml([proc("a", ["mmapFile: {name: x, file: f, size: 4KiB}", "mmapFile: {name: x, file: g, size: 4KiB}"])]), "t.yaml"),
+    ).toThrow(/region "x" is already mapped/);
+  });
+});

@@ -166,6 +166,7 @@ describe("the Scenario type", () => {
       | "mmap"
       | "munmap"
       | "switch"
+      | "mmapFile"
     >();
     expectTypeOf<Extract<Step, { kind: "touch" }>["size"]>().toEqualTypeOf<number>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["name"]>().toEqualTypeOf<string | undefined>();
