@@ -23,6 +23,8 @@ export interface GuestCpuPort {
   writeEntry(gpa: Gpa, lo: number, hi: number): void;
   /** clear_page(): writes 4 KiB of zeroes to guest frame `gfn`. */
   zeroPage(gfn: Gfn): void;
+  /** copy_user_highpage(): copies guest frame `src` to `dst` (a private copy of a page-cache page). */
+  copyPage(dst: Gfn, src: Gfn): void;
   /** MOV to CR3: root table frame, PCID (0 unless pcide) and bit 63 "do not flush". */
   loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void;
   /** INVLPG `gva` (flush_tlb_one_user). */

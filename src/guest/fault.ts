@@ -5,10 +5,14 @@
 // spurious-fault path, and hugetlb_fault() for 2 MiB / 1 GiB VMAs. Entries are left as Linux
 // leaves them on x86: A preset (vm_page_prot has _PAGE_ACCESSED), D preset with RW.
 //
-// simplified: no guest swap, no THP, no mprotect, no file mappings: anonymous private memory only.
+// File mappings go through do_fault() (do_read_fault, do_cow_fault, do_shared_fault) and the
+// page cache (filemap.ts); a write to a page-cache page mapped read-only by a private mapping
+// is wp_page_copy(), by a shared one wp_page_shared().
+//
+// simplified: no guest swap, no THP, no mprotect; no fault-around (filemap_map_pages): a file fault maps one page.
 // simplified: a hugetlb page comes straight from the buddy allocator (no hugetlb pool, no reservation).
 
-import { LEVEL_SIZE, alignDown } from "../hw/addr.js";
+import { type Gfn, LEVEL_SIZE, PAGE_SIZE, alignDown } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import {
   PFERR_PK,
@@ -25,8 +29,9 @@ import {
   frameLo,
 } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
+import type { GuestPageCache } from "./filemap.js";
 import { ORDER_1G, ORDER_2M } from "./frame_alloc.js";
-import { VM_EXEC, VM_READ, VM_WRITE, type Vma } from "./mm.js";
+import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { type GuestPgtable, PAGE_USER_RO, PTE_MKWRITE_DIRTY, PTE_SOFT_DIRTY, PTE_SPECIAL, leafPfn } from "./pgtable.js";
 import type { GuestProcess } from "./process.js";
 import type { GuestStats } from "./stats.js";
@@ -43,6 +48,11 @@ export interface FaultConfig {
 }
 
 export class GuestFaultHandler {
+  /** The page cache file faults read through (the kernel sets it). */
+  cache: GuestPageCache | null = null;
+  /** The fault being handled read from the disk (VM_FAULT_MAJOR). */
+  private major = false;
+
   constructor(
     private readonly pg: GuestPgtable,
     private readonly tlb: GuestTlb,
@@ -55,9 +65,13 @@ export class GuestFaultHandler {
 
   /** A #PF on CPU `cpu` while running `proc`: CR2 = `gva`, error code `errorCode` (PFERR_* bits). */
   handle(proc: GuestProcess, gva: number, errorCode: number, cpu: number): FaultResult {
+    this.major = false;
     const result = this.doUserAddrFault(proc, gva, errorCode, cpu);
-    if (result === "fixed") proc.min_flt++;
-    else if (result !== "oom") this.stats.segv++;
+    // mm_account_fault(): a fault that waited for the disk is major.
+    if (result === "fixed") {
+      if (this.major) proc.maj_flt++;
+      else proc.min_flt++;
+    } else if (result !== "oom") this.stats.segv++;
     if (this.bus.on) this.bus.emit("guest.pgfault", { cpu, pid: proc.pid, gva, errorCode, result });
     return result;
   }
@@ -84,6 +98,7 @@ export class GuestFaultHandler {
     const hi = pg.hi;
     if ((lo & PTE_P) === 0) {
       if (lo !== 0 || hi !== 0) throw new Error("non-present guest PTE with contents: guest swap is not modelled");
+      if (vma.file !== undefined) return this.doFault(port, proc, vma, page, gpa, write);
       return this.doAnonymousPage(port, proc, vma, page, gpa, write);
     }
     if (write && (lo & PTE_RW) === 0) return this.doWpPage(port, proc, vma, page, gpa, lo, hi, cpu);
@@ -108,6 +123,51 @@ export class GuestFaultHandler {
     return "fixed";
   }
 
+  /** do_fault(): a file page not yet mapped here: do_read_fault(), do_cow_fault() or do_shared_fault(). */
+  private doFault(port: GuestCpuPort, proc: GuestProcess, vma: Vma, page: number, gpa: number, write: boolean): FaultResult {
+    const file = vma.file!;
+    const cache = this.cache!;
+    const index = (vma.pgoff ?? 0) + (page - vma.start) / PAGE_SIZE;
+    if (index >= Math.ceil(file.size / PAGE_SIZE)) return "sigbus"; // filemap_fault(): index >= max_idx
+    const got = cache.fault(port, file, index);
+    if (got === null) return "oom";
+    if (got.major) this.major = true;
+    const src = got.gfn;
+    const nx = (vma.flags & VM_EXEC) === 0 ? PTE_HI_NX : 0;
+    if (write && (vma.flags & VM_SHARED) === 0) {
+      // do_cow_fault(): a private copy of the cache page (copy_user_highpage), mapped writable; the cache page is not mapped.
+      const gfn = this.allocCopy(port, src);
+      if (gfn < 0) return "oom";
+      this.pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(gfn, PAGE_USER_RO | PTE_MKWRITE_DIRTY), frameHi(gfn, nx));
+      proc.RssAnon++;
+      this.stats.nr_anon_pages++;
+      this.stats.cow_faults++;
+      return "fixed";
+    }
+    // finish_fault() -> set_pte_range(): the cache page itself, read-only for a read (the
+    // private mapping's PAGE_COPY; a shared one is write-notify), writable and dirty for a
+    // shared write (do_shared_fault(): fault_dirty_shared_page()).
+    let flags = PAGE_USER_RO;
+    if (write) {
+      flags |= PTE_MKWRITE_DIRTY;
+      cache.markDirty(src);
+    }
+    this.pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(src, flags), frameHi(src, nx));
+    cache.mapped(src);
+    proc.RssFile++;
+    return "fixed";
+  }
+
+  /** A page for a private copy of `src`, not cleared but copied into; `src` is held against reclaim meanwhile. -1 if none. */
+  private allocCopy(port: GuestCpuPort, src: number): number {
+    const cache = this.cache!;
+    cache.locked = src;
+    const gfn = this.pg.allocPages(port, 0, false);
+    cache.locked = -1;
+    if (gfn >= 0) port.copyPage(gfn as Gfn, src as Gfn);
+    return gfn;
+  }
+
   /** do_wp_page(): a write to a read-only PTE of a writable VMA. */
   private doWpPage(
     port: GuestCpuPort,
@@ -120,7 +180,9 @@ export class GuestFaultHandler {
     cpu: number,
   ): FaultResult {
     const pg = this.pg;
-    if (leafPfn(lo, hi, 1) !== this.zeroGfn) {
+    const pfn = leafPfn(lo, hi, 1);
+    if (vma.file !== undefined && this.cache!.isCachePage(pfn)) return this.wpFilePage(port, proc, vma, page, gpa, lo, hi, pfn, cpu);
+    if (pfn !== this.zeroGfn) {
       // wp_page_reuse(): the page is ours alone, make it writable in place.
       pg.setEntry(port, proc, gpa, 1, page, lo, hi, (lo | PTE_A | PTE_MKWRITE_DIRTY) >>> 0, hi);
       return "fixed";
@@ -132,6 +194,41 @@ export class GuestFaultHandler {
     this.tlb.flushTlbPage(cpu, proc, page);
     const nx = (vma.flags & VM_EXEC) === 0 ? PTE_HI_NX : 0;
     pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(gfn, PAGE_USER_RO | PTE_MKWRITE_DIRTY), frameHi(gfn, nx));
+    proc.RssAnon++;
+    this.stats.nr_anon_pages++;
+    this.stats.cow_faults++;
+    return "fixed";
+  }
+
+  /** do_wp_page() on a page-cache page: wp_page_shared() for a shared mapping, wp_page_copy() for a private one. */
+  private wpFilePage(
+    port: GuestCpuPort,
+    proc: GuestProcess,
+    vma: Vma,
+    page: number,
+    gpa: number,
+    lo: number,
+    hi: number,
+    src: number,
+    cpu: number,
+  ): FaultResult {
+    const pg = this.pg;
+    const cache = this.cache!;
+    if ((vma.flags & VM_SHARED) !== 0) {
+      // wp_page_shared(): the page becomes writable in place and dirty (fault_dirty_shared_page).
+      pg.setEntry(port, proc, gpa, 1, page, lo, hi, (lo | PTE_A | PTE_MKWRITE_DIRTY) >>> 0, hi);
+      cache.markDirty(src);
+      return "fixed";
+    }
+    // wp_page_copy(): copy the cache page, ptep_clear_flush(), set_pte_at() the copy.
+    const gfn = this.allocCopy(port, src);
+    if (gfn < 0) return "oom";
+    pg.setEntry(port, proc, gpa, 1, page, lo, hi, 0, 0);
+    this.tlb.flushTlbPage(cpu, proc, page);
+    const nx = (vma.flags & VM_EXEC) === 0 ? PTE_HI_NX : 0;
+    pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(gfn, PAGE_USER_RO | PTE_MKWRITE_DIRTY), frameHi(gfn, nx));
+    cache.unmapped(src);
+    proc.RssFile--;
     proc.RssAnon++;
     this.stats.nr_anon_pages++;
     this.stats.cow_faults++;

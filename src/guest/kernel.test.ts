@@ -506,7 +506,7 @@ describe("layout, counters, snapshot", () => {
     const c = readCounters(GUEST_COUNTERS, m.k.stats);
     expect(c.pgfault).toBe(1);
     expect(c.nr_free_pages).toBe(m.k.alloc.nrFree);
-    expect(readCounters(GUEST_PROCESS_COUNTERS, p)).toEqual({ RssAnon: 1, HugetlbPages: 0, VmPTE: 4, min_flt: 1 });
+    expect(readCounters(GUEST_PROCESS_COUNTERS, p)).toEqual({ RssAnon: 1, HugetlbPages: 0, VmPTE: 4, RssFile: 0, min_flt: 1, maj_flt: 0 });
   });
 
   test("no events are built when nobody listens", () => {

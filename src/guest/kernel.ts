@@ -11,8 +11,9 @@ import { EventBus } from "../hw/events.js";
 import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 import { GuestFaultHandler, type FaultResult } from "./fault.js";
+import { type GuestDisk, GuestPageCache, NULL_DISK, type PageCacheSnapshot } from "./filemap.js";
 import { type FrameAllocSnapshot, type GpaRange, GuestFrameAllocator } from "./frame_alloc.js";
-import { type MmStruct, VM_EXEC, VM_HUGETLB, VM_READ, VM_WRITE, type Vma } from "./mm.js";
+import { type MmStruct, VM_EXEC, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { GuestPgtable } from "./pgtable.js";
 import { GuestProcess } from "./process.js";
 import { GuestStats } from "./stats.js";
@@ -37,6 +38,8 @@ export interface GuestKernelOptions {
   tlbSinglePageFlushCeiling?: number;
   /** Low memory the kernel never allocates (default 1 MiB, as x86 Linux since 5.13). */
   reserveLow?: number;
+  /** The virtual disk file pages are read from (default: one that leaves the frame's content alone). */
+  disk?: GuestDisk;
 }
 
 export interface MmapOptions {
@@ -48,6 +51,13 @@ export interface MmapOptions {
   exec?: boolean;
   /** Place it exactly here (MAP_FIXED_NOREPLACE); throws if taken. */
   addr?: number;
+  // ---- file mappings (page cache)
+  /** Map this file of the guest's filesystem (created on first use, `size` bytes or more) instead of anonymous memory. */
+  file?: string;
+  /** MAP_SHARED: writes go to the page cache (default false: MAP_PRIVATE, writes copy). */
+  shared?: boolean;
+  /** File offset of the mapping, in pages (default 0). */
+  pgoff?: number;
 }
 
 export interface GuestProcessSnapshot {
@@ -60,12 +70,15 @@ export interface GuestProcessSnapshot {
   VmPTE: number;
   RssAnon: number;
   HugetlbPages: number;
+  RssFile: number;
   min_flt: number;
+  maj_flt: number;
 }
 
 export interface GuestKernelSnapshot {
   alloc: FrameAllocSnapshot;
   stats: Record<string, number>;
+  pageCache: PageCacheSnapshot;
   nextPid: number;
   nextCtxId: number;
   initTlbGen: number;
@@ -81,6 +94,7 @@ export class GuestKernel {
   readonly pgtable: GuestPgtable;
   readonly tlb: GuestTlb;
   readonly faults: GuestFaultHandler;
+  readonly pageCache: GuestPageCache;
   /** init_mm: the kernel's own address space (swapper_pg_dir), loaded when no process runs. */
   readonly initMm: MmStruct;
   readonly zeroGfn: number;
@@ -106,7 +120,7 @@ export class GuestKernel {
     const zero = this.pgtable.allocPages(port, 0);
     if (swapper < 0 || zero < 0) throw new RangeError("guest RAM too small to boot");
     this.zeroGfn = zero;
-    this.initMm = { pid: 0, pgd: swapper, ctxId: 1, tlbGen: 0, VmPTE: 0, RssAnon: 0, HugetlbPages: 0 };
+    this.initMm = { pid: 0, pgd: swapper, ctxId: 1, tlbGen: 0, VmPTE: 0, RssAnon: 0, HugetlbPages: 0, RssFile: 0 };
     const usePcid = (opts.pcid ?? true) && port.pcide;
     this.tlb = new GuestTlb(opts.cpus, this.initMm, usePcid, this.stats, this.bus);
     this.tlb.ceiling = opts.tlbSinglePageFlushCeiling ?? TLB_SINGLE_PAGE_FLUSH_CEILING;
@@ -118,6 +132,9 @@ export class GuestKernel {
       { zeroPage: opts.zeroPage ?? true, taskSize: this.taskSize },
       zero,
     );
+    this.pageCache = new GuestPageCache(this.pgtable, this.tlb, this.stats, this.bus, opts.disk ?? NULL_DISK, () => this.procs.values());
+    this.pgtable.cache = this.pageCache;
+    this.faults.cache = this.pageCache;
     this.current = opts.cpus.map(() => null);
     this.tlb.boot();
   }
@@ -151,14 +168,24 @@ export class GuestKernel {
     return proc;
   }
 
-  /** mmap() of private anonymous memory: places a VMA (top-down from mmap_base) and returns its gva. No page is touched. */
+  /** mmap() of anonymous memory or of a file: places a VMA (top-down from mmap_base) and returns its gva. No page is touched. */
   mmap(proc: GuestProcess, name: string, size: number, opts: MmapOptions = {}): number {
     this.checkAlive(proc);
     const level = opts.hugePage === "1g" ? 3 : opts.hugePage === "2m" ? 2 : 1;
     const align = LEVEL_SIZE[level]!;
     if (!(size > 0) || !Number.isFinite(size)) throw new RangeError(`mmap size must be positive, not ${size}`);
     const len = Math.ceil(size / align) * align; // hugetlb lengths round up to the huge page size
-    const flags = VM_READ | (opts.write === false ? 0 : VM_WRITE) | (opts.exec ? VM_EXEC : 0) | (level > 1 ? VM_HUGETLB : 0);
+    const flags =
+      VM_READ |
+      (opts.write === false ? 0 : VM_WRITE) |
+      (opts.exec ? VM_EXEC : 0) |
+      (level > 1 ? VM_HUGETLB : 0) |
+      (opts.shared ? VM_SHARED : 0);
+    if (opts.file === undefined && (opts.shared || opts.pgoff !== undefined))
+      throw new RangeError("mmap: shared and pgoff apply to file mappings only (shared anonymous memory is not modelled)");
+    if (opts.file !== undefined && level > 1) throw new RangeError("mmap: a file mapping with huge pages (hugetlbfs) is not modelled");
+    const pgoff = opts.pgoff ?? 0;
+    if (!Number.isInteger(pgoff) || pgoff < 0) throw new RangeError(`mmap: pgoff ${pgoff} is not a page index`);
     let start: number;
     if (opts.addr !== undefined) {
       start = opts.addr;
@@ -170,7 +197,10 @@ export class GuestKernel {
       start = unmappedAreaTopdown(proc.vmas, len, align, Math.min(this.mmapBase, this.taskSize));
       if (start < 0) throw new RangeError(`mmap of ${len} bytes: no room in the address space`);
     }
-    insertVma(proc.vmas, { start, end: start + len, name, flags, pageLevel: level });
+    if (opts.file !== undefined) {
+      const file = this.pageCache.open(opts.file, pgoff * PAGE_SIZE + len);
+      insertVma(proc.vmas, { start, end: start + len, name, flags, pageLevel: 1, file, pgoff });
+    } else insertVma(proc.vmas, { start, end: start + len, name, flags, pageLevel: level });
     return start;
   }
 
@@ -263,6 +293,7 @@ export class GuestKernel {
     return {
       alloc: this.alloc.snapshot(),
       stats: this.stats.toJSON(),
+      pageCache: this.pageCache.snapshot(),
       nextPid: this.nextPid,
       nextCtxId: this.nextCtxId,
       initTlbGen: this.initMm.tlbGen,
@@ -276,7 +307,9 @@ export class GuestKernel {
         VmPTE: p.VmPTE,
         RssAnon: p.RssAnon,
         HugetlbPages: p.HugetlbPages,
+        RssFile: p.RssFile,
         min_flt: p.min_flt,
+        maj_flt: p.maj_flt,
       })),
       cpus: this.tlb.cpus.map((c, i) => ({
         loadedPid: c.loadedMm.pid,
@@ -294,6 +327,7 @@ export class GuestKernel {
     if (s.cpus.length !== this.tlb.cpus.length) throw new Error("snapshot of a kernel with a different CPU count");
     this.alloc.restore(s.alloc);
     Object.assign(this.stats, s.stats);
+    this.pageCache.restore(s.pageCache);
     this.nextPid = s.nextPid;
     this.nextCtxId = s.nextCtxId;
     this.initMm.tlbGen = s.initTlbGen;
@@ -310,7 +344,9 @@ export class GuestKernel {
       p.VmPTE = ps.VmPTE;
       p.RssAnon = ps.RssAnon;
       p.HugetlbPages = ps.HugetlbPages;
+      p.RssFile = ps.RssFile;
       p.min_flt = ps.min_flt;
+      p.maj_flt = ps.maj_flt;
       p.alive = true;
       next.set(p.pid, p);
     }

@@ -6,6 +6,8 @@
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
 export const VM_EXEC = 0x4;
+/** MAP_SHARED: writes go to the page cache page, not a private copy. */
+export const VM_SHARED = 0x8;
 export const VM_HUGETLB = 0x400000;
 
 export interface MmStruct {
@@ -23,6 +25,19 @@ export interface MmStruct {
   RssAnon: number;
   /** 4 KiB pages covered by mapped huge pages. */
   HugetlbPages: number;
+  /** Page-cache pages mapped (MM_FILEPAGES). */
+  RssFile: number;
+}
+
+/** A file of the guest's filesystem (struct inode + its address_space), see filemap.ts. */
+export interface GuestFile {
+  /** Inode number: unique per file for the kernel's life. */
+  readonly ino: number;
+  readonly name: string;
+  /** Bytes (i_size); pages at or past it SIGBUS. */
+  size: number;
+  /** The page cache (i_pages): page index -> guest frame. */
+  readonly pages: Map<number, number>;
 }
 
 export interface Vma {
@@ -33,4 +48,8 @@ export interface Vma {
   readonly flags: number;
   /** Leaf level the VMA maps with: 1 (4 KiB), 2 (2 MiB hugetlb), 3 (1 GiB hugetlb). */
   readonly pageLevel: 1 | 2 | 3;
+  /** The mapped file (vm_file); absent for anonymous memory. */
+  readonly file?: GuestFile;
+  /** File page mapped at `start` (vm_pgoff). */
+  pgoff?: number;
 }

@@ -22,7 +22,7 @@ export class NativeCpuPort implements GuestCpuPort {
   lo = 0;
   hi = 0;
   /** Calls made through the port, for tests. */
-  readonly calls = { readEntry: 0, writeEntry: 0, zeroPage: 0, loadCr3: 0, invlpg: 0, flushTlb: 0, ucall: 0 };
+  readonly calls = { readEntry: 0, writeEntry: 0, zeroPage: 0, copyPage: 0, loadCr3: 0, invlpg: 0, flushTlb: 0, ucall: 0 };
 
   constructor(
     readonly mem: PhysMem,
@@ -64,6 +64,11 @@ export class NativeCpuPort implements GuestCpuPort {
   zeroPage(gfn: Gfn): void {
     this.calls.zeroPage++;
     this.mem.zeroFrame(gfn);
+  }
+
+  copyPage(dst: Gfn, src: Gfn): void {
+    this.calls.copyPage++;
+    this.mem.copyFrame(dst, src);
   }
 
   loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void {

@@ -32,10 +32,21 @@ export function leafPfn(lo: number, hi: number, level: number): number {
   return level > 1 && (lo & PTE_PS) !== 0 ? entryPfn(lo & ~PTE_PAT_HUGE, hi) : entryPfn(lo, hi);
 }
 
+/** What the page-table code asks of the page cache (filemap.ts): is a frame a page-cache page, and drop one mapping of it. */
+export interface PageCacheRmap {
+  isCachePage(gfn: number): boolean;
+  /** A PTE that mapped the page was cleared (folio_remove_rmap_pte). */
+  unmapped(gfn: number): void;
+  /** Direct reclaim: free at least `pages` frames if it can; the count freed. */
+  reclaim(port: GuestCpuPort, pages: number): number;
+}
+
 export class GuestPgtable {
   /** The entry the last read() returned. */
   lo = 0;
   hi = 0;
+  /** The page cache, once the kernel has one. */
+  cache: PageCacheRmap | null = null;
   /** One past the highest user address the tables can map (2^48 or 2^57): "no ceiling". */
   readonly top: number;
 
@@ -87,15 +98,23 @@ export class GuestPgtable {
 
   // ------------------------------------------------------------- pages
 
-  /** Pages from the buddy allocator, cleared through the port (one clear_page per 4 KiB); -1 if none. */
-  allocPages(port: GuestCpuPort, order: number): number {
-    const gfn = this.alloc.allocPages(order);
+  /**
+   * Pages from the buddy allocator, cleared through the port (one clear_page per 4 KiB) unless
+   * `clear` is false (the caller fills them: a disk read, a copy); -1 if none. When the buddy
+   * allocator is empty, direct reclaim drops page-cache pages first (__alloc_pages_direct_reclaim).
+   */
+  allocPages(port: GuestCpuPort, order: number, clear = true): number {
+    let gfn = this.alloc.allocPages(order);
+    // simplified: reclaim only when the allocator is empty (no watermarks, no kswapd in the guest).
+    while (gfn < 0 && this.cache !== null && this.cache.reclaim(port, 2 ** order) > 0) gfn = this.alloc.allocPages(order);
     if (gfn < 0) return -1;
     const n = 2 ** order;
     this.stats.pgalloc += n;
     this.stats.nr_free_pages = this.alloc.nrFree;
-    for (let i = 0; i < n; i++) port.zeroPage((gfn + i) as Gfn);
-    this.stats.clearPages += n;
+    if (clear) {
+      for (let i = 0; i < n; i++) port.zeroPage((gfn + i) as Gfn);
+      this.stats.clearPages += n;
+    }
     return gfn;
   }
 
@@ -150,6 +169,23 @@ export class GuestPgtable {
     return gpa;
   }
 
+  /**
+   * Walks `mm`'s tables for `gva` to its 4 KiB entry without allocating (the walk of
+   * page_vma_mapped_walk): the entry's gpa with its value in lo/hi, or -1 if a table is missing
+   * or a huge leaf maps the address.
+   */
+  walk(port: GuestCpuPort, mm: MmStruct, gva: number): number {
+    let table = mm.pgd;
+    for (let level = this.levels; level > 1; level--) {
+      this.read(port, table * PAGE_SIZE + tableIndexOf(gva, level) * 8);
+      if ((this.lo & PTE_P) === 0 || (this.lo & PTE_PS) !== 0) return -1;
+      table = entryPfn(this.lo, this.hi);
+    }
+    const gpa = table * PAGE_SIZE + tableIndexOf(gva, 1) * 8;
+    this.read(port, gpa);
+    return gpa;
+  }
+
   // ------------------------------------------------------------- unmap-side walks
 
   /**
@@ -186,7 +222,12 @@ export class GuestPgtable {
         tlb.removeLeaf(a, level);
         const pfn = leafPfn(lo, hi, level);
         if (level === 1) {
-          if (pfn !== zeroGfn || (lo & PTE_SPECIAL) === 0) {
+          const cache = this.cache;
+          if (cache?.isCachePage(pfn)) {
+            // A page-cache page stays in the cache: only the mapping goes (MM_FILEPAGES).
+            cache.unmapped(pfn);
+            mm.RssFile--;
+          } else if (pfn !== zeroGfn || (lo & PTE_SPECIAL) === 0) {
             tlb.addPage(pfn, 0);
             mm.RssAnon--;
             this.stats.nr_anon_pages--;

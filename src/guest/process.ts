@@ -2,7 +2,7 @@
 // A guest process: its address space (struct mm_struct: PGD, VMAs, PCID context, RSS counters)
 // and the system calls it makes on it, which the kernel carries out.
 //
-// simplified: one thread per process; no fork, so no copy-on-write sharing and no guest rmap.
+// simplified: one thread per process; no fork, so no copy-on-write sharing of anonymous pages and no anonymous rmap.
 
 import type { GuestKernel, MmapOptions } from "./kernel.js";
 import type { MmStruct, Vma } from "./mm.js";
@@ -14,7 +14,9 @@ export class GuestProcess implements MmStruct {
   VmPTE = 0;
   RssAnon = 0;
   HugetlbPages = 0;
+  RssFile = 0;
   min_flt = 0;
+  maj_flt = 0;
   alive = true;
 
   constructor(

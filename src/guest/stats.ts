@@ -29,6 +29,14 @@ export class GuestStats {
   nr_tlb_remote_flush_received = 0;
   processes = 0;
   nr_processes = 0;
+  // Page cache (filemap.ts).
+  pgmajfault = 0;
+  pgpgin = 0;
+  disk_reads = 0;
+  nr_file_pages = 0;
+  nr_mapped = 0;
+  nr_dirty = 0;
+  pgsteal_direct = 0;
 
   toJSON(): Record<string, number> {
     return { ...this } as unknown as Record<string, number>;
@@ -84,7 +92,7 @@ export const GUEST_COUNTERS: readonly CounterDesc[] = [
     name: "cow_faults",
     kind: "cumulative",
     unit: "events",
-    description: "Write faults on a zero-page mapping that got a private page (wp_page_copy).",
+    description: "Write faults that got a private page: from the zero page or a page-cache page (wp_page_copy, do_cow_fault).",
   },
   {
     name: "spurious_faults",
@@ -138,6 +146,39 @@ export const GUEST_COUNTERS: readonly CounterDesc[] = [
   },
   { name: "processes", kind: "cumulative", unit: "events", description: "Processes created since boot (/proc/stat processes)." },
   { name: "nr_processes", kind: "instant", unit: "events", description: "Live processes." },
+  // Page cache.
+  {
+    name: "pgmajfault",
+    kind: "cumulative",
+    unit: "events",
+    description: "Faults on a file page that was not in the page cache and had to be read from the disk (filemap_fault, VM_FAULT_MAJOR).",
+  },
+  {
+    name: "pgpgin",
+    kind: "cumulative",
+    unit: "KiB",
+    description: "Data read from the virtual disk, in KiB as /proc/vmstat shows it (sectors / 2): 4 per page.",
+  },
+  {
+    name: "disk_reads",
+    kind: "cumulative",
+    unit: "events",
+    description: "Read requests completed by the virtual disk (/proc/diskstats reads).",
+  },
+  { name: "nr_file_pages", kind: "instant", unit: "pages", description: "Pages in the guest's page cache (NR_FILE_PAGES)." },
+  { name: "nr_mapped", kind: "instant", unit: "pages", description: "Page-cache pages mapped by some process (NR_FILE_MAPPED)." },
+  {
+    name: "nr_dirty",
+    kind: "instant",
+    unit: "pages",
+    description: "Page-cache pages written through a shared mapping; never written back, so never reclaimed (NR_FILE_DIRTY).",
+  },
+  {
+    name: "pgsteal_direct",
+    kind: "cumulative",
+    unit: "pages",
+    description: "Clean page-cache pages the guest dropped in direct reclaim when its buddy allocator ran out.",
+  },
 ];
 
 /** Per-process counters, fields of GuestProcess. */
@@ -150,11 +191,18 @@ export const GUEST_PROCESS_COUNTERS: readonly CounterDesc[] = [
   },
   { name: "HugetlbPages", kind: "instant", unit: "pages", description: "Pages held by the process's huge-page mappings (2 MiB = 512)." },
   { name: "VmPTE", kind: "instant", unit: "pages", description: "Page-table pages of the process, the PGD included." },
+  { name: "RssFile", kind: "instant", unit: "pages", description: "Page-cache pages the process maps (MM_FILEPAGES)." },
   {
     name: "min_flt",
     kind: "cumulative",
     unit: "events",
-    description: "Page faults the process took that were fixed (task_struct min_flt).",
+    description: "Page faults the process took that were fixed without disk I/O (task_struct min_flt).",
+  },
+  {
+    name: "maj_flt",
+    kind: "cumulative",
+    unit: "events",
+    description: "Page faults that read a file page from the disk (task_struct maj_flt).",
   },
 ];
 
@@ -181,5 +229,15 @@ export const GUEST_EVENT_KINDS: readonly EventKindDesc[] = [
     kind: "guest.process_exit",
     description: "A guest process exited and freed its memory: pid, pages freed.",
     mirrors: "exit_mmap() / pgd_free()",
+  },
+  {
+    kind: "guest.page_cache_read",
+    description: "The guest read a file page from its virtual disk into a new page-cache frame: ino, file, index, gfn.",
+    mirrors: "filemap_fault() -> filemap_read_folio()",
+  },
+  {
+    kind: "guest.page_cache_drop",
+    description: "Direct reclaim dropped a clean page-cache page (unmapping it first): ino, file, index, gfn.",
+    mirrors: "shrink_folio_list() -> try_to_unmap() / __remove_mapping()",
   },
 ];

@@ -89,8 +89,8 @@ export function detachRange(vmas: Vma[], start: number, end: number): Vma[] {
   for (let i = first; i < last; i++) {
     const v = vmas[i]!;
     if (v.start < start) kept.push({ ...v, end: start });
-    removed.push({ ...v, start: Math.max(v.start, start), end: Math.min(v.end, end) });
-    if (v.end > end) kept.push({ ...v, start: end });
+    removed.push(sliceVma(v, Math.max(v.start, start), Math.min(v.end, end)));
+    if (v.end > end) kept.push(sliceVma(v, end, v.end));
   }
   vmas.splice(first, last - first, ...kept);
   return removed;
@@ -98,4 +98,11 @@ export function detachRange(vmas: Vma[], start: number, end: number): Vma[] {
 
 export function hugeSize(v: Vma): number {
   return v.pageLevel === 1 ? PAGE_SIZE : v.pageLevel === 2 ? 2 ** 21 : 2 ** 30;
+}
+
+/** The part [start, end) of `v`; a file VMA's vm_pgoff moves with its start, as __split_vma does. */
+function sliceVma(v: Vma, start: number, end: number): Vma {
+  const out = { ...v, start, end };
+  if (v.pgoff !== undefined) out.pgoff = v.pgoff + (start - v.start) / PAGE_SIZE;
+  return out;
 }

@@ -8,7 +8,7 @@ export interface CounterDesc {
   /** The Linux name (`pgfault`, `pf_fixed`) or, for hardware events, a plain one (`tlbMisses`). */
   name: string;
   kind: CounterKind;
-  unit: "events" | "pages" | "bytes" | "cycles" | "references" | "entries";
+  unit: "events" | "pages" | "bytes" | "KiB" | "cycles" | "references" | "entries";
   description: string;
 }
 

@@ -20,7 +20,7 @@ import {
   TouchStream,
   ZipfStream,
 } from "../workload/stream.js";
-import { type ByteSource, TraceError, openTrace } from "../workload/trace.js";
+import { type ByteSource, OP_FETCH, TraceError, looksLikeProgramImage, openTrace } from "../workload/trace.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { VmFailure } from "./guest_port.js";
 import { Machine, ProcState, UNKNOWN, type VmState } from "./machine.js";
@@ -246,6 +246,11 @@ export class Engine {
           ps.regions.set(step.name, { gva, size: step.size });
           break;
         }
+        case "mmapFile": {
+          const gva = vm.mmap(ps.proc, step.name, step.size, { file: step.file, shared: step.shared });
+          ps.regions.set(step.name, { gva, size: step.size });
+          break;
+        }
         case "munmap": {
           const r = ps.regions.get(step.name)!;
           vm.munmap(ps.proc, r.gva, r.size, ps.cpu);
@@ -285,6 +290,9 @@ export class Engine {
             throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: trace ${step.file}: ${(e as Error).message}`);
           }
           ps.traceMapping = true;
+          // The program image as one sparse file whose page index is the virtual page number.
+          ps.traceImage = `image:${step.file}`;
+          vm.createFile(ps.traceImage, 2 ** 48);
           return true;
         }
         // ---- A guest without a kernel (guest.kernel: none) ----
@@ -394,6 +402,12 @@ export class Engine {
    * A trace's addresses are the traced program's own: map each region it touches the first
    * time, as the program's own mappings were (a 1 MiB-aligned chunk, or the page alone where
    * that would overlap a mapping already there).
+   *
+   * Where the program's binary and libraries are (looksLikeProgramImage), or for any
+   * instruction fetch, each page gets its own mapping at its first touch: a private file
+   * mapping of the trace's image file if that touch reads (text, read-only data: a frame of
+   * the guest's page cache; a later write copies it, as for .data), an anonymous page if it
+   * writes (.bss, heap).
    */
   private mapTraceRegions(ps: ProcState, b: AccessBatch, n: number): void {
     const proc = ps.proc;
@@ -401,6 +415,14 @@ export class Engine {
     for (let i = 0; i < n; i++) {
       const a = b.addrs[i]!;
       if (proc.findVma(a) !== null) continue;
+      const op = b.ops[i]!;
+      if (op === OP_FETCH || looksLikeProgramImage(a)) {
+        const page = Math.floor(a / 4096);
+        if (op === OP_WRITE) vm.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: page * 4096, exec: true });
+        else vm.mmap(proc, `trace@${a.toString(16)}`, 4096, { addr: page * 4096, exec: true, file: ps.traceImage, pgoff: page });
+        ps.traceRegions++;
+        continue;
+      }
       const chunk = 2 ** 20;
       const start = Math.floor(a / chunk) * chunk;
       try {
@@ -595,7 +617,7 @@ export function plannedAccesses(s: Scenario): number {
     for (const p of vm.processes) {
       const sizes = new Map<string, number>();
       for (const st of p.steps) {
-        if (st.kind === "mmap") sizes.set(st.name, st.size);
+        if (st.kind === "mmap" || st.kind === "mmapFile") sizes.set(st.name, st.size);
         else if (st.kind === "touch") n += Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / 4096);
         else if (st.kind === "random") n += st.accesses;
         else if (st.kind === "sequential") n += st.accesses ?? Math.ceil((st.size ?? sizes.get(st.name ?? "") ?? 0) / st.stride);

@@ -24,11 +24,14 @@ export class VcpuPort implements GuestCpuPort {
   tableReads = 0;
   tableWrites = 0;
   pageClears = 0;
+  pageCopies = 0;
 
   constructor(
     readonly vcpu: Vcpu,
     /** Told of every frame the guest clears (the data checker forgets what it held). */
     private readonly onClear: (gfn: number) => void,
+    /** Told of every frame the guest copies (the data checker expects the source's data in it). */
+    private readonly onCopy: (dst: number, src: number) => void = () => {},
     /** CR4.PCIDE: off with the guest's pcid option off (Linux's "nopcid" leaves CR4.PCIDE clear). */
     readonly pcide = true,
   ) {
@@ -76,6 +79,18 @@ export class VcpuPort implements GuestCpuPort {
     const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelWrite(gpa, false, 0, 0)) : this.frameOf(gpa, ACC_WRITE);
     this.vcpu.kvm.mem.zeroFrame(f);
     this.onClear(gfn);
+  }
+
+  copyPage(dst: Gfn, src: Gfn): void {
+    this.pageCopies++;
+    const d = dst * PAGE_SIZE;
+    const s = src * PAGE_SIZE;
+    const shadow = this.vcpu.shadow !== null;
+    // Like the guest's copy loop: each side is a guest-physical access through EPT/NPT (or the direct map under shadow paging).
+    const fd = shadow ? this.check(this.vcpu.shadowKernelWrite(d, false, 0, 0)) : this.frameOf(d, ACC_WRITE);
+    const fs = shadow ? this.check(this.vcpu.shadowKernelRead(s)) : this.frameOf(s, ACC_READ);
+    this.vcpu.kvm.mem.copyFrame(fd, fs);
+    this.onCopy(dst, src);
   }
 
   loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void {

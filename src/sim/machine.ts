@@ -8,7 +8,9 @@ import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
+import { filePageContent } from "../guest/filemap.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
+import { VM_SHARED } from "../guest/mm.js";
 import type { GuestProcess } from "../guest/process.js";
 import { SelftestGuest } from "../guest/selftest.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
@@ -36,6 +38,8 @@ export class ProcState {
   traceMapping = false;
   /** Regions mapped for trace replay. */
   traceRegions = 0;
+  /** The current trace's program image: the guest file its code and read-only data pages map (see Engine.mapTraceRegions). */
+  traceImage = "";
   /** A churn step in progress: rounds left, bytes per round, pages written per round. */
   churn: { kind: "mmapChurn" | "processChurn"; left: number; size: number; touch: number; round: number } | null = null;
   /** The accesses run at CPL 3 (user); a selftest-style guest's region may say CPL 0. */
@@ -107,7 +111,19 @@ export class VmState {
       },
       bus,
     );
-    this.ports = this.qemu.kvm.vcpus.map((v) => new VcpuPort(v, (gfn) => this.expected.delete(gfn), cfg.guest.pcid));
+    this.ports = this.qemu.kvm.vcpus.map(
+      (v) =>
+        new VcpuPort(
+          v,
+          (gfn) => this.expected.delete(gfn),
+          (dst, src) => {
+            const want = this.expected.get(src);
+            if (want === undefined) this.expected.delete(dst);
+            else this.expected.set(dst, want);
+          },
+          cfg.guest.pcid,
+        ),
+    );
     this.runQueues = this.ports.map(() => []);
     this.current = this.ports.map(() => null);
     if (cfg.guest.kernel === "none") {
@@ -134,6 +150,7 @@ export class VmState {
       bus,
       pcid: cfg.guest.pcid,
       zeroPage: cfg.guest.zeroPage,
+      disk: { readPage: (gfn, ino, index) => this.diskRead(gfn, ino, index) },
     });
     this.native = native
       ? new NativeTwin(
@@ -150,6 +167,55 @@ export class VmState {
       this.procs.push(ps);
       this.runQueues[p.vcpu]!.push(ps);
     }
+    // The files the processes map, each as large as its largest mapping (whichever process maps it first).
+    const files = new Map<string, number>();
+    for (const p of cfg.processes)
+      for (const st of p.steps) if (st.kind === "mmapFile") files.set(st.file, Math.max(files.get(st.file) ?? 0, st.size));
+    for (const [file, size] of files) this.createFile(file, size);
+  }
+
+  // ---- page cache: the virtual disk and what file pages hold
+
+  /** What each written file page holds: ino * 2^36 + page index -> the value last written through a shared mapping. */
+  readonly fileData = new Map<number, number>();
+  /** Some process has a shared file mapping (its writes go to fileData, checked per write only then). */
+  private sharedFileMaps = false;
+
+  /**
+   * virtio-blk: QEMU's I/O thread reads the file page from the disk image into guest RAM at
+   * its hva (a host fault on QEMU's mm if the page is not there yet; no EPT/NPT access).
+   */
+  private diskRead(gfn: number, ino: number, index: number): void {
+    const value = filePageContent(ino, index);
+    const hva = this.qemu.gpaToHva(gfn * PAGE_SIZE);
+    if (this.qemu.host.userAccess(this.qemu.mm, hva, true, value) < 0)
+      throw new VmFailure(
+        `${this.cfg.name}: QEMU could not write a disk read into guest RAM at gfn 0x${gfn.toString(16)}: the host is out of memory`,
+      );
+    this.expected.set(gfn, value);
+  }
+
+  /** What `proc` should read at `gva` when it never wrote there itself: file data in a file mapping, zero elsewhere. */
+  unwrittenValue(proc: GuestProcess, gva: number): number {
+    const v = proc.findVma(gva);
+    if (v === null || v.file === undefined) return 0;
+    const index = (v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE);
+    return this.fileData.get(v.file.ino * 2 ** 36 + index) ?? filePageContent(v.file.ino, index);
+  }
+
+  /** A write by `proc` at `gva` that went to a shared file mapping's page-cache page: recorded as the file's data; false if not one. */
+  sharedFileWrite(proc: GuestProcess, gva: number, value: number): boolean {
+    if (!this.sharedFileMaps) return false;
+    const v = proc.findVma(gva);
+    if (v === null || v.file === undefined || (v.flags & VM_SHARED) === 0) return false;
+    this.fileData.set(v.file.ino * 2 ** 36 + (v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE), value);
+    return true;
+  }
+
+  /** Creates file `name` of `size` bytes in the guest's filesystem (and the native twin's), if there is none. */
+  createFile(name: string, size: number): void {
+    this.guest.pageCache.open(name, size);
+    this.native?.guest.pageCache.open(name, size);
   }
 
   /** The guest kernel, which a guest without one (guest.kernel: none) does not have. */
@@ -178,6 +244,7 @@ export class VmState {
 
   mmap(proc: GuestProcess, name: string, size: number, opts: MmapOptions = {}): number {
     const gva = this.guest.mmap(proc, name, size, opts);
+    if (opts.shared) this.sharedFileMaps = true;
     this.native?.mmap(proc, name, size, opts, gva);
     return gva;
   }
@@ -283,7 +350,7 @@ export class Machine {
       const v = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
       mem.content[frame] = v;
       vm.expected.set(gfn, v);
-      byGva.set(page, v);
+      if (ps.process === null || !vm.sharedFileWrite(ps.process, gva, v)) byGva.set(page, v);
     } else {
       const got = mem.content[frame]!;
       this.valuesRead++;
@@ -292,7 +359,8 @@ export class Machine {
       // guest cleared it or the host discarded it), and what its process last wrote at this
       // address (which no host action may take away from a page still in use).
       const want = vm.expected.get(gfn) ?? 0;
-      const wrote = byGva.get(page) ?? 0;
+      let wrote = byGva.get(page);
+      if (wrote === undefined) wrote = ps.process === null ? 0 : vm.unwrittenValue(ps.process, gva);
       if (want !== UNKNOWN && (got !== want || got !== wrote)) {
         this.dataErrors++;
         if (this.violations.length < 20) {

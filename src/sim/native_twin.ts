@@ -9,6 +9,7 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { PhysMem } from "../hw/phys_mem.js";
+import { filePageContent } from "../guest/filemap.js";
 import type { GpaRange } from "../guest/frame_alloc.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import { NativeCpuPort } from "../guest/native_port.js";
@@ -29,7 +30,15 @@ export class NativeTwin {
     this.mem = new PhysMem(Math.ceil(top / PAGE_SIZE) * PAGE_SIZE);
     this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels, pcide: guest.pcid, mmu: { tlb } }));
     // Its own quiet bus: the twin's events are not the run's story.
-    this.guest = new GuestKernel({ ram, cpus: this.ports, levels, bus: new EventBus(), zeroPage: guest.zeroPage });
+    const mem = this.mem;
+    this.guest = new GuestKernel({
+      ram,
+      cpus: this.ports,
+      levels,
+      bus: new EventBus(),
+      zeroPage: guest.zeroPage,
+      disk: { readPage: (gfn, ino, index) => void (mem.content[gfn] = filePageContent(ino, index)) },
+    });
   }
 
   private twin(p: GuestProcess): GuestProcess {

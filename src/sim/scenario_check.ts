@@ -149,6 +149,12 @@ function checkSteps(
           );
         } else live.set(st.name, st.size);
         break;
+      case "mmapFile":
+        if (live.has(st.name)) report(here("name"), `region "${st.name}" is already mapped; munmap it first or choose another name`);
+        else if (st.size > vaLimit)
+          report(here("size"), `${formatSize(st.size)} is larger than a process's address space; at most ${formatSize(vaLimit)}`);
+        else live.set(st.name, st.size);
+        break;
       case "munmap":
         if (!live.delete(st.name)) report(here("name"), unknownName("region", st.name, live.keys(), " is mapped at this step"));
         break;
@@ -250,6 +256,7 @@ function fillSteps(steps: readonly RawStep[], regions: ReadonlyMap<string, numbe
   return steps.map((st): FilledStep => {
     switch (st.kind) {
       case "mmap":
+      case "mmapFile":
         live.set(st.name, st.size);
         return st;
       case "munmap":

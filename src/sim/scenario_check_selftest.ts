@@ -15,7 +15,7 @@ type Path = (string | number)[];
 type Report = (path: Path, message: string) => void;
 
 /** Step kinds of a guest with a kernel, refused without one. */
-const KERNEL_STEPS = new Set(["mmap", "munmap", "switch", "mmapChurn", "processChurn", "trace"]);
+const KERNEL_STEPS = new Set(["mmap", "mmapFile", "munmap", "switch", "mmapChurn", "processChurn", "trace"]);
 /** Step kinds of a selftest-style guest only. */
 export const SELFTEST_STEPS = new Set(["setPte", "setPde", "invlpg", "loadCr3", "exit"]);
 

@@ -172,6 +172,7 @@ describe("the Scenario type", () => {
       | "invlpg"
       | "loadCr3"
       | "exit"
+      | "mmapFile"
     >();
     expectTypeOf<Extract<Step, { kind: "phase" }>["name"]>().toEqualTypeOf<string>();
     expectTypeOf<Extract<Step, { kind: "touch" }>["size"]>().toEqualTypeOf<number>();

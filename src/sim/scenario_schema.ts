@@ -348,6 +348,18 @@ export const STEP_KINDS = {
   ...PHASE_STEP_KINDS,
   // ---- Steps of a selftest-style guest (guest.kernel: none) ----
   ...SELFTEST_STEP_KINDS,
+  // ---- guest page cache (file mappings)
+  mmapFile: z
+    .strictObject({
+      name: name("Name that later steps use to refer to the region"),
+      file: name("File of the guest's filesystem to map; every mapping of the same name in the VM shares its page-cache pages"),
+      size: size("Bytes to map from the start of the file; the file is as large as its largest mapping in the VM", regionRules),
+      shared: z
+        .boolean()
+        .default(false)
+        .describe("true: MAP_SHARED, writes go to the page-cache page; false: MAP_PRIVATE, a write copies the page"),
+    })
+    .describe("Map a file in the guest process: pages are read from the virtual disk into the guest's page cache on first touch"),
 } satisfies Record<string, z.ZodType>;
 
 export type StepKind = keyof typeof STEP_KINDS;

@@ -41,11 +41,11 @@ describe("Lackey traces", () => {
     expect(t.skipped).toBeGreaterThan(10); // Valgrind's "==pid==" lines
   });
 
-  test("kinds: I is a fetch (read), L a read, S and M writes; log and blank lines are skipped", () => {
+  test("kinds: I is a fetch, L a read, S and M writes; log and blank lines are skipped", () => {
     const text = "==1== Lackey\nI  04001000,3\n L 7ff000010,8\n S 7ff000018,4\n M 0601040,8\n\n==1== done\n";
     const { addrs, ops, t } = readAll(new TextEncoder().encode(text));
     expect(addrs).toEqual([0x04001000, 0x7ff000010, 0x7ff000018, 0x0601040]);
-    expect(ops).toEqual([OP_READ, OP_READ, OP_WRITE, OP_WRITE]);
+    expect(ops).toEqual([OP_FETCH, OP_READ, OP_WRITE, OP_WRITE]);
     expect(t.skipped).toBe(3);
   });
 
@@ -68,7 +68,7 @@ describe("memvirt binary traces", () => {
             const { addrs, ops, t } = readAll(b);
             expect(t.format).toBe("mvt");
             expect(addrs).toEqual(acc.map((a) => a[0]));
-            expect(ops).toEqual(acc.map((a) => (a[1] === OP_WRITE ? OP_WRITE : OP_READ)));
+            expect(ops).toEqual(acc.map((a) => a[1]));
           }
         },
       ),

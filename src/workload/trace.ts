@@ -25,6 +25,18 @@ export const OP_FETCH = 2;
 const MAGIC = [0x4d, 0x56, 0x54, 0x52]; // "MVTR"
 export const TRACE_HEADER_BYTES = 8;
 
+/**
+ * True if a traced address lies where x86-64 Linux (or Valgrind, which records Lackey traces)
+ * loads programs and shared libraries, so a page first read there is taken as file-backed
+ * text or read-only data on replay: below 4 GiB (non-PIE executables at 0x400000; under
+ * Valgrind the program at 0x108000, ld.so at 0x4000000 and libraries above it), the PIE range
+ * around ELF_ET_DYN_BASE (0x555555554000, with ASLR up to 0x56xxxxxxxxxx), and the mmap area
+ * below the stack where ld.so maps libraries (0x7fxxxxxxxxxx).
+ */
+export function looksLikeProgramImage(addr: number): boolean {
+  return addr < 2 ** 32 || (addr >= 0x550000000000 && addr < 0x580000000000) || (addr >= 0x7f0000000000 && addr < 0x800000000000);
+}
+
 /** A ByteSource over bytes in memory (tests, the browser after a file is read). */
 export class BufferSource implements ByteSource {
   private off = 0;
@@ -114,7 +126,7 @@ class PeekSource implements ByteSource {
 
 export type TraceFormat = "lackey" | "mvt";
 
-/** Opens a trace of either format, gzip or not, by its first bytes. */
+/** Opens a trace of either format, gzip or not, by its first bytes. Its ops are OP_READ, OP_WRITE and OP_FETCH (a read of code). */
 export function openTrace(src: ByteSource, name: string): TraceStream {
   let s = new PeekSource(src, 2);
   if (s.peeked.length === 2 && s.peeked[0] === 0x1f && s.peeked[1] === 0x8b) s = new PeekSource(new GunzipSource(s), 4);
@@ -227,7 +239,7 @@ export class LackeyStream implements TraceStream {
       if (addr >= 2 ** 48)
         throw new TraceError(`${this.name}:${this.line}: address 0x${addr.toString(16)} is not a user-space address of 4-level paging`);
       b.addrs[n] = addr;
-      b.ops[n] = op === OP_FETCH ? OP_READ : op;
+      b.ops[n] = op;
       n++;
       this.count++;
     }
@@ -305,7 +317,7 @@ export class MvtStream implements TraceStream {
         );
       this.prev = addr;
       b.addrs[n] = addr;
-      b.ops[n] = op === OP_WRITE ? OP_WRITE : OP_READ;
+      b.ops[n] = op;
       n++;
       this.count++;
     }
