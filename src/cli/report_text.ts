@@ -237,7 +237,13 @@ export function summary(r: Report, scenario?: Scenario): string {
   const pfFixed = stat("pf_fixed");
   const minFlt = sum(r, (vm) => vm.qemu.minFlt);
   const majFlt = sum(r, (vm) => vm.qemu.majFlt);
-  let touch = `The ${one ? "guest" : "guests'"} processes made ${plural(r.accesses, "access", "accesses")}; ${guest} allocated ${plural(guestAlloc, "page")} (data and page tables) on ${plural(guestFaults, "guest page fault")}.`;
+  const noKernel = cfgs.length > 0 && cfgs.every((c) => c.guest.kernel === "none");
+  let touch = noKernel
+    ? `The ${one ? "guest has" : "guests have"} no kernel: like a KVM selftest, the VMM wrote ${plural(
+        sum(r, (vm) => vm.guest.virt_map_tables ?? 0),
+        "page-table page",
+      )} (${n(sum(r, (vm) => vm.guest.virt_map_entries ?? 0))} entries) into guest RAM before the run, and the guest code made ${plural(r.accesses, "access", "accesses")}.`
+    : `The ${one ? "guest" : "guests'"} processes made ${plural(r.accesses, "access", "accesses")}; ${guest} allocated ${plural(guestAlloc, "page")} (data and page tables) on ${plural(guestFaults, "guest page fault")}.`;
   const backings = new Set(r.vms.map((vm) => vm.backing));
   const unit =
     backings.size === 1 && backings.has("hugetlb-2m")
@@ -252,7 +258,10 @@ export function summary(r: Report, scenario?: Scenario): string {
   } else if (pfTaken > 0 && mmus.length === 1 && mmus[0] === "shadow") {
     const pfGuest = stat("pf_guest");
     const emulated = stat("pf_emulate");
-    touch += ` Under shadow paging every guest page fault exits: KVM walked the guest's tables in software, reflected ${plural(pfGuest, "fault")} that were the guest's own (pf_guest), built shadow entries on ${n(pfFixed)} (pf_fixed)${emulated > 0 ? ` and emulated ${plural(emulated, "write")} to write-protected guest page tables (pf_emulate; mmu_pte_write ${n(stat("mmu_pte_write"))})` : ""}; ${plural(stat("exits"), "exit")} in all, and the host faulted in QEMU's pages ${hostFaults}.`;
+    const how = noKernel
+      ? "Under shadow paging each first touch exits: KVM walked the guest's tables in software and"
+      : `Under shadow paging every guest page fault exits: KVM walked the guest's tables in software, reflected ${plural(pfGuest, "fault")} that were the guest's own (pf_guest),`;
+    touch += ` ${how} built shadow entries on ${n(pfFixed)} (pf_fixed)${emulated > 0 ? ` and emulated ${plural(emulated, "write")} to write-protected guest page tables (pf_emulate; mmu_pte_write ${n(stat("mmu_pte_write"))})` : ""}; ${plural(stat("exits"), "exit")} in all, and the host faulted in QEMU's pages ${hostFaults}.`;
   } else if (pfTaken > 0) {
     touch += ` Each first touch of a ${unit} took ${violation} and a host fault: KVM handled ${plural(pfTaken, "fault")} and fixed ${n(pfFixed)} (pf_fixed), and the host faulted in QEMU's pages ${hostFaults}.`;
   } else {

@@ -28,6 +28,7 @@ describe("narration", () => {
     expect(narrate(pf).text).toContain("needs no exit");
     expect(narrate(pf, { mmu: "shadow" }).text).toContain("reflected");
     expect(narrate(ev("kvm.exit", { vcpu: 0, reason: "CR_ACCESS", gpa: 0, error: 0 }), { mmu: "shadow" }).stage).toBe("fault-in");
+    expect(narrate(ev("kvm.exit", { vcpu: 1, reason: "EXTERNAL_INTERRUPT" }), { mmu: "ept" }).text).toContain("KVM_REQ_TLB_FLUSH");
     expect(chapterTitle("first host.swap_out", "host.swap_out")).toBe("first host.swap_out: the page is written to swap");
   });
 });

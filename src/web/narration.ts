@@ -247,6 +247,12 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
       } else if (e.reason === "INVLPG") {
         text = `The guest invalidates a TLB entry; under shadow paging INVLPG exits so KVM can drop the shadow entry too.`;
         mirrors = "handle_invlpg() -> kvm_mmu_invlpg()";
+      } else if (e.reason === "EXTERNAL_INTERRUPT") {
+        text = `vCPU ${e.vcpu} was in guest mode when another CPU asked every vCPU to flush its TLB: the IPI forces an exit, and the pending KVM_REQ_TLB_FLUSH is serviced before it re-enters.`;
+        mirrors = "kvm_flush_remote_tlbs() -> kvm_make_all_cpus_request() -> handle_external_interrupt()";
+      } else if (e.reason === "IO_INSTRUCTION") {
+        text = `The guest code syncs with the VMM (a selftest ucall): an I/O exit to userspace that touches nothing in the MMU.`;
+        mirrors = "handle_io() -> KVM_EXIT_IO";
       } else text = `vCPU ${e.vcpu} exits to KVM: ${e.reason}.`;
       break;
     case "host.fault":
