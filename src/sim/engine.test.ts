@@ -334,3 +334,34 @@ timeline:
     expect(r.check.messages.join("\n")).toMatch(/the host discarded a page the guest was using/);
   });
 });
+
+describe("time slices", () => {
+  /** VM `name` with vCPU `cpu` shared by two processes of 10,000 random accesses each, beside VM "a" whose vCPU 11 does the same. */
+  function ctxt(name: string, cpu: number): number {
+    const procs = (vm: string, vcpu: number) =>
+      [0, 1]
+        .map((i) => `      - {name: ${vm}p${i}, vcpu: ${vcpu}, steps: [{random: {size: 1MiB, accesses: 10_000, writeRatio: 0.5}}]}`)
+        .join("\n");
+    const s = scenario(`
+seed: 5
+host: {ram: 2GiB, swap: 0, thp: never}
+vms:
+  - name: a
+    ram: 64MiB
+    vcpus: 12
+    processes:
+${procs("a", 11)}
+  - name: ${name}
+    ram: 64MiB
+    vcpus: ${cpu + 1}
+    processes:
+${procs(name, cpu)}
+`);
+    const r = new Engine(s, { sampleEvery: 0 }).run();
+    return r.vms[1]!.guest.ctxt!;
+  }
+
+  test("each vCPU has its own: VM a1's vCPU 1 is not VM a's vCPU 11 (the key once collided as 'a11')", () => {
+    expect(ctxt("a1", 1)).toBe(ctxt("b1", 1));
+  });
+});

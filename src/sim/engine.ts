@@ -190,15 +190,14 @@ export class Engine {
       }
       this.accesses += n;
       budget -= n;
-      this.timesliceUsed[vm.cfg.name + cpu] = (this.timesliceUsed[vm.cfg.name + cpu] ?? 0) + n;
-      if (this.timesliceUsed[vm.cfg.name + cpu]! >= TIMESLICE && vm.runQueues[cpu]!.filter((p) => this.canRun(p)).length > 1) {
+      const used = (vm.timesliceUsed[cpu] ?? 0) + n;
+      vm.timesliceUsed[cpu] = used;
+      if (used >= TIMESLICE && vm.runQueues[cpu]!.filter((p) => this.canRun(p)).length > 1) {
         this.rotate(vm, cpu);
         break;
       }
     }
   }
-
-  private readonly timesliceUsed: Record<string, number> = {};
 
   /** The process vCPU `cpu` runs now (context-switching to the next runnable one if needed). */
   private pickProcess(vm: VmState, cpu: number): ProcState | null {
@@ -225,7 +224,7 @@ export class Engine {
   private switchTo(vm: VmState, cpu: number, ps: ProcState): void {
     if (vm.current[cpu] === ps) return;
     vm.current[cpu] = ps;
-    this.timesliceUsed[vm.cfg.name + cpu] = 0;
+    vm.timesliceUsed[cpu] = 0;
     if (ps.process !== null) vm.contextSwitch(ps.proc, cpu);
   }
 

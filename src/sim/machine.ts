@@ -83,6 +83,8 @@ export class VmState {
   /** Per vCPU: its processes (time-shared) and which one runs now. */
   readonly runQueues: ProcState[][];
   readonly current: (ProcState | null)[];
+  /** Per vCPU: accesses its current process has run since it was switched to. */
+  readonly timesliceUsed: number[] = [];
   /**
    * What each guest page should read: gfn -> the value last written (absent: zero, UNKNOWN: any).
    * Keyed by guest frame, so a balloon's madvise on a gpa range or the guest clearing a frame

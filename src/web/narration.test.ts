@@ -16,6 +16,16 @@ describe("narration", () => {
     expect(tablePath(ev("host.fault", { mm: 1, hva: 0x1000, write: 1 }))).toMatch(/^QEMU's host tables .*PGD\[0\]/);
   });
 
+  test("a 5-level guest's paths have five indices, bits 56:48 first", () => {
+    expect(tableIndices(0x0002_0000_0000_1000, 5)).toEqual([2, 0, 0, 0, 1]);
+    expect(tablePath(ev("guest.pte_write", { gva: 0x0002_0000_0000_1000 }), { mmu: "ept", levels: 5 })).toBe(
+      "guest tables for gva 0x2000000001000: PML5E[2] > PML4E[0] > PDPTE[0] > PDE[0] > PTE[1]",
+    );
+    expect(tablePath(ev("kvm.spte_install", { gfn: 259, level: 1, pfn: 12 }), { mmu: "ept", levels: 5 })).toBe(
+      "EPT entries for gfn 0x103: PML5E[0] > PML4E[0] > PDPTE[0] > PDE[0] > PTE[259]",
+    );
+  });
+
   test("the corrections attach where SEED-PATHS says", () => {
     expect(narrate(ev("kvm.notifier_zap", { vm: "vm0", start: 0, end: 4096, zapped: 1 })).correction).toBe(CORRECTIONS.guestNeverHears);
     expect(narrate(ev("host.notifier.start", { mm: 1, start: 0, end: 4096, event: "clear" })).correction).toBe(CORRECTIONS.notifier);

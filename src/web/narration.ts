@@ -210,6 +210,8 @@ export interface Narration {
 /** What the narration needs to know about the run: EPT or NPT names. */
 export interface NarrationContext {
   mmu: string;
+  /** Paging levels of the guest's tables and of EPT/NPT (4 or 5; default 4). */
+  levels?: number;
 }
 
 const n = (v: unknown) => (typeof v === "number" ? int(v) : String(v));
@@ -429,10 +431,12 @@ export function tableIndices(addr: number, levels: number): number[] {
 
 /** Where an event's address sits in the tables that map it: "EPT PML4E[0] > PDPTE[0] > PDE[0] > PTE[259]". */
 export function tablePath(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): string | null {
-  const names = ["PML4E", "PDPTE", "PDE", "PTE"];
+  const levels = ctx.levels === 5 ? 5 : 4;
+  const names = ["PML5E", "PML4E", "PDPTE", "PDE", "PTE"].slice(5 - levels);
+  // QEMU's own tables on the host: 4 levels here (the host does not use LA57).
   const hostNames = ["PGD", "PUD", "PMD", "PTE"];
   const fmt = (label: string, n: string[], addr: number) =>
-    `${label}: ${tableIndices(addr, 4)
+    `${label}: ${tableIndices(addr, n.length)
       .map((ix, i) => `${n[i]}[${ix}]`)
       .join(" > ")}`;
   const nested = ctx.mmu === "npt" ? "NPT" : ctx.mmu === "shadow" ? "" : "EPT";

@@ -68,6 +68,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const [mmu, setMmu] = useState<(typeof MMUS)[number]>(() => MMUS.find((m) => m === initial.mmu) ?? "");
   const text = source === "built-in" ? DEFAULT_SCENARIO_YAML : (EXAMPLES[source] ?? DEFAULT_SCENARIO_YAML);
   const ctxMmu = mmu || (/\bmmu:\s*(ept|npt|shadow)/.exec(text)?.[1] ?? "ept");
+  const ctxLevels = /\blevels:\s*5\b/.test(text) ? 5 : 4;
   const [st, setSt] = useState<StoryState>({ items: [], chapters: [], done: false, events: 0, error: "" });
   const [progress, setProgress] = useState({ done: 0, total: 1 });
   const [pos, setPos] = useState(-1);
@@ -247,7 +248,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
       </div>
       <div class="story-layout">
         <div>
-          <Now item={current} chapter={now?.chapter ?? null} pos={pos} mmu={ctxMmu} />
+          <Now item={current} chapter={now?.chapter ?? null} pos={pos} mmu={ctxMmu} levels={ctxLevels} />
           <Log items={items} pos={pos} mmu={ctxMmu} />
           <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
@@ -258,7 +259,19 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   );
 }
 
-function Now({ item, chapter, pos, mmu }: { item: StoryItem | undefined; chapter: Chapter | null; pos: number; mmu: string }) {
+function Now({
+  item,
+  chapter,
+  pos,
+  mmu,
+  levels,
+}: {
+  item: StoryItem | undefined;
+  chapter: Chapter | null;
+  pos: number;
+  mmu: string;
+  levels: number;
+}) {
   if (!item) {
     return (
       <div class="now" data-testid="story-now">
@@ -286,7 +299,7 @@ function Now({ item, chapter, pos, mmu }: { item: StoryItem | undefined; chapter
     );
   }
   const nar: Narration = narrate(item.e, { mmu });
-  const path = tablePath(item.e, { mmu });
+  const path = tablePath(item.e, { mmu, levels });
   return (
     <div class="now" data-testid="story-now" data-kind={item.e.kind} data-pos={pos}>
       <div>
