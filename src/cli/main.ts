@@ -3,9 +3,9 @@
 // The memvirt command line.
 
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE, UsageError } from "./errors.js";
+import { EXIT_CODES, EXIT_INTERNAL, EXIT_RUN_FAILED, EXIT_USAGE, UsageError } from "./errors.js";
 import { type Out, stdoutOut } from "./format.js";
-import { installInterruptHandlers } from "./interrupt.js";
+import { installInterruptHandlers, runCleanups } from "./interrupt.js";
 import { RunExit, runCommand } from "./run_cmd.js";
 import { checkCommand } from "./check_cmd.js";
 import { plotCommand } from "./plot_cmd.js";
@@ -16,7 +16,8 @@ import { translateCommand } from "./translate_cmd.js";
 
 const OUTPUT_HELP = `Output files (every option that writes one): - is standard output (for one option at most); a file is
 written whole or not at all (a temporary file beside it, renamed over it; a symlink's target is
-replaced); a device or FIFO is written in place; an input of the command is never overwritten.`;
+replaced); a device or FIFO is written in place after the run (a FIFO waits for its reader); an
+input of the command is never overwritten. With several outputs, all are written or none is.`;
 
 export function buildProgram(out: Out): Command {
   const program = new Command("memvirt")
@@ -71,6 +72,12 @@ export async function main(argv: string[], out: Out = stdoutOut()): Promise<numb
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry || process.argv[1]?.endsWith("/memvirt")) {
   installInterruptHandlers();
+  // A reader that stops early (`| head`): end quietly, as other tools do, not with a stack trace.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    runCleanups();
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT_RUN_FAILED);
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
