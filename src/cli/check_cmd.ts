@@ -11,7 +11,7 @@ import { ScenarioError } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import { type Out, bold, n, table } from "./format.js";
-import { EXIT_RUN_FAILED, RunExit, parseCount, readScenario } from "./run_cmd.js";
+import { EXIT_RUN_FAILED, RunExit, parseCount, readScenario, runEngine } from "./run_cmd.js";
 
 export interface ScheduleResult {
   schedule: number;
@@ -38,7 +38,7 @@ export function checkCommand(out: Out) {
         "KVM installs sptes without re-checking mmu_invalidate_seq (to watch the checker catch the race)",
       ).hideHelp(false),
     )
-    .action((file, o) => {
+    .action(async (file, o) => {
       const schedules = parseCount("--schedules", o.schedules, "a number of schedules");
       const pressure = Number(o.pressure);
       if (!(pressure >= 0 && pressure <= 1)) throw new UsageError(`--pressure: '${o.pressure}' is not a probability; a number from 0 to 1`);
@@ -65,7 +65,7 @@ export function checkCommand(out: Out) {
             sampleEvery: 0,
             debugSkipSeqCheck: o.debugSkipSeqCheck === true,
           });
-          const r = e.run();
+          const r = await runEngine(e);
           results.push({
             schedule: s,
             dataErrors: r.check.dataErrors,

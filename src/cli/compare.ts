@@ -3,7 +3,6 @@
 // side by side. A key is a scenario path (`vms[0].ram`, `host.swap`, `cost.vm_exit`) or a
 // per-VM key (`mmu`, `backing`, `prealloc`, `vcpus`, `ram`) that applies to every VM.
 
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
@@ -13,7 +12,8 @@ import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
 import { type Out, bold, n, table } from "./format.js";
 import { FileSource } from "./file_source.js";
-import { EXIT_RUN_FAILED, type RunCommandOptions, checkOutcome, parseCount, scenarioText } from "./run_cmd.js";
+import { type OutputSet, prepareOutputs, requests } from "./output.js";
+import { EXIT_RUN_FAILED, type RunCommandOptions, checkOutcome, parseCount, runEngine, scenarioInputs, scenarioText } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 
 export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels", "tlb"]);
@@ -48,10 +48,44 @@ interface Variant {
   report: Report;
 }
 
-export function runCompare(out: Out, file: string | undefined, spec: string, o: RunCommandOptions): number {
+export async function runCompare(out: Out, file: string | undefined, spec: string, o: RunCommandOptions): Promise<number> {
   const cmp = parseCompare(spec);
   const { text, name } = scenarioText(file);
   const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
+  const costEvents = COST_EVENTS.map((e) => e.name);
+  let inputs: string[];
+  try {
+    inputs = scenarioInputs(file, loadScenario(text, name, { costEvents }));
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      out.error(`${e.format()}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const outputs = prepareOutputs(
+    requests([
+      ["--json", o.json],
+      ["--csv", o.csv],
+    ]),
+    inputs,
+    out,
+  );
+  try {
+    return await compareVariants(out, cmp, text, name, seed, outputs);
+  } finally {
+    outputs.discardAll();
+  }
+}
+
+async function compareVariants(
+  out: Out,
+  cmp: CompareSpec,
+  text: string,
+  name: string,
+  seed: number | undefined,
+  outputs: OutputSet,
+): Promise<number> {
   const costEvents = COST_EVENTS.map((e) => e.name);
   const variants: Variant[] = [];
   for (const value of cmp.values) {
@@ -61,7 +95,7 @@ export function runCompare(out: Out, file: string | undefined, spec: string, o: 
       vmCount = loadScenario(text, name, { costEvents }).vms.length;
       const scenario = loadScenario(text, name, { costEvents, overrides: overridesFor(cmp.key, value, vmCount) });
       const engine = new Engine(scenario, { ...(seed !== undefined ? { seed } : {}), openFile: (p: string) => new FileSource(p) });
-      const report = engine.run();
+      const report = await runEngine(engine);
       report.scenario = `${name} (${label})`;
       variants.push({ label, report });
     } catch (e) {
@@ -77,30 +111,13 @@ export function runCompare(out: Out, file: string | undefined, spec: string, o: 
     }
   }
   const json = { memvirt: "compare", scenario: name, key: cmp.key, variants: variants.map((v) => ({ label: v.label, report: v.report })) };
-  const jsonText = `${JSON.stringify(json, null, 2)}\n`;
-  if (o.json === true || o.json === "-") {
-    out.write(jsonText);
-  } else {
-    if (typeof o.json === "string") writeAtomically(o.json, jsonText);
-    if (o.csv !== undefined) writeAtomically(o.csv, reportCsv(variants));
-    out.write(formatCompare(out, name, cmp.key, variants));
-  }
+  outputs.get("--json")?.write(`${JSON.stringify(json, null, 2)}\n`);
+  outputs.get("--csv")?.write(reportCsv(variants));
+  await outputs.commitAll();
+  if (!outputs.toStdout) out.write(formatCompare(out, name, cmp.key, variants));
   let code = 0;
   for (const v of variants) if (checkOutcome(out, v.report, v.label) !== 0) code = EXIT_RUN_FAILED;
   return code;
-}
-
-export function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.partial`;
-  try {
-    const fd = openSync(tmp, "w");
-    writeSync(fd, text);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** Rows of the comparison: [label, value of each variant]. */

@@ -8,10 +8,17 @@ export interface Out {
   isTTY: boolean;
   write(s: string): void;
   error(s: string): void;
+  /** Bytes to standard output (binary outputs given `-`), resolved once the stream took them. */
+  writeBytes?(b: Uint8Array): Promise<void>;
 }
 
 export function stdoutOut(): Out {
-  return { isTTY: process.stdout.isTTY === true, write: (s) => process.stdout.write(s), error: (s) => process.stderr.write(s) };
+  return {
+    isTTY: process.stdout.isTTY === true,
+    write: (s) => process.stdout.write(s),
+    error: (s) => process.stderr.write(s),
+    writeBytes: (b) => new Promise((resolve, reject) => process.stdout.write(b, (e) => (e ? reject(e) : resolve()))),
+  };
 }
 
 const COMPACT = { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" };

@@ -3,8 +3,9 @@
 // The memvirt command line.
 
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { EXIT_INTERNAL, EXIT_USAGE, UsageError } from "./errors.js";
+import { EXIT_CODES, EXIT_INTERNAL, EXIT_RUN_FAILED, EXIT_USAGE, UsageError } from "./errors.js";
 import { type Out, stdoutOut } from "./format.js";
+import { installInterruptHandlers, runCleanups } from "./interrupt.js";
 import { RunExit, runCommand } from "./run_cmd.js";
 import { checkCommand } from "./check_cmd.js";
 import { plotCommand } from "./plot_cmd.js";
@@ -13,13 +14,22 @@ import { sweepCommand } from "./sweep_cmd.js";
 import { traceCommand } from "./trace_cmd.js";
 import { translateCommand } from "./translate_cmd.js";
 
+const OUTPUT_HELP = `Output files (every option that writes one): - is standard output (for one option at most); a file is
+written whole or not at all (a temporary file beside it, renamed over it; a symlink's target is
+replaced); a device or FIFO is written in place after the run (a FIFO waits for its reader); an
+input of the command is never overwritten. With several outputs, all are written or none is.`;
+
 export function buildProgram(out: Out): Command {
   const program = new Command("memvirt")
     .description("a model of QEMU/KVM memory virtualization on x86-64: walks, faults, reclaim and swap, counted")
     .version("0.1.0")
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) });
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) })
+    .addHelpText(
+      "after",
+      `\n${OUTPUT_HELP}\n\nExit codes (every command):\n${EXIT_CODES.map((e) => `  ${String(e.code).padStart(3)}  ${e.meaning}`).join("\n")}\n`,
+    );
   for (const cmd of [
     translateCommand(out),
     runCommand(out),
@@ -61,6 +71,13 @@ export async function main(argv: string[], out: Out = stdoutOut()): Promise<numb
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry || process.argv[1]?.endsWith("/memvirt")) {
+  installInterruptHandlers();
+  // A reader that stops early (`| head`): end quietly, as other tools do, not with a stack trace.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    runCleanups();
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT_RUN_FAILED);
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -2,13 +2,14 @@
 // `memvirt plot <report.json> -o plot.svg|png`: the time series of a report (or of each
 // variant of a --compare report) drawn with Vega, rendered to PNG with resvg.
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { Command } from "@commander-js/extra-typings";
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import type { Report, SeriesPoint } from "../sim/report.js";
 import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
+import { checkOutputPaths, prepareOutputs } from "./output.js";
 
 interface Panel {
   title: string;
@@ -136,7 +137,7 @@ export function plotCommand(out: Out) {
   return new Command("plot")
     .description("draw a report's time series (RSS, free memory, swap, faults and exits per interval) as SVG or PNG")
     .argument("<report>", "the JSON of `memvirt run --json` (or of `--compare`)")
-    .option("-o, --output <file>", "plot.svg or plot.png", "plot.svg")
+    .option("-o, --output <file>", "plot.svg or plot.png (- for SVG on standard output)", "plot.svg")
     .action(async (file, o) => {
       let json: unknown;
       try {
@@ -150,18 +151,21 @@ export function plotCommand(out: Out) {
       if (runs.every((r) => r.series.length === 0))
         throw new UsageError(`${file}: the report has no time series (it was run with --sample 0)`);
       const png = /\.png$/i.test(o.output);
-      if (!png && !/\.svg$/i.test(o.output)) throw new UsageError(`--output ${o.output}: give a name ending in .svg or .png`);
-      const scenario = (json as { scenario?: string }).scenario ?? file;
-      const svg = await renderPlot(runs, `memvirt: ${scenario}`);
-      const data = png ? new Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } }).render().asPng() : svg;
-      const tmp = `${o.output}.partial`;
+      // A device or FIFO gets SVG whatever its name; a file's name says its format.
+      const [plan] = checkOutputPaths([{ option: "-o/--output", path: o.output }], [file]);
+      if (!png && !/\.svg$/i.test(o.output) && plan!.kind === "file")
+        throw new UsageError(`--output ${o.output}: give a name ending in .svg or .png (or - for SVG on standard output)`);
+      const outputs = prepareOutputs([{ option: "-o/--output", path: o.output }], [file], out);
       try {
-        writeFileSync(tmp, data);
-        renameSync(tmp, o.output);
-      } catch (e) {
-        rmSync(tmp, { force: true });
-        throw new UsageError(`cannot write ${o.output}: ${(e as Error).message}`);
+        const scenario = (json as { scenario?: string }).scenario ?? file;
+        const svg = await renderPlot(runs, `memvirt: ${scenario}`);
+        const data = png ? new Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } }).render().asPng() : svg;
+        outputs.get("-o/--output")!.write(data);
+        await outputs.commitAll();
+      } finally {
+        outputs.discardAll();
       }
+      if (outputs.toStdout) return;
       out.write(`wrote ${o.output}\n`);
     });
 }

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: MIT
 // `memvirt run [scenario]`: load a scenario (the built-in story without one), run it, and
-// print the text report, or write the JSON report and the event stream. Result files are
-// written under a temporary name beside the target and renamed only after success, so a
-// failed or invalid run never leaves a partial file.
+// print the text report, or write the JSON report, the CSV and the event stream (output.ts:
+// prepared before the run, committed together after it, none on failure).
 
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
 import { COST_EVENTS } from "../sim/cost.js";
@@ -15,76 +13,18 @@ import { Machine } from "../sim/machine.js";
 import type { Report } from "../sim/report.js";
 import { DEFAULT_SCENARIO_YAML, loadScenario, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
-import { UsageError } from "./errors.js";
+import { EXIT_RUN_FAILED, UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
+import { pause } from "./interrupt.js";
+import { describeFsError, prepareOutputs, requests } from "./output.js";
 import { runCompare } from "./compare.js";
 import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
 
-/** Exit code of a scenario that validated but could not run to the end (a VM failed). */
-export const EXIT_RUN_FAILED = 1;
+export { EXIT_RUN_FAILED };
 
 export const BUILT_IN = "built-in";
-
-/** A result file written under a temporary name in the target's directory, renamed on commit. */
-class PendingFile {
-  private fd: number;
-  private readonly tmp: string;
-  private buf: string[] = [];
-  private bufLen = 0;
-  private done = false;
-
-  constructor(
-    readonly target: string,
-    what: string,
-  ) {
-    this.tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`);
-    try {
-      this.fd = openSync(this.tmp, "wx");
-    } catch (e) {
-      throw new UsageError(`${what} ${target}: cannot write there (${describeFsError(e)}); give a path in a writable directory`);
-    }
-  }
-
-  write(s: string): void {
-    this.buf.push(s);
-    this.bufLen += s.length;
-    if (this.bufLen >= 1 << 20) this.flush();
-  }
-
-  private flush(): void {
-    if (this.bufLen === 0) return;
-    writeSync(this.fd, this.buf.join(""));
-    this.buf = [];
-    this.bufLen = 0;
-  }
-
-  commit(): void {
-    this.flush();
-    closeSync(this.fd);
-    this.done = true;
-    renameSync(this.tmp, this.target);
-  }
-
-  discard(): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      closeSync(this.fd);
-    } catch {}
-    rmSync(this.tmp, { force: true });
-  }
-}
-
-function describeFsError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") return "no such file or directory";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "it is a directory";
-  if (code === "ENOTDIR") return "a part of the path is not a directory";
-  return (e as Error).message;
-}
 
 export function parseCount(flag: string, text: string, what: string): number {
   const t = text.trim().replaceAll("_", "");
@@ -168,27 +108,36 @@ export function checkOutcome(out: Out, report: Report, label?: string): number {
   return EXIT_RUN_FAILED;
 }
 
+/** The files a run reads: the scenario and every trace its steps name (outputs may not overwrite them). */
+export function scenarioInputs(file: string | undefined, scenario: Scenario): string[] {
+  const inputs = file === undefined ? [] : [file];
+  for (const vm of scenario.vms)
+    for (const p of vm.processes) for (const st of p.steps) if (st.kind === "trace") inputs.push((st as { path?: string }).path ?? st.file);
+  return inputs;
+}
+
+/** Runs the engine, letting signal handlers in between slices. */
+export function runEngine(engine: Engine): Promise<Report> {
+  return engine.runAsync(pause);
+}
+
 /** The whole command, for main.ts and tests: returns the exit code for results main() does not map. */
-export function runScenario(out: Out, file: string | undefined, o: RunCommandOptions): number {
+export async function runScenario(out: Out, file: string | undefined, o: RunCommandOptions): Promise<number> {
   if (o.compare !== undefined) return runCompare(out, file, o.compare, o);
   const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
   const sampleEvery = o.sample === undefined ? undefined : parseCount("--sample", o.sample, "a number of accesses");
-  const jsonToStdout = o.json === true || o.json === "-";
-  const jsonFile = typeof o.json === "string" && o.json !== "-" ? o.json : undefined;
-  for (const [flag, target] of [
-    ["--json", jsonFile],
+  const wanted = requests([
+    ["--json", o.json],
     ["--events", o.events],
     ["--csv", o.csv],
-  ] as const) {
-    if (target === undefined) continue;
-    if ((file !== undefined && resolve(target) === resolve(file)) || /\.ya?ml$/i.test(target)) {
+  ]);
+  for (const { option, path } of wanted) {
+    // `memvirt run --json s.yaml` reads as --json's file with no scenario: do not overwrite s.yaml with the built-in run.
+    if (/\.ya?ml$/i.test(path)) {
       throw new UsageError(
-        `${flag} ${target}: that looks like a scenario file, which would be overwritten; put the scenario first (memvirt run ${target}${flag === "--json" ? " --json" : ""}) or give an output name like out.json${flag === "--events" ? "l" : ""}`,
+        `${option} ${path}: that looks like a scenario file, which would be overwritten; put the scenario first (memvirt run ${path}${option === "--json" ? " --json" : ""}) or give an output name like out.json${option === "--events" ? "l" : ""}`,
       );
     }
-  }
-  if (jsonFile !== undefined && o.events !== undefined && resolve(jsonFile) === resolve(o.events)) {
-    throw new UsageError(`--json and --events both name ${jsonFile}; give two different files`);
   }
 
   let loaded: { scenario: Scenario; name: string };
@@ -202,18 +151,13 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
     throw e;
   }
   const { scenario, name } = loaded;
-
-  const pending: PendingFile[] = [];
+  const outputs = prepareOutputs(wanted, scenarioInputs(file, scenario), out);
   const stderrTTY = (out as { errIsTTY?: boolean }).errIsTTY ?? (out.isTTY && process.stderr.isTTY === true);
   const progress = stderrTTY ? progressLine(out) : null;
   try {
-    const json = jsonFile !== undefined ? new PendingFile(jsonFile, "--json") : null;
-    if (json) pending.push(json);
-    const events = o.events !== undefined ? new PendingFile(o.events, "--events") : null;
-    if (events) pending.push(events);
-    const csv = o.csv !== undefined ? new PendingFile(o.csv, "--csv") : null;
-    if (csv) pending.push(csv);
-
+    const json = outputs.get("--json");
+    const events = outputs.get("--events");
+    const csv = outputs.get("--csv");
     const bus = new EventBus();
     // Listen before the machine exists, so the stream includes what happens while it is built.
     if (events) bus.listen((e: SimEvent) => events.write(`${JSON.stringify(e)}\n`));
@@ -230,7 +174,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
         },
         machine,
       );
-      report = engine.run();
+      report = await runEngine(engine);
     } catch (e) {
       if (e instanceof RunError || e instanceof VmFailure) {
         out.error(`memvirt: run failed: ${e.message}\n`);
@@ -242,15 +186,14 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
     }
     report.scenario = name;
 
-    const jsonText = jsonFile !== undefined || jsonToStdout ? `${JSON.stringify(report, null, 2)}\n` : "";
-    if (json) json.write(jsonText);
+    if (json) json.write(`${JSON.stringify(report, null, 2)}\n`);
     if (csv) csv.write(reportCsv([{ label: "", report }]));
-    for (const p of pending) p.commit();
-    if (jsonToStdout) out.write(jsonText);
-    else out.write(formatReport(out, report, scenario));
+    await outputs.commitAll();
+    // Standard output carries an output given `-`, and nothing else.
+    if (!outputs.toStdout) out.write(formatReport(out, report, scenario));
     return checkOutcome(out, report);
   } finally {
-    for (const p of pending) p.discard();
+    outputs.discardAll();
   }
 }
 
@@ -261,16 +204,16 @@ export function runCommand(out: Out) {
     )
     .argument("[scenario]", "scenario file, YAML or JSON (see examples/)")
     .option("--json [file]", "write the report as JSON to file; without a file or with -, print it instead of the text report")
-    .option("--csv <file>", "write the report's counters as CSV: a row per VM (with --compare, per variant and VM)")
-    .option("--events <file>", "write every event of the run to file, one JSON object per line (JSONL)")
+    .option("--csv <file>", "write the report's counters as CSV: a row per VM (with --compare, per variant and VM); - for standard output")
+    .option("--events <file>", "write every event of the run to file, one JSON object per line (JSONL); - for standard output")
     .option(
       "--compare <key=values>",
       "run the scenario once per value of a key (mmu, backing, prealloc, vcpus, host.ram, host.swap, host.thp, or any path like vms[0].ram) on the same seed, and print one table",
     )
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
-    .action((file, o) => {
-      const code = runScenario(out, file, o);
+    .action(async (file, o) => {
+      const code = await runScenario(out, file, o);
       if (code !== 0) throw new RunExit(code);
     });
 }

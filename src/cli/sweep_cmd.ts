@@ -21,10 +21,11 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { PER_VM_KEYS } from "./compare.js";
-import { writeAtomically } from "./compare.js";
 import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
-import { RunExit } from "./run_cmd.js";
+import { pause } from "./interrupt.js";
+import { STDOUT, prepareOutputs } from "./output.js";
+import { RunExit, scenarioInputs } from "./run_cmd.js";
 import { csvColumns } from "./report_csv.js";
 import { type SweepResult, type SweepTask, runSweepTask } from "./sweep_run.js";
 
@@ -132,11 +133,13 @@ export function sweepCsv(plan: SweepPlan, results: SweepResult[]): string {
 async function runTasks(tasks: SweepTask[], workers: number, onDone: () => void): Promise<SweepResult[]> {
   const workerFile = fileURLToPath(new URL("./sweep_worker.js", import.meta.url));
   if (workers <= 1 || !existsSync(workerFile)) {
-    return tasks.map((t) => {
-      const r = runSweepTask(t);
+    const results: SweepResult[] = [];
+    for (const t of tasks) {
+      results.push(runSweepTask(t));
       onDone();
-      return r;
-    });
+      await pause();
+    }
+    return results;
   }
   const pool = new Piscina({ filename: workerFile, maxThreads: workers, minThreads: 1 });
   try {
@@ -156,7 +159,7 @@ export function sweepCommand(out: Out) {
   return new Command("sweep")
     .description("run a grid of variants of a scenario on worker threads; one CSV row per run and VM")
     .argument("<sweep>", "sweep file (YAML): scenario, grid, seeds")
-    .option("-o, --output <file>", "CSV file to write (default: standard output)")
+    .option("-o, --output <file>", "CSV file to write (default, or -: standard output)")
     .option("--shard <i/n>", "run only the i-th of n shards of the grid (for job arrays)")
     .option("--workers <n>", "worker threads (default: all cores)")
     .action(async (file, o) => {
@@ -170,20 +173,27 @@ export function sweepCommand(out: Out) {
       const tasks = shardOf(o.shard, plan.tasks);
       const workers = o.workers === undefined ? availableParallelism() : Number(o.workers);
       if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers ${o.workers}: a whole number`);
-      const bar = process.stderr.isTTY
-        ? new cliProgress.SingleBar(
-            { format: "sweep [{bar}] {value}/{total} runs, eta {eta}s", stream: process.stderr },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
-      bar?.start(tasks.length, 0);
-      const results = await runTasks(tasks, workers, () => bar?.increment());
-      bar?.stop();
-      const csv = sweepCsv(plan, results);
-      if (o.output) {
-        writeAtomically(o.output, csv);
+      const scenarioFile = plan.tasks[0] ? resolve(dirname(file), plan.tasks[0].name) : file;
+      const inputs = plan.tasks[0] ? scenarioInputs(scenarioFile, loadScenario(plan.tasks[0].text, scenarioFile)) : [];
+      const outputs = prepareOutputs([{ option: "-o/--output", path: o.output ?? STDOUT }], [file, ...inputs], out);
+      let results: SweepResult[];
+      try {
+        const bar = process.stderr.isTTY
+          ? new cliProgress.SingleBar(
+              { format: "sweep [{bar}] {value}/{total} runs, eta {eta}s", stream: process.stderr },
+              cliProgress.Presets.shades_classic,
+            )
+          : null;
+        bar?.start(tasks.length, 0);
+        results = await runTasks(tasks, workers, () => bar?.increment());
+        bar?.stop();
+        outputs.get("-o/--output")!.write(sweepCsv(plan, results));
+        await outputs.commitAll();
+      } finally {
+        outputs.discardAll();
+      }
+      if (!outputs.toStdout)
         out.write(`wrote ${o.output}: ${tasks.length} runs${o.shard ? ` (shard ${o.shard} of ${plan.tasks.length} in all)` : ""}\n`);
-      } else out.write(csv);
       const failed = results.filter((r) => r.error);
       for (const f of failed) out.error(`memvirt: sweep run ${f.index} (${plan.tasks[f.index]!.label}) failed: ${f.error}\n`);
       if (failed.length > 0) throw new RunExit(1);

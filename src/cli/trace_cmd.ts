@@ -3,8 +3,8 @@
 // and write its memory accesses in memvirt's trace format; `memvirt trace info <file>`:
 // what a trace holds.
 
-import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "@commander-js/extra-typings";
@@ -15,6 +15,8 @@ import { MvtWriter, TraceError, openTrace } from "../workload/trace.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import { type Out, n, table } from "./format.js";
+import { onInterrupt, pause } from "./interrupt.js";
+import { type Output, STDOUT, prepareOutputs, removeStaleTemps } from "./output.js";
 
 export interface TraceSummary {
   file: string;
@@ -68,29 +70,36 @@ export function summarizeTrace(path: string): TraceSummary {
   };
 }
 
-/** Converts a Lackey log to the memvirt format (gzip when the output ends in .gz); returns the access count. */
-export function convertLackey(lackeyPath: string, outPath: string): number {
-  const tmp = `${outPath}.partial`;
-  const fd = openSync(tmp, "w");
-  try {
-    const gz = outPath.endsWith(".gz") ? new Gzip({ level: 9 }, (chunk) => writeSync(fd, chunk)) : null;
-    const w = new MvtWriter((bytes) => (gz ? gz.push(bytes) : writeSync(fd, bytes)));
-    const t = openTrace(new FileSource(lackeyPath), lackeyPath);
-    const b = new AccessBatch(8192);
-    let k: number;
-    while ((k = t.fill(b)) > 0) for (let i = 0; i < k; i++) w.write(b.addrs[i]!, b.ops[i]!);
-    w.flush();
-    gz?.push(new Uint8Array(0), true);
-    closeSync(fd);
-    renameSync(tmp, outPath);
-    return w.count;
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {}
-    rmSync(tmp, { force: true });
-    throw e;
+/** Converts a Lackey log to the memvirt format (gzip-compressed with `gzip`) into `output`; returns the access count. */
+export async function convertLackey(lackeyPath: string, output: Output, gzip: boolean): Promise<number> {
+  const gz = gzip ? new Gzip({ level: 9 }, (chunk) => output.write(chunk)) : null;
+  const w = new MvtWriter((bytes) => (gz ? gz.push(bytes) : output.write(bytes)));
+  const t = openTrace(new FileSource(lackeyPath), lackeyPath);
+  const b = new AccessBatch(8192);
+  let k: number;
+  for (let batches = 1; (k = t.fill(b)) > 0; batches++) {
+    for (let i = 0; i < k; i++) w.write(b.addrs[i]!, b.ops[i]!);
+    if (batches % 64 === 0) await pause();
   }
+  w.flush();
+  gz?.push(new Uint8Array(0), true);
+  return w.count;
+}
+
+/** Runs `command` under Lackey, logging to `log`; a SIGINT/SIGTERM of memvirt kills it too. */
+function runLackey(command: string[], log: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("valgrind", ["--tool=lackey", "--trace-mem=yes", `--log-file=${log}`, ...command], { stdio: "inherit" });
+    const unregister = onInterrupt(() => child.kill("SIGKILL"));
+    child.on("error", (e) => {
+      unregister();
+      reject(new UsageError(`cannot run ${command[0]}: ${e.message}`));
+    });
+    child.on("close", (code) => {
+      unregister();
+      resolve(code);
+    });
+  });
 }
 
 export function traceCommand(out: Out): Command {
@@ -98,25 +107,30 @@ export function traceCommand(out: Out): Command {
   trace
     .command("record")
     .description("run a command under Valgrind's Lackey and write its memory accesses as a memvirt trace")
-    .option("-o, --output <file>", "trace file to write (.mvt, or .mvt.gz to compress)", "trace.mvt.gz")
+    .option("-o, --output <file>", "trace file to write (.mvt, or .mvt.gz to compress; - for gzip on standard output)", "trace.mvt.gz")
     .argument("<command...>", "the command to trace, after --")
-    .action((command, o) => {
+    .action(async (command, o) => {
       const which = spawnSync("valgrind", ["--version"], { encoding: "utf8" });
       if (which.error || which.status !== 0)
         throw new UsageError("trace record needs Valgrind (valgrind --tool=lackey); install the valgrind package");
-      const dir = mkdtempSync(join(tmpdir(), "memvirt-trace-"));
+      // The traced program (if named by a path) is an input the trace may not overwrite.
+      const outputs = prepareOutputs([{ option: "-o/--output", path: o.output }], command[0]?.includes("/") ? [command[0]] : [], out);
+      removeStaleTemps(tmpdir());
+      const dir = mkdtempSync(join(tmpdir(), `memvirt-trace-${process.pid}-`));
+      const unregister = onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
       const log = join(dir, "lackey.log");
       try {
-        const r = spawnSync("valgrind", ["--tool=lackey", "--trace-mem=yes", `--log-file=${log}`, ...command], {
-          stdio: ["inherit", "inherit", "inherit"],
-        });
-        if (r.error) throw new UsageError(`cannot run ${command[0]}: ${r.error.message}`);
-        const count = convertLackey(log, o.output);
-        out.write(`recorded ${n(count)} accesses of \`${command.join(" ")}\` (exit code ${r.status}) in ${o.output}\n`);
+        const status = await runLackey(command, log);
+        const count = await convertLackey(log, outputs.get("-o/--output")!, o.output === STDOUT || o.output.endsWith(".gz"));
+        await outputs.commitAll();
+        if (!outputs.toStdout)
+          out.write(`recorded ${n(count)} accesses of \`${command.join(" ")}\` (exit code ${status}) in ${o.output}\n`);
       } catch (e) {
         if (e instanceof TraceError) throw new UsageError(e.message);
         throw e;
       } finally {
+        outputs.discardAll();
+        unregister();
         rmSync(dir, { recursive: true, force: true });
       }
     });

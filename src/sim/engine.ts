@@ -32,6 +32,8 @@ import { type Report, buildReport, type SeriesPoint } from "./report.js";
 export const SLICE = 256;
 /** Accesses a guest process runs before the next process on its vCPU gets a turn. */
 export const TIMESLICE = 4096;
+/** Scheduling decisions between two yields of Engine.runAsync (at most this many slices of SLICE accesses). */
+export const YIELD_EVERY = 64;
 
 export interface RunOptions {
   /** Overrides the scenario's seed. */
@@ -100,7 +102,27 @@ export class Engine {
 
   /** Runs the scenario to the end and returns the report. Throws RunError if a VM cannot go on. */
   run(): Report {
+    const it = this.steps();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** run(), awaiting `pause` every YIELD_EVERY scheduling decisions (so a CLI can handle signals meanwhile). */
+  async runAsync(pause: () => Promise<void>): Promise<Report> {
+    const it = this.steps();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+      await pause();
+    }
+  }
+
+  /** The run as a generator that yields every YIELD_EVERY scheduling decisions. */
+  private *steps(): Generator<void, Report> {
     const m = this.machine;
+    let sinceYield = 0;
     const sampleEvery = this.opts.sampleEvery ?? Math.max(1000, Math.ceil(this.plannedTotal / 100));
     let nextSample = sampleEvery;
     try {
@@ -120,6 +142,10 @@ export class Engine {
           while (nextSample <= this.accesses) nextSample += sampleEvery;
         }
         this.opts.onProgress?.(this.accesses, this.plannedTotal);
+        if (++sinceYield === YIELD_EVERY) {
+          sinceYield = 0;
+          yield;
+        }
       }
       this.runTimeline(true);
       if (sampleEvery > 0) this.sample();

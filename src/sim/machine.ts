@@ -71,6 +71,9 @@ export function tlbConfig(t: VmConfig["tlb"]): TlbConfig {
 /** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */
 export const UNKNOWN = -1;
 
+/** Guest page faults one access may take before the run fails as a livelock (the handler keeps saying "fixed"). */
+export const MAX_GUEST_FAULTS_PER_ACCESS = 64;
+
 export class VmState {
   readonly qemu: QemuVm;
   /** The guest kernel; null with guest.kernel none. */
@@ -314,10 +317,14 @@ export class Machine {
     const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
     const write = op === OP_WRITE;
     const acc = (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0);
-    for (;;) {
+    for (let guestFaults = 0; ; ) {
       const r = vcpu.access(gva, acc);
       if (r === XLATE_OK) break;
       if (r === XLATE_GUEST_PF) {
+        if (++guestFaults > MAX_GUEST_FAULTS_PER_ACCESS)
+          throw new VmFailure(
+            `${vm.cfg.name}/${ps.cfg.name}: livelock in the guest #PF retry loop: gva 0x${gva.toString(16)} still faults after the guest kernel fixed it ${MAX_GUEST_FAULTS_PER_ACCESS} times`,
+          );
         // The guest's own #PF: under EPT/NPT it does not exit; under shadow paging KVM reflected it.
         if (vm.kernel === null || ps.process === null)
           throw new VmFailure(
