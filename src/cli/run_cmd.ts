@@ -4,21 +4,21 @@
 // written under a temporary name beside the target and renamed only after success, so a
 // failed or invalid run never leaves a partial file.
 
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
-import { COST_EVENTS } from "../sim/cost.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import { Machine } from "../sim/machine.js";
 import type { Report } from "../sim/report.js";
-import { DEFAULT_SCENARIO_YAML, loadScenario, ScenarioError } from "../sim/scenario_load.js";
+import { DEFAULT_SCENARIO_YAML, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
 import { runCompare } from "./compare.js";
+import { type CheckedLoad, checkDistinctOutputs, checkOutputPath, loadChecked, readInputText, tracePaths } from "./preflight.js";
 import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
 
@@ -97,24 +97,16 @@ export function parseCount(flag: string, text: string, what: string): number {
 /** The scenario's text and name (the built-in one without a file); UsageError if it cannot be read. */
 export function scenarioText(file: string | undefined): { text: string; name: string } {
   if (file === undefined) return { text: DEFAULT_SCENARIO_YAML, name: BUILT_IN };
-  try {
-    return { text: readFileSync(file, "utf8"), name: file };
-  } catch (e) {
-    throw new UsageError(`cannot read scenario ${file}: ${describeFsError(e)}`);
-  }
+  return { text: readInputText(file, "scenario", "give a scenario file (YAML or JSON; see examples/)"), name: file };
 }
 
-/** Reads and validates the scenario; exits 2 (UsageError / ScenarioError) before anything runs. */
-function readScenario(file: string | undefined, overrides?: Record<string, unknown>): { scenario: Scenario; name: string } {
+/** Reads and validates the scenario, its traces and its planned work; exits 2 (UsageError / ScenarioError) before anything runs. */
+function readScenario(file: string | undefined, o: CheckedLoad = {}): { scenario: Scenario; name: string } {
   const { text, name } = scenarioText(file);
-  return { scenario: loadScenario(text, name, { costEvents: costNames(), ...(overrides ? { overrides } : {}) }), name };
+  return { scenario: loadChecked(text, name, o), name };
 }
 
 export { readScenario };
-
-function costNames(): string[] {
-  return COST_EVENTS.map((e) => e.name);
-}
 
 /** A `\r` progress line on stderr, at most ten updates a second. */
 function progressLine(out: Out): { update(done: number, total: number): void; clear(): void } {
@@ -147,6 +139,7 @@ export interface RunCommandOptions {
   events?: string;
   seed?: string;
   sample?: string;
+  force?: boolean;
 }
 
 /**
@@ -193,7 +186,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
 
   let loaded: { scenario: Scenario; name: string };
   try {
-    loaded = readScenario(file);
+    loaded = readScenario(file, { force: o.force === true });
   } catch (e) {
     if (e instanceof ScenarioError) {
       out.error(`${e.format()}\n`);
@@ -202,6 +195,14 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
     throw e;
   }
   const { scenario, name } = loaded;
+  const outputs = [
+    ["--json", jsonFile],
+    ["--events", o.events],
+    ["--csv", o.csv],
+  ] as const;
+  const inputs = [...(file === undefined ? [] : [file]), ...tracePaths(scenario)];
+  for (const [flag, target] of outputs) if (target !== undefined) checkOutputPath(target, flag, inputs);
+  checkDistinctOutputs(outputs);
 
   const pending: PendingFile[] = [];
   const stderrTTY = (out as { errIsTTY?: boolean }).errIsTTY ?? (out.isTTY && process.stderr.isTTY === true);
@@ -269,6 +270,7 @@ export function runCommand(out: Out) {
     )
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
+    .option("--force", "run even when the planned work is beyond the bounds (accesses, VMs, memory; see README)")
     .action((file, o) => {
       const code = runScenario(out, file, o);
       if (code !== 0) throw new RunExit(code);

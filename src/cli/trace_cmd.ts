@@ -14,6 +14,7 @@ import { AccessBatch, OP_WRITE } from "../workload/stream.js";
 import { MvtWriter, TraceError, openTrace } from "../workload/trace.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
+import { checkOutputPath } from "./preflight.js";
 import { type Out, n, table } from "./format.js";
 
 export interface TraceSummary {
@@ -101,6 +102,7 @@ export function traceCommand(out: Out): Command {
     .option("-o, --output <file>", "trace file to write (.mvt, or .mvt.gz to compress)", "trace.mvt.gz")
     .argument("<command...>", "the command to trace, after --")
     .action((command, o) => {
+      checkOutputPath(o.output, "--output");
       const which = spawnSync("valgrind", ["--version"], { encoding: "utf8" });
       if (which.error || which.status !== 0)
         throw new UsageError("trace record needs Valgrind (valgrind --tool=lackey); install the valgrind package");

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// Everything a command checks before any work: its input files (regular, readable), the
+// scenario with every trace it names read through once (format, gzip trailer, at least one
+// access), the work it plans against the bounds, and its output paths (directory there and
+// writable, not one of the inputs). Every problem is a UsageError or a ScenarioError: exit 2.
+
+import { accessSync, constants, readFileSync, realpathSync, type Stats, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { COST_EVENTS } from "../sim/cost.js";
+import { loadScenario } from "../sim/scenario_load.js";
+import type { Scenario } from "../sim/scenario_schema.js";
+import { estimateWork, workIssues } from "../sim/work_estimate.js";
+import { AccessBatch } from "../workload/stream.js";
+import { openTrace, TraceError } from "../workload/trace.js";
+import { UsageError } from "./errors.js";
+import { FileSource } from "./file_source.js";
+
+export function describeFsError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file or directory";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "EISDIR") return "it is a directory";
+  if (code === "ENOTDIR") return "a part of the path is not a directory";
+  if (code === "ELOOP") return "too many symbolic links";
+  return (e as Error).message;
+}
+
+/** What a file that is not a regular file is ("a directory", "a FIFO", ...), or undefined for a regular file. */
+export function notRegular(st: Stats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO (reading it would wait for a writer)";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/** Reads an input file whole, refusing what is not a regular file before opening it (a FIFO would block). */
+export function readInputText(path: string, what: string, fix: string): string {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${describeFsError(e)}; ${fix}`);
+  }
+  const kind = notRegular(st);
+  if (kind !== undefined) throw new UsageError(`cannot read ${what} ${path}: it is ${kind}, not a regular file; ${fix}`);
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${describeFsError(e)}; ${fix}`);
+  }
+}
+
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Refuses an output path where the result could not be written or would destroy an input:
+ * its directory must exist and be writable (the result is renamed into it), it must not be a
+ * directory or one of `inputs`. An existing device, FIFO or socket is written in place, so it
+ * only needs to be writable itself. `-` (standard output) is always fine.
+ */
+export function checkOutputPath(path: string, option: string, inputs: readonly string[] = []): void {
+  if (path === "-") return;
+  if (path === "") throw new UsageError(`${option}: an empty file name; give a path like out.json, or - for standard output`);
+  const target = real(path);
+  for (const input of inputs) {
+    if (real(input) === target)
+      throw new UsageError(
+        `${option} ${path}: that is an input of this command (${input}), which the output would overwrite; give another file name`,
+      );
+  }
+  let st: Stats | undefined;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") throw new UsageError(`${option} ${path}: ${describeFsError(e)}; give a path in a writable directory`);
+  }
+  if (st?.isDirectory())
+    throw new UsageError(`${option} ${path}: it is a directory; give a file name in it, like ${path.replace(/\/$/, "")}/out`);
+  if (st !== undefined && !st.isFile()) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch {
+      throw new UsageError(`${option} ${path}: not writable (permission denied); give a path you can write`);
+    }
+    return;
+  }
+  const dir = dirname(target);
+  let dst: Stats;
+  try {
+    dst = statSync(dir);
+  } catch (e) {
+    throw new UsageError(
+      `${option} ${path}: the directory ${dirname(path)} ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : `cannot be used (${describeFsError(e)})`}; create it first (mkdir -p ${dirname(path)}) or give another path`,
+    );
+  }
+  if (!dst.isDirectory()) throw new UsageError(`${option} ${path}: ${dirname(path)} is not a directory; give a path in a directory`);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new UsageError(`${option} ${path}: the directory ${dirname(path)} is not writable; give a path in a directory you can write`);
+  }
+}
+
+/** Two options naming the same file (other than standard output). */
+export function checkDistinctOutputs(outputs: readonly (readonly [option: string, path: string | undefined])[]): void {
+  const seen = new Map<string, string>();
+  for (const [option, path] of outputs) {
+    if (path === undefined || path === "-") continue;
+    const key = real(path);
+    const prev = seen.get(key);
+    if (prev !== undefined) throw new UsageError(`${prev} and ${option} both name ${path}; give two different files`);
+    seen.set(key, option);
+  }
+}
+
+// ---- Traces --------------------------------------------------------------------------
+
+interface TraceCheck {
+  accesses: number;
+  problem?: string;
+}
+
+/** Traces read in this process, by resolved path: a sweep or --compare names the same ones again. */
+const traceCache = new Map<string, TraceCheck>();
+
+/** Reads a whole trace once, storing nothing: its access count, or what is wrong with it. */
+export function checkTrace(path: string): TraceCheck {
+  const key = resolve(path);
+  const cached = traceCache.get(key);
+  if (cached) return cached;
+  let result: TraceCheck;
+  let src: FileSource | undefined;
+  try {
+    src = new FileSource(path);
+    const t = openTrace(src, path);
+    const b = new AccessBatch(8192);
+    while (t.fill(b) > 0) {}
+    result =
+      t.count > 0
+        ? { accesses: t.count }
+        : {
+            accesses: 0,
+            problem: `trace ${path} holds no accesses (${t.format === "mvt" ? "a memvirt header and nothing after it" : `no Lackey access lines${t.skipped > 0 ? `, ${t.skipped} log or blank lines` : ""}`}); record it again or remove the step`,
+          };
+  } catch (e) {
+    if (!(e instanceof TraceError || e instanceof UsageError)) throw e;
+    const msg = e.message.startsWith(path) ? e.message : `trace ${path}: ${e.message}`;
+    result = { accesses: 0, problem: `${msg}; fix or record the trace again` };
+  } finally {
+    src?.close();
+  }
+  traceCache.set(key, result);
+  return result;
+}
+
+/** Every trace step's problems, at its `file` key. */
+export function traceIssues(s: Scenario): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  for (const [i, vm] of s.vms.entries()) {
+    for (const [j, p] of vm.processes.entries()) {
+      for (const [k, st] of p.steps.entries()) {
+        if (st.kind !== "trace") continue;
+        const c = checkTrace(st.path);
+        if (c.problem !== undefined) out.push({ path: ["vms", i, "processes", j, "steps", k, "trace", "file"], message: c.problem });
+      }
+    }
+  }
+  return out;
+}
+
+/** Resolved paths of the traces a scenario names (inputs an output must not overwrite). */
+export function tracePaths(s: Scenario): string[] {
+  return s.vms.flatMap((vm) => vm.processes.flatMap((p) => p.steps.flatMap((st) => (st.kind === "trace" ? [st.path] : []))));
+}
+
+export interface CheckedLoad {
+  /** Values to set by path, as --compare and sweeps do. */
+  overrides?: Readonly<Record<string, unknown>>;
+  /** Skip the bounds on planned work. */
+  force?: boolean;
+  /** Runs of this scenario the command makes (the accesses bound is on all of them). */
+  runs?: number;
+}
+
+/**
+ * The scenario as every command loads it: schema, cost events, then every trace read through
+ * and the planned work against the bounds; a ScenarioError names each problem's file:line:col.
+ */
+export function loadChecked(text: string, name: string, o: CheckedLoad = {}): Scenario {
+  return loadScenario(text, name, {
+    costEvents: COST_EVENTS.map((e) => e.name),
+    ...(o.overrides ? { overrides: o.overrides } : {}),
+    check: (s) => {
+      const traces = traceIssues(s);
+      if (traces.length > 0) return traces;
+      const est = estimateWork(s, { traceAccesses: (p) => checkTrace(p).accesses });
+      return workIssues(s, est, { force: o.force === true, runs: o.runs ?? 1 });
+    },
+  });
+}
