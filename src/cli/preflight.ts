@@ -129,13 +129,17 @@ interface TraceCheck {
   problem?: string;
 }
 
-/** Traces read in this process, by resolved path: a sweep or --compare names the same ones again. */
+/** Traces read in this process, by resolved path, size and mtime: a sweep or --compare names the same ones again. */
 const traceCache = new Map<string, TraceCheck>();
 
 /** Reads a whole trace once, storing nothing: its access count, or what is wrong with it. */
 export function checkTrace(path: string): TraceCheck {
-  const key = resolve(path);
-  const cached = traceCache.get(key);
+  let key: string | undefined;
+  try {
+    const st = statSync(path);
+    key = `${resolve(path)}\0${st.size}\0${st.mtimeMs}`;
+  } catch {}
+  const cached = key === undefined ? undefined : traceCache.get(key);
   if (cached) return cached;
   let result: TraceCheck;
   let src: FileSource | undefined;
@@ -152,13 +156,15 @@ export function checkTrace(path: string): TraceCheck {
             problem: `trace ${path} holds no accesses (${t.format === "mvt" ? "a memvirt header and nothing after it" : `no Lackey access lines${t.skipped > 0 ? `, ${t.skipped} log or blank lines` : ""}`}); record it again or remove the step`,
           };
   } catch (e) {
-    if (!(e instanceof TraceError || e instanceof UsageError)) throw e;
-    const msg = e.message.startsWith(path) ? e.message : `trace ${path}: ${e.message}`;
-    result = { accesses: 0, problem: `${msg}; fix or record the trace again` };
+    if (e instanceof UsageError) result = { accesses: 0, problem: `${e.message}; trace paths are relative to the scenario file` };
+    else if (e instanceof TraceError) {
+      const msg = e.message.startsWith(path) ? e.message : `trace ${path}: ${e.message}`;
+      result = { accesses: 0, problem: `${msg}; fix or record the trace again` };
+    } else throw e;
   } finally {
     src?.close();
   }
-  traceCache.set(key, result);
+  if (key !== undefined) traceCache.set(key, result);
   return result;
 }
 

@@ -132,7 +132,7 @@ export function traceCommand(out: Out): Command {
       try {
         s = summarizeTrace(file);
       } catch (e) {
-        if (e instanceof TraceError) throw new UsageError(e.message);
+        if (e instanceof TraceError) throw new UsageError(e.message.startsWith(file) ? e.message : `${file}: ${e.message}`);
         throw e;
       }
       if (o.json) {

@@ -156,10 +156,11 @@ export function workIssues(
   const total = est.accesses * runs;
   if (total > limits.accesses) {
     const each = runs > 1 ? ` (${runs} runs of ${bigCount(est.accesses)})` : "";
-    const exact = Number.isSafeInteger(Math.ceil(total)) ? bigCount(Math.ceil(total)).replaceAll(",", "_") : "N";
+    const exact = Math.ceil(total).toLocaleString("en-US", { useGrouping: true, maximumFractionDigits: 0 }).replaceAll(",", "_");
+    const raise = Number.isSafeInteger(Math.ceil(total)) ? `, or set limits: {accesses: ${exact}}` : "";
     out.push({
       path: est.biggest?.path ?? ["vms"],
-      message: `the run plans ${bigCount(total)} guest accesses${each}, ${duration(total / ACCESSES_PER_SECOND)} at ~${bigCount(ACCESSES_PER_SECOND)} accesses/s; at most ${bigCount(limits.accesses)} without --force: fewer accesses or iterations, or pass --force, or set limits: {accesses: ${exact}}`,
+      message: `the run plans ${bigCount(total)} guest accesses${each}, ${duration(total / ACCESSES_PER_SECOND)} at ~${bigCount(ACCESSES_PER_SECOND)} accesses/s; at most ${bigCount(limits.accesses)} without --force: fewer accesses or iterations, or pass --force${raise}`,
     });
   }
   if (est.vms > limits.vms) {
