@@ -348,7 +348,8 @@ export class MvtStream implements TraceStream {
   fill(b: AccessBatch): number {
     let n = 0;
     while (n < b.capacity) {
-      if (this.len - this.pos < 10 && !this.eof) this.refill();
+      // A source may return less than asked (a gzip chunk ending inside a record): read until a whole record fits.
+      while (this.len - this.pos < 10 && !this.eof) this.refill();
       if (this.pos >= this.len) break;
       // LEB128, up to 8 bytes (56 bits): numbers, not BigInt.
       let v = 0;
