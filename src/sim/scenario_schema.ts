@@ -57,7 +57,8 @@ function applyRules(value: number, rules: SizeRules, ctx: z.RefinementCtx, input
     msg = `${formatSize(value)} is too large; at most ${formatSize(max)}${maxReason ? ` (${maxReason})` : ""}`;
   else if (align !== undefined && value % align !== 0) {
     const up = Math.ceil(value / align) * align;
-    msg = `${formatSize(value)} is not a multiple of ${formatSize(align)}; use a multiple, e.g. ${formatSize(up)}`;
+    const e = Number.isSafeInteger(up) ? formatSize(up) : formatSize(Math.floor(value / align) * align);
+    msg = `${formatSize(value)} is not a multiple of ${formatSize(align)}; use a multiple, e.g. ${e}`;
   }
   if (msg === undefined) return true;
   ctx.addIssue({ code: "custom", message: msg, input });

@@ -137,7 +137,8 @@ function approxSize(bytes: number): string {
 
 /** Round up to a whole count of the unit, for a `limits:` value the user can paste. */
 function limitSize(bytes: number): string {
-  return formatSize(Math.ceil(bytes / 2 ** 30) * 2 ** 30);
+  const up = Math.ceil(bytes / 2 ** 30) * 2 ** 30;
+  return Number.isSafeInteger(up) ? formatSize(up) : "N";
 }
 
 /**
