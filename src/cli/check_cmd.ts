@@ -32,6 +32,7 @@ export function checkCommand(out: Out) {
     .option("--schedules <n>", "number of interleavings to try", "20")
     .option("--pressure <p>", "probability that kswapd runs at each fault race point (0 to 1)", "0.5")
     .option("--json", "print the results as JSON")
+    .option("--force", "check even when the planned work (all schedules together) is beyond the bounds")
     .addOption(
       new Option(
         "--debug-skip-seq-check",
@@ -40,12 +41,13 @@ export function checkCommand(out: Out) {
     )
     .action(async (file, o) => {
       const schedules = parseCount("--schedules", o.schedules, "a number of schedules");
+      if (schedules === 0) throw new UsageError("--schedules 0 would check nothing; give 1 or more (default 20)");
       const pressure = Number(o.pressure);
       if (!(pressure >= 0 && pressure <= 1)) throw new UsageError(`--pressure: '${o.pressure}' is not a probability; a number from 0 to 1`);
       let scenario: ReturnType<typeof readScenario>["scenario"];
       let name: string;
       try {
-        ({ scenario, name } = readScenario(file));
+        ({ scenario, name } = readScenario(file, { force: o.force === true, runs: schedules }));
       } catch (e) {
         if (e instanceof ScenarioError) {
           out.error(`${e.format()}\n`);

@@ -7,12 +7,14 @@ import { parse as parseYaml } from "yaml";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import type { Report } from "../sim/report.js";
+import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
 import { type Out, bold, n, table } from "./format.js";
 import { FileSource } from "./file_source.js";
 import { type OutputSet, prepareOutputs, requests } from "./output.js";
+import { loadChecked } from "./preflight.js";
 import { EXIT_RUN_FAILED, type RunCommandOptions, checkOutcome, parseCount, runEngine, scenarioInputs, scenarioText } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 
@@ -50,19 +52,31 @@ interface Variant {
 
 export async function runCompare(out: Out, file: string | undefined, spec: string, o: RunCommandOptions): Promise<number> {
   const cmp = parseCompare(spec);
+  if (o.events !== undefined)
+    throw new UsageError(
+      `--events with --compare: the event stream is one run's, and --compare makes ${cmp.values.length}; drop --events, or run each variant alone with --events`,
+    );
+  if (o.sample !== undefined) parseCount("--sample", o.sample, "a number of accesses");
   const { text, name } = scenarioText(file);
   const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
-  const costEvents = COST_EVENTS.map((e) => e.name);
-  let inputs: string[];
+  // Every variant validated (traces read, work estimated for all of them) before the first runs.
+  const planned: { label: string; scenario: Scenario }[] = [];
+  let label = "";
   try {
-    inputs = scenarioInputs(file, loadScenario(text, name, { costEvents }));
+    const vmCount = loadScenario(text, name, { costEvents: COST_EVENTS.map((e) => e.name) }).vms.length;
+    for (const value of cmp.values) {
+      label = `${cmp.key}=${String(value)}`;
+      const overrides = overridesFor(cmp.key, value, vmCount);
+      planned.push({ label, scenario: loadChecked(text, name, { overrides, force: o.force === true, runs: cmp.values.length }) });
+    }
   } catch (e) {
     if (e instanceof ScenarioError) {
-      out.error(`${e.format()}\n`);
+      out.error(`${label === "" ? "" : `${label}:\n`}${e.format()}\n`);
       return 2;
     }
     throw e;
   }
+  const inputs = [...new Set(planned.flatMap((p) => scenarioInputs(file, p.scenario)))];
   const outputs = prepareOutputs(
     requests([
       ["--json", o.json],
@@ -72,7 +86,7 @@ export async function runCompare(out: Out, file: string | undefined, spec: strin
     out,
   );
   try {
-    return await compareVariants(out, cmp, text, name, seed, outputs);
+    return await compareVariants(out, cmp, planned, name, seed, outputs);
   } finally {
     outputs.discardAll();
   }
@@ -81,28 +95,19 @@ export async function runCompare(out: Out, file: string | undefined, spec: strin
 async function compareVariants(
   out: Out,
   cmp: CompareSpec,
-  text: string,
+  planned: { label: string; scenario: Scenario }[],
   name: string,
   seed: number | undefined,
   outputs: OutputSet,
 ): Promise<number> {
-  const costEvents = COST_EVENTS.map((e) => e.name);
   const variants: Variant[] = [];
-  for (const value of cmp.values) {
-    const label = `${cmp.key}=${String(value)}`;
-    let vmCount = 0;
+  for (const { label, scenario } of planned) {
     try {
-      vmCount = loadScenario(text, name, { costEvents }).vms.length;
-      const scenario = loadScenario(text, name, { costEvents, overrides: overridesFor(cmp.key, value, vmCount) });
       const engine = new Engine(scenario, { ...(seed !== undefined ? { seed } : {}), openFile: (p: string) => new FileSource(p) });
       const report = await runEngine(engine);
       report.scenario = `${name} (${label})`;
       variants.push({ label, report });
     } catch (e) {
-      if (e instanceof ScenarioError) {
-        out.error(`${label}:\n${e.format()}\n`);
-        return 2;
-      }
       if (e instanceof RunError || e instanceof VmFailure) {
         out.error(`memvirt: run failed (${label}): ${e.message}\n`);
         return EXIT_RUN_FAILED;

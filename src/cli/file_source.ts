@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // A ByteSource over a file, read in chunks with synchronous reads (constant memory).
 
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { ByteSource } from "../workload/trace.js";
 import { UsageError } from "./errors.js";
+import { describeFsError } from "./output.js";
+import { notRegular } from "./preflight.js";
 
 export class FileSource implements ByteSource {
   private fd: number;
@@ -11,16 +13,25 @@ export class FileSource implements ByteSource {
   offset = 0;
   constructor(readonly path: string) {
     try {
-      this.fd = openSync(path, "r");
+      // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+      this.fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
-      throw new UsageError(
-        `cannot open ${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
-      );
+      throw new UsageError(`cannot open ${path}: ${describeFsError(e)}`);
+    }
+    const kind = notRegular(fstatSync(this.fd));
+    if (kind !== undefined) {
+      this.close();
+      throw new UsageError(`cannot read ${path}: it is ${kind}, not a regular file; give a trace file`);
     }
   }
   read(buf: Uint8Array): number {
     if (this.fd < 0) return 0;
-    const n = readSync(this.fd, buf, 0, buf.length, null);
+    let n: number;
+    try {
+      n = readSync(this.fd, buf, 0, buf.length, null);
+    } catch (e) {
+      throw new UsageError(`cannot read ${this.path} at byte offset ${this.offset}: ${describeFsError(e)}`);
+    }
     this.offset += n;
     if (n === 0) this.close();
     return n;

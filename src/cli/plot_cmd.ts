@@ -2,14 +2,16 @@
 // `memvirt plot <report.json> -o plot.svg|png`: the time series of a report (or of each
 // variant of a --compare report) drawn with Vega, rendered to PNG with resvg.
 
-import { readFileSync } from "node:fs";
 import { Command } from "@commander-js/extra-typings";
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
-import type { Report, SeriesPoint } from "../sim/report.js";
+import { z } from "zod";
+import type { SeriesPoint } from "../sim/report.js";
+import { formatPath } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
 import { checkOutputPaths, prepareOutputs } from "./output.js";
+import { readInputText } from "./preflight.js";
 
 interface Panel {
   title: string;
@@ -45,13 +47,46 @@ const PANELS: Panel[] = [
   },
 ];
 
-/** The runs in a report file: one for `run --json`, one per variant for `run --compare --json`. */
+const num = z.number({ error: (iss) => `${JSON.stringify(iss.input) ?? "nothing"} is not a number` }).finite();
+const pointSchema = z.object({
+  accesses: num,
+  rss: num,
+  free: num,
+  swapUsed: num,
+  faults: num,
+  exits: num,
+  swapIns: num,
+  swapOuts: num,
+});
+const seriesSchema = z.array(pointSchema, { error: "not a list of time-series points" });
+const runSchema = z.object({ series: seriesSchema });
+const compareSchema = z.object({
+  memvirt: z.literal("compare"),
+  variants: z
+    .array(z.object({ label: z.string({ error: "not a label (a string)" }), report: runSchema }), { error: "not a list of variants" })
+    .min(1, { error: "no variants" }),
+});
+
+/** The runs in a report file: one for `run --json`, one per variant for `run --compare --json`; the first malformed key named. */
 export function runsOf(json: unknown, file: string): { label: string; series: SeriesPoint[] }[] {
-  const j = json as { memvirt?: string; variants?: { label: string; report: Report }[]; series?: SeriesPoint[]; scenario?: string };
-  if (j && j.memvirt === "compare" && Array.isArray(j.variants))
-    return j.variants.map((v) => ({ label: v.label, series: v.report.series ?? [] }));
-  if (j && Array.isArray(j.series)) return [{ label: "", series: j.series }];
-  throw new UsageError(`${file}: not a memvirt report (expected the JSON of \`memvirt run --json\` or \`--compare\`)`);
+  const fix = "give the JSON that `memvirt run --json` (or `--compare --json`) wrote";
+  const fail = (r: z.ZodSafeParseError<unknown>) => {
+    const i = r.error.issues[0]!;
+    const where = i.path.length === 0 ? "" : `${formatPath(i.path)}: `;
+    return new UsageError(`${file}: ${where}${i.message}; ${fix}`);
+  };
+  const isObj = json !== null && typeof json === "object" && !Array.isArray(json);
+  if (isObj && (json as { memvirt?: unknown }).memvirt === "compare") {
+    const r = compareSchema.safeParse(json);
+    if (!r.success) throw fail(r);
+    return r.data.variants.map((v) => ({ label: v.label, series: v.report.series as SeriesPoint[] }));
+  }
+  if (isObj && "series" in json) {
+    const r = runSchema.safeParse(json);
+    if (!r.success) throw fail(r);
+    return [{ label: "", series: r.data.series as SeriesPoint[] }];
+  }
+  throw new UsageError(`${file}: not a memvirt report (no series, not a compare report); ${fix}`);
 }
 
 const WIDTH = 720;
@@ -139,17 +174,18 @@ export function plotCommand(out: Out) {
     .argument("<report>", "the JSON of `memvirt run --json` (or of `--compare`)")
     .option("-o, --output <file>", "plot.svg or plot.png (- for SVG on standard output)", "plot.svg")
     .action(async (file, o) => {
+      // The output is checked before the report is read (a bad -o is found first).
+      checkOutputPaths([{ option: "-o/--output", path: o.output }], [file]);
+      const text = readInputText(file, "report", "give the JSON of `memvirt run --json`");
       let json: unknown;
       try {
-        json = JSON.parse(readFileSync(file, "utf8"));
+        json = JSON.parse(text);
       } catch (e) {
-        throw new UsageError(
-          `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
-        );
+        throw new UsageError(`${file}: not JSON (${(e as Error).message}); give the JSON of \`memvirt run --json\``);
       }
       const runs = runsOf(json, file);
       if (runs.every((r) => r.series.length === 0))
-        throw new UsageError(`${file}: the report has no time series (it was run with --sample 0)`);
+        throw new UsageError(`${file}: the report has no time series (it was run with --sample 0); run again without --sample 0`);
       const png = /\.png$/i.test(o.output);
       // A device or FIFO gets SVG whatever its name; a file's name says its format.
       const [plan] = checkOutputPaths([{ option: "-o/--output", path: o.output }], [file]);

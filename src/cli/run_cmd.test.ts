@@ -117,7 +117,9 @@ describe("memvirt run", () => {
     const d = scratch({});
     const r = await runCli(["run", join(d, "nope.yaml"), "--json", join(d, "out.json")]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^memvirt: cannot read scenario .*nope\.yaml: no such file or directory\n$/);
+    expect(r.stderr).toMatch(
+      /^memvirt: cannot read scenario .*nope\.yaml: no such file or directory; give a scenario file \(YAML or JSON; see examples\/\)\n$/,
+    );
     expect(existsSync(join(d, "out.json"))).toBe(false);
   });
 

@@ -3,22 +3,21 @@
 // print the text report, or write the JSON report, the CSV and the event stream (output.ts:
 // prepared before the run, committed together after it, none on failure).
 
-import { readFileSync } from "node:fs";
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
-import { COST_EVENTS } from "../sim/cost.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import { Machine } from "../sim/machine.js";
 import type { Report } from "../sim/report.js";
-import { DEFAULT_SCENARIO_YAML, loadScenario, ScenarioError } from "../sim/scenario_load.js";
+import { DEFAULT_SCENARIO_YAML, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { EXIT_RUN_FAILED, UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
 import { pause } from "./interrupt.js";
-import { describeFsError, prepareOutputs, requests } from "./output.js";
+import { prepareOutputs, requests } from "./output.js";
 import { runCompare } from "./compare.js";
+import { type CheckedLoad, loadChecked, readInputText } from "./preflight.js";
 import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
 
@@ -37,24 +36,16 @@ export function parseCount(flag: string, text: string, what: string): number {
 /** The scenario's text and name (the built-in one without a file); UsageError if it cannot be read. */
 export function scenarioText(file: string | undefined): { text: string; name: string } {
   if (file === undefined) return { text: DEFAULT_SCENARIO_YAML, name: BUILT_IN };
-  try {
-    return { text: readFileSync(file, "utf8"), name: file };
-  } catch (e) {
-    throw new UsageError(`cannot read scenario ${file}: ${describeFsError(e)}`);
-  }
+  return { text: readInputText(file, "scenario", "give a scenario file (YAML or JSON; see examples/)"), name: file };
 }
 
-/** Reads and validates the scenario; exits 2 (UsageError / ScenarioError) before anything runs. */
-function readScenario(file: string | undefined, overrides?: Record<string, unknown>): { scenario: Scenario; name: string } {
+/** Reads and validates the scenario, its traces and its planned work; exits 2 (UsageError / ScenarioError) before anything runs. */
+function readScenario(file: string | undefined, o: CheckedLoad = {}): { scenario: Scenario; name: string } {
   const { text, name } = scenarioText(file);
-  return { scenario: loadScenario(text, name, { costEvents: costNames(), ...(overrides ? { overrides } : {}) }), name };
+  return { scenario: loadChecked(text, name, o), name };
 }
 
 export { readScenario };
-
-function costNames(): string[] {
-  return COST_EVENTS.map((e) => e.name);
-}
 
 /** A `\r` progress line on stderr, at most ten updates a second. */
 function progressLine(out: Out): { update(done: number, total: number): void; clear(): void } {
@@ -87,6 +78,7 @@ export interface RunCommandOptions {
   events?: string;
   seed?: string;
   sample?: string;
+  force?: boolean;
 }
 
 /**
@@ -142,7 +134,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
 
   let loaded: { scenario: Scenario; name: string };
   try {
-    loaded = readScenario(file);
+    loaded = readScenario(file, { force: o.force === true });
   } catch (e) {
     if (e instanceof ScenarioError) {
       out.error(`${e.format()}\n`);
@@ -212,6 +204,7 @@ export function runCommand(out: Out) {
     )
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
+    .option("--force", "run even when the planned work is beyond the bounds (accesses, VMs, memory; see README)")
     .action(async (file, o) => {
       const code = await runScenario(out, file, o);
       if (code !== 0) throw new RunExit(code);

@@ -9,7 +9,7 @@
 //     host.ram: [128MiB, 256MiB]
 //   seeds: [1, 2]                      # optional; default: the scenario's seed
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,11 +17,13 @@ import { Command } from "@commander-js/extra-typings";
 import cliProgress from "cli-progress";
 import { stringify } from "csv-stringify/sync";
 import { Piscina } from "piscina";
-import { parse as parseYaml } from "yaml";
+import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
+import { ScenarioError, formatPath, loadScenario } from "../sim/scenario_load.js";
+import { bigCount } from "../sim/work_estimate.js";
 import { PER_VM_KEYS } from "./compare.js";
 import { UsageError } from "./errors.js";
+import { loadChecked, readInputText } from "./preflight.js";
 import type { Out } from "./format.js";
 import { pause } from "./interrupt.js";
 import { STDOUT, prepareOutputs } from "./output.js";
@@ -42,38 +44,78 @@ export interface SweepPlan {
   tasks: SweepTask[];
 }
 
+/** At most this many runs in one sweep file (each is validated before the first runs); shard bigger grids into several files. */
+export const MAX_SWEEP_RUNS = 10_000;
+
+/** `file:line:col: path: message` for an issue of the sweep file, located with the yaml library. */
+function sweepIssue(file: string, text: string, path: readonly PropertyKey[], message: string): UsageError {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  let node: unknown = doc.contents;
+  let at: { line: number; col: number } = { line: 1, col: 1 };
+  for (const seg of path) {
+    if (!isMap(node) && !isSeq(node)) break;
+    node = (node as { get(k: unknown, keep: true): unknown }).get(seg, true);
+    const range = (node as { range?: [number, number] } | undefined)?.range;
+    if (range) at = lines.linePos(range[0]);
+  }
+  const where = path.length === 0 ? "" : `${formatPath(path)}: `;
+  return new UsageError(`${file}:${at.line}:${at.col}: ${where}${message}`);
+}
+
+export interface SweepOptions {
+  /** Skip the bounds on planned work. */
+  force?: boolean;
+}
+
 /** Every run of the sweep, in a fixed order: the cartesian product of the grid (first key slowest), times the seeds. */
-export function planSweep(file: string, text: string): SweepPlan {
+export function planSweep(file: string, text: string, o: SweepOptions = {}): SweepPlan {
+  const hint = "(a sweep file has scenario:, grid: {key: [values]} and optionally seeds: [..])";
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const lines = new LineCounter();
+    parseDocument(text, { lineCounter: lines });
+    const e = doc.errors[0]!;
+    const p = lines.linePos(e.pos[0]);
+    throw new UsageError(`${file}:${p.line}:${p.col}: ${e.message.split("\n")[0]}; the sweep file must be valid YAML ${hint}`);
+  }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = doc.toJS({ maxAliasCount: 1000 });
   } catch (e) {
-    throw new UsageError(`${file}: not YAML: ${(e as Error).message}`);
+    throw new UsageError(`${file}: ${(e as Error).message}; ${hint}`);
   }
   const r = sweepSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new UsageError(
-      `${file}: ${i.path.join(".") || "(top)"}: ${i.message} (a sweep file has scenario:, grid: {key: [values]} and optionally seeds: [..])`,
-    );
+    throw sweepIssue(file, text, i.path, `${i.message} ${hint}`);
   }
   const sweep = r.data;
-  const scenarioPath = resolve(dirname(file), sweep.scenario);
-  let scenarioTextRead: string;
-  try {
-    scenarioTextRead = readFileSync(scenarioPath, "utf8");
-  } catch {
-    throw new UsageError(`${file}: scenario ${sweep.scenario}: cannot read ${scenarioPath}`);
-  }
-  const vmCount = loadScenario(scenarioTextRead, scenarioPath).vms.length;
   const keys = Object.keys(sweep.grid);
+  const seeds: (number | null)[] = sweep.seeds ?? [null];
+  const runs = keys.reduce((a, k) => a * sweep.grid[k]!.length, seeds.length);
+  if (runs > MAX_SWEEP_RUNS)
+    throw sweepIssue(
+      file,
+      text,
+      ["grid"],
+      `${bigCount(runs)} runs (the product of the value lists${sweep.seeds ? " and the seeds" : ""}); at most ${bigCount(MAX_SWEEP_RUNS)} in one sweep file: split the grid into several files`,
+    );
+  const scenarioPath = resolve(dirname(file), sweep.scenario);
+  const scenarioTextRead = readInputText(scenarioPath, `scenario ${sweep.scenario} of`, `fix scenario: in ${file}`);
+  let vmCount: number;
+  try {
+    vmCount = loadScenario(scenarioTextRead, scenarioPath).vms.length;
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(`${file}: scenario ${sweep.scenario} is not valid:\n${e.format()}`);
+    throw e;
+  }
   const combos: Record<string, unknown>[] = [{}];
   for (const k of keys) {
     const next: Record<string, unknown>[] = [];
     for (const c of combos) for (const v of sweep.grid[k]!) next.push({ ...c, [k]: v });
     combos.splice(0, combos.length, ...next);
   }
-  const seeds: (number | null)[] = sweep.seeds ?? [null];
   const tasks: SweepTask[] = [];
   for (const c of combos) {
     for (const seed of seeds) {
@@ -85,13 +127,13 @@ export function planSweep(file: string, text: string): SweepPlan {
       const label = Object.entries(c)
         .map(([k, v]) => `${k}=${String(v)}`)
         .join(" ");
-      tasks.push({ index: tasks.length, label, text: scenarioTextRead, name: sweep.scenario, overrides, seed });
+      tasks.push({ index: tasks.length, label, text: scenarioTextRead, name: sweep.scenario, path: scenarioPath, overrides, seed });
     }
   }
-  // Fail early, naming the variant, if one does not validate.
+  // Fail before any run, naming the variant, if one does not validate (traces and planned work included).
   for (const t of tasks) {
     try {
-      loadScenario(t.text, t.name, { overrides: t.overrides });
+      loadChecked(t.text, t.path, { overrides: t.overrides, force: o.force === true, runs: tasks.length });
     } catch (e) {
       if (e instanceof ScenarioError) throw new UsageError(`${file}: variant ${t.label}:\n${e.format()}`);
       throw e;
@@ -162,19 +204,16 @@ export function sweepCommand(out: Out) {
     .option("-o, --output <file>", "CSV file to write (default, or -: standard output)")
     .option("--shard <i/n>", "run only the i-th of n shards of the grid (for job arrays)")
     .option("--workers <n>", "worker threads (default: all cores)")
+    .option("--force", "run even when the planned work of all runs is beyond the bounds (accesses, VMs, memory)")
     .action(async (file, o) => {
-      let text: string;
-      try {
-        text = readFileSync(file, "utf8");
-      } catch {
-        throw new UsageError(`cannot read sweep file ${file}`);
-      }
-      const plan = planSweep(file, text);
-      const tasks = shardOf(o.shard, plan.tasks);
       const workers = o.workers === undefined ? availableParallelism() : Number(o.workers);
-      if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers ${o.workers}: a whole number`);
-      const scenarioFile = plan.tasks[0] ? resolve(dirname(file), plan.tasks[0].name) : file;
-      const inputs = plan.tasks[0] ? scenarioInputs(scenarioFile, loadScenario(plan.tasks[0].text, scenarioFile)) : [];
+      if (!Number.isInteger(workers) || workers < 0 || workers > 1024)
+        throw new UsageError(`--workers ${o.workers}: a whole number from 0 to 1024 (0 or 1: run in this thread)`);
+      const text = readInputText(file, "sweep file", "give a sweep file (YAML: scenario, grid, seeds)");
+      const plan = planSweep(file, text, { force: o.force === true });
+      const tasks = shardOf(o.shard, plan.tasks);
+      const first = plan.tasks[0];
+      const inputs = first ? scenarioInputs(first.path, loadScenario(first.text, first.path)) : [];
       const outputs = prepareOutputs([{ option: "-o/--output", path: o.output ?? STDOUT }], [file, ...inputs], out);
       let results: SweepResult[];
       try {

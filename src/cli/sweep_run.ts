@@ -12,6 +12,8 @@ export interface SweepTask {
   label: string;
   text: string;
   name: string;
+  /** The scenario file's path, which trace paths are relative to. */
+  path: string;
   overrides: Record<string, unknown>;
   seed: number | null;
 }
@@ -25,7 +27,7 @@ export interface SweepResult {
 
 export function runSweepTask(t: SweepTask): SweepResult {
   try {
-    const scenario = loadScenario(t.text, t.name, { overrides: t.overrides });
+    const scenario = loadScenario(t.text, t.path, { overrides: t.overrides });
     const report = new Engine(scenario, {
       ...(t.seed !== null ? { seed: t.seed } : {}),
       sampleEvery: 0,

@@ -16,7 +16,7 @@ import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import { type Out, n, table } from "./format.js";
 import { onInterrupt, pause } from "./interrupt.js";
-import { type Output, STDOUT, prepareOutputs, removeStaleTemps } from "./output.js";
+import { type Output, STDOUT, checkOutputPaths, prepareOutputs, removeStaleTemps } from "./output.js";
 
 export interface TraceSummary {
   file: string;
@@ -110,6 +110,7 @@ export function traceCommand(out: Out): Command {
     .option("-o, --output <file>", "trace file to write (.mvt, or .mvt.gz to compress; - for gzip on standard output)", "trace.mvt.gz")
     .argument("<command...>", "the command to trace, after --")
     .action(async (command, o) => {
+      checkOutputPaths([{ option: "-o/--output", path: o.output }], []);
       const which = spawnSync("valgrind", ["--version"], { encoding: "utf8" });
       if (which.error || which.status !== 0)
         throw new UsageError("trace record needs Valgrind (valgrind --tool=lackey); install the valgrind package");
@@ -144,7 +145,7 @@ export function traceCommand(out: Out): Command {
       try {
         s = summarizeTrace(file);
       } catch (e) {
-        if (e instanceof TraceError) throw new UsageError(e.message);
+        if (e instanceof TraceError) throw new UsageError(e.message.startsWith(file) ? e.message : `${file}: ${e.message}`);
         throw e;
       }
       if (o.json) {

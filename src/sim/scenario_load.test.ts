@@ -277,7 +277,7 @@ describe("bad scenarios name the field, the line and column, and the fix (issue 
 
   test("guest RAM larger than the guest-physical address space", () => {
     expect(problems(MINIMAL.replace("ram: 1GiB", "ram: 65TiB"))).toEqual([
-      "demo.yaml:5:10: vms[0].ram: 65TiB is too large; at most 64TiB (the guest-physical address space is 2^46 bytes)",
+      "demo.yaml:5:10: vms[0].ram: 65TiB is too large; at most 1023GiB (the most guest RAM memvirt models: 1 TiB of guest-physical memory, PCI hole included; use a smaller guest)",
     ]);
   });
 

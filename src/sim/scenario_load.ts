@@ -47,6 +47,11 @@ export interface LoadOptions {
   costEvents?: readonly string[];
   /** Values to set before validation, by path (`vms[0].mmu`), as `--compare` variants do. */
   overrides?: Readonly<Record<string, unknown>>;
+  /**
+   * Checks of the validated scenario that need what the core has not (files, the command's
+   * options): each problem's path is located in the file like a schema issue's.
+   */
+  check?: (s: Scenario) => readonly { path: readonly (string | number)[]; message: string }[];
 }
 
 type Path = (string | number)[];
@@ -338,7 +343,9 @@ export function loadScenario(text: string, fileName: string, options: LoadOption
   const located: Located[] = [];
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
     try {
-      doc.setIn(parsePath(key), doc.createNode(value));
+      const path = parsePath(key);
+      missingItem(doc, path);
+      doc.setIn(path, doc.createNode(value));
     } catch (e) {
       located.push({ path: [], message: `override ${key}: ${(e as Error).message}` });
     }
@@ -355,12 +362,35 @@ export function loadScenario(text: string, fileName: string, options: LoadOption
     const r = scenarioSchema.safeParse(root ?? undefined, { reportInput: true, error: () => UNWORDED });
     if (!r.success) located.push(...schemaIssues(r.error, root));
     if (options.costEvents) located.push(...costIssues(root, options.costEvents));
-    if (located.length === 0 && r.success) return resolveTraces(r.data, fileName);
+    if (located.length === 0 && r.success) {
+      const s = resolveTraces(r.data, fileName);
+      for (const i of options.check?.(s) ?? []) located.push({ path: [...i.path], message: i.message });
+      if (located.length === 0) return s;
+    }
   }
   throw new ScenarioError(
     fileName,
     sortIssues(located.map((l) => ({ path: formatPath(l.path), ...at.find(l.path, l.atKey), message: l.message }))),
   );
+}
+
+/** Throws if `path` indexes a list past its end: an override sets an item, it does not add one (a phantom VM). */
+function missingItem(doc: Document, path: Path): void {
+  let node: unknown = doc.contents;
+  for (let i = 0; i < path.length && node; i++) {
+    const seg = path[i]!;
+    if (isAlias(node)) node = node.resolve(doc);
+    if (typeof seg === "number") {
+      const n = isSeq(node) ? node.items.length : 0;
+      if (seg >= n) {
+        const list = formatPath(path.slice(0, i));
+        throw new RangeError(
+          `the scenario has no ${list}[${seg}] (${n === 0 ? `no ${list}` : `${list}[0] to ${list}[${n - 1}]`}); name an item that exists`,
+        );
+      }
+      node = (node as { items: unknown[] }).items[seg];
+    } else node = isMap(node) ? node.get(seg, true) : undefined;
+  }
 }
 
 /** Aliases (*name) with no anchor (&name) before them: the yaml library only notices when converting. */

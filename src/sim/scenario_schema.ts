@@ -12,13 +12,15 @@ import { z } from "zod";
 import { PAGE_SIZE } from "../hw/addr.js";
 import { checkScenario, fillScenario, linuxWatermarks } from "./scenario_check.js";
 import {
-  GUEST_PHYS_BITS,
   GUEST_PHYS_LIMIT,
-  HOST_PHYS_LIMIT,
+  GUEST_RAM_MAX,
+  HOST_RAM_MAX,
   HOST_RAM_MIN,
   MAX_VCPUS,
   NAME_PATTERN,
   ONE_KEY_PARAM,
+  SWAP_MAX,
+  WORK_LIMITS,
 } from "./scenario_limits.js";
 import { COUNT_PATTERN, formatSize, SIZE_PATTERN, tryParseAddress, tryParseCount, tryParseSize } from "./size.js";
 
@@ -55,7 +57,8 @@ function applyRules(value: number, rules: SizeRules, ctx: z.RefinementCtx, input
     msg = `${formatSize(value)} is too large; at most ${formatSize(max)}${maxReason ? ` (${maxReason})` : ""}`;
   else if (align !== undefined && value % align !== 0) {
     const up = Math.ceil(value / align) * align;
-    msg = `${formatSize(value)} is not a multiple of ${formatSize(align)}; use a multiple, e.g. ${formatSize(up)}`;
+    const e = Number.isSafeInteger(up) ? formatSize(up) : formatSize(Math.floor(value / align) * align);
+    msg = `${formatSize(value)} is not a multiple of ${formatSize(align)}; use a multiple, e.g. ${e}`;
   }
   if (msg === undefined) return true;
   ctx.addIssue({ code: "custom", message: msg, input });
@@ -457,10 +460,14 @@ const hostSchema = z
     ram: size("Host physical memory", {
       min: HOST_RAM_MIN,
       align: PAGE_SIZE,
-      max: HOST_PHYS_LIMIT,
-      maxReason: "2^46 bytes of host-physical address space",
+      max: HOST_RAM_MAX,
+      maxReason: "the most host RAM memvirt models; use a smaller host, scaled down with the guests",
     }),
-    swap: size("Swap device size; 0: no swap", { align: PAGE_SIZE }).default(0),
+    swap: size("Swap device size; 0: no swap", {
+      align: PAGE_SIZE,
+      max: SWAP_MAX,
+      maxReason: "memvirt numbers swap slots with 31 bits; use a smaller swap device",
+    }).default(0),
     thp: z
       .enum(["never", "madvise", "always"])
       .default("never")
@@ -502,8 +509,8 @@ const vmSchema = z
     ram: size("Guest RAM (QEMU's -m)", {
       min: PAGE_SIZE,
       align: PAGE_SIZE,
-      max: GUEST_PHYS_LIMIT,
-      maxReason: `the guest-physical address space is 2^${GUEST_PHYS_BITS} bytes`,
+      max: GUEST_RAM_MAX,
+      maxReason: "the most guest RAM memvirt models: 1 TiB of guest-physical memory, PCI hole included; use a smaller guest",
     }),
     vcpus: z
       .int({ error: (iss) => `${JSON.stringify(iss.input)} is not a vCPU count; a whole number from 1 to ${MAX_VCPUS}` })
@@ -584,6 +591,18 @@ const scenarioObject = z.strictObject({
     .min(1, { error: "no VMs; at least one, like [{name: vm0, ram: 1GiB}]" })
     .describe("The virtual machines on the host"),
   timeline: z.array(timelineSchema).default([]).describe("Host-side or cross-VM actions at points in simulated time"),
+  limits: z
+    .strictObject({
+      accesses: count(
+        `Guest accesses the run may plan (all runs of a --compare, sweep or check); default ${WORK_LIMITS.accesses.toLocaleString("en-US")}`,
+        "accesses",
+        1,
+      ).optional(),
+      vms: count(`VMs the host may run; default ${WORK_LIMITS.vms}`, "VMs", 1).optional(),
+      memory: size(`Memory the model may be estimated to need; default ${formatSize(WORK_LIMITS.memory)}`, { min: 1 }).optional(),
+    })
+    .optional()
+    .describe("Raise the bounds on the work a run plans (as --force does, but each by a stated amount)"),
 });
 
 export type RawScenario = z.output<typeof scenarioObject>;

@@ -132,3 +132,44 @@ describe("formatSize", () => {
     );
   });
 });
+
+describe("fuzz: every input ends in a value or a message (issue 11)", () => {
+  const parsers = { tryParseSize, tryParseCount, tryParseAddress };
+  const inputs = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: fc.constantFrom(..."0123456789_xXabcdefKMGTiB .-e+"), maxLength: 40 }),
+    fc.anything(),
+    fc.double(),
+    fc.bigInt().map((b) => b.toString()),
+    fc
+      .tuple(fc.bigInt({ min: 0n, max: 10n ** 40n }), fc.constantFrom("", "B", "KiB", "MiB", "GiB", "TiB", "kb", "mb"))
+      .map(([n, u]) => `${n}${u}`),
+  );
+  for (const [name, parse] of Object.entries(parsers)) {
+    test(`${name}: a safe whole number >= 0, or a message saying what is wrong; never a throw`, () => {
+      fc.assert(
+        fc.property(inputs, (input) => {
+          const r = parse(input);
+          if (r.ok) return Number.isSafeInteger(r.value) && r.value >= 0;
+          return typeof r.message === "string" && r.message.length > 10;
+        }),
+        { numRuns: 2000 },
+      );
+    });
+  }
+
+  test("huge numbers are refused as not exact, never rounded", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 2n ** 53n, max: 10n ** 30n }), (n) => {
+        const r = tryParseSize(n.toString());
+        return !r.ok && r.message.includes("above 2^53");
+      }),
+    );
+    expect(err(tryParseSize("9007199254740992"))).toBe(
+      '"9007199254740992" is above 2^53 bytes and not exact; a size like 512MiB: a whole number with B, KiB, MiB, GiB or TiB, or plain bytes',
+    );
+    expect(err(tryParseCount(2 ** 60))).toBe(
+      "1152921504606847000 is above 2^53 and not exact; a count like 1_000_000: a whole number, `_` separators allowed",
+    );
+  });
+});

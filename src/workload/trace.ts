@@ -49,18 +49,65 @@ export class BufferSource implements ByteSource {
   }
 }
 
-/** Decompresses a gzip ByteSource on the fly (fflate's streaming inflate), holding one chunk at a time. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/**
+ * Decompresses a gzip ByteSource on the fly (fflate's streaming inflate), holding one chunk at a
+ * time. At the end it checks the last member's trailer (CRC-32 and length), which fflate does not,
+ * so a truncated or garbled file is an error rather than fewer accesses.
+ */
 export class GunzipSource implements ByteSource {
   private readonly inflate: Gunzip;
   private readonly inBuf = new Uint8Array(64 * 1024);
   private pending: Uint8Array[] = [];
   private pendingOff = 0;
   private ended = false;
+  /** Compressed bytes read so far, and the last 8 of them (the trailer, once the input ends). */
+  private rawBytes = 0;
+  private readonly tail = new Uint8Array(8);
+  /** CRC-32 (pre-inverted) and length of the current member's output. */
+  private crc = -1;
+  private outBytes = 0;
+  private member = 0;
 
   constructor(private readonly src: ByteSource) {
     this.inflate = new Gunzip((chunk) => {
-      if (chunk.length > 0) this.pending.push(chunk);
+      if (chunk.length === 0) return;
+      let c = this.crc;
+      for (let i = 0; i < chunk.length; i++) c = CRC_TABLE[(c ^ chunk[i]!) & 0xff]! ^ (c >>> 8);
+      this.crc = c;
+      this.outBytes += chunk.length;
+      this.pending.push(chunk);
     });
+    this.inflate.onmember = (offset) => {
+      this.check(offset);
+      this.member = offset;
+      this.crc = -1;
+      this.outBytes = 0;
+    };
+  }
+
+  /** Checks the trailer of the member that ends at raw byte `end` (only the last 8 raw bytes are kept, so at the end of input). */
+  private check(end: number): void {
+    if (end !== this.rawBytes) return;
+    const t = this.tail;
+    const at = end - 8;
+    if (end - this.member < 18)
+      throw new TraceError(`the gzip stream is truncated at byte offset ${end} (a gzip member is at least 18 bytes)`);
+    const crc = (t[0]! | (t[1]! << 8) | (t[2]! << 16) | (t[3]! << 24)) >>> 0;
+    const size = (t[4]! | (t[5]! << 8) | (t[6]! << 16) | (t[7]! << 24)) >>> 0;
+    if (size !== this.outBytes % 2 ** 32 || crc !== ~this.crc >>> 0)
+      throw new TraceError(
+        `the gzip stream is truncated or corrupt: the trailer at byte offset ${at} does not match the ${this.outBytes} bytes inflated (the file was cut short or damaged; copy or record it again)`,
+      );
   }
 
   read(buf: Uint8Array): number {
@@ -71,11 +118,20 @@ export class GunzipSource implements ByteSource {
           this.inflate.push(new Uint8Array(0), true);
           this.ended = true;
         } else {
-          this.inflate.push(this.inBuf.slice(0, n), false);
+          const chunk = this.inBuf.slice(0, n);
+          if (n >= 8) this.tail.set(chunk.subarray(n - 8));
+          else {
+            this.tail.copyWithin(0, n);
+            this.tail.set(chunk, 8 - n);
+          }
+          this.rawBytes += n;
+          this.inflate.push(chunk, false);
         }
       } catch (e) {
-        throw new TraceError(`the gzip stream is corrupt or truncated (${(e as Error).message})`);
+        if (e instanceof TraceError) throw e;
+        throw new TraceError(`the gzip stream is corrupt or truncated at byte offset ${this.rawBytes} (${(e as Error).message})`);
       }
+      if (this.ended) this.check(this.rawBytes);
     }
     let out = 0;
     while (out < buf.length && this.pending.length > 0) {
@@ -292,7 +348,8 @@ export class MvtStream implements TraceStream {
   fill(b: AccessBatch): number {
     let n = 0;
     while (n < b.capacity) {
-      if (this.len - this.pos < 10 && !this.eof) this.refill();
+      // A source may return less than asked (a gzip chunk ending inside a record): read until a whole record fits.
+      while (this.len - this.pos < 10 && !this.eof) this.refill();
       if (this.pos >= this.len) break;
       // LEB128, up to 8 bytes (56 bits): numbers, not BigInt.
       let v = 0;
