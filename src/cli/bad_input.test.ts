@@ -160,7 +160,11 @@ const cases: [string, string[], RegExp][] = [
     ["run", at("trace-ok.yaml"), "--json", at("t.lackey")],
     /--json .*t\.lackey: that is an input of this command/,
   ],
-  ["--json and --csv the same file", ["run", at("ok.yaml"), "--json", at("o.json"), "--csv", at("o.json")], /--json and --csv both write to .*o\.json; give two different files/],
+  [
+    "--json and --csv the same file",
+    ["run", at("ok.yaml"), "--json", at("o.json"), "--csv", at("o.json")],
+    /--json and --csv both write to .*o\.json; give two different files/,
+  ],
   // --compare.
   [
     "--compare of a VM that does not exist",
@@ -247,7 +251,11 @@ const cases: [string, string[], RegExp][] = [
   ["plot of a file that is not JSON", ["plot", at("notjson.json"), "-o", at("p.svg")], /notjson\.json: not JSON/],
   ["plot of a directory", ["plot", at("adir"), "-o", at("p.svg")], /cannot read report .*adir: it is a directory/],
   ["plot -o in a missing directory", ["plot", at("cmp-null.json"), "-o", at("no/p.svg")], /--output .*does not exist/],
-  ["plot -o over its input", ["plot", at("series-numbers.json"), "-o", at("series-numbers.json")], /that is an input of this command, which would be overwritten/],
+  [
+    "plot -o over its input",
+    ["plot", at("series-numbers.json"), "-o", at("series-numbers.json")],
+    /that is an input of this command, which would be overwritten/,
+  ],
   // trace.
   ["trace info of a directory", ["trace", "info", at("adir")], /adir: it is a directory, not a regular file/],
   ["trace info of a FIFO", ["trace", "info", at("fifo")], /fifo: it is a FIFO/],
