@@ -64,6 +64,8 @@ export function checkCommand(out: Out) {
             openFile: (p: string) => new FileSource(p),
             sampleEvery: 0,
             debugSkipSeqCheck: o.debugSkipSeqCheck === true,
+            invalidationRaces: true,
+            checks: "full",
           });
           const r = e.run();
           results.push({

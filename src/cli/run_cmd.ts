@@ -147,6 +147,7 @@ export interface RunCommandOptions {
   events?: string;
   seed?: string;
   sample?: string;
+  check?: string;
 }
 
 /**
@@ -173,6 +174,8 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
   if (o.compare !== undefined) return runCompare(out, file, o.compare, o);
   const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
   const sampleEvery = o.sample === undefined ? undefined : parseCount("--sample", o.sample, "a number of accesses");
+  if (o.check !== undefined && o.check !== "basic" && o.check !== "full")
+    throw new UsageError(`--check: '${o.check}' is not a check level; use basic (the default) or full`);
   const jsonToStdout = o.json === true || o.json === "-";
   const jsonFile = typeof o.json === "string" && o.json !== "-" ? o.json : undefined;
   for (const [flag, target] of [
@@ -225,6 +228,7 @@ export function runScenario(out: Out, file: string | undefined, o: RunCommandOpt
         {
           ...(seed !== undefined ? { seed } : {}),
           ...(sampleEvery !== undefined ? { sampleEvery } : {}),
+          ...(o.check === "full" ? { checks: "full" as const } : {}),
           ...(progress ? { onProgress: (d: number, t: number) => progress.update(d, t) } : {}),
           openFile: (path: string) => new FileSource(path),
         },
@@ -269,6 +273,10 @@ export function runCommand(out: Out) {
     )
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
+    .option(
+      "--check <level>",
+      "basic: data, stale mappings, host and shadow MMU invariants at the end (default); full: also every shadow translation against the guest's walk and the invariants every 64 slices (slower)",
+    )
     .action((file, o) => {
       const code = runScenario(out, file, o);
       if (code !== 0) throw new RunExit(code);

@@ -13,6 +13,7 @@ import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import { VM_SHARED } from "../guest/mm.js";
 import type { GuestProcess } from "../guest/process.js";
 import { SelftestGuest } from "../guest/selftest.js";
+import { probeGuestGfn } from "../kvm/guest_walker.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import { VCPU_FAILED } from "../kvm/vcpu.js";
 import { VirtMap } from "../qemu/virt_map.js";
@@ -283,7 +284,8 @@ export class Machine {
   readonly violations: string[] = [];
   /**
    * Under shadow paging, compare each access's shadow translation with the guest's own tables
-   * (a stale shadow entry is a violation even when the data happens to match). Off by default: it walks the guest tables per access.
+   * (a stale shadow entry is a violation even when the data happens to match). Off by default
+   * (on with run --check=full and in memvirt check): it walks the guest tables per access.
    */
   checkShadowWalks = false;
   /** Guest reads made, and a digest of the values they returned (the same under every MMU mode). */
@@ -344,6 +346,13 @@ export class Machine {
         `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} was translated, but no shadow entry maps it: a stale TLB entry`,
       );
     }
+    if (this.checkShadowWalks && vcpu.shadow !== null && gfn >= 0) {
+      const want = probeGuestGfn(vm.qemu.kvm.shadow!.gmem, vm.cfg.guest.levels, vcpu.shadow.cr3Gfn, gva);
+      if (want >= 0 && want !== gfn)
+        this.violation(
+          `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)} through the shadow tables, but the guest's tables map gfn 0x${want.toString(16)}: a stale shadow entry`,
+        );
+    }
     const page = Math.floor(gva / PAGE_SIZE);
     const byGva = vm.expectedByGva(ps.process ?? ps.space!);
     if (write) {
@@ -379,6 +388,32 @@ export class Machine {
   violation(msg: string): void {
     this.invariantViolations++;
     if (this.violations.length < 20) this.violations.push(msg);
+  }
+
+  /**
+   * The structures' own invariants: the host mm's (rmap, LRU, swap counts, accounting, free
+   * lists: host/invariants.ts) and each shadow MMU's (rmaps, parent links, counts, write
+   * tracking: kvm/shadow_check.ts). O(memory): the engine runs it at the end of a run, and
+   * with checks "full" every CHECK_EVERY slices. Returns the number of violations found.
+   */
+  checkStructures(): number {
+    let bad = 0;
+    try {
+      this.host.checkInvariants();
+    } catch (e) {
+      if (!(e instanceof Error) || !e.message.startsWith("host mm invariant")) throw e;
+      this.violation(e.message);
+      bad++;
+    }
+    for (const vm of this.vms) {
+      const sh = vm.qemu.kvm.shadow;
+      if (sh === null) continue;
+      for (const msg of sh.checkInvariants()) {
+        this.violation(`${vm.cfg.name}: shadow MMU invariant: ${msg}`);
+        bad++;
+      }
+    }
+    return bad;
   }
 
   /**
