@@ -69,6 +69,9 @@ export function tlbConfig(t: VmConfig["tlb"]): TlbConfig {
   return { "4k": { sets: t / 16, ways: 16 }, "2m": "shared", "1g": TLB_INTEL_GOLDEN_COVE["1g"] };
 }
 
+/** A guest #PF that its handler fixed yet keeps coming back is a livelock: the access fails instead. */
+const MAX_GUEST_FAULTS_PER_ACCESS = 64;
+
 /** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */
 export const UNKNOWN = -1;
 
@@ -315,10 +318,14 @@ export class Machine {
     const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
     const write = op === OP_WRITE;
     const acc = (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0);
-    for (;;) {
+    for (let faults = 0; ; faults++) {
       const r = vcpu.access(gva, acc);
       if (r === XLATE_OK) break;
       if (r === XLATE_GUEST_PF) {
+        if (faults === MAX_GUEST_FAULTS_PER_ACCESS)
+          throw new VmFailure(
+            `${vm.cfg.name}/${ps.cfg.name}: guest #PF at gva 0x${gva.toString(16)} still repeats after ${MAX_GUEST_FAULTS_PER_ACCESS} fixes: a livelock (a translation the guest changed but never flushed?)`,
+          );
         // The guest's own #PF: under EPT/NPT it does not exit; under shadow paging KVM reflected it.
         if (vm.kernel === null || ps.process === null)
           throw new VmFailure(
