@@ -64,7 +64,7 @@ export const MUTANTS = [
   {
     name: "skip-seq-check",
     bug: "the fault installs without re-checking the invalidation (the built-in --debug-skip-seq-check)",
-    edits: [["src/kvm/kvm.ts", "  debugSkipSeqCheck = false;", "  debugSkipSeqCheck = true;"]],
+    edits: [["src/sim/engine.ts", "kvm.debugSkipSeqCheck = opts.debugSkipSeqCheck === true;", "kvm.debugSkipSeqCheck = true;"]],
     by: [SMP],
   },
   {
@@ -182,14 +182,15 @@ function mutate(m) {
   return dir;
 }
 
-/** Runs one catcher on a copy under the CPU limit: { caught, cpu, why }. */
+/** Runs one catcher on a copy under the CPU limit: { caught, cpu, why }; cpu counts every process it started. */
 function run(dir, c) {
   const bin = (n) => join(dir, "node_modules", ".bin", n);
   const cmd =
     c.kind === "check" ? [bin("tsx"), "src/cli/main.ts", "check", c.scenario, ...c.args] : [bin("vitest"), "run", c.file, "--reporter=dot"];
   const timesFile = join(dir, ".times");
   const script = `ulimit -t ${CPU_LIMIT}; "$@"; rc=$?; times > "${timesFile}"; exit $rc`;
-  const r = spawnSync("bash", ["-c", script, "mutant", ...cmd], { cwd: dir, encoding: "utf8", timeout: 4 * CPU_LIMIT * 1000 });
+  const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
+  const r = spawnSync("bash", ["-c", script, "mutant", ...cmd], { cwd: dir, env, encoding: "utf8", timeout: 4 * CPU_LIMIT * 1000 });
   let cpu = Number.NaN;
   try {
     const kids = readFileSync(timesFile, "utf8").split("\n")[1] ?? "";
@@ -226,19 +227,21 @@ for (const m of chosen) {
   try {
     dir = mutate(m);
     const tried = [];
+    let cpu = 0;
     for (const c of [...m.by, ...ALL.filter((a) => !m.by.includes(a))]) {
       const r = run(dir, c);
+      cpu += r.cpu;
       tried.push(`${label(c)}: ${r.why}`);
       if (r.caught) {
-        row = { mutant: m.name, caughtBy: label(c), cpu: r.cpu, finding: r.why };
+        row = { mutant: m.name, caughtBy: label(c), cpu, finding: r.why };
         break;
       }
       if (r.why.startsWith("hung")) {
-        row = { mutant: m.name, caughtBy: `SURVIVED: ${label(c)} ${r.why}`, cpu: r.cpu, finding: "" };
+        row = { mutant: m.name, caughtBy: `SURVIVED: ${label(c)} ${r.why}`, cpu, finding: "" };
         break;
       }
     }
-    row ??= { mutant: m.name, caughtBy: `SURVIVED (${tried.join("; ")})`, cpu: Number.NaN, finding: "" };
+    row ??= { mutant: m.name, caughtBy: `SURVIVED (${tried.join("; ")})`, cpu, finding: "" };
   } catch (e) {
     row = { mutant: m.name, caughtBy: `STALE: ${e.message}`, cpu: Number.NaN, finding: "" };
   } finally {

@@ -127,7 +127,7 @@ export class Engine {
   private racedGfn = -1;
   private racedAt = -1;
   private racedTimes = 0;
-  /** Inside a race already (no race within a race). */
+  /** Inside a fault run at an invalidation's race point (it races nothing itself). */
   private racing = false;
 
   /** Whether a race may run at this fault now (then it counts as one). */
@@ -146,7 +146,7 @@ export class Engine {
     return true;
   }
 
-  /** Runs `fn` as a race (nothing it causes races again). */
+  /** Runs `fn` as a race: nothing it causes races again. */
   race(fn: () => void): void {
     this.racing = true;
     try {
@@ -159,7 +159,7 @@ export class Engine {
   /** Host race point inside an invalidation of `range` on `vm`'s mm: one fault attempt by a vCPU not handling an exit. */
   private invalidationRace(vm: VmState, range: { start: number; end: number }): void {
     const kvm = vm.qemu.kvm;
-    if (this.racing || kvm.currentVcpu !== null) return;
+    if (this.racing) return;
     const p = this.opts.racePressure ?? 1 / 8;
     if (this.rng.nextFloat() >= p) return;
     let lo = -1;
@@ -175,7 +175,11 @@ export class Engine {
     if (gfn < 0 || kvm.memslots.find(gfn) === null) return;
     const p2 = this.machine.host.probe(vm.qemu.mm, vm.qemu.gpaToHva(gfn * 4096));
     if (p2.state !== "present") return;
-    const vcpu = kvm.vcpus[draw % kvm.vcpus.length]!;
+    // Another vCPU than the one whose exit (if any) led to this invalidation.
+    const busy = kvm.currentVcpu === null ? 0 : 1;
+    if (kvm.vcpus.length === busy) return;
+    let vcpu = kvm.vcpus[draw % (kvm.vcpus.length - busy)]!;
+    if (vcpu === kvm.currentVcpu) vcpu = kvm.vcpus[kvm.vcpus.length - 1]!;
     this.race(() => vcpu.faultOnce(gfn * 4096, false));
   }
 
@@ -683,11 +687,10 @@ function defaultRacePoint(engine: Engine, vcpu: Vcpu, point: string, gfn: number
   if (engine.opts.raceAgent === "pageout") {
     if (point !== "after-faultin" || engine.rng.nextFloat() >= p || !engine.mayRace(vcpu, gfn)) return;
     const vm = engine.machine.vms.find((v) => v.qemu.kvm === vcpu.kvm)!;
-    engine.race(() => vm.qemu.madvise(gfn * 4096, 4096, "PAGEOUT"));
+    vm.qemu.madvise(gfn * 4096, 4096, "PAGEOUT");
     return;
   }
-  if (engine.machine.host.kswapdRunning() && engine.rng.nextFloat() < p && engine.mayRace(vcpu, gfn))
-    engine.race(() => engine.machine.host.kswapdStep());
+  if (engine.machine.host.kswapdRunning() && engine.rng.nextFloat() < p && engine.mayRace(vcpu, gfn)) engine.machine.host.kswapdStep();
 }
 
 function fillUpTo(s: { fill(b: AccessBatch): number }, b: AccessBatch, want: number): number {

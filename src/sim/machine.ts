@@ -324,7 +324,7 @@ export class Machine {
       if (r === XLATE_GUEST_PF) {
         if (faults === MAX_GUEST_FAULTS_PER_ACCESS)
           throw new VmFailure(
-            `${vm.cfg.name}/${ps.cfg.name}: guest #PF at gva 0x${gva.toString(16)} still repeats after ${MAX_GUEST_FAULTS_PER_ACCESS} fixes: a livelock (a translation the guest changed but never flushed?)`,
+            `${vm.cfg.name}/${ps.cfg.name}: guest #PF at gva 0x${gva.toString(16)} still repeats after ${MAX_GUEST_FAULTS_PER_ACCESS} fixes: a livelock (a TLB entry its tables no longer hold: a missing flush?)`,
           );
         // The guest's own #PF: under EPT/NPT it does not exit; under shadow paging KVM reflected it.
         if (vm.kernel === null || ps.process === null)
