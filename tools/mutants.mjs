@@ -4,7 +4,7 @@
 // check scenarios, or a Vitest file) run on that copy, each under a 60 s CPU limit, until one
 // fails with a clear finding (exit 1). Prints a table (mutant, caught by, CPU time) and exits 1
 // if any mutant survives, hangs, or no longer applies (its text is not in the code: update it).
-//   node tools/mutants.mjs [--fast] [name...]
+//   node tools/mutants.mjs [--fast] [name...]   (--fast: the CI half; --verify: only check every edit still applies)
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -59,7 +59,6 @@ export const MUTANTS = [
     bug: "invalidate_range_end never bumps mmu_invalidate_seq",
     edits: [["src/kvm/kvm.ts", "    this.mmuInvalidateSeq++;\n    this.mmuInvalidateInProgress--;", "    this.mmuInvalidateInProgress--;"]],
     by: [SMP],
-    fast: true,
   },
   {
     name: "skip-seq-check",
@@ -85,6 +84,7 @@ export const MUTANTS = [
     bug: "the TDP fault maps writable what the host maps read-only (zero page, COW)",
     edits: [["src/kvm/tdp_fault.ts", "    writable = host.gupWritable;\n", ""]],
     by: [RULES],
+    fast: true,
   },
   {
     name: "flush-one-vcpu",
@@ -128,6 +128,7 @@ export const MUTANTS = [
       ],
     ],
     by: [SMP],
+    fast: true,
   },
   {
     name: "shadow-no-write-protect",
@@ -212,6 +213,19 @@ function run(dir, c) {
 }
 
 const argv = process.argv.slice(2);
+if (argv.includes("--verify")) {
+  let stale = 0;
+  for (const m of MUTANTS)
+    for (const [file, find] of m.edits) {
+      const text = readFileSync(join(root, file), "utf8");
+      const at = text.indexOf(find);
+      if (at >= 0 && text.indexOf(find, at + 1) < 0) continue;
+      stale++;
+      console.error(`${m.name}: ${file} holds ${at < 0 ? "no" : "more than one"} copy of the text to replace; update tools/mutants.mjs`);
+    }
+  console.log(`${MUTANTS.length} mutants, ${stale} stale edits`);
+  process.exit(stale > 0 ? 1 : 0);
+}
 const fast = argv.includes("--fast");
 const names = argv.filter((a) => !a.startsWith("--"));
 const chosen = MUTANTS.filter((m) => (names.length > 0 ? names.includes(m.name) : !fast || m.fast));
