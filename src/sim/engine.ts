@@ -47,8 +47,8 @@ export interface RunOptions {
   /**
    * What the checker runs besides the data check. "basic" (the default): at the end of the run,
    * stale EPT/NPT/shadow leaves, the host mm's and the shadow MMU's invariants. "full" adds the
-   * costly ones: each shadow translation compared with the guest's own walk (Machine.checkShadowWalks)
-   * and the invariants every CHECK_EVERY scheduler slices.
+   * costly ones: each access's translation (TLB or shadow entry) compared with the guest kernel's
+   * own tables (Machine.checkShadowWalks) and the invariants every CHECK_EVERY scheduler slices.
    */
   checks?: "basic" | "full";
   /** Opens a trace file named by a `trace` step (its path already resolved against the scenario file). */
@@ -147,7 +147,7 @@ export class Engine {
   }
 
   /** Runs `fn` as a race: nothing it causes races again. */
-  race(fn: () => void): void {
+  private race(fn: () => void): void {
     this.racing = true;
     try {
       fn();
