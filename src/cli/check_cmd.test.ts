@@ -41,6 +41,19 @@ describe("memvirt check", () => {
     expect(r.stdout).toMatch(/stale mapping: gfn 0x[0-9a-f]+ installed with pfn/);
   });
 
+  test("correct code passes at pressure 1: the adversary lets a fault through after a few races", async () => {
+    const r = await runCli(["check", file(), "--schedules", "2", "--pressure", "1", "--json"]);
+    expect(r.code).toBe(0);
+    for (const s of JSON.parse(r.stdout).results) expect([s.dataErrors, s.invariantViolations]).toEqual([0, 0]);
+  });
+
+  test("run --check full runs the costly checks and passes on correct code; an unknown level exits 2", async () => {
+    expect((await runCli(["run", file(), "--check", "full", "--json"])).code).toBe(0);
+    const bad = await runCli(["run", file(), "--check", "most"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--check: 'most' is not a check level; use basic \(the default\) or full/);
+  });
+
   test("a bad --pressure exits 2", async () => {
     const r = await runCli(["check", file(), "--pressure", "2"]);
     expect(r.code).toBe(2);

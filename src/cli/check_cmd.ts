@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // `memvirt check <scenario> [--schedules n] [--pressure p]`: run the same workload under many
-// interleavings (the scheduler alone reseeded; kswapd let loose at KVM's fault race points)
-// and check that none loses data or leaves a stale EPT/NPT mapping, and that the guest sees
-// the same thing under all of them.
+// interleavings (the scheduler alone reseeded; kswapd or a page-out let loose at KVM's fault
+// race points; another vCPU's fault run inside the host's open invalidations) with every check
+// on (Engine checks "full": translations against the guest's tables, host and shadow MMU
+// invariants), and fail if any loses data, leaves a stale mapping or breaks an invariant.
 
 import { Command, Option } from "@commander-js/extra-typings";
 import { Engine, RunError } from "../sim/engine.js";
@@ -66,6 +67,8 @@ export function checkCommand(out: Out) {
             openFile: (p: string) => new FileSource(p),
             sampleEvery: 0,
             debugSkipSeqCheck: o.debugSkipSeqCheck === true,
+            invalidationRaces: true,
+            checks: "full",
           });
           const r = await runEngine(e);
           results.push({

@@ -79,6 +79,7 @@ export interface RunCommandOptions {
   seed?: string;
   sample?: string;
   force?: boolean;
+  check?: string;
 }
 
 /**
@@ -118,6 +119,8 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
   if (o.compare !== undefined) return runCompare(out, file, o.compare, o);
   const seed = o.seed === undefined ? undefined : parseCount("--seed", o.seed, "a seed");
   const sampleEvery = o.sample === undefined ? undefined : parseCount("--sample", o.sample, "a number of accesses");
+  if (o.check !== undefined && o.check !== "basic" && o.check !== "full")
+    throw new UsageError(`--check: '${o.check}' is not a check level; use basic (the default) or full`);
   const wanted = requests([
     ["--json", o.json],
     ["--events", o.events],
@@ -161,6 +164,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
         {
           ...(seed !== undefined ? { seed } : {}),
           ...(sampleEvery !== undefined ? { sampleEvery } : {}),
+          ...(o.check === "full" ? { checks: "full" as const } : {}),
           ...(progress ? { onProgress: (d: number, t: number) => progress.update(d, t) } : {}),
           openFile: (path: string) => new FileSource(path),
         },
@@ -205,6 +209,10 @@ export function runCommand(out: Out) {
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
     .option("--force", "run even when the planned work is beyond the bounds (accesses, VMs, memory; see README)")
+    .option(
+      "--check <level>",
+      "basic: data, stale mappings, host and shadow MMU invariants at the end (default); full: also every shadow translation against the guest's walk and the invariants every 64 slices (slower)",
+    )
     .action(async (file, o) => {
       const code = await runScenario(out, file, o);
       if (code !== 0) throw new RunExit(code);

@@ -52,6 +52,11 @@ export class MmuNotifierChain {
   /** Invalidations between start and end (they may nest). */
   readonly active: MmuNotifierRange[] = [];
   released = false;
+  /**
+   * A scheduler's hook between invalidate_range_start and the host's PTE change (null: none):
+   * what another CPU may do while the invalidation is open (memvirt check runs a KVM fault there).
+   */
+  racePoint: ((range: MmuNotifierRange) => void) | null = null;
 
   get hasSubscriptions(): boolean {
     return this.subscriptions.length > 0;
@@ -70,6 +75,7 @@ export function invalidateRangeStart(bus: EventBus, chain: MmuNotifierChain, ran
   chain.active.push(range);
   const subs = chain.subscriptions;
   for (let i = subs.length - 1; i >= 0; i--) subs[i]!.invalidateRangeStart(range);
+  if (chain.racePoint !== null) chain.racePoint(range);
 }
 
 /** mmu_notifier_invalidate_range_end(). */

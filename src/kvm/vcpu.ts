@@ -133,6 +133,23 @@ export class Vcpu {
     return this.fail(`gpa 0x${gpa.toString(16)} still faults after ${MAX_FAULTS_PER_ACCESS} EPT/NPT exits`);
   }
 
+  /**
+   * One attempt of an EPT/NPT fault on `gpa` by this vCPU, as when it runs while another CPU
+   * holds an invalidation open (KVM_PRE_FAULT_MEMORY makes the same call): the RET_PF_* code,
+   * without the retry loop (a retry would spin until invalidate_range_end). TDP only.
+   */
+  faultOnce(gpa: number, write: boolean): number {
+    const kvm = this.kvm;
+    const prev = kvm.currentVcpu;
+    const mode = this.mode;
+    this.mode = OUTSIDE_GUEST_MODE;
+    kvm.currentVcpu = this;
+    const r = tdpPageFault(kvm, this, gpa, write ? PFERR_WRITE : 0);
+    kvm.currentVcpu = prev;
+    this.mode = mode;
+    return r;
+  }
+
   private fail(why: string): number {
     this.error = why;
     return VCPU_FAILED;

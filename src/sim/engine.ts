@@ -46,6 +46,13 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Check the EPT/NPT leaves against QEMU's page tables after every timeline action and at the end (default true). */
   checkMappings?: boolean;
+  /**
+   * What the checker runs besides the data check. "basic" (the default): at the end of the run,
+   * stale EPT/NPT/shadow leaves, the host mm's and the shadow MMU's invariants. "full" adds the
+   * costly ones: each access's translation (TLB or shadow entry) compared with the guest kernel's
+   * own tables (Machine.checkShadowWalks) and the invariants every CHECK_EVERY scheduler slices.
+   */
+  checks?: "basic" | "full";
   /** Opens a trace file named by a `trace` step (its path already resolved against the scenario file). */
   openFile?: (path: string) => ByteSource;
   /**
@@ -63,7 +70,22 @@ export interface RunOptions {
   raceAgent?: "kswapd" | "pageout";
   /** Debug: KVM skips the invalidation re-check before installing an spte (Kvm.debugSkipSeqCheck). */
   debugSkipSeqCheck?: boolean;
+  /**
+   * Run a vCPU's EPT/NPT fault inside host invalidations too: between invalidate_range_start and
+   * the host's PTE change, with probability racePressure, one fault attempt over a gfn of the
+   * range (odd draws) or a neighbour just outside it (even draws). TDP VMs only.
+   */
+  invalidationRaces?: boolean;
 }
+
+/**
+ * Times in a row one access's fault is raced before the scheduler lets it through: a fair
+ * scheduler lets a retried fault finish (only an adversary could page the page out forever).
+ */
+export const MAX_RACES_PER_ACCESS = 3;
+
+/** Scheduler slices between two structure checks with checks "full". */
+export const CHECK_EVERY = 64;
 
 export class RunError extends Error {}
 
@@ -97,7 +119,70 @@ export class Engine {
     for (const vm of this.machine.vms) {
       vm.qemu.kvm.racePoint = (vcpu, point, gfn) => (this.opts.onRacePoint ?? defaultRacePoint)(this, vcpu, point, gfn);
       vm.qemu.kvm.debugSkipSeqCheck = opts.debugSkipSeqCheck === true;
+      if (opts.invalidationRaces && vm.qemu.kvm.tdpMmu !== null)
+        vm.qemu.mm.notifiers.racePoint = (range) => this.invalidationRace(vm, range);
     }
+  }
+
+  /** The last raced fault (vCPU, gfn, access) and how often in a row it was raced. */
+  private racedVcpu: Vcpu | null = null;
+  private racedGfn = -1;
+  private racedAt = -1;
+  private racedTimes = 0;
+  /** Inside a fault run at an invalidation's race point (it races nothing itself). */
+  private racing = false;
+
+  /** Whether a race may run at this fault now (then it counts as one). */
+  mayRace(vcpu: Vcpu, gfn: number): boolean {
+    if (this.racing) return false;
+    const at = this.machine.bus.now;
+    if (vcpu === this.racedVcpu && gfn === this.racedGfn && at === this.racedAt) {
+      if (this.racedTimes >= MAX_RACES_PER_ACCESS) return false;
+      this.racedTimes++;
+    } else {
+      this.racedVcpu = vcpu;
+      this.racedGfn = gfn;
+      this.racedAt = at;
+      this.racedTimes = 1;
+    }
+    return true;
+  }
+
+  /** Runs `fn` as a race: nothing it causes races again. */
+  private race(fn: () => void): void {
+    this.racing = true;
+    try {
+      fn();
+    } finally {
+      this.racing = false;
+    }
+  }
+
+  /** Host race point inside an invalidation of `range` on `vm`'s mm: one fault attempt by a vCPU not handling an exit. */
+  private invalidationRace(vm: VmState, range: { start: number; end: number }): void {
+    const kvm = vm.qemu.kvm;
+    if (this.racing) return;
+    const p = this.opts.racePressure ?? 1 / 8;
+    if (this.rng.nextFloat() >= p) return;
+    let lo = -1;
+    let hi = -1;
+    kvm.memslots.hvaRangeToGfns(range.start, range.end, (_slot, gs, ge) => {
+      if (lo < 0) lo = gs;
+      hi = ge;
+    });
+    if (lo < 0) return;
+    const draw = this.rng.nextInt(1 << 30);
+    const gfn = draw % 2 === 1 ? lo + ((draw >> 1) % (hi - lo)) : draw % 4 === 0 ? lo - 1 : hi;
+    // Only a page the host maps now: the fault must not allocate in the middle of the host's work.
+    if (gfn < 0 || kvm.memslots.find(gfn) === null) return;
+    const p2 = this.machine.host.probe(vm.qemu.mm, vm.qemu.gpaToHva(gfn * 4096));
+    if (p2.state !== "present") return;
+    // Another vCPU than the one whose exit (if any) led to this invalidation.
+    const busy = kvm.currentVcpu === null ? 0 : 1;
+    if (kvm.vcpus.length === busy) return;
+    let vcpu = kvm.vcpus[draw % (kvm.vcpus.length - busy)]!;
+    if (vcpu === kvm.currentVcpu) vcpu = kvm.vcpus[kvm.vcpus.length - 1]!;
+    this.race(() => vcpu.faultOnce(gfn * 4096, false));
   }
 
   /** Runs the scenario to the end and returns the report. Throws RunError if a VM cannot go on. */
@@ -125,9 +210,13 @@ export class Engine {
     let sinceYield = 0;
     const sampleEvery = this.opts.sampleEvery ?? Math.max(1000, Math.ceil(this.plannedTotal / 100));
     let nextSample = sampleEvery;
+    const full = this.opts.checks === "full";
+    if (full) m.checkShadowWalks = true;
+    let slices = 0;
     try {
       this.sample();
       for (;;) {
+        if (full && ++slices % CHECK_EVERY === 0 && m.checkStructures() > 0) return buildReport(this);
         this.runTimeline();
         const agents = this.runnable();
         if (agents.length === 0) {
@@ -157,6 +246,7 @@ export class Engine {
       return buildReport(this);
     }
     if (this.opts.checkMappings ?? true) m.checkStaleMappings();
+    m.checkStructures();
     return buildReport(this);
   }
 
@@ -620,12 +710,12 @@ export class Engine {
 function defaultRacePoint(engine: Engine, vcpu: Vcpu, point: string, gfn: number): void {
   const p = engine.opts.racePressure ?? 1 / 8;
   if (engine.opts.raceAgent === "pageout") {
-    if (point !== "after-faultin" || engine.rng.nextFloat() >= p) return;
+    if (point !== "after-faultin" || engine.rng.nextFloat() >= p || !engine.mayRace(vcpu, gfn)) return;
     const vm = engine.machine.vms.find((v) => v.qemu.kvm === vcpu.kvm)!;
     vm.qemu.madvise(gfn * 4096, 4096, "PAGEOUT");
     return;
   }
-  if (engine.machine.host.kswapdRunning() && engine.rng.nextFloat() < p) engine.machine.host.kswapdStep();
+  if (engine.machine.host.kswapdRunning() && engine.rng.nextFloat() < p && engine.mayRace(vcpu, gfn)) engine.machine.host.kswapdStep();
 }
 
 function fillUpTo(s: { fill(b: AccessBatch): number }, b: AccessBatch, want: number): number {

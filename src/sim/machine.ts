@@ -3,8 +3,9 @@
 // (guest RAM, memslots), the KVM VM with its vCPUs, the guest kernel running on them, and
 // the guest processes with their workload steps. runAccess() is one guest access, end to end.
 
-import { PAGE_SIZE } from "../hw/addr.js";
+import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
+import { PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn } from "../hw/x86_pte.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
@@ -287,8 +288,10 @@ export class Machine {
   invariantViolations = 0;
   readonly violations: string[] = [];
   /**
-   * Under shadow paging, compare each access's shadow translation with the guest's own tables
-   * (a stale shadow entry is a violation even when the data happens to match). Off by default: it walks the guest tables per access.
+   * Compare each access's translation (the TLB's, or under shadow paging the shadow entry's)
+   * with the guest kernel's own tables: a stale entry is a violation even when the data happens
+   * to match. Off by default (on with run --check=full and in memvirt check): it walks the guest
+   * tables per access. Guests without a kernel may use a stale entry until their INVLPG: not checked.
    */
   checkShadowWalks = false;
   /** Guest reads made, and a digest of the values they returned (the same under every MMU mode). */
@@ -353,6 +356,13 @@ export class Machine {
         `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} was translated, but no shadow entry maps it: a stale TLB entry`,
       );
     }
+    if (this.checkShadowWalks && vm.kernel !== null && gfn >= 0) {
+      const want = this.guestGfnOf(vm, vcpu.shadow !== null ? vcpu.shadow.cr3Gfn : vcpu.mmu.cr3Frame, gva);
+      if (want !== -2 && want !== gfn)
+        this.violation(
+          `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)}, but the guest's tables map ${want < 0 ? "nothing" : `gfn 0x${want.toString(16)}`} there: a stale ${vcpu.shadow !== null ? "shadow entry or " : ""}TLB entry`,
+        );
+    }
     const page = Math.floor(gva / PAGE_SIZE);
     const byGva = vm.expectedByGva(ps.process ?? ps.space!);
     if (write) {
@@ -388,6 +398,52 @@ export class Machine {
   violation(msg: string): void {
     this.invariantViolations++;
     if (this.violations.length < 20) this.violations.push(msg);
+  }
+
+  /** The gfn the guest's tables rooted at `rootGfn` map at gva, read without side effects: -1 if none, -2 if a table is not in host RAM. */
+  private guestGfnOf(vm: VmState, rootGfn: number, gva: number): number {
+    const mem = this.host.mem;
+    let table = rootGfn;
+    for (let level: number = vm.cfg.guest.levels; level >= 1; level--) {
+      const p = this.host.probe(vm.qemu.mm, vm.qemu.gpaToHva(table * PAGE_SIZE));
+      if (p.state !== "present" || !mem.isTable(p.pfn)) return -2;
+      const idx = Math.floor(gva / LEVEL_SIZE[level]!) % 512;
+      const lo = mem.readLo(p.pfn, idx);
+      const hi = mem.readHi(p.pfn, idx);
+      if ((lo & PTE_P) === 0) return -1;
+      if (level === 1 || (level <= 3 && (lo & PTE_PS) !== 0)) {
+        const size = LEVEL_SIZE[level]!;
+        return entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi) + Math.floor((gva % size) / PAGE_SIZE);
+      }
+      table = entryPfn(lo, hi);
+    }
+    return -1;
+  }
+
+  /**
+   * The structures' own invariants: the host mm's (rmap, LRU, swap counts, accounting, free
+   * lists: host/invariants.ts) and each shadow MMU's (rmaps, parent links, counts, write
+   * tracking: kvm/shadow_check.ts). O(memory): the engine runs it at the end of a run, and
+   * with checks "full" every CHECK_EVERY slices. Returns the number of violations found.
+   */
+  checkStructures(): number {
+    let bad = 0;
+    try {
+      this.host.checkInvariants();
+    } catch (e) {
+      if (!(e instanceof Error) || !e.message.startsWith("host mm invariant")) throw e;
+      this.violation(e.message);
+      bad++;
+    }
+    for (const vm of this.vms) {
+      const sh = vm.qemu.kvm.shadow;
+      if (sh === null) continue;
+      for (const msg of sh.checkInvariants()) {
+        this.violation(`${vm.cfg.name}: shadow MMU invariant: ${msg}`);
+        bad++;
+      }
+    }
+    return bad;
   }
 
   /**
