@@ -4,8 +4,8 @@
 
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { Command } from "@commander-js/extra-typings";
-import { Resvg } from "@resvg/resvg-js";
-import * as vega from "vega";
+// vega and resvg load only when a plot is drawn (they cost most of start-up for every other command).
+import type * as vega from "vega";
 import type { Report, SeriesPoint } from "../sim/report.js";
 import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
@@ -128,7 +128,8 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
 }
 
 export async function renderPlot(runs: { label: string; series: SeriesPoint[] }[], title: string): Promise<string> {
-  const view = new vega.View(vega.parse(plotSpec(runs, title)), { renderer: "none" });
+  const { View, parse } = await import("vega");
+  const view = new View(parse(plotSpec(runs, title)), { renderer: "none" });
   return view.toSVG();
 }
 
@@ -153,7 +154,9 @@ export function plotCommand(out: Out) {
       if (!png && !/\.svg$/i.test(o.output)) throw new UsageError(`--output ${o.output}: give a name ending in .svg or .png`);
       const scenario = (json as { scenario?: string }).scenario ?? file;
       const svg = await renderPlot(runs, `memvirt: ${scenario}`);
-      const data = png ? new Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } }).render().asPng() : svg;
+      const data = png
+        ? new (await import("@resvg/resvg-js")).Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } }).render().asPng()
+        : svg;
       const tmp = `${o.output}.partial`;
       try {
         writeFileSync(tmp, data);

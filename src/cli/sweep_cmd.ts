@@ -14,9 +14,7 @@ import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "@commander-js/extra-typings";
-import cliProgress from "cli-progress";
 import { stringify } from "csv-stringify/sync";
-import { Piscina } from "piscina";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
@@ -138,6 +136,8 @@ async function runTasks(tasks: SweepTask[], workers: number, onDone: () => void)
       return r;
     });
   }
+  // piscina and cli-progress load only for a sweep (every command would pay for them at start-up).
+  const { Piscina } = await import("piscina");
   const pool = new Piscina({ filename: workerFile, maxThreads: workers, minThreads: 1 });
   try {
     return await Promise.all(
@@ -170,7 +170,8 @@ export function sweepCommand(out: Out) {
       const tasks = shardOf(o.shard, plan.tasks);
       const workers = o.workers === undefined ? availableParallelism() : Number(o.workers);
       if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers ${o.workers}: a whole number`);
-      const bar = process.stderr.isTTY
+      const cliProgress = process.stderr.isTTY ? (await import("cli-progress")).default : null;
+      const bar = cliProgress
         ? new cliProgress.SingleBar(
             { format: "sweep [{bar}] {value}/{total} runs, eta {eta}s", stream: process.stderr },
             cliProgress.Presets.shades_classic,
