@@ -10,9 +10,6 @@ if (file) {
   process.on("exit", () => {
     const cpu = process.cpuUsage();
     const ru = process.resourceUsage();
-    writeFileSync(
-      file,
-      JSON.stringify({ userUs: cpu.user, sysUs: cpu.system, maxRssKiB: ru.maxRSS, rss: process.memoryUsage().rss }),
-    );
+    writeFileSync(file, JSON.stringify({ userUs: cpu.user, sysUs: cpu.system, maxRssKiB: ru.maxRSS, rss: process.memoryUsage().rss }));
   });
 }
