@@ -13,10 +13,11 @@
 // In-process cases (walks, TLB hits) run the model's Mmu from dist/ on a ScratchRange; the
 // end-to-end, start-up, memory and sweep cases run `node dist/cli/main.js` as a child that
 // reports its own whole-process CPU time and peak RSS (bench/lib/rusage_hook.mjs).
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { ACC_USER, PAGE_SIZE, ScratchRange, WalkLog, XLATE_OK } from "../dist/index.js";
 
@@ -110,21 +111,45 @@ function cReference(): string | null {
   return cBinary;
 }
 
-interface CRun {
-  cpuSeconds: number[];
-  passes: number;
-  batch: number;
-  refsPerAccess: number;
-  hpaSum: number;
-  refHash: number;
-}
-function runC(mode: string, bytes: number, seed: number): CRun | null {
-  const bin = cReference();
-  if (!bin) return null;
-  const args = [mode, String(bytes), String(seed), String(BATCH), String(SAMPLE_SECONDS), String(SAMPLES), String(LOG_WALKS)];
-  const r = spawnSync(bin, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`C reference ${mode} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as CRun;
+/**
+ * walk.c running as a child that takes one sample per line written to its stdin, so the model's
+ * and C's samples alternate and both see the same load on a shared machine.
+ */
+class CRef {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    readonly head: { passes: number; batch: number; refHash: number },
+    lines: AsyncIterator<string>,
+  ) {
+    this.lines = lines;
+  }
+
+  static async start(mode: string, bytes: number, seed: number): Promise<CRef | null> {
+    const bin = cReference();
+    if (!bin) return null;
+    const args = [mode, String(bytes), String(seed), String(BATCH), String(SAMPLE_SECONDS), "0", String(LOG_WALKS)];
+    const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const first = await lines.next();
+    if (first.done) throw new Error(`C reference ${mode} failed: ${stderr}`);
+    return new CRef(child, JSON.parse(first.value), lines);
+  }
+
+  async sample(): Promise<{ cpuSeconds: number; refsPerAccess: number; hpaSum: number }> {
+    this.child.stdin.write("s\n");
+    const l = await this.lines.next();
+    if (l.done) throw new Error("C reference ended early");
+    return JSON.parse(l.value);
+  }
+
+  stop(): void {
+    this.child.stdin.end();
+  }
 }
 
 // ------------------------------------------------------------------ in-process walk cases
@@ -177,7 +202,7 @@ interface WalkCase {
   goals: (rate: number, ratio: number | null) => Goal[];
 }
 
-function walkCase(w: WalkCase): CaseResult {
+async function walkCase(w: WalkCase): Promise<CaseResult> {
   const fresh = w.make();
   const addrs = addresses(fresh.gvaBase, fresh.pages, BATCH, w.seed);
   const hash = refHash(fresh, addrs);
@@ -187,45 +212,58 @@ function walkCase(w: WalkCase): CaseResult {
   let hpaSum = pass(r, addrs);
   const one = cpuSeconds(process.cpuUsage(t));
   const passes = Math.floor(SAMPLE_SECONDS / Math.max(one, 1e-6)) + 1;
-  const samples: number[] = [];
+  const c = w.cMode ? await CRef.start(w.cMode, w.bytes, w.seed) : null;
+  const jsRates: number[] = [];
+  const cRates: number[] = [];
+  const ratios: number[] = [];
+  let cLast = { cpuSeconds: 0, refsPerAccess: 0, hpaSum: 0 };
   const s = r.mmu.stats;
   const before = s.guestTableReads + s.nestedTableReads + s.walkDataAccesses + s.tlbHits;
-  for (let k = 0; k < SAMPLES; k++) {
-    t = process.cpuUsage();
-    for (let p = 0; p < passes; p++) hpaSum = pass(r, addrs);
-    samples.push(cpuSeconds(process.cpuUsage(t)));
+  try {
+    for (let k = 0; k < SAMPLES; k++) {
+      t = process.cpuUsage();
+      for (let p = 0; p < passes; p++) hpaSum = pass(r, addrs);
+      jsRates.push((passes * BATCH) / cpuSeconds(process.cpuUsage(t)));
+      if (c) {
+        cLast = await c.sample();
+        cRates.push((c.head.passes * c.head.batch) / cLast.cpuSeconds);
+        ratios.push(jsRates[k]! / cRates[k]!);
+      }
+    }
+  } finally {
+    c?.stop();
   }
   const refs = (s.guestTableReads + s.nestedTableReads + s.walkDataAccesses + s.tlbHits - before) / (SAMPLES * passes * BATCH);
-  const rate = (passes * BATCH) / median(samples);
+  const spread = (xs: number[]) => (Math.max(...xs) - Math.min(...xs)) / median(xs);
+  const rate = median(jsRates);
   const res: CaseResult = {
     name: w.name,
     description: w.description,
-    figures: {
-      jsPerCpuSecond: rate,
-      jsSpread: (Math.max(...samples) - Math.min(...samples)) / median(samples),
-      refsPerAccess: refs,
-    },
+    figures: { jsPerCpuSecond: rate, jsSpread: spread(jsRates), refsPerAccess: refs },
     goals: [],
     agree: [],
     notes: [],
   };
   let ratio: number | null = null;
-  if (w.cMode) {
-    const c = runC(w.cMode, w.bytes, w.seed);
-    if (c) {
-      const cRate = (c.passes * c.batch) / median(c.cpuSeconds);
-      ratio = rate / cRate;
-      res.figures.cPerCpuSecond = cRate;
-      res.figures.cSpread = (Math.max(...c.cpuSeconds) - Math.min(...c.cpuSeconds)) / median(c.cpuSeconds);
-      res.figures.ratioToC = ratio;
-      res.agree.push(
-        { what: "memory references per access", js: refs, c: c.refsPerAccess, ok: Math.abs(refs - c.refsPerAccess) < 1e-9 },
-        { what: "sum of the hpa of every access in a pass", js: hpaSum, c: c.hpaSum, ok: hpaSum === c.hpaSum },
-        { what: `hash of every reference's hpa over the first ${LOG_WALKS} accesses`, js: hash, c: c.refHash, ok: hash === c.refHash },
-      );
-    } else {
-      res.notes.push(cNote);
-    }
+  if (c) {
+    // The ratio is the median of each pair's ratio (a model sample and the C sample right after it).
+    ratio = median(ratios);
+    res.figures.cPerCpuSecond = median(cRates);
+    res.figures.cSpread = spread(cRates);
+    res.figures.ratioToC = ratio;
+    res.figures.ratioRange = `${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}`;
+    res.agree.push(
+      { what: "memory references per access", js: refs, c: cLast.refsPerAccess, ok: Math.abs(refs - cLast.refsPerAccess) < 1e-9 },
+      { what: "sum of the hpa of every access in a pass", js: hpaSum, c: cLast.hpaSum, ok: hpaSum === cLast.hpaSum },
+      {
+        what: `hash of every reference's hpa over the first ${LOG_WALKS} accesses`,
+        js: hash,
+        c: c.head.refHash,
+        ok: hash === c.head.refHash,
+      },
+    );
+  } else if (w.cMode) {
+    res.notes.push(cNote);
   }
   res.goals = w.goals(rate, ratio);
   return res;
@@ -395,7 +433,7 @@ interface Case {
 }
 
 const cases: Case[] = [
-  ...walkCases.map((w) => ({ name: w.name, full: false, run: async () => walkCase(w) })),
+  ...walkCases.map((w) => ({ name: w.name, full: false, run: () => walkCase(w) })),
   {
     name: "startup",
     full: false,
@@ -555,7 +593,8 @@ const doc = {
   node: process.version,
   cpus: `${os.cpus()[0]?.model ?? "?"} x ${os.availableParallelism()}`,
   loadAverage: loadavg(),
-  timing: "CPU time (user + sys) of this process or of the child; medians over samples",
+  timing:
+    "CPU time (user + sys) of this process or of the child; medians over samples; model and C samples alternate, ratio = median of the pairs' ratios",
   samples: SAMPLES,
   cReference: cBinary ? "cc -O2 bench/ref/walk.c" : cNote || "not run",
   wallSeconds: (performance.now() - t0) / 1000,
@@ -586,7 +625,7 @@ if (json) {
 } else {
   const out: string[] = [];
   out.push(`memvirt bench: ${doc.cpus}, node ${process.version}, load ${doc.loadAverage.map((x) => x.toFixed(1)).join(" ")}`);
-  out.push(`by CPU time (user + sys), median of ${SAMPLES} samples; C reference: ${doc.cReference}`);
+  out.push(`by CPU time (user + sys), median of ${SAMPLES} samples, model and C alternating; C reference: ${doc.cReference}`);
   for (const r of results) {
     out.push("", `${r.name}: ${r.description}`);
     const f = r.figures;
@@ -594,7 +633,7 @@ if (json) {
       const spread = (x: unknown) => `±${((Number(x) * 100) / 2).toFixed(0)}%`;
       let line = `  model ${fmtRate(f.jsPerCpuSecond)} (${spread(f.jsSpread)})`;
       if (typeof f.cPerCpuSecond === "number")
-        line += `   C ${fmtRate(f.cPerCpuSecond)} (${spread(f.cSpread)})   ratio ${(f.ratioToC as number).toFixed(3)} of C`;
+        line += `   C ${fmtRate(f.cPerCpuSecond)} (${spread(f.cSpread)})   ratio ${(f.ratioToC as number).toFixed(3)} of C (pairs ${f.ratioRange})`;
       out.push(line, `  ${(f.refsPerAccess as number).toFixed(2)} memory references per access`);
     } else if (typeof f.accessesPerCpuSecond === "number") {
       out.push(

@@ -13,9 +13,11 @@
 //         4-level EPT: 24 table reads + the data reference), native1d (4 table reads + data),
 //         tlbhit (a 128-set x 16-way TLB with LRU, the model's Golden Cove default, in front
 //         of the 2D walk).
-// Prints one JSON line: CPU seconds of each sample (CLOCK_PROCESS_CPUTIME_ID), passes over the
-// batch per sample, memory references per access (table reads and the data reference), the sum of every access's hpa over one pass, and
-// a hash of the addresses of every reference of the first <logWalks> accesses of a fresh run.
+// Prints JSON lines: first the passes over the batch per sample and a hash of the address of
+// every reference of the first <logWalks> accesses of a fresh run; then per sample its CPU
+// seconds (CLOCK_PROCESS_CPUTIME_ID), memory references per access (table reads and the data
+// reference) and the sum of every access's hpa over a pass. <samples> 0: a sample per line
+// read on stdin, until EOF.
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -226,9 +228,15 @@ int main(int argc, char **argv) {
   for (long i = 0; i < batch; i++) sum += tlb ? access_tlb(addrs[i]) : walk(addrs[i]);
   double one = cpu_now() - t0;
   long passes = one > 0 ? (long)(sample_s / one) + 1 : 1000;
-  printf("{\"mode\":\"%s\",\"batch\":%ld,\"passes\":%ld,\"cpuSeconds\":[", mode, batch, passes);
-  uint64_t pass_sum = 0;
-  for (int s = 0; s < samples; s++) {
+  // The first line: what the samples will be. Then one sample per line read on stdin (the
+  // bench interleaves them with the model's samples, so both see the same machine), or
+  // <samples> samples at once when <samples> > 0.
+  printf("{\"mode\":\"%s\",\"batch\":%ld,\"passes\":%ld,\"refHash\":%u,\"keep\":%llu}\n", mode, batch, passes, ref_hash,
+         (unsigned long long)(sum & 1));
+  fflush(stdout);
+  char line[64];
+  for (int s = 0; samples > 0 ? s < samples : fgets(line, sizeof line, stdin) != 0; s++) {
+    uint64_t pass_sum = 0;
     tlb_hits = 0;
     refs = 0;
     double a = cpu_now();
@@ -240,10 +248,9 @@ int main(int argc, char **argv) {
         for (long i = 0; i < batch; i++) pass_sum += walk(addrs[i]);
     }
     double b = cpu_now();
-    printf("%s%.6f", s ? "," : "", b - a);
+    printf("{\"cpuSeconds\":%.6f,\"refsPerAccess\":%.4f,\"hpaSum\":%llu}\n", b - a, (double)refs / ((double)passes * batch),
+           (unsigned long long)pass_sum);
+    fflush(stdout);
   }
-  printf("],\"refsPerAccess\":%.4f,\"tlbHitRate\":%.4f,\"hpaSum\":%llu,\"refHash\":%u,\"keep\":%llu}\n",
-         (double)refs / ((double)passes * batch), (double)tlb_hits / ((double)passes * batch),
-         (unsigned long long)pass_sum, ref_hash, (unsigned long long)(sum & 1));
   return 0;
 }
