@@ -1,20 +1,160 @@
 // SPDX-License-Identifier: MIT
-// `npm run bench`: throughput of the hot paths. `--json` prints machine-readable results;
-// `--check` exits 1 if a figure falls below its goal (bench/goals.json).
-import { readFileSync } from "node:fs";
-import { Bench } from "tinybench";
-import { PAGE_SIZE } from "../dist/index.js";
-import { ACC_USER, XLATE_OK } from "../dist/index.js";
-import { ScratchRange } from "../dist/index.js";
-import { Engine } from "../dist/sim/engine.js";
-import { loadScenario } from "../dist/sim/scenario_load.js";
+// `npm run bench`: the model's speed and memory, timed by CPU (user + sys), with a C reference
+// of the same walks compiled and run in the same job so speed is given as a ratio that a busy
+// machine disturbs far less than a wall-clock figure.
+//
+//   npm run --silent bench -- [--json] [--full] [--case name[,name...]] [--check] [--samples n]
+//
+// --json prints one JSON document on stdout and nothing else; --full adds the long cases
+// (10^8 accesses, 16 GiB first touch, 16 VMs x 4 GiB: several minutes); --case runs only the
+// named cases (see --list); --check exits 1 if a goal is missed (bench/goals.json).
+// Progress goes to stderr, and only when it is a terminal.
+//
+// In-process cases (walks, TLB hits) run the model's Mmu from dist/ on a ScratchRange; the
+// end-to-end, start-up, memory and sweep cases run `node dist/cli/main.js` as a child that
+// reports its own whole-process CPU time and peak RSS (bench/lib/rusage_hook.mjs).
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { ACC_USER, PAGE_SIZE, ScratchRange, WalkLog, XLATE_OK } from "../dist/index.js";
 
-const json = process.argv.includes("--json");
-const check = process.argv.includes("--check");
-const BATCH = 1 << 20;
+const argv = process.argv.slice(2);
+const flag = (f: string) => argv.includes(f);
+const optVal = (f: string): string | undefined => {
+  const i = argv.indexOf(f);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const json = flag("--json");
+const full = flag("--full");
+const check = flag("--check");
+const caseFilter = optVal("--case")?.split(",").filter(Boolean) ?? null;
+const SAMPLES = Number(optVal("--samples") ?? 5);
+if (!Number.isInteger(SAMPLES) || SAMPLES < 1) throw new Error(`--samples ${optVal("--samples")}: a whole number >= 1`);
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CLI = join(ROOT, "dist/cli/main.js");
+const HOOK = join(ROOT, "bench/lib/rusage_hook.mjs");
+const TMP = mkdtempSync(join(tmpdir(), "memvirt-bench-"));
+process.on("exit", () => rmSync(TMP, { recursive: true, force: true }));
+
 const GIB = 2 ** 30;
+/** Accesses per batch of the in-process cases (the address stream is precomputed, as in C). */
+const BATCH = 1 << 20;
+/** Target CPU seconds of one sample; a batch is repeated to reach it. */
+const SAMPLE_SECONDS = 0.25;
+/** Accesses of a fresh run whose reference addresses are hashed and compared with C's. */
+const LOG_WALKS = 2048;
 
-/** A seeded xorshift32, so every run walks the same addresses. */
+const progress = (msg: string) => {
+  if (process.stderr.isTTY) process.stderr.write(`bench: ${msg}\n`);
+};
+
+// ------------------------------------------------------------------ results
+
+interface Goal {
+  /** Key in bench/goals.json. */
+  id: string;
+  text: string;
+  measured: number;
+  target: number;
+  /** "min": measured >= target; "max": measured <= target. */
+  kind: "min" | "max";
+  met: boolean;
+}
+interface CaseResult {
+  name: string;
+  description: string;
+  /** The case's figures, by name (rates per CPU-second, CPU seconds, bytes). */
+  figures: Record<string, number | string | null>;
+  goals: Goal[];
+  /** Agreement checks between the model and the C reference (or other consistency checks). */
+  agree: { what: string; js: number | string; c: number | string; ok: boolean; labels?: [string, string] }[];
+  notes: string[];
+}
+
+const goalTargets = JSON.parse(readFileSync(new URL("./goals.json", import.meta.url), "utf8")) as Record<
+  string,
+  { target: number; kind: "min" | "max"; text: string }
+>;
+function goal(id: string, measured: number): Goal {
+  const g = goalTargets[id];
+  if (!g) throw new Error(`bench/goals.json has no goal ${id}`);
+  const met = g.kind === "min" ? measured >= g.target : measured <= g.target;
+  return { id, text: g.text, measured, target: g.target, kind: g.kind, met };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const cpuSeconds = (d: NodeJS.CpuUsage) => (d.user + d.system) / 1e6;
+
+// ------------------------------------------------------------------ the C reference
+
+let cBinary: string | null | undefined;
+let cNote = "";
+/** Compiles bench/ref/walk.c with the system's cc once; null (with a note) if there is none or it fails. */
+function cReference(): string | null {
+  if (cBinary !== undefined) return cBinary;
+  const out = join(TMP, "walk");
+  const r = spawnSync("cc", ["-O2", "-o", out, join(ROOT, "bench/ref/walk.c")], { encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    cNote = r.error ? "no C compiler (cc) on this machine: C reference skipped" : `cc failed: C reference skipped\n${r.stderr}`;
+    cBinary = null;
+  } else {
+    cBinary = out;
+  }
+  return cBinary;
+}
+
+/**
+ * walk.c running as a child that takes one sample per line written to its stdin, so the model's
+ * and C's samples alternate and both see the same load on a shared machine.
+ */
+class CRef {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    readonly head: { passes: number; batch: number; refHash: number },
+    lines: AsyncIterator<string>,
+  ) {
+    this.lines = lines;
+  }
+
+  static async start(mode: string, bytes: number, seed: number): Promise<CRef | null> {
+    const bin = cReference();
+    if (!bin) return null;
+    const args = [mode, String(bytes), String(seed), String(BATCH), String(SAMPLE_SECONDS), "0", String(LOG_WALKS)];
+    const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const first = await lines.next();
+    if (first.done) throw new Error(`C reference ${mode} failed: ${stderr}`);
+    return new CRef(child, JSON.parse(first.value), lines);
+  }
+
+  async sample(): Promise<{ cpuSeconds: number; refsPerAccess: number; hpaSum: number }> {
+    this.child.stdin.write("s\n");
+    const l = await this.lines.next();
+    if (l.done) throw new Error("C reference ended early");
+    return JSON.parse(l.value);
+  }
+
+  stop(): void {
+    this.child.stdin.end();
+  }
+}
+
+// ------------------------------------------------------------------ in-process walk cases
+
+/** bench/ref/walk.c does the same: a seeded xorshift32, so every run walks the same addresses. */
 function addresses(base: number, pages: number, n: number, seed: number): Float64Array {
   const out = new Float64Array(n);
   let x = seed >>> 0 || 1;
@@ -29,84 +169,499 @@ function addresses(base: number, pages: number, n: number, seed: number): Float6
   return out;
 }
 
-function runAll(r: ScratchRange, addrs: Float64Array): void {
+/** One pass: every access translated, the sum of the hpas returned (C sums them too, so neither drops work). */
+function pass(r: ScratchRange, addrs: Float64Array): number {
   const mmu = r.mmu;
+  let sum = 0;
   for (let i = 0; i < addrs.length; i++) {
     if (mmu.access(addrs[i]!, ACC_USER) !== XLATE_OK) throw new Error(`translation failed at ${addrs[i]}`);
+    sum += mmu.hpa;
   }
+  return sum;
 }
 
-const cases: { name: string; goal?: string; setup: () => { r: ScratchRange; addrs: Float64Array } }[] = [
+/** The hash walk.c computes: every reference's hpa, in order, over a fresh range's first accesses. */
+function refHash(r: ScratchRange, addrs: Float64Array): number {
+  const log = new WalkLog();
+  r.mmu.log = log;
+  for (let i = 0; i < LOG_WALKS; i++) r.mmu.access(addrs[i]!, ACC_USER);
+  r.mmu.log = null;
+  let h = 0;
+  for (const s of log.steps) h = (Math.imul(h, 31) + ((s.hpa / 8) >>> 0)) >>> 0;
+  return h;
+}
+
+interface WalkCase {
+  name: string;
+  description: string;
+  /** Mode of walk.c, or null (no C counterpart). */
+  cMode: string | null;
+  make: () => ScratchRange;
+  bytes: number;
+  seed: number;
+  goals: (rate: number, ratio: number | null) => Goal[];
+}
+
+async function walkCase(w: WalkCase): Promise<CaseResult> {
+  const fresh = w.make();
+  const addrs = addresses(fresh.gvaBase, fresh.pages, BATCH, w.seed);
+  const hash = refHash(fresh, addrs);
+  const r = w.make();
+  pass(r, addrs); // warm-up: A bits set, TLB filled, code optimized
+  let t = process.cpuUsage();
+  let hpaSum = pass(r, addrs);
+  const one = cpuSeconds(process.cpuUsage(t));
+  const passes = Math.floor(SAMPLE_SECONDS / Math.max(one, 1e-6)) + 1;
+  const c = w.cMode ? await CRef.start(w.cMode, w.bytes, w.seed) : null;
+  const jsRates: number[] = [];
+  const cRates: number[] = [];
+  const ratios: number[] = [];
+  let cLast = { cpuSeconds: 0, refsPerAccess: 0, hpaSum: 0 };
+  const s = r.mmu.stats;
+  const before = s.guestTableReads + s.nestedTableReads + s.walkDataAccesses + s.tlbHits;
+  try {
+    for (let k = 0; k < SAMPLES; k++) {
+      t = process.cpuUsage();
+      for (let p = 0; p < passes; p++) hpaSum = pass(r, addrs);
+      jsRates.push((passes * BATCH) / cpuSeconds(process.cpuUsage(t)));
+      if (c) {
+        cLast = await c.sample();
+        cRates.push((c.head.passes * c.head.batch) / cLast.cpuSeconds);
+        ratios.push(jsRates[k]! / cRates[k]!);
+      }
+    }
+  } finally {
+    c?.stop();
+  }
+  const refs = (s.guestTableReads + s.nestedTableReads + s.walkDataAccesses + s.tlbHits - before) / (SAMPLES * passes * BATCH);
+  const spread = (xs: number[]) => (Math.max(...xs) - Math.min(...xs)) / median(xs);
+  const rate = median(jsRates);
+  const res: CaseResult = {
+    name: w.name,
+    description: w.description,
+    figures: { jsPerCpuSecond: rate, jsSpread: spread(jsRates), refsPerAccess: refs },
+    goals: [],
+    agree: [],
+    notes: [],
+  };
+  let ratio: number | null = null;
+  if (c) {
+    // The ratio is the median of each pair's ratio (a model sample and the C sample right after it).
+    ratio = median(ratios);
+    res.figures.cPerCpuSecond = median(cRates);
+    res.figures.cSpread = spread(cRates);
+    res.figures.ratioToC = ratio;
+    res.figures.ratioRange = `${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}`;
+    res.agree.push(
+      { what: "memory references per access", js: refs, c: cLast.refsPerAccess, ok: Math.abs(refs - cLast.refsPerAccess) < 1e-9 },
+      { what: "sum of the hpa of every access in a pass", js: hpaSum, c: cLast.hpaSum, ok: hpaSum === cLast.hpaSum },
+      {
+        what: `hash of every reference's hpa over the first ${LOG_WALKS} accesses`,
+        js: hash,
+        c: c.head.refHash,
+        ok: hash === c.head.refHash,
+      },
+    );
+  } else if (w.cMode) {
+    res.notes.push(cNote);
+  }
+  res.goals = w.goals(rate, ratio);
+  return res;
+}
+
+const noCaches = { psc: null, nestedTlb: null, nestedPsc: null } as const;
+const walkCases: WalkCase[] = [
   {
-    name: "TLB-hit translations (EPT, 64 hot pages)",
-    goal: "tlbHit",
-    setup: () => {
-      const r = new ScratchRange("ept", 64 * PAGE_SIZE);
-      const addrs = addresses(r.gvaBase, 64, BATCH, 1);
-      runAll(r, addrs.subarray(0, 4096));
-      return { r, addrs };
+    name: "cold2d",
+    description: "cold 2D walks: EPT 4+4, 4 KiB pages, 1 GiB footprint, TLB and all caches off (24 table reads + data)",
+    cMode: "cold2d",
+    make: () => new ScratchRange("ept", GIB, { tlb: null, ...noCaches }),
+    bytes: GIB,
+    seed: 2,
+    goals: (_rate, ratio) => (ratio === null ? [] : [goal("cold2dRatio", ratio)]),
+  },
+  {
+    name: "tlbhit",
+    description: "TLB-hit translations: 64 hot pages under EPT, Golden Cove STLB (128 sets x 16 ways, LRU)",
+    cMode: "tlbhit",
+    // Paging-structure caches and the nested TLB off: the few misses then walk exactly as walk.c does.
+    make: () => new ScratchRange("ept", 64 * PAGE_SIZE, noCaches),
+    bytes: 64 * PAGE_SIZE,
+    seed: 1,
+    goals: (rate, ratio) => [...(ratio === null ? [] : [goal("tlbHitRatio", ratio)]), goal("tlbHitRate", rate)],
+  },
+  {
+    name: "native1d",
+    description: "native 1D walks: 4 levels, 4 KiB pages, 1 GiB footprint, TLB and caches off (4 table reads + data)",
+    cMode: "native1d",
+    make: () => new ScratchRange("native", GIB, { tlb: null, psc: null }),
+    bytes: GIB,
+    seed: 4,
+    goals: () => [],
+  },
+  {
+    name: "warm2d",
+    description: "warm 2D walks: EPT 4+4, 1 GiB footprint, random pages, TLB + paging-structure caches + nested TLB on (no C reference)",
+    cMode: null,
+    make: () => new ScratchRange("ept", GIB),
+    bytes: GIB,
+    seed: 3,
+    goals: () => [],
+  },
+];
+
+// ------------------------------------------------------------------ child-process cases
+
+interface ChildRun {
+  cpuSeconds: number;
+  wallSeconds: number;
+  maxRssBytes: number;
+  stdout: string;
+  status: number | null;
+}
+
+/** Runs `node dist/cli/main.js ...args` and returns its whole-process CPU time and peak RSS. */
+function runCli(args: string[]): Promise<ChildRun> {
+  const ru = join(TMP, `rusage-${Math.random().toString(36).slice(2)}.json`);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ["--import", HOOK, CLI, ...args], {
+      env: { ...process.env, MEMVIRT_BENCH_RUSAGE: ru, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (status) => {
+      const wallSeconds = (performance.now() - t0) / 1000;
+      let u: { userUs: number; sysUs: number; maxRssKiB: number };
+      try {
+        u = JSON.parse(readFileSync(ru, "utf8"));
+      } catch {
+        reject(new Error(`memvirt ${args.join(" ")} exited ${status} without reporting its usage:\n${stderr.slice(-2000)}`));
+        return;
+      }
+      if (status !== 0 && status !== 1) {
+        reject(new Error(`memvirt ${args.join(" ")} exited ${status}:\n${stderr.slice(-2000)}`));
+        return;
+      }
+      resolve({ cpuSeconds: (u.userUs + u.sysUs) / 1e6, wallSeconds, maxRssBytes: u.maxRssKiB * 1024, stdout, status });
+    });
+  });
+}
+
+function scenarioFile(name: string, yaml: string): string {
+  const f = join(TMP, `${name}.yaml`);
+  writeFileSync(f, yaml);
+  return f;
+}
+
+/** `memvirt run <scenario> --json - --sample 0`: the report's access count and the child's usage. */
+async function runScenario(name: string, yaml: string): Promise<ChildRun & { accesses: number }> {
+  const r = await runCli(["run", scenarioFile(name, yaml), "--json", "-", "--sample", "0"]);
+  const report = JSON.parse(r.stdout) as { accesses?: number };
+  if (typeof report.accesses !== "number") throw new Error(`${name}: the report has no access count`);
+  return { ...r, accesses: report.accesses };
+}
+
+/** The hit-dominated workload: random accesses over a 4 MiB heap that stays resident. */
+const hitScenario = (accesses: number) => `seed: 1
+host: {ram: 1GiB, swap: 0, thp: never}
+vms:
+  - name: vm0
+    ram: 512MiB
+    mmu: ept
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: heap, size: 4MiB}
+          - random: {name: heap, accesses: ${accesses}, writeRatio: 0.3}
+`;
+
+/** First touches: every access faults (guest #PF, EPT violation exit, host fault). */
+const faultScenario = (bytes: string, vmRam: string, hostRam: string) => `seed: 1
+host: {ram: ${hostRam}, swap: 0, thp: never}
+vms:
+  - name: vm0
+    ram: ${vmRam}
+    mmu: ept
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: buf, size: ${bytes}}
+          - touch: {name: buf, op: write}
+`;
+
+/** Peak RSS of a 1-access run: the baseline memory cases subtract. */
+let startupRss: number | null = null;
+/** Median CPU of the start-up case, if it ran: end-to-end figures also given without it. */
+let startupCpu: number | null = null;
+async function startupBaseline(): Promise<ChildRun> {
+  const r = await runScenario("one-access", readFileSync(join(ROOT, "bench/scenarios/one-access.yaml"), "utf8"));
+  startupRss = startupRss === null ? r.maxRssBytes : Math.min(startupRss, r.maxRssBytes);
+  return r;
+}
+
+function e2eResult(name: string, description: string, r: ChildRun & { accesses: number }): CaseResult {
+  return {
+    name,
+    description,
+    figures: {
+      accesses: r.accesses,
+      cpuSeconds: r.cpuSeconds,
+      wallSeconds: r.wallSeconds,
+      accessesPerCpuSecond: r.accesses / r.cpuSeconds,
+      accessesPerCpuSecondAfterStartup: startupCpu === null ? null : r.accesses / Math.max(r.cpuSeconds - startupCpu, 1e-3),
+      maxRssBytes: r.maxRssBytes,
+    },
+    goals: [],
+    agree: [],
+    notes: [],
+  };
+}
+
+interface Case {
+  name: string;
+  full: boolean;
+  run: () => Promise<CaseResult>;
+}
+
+const cases: Case[] = [
+  ...walkCases.map((w) => ({ name: w.name, full: false, run: () => walkCase(w) })),
+  {
+    name: "startup",
+    full: false,
+    run: async () => {
+      const runs: ChildRun[] = [];
+      for (let i = 0; i < 3; i++) runs.push(await startupBaseline());
+      const cpu = median(runs.map((r) => r.cpuSeconds));
+      startupCpu = cpu;
+      return {
+        name: "startup",
+        description: "start-up: `memvirt run` of a 1-access scenario, whole-process CPU (median of 3)",
+        figures: {
+          cpuSeconds: cpu,
+          cpuSamples: runs.map((r) => r.cpuSeconds.toFixed(3)).join(" "),
+          maxRssBytes: Math.min(...runs.map((r) => r.maxRssBytes)),
+        },
+        goals: [goal("startupCpu", cpu)],
+        agree: [],
+        notes: [],
+      };
     },
   },
   {
-    name: "cold 2D walks (EPT 4+4, 4 KiB, 1 GiB footprint, TLB and caches off)",
-    goal: "cold2d",
-    setup: () => {
-      const r = new ScratchRange("ept", GIB, { tlb: null, psc: null, nestedTlb: null, nestedPsc: null });
-      return { r, addrs: addresses(r.gvaBase, r.pages, BATCH, 2) };
+    name: "e2e-hit",
+    full: false,
+    run: async () => {
+      const r = await runScenario("e2e-hit", hitScenario(10_000_000));
+      const res = e2eResult(
+        "e2e-hit",
+        "end to end, hit-dominated: 10^7 random accesses (30% writes) over 4 MiB in an EPT VM, native twin on; whole `memvirt run` process",
+        r,
+      );
+      res.goals.push(goal("hitAccessesPerCpuSecond", r.accesses / r.cpuSeconds));
+      return res;
     },
   },
   {
-    name: "warm 2D walks (EPT 4+4, 4 KiB, 1 GiB footprint, TLB + paging-structure caches + nested TLB)",
-    goal: "warm2d",
-    setup: () => {
-      const r = new ScratchRange("ept", GIB);
-      const addrs = addresses(r.gvaBase, r.pages, BATCH, 3);
-      runAll(r, addrs);
-      return { r, addrs };
+    name: "e2e-fault",
+    full: false,
+    run: async () => {
+      const r = await runScenario("e2e-fault", faultScenario("256MiB", "512MiB", "1GiB"));
+      return e2eResult(
+        "e2e-fault",
+        "end to end, fault-dominated: first write to each of 65,536 pages (256 MiB) in an EPT VM: guest #PF, EPT violation, host fault each; whole process",
+        r,
+      );
     },
   },
   {
-    name: "native 1D walks (4 levels, 1 GiB footprint, TLB and caches off)",
-    setup: () => {
-      const r = new ScratchRange("native", GIB, { tlb: null, psc: null });
-      return { r, addrs: addresses(r.gvaBase, r.pages, BATCH, 4) };
+    name: "sweep",
+    full: false,
+    run: async () => {
+      const scen = scenarioFile("sweep-base", hitScenario(2_000_000));
+      const sweep = scenarioFile("sweep", `scenario: ${scen}\ngrid:\n  mmu: [ept, npt]\nseeds: [1, 2]\n`);
+      const load = loadavg()[0]!;
+      const w1 = await runCli(["sweep", sweep, "--workers", "1", "-o", join(TMP, "w1.csv")]);
+      const w2 = await runCli(["sweep", sweep, "--workers", "2", "-o", join(TMP, "w2.csv")]);
+      const same = readFileSync(join(TMP, "w1.csv"), "utf8") === readFileSync(join(TMP, "w2.csv"), "utf8");
+      const speedup = w1.wallSeconds / w2.wallSeconds;
+      const res: CaseResult = {
+        name: "sweep",
+        description: "sweep scaling: `memvirt sweep` of 4 runs (mmu ept/npt x 2 seeds, 2x10^6 accesses each), --workers 1 vs 2",
+        figures: {
+          wall1: w1.wallSeconds,
+          wall2: w2.wallSeconds,
+          cpu1: w1.cpuSeconds,
+          cpu2: w2.cpuSeconds,
+          speedup,
+          loadAverage: load,
+        },
+        goals: [goal("sweepSpeedup", speedup)],
+        agree: [{ what: "the CSV of 1 worker and of 2 workers", js: "", c: "", ok: same, labels: ["", ""] }],
+        notes: [],
+      };
+      if (load > 0.5)
+        res.notes.push(
+          `the machine was not idle (1-minute load average ${load.toFixed(1)} before the sweep): the wall-clock speedup understates what 2 idle cores give`,
+        );
+      return res;
+    },
+  },
+  {
+    name: "e2e-1e8",
+    full: true,
+    run: async () => {
+      const r = await runScenario("e2e-1e8", hitScenario(100_000_000));
+      const res = e2eResult("e2e-1e8", "10^8 accesses: the hit-dominated run (random over 4 MiB, EPT, native twin on) at 10^8 accesses", r);
+      res.goals.push(goal("run1e8Cpu", r.cpuSeconds));
+      return res;
+    },
+  },
+  {
+    name: "touch16g",
+    full: true,
+    run: async () => {
+      if (startupRss === null) await startupBaseline();
+      const pages = (16 * GIB) / PAGE_SIZE;
+      const r = await runScenario("touch16g", faultScenario("16GiB", "17GiB", "20GiB"));
+      const res = e2eResult(
+        "touch16g",
+        "first touch of 16 GiB: a write to each of 4,194,304 pages in an EPT VM; RSS per touched page = (peak RSS - a 1-access run's peak RSS) / pages",
+        r,
+      );
+      const perPage = (r.maxRssBytes - startupRss!) / pages;
+      res.figures.rssBytesPerPage = perPage;
+      res.goals.push(goal("touch16gBytesPerPage", perPage));
+      return res;
+    },
+  },
+  {
+    name: "scale16x4g",
+    full: true,
+    run: async () => {
+      const vm = (i: number) => `  - name: vm${i}
+    ram: 4GiB
+    mmu: ept
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: buf, size: 3GiB}
+          - touch: {name: buf, op: write}
+`;
+      const yaml = `seed: 1\nhost: {ram: 64GiB, swap: 0, thp: never}\nvms:\n${Array.from({ length: 16 }, (_, i) => vm(i)).join("")}`;
+      const r = await runScenario("scale16x4g", yaml);
+      const res = e2eResult(
+        "scale16x4g",
+        "scale: 16 VMs of 4 GiB on a 64 GiB host, each writing 3 GiB once (12,582,912 first touches in all)",
+        r,
+      );
+      res.goals.push(goal("scaleCpu", r.cpuSeconds), goal("scaleRss", r.maxRssBytes));
+      return res;
     },
   },
 ];
 
-const goals = JSON.parse(readFileSync(new URL("./goals.json", import.meta.url), "utf8")) as Record<string, number>;
-const results: { name: string; perSecond: number; goal: number | null; ok: boolean }[] = [];
-for (const c of cases) {
-  const { r, addrs } = c.setup();
-  const bench = new Bench({ time: 1500, warmupTime: 300 });
-  bench.add(c.name, () => runAll(r, addrs));
-  await bench.run();
-  const t = bench.tasks[0]!.result!;
-  const meanMs = "latency" in t ? (t as { latency: { mean: number } }).latency.mean : (t as unknown as { mean: number }).mean;
-  const perSecond = BATCH / (meanMs / 1000);
-  const goal = c.goal ? (goals[c.goal] ?? null) : null;
-  results.push({ name: c.name, perSecond, goal, ok: goal === null || perSecond >= goal });
+if (flag("--list")) {
+  for (const c of cases) console.log(`${c.name}${c.full ? " (--full)" : ""}`);
+  process.exit(0);
 }
+if (caseFilter) {
+  const unknown = caseFilter.filter((n) => !cases.some((c) => c.name === n));
+  if (unknown.length) throw new Error(`unknown case ${unknown.join(", ")}; cases: ${cases.map((c) => c.name).join(", ")}`);
+}
+const selected = cases.filter((c) => (caseFilter ? caseFilter.includes(c.name) : full || !c.full));
 
-// End to end: guest accesses through the whole stack (guest kernel, EPT, KVM, host), with the
-// native twin in lockstep, on a working set that stays resident after its first touches.
-{
-  const scenario = loadScenario(
-    "host: {ram: 1GiB, swap: 0, thp: never}\nvms:\n  - name: vm0\n    ram: 512MiB\n    processes:\n      - name: p0\n        steps:\n          - mmap: {name: heap, size: 16MiB}\n          - random: {name: heap, accesses: 3_000_000, writeRatio: 0.3}\n",
-    "bench.yaml",
-  );
-  const t0 = performance.now();
-  const r = new Engine(scenario, { sampleEvery: 0 }).run();
-  const perSecond = r.accesses / ((performance.now() - t0) / 1000);
-  results.push({ name: "end-to-end guest accesses (EPT VM, 16 MiB working set, native twin on)", perSecond, goal: null, ok: true });
+const results: CaseResult[] = [];
+const t0 = performance.now();
+for (const c of selected) {
+  progress(`${c.name} ...`);
+  results.push(await c.run());
+}
+const goals = results.flatMap((r) => r.goals);
+const disagreements = results.flatMap((r) => r.agree.filter((a) => !a.ok).map((a) => `${r.name}: ${a.what}`));
+const os = await import("node:os");
+const doc = {
+  memvirtBench: 1,
+  node: process.version,
+  cpus: `${os.cpus()[0]?.model ?? "?"} x ${os.availableParallelism()}`,
+  loadAverage: loadavg(),
+  timing:
+    "CPU time (user + sys) of this process or of the child; medians over samples; model and C samples alternate, ratio = median of the pairs' ratios",
+  samples: SAMPLES,
+  cReference: cBinary ? "cc -O2 bench/ref/walk.c" : cNote || "not run",
+  wallSeconds: (performance.now() - t0) / 1000,
+  results,
+  goalsMet: goals.filter((g) => g.met).length,
+  goalsMissed: goals.filter((g) => !g.met).map((g) => g.id),
+  disagreements,
+};
+
+const fmtCount = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(1)} k`);
+const fmtRate = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(1)} M/s` : `${(x / 1e3).toFixed(1)} k/s`);
+function fmtGoal(g: Goal): string {
+  const f = (x: number) =>
+    g.id.endsWith("Ratio") || g.id === "sweepSpeedup"
+      ? x.toFixed(3)
+      : g.id.endsWith("Cpu")
+        ? `${x.toFixed(2)} s`
+        : g.id === "scaleRss"
+          ? `${(x / 1e9).toFixed(2)} GB`
+          : g.id.endsWith("BytesPerPage")
+            ? `${x.toFixed(0)} B`
+            : fmtRate(x);
+  return `${g.met ? "met   " : "MISSED"} ${g.text}: ${f(g.measured)} (goal ${g.kind === "min" ? ">=" : "<="} ${f(g.target)})`;
 }
 
 if (json) {
-  console.log(JSON.stringify({ node: process.version, batch: BATCH, results }, null, 2));
+  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 } else {
+  const out: string[] = [];
+  out.push(`memvirt bench: ${doc.cpus}, node ${process.version}, load ${doc.loadAverage.map((x) => x.toFixed(1)).join(" ")}`);
+  out.push(`by CPU time (user + sys), median of ${SAMPLES} samples, model and C alternating; C reference: ${doc.cReference}`);
   for (const r of results) {
-    const goal = r.goal === null ? "" : `  (goal ${(r.goal / 1e6).toFixed(0)} M/s: ${r.ok ? "met" : "MISSED"})`;
-    console.log(`${(r.perSecond / 1e6).toFixed(1).padStart(7)} M/s  ${r.name}${goal}`);
+    out.push("", `${r.name}: ${r.description}`);
+    const f = r.figures;
+    if (typeof f.jsPerCpuSecond === "number") {
+      const spread = (x: unknown) => `±${((Number(x) * 100) / 2).toFixed(0)}%`;
+      let line = `  model ${fmtRate(f.jsPerCpuSecond)} (${spread(f.jsSpread)})`;
+      if (typeof f.cPerCpuSecond === "number")
+        line += `   C ${fmtRate(f.cPerCpuSecond)} (${spread(f.cSpread)})   ratio ${(f.ratioToC as number).toFixed(3)} of C (pairs ${f.ratioRange})`;
+      out.push(line, `  ${(f.refsPerAccess as number).toFixed(2)} memory references per access`);
+    } else if (typeof f.accessesPerCpuSecond === "number") {
+      out.push(
+        `  ${(f.accesses as number).toLocaleString("en-US")} accesses in ${(f.cpuSeconds as number).toFixed(2)} s CPU (${(f.wallSeconds as number).toFixed(2)} s wall): ${fmtCount(f.accessesPerCpuSecond)} accesses per CPU-second; peak RSS ${((f.maxRssBytes as number) / 2 ** 20).toFixed(0)} MiB`,
+      );
+      if (typeof f.accessesPerCpuSecondAfterStartup === "number")
+        out.push(`  ${fmtCount(f.accessesPerCpuSecondAfterStartup)} accesses per CPU-second without the start-up case's CPU`);
+      if (typeof f.rssBytesPerPage === "number") out.push(`  ${f.rssBytesPerPage.toFixed(0)} B of RSS per touched page`);
+    } else if (r.name === "startup") {
+      out.push(
+        `  ${(f.cpuSeconds as number).toFixed(3)} s CPU (samples ${f.cpuSamples}); peak RSS ${((f.maxRssBytes as number) / 2 ** 20).toFixed(0)} MiB`,
+      );
+    } else if (r.name === "sweep") {
+      out.push(
+        `  1 worker ${(f.wall1 as number).toFixed(2)} s wall (${(f.cpu1 as number).toFixed(2)} s CPU), 2 workers ${(f.wall2 as number).toFixed(2)} s wall (${(f.cpu2 as number).toFixed(2)} s CPU): ${(f.speedup as number).toFixed(2)}x`,
+      );
+    }
+    for (const a of r.agree) out.push(`  ${a.ok ? "agree" : "DISAGREE"}: ${a.what}${a.labels ? "" : ` (model ${a.js}, C ${a.c})`}`);
+    for (const g of r.goals) out.push(`  ${fmtGoal(g)}`);
+    for (const n of r.notes) out.push(`  note: ${n}`);
   }
+  out.push(
+    "",
+    `goals: ${doc.goalsMet} met, ${doc.goalsMissed.length} missed${doc.goalsMissed.length ? ` (${doc.goalsMissed.join(", ")})` : ""}`,
+  );
+  if (disagreements.length) out.push(`DISAGREEMENTS (the figures compare different work): ${disagreements.join("; ")}`);
+  console.log(out.join("\n"));
 }
-if (check && results.some((r) => !r.ok)) process.exitCode = 1;
+// A disagreement with the C reference means the figures compare different work: always an error.
+if (disagreements.length) process.exitCode = 2;
+else if (check && goals.some((g) => !g.met)) process.exitCode = 1;

@@ -3,11 +3,11 @@
 // variant of a --compare report) drawn with Vega, rendered to PNG with resvg.
 
 import { Command } from "@commander-js/extra-typings";
-import { Resvg } from "@resvg/resvg-js";
-import * as vega from "vega";
 import { z } from "zod";
 import type { SeriesPoint } from "../sim/report.js";
 import { formatPath } from "../sim/scenario_load.js";
+// vega and resvg load only when a plot is drawn (they cost most of start-up for every other command).
+import type * as vega from "vega";
 import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
 import { checkOutputPaths, prepareOutputs } from "./output.js";
@@ -164,7 +164,8 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
 }
 
 export async function renderPlot(runs: { label: string; series: SeriesPoint[] }[], title: string): Promise<string> {
-  const view = new vega.View(vega.parse(plotSpec(runs, title)), { renderer: "none" });
+  const { View, parse } = await import("vega");
+  const view = new View(parse(plotSpec(runs, title)), { renderer: "none" });
   return view.toSVG();
 }
 
@@ -195,7 +196,11 @@ export function plotCommand(out: Out) {
       try {
         const scenario = (json as { scenario?: string }).scenario ?? file;
         const svg = await renderPlot(runs, `memvirt: ${scenario}`);
-        const data = png ? new Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } }).render().asPng() : svg;
+        const data = png
+          ? new (await import("@resvg/resvg-js")).Resvg(svg, { background: "white", fitTo: { mode: "width", value: 1600 } })
+              .render()
+              .asPng()
+          : svg;
         outputs.get("-o/--output")!.write(data);
         await outputs.commitAll();
       } finally {

@@ -14,9 +14,7 @@ import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "@commander-js/extra-typings";
-import cliProgress from "cli-progress";
 import { stringify } from "csv-stringify/sync";
-import { Piscina } from "piscina";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { ScenarioError, formatPath, loadScenario } from "../sim/scenario_load.js";
@@ -183,6 +181,8 @@ async function runTasks(tasks: SweepTask[], workers: number, onDone: () => void)
     }
     return results;
   }
+  // piscina and cli-progress load only for a sweep (every command would pay for them at start-up).
+  const { Piscina } = await import("piscina");
   const pool = new Piscina({ filename: workerFile, maxThreads: workers, minThreads: 1 });
   try {
     return await Promise.all(
@@ -217,7 +217,9 @@ export function sweepCommand(out: Out) {
       const outputs = prepareOutputs([{ option: "-o/--output", path: o.output ?? STDOUT }], [file, ...inputs], out);
       let results: SweepResult[];
       try {
-        const bar = process.stderr.isTTY
+        // cli-progress loads only for a terminal (start-up of every other command).
+        const cliProgress = process.stderr.isTTY ? (await import("cli-progress")).default : null;
+        const bar = cliProgress
           ? new cliProgress.SingleBar(
               { format: "sweep [{bar}] {value}/{total} runs, eta {eta}s", stream: process.stderr },
               cliProgress.Presets.shades_classic,
