@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import { Gzip } from "fflate";
 import { PAGE_SIZE } from "../hw/addr.js";
@@ -89,7 +89,11 @@ export async function convertLackey(lackeyPath: string, output: Output, gzip: bo
 /** Runs `command` under Lackey, logging to `log`; a SIGINT/SIGTERM of memvirt kills it too. */
 function runLackey(command: string[], log: string): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn("valgrind", ["--tool=lackey", "--trace-mem=yes", `--log-file=${log}`, ...command], { stdio: "inherit" });
+    // Valgrind's own temporary files go into the log's directory too, which memvirt removes whole.
+    const child = spawn("valgrind", ["--tool=lackey", "--trace-mem=yes", `--log-file=${log}`, ...command], {
+      stdio: "inherit",
+      env: { ...process.env, TMPDIR: dirname(log) },
+    });
     const unregister = onInterrupt(() => child.kill("SIGKILL"));
     child.on("error", (e) => {
       unregister();
