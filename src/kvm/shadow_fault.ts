@@ -20,7 +20,7 @@ import { gpteAccess, type GuestWalker, protectCleanGpte } from "./guest_walker.j
 import type { Kvm } from "./kvm.js";
 import { gfnToHva, slotMaxLevel } from "./memslot.js";
 import { RET_PF_EMULATE, RET_PF_FAILED, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS, type ShadowMmu } from "./shadow_mmu.js";
-import { indexAt, isLargeSpte } from "./shadow_spte.js";
+import { X86_MASKS, indexAt, isLargeSpte } from "./spte.js";
 import { type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { isShadowPresent } from "./spte.js";
@@ -159,7 +159,7 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: ShadowFault, w: GuestWalker): num
     sp.writeFloodingCount = 0;
     if (level === w.level) break;
     const lo = shadow.spteLo(sptep);
-    const exists = isShadowPresent(lo) && !isLargeSpte(lo);
+    const exists = isShadowPresent(lo) && !isLargeSpte(X86_MASKS, lo);
     let child: KvmMmuPage | null = null;
     if (!exists) {
       // kvm_mmu_get_child_sp(): the page shadowing the guest table one level down.
@@ -188,7 +188,7 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: ShadowFault, w: GuestWalker): num
     const baseGfn = roundGfn(f.gfn, level);
     validateDirectSpte(kvm, shadow, sptep, directAccess);
     const lo = shadow.spteLo(sptep);
-    if (!(isShadowPresent(lo) && !isLargeSpte(lo))) {
+    if (!(isShadowPresent(lo) && !isLargeSpte(X86_MASKS, lo))) {
       const child = shadow.getShadowPage(baseGfn, childRole(sp.role, true, directAccess));
       if (child === null) {
         kvm.lastFaultError = shadow.lastError;
@@ -216,7 +216,7 @@ function roundGfn(gfn: number, level: number): number {
 /** validate_direct_spte(): a direct child made for another access (the gpte's D bit changed) is unlinked. */
 function validateDirectSpte(kvm: Kvm, shadow: ShadowMmu, sptep: number, directAccess: number): void {
   const lo = shadow.spteLo(sptep);
-  if (!isShadowPresent(lo) || isLargeSpte(lo)) return;
+  if (!isShadowPresent(lo) || isLargeSpte(X86_MASKS, lo)) return;
   const child = shadow.childOf(lo, shadow.spteHi(sptep));
   if (child.access === directAccess) return;
   shadow.dropParentPte(child, sptep);

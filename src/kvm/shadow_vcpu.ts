@@ -15,7 +15,7 @@ import type { ShadowFault } from "./shadow_fault.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
 import { GuestWalker, type GuestPagingState, probeGuestGfn } from "./guest_walker.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
-import { indexAt, isLastSpte } from "./shadow_spte.js";
+import { X86_MASKS, indexAt, isLastSpte } from "./spte.js";
 import { type KvmMmuPage, shadowRootRole, sptepOf } from "./shadow_page.js";
 import type { ShadowSync } from "./shadow_sync.js";
 import { isShadowPresent } from "./spte.js";
@@ -212,7 +212,7 @@ export class ShadowVcpuMmu {
       }
       if (sp.unsyncChildren === 0) return;
       const lo = s.spteLo(sptep);
-      if (!isShadowPresent(lo) || isLastSpte(lo, sp.level)) return;
+      if (!isShadowPresent(lo) || isLastSpte(X86_MASKS, lo, sp.level)) return;
       sp = s.childOf(lo, s.spteHi(sptep));
     }
   }

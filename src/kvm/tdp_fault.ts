@@ -14,7 +14,7 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import { PFERR_PRESENT, PFERR_WRITE } from "../hw/x86_pte.js";
 import type { Kvm } from "./kvm.js";
 import { gfnToHva, slotMaxLevel } from "./memslot.js";
-import { isAccessTracked, makeLeafSpte, restoreAccessTrack, spteWritable } from "./spte.js";
+import { ACC_ALL, ACC_EXEC_MASK, ACC_USER_MASK, isAccessTracked, makeSpte, restoreAccessTrack, spteOut, spteWritable } from "./spte.js";
 import { framesAtLevel } from "./tdp_mmu.js";
 import type { Vcpu } from "./vcpu.js";
 
@@ -45,14 +45,14 @@ function faultSteps(kvm: Kvm, vcpu: Vcpu, gpa: number, errorCode: number): numbe
   if (tdp.lookup(gfn)) {
     const lo = tdp.leafLo;
     const hi = tdp.leafHi;
-    if (isAccessTracked(tdp.fmt, lo, hi)) {
+    if (isAccessTracked(tdp.masks, lo, hi)) {
       const [nlo, nhi] = restoreAccessTrack(lo, hi);
       tdp.updateLeaf(gfn, nlo, nhi);
       vcpu.stats.pf_fast++;
       if (bus.on) bus.emit("kvm.fast_fault", { vcpu: vcpu.id, gfn, fix: "access-track" });
       return RET_PF_FIXED;
     }
-    if (!write || spteWritable(tdp.fmt, lo)) {
+    if (!write || spteWritable(tdp.masks, lo)) {
       // The spte already allows the access: another vCPU fixed it meanwhile, or a TLB was stale.
       // fast_page_fault() sees it for present faults; the slow path's map() for the others.
       if (present) vcpu.stats.pf_fast++;
@@ -111,8 +111,8 @@ function faultSteps(kvm: Kvm, vcpu: Vcpu, gpa: number, errorCode: number): numbe
   const frames = framesAtLevel(level);
   const baseGfn = Math.floor(gfn / frames) * frames;
   const basePfn = pfn - (gfn - baseGfn);
-  const [lo, hi] = makeLeafSpte(tdp.fmt, { pfn: basePfn, level, writable, hostWritable: writable, accessed: true, ad: tdp.ad });
-  const r = tdp.map(gfn, lo, hi, level);
+  makeSpte(tdp.masks, basePfn, level, writable ? ACC_ALL : ACC_EXEC_MASK | ACC_USER_MASK, true, true, writable);
+  const r = tdp.map(gfn, spteOut[0], spteOut[1], level);
   if (r === "nomem") {
     kvm.lastFaultError = "the host is out of memory for EPT/NPT tables";
     return RET_PF_FAILED;
