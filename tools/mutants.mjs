@@ -82,7 +82,7 @@ export const MUTANTS = [
   {
     name: "tdp-ignores-host-ro",
     bug: "the TDP fault maps writable what the host maps read-only (zero page, COW)",
-    edits: [["src/kvm/tdp_fault.ts", "    writable = host.gupWritable;\n", ""]],
+    edits: [["src/kvm/mmu.ts", "    writable = host.gupWritable;\n", ""]],
     by: [RULES],
     fast: true,
   },

@@ -18,6 +18,7 @@ import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { PTE_RW, entryPfn } from "../hw/x86_pte.js";
 import { GuestMemory } from "./guest_walker.js";
+import { type KvmMmu, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_SPURIOUS } from "./mmu.js";
 import type { HostMmOps } from "./kvm.js";
 import type { Memslots } from "./memslot.js";
 import { PageTrack } from "./page_track.js";
@@ -51,15 +52,6 @@ export const KVM_MMU_HASH_SHIFT = 12;
 /** PT64_ROOT_MAX_LEVEL: shadow pages a fault may need, topped up before it takes mmu_lock. */
 export const SHADOW_PAGE_CACHE_MIN = 5;
 
-/** RET_PF_* codes of the shadow fault path (mmu_internal.h). */
-export const RET_PF_CONTINUE = 0;
-export const RET_PF_RETRY = 1;
-export const RET_PF_FIXED = 2;
-export const RET_PF_SPURIOUS = 3;
-export const RET_PF_EMULATE = 4;
-/** Not a kernel code: the host could not back the access, or KVM ran out of shadow pages. */
-export const RET_PF_FAILED = -1;
-
 /** What the shadow MMU asks of its VM. */
 export interface ShadowMmuOwner {
   /** kvm_flush_remote_tlbs(). */
@@ -68,7 +60,7 @@ export interface ShadowMmuOwner {
   requestFreeObsoleteRoots(): void;
 }
 
-export class ShadowMmu {
+export class ShadowMmu implements KvmMmu {
   readonly track = new PageTrack();
   readonly gmem: GuestMemory;
   /** kvm->arch.n_used_mmu_pages / n_max_mmu_pages. */
@@ -590,7 +582,7 @@ export class ShadowMmu {
   }
 
   /** kvm_mmu_zap_all(): VM teardown or the notifier's release. */
-  zapAll(): void {
+  zapAll(_freeRoot = false): void {
     const invalid: KvmMmuPage[] = [];
     restart: for (;;) {
       for (let sp = this.activeHead; sp !== null; ) {

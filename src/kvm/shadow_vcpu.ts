@@ -11,7 +11,6 @@
 // simplified: VMX with VPID only (no SVM ASIDs), no PAE roots, no INVPCID interception, no SMM address space.
 
 import type { Mmu } from "../hw/mmu.js";
-import type { ShadowFault } from "./shadow_fault.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
 import { GuestWalker, type GuestPagingState, probeGuestGfn } from "./guest_walker.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
@@ -57,8 +56,6 @@ export class ShadowVcpuMmu {
   pendingPf = -1;
   /** Why enter() failed. */
   error = "";
-  /** What the last shadow fault found (its gfn and host frame), for the emulator. */
-  readonly fault: ShadowFault = { gva: 0, gfn: 0, write: false, pfn: -1, mapWritable: false, hva: 0, slotMaxLevel: 1 };
 
   constructor(
     readonly shadow: ShadowMmu,

@@ -27,6 +27,7 @@ import {
   spteAccessed,
   sptePfn,
 } from "./spte.js";
+import type { KvmMmu } from "./mmu.js";
 import type { VmStat } from "./stats.js";
 
 /** Where KVM gets and returns the host frames of its tables (the host's page allocator). */
@@ -46,7 +47,7 @@ export function framesAtLevel(level: number): number {
   return 512 ** (level - 1);
 }
 
-export class TdpMmu {
+export class TdpMmu implements KvmMmu {
   readonly root: number;
   observer: SpteObserver | null = null;
   /** KVM's shadow_*_mask for this format (EPT with or without A/D, or x86 for NPT). */
@@ -197,6 +198,11 @@ export class TdpMmu {
    * Returns the number of leaves zapped (a flush is needed if > 0).
    */
   zapLeafs(start: number, end: number): number {
+    return this.unmapGfnRange(start, end);
+  }
+
+  /** kvm_tdp_mmu_unmap_gfn_range(): the zap the notifier asks for. */
+  unmapGfnRange(start: number, end: number): number {
     return this.visit(this.root, this.levels, 0, start, end, (off, gfn, level) => {
       this.setSpte(off, gfn, level, 0, 0);
       return true;
@@ -240,6 +246,9 @@ export class TdpMmu {
   }
 
   /** Zaps everything and frees every table but the root (kvm_tdp_mmu_zap_all); with `root`, the root too. */
+  /** The shadow-page limit follows the memslots; TDP tables have none. */
+  memslotPagesChanged(_pages: number): void {}
+
   zapAll(freeRoot: boolean): number {
     const n = this.zapSubtree(this.root, this.levels, 0, true);
     if (freeRoot) this.freeTable(this.root);
