@@ -45,7 +45,7 @@ export const MUTANTS = [
   {
     name: "aging-keeps-accessed",
     bug: "clear_young reports young but does not clear the accessed bit",
-    edits: [["src/kvm/tdp_mmu.ts", "        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.fmt, lo), hi);\n", ""]],
+    edits: [["src/kvm/tdp_mmu.ts", "        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.masks, lo), hi);\n", ""]],
     by: [RULES],
   },
   {
@@ -82,7 +82,7 @@ export const MUTANTS = [
   {
     name: "tdp-ignores-host-ro",
     bug: "the TDP fault maps writable what the host maps read-only (zero page, COW)",
-    edits: [["src/kvm/tdp_fault.ts", "    writable = host.gupWritable;\n", ""]],
+    edits: [["src/kvm/mmu.ts", "    writable = host.gupWritable;\n", ""]],
     by: [RULES],
     fast: true,
   },

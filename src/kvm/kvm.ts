@@ -8,6 +8,7 @@ import type { TlbConfig } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import { type Memslot, Memslots } from "./memslot.js";
+import type { KvmMmu } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { ShadowSync } from "./shadow_sync.js";
 import { VmStat } from "./stats.js";
@@ -62,6 +63,8 @@ export class Kvm {
   /** The shadow MMU and its unsync machinery (shadow paging), or null. */
   readonly shadow: ShadowMmu | null;
   readonly shadowSync: ShadowSync | null;
+  /** The MMU in use, whichever it is (the operations the notifier and the VM need). */
+  readonly mmu: KvmMmu;
   // The invalidation protocol (kvm->mmu_invalidate_*).
   mmuInvalidateSeq = 0;
   mmuInvalidateInProgress = 0;
@@ -71,12 +74,12 @@ export class Kvm {
   currentVcpu: Vcpu | null = null;
   /** The scheduler's hook into the fault path's race points (null: the fault runs straight through). */
   racePoint: ((vcpu: Vcpu, point: FaultRacePoint, gfn: number) => void) | null = null;
-  /** Why the last fault could not be handled. */
-  lastFaultError = "";
   /** Debug switch: skip the invalidation re-check before install (to show what it prevents). */
   debugSkipSeqCheck = false;
   /** Sptes installed for a page an invalidation had already taken (only possible with debugSkipSeqCheck). */
   staleInstalls = 0;
+  /** What the last stale install was (the reason later faults that raced fail with). */
+  staleReason = "";
   /** The mmu_notifier KVM registers on the VMM's mm (kvm_mmu_notifier_ops). */
   readonly notifier: MmuNotifier;
 
@@ -98,11 +101,13 @@ export class Kvm {
       });
       this.shadowSync = new ShadowSync(this.shadow);
       this.stats.n_max_mmu_pages = this.shadow.nMaxMmuPages;
+      this.mmu = this.shadow;
     } else {
       const ad = opts.mode === "npt" ? true : opts.eptAd;
       this.tdpMmu = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
       this.shadow = null;
       this.shadowSync = null;
+      this.mmu = this.tdpMmu;
     }
     for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i));
     this.notifier = new KvmMmuNotifier(this);
@@ -117,29 +122,27 @@ export class Kvm {
   /** KVM_SET_USER_MEMORY_REGION; the shadow-page limit follows the memslots (kvm_arch_commit_memory_region). */
   addMemslot(slot: Memslot): void {
     this.memslots.add(slot);
-    if (this.shadow !== null) this.shadow.memslotPagesChanged(this.memslots.slots.reduce((n, s) => n + s.npages, 0));
+    this.mmu.memslotPagesChanged(this.memslots.slots.reduce((n, s) => n + s.npages, 0));
   }
 
   /** Every present leaf of the MMU in use: (gfn, level, pfn). For the checker and the visualizer. */
   forEachLeaf(fn: (gfn: number, level: number, pfn: number) => void): void {
-    if (this.shadow !== null) this.shadow.forEachLeaf(fn);
-    else this.tdp.forEachLeaf(fn);
+    this.mmu.forEachLeaf(fn);
   }
 
   /** kvm_unmap_gfn_range(): zaps the leaves mapping [gfnStart, gfnEnd); returns how many. */
   unmapGfnRange(gfnStart: number, gfnEnd: number): number {
-    return this.shadow !== null ? this.shadow.unmapGfnRange(gfnStart, gfnEnd) : this.tdp.zapLeafs(gfnStart, gfnEnd);
+    return this.mmu.unmapGfnRange(gfnStart, gfnEnd);
   }
 
   /** kvm_age_gfn() / kvm_test_age_gfn(). */
   ageGfnRange(gfnStart: number, gfnEnd: number, clear: boolean): boolean {
-    return this.shadow !== null ? this.shadow.age(gfnStart, gfnEnd, clear) : this.tdp.age(gfnStart, gfnEnd, clear);
+    return this.mmu.age(gfnStart, gfnEnd, clear);
   }
 
   /** kvm_mmu_zap_all(): every spte goes (the TDP root stays unless `freeRoot`). */
   zapAll(freeRoot: boolean): void {
-    if (this.shadow !== null) this.shadow.zapAll();
-    else this.tdp.zapAll(freeRoot);
+    this.mmu.zapAll(freeRoot);
   }
 
   /**

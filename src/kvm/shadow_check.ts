@@ -5,7 +5,7 @@
 import { entryPfn } from "../hw/x86_pte.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
 import { sptepIndex, sptepOf, sptepTable } from "./shadow_page.js";
-import { isLastSpte } from "./shadow_spte.js";
+import { X86_MASKS, isLastSpte } from "./spte.js";
 import { isShadowPresent } from "./spte.js";
 
 /**
@@ -28,7 +28,7 @@ export function checkShadowInvariants(m: ShadowMmu): string[] {
         continue;
       }
       const lo = m.spteLo(sptep);
-      if (!isShadowPresent(lo) || !isLastSpte(lo, sp.level) || sp.level !== level || m.rmapKey(level, sp.gfnAt(idx)) !== key)
+      if (!isShadowPresent(lo) || !isLastSpte(X86_MASKS, lo, sp.level) || sp.level !== level || m.rmapKey(level, sp.gfnAt(idx)) !== key)
         bad.push(`rmap ${key}: ${sp} index ${idx} is not a present level-${level} leaf for that gfn`);
       leaves[level]!++;
       onRmap.add(sptep);
@@ -52,7 +52,7 @@ export function checkShadowInvariants(m: ShadowMmu): string[] {
       const sptep = sptepOf(sp.spt, i);
       const lo = m.spteLo(sptep);
       if (!isShadowPresent(lo)) continue;
-      if (isLastSpte(lo, sp.level)) {
+      if (isLastSpte(X86_MASKS, lo, sp.level)) {
         if (!onRmap.has(sptep)) bad.push(`${sp} index ${i}: a present leaf on no rmap`);
       } else {
         const child = pageOf(m, entryPfn(lo, m.spteHi(sptep)));

@@ -14,13 +14,24 @@
 // simplified: no FNAME(is_self_change_mapping) check and no NX huge-page mitigation.
 // simplified: no MMIO sptes, no async page faults, no CR0.WP=0 trick (the guest runs with CR0.WP=1).
 
-import { PFERR_PRESENT, PFERR_RSVD, PFERR_WRITE } from "../hw/x86_pte.js";
+import { PFERR_RSVD } from "../hw/x86_pte.js";
 import { entryPfn } from "../hw/x86_pte.js";
 import { gpteAccess, type GuestWalker, protectCleanGpte } from "./guest_walker.js";
 import type { Kvm } from "./kvm.js";
-import { gfnToHva, slotMaxLevel } from "./memslot.js";
-import { RET_PF_EMULATE, RET_PF_FAILED, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS, type ShadowMmu } from "./shadow_mmu.js";
-import { indexAt, isLargeSpte } from "./shadow_spte.js";
+import { gfnToHva } from "./memslot.js";
+import {
+  type KvmPageFault,
+  RET_PF_CONTINUE,
+  RET_PF_EMULATE,
+  RET_PF_FAILED,
+  RET_PF_FIXED,
+  RET_PF_RETRY,
+  RET_PF_SPURIOUS,
+  isPageFaultStale,
+  kvmFaultinPfn,
+} from "./mmu.js";
+import type { ShadowMmu } from "./shadow_mmu.js";
+import { X86_MASKS, indexAt, isLargeSpte } from "./spte.js";
 import { type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { isShadowPresent } from "./spte.js";
@@ -29,120 +40,45 @@ import type { Vcpu } from "./vcpu.js";
 /** PTE_PREFETCH_NUM: sptes around a 4 KiB fault that FNAME(pte_prefetch) fills too. */
 export const PTE_PREFETCH_NUM = 8;
 
-/** What the fault found, for FNAME(fetch) and the emulator. */
-export interface ShadowFault {
-  gva: number;
-  gfn: number;
-  write: boolean;
-  /** The host frame of gfn, and whether the host maps it writable (fault->map_writable). */
-  pfn: number;
-  mapWritable: boolean;
-  hva: number;
-  slotMaxLevel: number;
-}
-
-/** kvm_mmu_do_page_fault() for an intercepted #PF: counted in pf_taken and by outcome. */
-export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, gva: number, errorCode: number): number {
-  const stats = vcpu.stats;
-  stats.pf_taken++;
-  const r = pageFault(kvm, vcpu, vcpu.shadow!, gva, errorCode);
-  if (r === RET_PF_FIXED) stats.pf_fixed++;
-  else if (r === RET_PF_EMULATE) stats.pf_emulate++;
-  else if (r === RET_PF_SPURIOUS) stats.pf_spurious++;
-  return r;
-}
-
-/** FNAME(page_fault)(). */
-function pageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, gva: number, errorCode: number): number {
+/** FNAME(page_fault)(): shadow paging's page_fault (f.addr is the gva). */
+export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): number {
   const shadow = kvm.shadow!;
-  const bus = kvm.bus;
+  const sh = vcpu.shadow!;
+  const gva = f.addr;
   const w = sh.walker;
-  const write = (errorCode & PFERR_WRITE) !== 0;
-  if (!w.walk(sh.cr3Gfn, gva, errorCode & ~PFERR_RSVD)) {
-    if (w.hostFailed) {
-      kvm.lastFaultError = `walking the guest tables for gva 0x${gva.toString(16)}: ${shadow.gmem.lastError}`;
-      return RET_PF_FAILED;
-    }
+  if (!w.walk(sh.cr3Gfn, gva, f.errorCode & ~PFERR_RSVD)) {
+    if (w.hostFailed) return f.fail(`walking the guest tables for gva 0x${gva.toString(16)}: ${shadow.gmem.lastError}`);
     // The guest's own fault: reflect it (the guest's #PF handler runs next).
     sh.injectPageFault(gva, w.faultErrorCode);
-    if (bus.on) bus.emit("kvm.inject_pf", { vcpu: vcpu.id, gva, error: w.faultErrorCode });
+    if (kvm.bus.on) kvm.bus.emit("kvm.inject_pf", { vcpu: vcpu.id, gva, error: w.faultErrorCode });
     return RET_PF_RETRY;
   }
   const gfn = w.gfn;
-  const slot = shadow.gmem.slotOf(gfn);
-  if (slot === null) {
-    kvm.lastFaultError = `guest accessed gpa 0x${(gfn * 4096).toString(16)}, which no memory slot covers (MMIO is not modelled)`;
-    return RET_PF_FAILED;
-  }
-  const f = sh.fault;
-  f.gva = gva;
   f.gfn = gfn;
-  f.write = write;
-  f.hva = gfnToHva(slot, gfn);
-  f.slotMaxLevel = slotMaxLevel(slot, gfn);
-  f.pfn = -1;
-
+  f.gpa = gfn * 4096;
+  const slot = shadow.gmem.slotOf(gfn);
+  if (slot === null) return f.fail(`guest accessed gpa 0x${f.gpa.toString(16)}, which no memory slot covers (MMIO is not modelled)`);
   // page_fault_handle_page_track(): a write through a present spte to a write-tracked table.
-  if ((errorCode & PFERR_PRESENT) !== 0 && write && shadow.track.isWriteTracked(gfn)) {
+  if (f.present && f.write && shadow.track.isWriteTracked(gfn)) {
     if (sh.root.sp !== null) shadow.clearFloodAlongPath(sh.root.sp, gva);
     return RET_PF_EMULATE;
   }
-  if (!shadow.topupPageCache()) {
-    kvm.lastFaultError = shadow.lastError;
-    return RET_PF_FAILED;
-  }
-
-  // kvm_faultin_pfn(): the invalidation sequence first, then the host page.
-  const mmuSeq = kvm.mmuInvalidateSeq;
-  if (kvm.mmuInvalidateInProgress > 0 && kvm.invalidationRaced(mmuSeq, gfn)) {
-    kvm.stats.mmu_fault_retries++;
-    return RET_PF_RETRY;
-  }
-  if (kvm.racePoint !== null) kvm.racePoint(vcpu, "before-faultin", gfn);
-  const host = kvm.host;
-  let writable = true;
-  let pfn = host.gupFast(f.hva, true);
-  if (pfn < 0) {
-    pfn = host.gup(f.hva, write);
-    if (pfn < 0) {
-      kvm.lastFaultError = `the host could not back gpa 0x${(gfn * 4096).toString(16)} (hva 0x${f.hva.toString(16)}): ${host.lastError}`;
-      return RET_PF_FAILED;
-    }
-    writable = host.gupWritable;
-    if (!write && !writable && host.gupFast(f.hva, true) === pfn) writable = true;
-  }
-  f.pfn = pfn;
-  f.mapWritable = writable;
-  if (bus.on) bus.emit("kvm.faultin", { vcpu: vcpu.id, gfn, hva: f.hva, pfn, writable: writable ? 1 : 0 });
-  if (kvm.racePoint !== null) kvm.racePoint(vcpu, "after-faultin", gfn);
-
+  if (!shadow.topupPageCache()) return f.fail(shadow.lastError);
+  const r = kvmFaultinPfn(kvm, vcpu, f, slot);
+  if (r !== RET_PF_CONTINUE) return r;
   // mmu_lock: is_page_fault_stale(), make_mmu_pages_available(), FNAME(fetch).
-  const raced = kvm.invalidationRaced(mmuSeq, gfn);
-  if (raced && !kvm.debugSkipSeqCheck) {
-    kvm.stats.mmu_fault_retries++;
-    if (bus.on) bus.emit("kvm.fault_retry", { vcpu: vcpu.id, gfn, seq: mmuSeq });
-    return RET_PF_RETRY;
-  }
-  // With the check skipped (debug), a raced pfn may be gone already: say so before the guest uses it.
-  const stale = raced && host.gupFast(f.hva, false) !== pfn;
-  if (stale) {
-    kvm.lastFaultError = `stale mapping: gfn 0x${gfn.toString(16)} installed with pfn 0x${pfn.toString(16)}, which an invalidation took away while the fault was in flight (the sequence re-check was skipped)`;
-    kvm.staleInstalls++;
-  }
-  if (!shadow.makeMmuPagesAvailable()) {
-    kvm.lastFaultError = shadow.lastError;
-    return RET_PF_FAILED;
-  }
-  const r = fetch(kvm, sh, f, w);
+  if (isPageFaultStale(kvm, vcpu, f)) return RET_PF_RETRY;
+  if (!shadow.makeMmuPagesAvailable()) return f.fail(shadow.lastError);
+  const ret = fetch(kvm, sh, f, w);
   // kvm_mmu_finish_page_fault(): kvm_release_faultin_page(unused = RETRY, dirty = map_writable).
-  if (r !== RET_PF_RETRY && r !== RET_PF_FAILED && f.mapWritable) host.markDirty(pfn);
-  return stale ? RET_PF_FAILED : r;
+  if (ret !== RET_PF_RETRY && ret !== RET_PF_FAILED && f.mapWritable) kvm.host.markDirty(f.pfn);
+  return f.stale ? f.fail(f.reason) : ret;
 }
 
 /** FNAME(fetch)(): the shadow path for the fault, from the root down to the leaf. */
-function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: ShadowFault, w: GuestWalker): number {
+function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): number {
   const shadow = kvm.shadow!;
-  const gva = f.gva;
+  const gva = f.addr;
   const directAccess = w.pteAccess;
   // The top gpte is still there? (The root table is write-protected, or no longer in use.)
   if (w.gpteChanged(w.maxLevel)) return RET_PF_RETRY;
@@ -159,15 +95,12 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: ShadowFault, w: GuestWalker): num
     sp.writeFloodingCount = 0;
     if (level === w.level) break;
     const lo = shadow.spteLo(sptep);
-    const exists = isShadowPresent(lo) && !isLargeSpte(lo);
+    const exists = isShadowPresent(lo) && !isLargeSpte(X86_MASKS, lo);
     let child: KvmMmuPage | null = null;
     if (!exists) {
       // kvm_mmu_get_child_sp(): the page shadowing the guest table one level down.
       child = shadow.getShadowPage(w.tableGfn[level - 2]!, childRole(sp.role, false, w.ptAccess[level - 2]!));
-      if (child === null) {
-        kvm.lastFaultError = shadow.lastError;
-        return RET_PF_FAILED;
-      }
+      if (child === null) return f.fail(shadow.lastError);
       // Sync it before linking: the guest need not flush for a non-present -> present change.
       if (child.unsyncChildren > 0) sh.sync.syncChildren(child);
     }
@@ -188,12 +121,9 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: ShadowFault, w: GuestWalker): num
     const baseGfn = roundGfn(f.gfn, level);
     validateDirectSpte(kvm, shadow, sptep, directAccess);
     const lo = shadow.spteLo(sptep);
-    if (!(isShadowPresent(lo) && !isLargeSpte(lo))) {
+    if (!(isShadowPresent(lo) && !isLargeSpte(X86_MASKS, lo))) {
       const child = shadow.getShadowPage(baseGfn, childRole(sp.role, true, directAccess));
-      if (child === null) {
-        kvm.lastFaultError = shadow.lastError;
-        return RET_PF_FAILED;
-      }
+      if (child === null) return f.fail(shadow.lastError);
       shadow.linkShadowPage(sptep, child);
     }
     sp = shadow.childOf(shadow.spteLo(sptep), shadow.spteHi(sptep));
@@ -216,7 +146,7 @@ function roundGfn(gfn: number, level: number): number {
 /** validate_direct_spte(): a direct child made for another access (the gpte's D bit changed) is unlinked. */
 function validateDirectSpte(kvm: Kvm, shadow: ShadowMmu, sptep: number, directAccess: number): void {
   const lo = shadow.spteLo(sptep);
-  if (!isShadowPresent(lo) || isLargeSpte(lo)) return;
+  if (!isShadowPresent(lo) || isLargeSpte(X86_MASKS, lo)) return;
   const child = shadow.childOf(lo, shadow.spteHi(sptep));
   if (child.access === directAccess) return;
   shadow.dropParentPte(child, sptep);
@@ -297,17 +227,13 @@ function directPrefetchMany(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, start: 
  * exit's handler for it. A write-tracked frame (an upper-level guest table) must be emulated;
  * otherwise the frame's leaf shadow pages go unsync (mmu_try_to_unsync_pages()) and the spte
  * becomes writable, so the guest's write goes through when it runs again.
- * Counted like any shadow fault: pf_taken, then pf_fixed or pf_emulate.
+ * Counted like any shadow fault (through kvmMmuDoPageFault(), f.addr is the gpa).
  */
-export function kernelWriteFault(vcpu: Vcpu, shadow: ShadowMmu, gfn: number): number {
-  const stats = vcpu.stats;
-  stats.pf_taken++;
-  if (shadow.track.isWriteTracked(gfn)) {
-    stats.pf_emulate++;
-    return RET_PF_EMULATE;
-  }
+export function kernelWriteFault(kvm: Kvm, _vcpu: Vcpu, f: KvmPageFault): number {
+  const shadow = kvm.shadow!;
+  const gfn = Math.floor(f.addr / 4096);
+  if (shadow.track.isWriteTracked(gfn)) return RET_PF_EMULATE;
   shadow.tryToUnsyncPages(gfn, false, false);
   shadow.dmapRo.delete(gfn);
-  stats.pf_fixed++;
   return RET_PF_FIXED;
 }

@@ -16,26 +16,29 @@
 import { INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
-import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
+import { PTE_RW, entryPfn } from "../hw/x86_pte.js";
 import { GuestMemory } from "./guest_walker.js";
+import { type KvmMmu, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_SPURIOUS } from "./mmu.js";
 import type { HostMmOps } from "./kvm.js";
 import type { Memslots } from "./memslot.js";
 import { PageTrack } from "./page_track.js";
 import { ShadowRmap } from "./shadow_rmap.js";
-import {
-  ACC_EXEC_MASK,
-  ACC_USER_MASK,
-  ACC_WRITE_MASK,
-  KvmMmuPage,
-  hash64,
-  roleLevel,
-  sptepIndex,
-  sptepOf,
-  sptepTable,
-} from "./shadow_page.js";
+import { ACC_WRITE_MASK, KvmMmuPage, hash64, roleLevel, sptepIndex, sptepOf, sptepTable } from "./shadow_page.js";
 import { checkShadowInvariants } from "./shadow_check.js";
-import { isLargeSpte, isLastSpte, shadowSptePfn, indexAt } from "./shadow_spte.js";
-import { X86_SPTE_HOST_WRITABLE, X86_SPTE_MMU_WRITABLE, isShadowPresent, makeNonLeafSpte } from "./spte.js";
+import {
+  X86_MASKS,
+  indexAt,
+  isForbiddenLeafChange,
+  isLargeSpte,
+  isLastSpte,
+  isMmuWritable,
+  isShadowPresent,
+  leafPfn,
+  makeNonLeafSpte,
+  makeSpte,
+  sptePfn,
+  spteOut,
+} from "./spte.js";
 import type { VmStat } from "./stats.js";
 import type { MmuPageAllocator, SpteObserver } from "./tdp_mmu.js";
 
@@ -49,15 +52,6 @@ export const KVM_MMU_HASH_SHIFT = 12;
 /** PT64_ROOT_MAX_LEVEL: shadow pages a fault may need, topped up before it takes mmu_lock. */
 export const SHADOW_PAGE_CACHE_MIN = 5;
 
-/** RET_PF_* codes of the shadow fault path (mmu_internal.h). */
-export const RET_PF_CONTINUE = 0;
-export const RET_PF_RETRY = 1;
-export const RET_PF_FIXED = 2;
-export const RET_PF_SPURIOUS = 3;
-export const RET_PF_EMULATE = 4;
-/** Not a kernel code: the host could not back the access, or KVM ran out of shadow pages. */
-export const RET_PF_FAILED = -1;
-
 /** What the shadow MMU asks of its VM. */
 export interface ShadowMmuOwner {
   /** kvm_flush_remote_tlbs(). */
@@ -66,7 +60,7 @@ export interface ShadowMmuOwner {
   requestFreeObsoleteRoots(): void;
 }
 
-export class ShadowMmu {
+export class ShadowMmu implements KvmMmu {
   readonly track = new PageTrack();
   readonly gmem: GuestMemory;
   /** kvm->arch.n_used_mmu_pages / n_max_mmu_pages. */
@@ -151,11 +145,9 @@ export class ShadowMmu {
     const oldLo = words[off]!;
     const oldHi = words[off + 1]!;
     const level = sp.level;
-    const wasLeaf = isShadowPresent(oldLo) && isLastSpte(oldLo, level);
-    const isLeaf = isShadowPresent(lo) && isLastSpte(lo, level);
-    const oldPfn = wasLeaf ? shadowSptePfn(oldLo, oldHi, level) : -1;
-    const newPfn = isLeaf ? shadowSptePfn(lo, hi, level) : -1;
-    if (wasLeaf && isLeaf && oldPfn !== newPfn) {
+    const oldPfn = leafPfn(X86_MASKS, oldLo, oldHi, level);
+    const newPfn = leafPfn(X86_MASKS, lo, hi, level);
+    if (isForbiddenLeafChange(oldPfn, newPfn)) {
       throw new Error(
         `shadow MMU: present leaf in ${sp} index ${idx} would change pfn 0x${oldPfn.toString(16)} -> 0x${newPfn.toString(16)} without a zap`,
       );
@@ -180,29 +172,20 @@ export class ShadowMmu {
     synchronizing: boolean,
     hostWritable: boolean,
   ): boolean {
-    let lo = 0x800 | PTE_P; // SPTE_MMU_PRESENT | shadow_present_mask
-    let hi = 0;
-    if (!prefetch || synchronizing) lo |= PTE_A;
-    if ((access & ACC_EXEC_MASK) === 0) hi |= PTE_HI_NX;
-    if ((access & ACC_USER_MASK) !== 0) lo |= PTE_US;
-    if (sp.level > 1) lo |= PTE_PS;
-    if (hostWritable) lo |= X86_SPTE_HOST_WRITABLE;
-    else access &= ~ACC_WRITE_MASK;
+    if (!hostWritable) access &= ~ACC_WRITE_MASK;
     let wrprot = false;
-    if ((access & ACC_WRITE_MASK) !== 0) {
-      lo |= PTE_RW | X86_SPTE_MMU_WRITABLE;
-      // An spte that was writable already needs no unsync check (nor a new D).
-      if ((oldLo & PTE_RW) === 0 || !isShadowPresent(oldLo)) {
-        if (this.tryToUnsyncPages(gfn, synchronizing, prefetch)) {
-          wrprot = true;
-          access &= ~ACC_WRITE_MASK;
-          lo &= ~(PTE_RW | X86_SPTE_MMU_WRITABLE);
-        }
-        if ((access & ACC_WRITE_MASK) !== 0) lo |= PTE_D;
+    let dirty = false;
+    // An spte that was writable already needs no unsync check (nor a new D).
+    if ((access & ACC_WRITE_MASK) !== 0 && ((oldLo & PTE_RW) === 0 || !isShadowPresent(oldLo))) {
+      if (this.tryToUnsyncPages(gfn, synchronizing, prefetch)) {
+        wrprot = true;
+        access &= ~ACC_WRITE_MASK;
       }
+      dirty = true;
     }
-    this.newLo = frameLo(pfn, lo);
-    this.newHi = frameHi(pfn, hi);
+    makeSpte(X86_MASKS, pfn, sp.level, access, !prefetch || synchronizing, dirty, hostWritable);
+    this.newLo = spteOut[0];
+    this.newHi = spteOut[1];
     return wrprot;
   }
 
@@ -215,7 +198,7 @@ export class ShadowMmu {
     const old = this.spteLo(sptep);
     this.setSpte(sptep, lo, hi);
     if (!isShadowPresent(old)) return false;
-    return (old & X86_SPTE_MMU_WRITABLE) !== 0 && (lo & X86_SPTE_MMU_WRITABLE) === 0;
+    return isMmuWritable(X86_MASKS, old, 0) && !isMmuWritable(X86_MASKS, lo, 0);
   }
 
   /**
@@ -234,12 +217,12 @@ export class ShadowMmu {
     const old = this.spteLo(sptep);
     if (isShadowPresent(old)) {
       const oldHi = this.spteHi(sptep);
-      if (prefetch && isLastSpte(old, level) && shadowSptePfn(old, oldHi, level) === pfn) return RET_PF_SPURIOUS;
-      if (level > 1 && !isLargeSpte(old)) {
+      if (prefetch && isLastSpte(X86_MASKS, old, level) && sptePfn(X86_MASKS, old, oldHi, level) === pfn) return RET_PF_SPURIOUS;
+      if (level > 1 && !isLargeSpte(X86_MASKS, old)) {
         // A guest table became a huge page: unlink the old child.
         this.dropParentPte(this.childOf(old, oldHi), sptep);
         flush = true;
-      } else if (pfn !== shadowSptePfn(old, oldHi, level)) {
+      } else if (pfn !== sptePfn(X86_MASKS, old, oldHi, level)) {
         this.dropSpte(sptep);
         flush = true;
       } else {
@@ -435,7 +418,7 @@ export class ShadowMmu {
       this.dropSpte(sptep);
       this.owner.flushRemoteTlbs();
     }
-    const [lo, hi] = makeNonLeafSpte("x86", child.spt, true);
+    const [lo, hi] = makeNonLeafSpte(X86_MASKS, child.spt);
     this.setSpte(sptep, lo, hi);
     child.parentPtes.push(sptep);
     if (child.unsyncChildren > 0 || child.unsync) this.syncer.markUnsync(sptep);
@@ -455,7 +438,7 @@ export class ShadowMmu {
     const sptep = sptepOf(sp.spt, idx);
     const lo = this.spteLo(sptep);
     if (!isShadowPresent(lo)) return false;
-    if (isLastSpte(lo, sp.level)) this.dropSpte(sptep);
+    if (isLastSpte(X86_MASKS, lo, sp.level)) this.dropSpte(sptep);
     else this.dropParentPte(this.childOf(lo, this.spteHi(sptep)), sptep);
     return true;
   }
@@ -599,7 +582,7 @@ export class ShadowMmu {
   }
 
   /** kvm_mmu_zap_all(): VM teardown or the notifier's release. */
-  zapAll(): void {
+  zapAll(_freeRoot = false): void {
     const invalid: KvmMmuPage[] = [];
     restart: for (;;) {
       for (let sp = this.activeHead; sp !== null; ) {
@@ -634,7 +617,7 @@ export class ShadowMmu {
       sp.writeFloodingCount = 0;
       const sptep = sptepOf(sp.spt, indexAt(gva, sp.level));
       const lo = this.spteLo(sptep);
-      if (!isShadowPresent(lo) || isLastSpte(lo, sp.level)) return;
+      if (!isShadowPresent(lo) || isLastSpte(X86_MASKS, lo, sp.level)) return;
       sp = this.childOf(lo, this.spteHi(sptep));
     }
   }
@@ -652,7 +635,7 @@ export class ShadowMmu {
       const lo = mem.words[off]!;
       const hi = mem.words[off + 1]!;
       if (!isShadowPresent(lo)) return -1;
-      if (isLastSpte(lo, level)) {
+      if (isLastSpte(X86_MASKS, lo, level)) {
         const size = LEVEL_SIZE[level]!;
         return this.byTable.get(table)!.gfnAt(idx) + Math.floor((gva - Math.floor(gva / size) * size) * INV_PAGE_SIZE);
       }

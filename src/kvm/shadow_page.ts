@@ -12,11 +12,10 @@
 // simplified: only 4- and 5-level long-mode guests: has_4_byte_gpte, quadrant, the *_andnot_wp,
 // guest_mode, passthrough and smm fields stay 0; `invalid` lives on the page, outside the key.
 
+import { ACC_ALL } from "./spte.js";
+
 /** ACC_*_MASK: the access bits of a role and of a walk (paging_tmpl.h FNAME(gpte_access)). */
-export const ACC_EXEC_MASK = 1;
-export const ACC_WRITE_MASK = 2;
-export const ACC_USER_MASK = 4;
-export const ACC_ALL = 7;
+export { ACC_ALL, ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from "./spte.js";
 
 export const ROLE_LEVEL_MASK = 0xf;
 export const ROLE_DIRECT = 1 << 7;

@@ -9,7 +9,7 @@
 import { PTE_A, PTE_RW } from "../hw/x86_pte.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
 import { type KvmMmuPage, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
-import { shadowSptePfn } from "./shadow_spte.js";
+import { X86_MASKS, sptePfn } from "./spte.js";
 import { X86_SPTE_MMU_WRITABLE, isShadowPresent } from "./spte.js";
 
 /** RMAP_RECYCLE_THRESHOLD: an rmap longer than this is zapped whole. */
@@ -115,7 +115,7 @@ export class ShadowRmap {
         const sp = this.s.sptepToSp(sptep);
         const lo = this.s.spteLo(sptep);
         const hi = this.s.spteHi(sptep);
-        fn(sp.gfnAt(sptepIndex(sptep)), sp.level, shadowSptePfn(lo, hi, sp.level), lo, hi);
+        fn(sp.gfnAt(sptepIndex(sptep)), sp.level, sptePfn(X86_MASKS, lo, hi, sp.level), lo, hi);
       }
     }
   }

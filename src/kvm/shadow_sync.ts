@@ -15,7 +15,7 @@ import { PTE_A, PTE_P, entryPfn, rsvdHiMask } from "../hw/x86_pte.js";
 import { gpteAccess, protectCleanGpte } from "./guest_walker.js";
 import { type KvmMmuPage, sptepIndex, sptepOf } from "./shadow_page.js";
 import type { ShadowMmu, ShadowSyncOps } from "./shadow_mmu.js";
-import { isLargeSpte, shadowSptePfn } from "./shadow_spte.js";
+import { X86_MASKS, isLargeSpte, sptePfn } from "./spte.js";
 import { X86_SPTE_HOST_WRITABLE, isShadowPresent } from "./spte.js";
 
 /** KVM_PAGE_ARRAY_NR: pages mmu_sync_children() handles per batch. */
@@ -79,7 +79,7 @@ export class ShadowSync implements ShadowSyncOps {
         if (sp.unsyncChildBitmap[i] === 0) continue;
         const sptep = sptepOf(sp.spt, i);
         const lo = this.s.spteLo(sptep);
-        if (!isShadowPresent(lo) || isLargeSpte(lo)) {
+        if (!isShadowPresent(lo) || isLargeSpte(X86_MASKS, lo)) {
           this.clearUnsyncChildBit(sp, i);
           continue;
         }
@@ -183,7 +183,7 @@ export class ShadowSync implements ShadowSyncOps {
     sp.setTranslation(i, gfn, access);
     const lo = s.spteLo(sptep);
     const hi = s.spteHi(sptep);
-    s.makeSpte(sp, access, gfn, shadowSptePfn(lo, hi, sp.level), lo, true, true, (lo & X86_SPTE_HOST_WRITABLE) !== 0);
+    s.makeSpte(sp, access, gfn, sptePfn(X86_MASKS, lo, hi, sp.level), lo, true, true, (lo & X86_SPTE_HOST_WRITABLE) !== 0);
     return s.spteUpdate(sptep, s.newLo, s.newHi) ? 1 : 0;
   }
 

@@ -11,11 +11,10 @@
 // simplified: VMX with VPID only (no SVM ASIDs), no PAE roots, no INVPCID interception, no SMM address space.
 
 import type { Mmu } from "../hw/mmu.js";
-import type { ShadowFault } from "./shadow_fault.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
 import { GuestWalker, type GuestPagingState, probeGuestGfn } from "./guest_walker.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
-import { indexAt, isLastSpte } from "./shadow_spte.js";
+import { X86_MASKS, indexAt, isLastSpte } from "./spte.js";
 import { type KvmMmuPage, shadowRootRole, sptepOf } from "./shadow_page.js";
 import type { ShadowSync } from "./shadow_sync.js";
 import { isShadowPresent } from "./spte.js";
@@ -57,8 +56,6 @@ export class ShadowVcpuMmu {
   pendingPf = -1;
   /** Why enter() failed. */
   error = "";
-  /** What the last shadow fault found (its gfn and host frame), for the emulator. */
-  readonly fault: ShadowFault = { gva: 0, gfn: 0, write: false, pfn: -1, mapWritable: false, hva: 0, slotMaxLevel: 1 };
 
   constructor(
     readonly shadow: ShadowMmu,
@@ -212,7 +209,7 @@ export class ShadowVcpuMmu {
       }
       if (sp.unsyncChildren === 0) return;
       const lo = s.spteLo(sptep);
-      if (!isShadowPresent(lo) || isLastSpte(lo, sp.level)) return;
+      if (!isShadowPresent(lo) || isLastSpte(X86_MASKS, lo, sp.level)) return;
       sp = s.childOf(lo, s.spteHi(sptep));
     }
   }

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// How KVM composes its sptes (arch/x86/kvm/mmu/spte.c make_spte(), make_nonleaf_spte(),
-// mark_spte_for_access_track()) in the two hardware formats the TDP MMU writes: EPT
-// (see hw/ept_pte.ts for the layout) and the x86 format NPT uses. Software bits:
-//   EPT:  bit 11 MMU-present, 54/56 saved R/X, 57 host-writable, 58 MMU-writable
-//   x86:  bit 11 MMU-present, 9 host-writable, 10 MMU-writable (bits 9-11 are ignored by hardware)
+// KVM's spte format (arch/x86/kvm/mmu/spte.h, spte.c): one set of helpers for both MMUs, the
+// hardware format chosen by masks as KVM chooses its shadow_*_mask at setup
+// (kvm_mmu_set_ept_masks() for EPT, kvm_mmu_reset_all_pte_masks() for the x86 format that NPT
+// and shadow paging use). See hw/ept_pte.ts and hw/x86_pte.ts for the layouts. Software bits:
+//   EPT:  lo 11 MMU-present; hi 22/24 (bits 54/56) saved R/X, 25 (57) host-writable, 26 (58) MMU-writable
+//   x86:  lo 11 MMU-present, 9 host-writable, 10 MMU-writable (bits 9-11 are ignored by hardware)
+// A leaf: level 1, or PS at levels 2-3 (x86: bit 12 is then PAT, so the frame starts at bit 21 or 30).
 
+import { INV_LEVEL_SIZE } from "../hw/addr.js";
 import {
   EPT_A,
   EPT_D,
@@ -21,77 +24,194 @@ import {
   SPTE_HI_SAVED_X,
   SPTE_MMU_PRESENT,
 } from "../hw/ept_pte.js";
-import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, frameHi, frameLo } from "../hw/x86_pte.js";
+import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 
 /** x86-format (NPT, shadow) software bits (DEFAULT_SPTE_HOST_WRITABLE, DEFAULT_SPTE_MMU_WRITABLE). */
 export const X86_SPTE_HOST_WRITABLE = 1 << 9;
 export const X86_SPTE_MMU_WRITABLE = 1 << 10;
 
+/** ACC_* access bits of a leaf (mmu.h: ACC_EXEC_MASK, ACC_WRITE_MASK, ACC_USER_MASK). */
+export const ACC_EXEC_MASK = 1;
+export const ACC_WRITE_MASK = 2;
+export const ACC_USER_MASK = 4;
+export const ACC_ALL = ACC_EXEC_MASK | ACC_WRITE_MASK | ACC_USER_MASK;
+
 export type SpteFormat = "ept" | "x86";
+
+/** KVM's shadow_*_mask values for one format; words are the spte's lo and hi halves. */
+export interface SpteMasks {
+  readonly fmt: SpteFormat;
+  /** shadow_present_mask (EPT: R; x86: P). */
+  readonly present: number;
+  /** shadow_user_mask (EPT: R again; x86: US). */
+  readonly user: number;
+  /** shadow_x_mask (EPT: X) and shadow_nx_mask (x86: NX, in hi). */
+  readonly x: number;
+  readonly nxHi: number;
+  /** PT_WRITABLE_MASK (bit 1 in both formats). */
+  readonly writable: number;
+  /** shadow_accessed_mask, shadow_dirty_mask: 0 for EPT without A/D. */
+  readonly accessed: number;
+  readonly dirty: number;
+  /** PT_PAGE_SIZE_MASK. */
+  readonly large: number;
+  /** The memory type of a leaf (kvm_mmu_get_mt_mask(): EPT WB + IPAT). */
+  readonly memtype: number;
+  /** The frame bit a huge leaf reuses (x86 PAT), cleared to read its frame. */
+  readonly hugePat: number;
+  /** shadow_host_writable_mask and shadow_mmu_writable_mask, split over the halves. */
+  readonly hostWritableLo: number;
+  readonly hostWritableHi: number;
+  readonly mmuWritableLo: number;
+  readonly mmuWritableHi: number;
+}
+
+/** kvm_mmu_set_ept_masks(has_ad_bits). */
+export function eptMasks(ad: boolean): SpteMasks {
+  return {
+    fmt: "ept",
+    present: EPT_R,
+    user: EPT_R,
+    x: EPT_X,
+    nxHi: 0,
+    writable: EPT_W,
+    accessed: ad ? EPT_A : 0,
+    dirty: ad ? EPT_D : 0,
+    large: EPT_PS,
+    memtype: (MT_WB << 3) | EPT_IPAT,
+    hugePat: 0,
+    hostWritableLo: 0,
+    hostWritableHi: SPTE_HI_HOST_WRITABLE,
+    mmuWritableLo: 0,
+    mmuWritableHi: SPTE_HI_MMU_WRITABLE,
+  };
+}
+
+/** kvm_mmu_reset_all_pte_masks(): the x86 format (NPT, shadow paging). */
+export const X86_MASKS: SpteMasks = {
+  fmt: "x86",
+  present: PTE_P,
+  user: PTE_US,
+  x: 0,
+  nxHi: PTE_HI_NX,
+  writable: PTE_RW,
+  accessed: PTE_A,
+  dirty: PTE_D,
+  large: PTE_PS,
+  memtype: 0,
+  hugePat: PTE_PAT_HUGE,
+  hostWritableLo: X86_SPTE_HOST_WRITABLE,
+  hostWritableHi: 0,
+  mmuWritableLo: X86_SPTE_MMU_WRITABLE,
+  mmuWritableHi: 0,
+};
 
 /** An spte is shadow-present if KVM's MMU-present bit is set (is_shadow_present_pte). */
 export function isShadowPresent(lo: number): boolean {
   return (lo & SPTE_MMU_PRESENT) !== 0;
 }
 
-export function isLargeSpte(fmt: SpteFormat, lo: number): boolean {
-  return (lo & (fmt === "ept" ? EPT_PS : PTE_PS)) !== 0;
+export function isLargeSpte(m: SpteMasks, lo: number): boolean {
+  return (lo & m.large) !== 0;
 }
 
-export function isLeafSpte(fmt: SpteFormat, lo: number, level: number): boolean {
-  return level === 1 || isLargeSpte(fmt, lo);
+/** is_last_spte(). */
+export function isLastSpte(m: SpteMasks, lo: number, level: number): boolean {
+  return level === 1 || (lo & m.large) !== 0;
 }
 
-export function spteWritable(fmt: SpteFormat, lo: number): boolean {
-  return (lo & (fmt === "ept" ? EPT_W : PTE_RW)) !== 0;
+export function spteWritable(m: SpteMasks, lo: number): boolean {
+  return (lo & m.writable) !== 0;
 }
 
-export function spteAccessed(fmt: SpteFormat, lo: number): boolean {
-  return (lo & (fmt === "ept" ? EPT_A : PTE_A)) !== 0;
+/** is_mmu_writable_spte(). */
+export function isMmuWritable(m: SpteMasks, lo: number, hi: number): boolean {
+  return (lo & m.mmuWritableLo) !== 0 || (hi & m.mmuWritableHi) !== 0;
+}
+
+/** The host-writable software bit (shadow_host_writable_mask). */
+export function isHostWritable(m: SpteMasks, lo: number, hi: number): boolean {
+  return (lo & m.hostWritableLo) !== 0 || (hi & m.hostWritableHi) !== 0;
+}
+
+export function spteAccessed(m: SpteMasks, lo: number): boolean {
+  return (lo & m.accessed) !== 0;
+}
+
+export function spteDirty(m: SpteMasks, lo: number): boolean {
+  return (lo & m.dirty) !== 0;
+}
+
+/** Clears the accessed bit (the aging side of kvm_age_gfn with A/D bits). */
+export function clearAccessed(m: SpteMasks, lo: number): number {
+  return (lo & ~m.accessed) >>> 0;
+}
+
+/** The frame of a present leaf spte (a huge leaf's base), or -1 if lo is not one. */
+export function leafPfn(m: SpteMasks, lo: number, hi: number, level: number): number {
+  if (!isShadowPresent(lo) || !isLastSpte(m, lo, level)) return -1;
+  return sptePfn(m, lo, hi, level);
+}
+
+/** The frame in an spte (huge leaves: the base of the huge page). */
+export function sptePfn(m: SpteMasks, lo: number, hi: number, level: number): number {
+  return entryPfn(level > 1 ? lo & ~m.hugePat : lo, hi);
+}
+
+/**
+ * The leaf-change rule both writers enforce (handle_changed_spte()'s "present leaf changed pfn"
+ * warning): a present leaf may not point at another frame without being zapped first.
+ */
+export function isForbiddenLeafChange(oldPfn: number, newPfn: number): boolean {
+  return oldPfn !== -1 && newPfn !== -1 && oldPfn !== newPfn;
+}
+
+/**
+ * make_spte()'s composition of a leaf: `access` is ACC_* after KVM's checks (write only if
+ * host-writable and not write-protected); D only with write access and `dirty`.
+ * The result is in spteOut[0] (lo) and spteOut[1] (hi).
+ */
+export function makeSpte(
+  m: SpteMasks,
+  pfn: number,
+  level: number,
+  access: number,
+  accessed: boolean,
+  dirty: boolean,
+  hostWritable: boolean,
+): void {
+  let lo = SPTE_MMU_PRESENT | m.present | m.memtype;
+  let hi = 0;
+  if (level > 1) lo |= m.large;
+  if ((access & ACC_EXEC_MASK) !== 0) lo |= m.x;
+  else hi |= m.nxHi;
+  if ((access & ACC_USER_MASK) !== 0) lo |= m.user;
+  if (hostWritable) {
+    lo |= m.hostWritableLo;
+    hi |= m.hostWritableHi;
+  }
+  if ((access & ACC_WRITE_MASK) !== 0) {
+    lo |= m.writable | m.mmuWritableLo;
+    hi |= m.mmuWritableHi;
+    if (dirty) lo |= m.dirty;
+  }
+  if (accessed) lo |= m.accessed;
+  spteOut[0] = frameLo(pfn, lo);
+  spteOut[1] = frameHi(pfn, hi);
+}
+
+/** makeSpte()'s and makeNonLeafSpte()'s result: [lo, hi]. */
+export const spteOut: [number, number] = [0, 0];
+
+/** make_nonleaf_spte(): a present, fully permissive pointer to a child table. */
+export function makeNonLeafSpte(m: SpteMasks, childPfn: number): [number, number] {
+  const flags = SPTE_MMU_PRESENT | m.present | m.writable | m.user | m.x | m.accessed;
+  return [frameLo(childPfn, flags), frameHi(childPfn)];
 }
 
 /** Access-tracked: present to KVM but RWX cleared (EPT without A/D), is_access_track_spte(). */
-export function isAccessTracked(fmt: SpteFormat, lo: number, hi: number): boolean {
-  return fmt === "ept" && (lo & EPT_RWX) === 0 && (hi & (SPTE_HI_SAVED_R | SPTE_HI_SAVED_X)) !== 0;
-}
-
-export interface LeafSpteArgs {
-  pfn: number;
-  level: number;
-  writable: boolean;
-  hostWritable: boolean;
-  /** Set A (and D when writable) as make_spte() does unless prefetching. */
-  accessed: boolean;
-  /** A/D bits in use (EPT with EPTP A/D, or x86 format). */
-  ad: boolean;
-}
-
-/** make_spte() for a leaf: returns [lo, hi]. */
-export function makeLeafSpte(fmt: SpteFormat, a: LeafSpteArgs): [number, number] {
-  let lo: number;
-  let hiFlags = 0;
-  if (fmt === "ept") {
-    lo = SPTE_MMU_PRESENT | EPT_R | EPT_X | (MT_WB << 3) | EPT_IPAT;
-    if (a.level > 1) lo |= EPT_PS;
-    if (a.writable) lo |= EPT_W;
-    if (a.accessed && a.ad) lo |= EPT_A | (a.writable ? EPT_D : 0);
-    if (a.hostWritable) hiFlags |= SPTE_HI_HOST_WRITABLE;
-    if (a.writable) hiFlags |= SPTE_HI_MMU_WRITABLE;
-  } else {
-    lo = SPTE_MMU_PRESENT | PTE_P | PTE_US;
-    if (a.level > 1) lo |= PTE_PS;
-    if (a.writable) lo |= PTE_RW | X86_SPTE_MMU_WRITABLE;
-    if (a.accessed) lo |= PTE_A | (a.writable ? PTE_D : 0);
-    if (a.hostWritable) lo |= X86_SPTE_HOST_WRITABLE;
-  }
-  return [frameLo(a.pfn, lo), frameHi(a.pfn, hiFlags)];
-}
-
-/** make_nonleaf_spte(): a present, fully permissive pointer to a child table. */
-export function makeNonLeafSpte(fmt: SpteFormat, childPfn: number, ad: boolean): [number, number] {
-  const flags =
-    fmt === "ept" ? SPTE_MMU_PRESENT | EPT_R | EPT_W | EPT_X | (ad ? EPT_A : 0) : SPTE_MMU_PRESENT | PTE_P | PTE_RW | PTE_US | PTE_A;
-  return [frameLo(childPfn, flags), frameHi(childPfn)];
+export function isAccessTracked(m: SpteMasks, lo: number, hi: number): boolean {
+  return m.fmt === "ept" && (lo & EPT_RWX) === 0 && (hi & (SPTE_HI_SAVED_R | SPTE_HI_SAVED_X)) !== 0;
 }
 
 /**
@@ -110,11 +230,7 @@ export function restoreAccessTrack(lo: number, hi: number): [number, number] {
   return [(lo | r | x) >>> 0, (hi & ~(SPTE_HI_SAVED_R | SPTE_HI_SAVED_X)) >>> 0];
 }
 
-/** Clears the accessed bit (the aging side of kvm_age_gfn with A/D bits). */
-export function clearAccessed(fmt: SpteFormat, lo: number): number {
-  return (lo & ~(fmt === "ept" ? EPT_A : PTE_A)) >>> 0;
-}
-
-export function spteDirty(fmt: SpteFormat, lo: number): boolean {
-  return (lo & (fmt === "ept" ? EPT_D : PTE_D)) !== 0;
+/** The index of gva in a table at `level`. */
+export function indexAt(gva: number, level: number): number {
+  return Math.floor(gva * INV_LEVEL_SIZE[level]!) & 511;
 }

@@ -13,14 +13,21 @@ import type { PhysMem } from "../hw/phys_mem.js";
 import { entryPfn } from "../hw/x86_pte.js";
 import {
   type SpteFormat,
+  type SpteMasks,
+  X86_MASKS,
   clearAccessed,
+  eptMasks,
   isAccessTracked,
-  isLeafSpte,
+  isForbiddenLeafChange,
+  isLastSpte,
   isShadowPresent,
+  leafPfn,
   makeNonLeafSpte,
   markForAccessTrack,
   spteAccessed,
+  sptePfn,
 } from "./spte.js";
+import type { KvmMmu } from "./mmu.js";
 import type { VmStat } from "./stats.js";
 
 /** Where KVM gets and returns the host frames of its tables (the host's page allocator). */
@@ -40,15 +47,11 @@ export function framesAtLevel(level: number): number {
   return 512 ** (level - 1);
 }
 
-/** A hardware-bit-free view of the frame in an spte (huge leaves: the base of the huge page). */
-function sptePfn(fmt: SpteFormat, lo: number, hi: number, level: number): number {
-  // x86-format huge leaves carry PAT in bit 12; EPT has none.
-  return entryPfn(fmt === "x86" && level > 1 ? lo & ~0x1000 : lo, hi);
-}
-
-export class TdpMmu {
+export class TdpMmu implements KvmMmu {
   readonly root: number;
   observer: SpteObserver | null = null;
+  /** KVM's shadow_*_mask for this format (EPT with or without A/D, or x86 for NPT). */
+  readonly masks: SpteMasks;
 
   // Result of lookup(): the leaf that maps a gfn.
   leafLevel = 0;
@@ -66,6 +69,7 @@ export class TdpMmu {
     private readonly stats: VmStat,
     private readonly bus: EventBus,
   ) {
+    this.masks = fmt === "ept" ? eptMasks(ad) : X86_MASKS;
     const root = this.newTable();
     if (root < 0) throw new Error("out of host memory for the TDP root");
     this.root = root;
@@ -98,7 +102,7 @@ export class TdpMmu {
       const lo = this.mem.words[off]!;
       const hi = this.mem.words[off + 1]!;
       if (!isShadowPresent(lo)) return false;
-      if (isLeafSpte(this.fmt, lo, level)) {
+      if (isLastSpte(this.masks, lo, level)) {
         this.leafLevel = level;
         this.leafLo = lo;
         this.leafHi = hi;
@@ -118,18 +122,16 @@ export class TdpMmu {
     const words = this.mem.words;
     const oldLo = words[off]!;
     const oldHi = words[off + 1]!;
-    const wasLeaf = isShadowPresent(oldLo) && isLeafSpte(this.fmt, oldLo, level);
-    const isLeaf = isShadowPresent(newLo) && isLeafSpte(this.fmt, newLo, level);
-    const oldPfn = wasLeaf ? sptePfn(this.fmt, oldLo, oldHi, level) : -1;
-    const newPfn = isLeaf ? sptePfn(this.fmt, newLo, newHi, level) : -1;
-    if (wasLeaf && isLeaf && oldPfn !== newPfn) {
+    const oldPfn = leafPfn(this.masks, oldLo, oldHi, level);
+    const newPfn = leafPfn(this.masks, newLo, newHi, level);
+    if (isForbiddenLeafChange(oldPfn, newPfn)) {
       throw new Error(
         `TDP MMU: present leaf for gfn 0x${gfn.toString(16)} would change pfn 0x${oldPfn.toString(16)} -> 0x${newPfn.toString(16)} without a zap`,
       );
     }
     words[off] = newLo;
     words[off + 1] = newHi;
-    if (wasLeaf !== isLeaf) this.pageStat(level, isLeaf ? 1 : -1);
+    if ((oldPfn === -1) !== (newPfn === -1)) this.pageStat(level, newPfn === -1 ? -1 : 1);
     if (oldPfn !== newPfn && this.observer !== null) this.observer.leafChanged(gfn, level, oldPfn, newPfn);
   }
 
@@ -151,7 +153,7 @@ export class TdpMmu {
       const lo = this.mem.words[off]!;
       const hi = this.mem.words[off + 1]!;
       const base = Math.floor(gfn / framesAtLevel(l)) * framesAtLevel(l);
-      if (isShadowPresent(lo) && !isLeafSpte(this.fmt, lo, l)) {
+      if (isShadowPresent(lo) && !isLastSpte(this.masks, lo, l)) {
         table = entryPfn(lo, hi);
         continue;
       }
@@ -161,7 +163,7 @@ export class TdpMmu {
       }
       const child = this.newTable();
       if (child < 0) return "nomem";
-      const [nlo, nhi] = makeNonLeafSpte(this.fmt, child, this.ad);
+      const [nlo, nhi] = makeNonLeafSpte(this.masks, child);
       this.setSpte(this.offset(table, idx), base, l, nlo, nhi);
       table = child;
     }
@@ -171,15 +173,15 @@ export class TdpMmu {
     const hi = this.mem.words[off + 1]!;
     if (lo === leafLo && hi === leafHi) return "spurious";
     const base = Math.floor(gfn / framesAtLevel(level)) * framesAtLevel(level);
-    if (isShadowPresent(lo) && !isLeafSpte(this.fmt, lo, level)) {
+    if (isShadowPresent(lo) && !isLastSpte(this.masks, lo, level)) {
       // A page table replaced by a huge page: tear the subtree down (handle_removed_pt()).
       this.zapSubtree(entryPfn(lo, hi), level - 1, base, true);
       this.setSpte(off, base, level, 0, 0);
-    } else if (isShadowPresent(lo) && sptePfn(this.fmt, lo, hi, level) !== sptePfn(this.fmt, leafLo, leafHi, level)) {
+    } else if (isShadowPresent(lo) && sptePfn(this.masks, lo, hi, level) !== sptePfn(this.masks, leafLo, leafHi, level)) {
       this.setSpte(off, base, level, 0, 0);
     }
     this.setSpte(off, base, level, leafLo, leafHi);
-    if (this.bus.on) this.bus.emit("kvm.spte_install", { gfn, level, pfn: sptePfn(this.fmt, leafLo, leafHi, level) });
+    if (this.bus.on) this.bus.emit("kvm.spte_install", { gfn, level, pfn: sptePfn(this.masks, leafLo, leafHi, level) });
     return "fixed";
   }
 
@@ -196,6 +198,11 @@ export class TdpMmu {
    * Returns the number of leaves zapped (a flush is needed if > 0).
    */
   zapLeafs(start: number, end: number): number {
+    return this.unmapGfnRange(start, end);
+  }
+
+  /** kvm_tdp_mmu_unmap_gfn_range(): the zap the notifier asks for. */
+  unmapGfnRange(start: number, end: number): number {
     return this.visit(this.root, this.levels, 0, start, end, (off, gfn, level) => {
       this.setSpte(off, gfn, level, 0, 0);
       return true;
@@ -212,12 +219,12 @@ export class TdpMmu {
       const lo = this.mem.words[off]!;
       const hi = this.mem.words[off + 1]!;
       if (this.ad) {
-        if (!spteAccessed(this.fmt, lo)) return false;
+        if (!spteAccessed(this.masks, lo)) return false;
         young = true;
-        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.fmt, lo), hi);
+        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.masks, lo), hi);
         return clear;
       }
-      if (isAccessTracked(this.fmt, lo, hi)) return false;
+      if (isAccessTracked(this.masks, lo, hi)) return false;
       young = true;
       if (clear) {
         const [nlo, nhi] = markForAccessTrack(lo, hi);
@@ -233,12 +240,15 @@ export class TdpMmu {
     this.visit(this.root, this.levels, 0, 0, Number.MAX_SAFE_INTEGER, (off, gfn, level) => {
       const lo = this.mem.words[off]!;
       const hi = this.mem.words[off + 1]!;
-      fn(gfn, level, sptePfn(this.fmt, lo, hi, level), lo, hi);
+      fn(gfn, level, sptePfn(this.masks, lo, hi, level), lo, hi);
       return false;
     });
   }
 
   /** Zaps everything and frees every table but the root (kvm_tdp_mmu_zap_all); with `root`, the root too. */
+  /** The shadow-page limit follows the memslots; TDP tables have none. */
+  memslotPagesChanged(_pages: number): void {}
+
   zapAll(freeRoot: boolean): number {
     const n = this.zapSubtree(this.root, this.levels, 0, true);
     if (freeRoot) this.freeTable(this.root);
@@ -254,7 +264,7 @@ export class TdpMmu {
       const lo = this.mem.words[off]!;
       if (!isShadowPresent(lo)) continue;
       const gfn = base + idx * span;
-      if (isLeafSpte(this.fmt, lo, level)) {
+      if (isLastSpte(this.masks, lo, level)) {
         this.setSpte(off, gfn, level, 0, 0);
         n++;
       } else if (freeTables) {
@@ -285,7 +295,7 @@ export class TdpMmu {
       const lo = this.mem.words[off]!;
       if (!isShadowPresent(lo)) continue;
       const gfn = base + idx * span;
-      if (isLeafSpte(this.fmt, lo, level)) {
+      if (isLastSpte(this.masks, lo, level)) {
         if (fn(off, gfn, level)) n++;
       } else {
         n += this.visit(entryPfn(lo, this.mem.words[off + 1]!), level - 1, gfn, start, end, fn);

@@ -28,11 +28,11 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import { PFERR_FETCH, PFERR_PRESENT, PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
 import type { Kvm } from "./kvm.js";
 import type { Memslot } from "./memslot.js";
+import { KvmPageFault, RET_PF_EMULATE, RET_PF_FAILED, kvmMmuDoPageFault } from "./mmu.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
-import { RET_PF_EMULATE } from "./shadow_mmu.js";
 import { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { VcpuStat } from "./stats.js";
-import { RET_PF_FAILED, tdpPageFault } from "./tdp_fault.js";
+import { tdpPageFault } from "./tdp_fault.js";
 
 /** access() outcome when the VM cannot go on (the host could not back guest memory). */
 export const VCPU_FAILED = -1;
@@ -51,6 +51,8 @@ const MAX_FAULTS_PER_ACCESS = 64;
 
 export class Vcpu {
   readonly stats = new VcpuStat();
+  /** struct kvm_page_fault, reused by every fault of this vCPU. */
+  readonly fault = new KvmPageFault();
   readonly mmu: Mmu;
   /**
    * vcpu->mode: IN_GUEST_MODE from the first entry while the vCPU has guest code to run (the
@@ -144,7 +146,7 @@ export class Vcpu {
     const mode = this.mode;
     this.mode = OUTSIDE_GUEST_MODE;
     kvm.currentVcpu = this;
-    const r = tdpPageFault(kvm, this, gpa, write ? PFERR_WRITE : 0);
+    const r = kvmMmuDoPageFault(kvm, this, tdpPageFault, gpa, write ? PFERR_WRITE : 0, write, false);
     kvm.currentVcpu = prev;
     this.mode = mode;
     return r;
@@ -183,9 +185,17 @@ export class Vcpu {
     const kvm = this.kvm;
     kvm.currentVcpu = this;
     if (kvm.bus.on) kvm.bus.emit("kvm.exit", { vcpu: this.id, reason, gpa: mmu.faultGpa, error: errorCode });
-    const ret = tdpPageFault(kvm, this, mmu.faultGpa, errorCode);
+    const ret = kvmMmuDoPageFault(
+      kvm,
+      this,
+      tdpPageFault,
+      mmu.faultGpa,
+      errorCode,
+      (errorCode & PFERR_WRITE) !== 0,
+      (errorCode & PFERR_PRESENT) !== 0,
+    );
     kvm.currentVcpu = null;
-    if (ret === RET_PF_FAILED) this.error = kvm.lastFaultError;
+    if (ret === RET_PF_FAILED) this.error = this.fault.reason;
     else if (kvm.bus.on) kvm.bus.emit("kvm.entry", { vcpu: this.id });
     return ret;
   }
@@ -257,7 +267,7 @@ export class Vcpu {
     if (kvm.bus.on) kvm.bus.emit("kvm.exit", { vcpu: this.id, reason, ...fields });
     const ret = handler();
     kvm.currentVcpu = null;
-    if (ret === RET_PF_FAILED) this.error = kvm.lastFaultError;
+    if (ret === RET_PF_FAILED) this.error = this.fault.reason;
     else if (kvm.bus.on) kvm.bus.emit("kvm.entry", { vcpu: this.id });
     return ret;
   }
@@ -274,7 +284,17 @@ export class Vcpu {
       if (r !== XLATE_GUEST_PF) return this.fail(`unexpected translation outcome ${r} under shadow paging`);
       // The #PF is intercepted (exception bitmap): an EXCEPTION_NMI exit into kvm_mmu_page_fault().
       const errorCode = mmu.errorCode;
-      const ret = this.shadowExit("EXCEPTION_NMI", { gva, error: errorCode }, () => shadowPageFault(this.kvm, this, gva, errorCode));
+      const ret = this.shadowExit("EXCEPTION_NMI", { gva, error: errorCode }, () =>
+        kvmMmuDoPageFault(
+          this.kvm,
+          this,
+          shadowPageFault,
+          gva,
+          errorCode,
+          (errorCode & PFERR_WRITE) !== 0,
+          (errorCode & PFERR_PRESENT) !== 0,
+        ),
+      );
       if (ret === RET_PF_FAILED) return VCPU_FAILED;
       if (sh.pendingPf >= 0) {
         // The guest's own fault, reflected: its #PF handler runs with this CR2 and error code.
@@ -338,7 +358,9 @@ export class Vcpu {
         const f = shadow.gmem.hostFrame(gfn, true);
         return f < 0 ? this.fail(shadow.gmem.lastError) : f;
       }
-      const ret = this.shadowExit("EXCEPTION_NMI", { gpa, error: PFERR_PRESENT | PFERR_WRITE }, () => kernelWriteFault(this, shadow, gfn));
+      const ret = this.shadowExit("EXCEPTION_NMI", { gpa, error: PFERR_PRESENT | PFERR_WRITE }, () =>
+        kvmMmuDoPageFault(this.kvm, this, kernelWriteFault, gfn * PAGE_SIZE, PFERR_PRESENT | PFERR_WRITE, true, true),
+      );
       if (ret !== RET_PF_EMULATE) continue;
       if (ptWrite) {
         // emulator_write_phys() + kvm_page_track_write().

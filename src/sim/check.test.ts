@@ -3,7 +3,7 @@
 // race agents, and faults run inside open invalidations (over their own gfn: retry; over a
 // neighbour: map).
 import { describe, expect, test } from "vitest";
-import { RET_PF_FIXED, RET_PF_RETRY } from "../kvm/tdp_fault.js";
+import { RET_PF_FIXED, RET_PF_RETRY } from "../kvm/mmu.js";
 import { Engine, MAX_RACES_PER_ACCESS, type RunOptions } from "./engine.js";
 import { loadScenario } from "./scenario_load.js";
 

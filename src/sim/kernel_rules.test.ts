@@ -60,7 +60,7 @@ describe("a read-only host mapping stays read-only in the guest's MMU", () => {
         zeroLeaves++;
         if (kvm.tdpMmu !== null) {
           expect(kvm.tdp.lookup(gfn)).toBe(true);
-          expect(spteWritable(kvm.tdp.fmt, kvm.tdp.leafLo)).toBe(false);
+          expect(spteWritable(kvm.tdp.masks, kvm.tdp.leafLo)).toBe(false);
         }
       });
       // r1's 16 pages (never written) still map the zero page; under shadow paging by gva, so per page too.
