@@ -239,12 +239,6 @@ export class MmuState {
   }
 }
 
-/** The offset in PhysMem.words of entry `idx` of the table in host frame `hpfn`, or -1 if that frame holds no table (it reads as zeroes). */
-export function entryOffset(slots: Int32Array, hpfn: number, idx: number): number {
-  const slot = hpfn >= 0 ? slots[hpfn]! - 1 : -1;
-  return slot >= 0 ? (slot << 10) | (idx << 1) : -1;
-}
-
 /**
  * The frame an entry points at, as an int32, or -1 when it lies beyond the 2^28 frames PhysMem
  * can hold (such an entry reads as zeroes). Integer-only: the walk's dependent chain is

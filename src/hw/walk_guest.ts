@@ -8,7 +8,7 @@
 import { INV_LEVEL_SIZE, INV_PAGE_SIZE, LEVEL_SIZE, PAGE_SIZE, tableIndex } from "./addr.js";
 import { CP_GLOBAL, CP_NTABLE_DIRTY, CP_NTABLE_WRITABLE, CP_NX, CP_USER, CP_WRITABLE, CP_WRITE_OK } from "./assoc_cache.js";
 import { ACC_READ, ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK, type XlateResult } from "./mmu_defs.js";
-import { KEY_1G, KEY_2M, type MmuState, NESTED_FOR_FINAL, NESTED_FOR_TABLE, entryFrame, entryOffset, pageOffset } from "./mmu_state.js";
+import { KEY_1G, KEY_2M, type MmuState, NESTED_FOR_FINAL, NESTED_FOR_TABLE, entryFrame, pageOffset } from "./mmu_state.js";
 import { REF_DATA, REF_GUEST_TABLE } from "./walk_log.js";
 import { markNestedDirty, nestedTranslate, nestedWriteFault } from "./walk_nested.js";
 import { PFERR_PRESENT, PFERR_RSVD, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PAT_HUGE } from "./x86_pte.js";
@@ -23,18 +23,12 @@ export function walkGuest(s: MmuState, gva: number, acc: number, se: boolean): X
   if (se) stats.walks++;
   s.faultGva = gva;
   let level = se && s.psc[2] !== null ? pscProbe(s, gva, levels) : levels;
-  let tableFrame = s.cr3Frame; // gfn (nested) or pfn (native) of the current table
-  let tableHpfn = nested ? -1 : tableFrame;
-  let rw = 1;
-  let us = 1;
-  let nx = 0;
-  if (level < levels) {
-    tableHpfn = s.pscHpfn;
-    tableFrame = s.pscFrame;
-    rw = s.pscPerm & CP_WRITABLE ? 1 : 0;
-    us = s.pscPerm & CP_USER ? 1 : 0;
-    nx = s.pscPerm & CP_NX ? 1 : 0;
-  }
+  const hit = level < levels;
+  let tableFrame = hit ? s.pscFrame : s.cr3Frame; // gfn (nested) or pfn (native) of the current table
+  let tableHpfn = hit ? s.pscHpfn : nested ? -1 : tableFrame;
+  let rw = hit && (s.pscPerm & CP_WRITABLE) === 0 ? 0 : 1;
+  let us = hit && (s.pscPerm & CP_USER) === 0 ? 0 : 1;
+  let nx = hit && (s.pscPerm & CP_NX) !== 0 ? 1 : 0;
   const tableAcc = s.isEpt && s.config.eptAd ? ACC_WRITE : ACC_READ;
   const nxe = s.efeNxe;
   const slots = s.mem.tableSlot;
@@ -52,9 +46,16 @@ export function walkGuest(s: MmuState, gva: number, acc: number, se: boolean): X
       tableHpfn = s.nPfnBase;
     }
     if (se && level < levels && s.psc[level + 1] !== null) pscFill(s, gva, level, tableHpfn, tableFrame, rw, us, nx);
-    off = entryOffset(slots, tableHpfn, idx);
-    lo = off >= 0 ? words[off]! : 0;
-    hi = off >= 0 ? words[off + 1]! : 0;
+    const slot = tableHpfn >= 0 ? slots[tableHpfn]! - 1 : -1;
+    if (slot >= 0) {
+      off = (slot << 10) | (idx << 1);
+      lo = words[off]!;
+      hi = words[off + 1]!;
+    } else {
+      off = -1;
+      lo = 0;
+      hi = 0;
+    }
     if (se) stats.guestTableReads++;
     if (log !== null)
       log.push(REF_GUEST_TABLE, level, level, tableHpfn * PAGE_SIZE + idx * 8, tableGpa < 0 ? -1 : tableGpa + idx * 8, lo, hi);
@@ -78,7 +79,17 @@ export function walkGuest(s: MmuState, gva: number, acc: number, se: boolean): X
     level--;
   }
   if (isPermissionFault(acc, rw, us, nx ^ 1, s.cr0Wp, s.smep, s.smap)) return guestFault(s, acc, PFERR_PRESENT, level, se);
-  return guestLeaf(s, gva, acc, se, level, lo, hi, off, tableGpa, rw, us, nx);
+  const newLo = lo | PTE_A | ((acc & ACC_WRITE) !== 0 ? PTE_D : 0);
+  if (se && newLo !== lo) {
+    const r = guestAdWrite(s, off, newLo, tableGpa + tableIndex(gva, level) * 8, level);
+    if (r !== XLATE_OK) return r;
+    lo = newLo;
+  }
+  const gSize = LEVEL_SIZE[level]!;
+  const frameLo = level > 1 ? lo & ~PTE_PAT_HUGE : lo;
+  s.gpa = ((frameLo >>> 12) + (hi & 0xfffff) * 0x100000) * PAGE_SIZE + (gva - Math.floor(gva / gSize) * gSize);
+  // Only small integers cross the call: gva and gpa are in faultGva and gpa.
+  return guestFinal(s, acc, se, level, lo & (PTE_D | PTE_G), rw, us, nx);
 }
 
 /** Combined paging-structure caches: the deepest hit skips the upper levels and their nested walks. */
@@ -118,35 +129,14 @@ function pscFill(s: MmuState, gva: number, level: number, tableHpfn: number, tab
   );
 }
 
-/** The leaf allows the access: its A/D, the gpa, the final nested translation, the TLB fill. */
-function guestLeaf(
-  s: MmuState,
-  gva: number,
-  acc: number,
-  se: boolean,
-  level: number,
-  lo: number,
-  hi: number,
-  off: number,
-  tableGpa: number,
-  rw: number,
-  us: number,
-  nx: number,
-): XlateResult {
-  const write = (acc & ACC_WRITE) !== 0;
-  const newLo = lo | PTE_A | (write ? PTE_D : 0);
-  if (se && newLo !== lo) {
-    const r = guestAdWrite(s, off, newLo, tableGpa + tableIndex(gva, level) * 8, level);
-    if (r !== XLATE_OK) return r;
-    lo = newLo;
-  }
+/** The leaf allows the access: the final gpa's nested translation, the result, the TLB fill. `dg`: the leaf's D and G bits. */
+function guestFinal(s: MmuState, acc: number, se: boolean, level: number, dg: number, rw: number, us: number, nx: number): XlateResult {
+  const gva = s.faultGva;
+  const gpa = s.gpa;
   const gSize = LEVEL_SIZE[level]!;
-  const frameLo = level > 1 ? lo & ~PTE_PAT_HUGE : lo;
-  const gpa = ((frameLo >>> 12) + (hi & 0xfffff) * 0x100000) * PAGE_SIZE + (gva - Math.floor(gva / gSize) * gSize);
-  s.gpa = gpa;
   let size = gSize;
   let hpa = gpa;
-  let writeOk = rw === 1 && (lo & PTE_D) !== 0;
+  let writeOk = rw === 1 && (dg & PTE_D) !== 0;
   let writable = rw === 1;
   let exec = true;
   if (s.nested) {
@@ -169,7 +159,7 @@ function guestLeaf(
         (writable ? CP_WRITABLE : 0) |
         (us ? CP_USER : 0) |
         (nx || !exec ? CP_NX : 0) |
-        ((lo & PTE_G) !== 0 && s.cr4Pge ? CP_GLOBAL : 0);
+        ((dg & PTE_G) !== 0 && s.cr4Pge ? CP_GLOBAL : 0);
       tlbFill(s, gva, gpa, hpa, size, perm);
     }
   }

@@ -27,7 +27,7 @@ import {
   XLATE_OK,
   type XlateResult,
 } from "./mmu_defs.js";
-import { type MmuState, NESTED_FOR_FINAL, NESTED_FOR_PHYS, NESTED_FOR_TABLE, entryFrame, entryOffset } from "./mmu_state.js";
+import { type MmuState, NESTED_FOR_FINAL, NESTED_FOR_PHYS, NESTED_FOR_TABLE, entryFrame } from "./mmu_state.js";
 import { REF_NESTED_TABLE } from "./walk_log.js";
 import { PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, hugeRsvdLoMask } from "./x86_pte.js";
 import { isRsvdGpte } from "./x86_rules.js";
@@ -62,9 +62,16 @@ export function nestedTranslate(s: MmuState, gpa: number, acc: number, why: numb
   const words = s.mem.words;
   for (;;) {
     const idx = tableIndex(gpa, level);
-    off = entryOffset(slots, tableHpfn, idx);
-    lo = off >= 0 ? words[off]! : 0;
-    hi = off >= 0 ? words[off + 1]! : 0;
+    const slot = tableHpfn >= 0 ? slots[tableHpfn]! - 1 : -1;
+    if (slot >= 0) {
+      off = (slot << 10) | (idx << 1);
+      lo = words[off]!;
+      hi = words[off + 1]!;
+    } else {
+      off = -1;
+      lo = 0;
+      hi = 0;
+    }
     if (se) stats.nestedTableReads++;
     if (log !== null) log.push(REF_NESTED_TABLE, level, forLevel, tableHpfn * PAGE_SIZE + idx * 8, gpa, lo, hi);
     let leaf: boolean;
