@@ -5,7 +5,9 @@
 // table. Addresses are in 4 KiB frames (a gfn, or a gva page number).
 //
 // It visits every entry of the range at each level, present or not, and steps into a present
-// non-leaf entry unless skip() was called on it or the level is the lowest wanted.
+// non-leaf entry unless skip() was called on it or the level is the lowest wanted. The entry
+// under the iterator may be rewritten (a zap, an aging pass); allocating a table while
+// iterating is not allowed (PhysMem.words may be replaced).
 
 import { PAGE_SIZE, tableIndex } from "./addr.js";
 import { entryPfn } from "./x86_pte.js";
