@@ -5,7 +5,8 @@ import { describe, expect, test } from "vitest";
 import { PAGE_SIZE } from "../hw/addr.js";
 import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { PhysMem } from "../hw/phys_mem.js";
-import { PTE_P, PTE_PS, entryPfn } from "../hw/x86_pte.js";
+import { TableIter, levelFrames, physTables } from "../hw/table_iter.js";
+import { PTE_P } from "../hw/x86_pte.js";
 import { GuestKernel } from "./kernel.js";
 import { NativeCpuPort } from "./native_port.js";
 
@@ -14,12 +15,8 @@ const MiB = 1024 * 1024;
 /** Table frames reachable from `root` (the root included), read straight from PhysMem. */
 function reachableTables(mem: PhysMem, root: number, levels: number): number {
   let n = 1;
-  if (levels === 1 || !mem.isTable(root)) return n;
-  for (let i = 0; i < 512; i++) {
-    const lo = mem.readLo(root, i);
-    if ((lo & PTE_P) === 0 || (levels <= 3 && (lo & PTE_PS) !== 0)) continue;
-    n += reachableTables(mem, entryPfn(lo, mem.readHi(root, i)), levels - 1);
-  }
+  const it = new TableIter(physTables(mem), (lo) => (lo & PTE_P) !== 0);
+  for (it.start(root, levels, 0, levelFrames(levels + 1)); it.valid; it.next()) if (it.present && !it.leaf) n++;
   return n;
 }
 

@@ -7,7 +7,7 @@
 // Also here: the range walks of mm/memory.c that zap leaves (zap_p?d_range) and free emptied
 // tables under Linux's floor/ceiling rule (free_pgd_range).
 
-import { type Gfn, type Gpa, LEVEL_SIZE, PAGE_SIZE, alignDown } from "../hw/addr.js";
+import { type Gfn, type Gpa, LEVEL_SIZE, PAGE_SIZE, alignDown, tableIndex } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
@@ -149,7 +149,7 @@ export class GuestPgtable {
   walkAlloc(port: GuestCpuPort, mm: MmStruct, gva: number, leafLevel: number): number {
     let table = mm.pgd;
     for (let level = this.levels; level > leafLevel; level--) {
-      const gpa = table * PAGE_SIZE + tableIndexOf(gva, level) * 8;
+      const gpa = table * PAGE_SIZE + tableIndex(gva, level) * 8;
       this.read(port, gpa);
       const lo = this.lo;
       const hi = this.hi;
@@ -164,7 +164,7 @@ export class GuestPgtable {
       this.setEntry(port, mm, gpa, level, alignDown(gva, LEVEL_SIZE[level]!), 0, 0, frameLo(t, PAGE_TABLE), frameHi(t));
       table = t;
     }
-    const gpa = table * PAGE_SIZE + tableIndexOf(gva, leafLevel) * 8;
+    const gpa = table * PAGE_SIZE + tableIndex(gva, leafLevel) * 8;
     this.read(port, gpa);
     return gpa;
   }
@@ -177,11 +177,11 @@ export class GuestPgtable {
   walk(port: GuestCpuPort, mm: MmStruct, gva: number): number {
     let table = mm.pgd;
     for (let level = this.levels; level > 1; level--) {
-      this.read(port, table * PAGE_SIZE + tableIndexOf(gva, level) * 8);
+      this.read(port, table * PAGE_SIZE + tableIndex(gva, level) * 8);
       if ((this.lo & PTE_P) === 0 || (this.lo & PTE_PS) !== 0) return -1;
       table = entryPfn(this.lo, this.hi);
     }
-    const gpa = table * PAGE_SIZE + tableIndexOf(gva, 1) * 8;
+    const gpa = table * PAGE_SIZE + tableIndex(gva, 1) * 8;
     this.read(port, gpa);
     return gpa;
   }
@@ -210,7 +210,7 @@ export class GuestPgtable {
     const size = LEVEL_SIZE[level]!;
     for (let a = addr; a < end; ) {
       const next = Math.min(alignDown(a, size) + size, end);
-      const gpa = table * PAGE_SIZE + tableIndexOf(a, level) * 8;
+      const gpa = table * PAGE_SIZE + tableIndex(a, level) * 8;
       this.read(port, gpa);
       const lo = this.lo;
       const hi = this.hi;
@@ -275,7 +275,7 @@ export class GuestPgtable {
     const size = LEVEL_SIZE[level]!;
     for (let a = addr; a !== end; ) {
       const next = Math.min(alignDown(a, size) + size, end);
-      const gpa = table * PAGE_SIZE + tableIndexOf(a, level) * 8;
+      const gpa = table * PAGE_SIZE + tableIndex(a, level) * 8;
       this.read(port, gpa);
       const lo = this.lo;
       const hi = this.hi;
@@ -299,9 +299,4 @@ export class GuestPgtable {
       a = next;
     }
   }
-}
-
-/** tableIndex() inlined. */
-function tableIndexOf(addr: number, level: number): number {
-  return Math.floor(addr / LEVEL_SIZE[level]!) & 511;
 }

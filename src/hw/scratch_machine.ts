@@ -4,7 +4,7 @@
 // the guest kernel and KVM where only the hardware is of interest: `memvirt translate`, the
 // visualizer's translate view, hw tests and benchmarks.
 
-import { LEVEL_SIZE, PAGE_1G, PAGE_2M, PAGE_SIZE, pageSizeLevel } from "./addr.js";
+import { PAGE_1G, PAGE_2M, PAGE_SIZE, pageSizeLevel, tableIndex } from "./addr.js";
 import { MT_WB, makeEptPte } from "./ept_pte.js";
 import { Mmu, defaultMmuConfig, type MmuConfig, type PagingMode } from "./mmu.js";
 import { PhysMem } from "./phys_mem.js";
@@ -111,7 +111,7 @@ export class TranslateMachine {
     const dataGpa = PAGE_1G + (Math.floor(gva / gSize) % (PAGE_1G / gSize)) * gSize;
     let table = this.mmu.cr3Frame;
     for (let level = this.opts.levels; level > leafLevel; level--) {
-      const idx = Math.floor(gva / LEVEL_SIZE[level]!) & 511;
+      const idx = tableIndex(gva, level);
       const hpfn = this.guestTableHpfn(table);
       let lo = this.mem.readLo(hpfn, idx);
       let hi = this.mem.readHi(hpfn, idx);
@@ -122,7 +122,7 @@ export class TranslateMachine {
       }
       table = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
     }
-    const idx = Math.floor(gva / LEVEL_SIZE[leafLevel]!) & 511;
+    const idx = tableIndex(gva, leafLevel);
     const [lo, hi] = makeX86Pte({ pfn: dataGpa / PAGE_SIZE, writable: true, user: true, huge: leafLevel > 1 });
     this.mem.writeEntry(this.guestTableHpfn(table), idx, lo, hi);
     // The host page that backs the accessed byte (a guest huge page may span many host pages).
@@ -136,7 +136,7 @@ export class TranslateMachine {
     const ept = this.opts.paging === "ept";
     let table = this.nestedRoot;
     for (let level = this.opts.levels; level > leafLevel; level--) {
-      const idx = Math.floor(gpa / LEVEL_SIZE[level]!) & 511;
+      const idx = tableIndex(gpa, level);
       let lo = this.mem.readLo(table, idx);
       let hi = this.mem.readHi(table, idx);
       if (lo === 0 && hi === 0) {
@@ -146,7 +146,7 @@ export class TranslateMachine {
       }
       table = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
     }
-    const idx = Math.floor(gpa / LEVEL_SIZE[leafLevel]!) & 511;
+    const idx = tableIndex(gpa, leafLevel);
     if (this.mem.readLo(table, idx) !== 0) return;
     const hostPfn = (GUEST_RAM_HPA + Math.floor(gpa / hSize) * hSize) / PAGE_SIZE;
     const huge = leafLevel > 1;
@@ -212,7 +212,7 @@ export class ScratchRange {
         ? makeEptPte({ pfn: p, r: true, w: true, x: true, memType: leaf ? MT_WB : 0 })
         : makeX86Pte({ pfn: p, writable: true, user: true });
     for (let level = levels; level > 1; level--) {
-      const idx = Math.floor(addr / LEVEL_SIZE[level]!) & 511;
+      const idx = tableIndex(addr, level);
       let lo = this.mem.readLo(table, idx);
       let hi = this.mem.readHi(table, idx);
       if (lo === 0 && hi === 0) {
@@ -221,6 +221,6 @@ export class ScratchRange {
       }
       table = (lo >>> 12) + (hi & 0xfffff) * 0x100000;
     }
-    this.mem.writeEntry(table, Math.floor(addr / PAGE_SIZE) & 511, ...entry(pfn, true));
+    this.mem.writeEntry(table, tableIndex(addr, 1), ...entry(pfn, true));
   }
 }

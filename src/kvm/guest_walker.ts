@@ -27,9 +27,9 @@ import {
   PTE_PAT_HUGE,
   PTE_PS,
   entryPfn,
-  hugeRsvdLoMask,
   rsvdHiMask,
 } from "../hw/x86_pte.js";
+import { isPermissionFault, isRsvdGpte, isX86Leaf, pfErrorCode } from "../hw/x86_rules.js";
 import type { HostMmOps } from "./kvm.js";
 import { type Memslot, type Memslots, gfnToHva } from "./memslot.js";
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from "./shadow_page.js";
@@ -277,15 +277,8 @@ export class GuestWalker {
       hi = gm.hi;
       acc = ptAcc & (gpteAccess(lo, hi, p.efer_nx) | (lo & PTE_A ? 0x8 : 0));
       if ((lo & PTE_P) === 0) return this.error(0, write, user, fetch);
-      const leaf = level === 1 || ((lo & PTE_PS) !== 0 && level <= 3);
-      if (
-        (hi & rsvdHi) !== 0 ||
-        (!p.efer_nx && (hi & PTE_HI_NX) !== 0) ||
-        (level >= 4 && (lo & PTE_PS) !== 0) ||
-        (leaf && level > 1 && (lo & hugeRsvdLoMask(level)) !== 0)
-      ) {
-        return this.error(PFERR_RSVD | PFERR_PRESENT, write, user, fetch);
-      }
+      const leaf = isX86Leaf(lo, level);
+      if (isRsvdGpte(lo, hi, level, leaf, rsvdHi, p.efer_nx)) return this.error(PFERR_RSVD | PFERR_PRESENT, write, user, fetch);
       this.ptesLo[level - 1] = lo;
       this.ptesHi[level - 1] = hi;
       this.ptAccess[level - 1] = ptAcc & 0x7;
@@ -295,14 +288,10 @@ export class GuestWalker {
     }
     this.level = level;
     let pteAccess = acc & 0x7;
-    // permission_fault().
-    const w = (pteAccess & ACC_WRITE_MASK) !== 0;
-    const u = (pteAccess & ACC_USER_MASK) !== 0;
-    const x = (pteAccess & ACC_EXEC_MASK) !== 0;
-    let denied = false;
-    if (user) denied = !u || (write && !w) || (fetch && !x);
-    else denied = (write && !w && p.cr0Wp) || (fetch && (!x || (u && p.smep))) || (!fetch && u && p.smap);
-    if (denied) return this.error(PFERR_PRESENT, write, user, fetch);
+    const w = pteAccess & ACC_WRITE_MASK;
+    const u = pteAccess & ACC_USER_MASK;
+    const x = pteAccess & ACC_EXEC_MASK;
+    if (isPermissionFault(access, w, u, x, p.cr0Wp, p.smep, p.smap)) return this.error(PFERR_PRESENT, write, user, fetch);
 
     const frameLo = level > 1 ? lo & ~PTE_PAT_HUGE : lo;
     const size = LEVEL_SIZE[level]!;
@@ -340,9 +329,8 @@ export class GuestWalker {
   }
 
   private error(bits: number, write: boolean, user: boolean, fetch: boolean): number {
-    let ec = bits | (write ? PFERR_WRITE : 0) | (user ? PFERR_USER : 0);
-    if (fetch && (this.paging.efer_nx || this.paging.smep)) ec |= PFERR_FETCH;
-    this.faultErrorCode = ec;
+    const access = (write ? PFERR_WRITE : 0) | (user ? PFERR_USER : 0) | (fetch ? PFERR_FETCH : 0);
+    this.faultErrorCode = pfErrorCode(bits, access, this.paging.efer_nx, this.paging.smep);
     return -1;
   }
 

@@ -10,7 +10,7 @@
 // simplified: regions are placed from the top of the highest RAM range down, each aligned to its page size (memstress).
 // simplified: upper-level entries are always P|RW|US; the leaf decides user access (selftests set no US at all).
 
-import { LEVEL_SIZE, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
+import { LEVEL_SIZE, PAGE_2M, PAGE_SIZE, tableIndex } from "../hw/addr.js";
 import { PTE_P, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { QemuVm } from "./vm.js";
 
@@ -185,8 +185,4 @@ export class VirtMap {
     }
     return table * PAGE_SIZE + tableIndex(gva, level) * 8;
   }
-}
-
-function tableIndex(addr: number, level: number): number {
-  return Math.floor(addr / LEVEL_SIZE[level]!) & 511;
 }

@@ -4,6 +4,7 @@
 // correction (shared/design/SEED-PATHS.md, "Corrections"). Host and guest kinds take their
 // sentence and function from the layers' own declarations; KVM's are written here.
 
+import { tableIndex } from "../hw/addr.js";
 import type { EventKindDesc, SimEvent } from "../hw/events.js";
 import { GUEST_EVENT_KINDS } from "../guest/stats.js";
 import { HOST_EVENT_KINDS } from "../host/host_events.js";
@@ -425,7 +426,7 @@ export function chapterTitle(reason: string, kind: string): string {
 /** Table indices an address selects, top level first (bits 47:39, 38:30, 29:21, 20:12 for 4 levels). */
 export function tableIndices(addr: number, levels: number): number[] {
   const out: number[] = [];
-  for (let l = levels; l >= 1; l--) out.push(Math.floor(addr / 2 ** (12 + 9 * (l - 1))) % 512);
+  for (let l = levels; l >= 1; l--) out.push(tableIndex(addr, l));
   return out;
 }
 

@@ -9,11 +9,11 @@
 // so it only reads: table words straight from PhysMem, QEMU's host tables walked here (not
 // HostKernel.walk(), which keeps its result in scratch fields), never a vCPU's MMU.
 
-import { tableIndex } from "../hw/addr.js";
-import { EPT_PS, eptLevelName, formatEptPte } from "../hw/ept_pte.js";
+import { eptLevelName, formatEptPte } from "../hw/ept_pte.js";
 import type { SimEvent } from "../hw/events.js";
 import { swpOffset } from "../host/pgtable.js";
-import { entryPfn, formatX86Pte, PTE_P, PTE_PAT_HUGE, PTE_PS, x86LevelName } from "../hw/x86_pte.js";
+import { TableIter, type TableView, physTables } from "../hw/table_iter.js";
+import { entryPfn, formatX86Pte, PTE_P, PTE_PAT_HUGE, x86LevelName } from "../hw/x86_pte.js";
 import { isShadowPresent } from "../kvm/spte.js";
 import type { Machine, VmState } from "../sim/machine.js";
 import type { StoryTrees, TreeLevel, TreeSummary } from "./protocol.js";
@@ -46,13 +46,17 @@ export class FocusTracker {
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** Frames one entry at `level` covers (1, 512, 512^2...). */
-const span = (level: number) => 512 ** (level - 1);
+const x86Present = (lo: number) => (lo & PTE_P) !== 0;
 
-function countPresent(words: Uint32Array, off: number, present: (lo: number) => boolean): number {
+function countPresent(t: TableView, present: (lo: number) => boolean): number {
   let n = 0;
-  for (let i = 0; i < 512; i++) if (present(words[off + 2 * i]!)) n++;
+  for (let i = 0; i < 512; i++) if (present(t.words[t.off + 2 * i]!)) n++;
   return n;
+}
+
+/** The first frame a present leaf maps; an x86 huge leaf keeps PAT in bit 12 (EPT has none there). */
+function leafFrame(lo: number, hi: number, level: number, x86: boolean): number {
+  return entryPfn(x86 && level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi);
 }
 
 /** The host frame behind guest frame `gfn` now, from QEMU's own tables (read-only): a frame, a swap slot, or why there is none. */
@@ -61,19 +65,12 @@ export function hostFrameOf(m: Machine, vm: VmState, gfn: number): { pfn: number
   if (hva < 0) return { why: `gfn ${hex(gfn)} is not guest RAM` };
   const mm = vm.qemu.mm;
   if (mm.dead) return { why: "QEMU has exited" };
-  const mem = m.host.mem;
-  let table = mm.pgd;
-  for (let level = 4; level >= 1; level--) {
-    const idx = tableIndex(hva, level);
-    const lo = mem.readLo(table, idx);
-    const hi = mem.readHi(table, idx);
-    if ((lo & PTE_P) === 0) {
-      return level === 1 && (lo !== 0 || hi !== 0) ? { slot: swpOffset(lo, hi) } : { why: "not backed by the host yet" };
-    }
-    if (level === 1 || (lo & PTE_PS) !== 0) {
-      return { pfn: entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi) + (level > 1 ? Math.floor(hva / 4096) % span(level) : 0) };
-    }
-    table = entryPfn(lo, hi);
+  const page = Math.floor(hva / 4096);
+  const it = new TableIter(physTables(m.host.mem), x86Present);
+  for (it.start(mm.pgd, 4, page, page + 1); it.valid; it.next()) {
+    const { level, lo, hi } = it;
+    if (!it.present) return level === 1 && (lo !== 0 || hi !== 0) ? { slot: swpOffset(lo, hi) } : { why: "not backed by the host yet" };
+    if (it.leaf) return { pfn: leafFrame(lo, hi, level, true) + (page - it.base) };
   }
   return { why: "no host mapping" };
 }
@@ -119,42 +116,39 @@ export function guestTree(m: Machine, vm: VmState, focus: Focus): TreeSummary {
     tree.end = "the process has exited";
     return tree;
   }
-  let table = proc.pgd;
-  for (let level: number = vm.guest.levels; level >= 1; level--) {
-    const t = guestTableWords(m, vm, table);
-    if ("why" in t) {
-      tree.end = `the ${x86LevelName(level)} table (gfn ${hex(table)}) cannot be read: ${t.why}`;
-      return tree;
-    }
-    const index = tableIndex(focus.gva, level);
-    const lo = t.words[t.off + 2 * index]!;
-    const hi = t.words[t.off + 2 * index + 1]!;
-    const present = (lo & PTE_P) !== 0;
-    const leaf = present && (level === 1 || (lo & PTE_PS) !== 0);
+  let why = "";
+  const read = (gfn: number) => {
+    const t = guestTableWords(m, vm, gfn);
+    if ("why" in t) why = t.why;
+    return "why" in t ? null : t;
+  };
+  const page = focus.gva / 4096;
+  const it = new TableIter(read, x86Present);
+  for (it.start(proc.pgd, vm.guest.levels, page, page + 1); it.valid; it.next()) {
+    const { level, lo, hi } = it;
     tree.levels.push({
       level,
       name: x86LevelName(level),
-      table,
-      index,
-      present: countPresent(t.words, t.off, (w) => (w & PTE_P) !== 0),
+      table: it.table,
+      index: it.index,
+      present: countPresent(it.view, x86Present),
       lo,
       hi,
       bits: formatX86Pte(lo, hi, level),
-      mapped: present,
-      where: t.where,
+      mapped: it.present,
+      where: it.view.where,
     });
-    if (!present) {
+    if (!it.present) {
       tree.end = `no ${x86LevelName(level)}: the guest has not mapped ${hex(focus.gva)}`;
       return tree;
     }
-    const next = entryPfn(level > 1 && leaf ? lo & ~PTE_PAT_HUGE : lo, hi);
-    if (leaf) {
-      tree.leaf = next + (Math.floor(focus.gva / 4096) % span(level));
+    if (it.leaf) {
+      tree.leaf = leafFrame(lo, hi, level, true) + (page - it.base);
       tree.end = `guest frame ${hex(tree.leaf)} (gpa ${hex(tree.leaf * 4096)})`;
       return tree;
     }
-    table = next;
   }
+  if (it.unreadable >= 0) tree.end = `the ${x86LevelName(it.unreadableLevel)} table (gfn ${hex(it.unreadable)}) cannot be read: ${why}`;
   return tree;
 }
 
@@ -177,36 +171,29 @@ export function tdpTree(m: Machine, vm: VmState, gfn: number): TreeSummary {
     end: "",
     leaf: -1,
   };
-  const mem = m.host.mem;
-  let table = tdp.root;
-  for (let level: number = tdp.levels; level >= 1; level--) {
-    const index = Math.floor(gfn / span(level)) % 512;
-    const lo = mem.readLo(table, index);
-    const hi = mem.readHi(table, index);
-    const present = isShadowPresent(lo);
-    const leaf = present && (level === 1 || (lo & (ept ? EPT_PS : PTE_PS)) !== 0);
+  const it = new TableIter(physTables(m.host.mem), isShadowPresent);
+  for (it.start(tdp.root, tdp.levels, gfn, gfn + 1); it.valid; it.next()) {
+    const { level, lo, hi } = it;
     tree.levels.push({
       level,
       name: name(level),
-      table,
-      index,
-      present: countPresent(mem.words, mem.entryOffset(table, 0), isShadowPresent),
+      table: it.table,
+      index: it.index,
+      present: countPresent(it.view, isShadowPresent),
       lo,
       hi,
       bits: fmt(lo, hi, level),
-      mapped: present,
+      mapped: it.present,
     });
-    if (!present) {
+    if (!it.present) {
       tree.end = `no ${name(level)}: the next guest access to gfn ${hex(gfn)} exits to KVM`;
       return tree;
     }
-    const next = entryPfn(!ept && leaf && level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi);
-    if (leaf) {
-      tree.leaf = next + (gfn % span(level));
+    if (it.leaf) {
+      tree.leaf = leafFrame(lo, hi, level, !ept) + (gfn - it.base);
       tree.end = `host frame ${hex(tree.leaf)}`;
       return tree;
     }
-    table = next;
   }
   return tree;
 }
@@ -240,36 +227,30 @@ export function shadowTree(m: Machine, vm: VmState, focus: Focus): TreeSummary {
     tree.end = "no vCPU holds a shadow root for this process now (it is built when the process next runs)";
     return tree;
   }
-  const mem = m.host.mem;
-  let table = root;
-  for (let level = rootLevel; level >= 1; level--) {
-    const index = tableIndex(focus.gva, level);
-    const lo = mem.readLo(table, index);
-    const hi = mem.readHi(table, index);
-    const present = isShadowPresent(lo);
-    const leaf = present && (level === 1 || (lo & PTE_PS) !== 0);
+  const page = focus.gva / 4096;
+  const it = new TableIter(physTables(m.host.mem), isShadowPresent);
+  for (it.start(root, rootLevel, page, page + 1); it.valid; it.next()) {
+    const { level, lo, hi } = it;
     tree.levels.push({
       level,
       name: `shadow ${x86LevelName(level)}`,
-      table,
-      index,
-      present: countPresent(mem.words, mem.entryOffset(table, 0), isShadowPresent),
+      table: it.table,
+      index: it.index,
+      present: countPresent(it.view, isShadowPresent),
       lo,
       hi,
       bits: formatX86Pte(lo, hi, level),
-      mapped: present,
+      mapped: it.present,
     });
-    if (!present) {
+    if (!it.present) {
       tree.end = `no shadow ${x86LevelName(level)}: the next access to ${hex(focus.gva)} faults into KVM`;
       return tree;
     }
-    const next = entryPfn(leaf && level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi);
-    if (leaf) {
-      tree.leaf = next + (Math.floor(focus.gva / 4096) % span(level));
+    if (it.leaf) {
+      tree.leaf = leafFrame(lo, hi, level, true) + (page - it.base);
       tree.end = `host frame ${hex(tree.leaf)}`;
       return tree;
     }
-    table = next;
   }
   return tree;
 }
