@@ -21,6 +21,7 @@ import { Races, defaultRacePoint } from "./races.js";
 import { START_PHASE, type Scenario, type TimelineAction, type TimelineEvent } from "./scenario_schema.js";
 import { type Report, buildReport, type SeriesPoint } from "./report.js";
 import { TimeSeries } from "./series.js";
+import { applyTimelineAction } from "./timeline.js";
 import { StepRunner, plannedAccesses } from "./steps.js";
 
 export { MAX_RACES_PER_ACCESS } from "./races.js";
@@ -325,18 +326,8 @@ export class Engine {
     }
   }
 
-  /** One timeline action, between slices (no vCPU is inside an access or a fault). */
   private applyAction(a: TimelineAction): void {
-    const m = this.machine;
-    const vm = m.vms.find((v) => v.cfg.name === a.vm)!;
-    if (m.bus.on) m.bus.emit("sim.timeline", { vm: a.vm, action: "madvise", advice: a.advice, gpa: a.gpa, size: a.size });
-    try {
-      vm.qemu.madvise(a.gpa, a.size, a.advice);
-    } catch (e) {
-      throw new VmFailure(`timeline madvise: ${(e as Error).message}`);
-    }
-    m.checker.rangeDiscarded(vm.id, a.gpa, a.size, a.advice);
-    if (this.opts.checkMappings ?? true) m.checker.checkStaleMappings();
+    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true);
   }
 
   /** The boundary of phase `name`: snapshot every counter, then run its timeline actions (vCPUs stopped between slices). */

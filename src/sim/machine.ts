@@ -127,16 +127,7 @@ export class VmState {
       this.native = null;
       this.virtMap = buildVirtMap(this.qemu, cfg);
       this.selftest = new SelftestGuest(this.virtMap, this.ports);
-      for (const p of cfg.processes) {
-        const ps = new ProcState(this, p, null, p.vcpu);
-        for (const sp of this.virtMap.spaces) for (const r of sp.regions) ps.regions.set(r.name, { gva: r.gva, size: r.size });
-        this.procs.push(ps);
-        this.runQueues[p.vcpu]!.push(ps);
-        // KVM_SET_SREGS: the vCPU starts with CR3 at its space's root.
-        const space = p.space === undefined ? 0 : this.selftest.space(p.space);
-        this.qemu.kvm.vcpus[p.vcpu]!.setSregsCr3(this.virtMap.spaces[space]!.pgd, this.selftest.pcidOf(p.vcpu, space));
-        this.selftest.started(p.vcpu, space);
-      }
+      this.startWithoutKernel(this.virtMap, this.selftest);
       return;
     }
     this.kernel = new GuestKernel({
@@ -163,9 +154,26 @@ export class VmState {
       this.procs.push(ps);
       this.runQueues[p.vcpu]!.push(ps);
     }
-    // The files the processes map, each as large as its largest mapping (whichever process maps it first).
+    this.createMappedFiles();
+  }
+
+  /** A guest without a kernel: each process on its vCPU, CR3 at its space's root (KVM_SET_SREGS). */
+  private startWithoutKernel(virtMap: VirtMap, selftest: SelftestGuest): void {
+    for (const p of this.cfg.processes) {
+      const ps = new ProcState(this, p, null, p.vcpu);
+      for (const sp of virtMap.spaces) for (const r of sp.regions) ps.regions.set(r.name, { gva: r.gva, size: r.size });
+      this.procs.push(ps);
+      this.runQueues[p.vcpu]!.push(ps);
+      const space = p.space === undefined ? 0 : selftest.space(p.space);
+      this.qemu.kvm.vcpus[p.vcpu]!.setSregsCr3(virtMap.spaces[space]!.pgd, selftest.pcidOf(p.vcpu, space));
+      selftest.started(p.vcpu, space);
+    }
+  }
+
+  /** The files the processes map, each as large as its largest mapping (whichever process maps it first). */
+  private createMappedFiles(): void {
     const files = new Map<string, number>();
-    for (const p of cfg.processes)
+    for (const p of this.cfg.processes)
       for (const st of p.steps) if (st.kind === "mmapFile") files.set(st.file, Math.max(files.get(st.file) ?? 0, st.size));
     for (const [file, size] of files) this.createFile(file, size);
   }
