@@ -26,7 +26,7 @@ export interface Region {
   size: number;
 }
 
-/** A guest process, its place in its step list, and what the checker expects it to read. */
+/** A guest process and its place in its step list. */
 export class ProcState {
   stepIdx = 0;
   stream: AccessStream | null = null;
@@ -37,13 +37,13 @@ export class ProcState {
   traceMapping = false;
   /** Regions mapped for trace replay. */
   traceRegions = 0;
-  /** The current trace's program image: the guest file its code and read-only data pages map (see Engine.mapTraceRegions). */
+  /** The current trace's program image: the guest file its code and read-only data pages map (see StepRunner.mapTraceRegions). */
   traceImage = "";
   /** A churn step in progress: rounds left, bytes per round, pages written per round. */
   churn: { kind: "mmapChurn" | "processChurn"; left: number; size: number; touch: number; round: number } | null = null;
   /** The accesses run at CPL 3 (user); a selftest-style guest's region may say CPL 0. */
   user = true;
-  /** Without a kernel: the space whose tables map the current step's region (what the data checker keys writes by). */
+  /** Without a kernel: the space whose tables map the current step's region (the checker keys its writes by it). */
   space: object | null = null;
   constructor(
     readonly vm: VmState,

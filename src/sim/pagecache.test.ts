@@ -10,7 +10,7 @@ import { loadScenario } from "./scenario_load.js";
 
 const traceBytes = (path: string) => readFileSync(new URL(path, import.meta.url));
 
-/** What the replay rule (Engine.mapTraceRegions) makes of a trace, page by page, counted from the trace itself. */
+/** What the replay rule (StepRunner.mapTraceRegions) makes of a trace, page by page, counted from the trace itself. */
 function classify(bytes: Uint8Array) {
   const t = openTrace(new BufferSource(bytes), "t");
   const b = new AccessBatch(8192);
