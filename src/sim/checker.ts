@@ -161,7 +161,13 @@ export class Checker implements MemoryObserver {
 
   access(ps: ProcState, vcpu: Vcpu, gva: number, frame: number, write: boolean, value: number): void {
     const d = this.data[ps.vm.id]!;
-    const gfn = this.checkTranslation(ps, vcpu, gva, frame, d);
+    if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
+    // Natively the hardware's physical address is a host one: under shadow paging the guest
+    // frame comes from the spte that maps gva (its shadowed translation).
+    const shadow = vcpu.shadow;
+    const gfn = shadow !== null ? this.shadowGfn(d, vcpu.id, shadow, gva) : Math.floor(vcpu.mmu.gpa / PAGE_SIZE);
+    if (gfn < 0) this.noShadowEntry(ps, gva);
+    if (this.checkShadowWalks && ps.vm.kernel !== null && gfn >= 0) this.checkWalk(ps, vcpu, gva, gfn);
     const page = Math.floor(gva / PAGE_SIZE);
     const byGva = d.byGva(ps.process ?? ps.space!);
     if (write) {
@@ -226,31 +232,26 @@ export class Checker implements MemoryObserver {
 
   // ---- Per-access checks
 
-  /** The access's translation checked; returns the gfn it went to (-1: none). */
-  private checkTranslation(ps: ProcState, vcpu: Vcpu, gva: number, frame: number, d: GuestData): number {
-    const vm = ps.vm;
-    if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) {
-      this.violation(
-        `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} reached host frame 0x${frame.toString(16)}, which is free: a stale translation`,
-      );
-    }
-    // Natively the hardware's physical address is a host one: under shadow paging the guest
-    // frame comes from the spte that maps gva (its shadowed translation).
+  private freeFrameReached(ps: ProcState, gva: number, frame: number): void {
+    this.violation(
+      `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} reached host frame 0x${frame.toString(16)}, which is free: a stale translation`,
+    );
+  }
+
+  private noShadowEntry(ps: ProcState, gva: number): void {
+    this.violation(
+      `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} was translated, but no shadow entry maps it: a stale TLB entry`,
+    );
+  }
+
+  /** The access's gfn against the one the guest kernel's own tables map (checks "full"). */
+  private checkWalk(ps: ProcState, vcpu: Vcpu, gva: number, gfn: number): void {
     const shadow = vcpu.shadow;
-    const gfn = shadow !== null ? this.shadowGfn(d, vcpu.id, shadow, gva) : Math.floor(vcpu.mmu.gpa / PAGE_SIZE);
-    if (gfn < 0) {
+    const want = this.guestGfnOf(ps.vm, shadow !== null ? shadow.cr3Gfn : vcpu.mmu.cr3Frame, gva);
+    if (want !== -2 && want !== gfn)
       this.violation(
-        `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} was translated, but no shadow entry maps it: a stale TLB entry`,
+        `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)}, but the guest's tables map ${want < 0 ? "nothing" : `gfn 0x${want.toString(16)}`} there: a stale ${shadow !== null ? "shadow entry or " : ""}TLB entry`,
       );
-    }
-    if (this.checkShadowWalks && vm.kernel !== null && gfn >= 0) {
-      const want = this.guestGfnOf(vm, shadow !== null ? shadow.cr3Gfn : vcpu.mmu.cr3Frame, gva);
-      if (want !== -2 && want !== gfn)
-        this.violation(
-          `${vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)}, but the guest's tables map ${want < 0 ? "nothing" : `gfn 0x${want.toString(16)}`} there: a stale ${shadow !== null ? "shadow entry or " : ""}TLB entry`,
-        );
-    }
-    return gfn;
   }
 
   private shadowGfn(d: GuestData, cpu: number, shadow: ShadowVcpuMmu, gva: number): number {
