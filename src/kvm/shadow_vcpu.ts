@@ -34,7 +34,6 @@ export interface KvmMmuRootInfo {
 }
 
 const CR3_PCID_MASK = 0xfff;
-const GFN_MEMO = 1024;
 
 export class ShadowVcpuMmu {
   root: KvmMmuRootInfo = { sp: null, pgd: 0 };
@@ -330,27 +329,11 @@ export class ShadowVcpuMmu {
     return [this.root, ...this.prevRoots].filter((r) => r.sp !== null);
   }
 
-  /** The gfn behind gva in the current root now (-1: none): the checker's view of the last access. */
+  /** The gfn behind gva in the current root now (-1: none). */
   gfnOf(gva: number): number {
     const sp = this.root.sp;
-    if (sp === null) return -1;
-    // A direct-mapped memo, good until any spte changes (not a model of anything: it keeps the checker cheap).
-    const vpn = Math.floor(gva / 4096);
-    const i = vpn & (GFN_MEMO - 1);
-    const gen = this.shadow.spteGen;
-    if (this.memoVpn[i] === vpn && this.memoGen[i] === gen && this.memoRoot[i] === sp.spt) return this.memoGfn[i]!;
-    const gfn = this.shadow.gfnAt(sp, gva);
-    this.memoVpn[i] = vpn;
-    this.memoGen[i] = gen;
-    this.memoRoot[i] = sp.spt;
-    this.memoGfn[i] = gfn;
-    return gfn;
+    return sp === null ? -1 : this.shadow.gfnAt(sp, gva);
   }
-
-  private readonly memoVpn = new Float64Array(GFN_MEMO).fill(-1);
-  private readonly memoGen = new Float64Array(GFN_MEMO);
-  private readonly memoRoot = new Float64Array(GFN_MEMO);
-  private readonly memoGfn = new Float64Array(GFN_MEMO);
 
   /** The gfn the guest's own tables (at its CR3) map gva to now, uncounted: -1 unmapped, -2 a table not resident. */
   guestGfnOf(gva: number): number {

@@ -92,16 +92,16 @@ describe("KVM dirties what it maps writable: MADV_FREE, a guest rewrite, then MA
       expect(v2.pswpout! - v1.pswpout!).toBe(0);
       expect(rss - vm.qemu.rss().rss).toBe(HALF * PAGE_SIZE);
       touch(m, ps, hot, HALF, OP_READ);
-      expect(m.dataErrors).toBe(0);
-      expect(m.invariantViolations).toBe(0);
-      expect(m.checkStaleMappings()).toBe(0);
+      expect(m.checker.dataErrors).toBe(0);
+      expect(m.checker.invariantViolations).toBe(0);
+      expect(m.checker.checkStaleMappings()).toBe(0);
       // A second MADV_PAGEOUT swaps the rewritten pages out, and they read back from swap.
       madviseGfns(vm, gfns.slice(off, off + HALF), "PAGEOUT");
       const v3 = m.host.vmstat();
       expect(v3.pswpout! - v2.pswpout!).toBe(HALF);
       touch(m, ps, hot, HALF, OP_READ);
       expect(m.host.vmstat().pswpin! - v3.pswpin!).toBe(HALF);
-      expect(m.dataErrors).toBe(0);
+      expect(m.checker.dataErrors).toBe(0);
     });
 
     test(`${mmu}: under kswapd and direct reclaim the rewritten lazyfree pages are swapped, not discarded`, () => {
@@ -118,9 +118,9 @@ describe("KVM dirties what it maps writable: MADV_FREE, a guest rewrite, then MA
       expect(v1.pglazyfreed! - v0.pglazyfreed!).toBe(0);
       touch(m, ps, gva, PAGES, OP_READ);
       expect(m.host.vmstat().pswpin! - v1.pswpin!).toBeGreaterThan(0); // some of them did go to swap
-      expect(m.dataErrors).toBe(0);
-      expect(m.invariantViolations).toBe(0);
-      expect(m.checkStaleMappings()).toBe(0);
+      expect(m.checker.dataErrors).toBe(0);
+      expect(m.checker.invariantViolations).toBe(0);
+      expect(m.checker.checkStaleMappings()).toBe(0);
     });
   }
 });
@@ -153,7 +153,7 @@ describe("kvm_flush_remote_tlbs(): a request per vCPU, one flush per entry, IPIs
           expect(v.stats.exits - v0[i]!.exits).toBe(v.stats.pf_taken - v0[i]!.pf_taken + (running ? 1 : 0));
         });
         for (const r of regions) touch(m, r.ps, r.gva, PER_VCPU, OP_READ);
-        expect(m.dataErrors).toBe(0);
+        expect(m.checker.dataErrors).toBe(0);
       });
     }
   }

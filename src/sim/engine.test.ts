@@ -82,7 +82,7 @@ describe("first touch under EPT (path 4)", () => {
       for (let i = 0; i < 1000; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
       const d2 = delta(mid, snapshot(m));
       expect(d2).toEqual({ pgfault: 0, pf_fixed: 0, exits: 0, rss: 0, pswpin: 0, retries: 0, pf_taken: 0 });
-      expect(m.dataErrors).toBe(0);
+      expect(m.checker.dataErrors).toBe(0);
       expect(vm.qemu.kvm.stats.pages_4k).toBe(vm.qemu.mm.rss);
     });
   }
@@ -156,8 +156,8 @@ describe("reclaim, the mmu_notifier and swap (paths 5 and 6)", () => {
     for (let i = 0; i < pages; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
     const d = delta(mid, snapshot(m));
     const v = m.host.vmstat();
-    expect(m.dataErrors).toBe(0);
-    expect(m.invariantViolations).toBe(0);
+    expect(m.checker.dataErrors).toBe(0);
+    expect(m.checker.invariantViolations).toBe(0);
     expect(v.oom_kill).toBe(0);
     expect(v.pswpout).toBeGreaterThan(pages / 2);
     expect(v.pswpin).toBeGreaterThan(0);
@@ -181,7 +181,7 @@ describe("reclaim, the mmu_notifier and swap (paths 5 and 6)", () => {
     expect(vm.qemu.mm.majFlt - midMm.maj).toBe(d.pswpin);
     expect(d.pswpin).toBeGreaterThan(pages / 4);
     // No EPT leaf outlives its host mapping.
-    expect(m.checkStaleMappings()).toBe(0);
+    expect(m.checker.checkStaleMappings()).toBe(0);
   });
 
   test("the same without swap: an OOM, reported clearly, never a wrong value", () => {
@@ -195,7 +195,7 @@ describe("reclaim, the mmu_notifier and swap (paths 5 and 6)", () => {
     );
     const e = new Engine(s);
     expect(() => e.run()).toThrow(/out of memory|OOM|oom/i);
-    expect(e.machine.dataErrors).toBe(0);
+    expect(e.machine.checker.dataErrors).toBe(0);
     expect(e.machine.host.vmstat().oom_kill).toBe(1);
   });
 });
@@ -236,13 +236,13 @@ describe("the invalidation race (kvm_faultin_pfn vs invalidate_range_start/end)"
     expect(kvm.stats.mmu_fault_retries).toBe(1);
     const s = kvm.statsWithVcpus();
     expect(s.pf_taken).toBe(s.pf_fixed! + 1);
-    expect(m.checkStaleMappings()).toBe(0);
+    expect(m.checker.checkStaleMappings()).toBe(0);
     const vm = m.vms[0]!;
     const ps = vm.procs[0]!;
     const gva = ps.proc.vmas[0]!.start;
     m.runAccess(ps, gva + PAGE_SIZE, OP_READ);
-    expect(m.dataErrors).toBe(0);
-    expect(m.invariantViolations).toBe(0);
+    expect(m.checker.dataErrors).toBe(0);
+    expect(m.checker.invariantViolations).toBe(0);
   });
 
   test("with the sequence check skipped, the checker reports the stale mapping on the same schedule", () => {
@@ -252,8 +252,8 @@ describe("the invalidation race (kvm_faultin_pfn vs invalidate_range_start/end)"
     expect(failure).toMatch(/stale mapping: gfn/);
     expect(kvm.staleInstalls).toBe(1);
     // ...and the invariant checker finds the leaf pointing at a page QEMU no longer maps.
-    expect(m.checkStaleMappings()).toBe(1);
-    expect(m.violations.join("\n")).toMatch(new RegExp(`gfn 0x${victimGfn.toString(16)} .*stale mapping`));
+    expect(m.checker.checkStaleMappings()).toBe(1);
+    expect(m.checker.violations.join("\n")).toMatch(new RegExp(`gfn 0x${victimGfn.toString(16)} .*stale mapping`));
   });
 });
 

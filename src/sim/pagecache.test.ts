@@ -10,7 +10,7 @@ import { loadScenario } from "./scenario_load.js";
 
 const traceBytes = (path: string) => readFileSync(new URL(path, import.meta.url));
 
-/** What the replay rule (Engine.mapTraceRegions) makes of a trace, page by page, counted from the trace itself. */
+/** What the replay rule (StepRunner.mapTraceRegions) makes of a trace, page by page, counted from the trace itself. */
 function classify(bytes: Uint8Array) {
   const t = openTrace(new BufferSource(bytes), "t");
   const b = new AccessBatch(8192);
@@ -96,7 +96,7 @@ describe("trace replay through the guest page cache", () => {
     expect(shadow.r.check.dataErrors).toBe(0);
     for (const k of ["pgmajfault", "nr_file_pages", "nr_anon_pages", "pgalloc", "cow_faults"])
       expect(shadow.vm.guest.stats[k as "pgalloc"]).toBe(ept.vm.guest.stats[k as "pgalloc"]);
-    expect(shadow.e.machine.readDigest).toBe(ept.e.machine.readDigest);
+    expect(shadow.e.machine.checker.readDigest).toBe(ept.e.machine.checker.readDigest);
   });
 });
 

@@ -12,7 +12,7 @@ import { GUEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../host/vmstat.js";
 import { ALL_VCPU_COUNTERS, ALL_VM_COUNTERS } from "../kvm/stats.js";
 import { applyCost, type CostResult, type CostTable } from "./cost.js";
-import { costCounts, vmCostCounts } from "./engine.js";
+import { costCounts, vmCostCounts } from "./cost_counts.js";
 import type { Machine } from "./machine.js";
 
 /** Every counter of the machine at one instant. */
@@ -44,7 +44,7 @@ export function takeSnapshot(m: Machine, accesses: number): CounterSnapshot {
     host: m.host.vmstat(),
     cost: costCounts(m),
     native: natives.length > 0 && natives.every((x) => x !== null) ? sumCounts(natives as Record<string, number>[]) : null,
-    check: { dataErrors: m.dataErrors, invariantViolations: m.invariantViolations },
+    check: { dataErrors: m.checker.dataErrors, invariantViolations: m.checker.invariantViolations },
     vms: m.vms.map((vm, i) => {
       const kvm = vm.qemu.kvm;
       const mm = vm.qemu.mm;

@@ -4,7 +4,8 @@
 // counters, QEMU's RSS, hardware counters, cost, the checker's verdict and the time series.
 
 import { applyCost, type CostResult } from "./cost.js";
-import { type Engine, vmCostCounts } from "./engine.js";
+import { vmCostCounts } from "./cost_counts.js";
+import type { Engine } from "./engine.js";
 import type { PhaseReport } from "./phases.js";
 
 export const REPORT_VERSION = "1.0.0";
@@ -133,11 +134,11 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
     native,
     overhead: overhead(costs, native),
     check: {
-      dataErrors: m.dataErrors,
-      invariantViolations: m.invariantViolations,
-      messages: [...m.violations],
-      valuesRead: m.valuesRead,
-      readDigest: m.readDigest,
+      dataErrors: m.checker.dataErrors,
+      invariantViolations: m.checker.invariantViolations,
+      messages: [...m.checker.violations],
+      valuesRead: m.checker.valuesRead,
+      readDigest: m.checker.readDigest,
     },
     series: engine.series,
     ...(engine.hasPhases ? { phases: engine.phaseReports()! } : {}),

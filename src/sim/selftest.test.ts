@@ -43,7 +43,7 @@ type Counts = Record<string, number>;
 
 function run(text: string): Counts {
   const e = new Engine(loadScenario(text, "selftest.yaml"));
-  e.machine.checkShadowWalks = true;
+  e.machine.checker.checkShadowWalks = true;
   const r = e.run();
   const vm = r.vms[0]!;
   expect(r.check.dataErrors + r.check.invariantViolations).toBe(0);

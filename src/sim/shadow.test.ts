@@ -51,13 +51,13 @@ ${procs}
 
 function machine(yaml: string): Machine {
   const m = new Machine(loadScenario(yaml, "shadow.yaml"));
-  m.checkShadowWalks = true;
+  m.checker.checkShadowWalks = true;
   return m;
 }
 
 function run(yaml: string): { r: Report; e: Engine } {
   const e = new Engine(loadScenario(yaml, "shadow.yaml"));
-  e.machine.checkShadowWalks = true;
+  e.machine.checker.checkShadowWalks = true;
   return { r: e.run(), e };
 }
 
@@ -95,7 +95,7 @@ describe("a TLB miss: the hardware walks the shadow tables one-dimensionally", (
       m.runAccess(ps, gva, OP_READ);
       expect(h.guestTableReads + h.nestedTableReads - reads0).toBe(flushedReads);
       expect(v.stats.exits).toBe(exits0);
-      expect(m.dataErrors + m.invariantViolations).toBe(0);
+      expect(m.checker.dataErrors + m.checker.invariantViolations).toBe(0);
     });
   }
 
@@ -187,7 +187,7 @@ describe("guest table edits under shadow paging", () => {
     expect(kvm.shadow!.track.trackedFrames).toBe(a.n_used_mmu_pages! - 2); // PGD and PUD still tracked; the PMD not; the PT is a leaf
     // Everything still reads back through a rebuilt shadow path.
     for (let i = 0; i <= 3; i++) m.runAccess(ps, gva + i * 2 * MiB, OP_READ);
-    expect(m.dataErrors + m.invariantViolations).toBe(0);
+    expect(m.checker.dataErrors + m.checker.invariantViolations).toBe(0);
   });
 
   test("edit then use: a zero-page read, then copy-on-write, then munmap and a new mmap at the same address — never the stale mapping", () => {
@@ -204,9 +204,9 @@ describe("guest table edits under shadow paging", () => {
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ); // fresh zero pages, not the old data
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
     for (let i = 0; i < 64; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
-    expect(m.valuesRead).toBe(4 * 64);
-    expect(m.dataErrors).toBe(0);
-    expect(m.invariantViolations).toBe(0);
+    expect(m.checker.valuesRead).toBe(4 * 64);
+    expect(m.checker.dataErrors).toBe(0);
+    expect(m.checker.invariantViolations).toBe(0);
   });
 
   test("two processes switching CR3 back and forth reuse their cached roots: no root is built after the first round", () => {
@@ -255,8 +255,8 @@ describe("host reclaim under shadow paging (paths 5 and 6)", () => {
     const s = kvm.statsWithVcpus();
     expect(s.mmu_fault_retries! - before.mmu_fault_retries!).toBeGreaterThanOrEqual(1);
     for (let i = 0; i < 3; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
-    expect(m.dataErrors + m.invariantViolations).toBe(0);
-    expect(m.checkStaleMappings()).toBe(0);
+    expect(m.checker.dataErrors + m.checker.invariantViolations).toBe(0);
+    expect(m.checker.checkStaleMappings()).toBe(0);
     expect(shadowOf(m).checkInvariants()).toEqual([]);
   });
 
@@ -274,8 +274,8 @@ describe("host reclaim under shadow paging (paths 5 and 6)", () => {
     for (let i = 0; i < pages; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_WRITE);
     for (let i = 0; i < pages; i++) m.runAccess(ps, gva + i * PAGE_SIZE, OP_READ);
     const v = m.host.vmstat();
-    expect(m.dataErrors).toBe(0);
-    expect(m.invariantViolations).toBe(0);
+    expect(m.checker.dataErrors).toBe(0);
+    expect(m.checker.invariantViolations).toBe(0);
     expect(v.pswpout).toBeGreaterThan(pages / 2);
     expect(v.pswpin).toBeGreaterThan(pages / 4);
     // Each unmap by reclaim is preceded by KVM's zap of that page's range; data pages had their one spte.
@@ -293,7 +293,7 @@ describe("host reclaim under shadow paging (paths 5 and 6)", () => {
     expect(unmaps).toBeGreaterThan(pages / 2);
     expect(dataZaps).toBeGreaterThan(pages / 2);
     // No shadow leaf outlives its host mapping.
-    expect(m.checkStaleMappings()).toBe(0);
+    expect(m.checker.checkStaleMappings()).toBe(0);
     expect(shadowOf(m).checkInvariants()).toEqual([]);
   });
 });

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MIT
+// The run's checker, outside the model. The machine does each access and tells the checker
+// (MemoryObserver): the access after translation, and the frame-level events that change what
+// a guest page should read (the guest clears or copies a frame, QEMU's disk read fills one, a
+// timeline madvise discards a range, a process maps, unmaps or exits). The checker keeps what
+// each page should read and finds: data errors (a read that does not return what was written),
+// translations to free host frames, stale TLB or shadow entries (checks "full": each access
+// compared with the guest's own tables), stale EPT/NPT/shadow leaves, and the structures'
+// own invariants.
+
+import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
+import { PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn } from "../hw/x86_pte.js";
+import type { HostKernel } from "../host/kernel.js";
+import { PG_buddy } from "../host/page_flags.js";
+import { filePageContent } from "../guest/filemap.js";
+import { VM_SHARED } from "../guest/mm.js";
+import type { GuestProcess } from "../guest/process.js";
+import type { ShadowVcpuMmu } from "../kvm/shadow_vcpu.js";
+import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
+import type { Vcpu } from "../kvm/vcpu.js";
+import type { ProcState, VmState } from "./machine.js";
+
+/** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */
+export const UNKNOWN = -1;
+
+/** Messages kept in the report (the counts go on). */
+const MAX_MESSAGES = 20;
+
+/**
+ * What the machine tells the checker: one monomorphic call per access or frame event, no
+ * closures. `vm` is VmState.id.
+ */
+export interface MemoryObserver {
+  /** A new VM: returns its id. */
+  addVm(): number;
+  /** One guest access, translated: `frame` is the host frame it reached, `value` what it wrote or read. */
+  access(ps: ProcState, vcpu: Vcpu, gva: number, frame: number, write: boolean, value: number): void;
+  /** The guest cleared frame `gfn` (clear_page of a frame it reuses). */
+  frameCleared(vm: number, gfn: number): void;
+  /** The guest copied frame `src` into `dst` (copy_page). */
+  frameCopied(vm: number, dst: number, src: number): void;
+  /** QEMU's disk read filled frame `gfn` with `value` (a file page). */
+  frameFilled(vm: number, gfn: number, value: number): void;
+  /** A madvise by QEMU on guest RAM [gpa, gpa + size): DONTNEED zeroes it, FREE makes it unpredictable. */
+  rangeDiscarded(vm: number, gpa: number, size: number, advice: string): void;
+  /** A process mapped a file shared (its writes then go to the file's data). */
+  sharedFileMapped(vm: number): void;
+  /** `proc` unmapped [gva, gva + size): what it wrote there is forgotten. */
+  unmapped(vm: number, proc: GuestProcess, gva: number, size: number): void;
+  /** `proc` exited. */
+  exited(vm: number, proc: GuestProcess): void;
+}
+
+/** gva -> gfn through a vCPU's current shadow root, memoised until any spte changes (the shadow MMU's spteGen). */
+class ShadowGfnMemo {
+  static readonly SIZE = 1024;
+  private readonly vpn = new Float64Array(ShadowGfnMemo.SIZE).fill(-1);
+  private readonly gen = new Float64Array(ShadowGfnMemo.SIZE);
+  private readonly root = new Float64Array(ShadowGfnMemo.SIZE);
+  private readonly gfn = new Float64Array(ShadowGfnMemo.SIZE);
+
+  /** The gfn behind gva in the current root now (-1: none). */
+  gfnOf(s: ShadowVcpuMmu, gva: number): number {
+    const sp = s.root.sp;
+    if (sp === null) return -1;
+    const vpn = Math.floor(gva / PAGE_SIZE);
+    const i = vpn & (ShadowGfnMemo.SIZE - 1);
+    const gen = s.shadow.spteGen;
+    if (this.vpn[i] === vpn && this.gen[i] === gen && this.root[i] === sp.spt) return this.gfn[i]!;
+    const gfn = s.shadow.gfnAt(sp, gva);
+    this.vpn[i] = vpn;
+    this.gen[i] = gen;
+    this.root[i] = sp.spt;
+    this.gfn[i] = gfn;
+    return gfn;
+  }
+}
+
+/** One VM's expectations: what each guest frame, virtual page and file page should read. */
+class GuestData {
+  /**
+   * gfn -> the value last written (absent: zero, UNKNOWN: any). Keyed by guest frame, so a
+   * balloon's madvise on a gpa range or the guest clearing a frame it reuses can update it.
+   */
+  readonly expected = new Map<number, number>();
+  /** What each process (or, without a kernel, each address space) last wrote, by virtual page (forgotten on munmap and exit). */
+  readonly writtenByGva = new Map<object, Map<number, number>>();
+  /** What each written file page holds: ino * 2^36 + page index -> the value last written through a shared mapping. */
+  readonly fileData = new Map<number, number>();
+  /** Some process has a shared file mapping (its writes go to fileData, checked per write only then). */
+  sharedFileMaps = false;
+  /** Per vCPU id, under shadow paging. */
+  readonly memos: ShadowGfnMemo[] = [];
+
+  byGva(owner: object): Map<number, number> {
+    let m = this.writtenByGva.get(owner);
+    if (m === undefined) {
+      m = new Map();
+      this.writtenByGva.set(owner, m);
+    }
+    return m;
+  }
+
+  /** What `proc` should read at `gva` when it never wrote there itself: file data in a file mapping, zero elsewhere. */
+  unwrittenValue(proc: GuestProcess, gva: number): number {
+    const v = proc.findVma(gva);
+    if (v === null || v.file === undefined) return 0;
+    const index = (v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE);
+    return this.fileData.get(v.file.ino * 2 ** 36 + index) ?? filePageContent(v.file.ino, index);
+  }
+
+  /** A write by `proc` at `gva` that went to a shared file mapping's page-cache page: recorded as the file's data; false if not one. */
+  sharedFileWrite(proc: GuestProcess, gva: number, value: number): boolean {
+    if (!this.sharedFileMaps) return false;
+    const v = proc.findVma(gva);
+    if (v === null || v.file === undefined || (v.flags & VM_SHARED) === 0) return false;
+    this.fileData.set(v.file.ino * 2 ** 36 + (v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE), value);
+    return true;
+  }
+}
+
+export class Checker implements MemoryObserver {
+  dataErrors = 0;
+  invariantViolations = 0;
+  readonly violations: string[] = [];
+  /**
+   * Compare each access's translation (the TLB's, or under shadow paging the shadow entry's)
+   * with the guest kernel's own tables: a stale entry is a violation even when the data happens
+   * to match. Off by default (on with run --check=full and in memvirt check): it walks the guest
+   * tables per access. Guests without a kernel may use a stale entry until their INVLPG: not checked.
+   */
+  checkShadowWalks = false;
+  /** Guest reads made, and a digest of the values they returned (the same under every MMU mode). */
+  valuesRead = 0;
+  readDigest = 0;
+  private readonly data: GuestData[] = [];
+
+  constructor(
+    private readonly host: HostKernel,
+    /** The machine's VMs, by VmState.id. */
+    private readonly vms: readonly VmState[],
+  ) {}
+
+  /** A new VM: returns its id. */
+  addVm(): number {
+    this.data.push(new GuestData());
+    return this.data.length - 1;
+  }
+
+  /** What guest frame `gfn` of VM `vm` should read (absent: zero, UNKNOWN: any). */
+  expected(vm: number, gfn: number): number | undefined {
+    return this.data[vm]!.expected.get(gfn);
+  }
+
+  violation(msg: string): void {
+    this.invariantViolations++;
+    if (this.violations.length < MAX_MESSAGES) this.violations.push(msg);
+  }
+
+  // ---- MemoryObserver
+
+  access(ps: ProcState, vcpu: Vcpu, gva: number, frame: number, write: boolean, value: number): void {
+    const d = this.data[ps.vm.id]!;
+    if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
+    // Natively the hardware's physical address is a host one: under shadow paging the guest
+    // frame comes from the spte that maps gva (its shadowed translation).
+    const shadow = vcpu.shadow;
+    const gfn = shadow !== null ? this.shadowGfn(d, vcpu.id, shadow, gva) : Math.floor(vcpu.mmu.gpa / PAGE_SIZE);
+    if (gfn < 0) this.noShadowEntry(ps, gva);
+    if (this.checkShadowWalks && ps.vm.kernel !== null && gfn >= 0) this.checkWalk(ps, vcpu, gva, gfn);
+    const page = Math.floor(gva / PAGE_SIZE);
+    const byGva = d.byGva(ps.process ?? ps.space!);
+    if (write) {
+      d.expected.set(gfn, value);
+      if (ps.process === null || !d.sharedFileWrite(ps.process, gva, value)) byGva.set(page, value);
+      return;
+    }
+    this.valuesRead++;
+    this.readDigest = (Math.imul(this.readDigest, 0x01000193) ^ value) >>> 0;
+    // Two views of what the guest should read: what its frame last held (zero after the
+    // guest cleared it or the host discarded it), and what its process last wrote at this
+    // address (which no host action may take away from a page still in use).
+    const want = d.expected.get(gfn) ?? 0;
+    let wrote = byGva.get(page);
+    if (wrote === undefined) wrote = ps.process === null ? 0 : d.unwrittenValue(ps.process, gva);
+    if (want !== UNKNOWN && (value !== want || value !== wrote)) this.dataError(ps, gva, value, want, wrote);
+  }
+
+  frameCleared(vm: number, gfn: number): void {
+    this.data[vm]!.expected.delete(gfn);
+  }
+
+  frameCopied(vm: number, dst: number, src: number): void {
+    const expected = this.data[vm]!.expected;
+    const want = expected.get(src);
+    if (want === undefined) expected.delete(dst);
+    else expected.set(dst, want);
+  }
+
+  frameFilled(vm: number, gfn: number, value: number): void {
+    this.data[vm]!.expected.set(gfn, value);
+  }
+
+  rangeDiscarded(vm: number, gpa: number, size: number, advice: string): void {
+    if (advice !== "DONTNEED" && advice !== "FREE") return;
+    const expected = this.data[vm]!.expected;
+    const first = Math.floor(gpa / PAGE_SIZE);
+    const last = Math.floor((gpa + size - 1) / PAGE_SIZE);
+    for (const gfn of [...expected.keys()]) {
+      if (gfn < first || gfn > last) continue;
+      if (advice === "DONTNEED") expected.delete(gfn);
+      else expected.set(gfn, UNKNOWN);
+    }
+  }
+
+  sharedFileMapped(vm: number): void {
+    this.data[vm]!.sharedFileMaps = true;
+  }
+
+  unmapped(vm: number, proc: GuestProcess, gva: number, size: number): void {
+    const m = this.data[vm]!.writtenByGva.get(proc);
+    if (m === undefined) return;
+    const first = Math.floor(gva / PAGE_SIZE);
+    const last = Math.floor((gva + size - 1) / PAGE_SIZE);
+    if (last - first < m.size) for (let p = first; p <= last; p++) m.delete(p);
+    else for (const p of [...m.keys()]) if (p >= first && p <= last) m.delete(p);
+  }
+
+  exited(vm: number, proc: GuestProcess): void {
+    this.data[vm]!.writtenByGva.delete(proc);
+  }
+
+  // ---- Per-access checks
+
+  private freeFrameReached(ps: ProcState, gva: number, frame: number): void {
+    this.violation(
+      `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} reached host frame 0x${frame.toString(16)}, which is free: a stale translation`,
+    );
+  }
+
+  private noShadowEntry(ps: ProcState, gva: number): void {
+    this.violation(
+      `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} was translated, but no shadow entry maps it: a stale TLB entry`,
+    );
+  }
+
+  /** The access's gfn against the one the guest kernel's own tables map (checks "full"). */
+  private checkWalk(ps: ProcState, vcpu: Vcpu, gva: number, gfn: number): void {
+    const shadow = vcpu.shadow;
+    const want = this.guestGfnOf(ps.vm, shadow !== null ? shadow.cr3Gfn : vcpu.mmu.cr3Frame, gva);
+    if (want !== -2 && want !== gfn)
+      this.violation(
+        `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)}, but the guest's tables map ${want < 0 ? "nothing" : `gfn 0x${want.toString(16)}`} there: a stale ${shadow !== null ? "shadow entry or " : ""}TLB entry`,
+      );
+  }
+
+  private shadowGfn(d: GuestData, cpu: number, shadow: ShadowVcpuMmu, gva: number): number {
+    let memo = d.memos[cpu];
+    if (memo === undefined) d.memos[cpu] = memo = new ShadowGfnMemo();
+    return memo.gfnOf(shadow, gva);
+  }
+
+  private dataError(ps: ProcState, gva: number, got: number, want: number, wrote: number): void {
+    this.dataErrors++;
+    if (this.violations.length >= MAX_MESSAGES) return;
+    const lost =
+      got === want && got !== wrote
+        ? ` (the process wrote 0x${wrote.toString(16)} there: the host discarded a page the guest was using)`
+        : "";
+    this.violations.push(
+      `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} read 0x${got.toString(16)}, expected 0x${(got !== want ? want : wrote).toString(16)}${lost}`,
+    );
+  }
+
+  /** The gfn the guest's tables rooted at `rootGfn` map at gva, read without side effects: -1 if none, -2 if a table is not in host RAM. */
+  private guestGfnOf(vm: VmState, rootGfn: number, gva: number): number {
+    const mem = this.host.mem;
+    let table = rootGfn;
+    for (let level: number = vm.cfg.guest.levels; level >= 1; level--) {
+      const p = this.host.probe(vm.qemu.mm, vm.qemu.gpaToHva(table * PAGE_SIZE));
+      if (p.state !== "present" || !mem.isTable(p.pfn)) return -2;
+      const idx = Math.floor(gva / LEVEL_SIZE[level]!) % 512;
+      const lo = mem.readLo(p.pfn, idx);
+      const hi = mem.readHi(p.pfn, idx);
+      if ((lo & PTE_P) === 0) return -1;
+      if (level === 1 || (level <= 3 && (lo & PTE_PS) !== 0)) {
+        const size = LEVEL_SIZE[level]!;
+        return entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi) + Math.floor((gva % size) / PAGE_SIZE);
+      }
+      table = entryPfn(lo, hi);
+    }
+    return -1;
+  }
+
+  // ---- Whole-machine checks
+
+  /**
+   * The structures' own invariants: the host mm's (rmap, LRU, swap counts, accounting, free
+   * lists: host/invariants.ts) and each shadow MMU's (rmaps, parent links, counts, write
+   * tracking: kvm/shadow_check.ts). O(memory): the engine runs it at the end of a run, and
+   * with checks "full" every CHECK_EVERY slices. Returns the number of violations found.
+   */
+  checkStructures(): number {
+    let bad = 0;
+    try {
+      this.host.checkInvariants();
+    } catch (e) {
+      if (!(e instanceof Error) || !e.message.startsWith("host mm invariant")) throw e;
+      this.violation(e.message);
+      bad++;
+    }
+    for (const vm of this.vms) {
+      const sh = vm.qemu.kvm.shadow;
+      if (sh === null) continue;
+      for (const msg of sh.checkInvariants()) {
+        this.violation(`${vm.cfg.name}: shadow MMU invariant: ${msg}`);
+        bad++;
+      }
+    }
+    return bad;
+  }
+
+  /**
+   * The invariant of the mmu_notifier protocol: every EPT/NPT or shadow leaf maps the frame
+   * that QEMU's page tables map at the leaf's hva. Returns the number of stale leaves found.
+   */
+  checkStaleMappings(): number {
+    let stale = 0;
+    for (const vm of this.vms) {
+      const kvm = vm.qemu.kvm;
+      kvm.forEachLeaf((gfn, level, pfn) => {
+        const hva = vm.qemu.gpaToHva(gfn * PAGE_SIZE);
+        const p = this.host.probe(vm.qemu.mm, hva);
+        const hostPfn = p.state === "present" ? p.pfn - (p.pfn % framesAt(level)) : -1;
+        if (hostPfn !== pfn) {
+          stale++;
+          this.violation(
+            `${vm.cfg.name}: ${kvm.opts.mode.toUpperCase()} leaf (level ${level}) maps gfn 0x${gfn.toString(16)} to pfn 0x${pfn.toString(16)}, but QEMU's hva 0x${hva.toString(16)} maps ${hostPfn < 0 ? "nothing" : `pfn 0x${hostPfn.toString(16)}`}: a stale mapping`,
+          );
+        }
+      });
+    }
+    return stale;
+  }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+// The report's time series: a point every `sampleEvery` accesses, with gauges (RSS, free
+// memory, swap used) at the point and counts (faults, exits, swap traffic) since the previous one.
+
+import type { Machine } from "./machine.js";
+import type { SeriesPoint } from "./report.js";
+
+export class TimeSeries {
+  readonly points: SeriesPoint[] = [];
+  private last: Record<string, number> = {};
+
+  /** One point at `accesses` guest accesses and `cycles` cycles of the cost model. */
+  sample(m: Machine, accesses: number, cycles: number): void {
+    const vmstat = m.host.vmstat();
+    let exits = 0;
+    let pfTaken = 0;
+    let rss = 0;
+    for (const vm of m.vms) {
+      for (const v of vm.qemu.kvm.vcpus) {
+        exits += v.stats.exits;
+        pfTaken += v.stats.pf_taken;
+      }
+      rss += vm.qemu.rss().rss;
+    }
+    const now = { pgfault: vmstat.pgfault ?? 0, exits, pf_taken: pfTaken, pswpin: vmstat.pswpin ?? 0, pswpout: vmstat.pswpout ?? 0 };
+    const prev = this.last;
+    this.points.push({
+      accesses,
+      cycles,
+      rss,
+      free: (vmstat.nr_free_pages ?? 0) * 4096,
+      swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
+      faults: now.pgfault - (prev.pgfault ?? 0),
+      exits: now.exits - (prev.exits ?? 0),
+      pfTaken: now.pf_taken - (prev.pf_taken ?? 0),
+      swapIns: now.pswpin - (prev.pswpin ?? 0),
+      swapOuts: now.pswpout - (prev.pswpout ?? 0),
+    });
+    this.last = now;
+  }
+}
