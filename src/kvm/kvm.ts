@@ -8,12 +8,13 @@ import type { TlbConfig } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import { type Memslot, Memslots } from "./memslot.js";
-import type { KvmMmu } from "./mmu.js";
+import type { KvmMmu, VcpuMmu } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { ShadowSync } from "./shadow_sync.js";
 import { VmStat } from "./stats.js";
 import { type MmuPageAllocator, TdpMmu } from "./tdp_mmu.js";
 import { OUTSIDE_GUEST_MODE, Vcpu } from "./vcpu.js";
+import { ShadowPagingVcpuMmu, TdpVcpuMmu } from "./vcpu_mmu.js";
 
 /** What KVM asks of the host mm that backs guest RAM (hva_to_pfn() and friends), bound to the VMM's mm. */
 export interface HostMmOps {
@@ -91,25 +92,32 @@ export class Kvm {
     readonly opts: KvmOptions,
     readonly bus: EventBus,
   ) {
+    let createVcpuMmu: (vcpu: Vcpu) => VcpuMmu;
     if (opts.mode === "shadow") {
       this.tdpMmu = null;
-      this.shadow = new ShadowMmu(mem, alloc, this.memslots, host, this.stats, bus, {
+      const shadow = new ShadowMmu(mem, alloc, this.memslots, host, this.stats, bus, {
         flushRemoteTlbs: () => this.flushRemoteTlbs(),
         requestFreeObsoleteRoots: () => {
-          for (const v of this.vcpus) v.shadow!.reqFreeObsoleteRoots = true;
+          for (const v of this.vcpus) v.archMmu.requestFreeObsoleteRoots();
         },
       });
-      this.shadowSync = new ShadowSync(this.shadow);
-      this.stats.n_max_mmu_pages = this.shadow.nMaxMmuPages;
-      this.mmu = this.shadow;
+      const sync = new ShadowSync(shadow);
+      this.shadow = shadow;
+      this.shadowSync = sync;
+      this.stats.n_max_mmu_pages = shadow.nMaxMmuPages;
+      this.mmu = shadow;
+      createVcpuMmu = (v) => new ShadowPagingVcpuMmu(v, shadow, sync);
     } else {
       const ad = opts.mode === "npt" ? true : opts.eptAd;
-      this.tdpMmu = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
+      const tdp = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
+      const mode = opts.mode;
+      this.tdpMmu = tdp;
       this.shadow = null;
       this.shadowSync = null;
-      this.mmu = this.tdpMmu;
+      this.mmu = tdp;
+      createVcpuMmu = (v) => new TdpVcpuMmu(v, tdp, mode);
     }
-    for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i));
+    for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i, createVcpuMmu));
     this.notifier = new KvmMmuNotifier(this);
   }
 
@@ -204,7 +212,7 @@ export class Kvm {
   /** VM teardown: every spte and table goes. */
   destroy(): void {
     this.zapAll(true);
-    if (this.shadow !== null) for (const v of this.vcpus) v.shadow!.freeRoots(0b1111);
+    for (const v of this.vcpus) v.archMmu.unload();
     this.flushRemoteTlbs();
   }
 }

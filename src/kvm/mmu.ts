@@ -5,9 +5,11 @@
 // kvm_mmu_do_page_fault() counts, kvm_faultin_pfn() snapshots the invalidation sequence and
 // faults the host page in between the race points, is_page_fault_stale() re-checks it.
 
+import type { Mmu } from "../hw/mmu.js";
 import type { Kvm } from "./kvm.js";
 import type { Memslot } from "./memslot.js";
 import { gfnToHva, slotMaxLevel } from "./memslot.js";
+import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import type { VcpuStat } from "./stats.js";
 import type { Vcpu } from "./vcpu.js";
 
@@ -72,6 +74,42 @@ export interface KvmMmu {
   forEachLeaf(fn: (gfn: number, level: number, pfn: number) => void): void;
   /** kvm_arch_commit_memory_region(): the memslots now hold `pages` pages. */
   memslotPagesChanged(pages: number): void;
+}
+
+/**
+ * The per-vCPU side of an MMU (vcpu->arch.mmu and the exits it takes), one chosen when the
+ * vCPU is created. Accesses return XLATE_OK, XLATE_GUEST_PF (access() only) or VCPU_FAILED;
+ * the table reads and writes return a host frame, KERNEL_WRITE_EMULATED or VCPU_FAILED.
+ */
+export interface VcpuMmu {
+  /** The hardware MMU the vCPU runs on. */
+  readonly hw: Mmu;
+  /** The shadow-paging context, or null under EPT/NPT. */
+  readonly shadow: ShadowVcpuMmu | null;
+  /** A guest access to gva (hpa in hw.hpa). */
+  access(gva: number, acc: number): number;
+  /** A guest-physical access by the guest kernel (hpa in hw.hpa). */
+  physAccess(gpa: number, acc: number): number;
+  /** The guest kernel reads guest RAM at gpa (its page tables). */
+  readTable(gpa: number): number;
+  /** The guest kernel writes guest RAM at gpa: an 8-byte table entry (`ptWrite`) or a page clear or copy. */
+  writeTable(gpa: number, ptWrite: boolean, lo: number, hi: number): number;
+  /** The guest's MOV to CR3. */
+  setCr3(rootGfn: number, pcid: number, noFlush: boolean): number;
+  /** The guest's INVLPG. */
+  invlpg(gva: number): number;
+  /** The guest's full local flush: a MOV to CR3 of the CR3 it has (native_flush_tlb_local). */
+  flushTlb(): number;
+  /** KVM_SET_SREGS's CR3, no exit. */
+  setSregsCr3(rootGfn: number, pcid: number): void;
+  /** kvm_make_request(KVM_REQ_TLB_FLUSH). */
+  requestTlbFlush(): void;
+  /** kvm_make_request(KVM_REQ_MMU_FREE_OBSOLETE_ROOTS). */
+  requestFreeObsoleteRoots(): void;
+  /** kvm_mmu_unload(): the vCPU's roots go. */
+  unload(): void;
+  /** VM entry around an exit that is not an MMU fault: requests serviced, guest mode. False if it failed. */
+  enter(): boolean;
 }
 
 /** An MMU's page_fault (vcpu->arch.mmu->page_fault), on the vCPU's preallocated fault. */

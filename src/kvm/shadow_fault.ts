@@ -41,9 +41,8 @@ import type { Vcpu } from "./vcpu.js";
 export const PTE_PREFETCH_NUM = 8;
 
 /** FNAME(page_fault)(): shadow paging's page_fault (f.addr is the gva). */
-export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): number {
-  const shadow = kvm.shadow!;
-  const sh = vcpu.shadow!;
+export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, f: KvmPageFault): number {
+  const shadow = sh.shadow;
   const gva = f.addr;
   const w = sh.walker;
   if (!w.walk(sh.cr3Gfn, gva, f.errorCode & ~PFERR_RSVD)) {
@@ -77,7 +76,7 @@ export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): number {
 
 /** FNAME(fetch)(): the shadow path for the fault, from the root down to the leaf. */
 function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): number {
-  const shadow = kvm.shadow!;
+  const shadow = sh.shadow;
   const gva = f.addr;
   const directAccess = w.pteAccess;
   // The top gpte is still there? (The root table is write-protected, or no longer in use.)
@@ -229,8 +228,7 @@ function directPrefetchMany(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, start: 
  * becomes writable, so the guest's write goes through when it runs again.
  * Counted like any shadow fault (through kvmMmuDoPageFault(), f.addr is the gpa).
  */
-export function kernelWriteFault(kvm: Kvm, _vcpu: Vcpu, f: KvmPageFault): number {
-  const shadow = kvm.shadow!;
+export function kernelWriteFault(shadow: ShadowMmu, f: KvmPageFault): number {
   const gfn = Math.floor(f.addr / 4096);
   if (shadow.track.isWriteTracked(gfn)) return RET_PF_EMULATE;
   shadow.tryToUnsyncPages(gfn, false, false);

@@ -63,13 +63,13 @@ class MiniGuest {
   }
 
   clear(gfn: number): void {
-    const f = this.v.shadowKernelWrite(gfn * PAGE_SIZE, false, 0, 0);
+    const f = this.v.archMmu.writeTable(gfn * PAGE_SIZE, false, 0, 0);
     if (f < 0) throw new Error(this.v.error);
     this.kvm.mem.zeroFrame(f);
   }
 
   write(gpa: number, lo: number, hi = 0): void {
-    const f = this.v.shadowKernelWrite(gpa, true, lo, hi);
+    const f = this.v.archMmu.writeTable(gpa, true, lo, hi);
     if (f === KERNEL_WRITE_EMULATED) return;
     if (f < 0) throw new Error(this.v.error);
     const mem = this.kvm.mem;
@@ -78,7 +78,7 @@ class MiniGuest {
   }
 
   read(gpa: number): [number, number] {
-    const f = this.v.shadowKernelRead(gpa);
+    const f = this.v.archMmu.readTable(gpa);
     const mem = this.kvm.mem;
     if (!mem.isTable(f)) return [0, 0];
     return [mem.readLo(f, (gpa % PAGE_SIZE) / 8), mem.readHi(f, (gpa % PAGE_SIZE) / 8)];
@@ -165,7 +165,7 @@ describe("the first fault and the walks (FNAME(page_fault), walk_addr, fetch)", 
     const pgd = g.allocFrame();
     const data = g.allocFrame();
     g.map(pgd, GVA, data);
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     expect(s().mmu_cache_miss).toBe(1); // the root, built by kvm_mmu_load() before entry
     const a = s();
     const hw0 = v.mmu.stats.guestTableReads;
@@ -190,7 +190,7 @@ describe("the first fault and the walks (FNAME(page_fault), walk_addr, fetch)", 
     const { v, g, shadow } = setup();
     const pgd = g.allocFrame();
     g.map(pgd, GVA, g.allocFrame());
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     v.access(GVA, ACC_USER | ACC_WRITE);
     const [pud, pmd, pt] = [3, 2, 1].map((l) => g.tableGfn(pgd, GVA, l));
     for (const t of [pgd, pud!, pmd!]) expect(shadow.track.isWriteTracked(t)).toBe(true);
@@ -207,7 +207,7 @@ describe("the first fault and the walks (FNAME(page_fault), walk_addr, fetch)", 
     const pgd = g.allocFrame();
     const data = g.allocFrame();
     g.map(pgd, GVA, data, PTE_P | PTE_RW | PTE_US); // A and D clear
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     const a = s();
     expect(v.access(GVA, ACC_USER)).toBe(XLATE_OK);
     expect(diff(a, s(), ["gpte_writes", "pf_fixed"])).toEqual({ gpte_writes: 1, pf_fixed: 1 });
@@ -227,7 +227,7 @@ describe("the first fault and the walks (FNAME(page_fault), walk_addr, fetch)", 
     g.map(pgd, GVA, g.allocFrame(), PTE_P | PTE_RW | PTE_A | PTE_D); // supervisor only
     g.map(pgd, GVA + PAGE_SIZE, g.allocFrame(), PTE_P | PTE_US | PTE_A); // read-only
     g.map(pgd, GVA + 2 * PAGE_SIZE, 0x300, LEAF, 1 << 14); // frame bit 46: reserved at MAXPHYADDR 46
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     const cases: [number, number, number][] = [
       [GVA, ACC_USER, PFERR_PRESENT | PFERR_USER],
       [GVA + PAGE_SIZE, ACC_USER | ACC_WRITE, PFERR_PRESENT | PFERR_WRITE | PFERR_USER],
@@ -249,7 +249,7 @@ describe("guest writes to its own tables (write protection, unsync, emulation, f
     const t = setup();
     const pgd = t.g.allocFrame();
     t.g.map(pgd, GVA, t.g.allocFrame());
-    t.v.shadowSetCr3(pgd, 1, false);
+    t.v.archMmu.setCr3(pgd, 1, false);
     t.v.access(GVA, ACC_USER | ACC_WRITE);
     return { ...t, pgd };
   }
@@ -276,7 +276,7 @@ describe("guest writes to its own tables (write protection, unsync, emulation, f
     expect(v.access(GVA + PAGE_SIZE, ACC_USER | ACC_WRITE)).toBe(XLATE_OK);
     // A flushing CR3 write: CR_ACCESS exit, KVM_REQ_MMU_SYNC + TLB_FLUSH_CURRENT before entry.
     const c = s();
-    v.shadowFlushTlb();
+    v.archMmu.flushTlb();
     expect(diff(c, s(), ["exits", "mmu_unsync", "tlb_flush"])).toEqual({ exits: 1, mmu_unsync: -1, tlb_flush: 1 });
     expect(v.stats.exitReasons.CR_ACCESS).toBe(2);
     expect(shadow.dmapRo.has(pt)).toBe(true);
@@ -379,7 +379,7 @@ describe("guest writes to its own tables (write protection, unsync, emulation, f
     expect(v.access(GVA, ACC_USER)).toBe(XLATE_OK);
     expect(Math.floor(v.mmu.hpa / PAGE_SIZE)).toBe(hostFrameOf(kvm, old));
     const a = s();
-    v.shadowInvlpg(GVA); // flush_tlb_page(): KVM resyncs that spte
+    v.archMmu.invlpg(GVA); // flush_tlb_page(): KVM resyncs that spte
     expect(diff(a, s(), ["exits", "invlpg", "pages_4k"])).toEqual({ exits: 1, invlpg: 1, pages_4k: -1 });
     expect(v.stats.exitReasons.INVLPG).toBe(1);
     g.write(pte, frameLo(next, LEAF), frameHi(next));
@@ -398,7 +398,7 @@ describe("roots (fast_pgd_switch, prev_roots) and the shadow-page limit", () => 
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 2; i++) {
         // The guest's switch_mm(): a cached PCID needs no flush (CR3 bit 63).
-        v.shadowSetCr3(pgds[i]!, i + 1, round > 0);
+        v.archMmu.setCr3(pgds[i]!, i + 1, round > 0);
         expect(v.access(GVA, ACC_USER | ACC_WRITE)).toBe(XLATE_OK);
       }
       loads.push(s().mmu_root_loads!);
@@ -414,12 +414,12 @@ describe("roots (fast_pgd_switch, prev_roots) and the shadow-page limit", () => 
     const pgds = [0, 1, 2, 3, 4].map(() => g.allocFrame());
     for (const p of pgds) g.map(p, GVA, g.allocFrame());
     for (let i = 0; i < 5; i++) {
-      v.shadowSetCr3(pgds[i]!, i + 1, false);
+      v.archMmu.setCr3(pgds[i]!, i + 1, false);
       v.access(GVA, ACC_USER);
     }
     const a = s();
     for (let i = 0; i < 5; i++) {
-      v.shadowSetCr3(pgds[i]!, i + 1, true);
+      v.archMmu.setCr3(pgds[i]!, i + 1, true);
       expect(v.access(GVA, ACC_USER)).toBe(XLATE_OK);
     }
     const d = diff(a, s(), ["mmu_root_loads", "mmu_cache_miss", "fast_pgd_switch", "pf_taken"]);
@@ -438,7 +438,7 @@ describe("roots (fast_pgd_switch, prev_roots) and the shadow-page limit", () => 
       frames.push(f);
       g.map(pgd, GVA + i * GB, f); // a PUD, PMD and PT page per GiB
     }
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     for (let pass = 0; pass < 2; pass++) {
       for (let i = 0; i < 30; i++) {
         expect(v.access(GVA + i * GB, ACC_USER)).toBe(XLATE_OK);
@@ -458,7 +458,7 @@ describe("the mmu_notifier", () => {
     const data = g.allocFrame();
     g.map(pgd, GVA, data);
     g.map(pgd, GVA + PAGE_SIZE, data); // the same frame at two addresses: two sptes on one rmap
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     v.access(GVA, ACC_USER | ACC_WRITE);
     v.access(GVA + PAGE_SIZE, ACC_USER);
     expect(kvm.shadow!.sptesOf(data)).toHaveLength(2);
@@ -478,7 +478,7 @@ describe("the mmu_notifier", () => {
     const pgd = g.allocFrame();
     const data = g.allocFrame();
     g.map(pgd, GVA, data);
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     v.access(GVA, ACC_USER);
     expect(kvm.ageGfnRange(data, data + 1, false)).toBe(true);
     expect(kvm.ageGfnRange(data, data + 1, true)).toBe(true);
@@ -496,7 +496,7 @@ describe("zapping everything, the guest's full flush, and the structures' invari
     const pgd = g.allocFrame();
     const frames = [0, 1, 2, 3].map(() => g.allocFrame());
     for (const [i, f] of frames.entries()) g.map(pgd, GVA + i * 2 * MiB, f);
-    v.shadowSetCr3(pgd, 1, false);
+    v.archMmu.setCr3(pgd, 1, false);
     for (let i = 0; i < 4; i++) v.access(GVA + i * 2 * MiB, ACC_USER);
     const a = s();
     kvm.zapAll(false);
@@ -516,10 +516,10 @@ describe("zapping everything, the guest's full flush, and the structures' invari
     const { v, g, s } = setup();
     const [p1, p2] = [g.allocFrame(), g.allocFrame()];
     for (const p of [p1!, p2!]) g.map(p, GVA, g.allocFrame());
-    v.shadowSetCr3(p1!, 1, false);
+    v.archMmu.setCr3(p1!, 1, false);
     v.access(GVA, ACC_USER);
     g.map(p1!, GVA + PAGE_SIZE, g.allocFrame()); // p1's leaf table goes unsync
-    v.shadowSetCr3(p2!, 2, false);
+    v.archMmu.setCr3(p2!, 2, false);
     v.access(GVA, ACC_USER);
     g.map(p2!, GVA + PAGE_SIZE, g.allocFrame()); // and p2's
     expect(s().mmu_unsync).toBe(2);
@@ -533,7 +533,7 @@ describe("zapping everything, the guest's full flush, and the structures' invari
       remote_tlb_flush_requests: 0,
     });
     expect(v.shadow!.roots()).toHaveLength(1); // p1's root was dropped, to be synced when next loaded
-    v.shadowSetCr3(p1!, 1, true);
+    v.archMmu.setCr3(p1!, 1, true);
     expect(v.access(GVA + PAGE_SIZE, ACC_USER)).toBe(XLATE_OK);
     expect(s().mmu_unsync).toBe(0);
   });
@@ -547,7 +547,7 @@ describe("zapping everything, the guest's full flush, and the structures' invari
     const pgds = [0, 1, 2].map(() => g.allocFrame());
     for (let round = 0; round < 3; round++) {
       for (let p = 0; p < 3; p++) {
-        v.shadowSetCr3(pgds[p]!, p + 1, round > 0);
+        v.archMmu.setCr3(pgds[p]!, p + 1, round > 0);
         for (let i = 0; i < 20; i++) {
           const gva = GVA + ((i * 7 + round) % 12) * 2 * MiB + (i % 5) * PAGE_SIZE;
           if (v.access(gva, ACC_USER | ACC_WRITE) === XLATE_GUEST_PF) {
@@ -555,7 +555,7 @@ describe("zapping everything, the guest's full flush, and the structures' invari
             expect(v.access(gva, ACC_USER | ACC_WRITE)).toBe(XLATE_OK);
           }
         }
-        if (round === 1) v.shadowInvlpg(GVA);
+        if (round === 1) v.archMmu.invlpg(GVA);
         expect(shadow.checkInvariants()).toEqual([]);
       }
     }

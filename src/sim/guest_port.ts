@@ -9,9 +9,9 @@
 // simplified: under shadow paging the guest kernel's own reads of guest RAM never exit (its direct map is taken as present).
 
 import { PAGE_SIZE } from "../hw/addr.js";
-import { ACC_READ, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
 import type { Gfn, Gpa, Gva } from "../hw/addr.js";
 import type { GuestCpuPort } from "../guest/cpu_port.js";
+import type { VcpuMmu } from "../kvm/mmu.js";
 import { KERNEL_WRITE_EMULATED, type Vcpu } from "../kvm/vcpu.js";
 
 /** The VM cannot go on: the host could not back guest memory (OOM), or KVM hit a dead end. */
@@ -25,6 +25,7 @@ export class VcpuPort implements GuestCpuPort {
   tableWrites = 0;
   pageClears = 0;
   pageCopies = 0;
+  private readonly mmu: VcpuMmu;
 
   constructor(
     readonly vcpu: Vcpu,
@@ -36,12 +37,7 @@ export class VcpuPort implements GuestCpuPort {
     readonly pcide = true,
   ) {
     vcpu.mmu.pcide = pcide;
-  }
-
-  private frameOf(gpa: number, acc: number): number {
-    const r = this.vcpu.physAccess(gpa, acc);
-    if (r !== XLATE_OK) throw new VmFailure(`vCPU ${this.vcpu.id}: ${this.vcpu.error}`);
-    return Math.floor(this.vcpu.mmu.hpa / PAGE_SIZE);
+    this.mmu = vcpu.archMmu;
   }
 
   private check(r: number): number {
@@ -51,7 +47,7 @@ export class VcpuPort implements GuestCpuPort {
 
   readEntry(gpa: Gpa): void {
     this.tableReads++;
-    const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelRead(gpa)) : this.frameOf(gpa, ACC_READ);
+    const f = this.check(this.mmu.readTable(gpa));
     const mem = this.vcpu.kvm.mem;
     if (mem.isTable(f)) {
       const idx = (gpa % PAGE_SIZE) / 8;
@@ -66,7 +62,7 @@ export class VcpuPort implements GuestCpuPort {
 
   writeEntry(gpa: Gpa, lo: number, hi: number): void {
     this.tableWrites++;
-    const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelWrite(gpa, true, lo, hi)) : this.frameOf(gpa, ACC_WRITE);
+    const f = this.check(this.mmu.writeTable(gpa, true, lo, hi));
     if (f === KERNEL_WRITE_EMULATED) return;
     const mem = this.vcpu.kvm.mem;
     if (!mem.isTable(f)) mem.allocTable(f);
@@ -75,41 +71,30 @@ export class VcpuPort implements GuestCpuPort {
 
   zeroPage(gfn: Gfn): void {
     this.pageClears++;
-    const gpa = gfn * PAGE_SIZE;
-    const f = this.vcpu.shadow !== null ? this.check(this.vcpu.shadowKernelWrite(gpa, false, 0, 0)) : this.frameOf(gpa, ACC_WRITE);
+    const f = this.check(this.mmu.writeTable(gfn * PAGE_SIZE, false, 0, 0));
     this.vcpu.kvm.mem.zeroFrame(f);
     this.onClear(gfn);
   }
 
   copyPage(dst: Gfn, src: Gfn): void {
     this.pageCopies++;
-    const d = dst * PAGE_SIZE;
-    const s = src * PAGE_SIZE;
-    const shadow = this.vcpu.shadow !== null;
     // Like the guest's copy loop: each side is a guest-physical access through EPT/NPT (or the direct map under shadow paging).
-    const fd = shadow ? this.check(this.vcpu.shadowKernelWrite(d, false, 0, 0)) : this.frameOf(d, ACC_WRITE);
-    const fs = shadow ? this.check(this.vcpu.shadowKernelRead(s)) : this.frameOf(s, ACC_READ);
+    const fd = this.check(this.mmu.writeTable(dst * PAGE_SIZE, false, 0, 0));
+    const fs = this.check(this.mmu.readTable(src * PAGE_SIZE));
     this.vcpu.kvm.mem.copyFrame(fd, fs);
     this.onCopy(dst, src);
   }
 
   loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void {
-    if (this.vcpu.shadow !== null) this.check(this.vcpu.shadowSetCr3(rootGfn, pcid, noFlush));
-    else this.vcpu.mmu.loadCr3(rootGfn, pcid, noFlush);
+    this.check(this.mmu.setCr3(rootGfn, pcid, noFlush));
   }
 
   invlpg(gva: Gva): void {
-    if (this.vcpu.shadow !== null) this.check(this.vcpu.shadowInvlpg(gva));
-    else this.vcpu.mmu.invlpg(gva);
+    this.check(this.mmu.invlpg(gva));
   }
 
   flushTlb(): void {
-    if (this.vcpu.shadow !== null) {
-      this.check(this.vcpu.shadowFlushTlb());
-      return;
-    }
-    const mmu = this.vcpu.mmu;
-    mmu.loadCr3(mmu.cr3Frame, mmu.pcid, false);
+    this.check(this.mmu.flushTlb());
   }
 
   ucall(): void {
