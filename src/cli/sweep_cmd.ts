@@ -183,7 +183,11 @@ async function runTasks(tasks: SweepTask[], workers: number, onDone: () => void)
   }
   // piscina and cli-progress load only for a sweep (every command would pay for them at start-up).
   const { Piscina } = await import("piscina");
-  const pool = new Piscina({ filename: workerFile, maxThreads: workers, minThreads: 1 });
+  // Warm workers: all threads start at once and live until the pool is destroyed. Piscina's
+  // default (minThreads 1, idleTimeout 0) ends a thread whenever it is idle for an instant, and
+  // the next task then pays for loading the module graph and warming the JIT again.
+  const threads = Math.min(workers, tasks.length);
+  const pool = new Piscina({ filename: workerFile, maxThreads: threads, minThreads: threads, idleTimeout: Number.POSITIVE_INFINITY });
   try {
     return await Promise.all(
       tasks.map(async (t) => {
