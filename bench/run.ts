@@ -11,7 +11,7 @@
 // Progress goes to stderr, and only when it is a terminal.
 //
 // In-process cases (walks, TLB hits) run the model's Mmu from dist/ on a ScratchRange; the
-// end-to-end, start-up, memory and sweep cases run `node dist/cli/main.js` as a child that
+// end-to-end, start-up, memory and sweep cases run `node dist/bin/memvirt.js` as a child that
 // reports its own whole-process CPU time and peak RSS (bench/lib/rusage_hook.mjs).
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,7 +35,7 @@ const SAMPLES = Number(optVal("--samples") ?? 5);
 if (!Number.isInteger(SAMPLES) || SAMPLES < 1) throw new Error(`--samples ${optVal("--samples")}: a whole number >= 1`);
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = join(ROOT, "dist/cli/main.js");
+const CLI = join(ROOT, "dist/bin/memvirt.js");
 const HOOK = join(ROOT, "bench/lib/rusage_hook.mjs");
 const TMP = mkdtempSync(join(tmpdir(), "memvirt-bench-"));
 process.on("exit", () => rmSync(TMP, { recursive: true, force: true }));
@@ -320,7 +320,7 @@ interface ChildRun {
   status: number | null;
 }
 
-/** Runs `node dist/cli/main.js ...args` and returns its whole-process CPU time and peak RSS. */
+/** Runs `node dist/bin/memvirt.js ...args` and returns its whole-process CPU time and peak RSS. */
 function runCli(args: string[]): Promise<ChildRun> {
   const ru = join(TMP, `rusage-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((resolve, reject) => {

@@ -21,7 +21,7 @@ let failed = 0;
 for (const r of runs) {
   const json = join(dir, `${r.name}.json`);
   const events = join(dir, `${r.name}.events.jsonl`);
-  const p = spawnSync("node", ["dist/cli/main.js", "run", ...r.args, "--json", json, "--events", events], { encoding: "utf8" });
+  const p = spawnSync("node", ["dist/bin/memvirt.js", "run", ...r.args, "--json", json, "--events", events], { encoding: "utf8" });
   if (p.status !== 0) {
     failed++;
     console.log(`${r.name} exit ${p.status}: ${(p.stderr || "").trim().split("\n").at(-1)}`);

@@ -264,7 +264,7 @@ describe("output files: one rule for every command", () => {
 });
 
 describe("interrupted and killed runs (the built CLI)", () => {
-  const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+  const cli = new URL("../../dist/bin/memvirt.js", import.meta.url).pathname;
   const OUTS = ["out.json", "out.csv", "ev.jsonl"];
 
   function start(d: string, tmp: string): ChildProcess {

@@ -99,7 +99,7 @@ describe("memvirt run --csv and memvirt plot", () => {
 });
 
 describe("memvirt sweep on worker threads", () => {
-  const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+  const cli = new URL("../../dist/bin/memvirt.js", import.meta.url).pathname;
   test.skipIf(!existsSync(cli))("the built CLI runs the grid on a piscina pool and gives the in-process rows", async () => {
     const dir = setup("  mmu: [ept, npt]\nseeds: [1, 2]\n");
     const pooled = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "2"], { encoding: "utf8" });
