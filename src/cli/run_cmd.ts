@@ -5,6 +5,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
+import type { EventMap } from "../sim/sim_events.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import { Machine } from "../sim/machine.js";
@@ -153,7 +154,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     const json = outputs.get("--json");
     const events = outputs.get("--events");
     const csv = outputs.get("--csv");
-    const bus = new EventBus();
+    const bus = new EventBus<EventMap>();
     // Listen before the machine exists, so the stream includes what happens while it is built.
     if (events) bus.listen((e: SimEvent) => events.write(`${JSON.stringify(e)}\n`));
     let report: Report;

@@ -14,6 +14,7 @@
 
 import { type Gfn, LEVEL_SIZE, PAGE_SIZE, alignDown } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
+import type { GuestEventMap } from "./guest_events.js";
 import {
   PFERR_PK,
   PFERR_PRESENT,
@@ -57,7 +58,7 @@ export class GuestFaultHandler {
     private readonly pg: GuestPgtable,
     private readonly tlb: GuestTlb,
     private readonly stats: GuestStats,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<GuestEventMap>,
     private readonly config: FaultConfig,
     /** The guest frame of the zero page (empty_zero_page). */
     readonly zeroGfn: number,

@@ -12,6 +12,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
+import type { GuestEventMap } from "./guest_events.js";
 import { PTE_P } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 import type { GuestFile, MmStruct, Vma } from "./mm.js";
@@ -69,7 +70,7 @@ export class GuestPageCache implements PageCacheRmap {
     private readonly pg: GuestPgtable,
     private readonly tlb: GuestTlb,
     private readonly stats: GuestStats,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<GuestEventMap>,
     private readonly disk: GuestDisk,
     /** The live address spaces (for rmap walks). */
     private readonly mms: () => Iterable<RmapMm>,

@@ -15,6 +15,7 @@
 
 import { INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { PTE_RW, entryPfn } from "../hw/x86_pte.js";
 import { GuestMemory } from "./guest_walker.js";
@@ -100,7 +101,7 @@ export class ShadowMmu implements KvmMmu {
     memslots: Memslots,
     host: HostMmOps,
     readonly stats: VmStat,
-    readonly bus: EventBus,
+    readonly bus: EventBus<KvmEventMap>,
     readonly owner: ShadowMmuOwner,
     /** EFER.NX as the guest set it (the model's guests always set it). */
     readonly efer_nx = true,

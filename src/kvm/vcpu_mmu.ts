@@ -35,6 +35,7 @@ import { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import type { TdpMmu } from "./tdp_mmu.js";
 import { tdpPageFault } from "./tdp_fault.js";
 import { EXITING_GUEST_MODE, IN_GUEST_MODE, KERNEL_WRITE_EMULATED, OUTSIDE_GUEST_MODE, VCPU_FAILED, type Vcpu } from "./vcpu.js";
+import type { KvmEventMap } from "./kvm_events.js";
 
 /** A fault that keeps coming back means a bug, not a workload: stop rather than spin. */
 const MAX_FAULTS_PER_ACCESS = 64;
@@ -352,7 +353,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   }
 
   /** One VM exit: counted by reason, handled in KVM (outside guest mode), then resumed. */
-  private exit(reason: string, fields: Record<string, number>, handler: () => number): number {
+  private exit(reason: string, fields: Omit<KvmEventMap["kvm.exit"], "vcpu" | "reason">, handler: () => number): number {
     const v = this.vcpu;
     v.mode = OUTSIDE_GUEST_MODE;
     v.stats.exits++;

@@ -6,6 +6,7 @@
 
 import { PAGE_1G, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
+import type { KvmEventMap } from "../kvm/kvm_events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
@@ -50,7 +51,7 @@ export class QemuVm {
   constructor(
     readonly host: HostKernel,
     readonly cfg: QemuVmConfig,
-    bus: EventBus,
+    bus: EventBus<KvmEventMap>,
   ) {
     this.mm = host.createProcess(`qemu-${cfg.name}`);
     const hugePage = (cfg.backing === "hugetlb-2m" ? PAGE_2M : cfg.backing === "hugetlb-1g" ? PAGE_1G : 0) as HugetlbPageSize | 0;

@@ -6,6 +6,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
+import type { EventMap } from "./sim_events.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
 import { filePageContent } from "../guest/filemap.js";
@@ -91,7 +92,7 @@ export class VmState {
   constructor(
     readonly cfg: VmConfig,
     host: HostKernel,
-    bus: EventBus,
+    bus: EventBus<EventMap>,
     private readonly checker: MemoryObserver,
     native = false,
   ) {
@@ -236,7 +237,7 @@ export class VmState {
 }
 
 export class Machine {
-  readonly bus: EventBus;
+  readonly bus: EventBus<EventMap>;
   readonly host: HostKernel;
   readonly vms: VmState[] = [];
   readonly checker: Checker;
@@ -245,7 +246,7 @@ export class Machine {
 
   constructor(
     readonly scenario: Scenario,
-    bus = new EventBus(),
+    bus = new EventBus<EventMap>(),
     /** Run each VM's guest on bare metal in lockstep too, for the native baseline (default on). */
     opts: { native?: boolean } = {},
   ) {

@@ -5,6 +5,7 @@
 // seed. It runs one request at a time; the page cancels a run by terminating the worker.
 
 import { EventBus, type SimEvent } from "../hw/events.js";
+import type { EventMap } from "../sim/sim_events.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
@@ -75,7 +76,7 @@ function run(req: RunRequest): void {
   const scenario = load(req);
   if (!scenario) return;
   try {
-    const bus = new EventBus();
+    const bus = new EventBus<EventMap>();
     const machine = new Machine(scenario, bus);
     const engine = new Engine(
       scenario,
@@ -124,7 +125,7 @@ function story(req: StoryRequest): void {
     if (items.length > 0) post({ type: "story-items", id: req.id, items });
   };
   try {
-    const bus = new EventBus();
+    const bus = new EventBus<EventMap>();
     // Listen before the machine exists, so the story starts with QEMU reserving guest RAM.
     bus.listen((e) => {
       tracker.onEvent(e);
