@@ -11,7 +11,7 @@ import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
-import { HW_FIGURES, QEMU_FIGURES, REFERENCE_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
+import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { type Out, bold, dim, n, table } from "./format.js";
@@ -41,7 +41,16 @@ function plural(v: number, one: string, many = `${one}s`): string {
 const QEMU_COUNTERS = counterList(QEMU_FIGURES);
 const SELFTEST_GUEST_COUNTERS = [...SELFTEST_COUNTERS, ...counterList(VIRT_MAP_FIGURES)];
 
-function counterRows(descs: readonly CounterDesc[], values: Record<string, number>, always: readonly string[] = []) {
+interface TableOpts {
+  /** Counters shown even when zero. */
+  always?: readonly string[];
+  /** Words put before a counter's description (its share of a whole). */
+  notes?: Readonly<Record<string, string>>;
+  /** Rows of figures derived from the counters, after them. */
+  extra?: readonly string[][];
+}
+
+function counterRows(descs: readonly CounterDesc[], values: Record<string, number>, { always = [], notes = {} }: TableOpts) {
   const rows: string[][] = [];
   let zero = 0;
   const seen = new Set<string>();
@@ -52,7 +61,7 @@ function counterRows(descs: readonly CounterDesc[], values: Record<string, numbe
       zero++;
       continue;
     }
-    rows.push([d.name, d.unit === "bytes" ? mib(v) : n(v), counterMeaning(d)]);
+    rows.push([d.name, d.unit === "bytes" ? mib(v) : n(v), `${notes[d.name] ?? ""}${counterMeaning(d)}`]);
   }
   for (const [k, v] of Object.entries(values)) {
     if (seen.has(k)) continue;
@@ -62,16 +71,10 @@ function counterRows(descs: readonly CounterDesc[], values: Record<string, numbe
   return { rows, zero };
 }
 
-/** `descs`' non-zero values (and `always`), then `extra` rows of figures derived from them. */
-function counterTable(
-  out: Out,
-  descs: readonly CounterDesc[],
-  values: Record<string, number>,
-  always: readonly string[] = [],
-  extra: readonly string[][] = [],
-): string {
-  const { rows, zero } = counterRows(descs, values, always);
-  rows.push(...extra);
+/** `descs`' non-zero values with their descriptions, then any other value of `values`. */
+function counterTable(out: Out, descs: readonly CounterDesc[], values: Record<string, number>, opts: TableOpts = {}): string {
+  const { rows, zero } = counterRows(descs, values, opts);
+  rows.push(...(opts.extra ?? []));
   const lines: string[] = [];
   if (rows.length > 0) lines.push(table(out, ["counter", "value", "description"], rows, ["left", "right", "left"]));
   if (zero > 0) lines.push(dim(out, `(${plural(zero, "other counter")} ${zero === 1 ? "is" : "are"} zero; --json has them all)`));
@@ -94,7 +97,7 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   lines.push(section(out, `VM ${vm.name}: ${what}`));
 
   lines.push(bold(out, "KVM counters (VM-level, and per-vCPU ones summed over the vCPUs)"));
-  lines.push(counterTable(out, [...VM_COUNTERS, ...VCPU_COUNTERS], vm.stats, ["exits", "pf_fixed"]));
+  lines.push(counterTable(out, [...VM_COUNTERS, ...VCPU_COUNTERS], vm.stats, { always: ["exits", "pf_fixed"] }));
 
   const reasons = new Map<string, number[]>();
   vm.vcpus.forEach((v, i) => {
@@ -118,7 +121,7 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   }
 
   lines.push(bold(out, "QEMU process"));
-  lines.push(counterTable(out, QEMU_COUNTERS, vm.qemu, Object.keys(QEMU_FIGURES)));
+  lines.push(counterTable(out, QEMU_COUNTERS, vm.qemu, { always: Object.keys(QEMU_FIGURES) }));
 
   // A guest without a kernel reports its guest code's counters and the VMM's tables instead.
   const selftest = "virt_map_tables" in vm.guest;
@@ -126,17 +129,20 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : GUEST_COUNTERS, vm.guest));
 
   lines.push(bold(out, "hardware (summed over the vCPUs)"));
-  const refs = vm.hw.references;
-  const allRefs = refs.guestTable + refs.nestedTable + refs.data;
-  const derived = [
-    ["tableReadsPerWalk", vm.hw.tableReadsPerWalk.toFixed(2), counterMeaning(HW_FIGURES.tableReadsPerWalk)],
-    ...Object.entries(REFERENCE_FIGURES).map(([k, d]) => [
-      `references.${k}`,
-      n(refs[k as keyof typeof refs]),
-      `${pct(refs[k as keyof typeof refs], allRefs)} of memory references: ${counterMeaning(d)}`,
-    ]),
-  ];
-  lines.push(counterTable(out, HW_COUNTERS, readCounters(HW_COUNTERS, vm.hw), ["tlbHits", "tlbMisses"], derived));
+  const hw = readCounters(HW_COUNTERS, vm.hw);
+  const refs = hw.guestTableReads! + hw.nestedTableReads! + hw.dataAccesses!;
+  const share = (k: string) => `${pct(hw[k]!, refs)} of memory references: `;
+  lines.push(
+    counterTable(out, HW_COUNTERS, hw, {
+      always: ["tlbHits", "tlbMisses"],
+      notes: {
+        guestTableReads: share("guestTableReads"),
+        nestedTableReads: share("nestedTableReads"),
+        dataAccesses: share("dataAccesses"),
+      },
+      extra: [["tableReadsPerWalk", vm.hw.tableReadsPerWalk.toFixed(2), counterMeaning(HW_FIGURES.tableReadsPerWalk)]],
+    }),
+  );
 
   lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles${overheadText(vm.native, vm.overhead)}`));
   lines.push(costTable(out, vm.cost));

@@ -21,7 +21,6 @@ export const GUEST_STATS = {
     kind: "cumulative",
     unit: "pages",
     description: "Pages the guest's buddy allocator handed out (data, page tables, huge pages).",
-    kernel: false,
   },
   pgfree: { kind: "cumulative", unit: "pages", description: "Pages returned to the guest's buddy allocator." },
   nr_free_pages: { kind: "instant", unit: "pages", description: "Free pages in the guest's buddy allocator." },
