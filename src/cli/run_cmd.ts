@@ -5,13 +5,13 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
-import type { EventMap } from "../sim/sim_events.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import { Machine } from "../sim/machine.js";
 import type { Report } from "../sim/report.js";
 import { DEFAULT_SCENARIO_YAML, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
+import type { EventMap } from "../sim/sim_events.js";
 import { EXIT_RUN_FAILED, UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";

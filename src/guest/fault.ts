@@ -14,7 +14,6 @@
 
 import { type Gfn, LEVEL_SIZE, PAGE_SIZE, alignDown } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { GuestEventMap } from "./guest_events.js";
 import {
   PFERR_PK,
   PFERR_PRESENT,
@@ -32,6 +31,7 @@ import {
 import type { GuestCpuPort } from "./cpu_port.js";
 import type { GuestPageCache } from "./filemap.js";
 import { ORDER_1G, ORDER_2M } from "./frame_alloc.js";
+import type { GuestEventMap } from "./guest_events.js";
 import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { type GuestPgtable, PAGE_USER_RO, PTE_MKWRITE_DIRTY, PTE_SOFT_DIRTY, PTE_SPECIAL, leafPfn } from "./pgtable.js";
 import type { GuestProcess } from "./process.js";

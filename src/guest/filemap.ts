@@ -12,9 +12,9 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { GuestEventMap } from "./guest_events.js";
 import { PTE_P } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
+import type { GuestEventMap } from "./guest_events.js";
 import type { GuestFile, MmStruct, Vma } from "./mm.js";
 import { type GuestPgtable, type PageCacheRmap, leafPfn } from "./pgtable.js";
 import type { GuestStats } from "./stats.js";

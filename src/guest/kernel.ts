@@ -8,12 +8,12 @@
 // simplified: only the first 1 MiB is reserved; the kernel image, memmap and boot allocations take no guest RAM.
 
 import { EventBus } from "../hw/events.js";
-import type { GuestEventMap } from "./guest_events.js";
 import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 import { GuestFaultHandler, type FaultResult } from "./fault.js";
 import { type GuestDisk, GuestPageCache, NULL_DISK, type PageCacheSnapshot } from "./filemap.js";
 import { type FrameAllocSnapshot, type GpaRange, GuestFrameAllocator } from "./frame_alloc.js";
+import type { GuestEventMap } from "./guest_events.js";
 import { type MmStruct, VM_EXEC, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { GuestPgtable } from "./pgtable.js";
 import { GuestProcess } from "./process.js";

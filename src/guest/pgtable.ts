@@ -9,10 +9,10 @@
 
 import { type Gfn, type Gpa, LEVEL_SIZE, PAGE_SIZE, alignDown, tableIndex } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { GuestEventMap } from "./guest_events.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 import type { GuestFrameAllocator } from "./frame_alloc.js";
+import type { GuestEventMap } from "./guest_events.js";
 import type { MmStruct } from "./mm.js";
 import type { GuestStats } from "./stats.js";
 import type { MmuGather } from "./tlb.js";

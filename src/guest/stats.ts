@@ -3,7 +3,7 @@
 // pages, as /proc/vmstat reports them. Kernel-wide counters use the guest's /proc/vmstat names;
 // per-process ones the /proc/<pid>/status and task_struct names.
 
-import { type CounterDecls, type Counters, counterList, zeroCounters } from "../hw/counters.js";
+import { type CounterDecls, type Counters, counterList, counterStorage, zeroCounters } from "../hw/counters.js";
 
 export const GUEST_STATS = {
   pgfault: {
@@ -160,16 +160,8 @@ export const SELFTEST_COUNTERS = counterList(SELFTEST_STATS);
 
 export type GuestStats = Counters<typeof GUEST_STATS>;
 
-const GUEST_STATS_ZERO = zeroCounters(GUEST_STATS);
-
-export function newGuestStats(): GuestStats {
-  return { ...GUEST_STATS_ZERO };
-}
+export const newGuestStats: () => GuestStats = counterStorage(zeroCounters(GUEST_STATS));
 
 export type SelftestStats = Counters<typeof SELFTEST_STATS>;
 
-const SELFTEST_STATS_ZERO = zeroCounters(SELFTEST_STATS);
-
-export function newSelftestStats(): SelftestStats {
-  return { ...SELFTEST_STATS_ZERO };
-}
+export const newSelftestStats: () => SelftestStats = counterStorage(zeroCounters(SELFTEST_STATS));

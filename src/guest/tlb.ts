@@ -11,8 +11,8 @@
 
 import { type Gfn, type Gva, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { GuestEventMap } from "./guest_events.js";
 import type { GuestCpuPort } from "./cpu_port.js";
+import type { GuestEventMap } from "./guest_events.js";
 import type { MmStruct } from "./mm.js";
 import type { GuestStats } from "./stats.js";
 

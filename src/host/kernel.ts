@@ -11,10 +11,10 @@
 import { type Hva, LEVEL_SIZE, PAGE_SIZE, hex, tableIndex } from "../hw/addr.js";
 import { readCounters } from "../hw/counters.js";
 import type { EventBus } from "../hw/events.js";
-import type { HostEventMap } from "./host_events.js";
 import { PhysMem } from "../hw/phys_mem.js";
 import { PTE_P, PTE_PS, PTE_RW, entryPfn, frameHi, frameLo, x86LevelName } from "../hw/x86_pte.js";
 import { BuddyAllocator, type Watermarks, defaultWatermarks } from "./buddy.js";
+import type { HostEventMap } from "./host_events.js";
 import { HugetlbPool, type HugetlbPageSize } from "./hugetlb.js";
 import { Lru } from "./lru.js";
 import { madvise, type MadviseAdvice } from "./madvise.js";

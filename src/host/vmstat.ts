@@ -4,7 +4,7 @@
 // VmEvents (count_vm_event()); the nr_* gauges are computed from the allocator, LRU and swap
 // state by HostKernel.vmstat(); per-process counters are fields of Mm.
 
-import { type CounterDecls, type Counters, counterList, zeroCounters } from "../hw/counters.js";
+import { type CounterDecls, type Counters, counterList, counterStorage, zeroCounters } from "../hw/counters.js";
 
 export const HOST_VM_EVENT_STATS = {
   pgfault: { kind: "cumulative", unit: "events", description: "Page faults handled by handle_mm_fault(), minor and major." },
@@ -110,8 +110,4 @@ export type VmGauges = Counters<typeof HOST_VM_GAUGE_STATS>;
 /** What /proc/vmstat shows: the events, then the gauges. */
 export type VmStatValues = VmEvents & VmGauges;
 
-const VM_EVENTS_ZERO = zeroCounters(HOST_VM_EVENT_STATS);
-
-export function newVmEvents(): VmEvents {
-  return { ...VM_EVENTS_ZERO };
-}
+export const newVmEvents: () => VmEvents = counterStorage(zeroCounters(HOST_VM_EVENT_STATS));

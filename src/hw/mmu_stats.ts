@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The MMU's event counters, declared once: plain names, as the kernel has none for these.
 
-import { type CounterDecls, type Counters, counterList, zeroCounters } from "./counters.js";
+import { type CounterDecls, type Counters, counterList, counterStorage, zeroCounters } from "./counters.js";
 
 export const HW_STATS = {
   tlbHits: { kind: "cumulative", unit: "events", description: "translations served by the TLB" },
@@ -49,18 +49,16 @@ export const HW_STATS = {
 export const HW_COUNTERS = counterList(HW_STATS);
 
 export type HwCounters = Counters<typeof HW_STATS>;
-const HW_COUNTERS_ZERO = zeroCounters(HW_STATS);
 
 const { dataAccesses: _, ...STORED } = HW_STATS;
-/** dataAccesses is kept as walkDataAccesses, the walks' half, to spare the TLB hit path a store. */
-const HW_STATS_ZERO = { ...zeroCounters(STORED), walkDataAccesses: 0 };
 
 /** One MMU's counters, as fields the hot paths increment. */
-export type HwStats = Counters<typeof STORED> & { walkDataAccesses: number };
+export type HwStats = Counters<typeof STORED> & {
+  /** dataAccesses is kept as the walks' half, to spare the TLB hit path a store. */
+  walkDataAccesses: number;
+};
 
-export function newHwStats(): HwStats {
-  return { ...HW_STATS_ZERO };
-}
+export const newHwStats: () => HwStats = counterStorage({ ...zeroCounters(STORED), walkDataAccesses: 0 });
 
 /** The accesses themselves: every TLB hit and every walk that completed. */
 export function hwDataAccesses(s: HwStats): number {
@@ -75,7 +73,8 @@ export function hwCounters(s: HwStats): HwCounters {
 
 /** The counters of several MMUs (a VM's vCPUs), summed. */
 export function sumHwCounters(list: readonly HwCounters[]): HwCounters {
-  const out = { ...HW_COUNTERS_ZERO };
-  for (const c of list) for (const d of HW_COUNTERS) out[d.name as keyof HwCounters] += c[d.name as keyof HwCounters];
+  const out = zeroCounters(HW_STATS);
+  const keys = Object.keys(out) as (keyof HwCounters)[];
+  for (const c of list) for (const k of keys) out[k] += c[k];
   return out;
 }

@@ -4,10 +4,10 @@
 // that the fault path and the mmu_notifier share, and remote TLB flushes (virt/kvm/kvm_main.c).
 
 import type { EventBus } from "../hw/events.js";
-import type { KvmEventMap } from "./kvm_events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import { type Memslot, Memslots } from "./memslot.js";
 import type { KvmMmu, VcpuMmu } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";

@@ -15,12 +15,12 @@
 
 import { INV_PAGE_SIZE, LEVEL_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { KvmEventMap } from "./kvm_events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { PTE_RW, entryPfn } from "../hw/x86_pte.js";
 import { GuestMemory } from "./guest_walker.js";
 import { type KvmMmu, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_SPURIOUS } from "./mmu.js";
 import type { HostMmOps } from "./kvm.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import type { Memslots } from "./memslot.js";
 import { PageTrack } from "./page_track.js";
 import { ShadowRmap } from "./shadow_rmap.js";

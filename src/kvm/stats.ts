@@ -3,7 +3,7 @@
 // tables), declared once with the meaning the kernel gives them (reference section 5), and
 // memvirt's own counters beside them (kernel: false).
 
-import { type CounterDecls, type Counters, counterList, zeroCounters } from "../hw/counters.js";
+import { type CounterDecls, type Counters, counterList, counterStorage, zeroCounters } from "../hw/counters.js";
 
 export const VM_STATS = {
   remote_tlb_flush: {
@@ -141,13 +141,5 @@ export type VmStat = Counters<typeof VM_STATS>;
 /** The per-vCPU counters, and exits by reason (EPT_VIOLATION, EXCEPTION_NMI, CR_ACCESS, INVLPG, ...), a breakdown of `exits`. */
 export type VcpuStat = Counters<typeof VCPU_STATS> & { readonly exitReasons: Record<string, number> };
 
-const VM_STAT_ZERO = zeroCounters(VM_STATS);
-const VCPU_STAT_ZERO = zeroCounters(VCPU_STATS);
-
-export function newVmStat(): VmStat {
-  return { ...VM_STAT_ZERO };
-}
-
-export function newVcpuStat(): VcpuStat {
-  return { ...VCPU_STAT_ZERO, exitReasons: {} };
-}
+export const newVmStat: () => VmStat = counterStorage(zeroCounters(VM_STATS));
+export const newVcpuStat: () => VcpuStat = counterStorage({ ...zeroCounters(VCPU_STATS), exitReasons: {} });

@@ -9,9 +9,9 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { KvmEventMap } from "./kvm_events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { entryPfn } from "../hw/x86_pte.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import {
   type SpteFormat,
   type SpteMasks,

@@ -27,6 +27,7 @@ import {
 } from "../hw/mmu.js";
 import { PFERR_FETCH, PFERR_PRESENT, PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
 import type { TdpMode } from "./kvm.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import { type PageFaultFn, RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu, kvmMmuDoPageFault } from "./mmu.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
@@ -35,7 +36,6 @@ import { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import type { TdpMmu } from "./tdp_mmu.js";
 import { tdpPageFault } from "./tdp_fault.js";
 import { EXITING_GUEST_MODE, IN_GUEST_MODE, KERNEL_WRITE_EMULATED, OUTSIDE_GUEST_MODE, VCPU_FAILED, type Vcpu } from "./vcpu.js";
-import type { KvmEventMap } from "./kvm_events.js";
 
 /** A fault that keeps coming back means a bug, not a workload: stop rather than spin. */
 const MAX_FAULTS_PER_ACCESS = 64;

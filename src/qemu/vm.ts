@@ -6,13 +6,13 @@
 
 import { PAGE_1G, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { KvmEventMap } from "../kvm/kvm_events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
 import { GFP_PGTABLE_USER, allocPages, freePages } from "../host/page_alloc.js";
 import { type HostMmOps, Kvm, type MmuMode } from "../kvm/kvm.js";
+import type { KvmEventMap } from "../kvm/kvm_events.js";
 import type { MmuPageAllocator } from "../kvm/tdp_mmu.js";
 
 export type Backing = "4k" | "thp" | "hugetlb-2m" | "hugetlb-1g";

@@ -6,7 +6,6 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
-import type { EventMap } from "./sim_events.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
 import { filePageContent } from "../guest/filemap.js";
@@ -21,6 +20,7 @@ import { Checker, type MemoryObserver } from "./checker.js";
 import { VcpuPort, VmFailure } from "./guest_port.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
+import type { EventMap } from "./sim_events.js";
 
 export interface Region {
   gva: number;

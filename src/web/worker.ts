@@ -5,13 +5,13 @@
 // seed. It runs one request at a time; the page cancels a run by terminating the worker.
 
 import { EventBus, type SimEvent } from "../hw/events.js";
-import type { EventMap } from "../sim/sim_events.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import { Machine } from "../sim/machine.js";
 import { loadScenario, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
+import type { EventMap } from "../sim/sim_events.js";
 import { runTranslate } from "../sim/translate.js";
 import { BufferSource } from "../workload/trace.js";
 import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerRequest } from "./protocol.js";
