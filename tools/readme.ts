@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
-// The README's generated sections, from the declared registries (convention 8): scenario
-// parameters, counters, cost events. `npx tsx tools/readme.ts` rewrites them in place;
-// test/readme.test.ts fails when the README and the registries disagree.
+// The README's generated sections, from the declarations (convention 8): scenario
+// parameters, counters, report figures, cost events. `npx tsx tools/readme.ts` rewrites them
+// in place; test/readme.test.ts fails when the README and the declarations disagree.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { CounterDesc } from "../src/hw/counters.js";
+import { type CounterDesc, counterList, counterMeaning } from "../src/hw/counters.js";
 import { HW_COUNTERS } from "../src/hw/mmu.js";
-import { GUEST_COUNTERS, GUEST_PROCESS_COUNTERS } from "../src/guest/stats.js";
+import { GUEST_COUNTERS, GUEST_PROCESS_COUNTERS, SELFTEST_COUNTERS } from "../src/guest/stats.js";
 import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../src/host/vmstat.js";
-import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../src/kvm/stats.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../src/kvm/stats.js";
 import { COST_EVENTS } from "../src/sim/cost.js";
+import { CHECK_FIGURES, HW_FIGURES, QEMU_FIGURES, REFERENCE_FIGURES, VIRT_MAP_FIGURES } from "../src/sim/report_figures.js";
 import { scenarioParamMarkdown } from "../src/sim/scenario_schema.js";
 
 const esc = (s: string) => s.replace(/\|/g, "\\|");
 
 function counterTable(descs: readonly CounterDesc[]): string {
-  const rows = descs.map((d) => `| \`${d.name}\` | ${d.kind} | ${d.unit} | ${esc(d.description)} |`);
+  const rows = descs.map((d) => `| \`${d.name}\` | ${d.kind} | ${d.unit} | ${esc(counterMeaning(d))} |`);
   return ["| counter | kind | unit | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }
 
@@ -27,6 +28,13 @@ export function generatedSections(): Record<string, string> {
     "counters-vcpu": counterTable(VCPU_COUNTERS),
     "counters-guest": counterTable([...GUEST_COUNTERS, ...GUEST_PROCESS_COUNTERS]),
     "counters-hw": counterTable(HW_COUNTERS),
+    "counters-selftest": counterTable([...SELFTEST_COUNTERS, ...counterList(VIRT_MAP_FIGURES)]),
+    "figures-qemu": counterTable(counterList(QEMU_FIGURES)),
+    "figures-hw": counterTable([
+      ...counterList(HW_FIGURES),
+      ...counterList(REFERENCE_FIGURES).map((d) => ({ ...d, name: `references.${d.name}` })),
+    ]),
+    "figures-check": counterTable(counterList(CHECK_FIGURES)),
     cost: [
       "| event | default cycles | one event is | source |",
       "|---|---|---|---|",

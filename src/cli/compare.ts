@@ -4,6 +4,7 @@
 // per-VM key (`mmu`, `backing`, `prealloc`, `vcpus`, `ram`) that applies to every VM.
 
 import { parse as parseYaml } from "yaml";
+import type { VCPU_STATS, VM_STATS } from "../kvm/stats.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../sim/guest_port.js";
 import type { Report } from "../sim/report.js";
@@ -125,6 +126,27 @@ async function compareVariants(
   return code;
 }
 
+/** KVM counters compared, by their declared names. */
+const KVM_ROWS: readonly (keyof typeof VM_STATS | keyof typeof VCPU_STATS)[] = [
+  "pf_taken",
+  "pf_fixed",
+  "pf_spurious",
+  "pf_emulate",
+  "pf_guest",
+  "mmu_pte_write",
+  "mmu_flooded",
+  "mmu_unsync",
+  "mmu_cache_miss",
+  "mmu_shadow_zapped",
+  "invlpg",
+  "tlb_flush",
+  "mmu_fault_retries",
+  "remote_tlb_flush_requests",
+  "pages_4k",
+  "pages_2m",
+  "pages_1g",
+];
+
 /** Rows of the comparison: [label, value of each variant]. */
 export function compareRows(variants: Variant[]): (string | number)[][] {
   const sum = (r: Report, k: string) => r.vms.reduce((a, vm) => a + (vm.stats[k] ?? 0), 0);
@@ -140,27 +162,7 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   for (const reason of [...reasons].sort()) {
     row(`  exits: ${reason}`, (r) => r.vms.reduce((a, vm) => a + vm.vcpus.reduce((b, c) => b + (c.exitReasons[reason] ?? 0), 0), 0));
   }
-  for (const k of [
-    "pf_taken",
-    "pf_fixed",
-    "pf_spurious",
-    "pf_emulate",
-    "pf_guest",
-    "mmu_pte_write",
-    "mmu_flooded",
-    "mmu_unsync",
-    "mmu_cache_miss",
-    "mmu_shadow_zapped",
-    "invlpg",
-    "tlb_flush",
-    "mmu_fault_retries",
-    "remote_tlb_flush_requests",
-    "pages_4k",
-    "pages_2m",
-    "pages_1g",
-  ]) {
-    row(k, (r) => sum(r, k));
-  }
+  for (const k of KVM_ROWS) row(k, (r) => sum(r, k));
   row("host pgfault", (r) => r.host.vmstat.pgfault ?? 0);
   row("host pswpin / pswpout", (r) => `${n(r.host.vmstat.pswpin ?? 0)} / ${n(r.host.vmstat.pswpout ?? 0)}`);
   row("TLB misses", (r) => hw(r, "tlbMisses"));

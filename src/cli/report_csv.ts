@@ -8,9 +8,22 @@
 import { stringify } from "csv-stringify/sync";
 import type { PhaseReport } from "../sim/phases.js";
 import type { Report } from "../sim/report.js";
-import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../kvm/stats.js";
+import type { HW_STATS } from "../hw/mmu_stats.js";
+import type { HOST_VM_EVENT_STATS } from "../host/vmstat.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
+import type { QEMU_FIGURES } from "../sim/report_figures.js";
 
-const HOST_KEYS = [
+/** Declared names, so a column cannot name a counter that does not exist. */
+const QEMU_KEYS: readonly (keyof typeof QEMU_FIGURES)[] = ["rss", "rssZeroPage"];
+const HW_KEYS: readonly (keyof typeof HW_STATS)[] = [
+  "tlbHits",
+  "tlbMisses",
+  "walks",
+  "guestTableReads",
+  "nestedTableReads",
+  "dataAccesses",
+];
+const HOST_KEYS: readonly (keyof typeof HOST_VM_EVENT_STATS)[] = [
   "pgfault",
   "pgmajfault",
   "pswpin",
@@ -33,14 +46,8 @@ export function csvColumns(): string[] {
     "accesses",
     ...VM_COUNTERS.map((c) => c.name),
     ...VCPU_COUNTERS.map((c) => c.name),
-    "rss",
-    "rssZeroPage",
-    "tlbHits",
-    "tlbMisses",
-    "walks",
-    "guestTableReads",
-    "nestedTableReads",
-    "dataAccesses",
+    ...QEMU_KEYS,
+    ...HW_KEYS,
     ...HOST_KEYS.map((k) => `host.${k}`),
     "vm.cycles",
     "vm.nativeCycles",
@@ -67,14 +74,8 @@ function runRows(label: string, r: Report): (string | number)[][] {
     r.accesses,
     ...VM_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
     ...VCPU_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
-    vm.qemu.rss,
-    vm.qemu.rssZeroPage,
-    vm.hw.tlbHits,
-    vm.hw.tlbMisses,
-    vm.hw.walks,
-    vm.hw.references.guestTable,
-    vm.hw.references.nestedTable,
-    vm.hw.references.data,
+    ...QEMU_KEYS.map((k) => vm.qemu[k]),
+    ...HW_KEYS.map((k) => vm.hw[k] ?? 0),
     ...HOST_KEYS.map((k) => r.host.vmstat[k] ?? 0),
     vm.cost.cycles,
     vm.native?.cycles ?? "",
@@ -97,14 +98,8 @@ function phaseRows(label: string, r: Report, p: PhaseReport): (string | number)[
     p.endAccesses - p.startAccesses,
     ...VM_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
     ...VCPU_COUNTERS.map((c) => vm.stats[c.name] ?? 0),
-    vm.qemu.rss,
-    vm.qemu.rssZeroPage,
-    vm.hw.tlbHits ?? 0,
-    vm.hw.tlbMisses ?? 0,
-    vm.hw.walks ?? 0,
-    vm.hw.guestTableReads ?? 0,
-    vm.hw.nestedTableReads ?? 0,
-    vm.hw.dataAccesses ?? 0,
+    ...QEMU_KEYS.map((k) => vm.qemu[k]),
+    ...HW_KEYS.map((k) => vm.hw[k] ?? 0),
     ...HOST_KEYS.map((k) => p.host.vmstat[k] ?? 0),
     vm.cost.cycles,
     vm.native?.cycles ?? "",

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The text report of `memvirt run`: host counters, per VM the KVM, exit, QEMU, guest,
-// hardware and cost figures with each counter's registered description, the checker's
+// hardware and cost figures with each counter's declared description, the checker's
 // verdict, and a paragraph that tells the run's story from the numbers. A printer apart
-// from the model: it reads the Report and the counter registries, nothing else.
+// from the model: it reads the Report and the declarations, nothing else.
 
 import pc from "picocolors";
-import type { CounterDesc } from "../hw/counters.js";
-import { GUEST_COUNTERS } from "../guest/stats.js";
+import { type CounterDesc, counterList, counterMeaning, readCounters } from "../hw/counters.js";
+import { HW_COUNTERS } from "../hw/mmu_stats.js";
+import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
-import { ALL_VCPU_COUNTERS as VCPU_COUNTERS, ALL_VM_COUNTERS as VM_COUNTERS } from "../kvm/stats.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
+import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { type Out, bold, dim, n, table } from "./format.js";
@@ -36,22 +38,20 @@ function plural(v: number, one: string, many = `${one}s`): string {
   return `${n(v)} ${v === 1 ? one : many}`;
 }
 
-/** Hardware counters have no kernel registry; these sentences describe the ones printed. */
-const HW_ROWS: { key: string; label: string; description: string }[] = [
-  { key: "tlbHits", label: "TLB hits", description: "translations served by the TLB" },
-  { key: "tlbMisses", label: "TLB misses", description: "translations that needed a page walk" },
-  { key: "walks", label: "walks", description: "page walks (guest tables, each guest table read translated through EPT/NPT)" },
-  { key: "pscHits", label: "PSC hits", description: "guest paging-structure cache hits (upper levels skipped)" },
-  { key: "nestedTlbHits", label: "nested TLB hits", description: "gpa->hpa translations served without a nested walk" },
-  { key: "nestedTlbMisses", label: "nested TLB misses", description: "gpa->hpa translations that walked the EPT/NPT" },
-  { key: "eptViolations", label: "EPT violations", description: "walks that found no usable EPT entry (VM exit)" },
-  { key: "npfs", label: "NPFs", description: "walks that found no usable NPT entry (#NPF, VM exit)" },
-  { key: "guestPageFaults", label: "guest page faults", description: "#PF raised to the guest kernel by its own tables" },
-  { key: "invept", label: "INVEPT", description: "EPT/NPT context invalidations KVM issued" },
-];
+const QEMU_COUNTERS = counterList(QEMU_FIGURES);
+const SELFTEST_GUEST_COUNTERS = [...SELFTEST_COUNTERS, ...counterList(VIRT_MAP_FIGURES)];
 
-function counterRows(descs: readonly CounterDesc[], values: Record<string, number>, always: readonly string[] = []) {
-  const rows: (string | number)[][] = [];
+interface TableOpts {
+  /** Counters shown even when zero. */
+  always?: readonly string[];
+  /** Words put before a counter's description (its share of a whole). */
+  notes?: Readonly<Record<string, string>>;
+  /** Rows of figures derived from the counters, after them. */
+  extra?: readonly string[][];
+}
+
+function counterRows(descs: readonly CounterDesc[], values: Record<string, number>, { always = [], notes = {} }: TableOpts) {
+  const rows: string[][] = [];
   let zero = 0;
   const seen = new Set<string>();
   for (const d of descs) {
@@ -61,7 +61,7 @@ function counterRows(descs: readonly CounterDesc[], values: Record<string, numbe
       zero++;
       continue;
     }
-    rows.push([d.name, n(v), d.description]);
+    rows.push([d.name, d.unit === "bytes" ? mib(v) : n(v), `${notes[d.name] ?? ""}${counterMeaning(d)}`]);
   }
   for (const [k, v] of Object.entries(values)) {
     if (seen.has(k)) continue;
@@ -71,8 +71,10 @@ function counterRows(descs: readonly CounterDesc[], values: Record<string, numbe
   return { rows, zero };
 }
 
-function counterTable(out: Out, descs: readonly CounterDesc[], values: Record<string, number>, always: readonly string[] = []): string {
-  const { rows, zero } = counterRows(descs, values, always);
+/** `descs`' non-zero values with their descriptions, then any other value of `values`. */
+function counterTable(out: Out, descs: readonly CounterDesc[], values: Record<string, number>, opts: TableOpts = {}): string {
+  const { rows, zero } = counterRows(descs, values, opts);
+  rows.push(...(opts.extra ?? []));
   const lines: string[] = [];
   if (rows.length > 0) lines.push(table(out, ["counter", "value", "description"], rows, ["left", "right", "left"]));
   if (zero > 0) lines.push(dim(out, `(${plural(zero, "other counter")} ${zero === 1 ? "is" : "are"} zero; --json has them all)`));
@@ -95,7 +97,7 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   lines.push(section(out, `VM ${vm.name}: ${what}`));
 
   lines.push(bold(out, "KVM counters (VM-level, and per-vCPU ones summed over the vCPUs)"));
-  lines.push(counterTable(out, [...VM_COUNTERS, ...VCPU_COUNTERS], vm.stats, ["exits", "pf_fixed"]));
+  lines.push(counterTable(out, [...VM_COUNTERS, ...VCPU_COUNTERS], vm.stats, { always: ["exits", "pf_fixed"] }));
 
   const reasons = new Map<string, number[]>();
   vm.vcpus.forEach((v, i) => {
@@ -119,48 +121,28 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   }
 
   lines.push(bold(out, "QEMU process"));
-  lines.push(
-    table(
-      out,
-      ["figure", "value", "description"],
-      [
-        ["RSS", mib(vm.qemu.rss), "resident guest RAM (anonymous and hugetlb pages mapped in QEMU's address space)"],
-        ["RSS on the zero page", mib(vm.qemu.rssZeroPage), "guest RAM read but never written: mapped to the shared zero page"],
-        ["minor faults", n(vm.qemu.minFlt), "host faults on QEMU's mm that needed no I/O (min_flt)"],
-        ["major faults", n(vm.qemu.majFlt), "host faults on QEMU's mm that read swap (maj_flt)"],
-      ],
-      ["left", "right", "left"],
-    ),
-  );
+  lines.push(counterTable(out, QEMU_COUNTERS, vm.qemu, { always: Object.keys(QEMU_FIGURES) }));
 
-  lines.push(bold(out, "guest kernel"));
-  lines.push(counterTable(out, GUEST_COUNTERS, vm.guest));
+  // A guest without a kernel reports its guest code's counters and the VMM's tables instead.
+  const selftest = "virt_map_tables" in vm.guest;
+  lines.push(bold(out, selftest ? "guest code (no kernel) and the VMM's tables" : "guest kernel"));
+  lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : GUEST_COUNTERS, vm.guest));
 
   lines.push(bold(out, "hardware (summed over the vCPUs)"));
-  const hw = vm.hw as unknown as Record<string, number>;
-  const refs = vm.hw.references;
-  const hwRows: (string | number)[][] = [];
-  for (const row of HW_ROWS) {
-    const v = hw[row.key] ?? 0;
-    if (v === 0 && row.key !== "tlbHits" && row.key !== "tlbMisses") continue;
-    hwRows.push([row.label, n(v), row.description]);
-    if (row.key === "walks") {
-      hwRows.push([
-        "table reads per walk",
-        vm.hw.tableReadsPerWalk.toFixed(2),
-        "guest plus nested table reads per walk (a cold 4-level walk under EPT/NPT reads 24)",
-      ]);
-    }
-  }
-  const allRefs = refs.guestTable + refs.nestedTable + refs.data;
-  hwRows.push([
-    "references: guest table",
-    n(refs.guestTable),
-    `${pct(refs.guestTable, allRefs)} of memory references: guest page-table reads`,
-  ]);
-  hwRows.push(["references: nested table", n(refs.nestedTable), `${pct(refs.nestedTable, allRefs)}: EPT/NPT table reads`]);
-  hwRows.push(["references: data", n(refs.data), `${pct(refs.data, allRefs)}: the accesses themselves`]);
-  lines.push(table(out, ["counter", "value", "description"], hwRows, ["left", "right", "left"]));
+  const hw = readCounters(HW_COUNTERS, vm.hw);
+  const refs = hw.guestTableReads! + hw.nestedTableReads! + hw.dataAccesses!;
+  const share = (k: string) => `${pct(hw[k]!, refs)} of memory references: `;
+  lines.push(
+    counterTable(out, HW_COUNTERS, hw, {
+      always: ["tlbHits", "tlbMisses"],
+      notes: {
+        guestTableReads: share("guestTableReads"),
+        nestedTableReads: share("nestedTableReads"),
+        dataAccesses: share("dataAccesses"),
+      },
+      extra: [["tableReadsPerWalk", vm.hw.tableReadsPerWalk.toFixed(2), counterMeaning(HW_FIGURES.tableReadsPerWalk)]],
+    }),
+  );
 
   lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles${overheadText(vm.native, vm.overhead)}`));
   lines.push(costTable(out, vm.cost));
@@ -186,21 +168,7 @@ function overheadText(native: { cycles: number } | null, overhead: number | null
   return `; natively ${n(native.cycles)}, so virtualization added ${(overhead * 100).toFixed(overhead < 0.1 ? 1 : 0)}%`;
 }
 
-/** Plain names of the cost events, for the summary. */
-const COST_PLAIN: Record<string, string> = {
-  tlb_hit: "TLB hits",
-  table_read: "page-walk table reads",
-  data_access: "the accesses themselves",
-  vm_exit: "VM exits and entries",
-  kvm_page_fault: "KVM's fault handling",
-  host_fault: "host page faults",
-  swap_in: "swap-ins",
-  swap_out: "swap-outs",
-  tlb_flush: "TLB flushes",
-  gpte_access: "KVM's software walks of guest page tables",
-  emulate: "emulating writes to guest page tables",
-  guest_page_fault: "guest page faults",
-};
+const COST_PHRASE = new Map(COST_EVENTS.map((e) => [e.name, e.phrase]));
 
 function sum(r: Report, f: (vm: VmReport) => number): number {
   return r.vms.reduce((a, vm) => a + f(vm), 0);
@@ -340,7 +308,7 @@ export function summary(r: Report, scenario?: Scenario): string {
     .filter(([, c]) => c > 0)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 2)
-    .map(([k, c]) => `${pct(c, r.cost.cycles)} in ${COST_PLAIN[k] ?? k} (${k})`);
+    .map(([k, c]) => `${pct(c, r.cost.cycles)} in ${COST_PHRASE.get(k) ?? k} (${k})`);
   if (top.length > 0) s.push(`Under the cost model the run took ${n(r.cost.cycles)} cycles, ${top.join(" and ")}.`);
   if (r.native !== null && r.overhead !== null) {
     s.push(

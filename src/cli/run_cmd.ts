@@ -11,6 +11,7 @@ import { Machine } from "../sim/machine.js";
 import type { Report } from "../sim/report.js";
 import { DEFAULT_SCENARIO_YAML, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
+import type { EventMap } from "../sim/sim_events.js";
 import { EXIT_RUN_FAILED, UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import type { Out } from "./format.js";
@@ -153,7 +154,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     const json = outputs.get("--json");
     const events = outputs.get("--events");
     const csv = outputs.get("--csv");
-    const bus = new EventBus();
+    const bus = new EventBus<EventMap>();
     // Listen before the machine exists, so the stream includes what happens while it is built.
     if (events) bus.listen((e: SimEvent) => events.write(`${JSON.stringify(e)}\n`));
     let report: Report;

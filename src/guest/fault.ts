@@ -31,6 +31,7 @@ import {
 import type { GuestCpuPort } from "./cpu_port.js";
 import type { GuestPageCache } from "./filemap.js";
 import { ORDER_1G, ORDER_2M } from "./frame_alloc.js";
+import type { GuestEventMap } from "./guest_events.js";
 import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { type GuestPgtable, PAGE_USER_RO, PTE_MKWRITE_DIRTY, PTE_SOFT_DIRTY, PTE_SPECIAL, leafPfn } from "./pgtable.js";
 import type { GuestProcess } from "./process.js";
@@ -57,7 +58,7 @@ export class GuestFaultHandler {
     private readonly pg: GuestPgtable,
     private readonly tlb: GuestTlb,
     private readonly stats: GuestStats,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<GuestEventMap>,
     private readonly config: FaultConfig,
     /** The guest frame of the zero page (empty_zero_page). */
     readonly zeroGfn: number,

@@ -14,6 +14,7 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import { PTE_P } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
+import type { GuestEventMap } from "./guest_events.js";
 import type { GuestFile, MmStruct, Vma } from "./mm.js";
 import { type GuestPgtable, type PageCacheRmap, leafPfn } from "./pgtable.js";
 import type { GuestStats } from "./stats.js";
@@ -69,7 +70,7 @@ export class GuestPageCache implements PageCacheRmap {
     private readonly pg: GuestPgtable,
     private readonly tlb: GuestTlb,
     private readonly stats: GuestStats,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<GuestEventMap>,
     private readonly disk: GuestDisk,
     /** The live address spaces (for rmap walks). */
     private readonly mms: () => Iterable<RmapMm>,

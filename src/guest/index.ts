@@ -11,4 +11,5 @@ export { GuestProcess } from "./process.js";
 export { GuestKernel, type GuestKernelOptions, type MmapOptions, type GuestKernelSnapshot } from "./kernel.js";
 export { type MmStruct, type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB } from "./mm.js";
 export { DEFAULT_MMAP_BASE, MMAP_MIN_ADDR } from "./vma.js";
-export { GuestStats, GUEST_COUNTERS, GUEST_PROCESS_COUNTERS, GUEST_EVENT_KINDS } from "./stats.js";
+export { type GuestStats, GUEST_COUNTERS, GUEST_PROCESS_COUNTERS, SELFTEST_COUNTERS } from "./stats.js";
+export { GUEST_EVENTS, type GuestEventMap } from "./guest_events.js";

@@ -502,7 +502,7 @@ describe("layout, counters, snapshot", () => {
     const p = m.k.createProcess("a");
     m.k.contextSwitch(p);
     m.touch(p, p.mmap("x", MiB), true);
-    expect(Object.keys(m.k.stats.toJSON()).sort()).toEqual(GUEST_COUNTERS.map((d) => d.name).sort());
+    expect(Object.keys(m.k.stats).sort()).toEqual(GUEST_COUNTERS.map((d) => d.name).sort());
     const c = readCounters(GUEST_COUNTERS, m.k.stats);
     expect(c.pgfault).toBe(1);
     expect(c.nr_free_pages).toBe(m.k.alloc.nrFree);
@@ -543,7 +543,7 @@ describe("layout, counters, snapshot", () => {
       p.munmap(base, 20 * PAGE_SIZE);
       m.k.contextSwitch(p);
       for (let i = 50; i < 60; i++) expect(m.touch(p, base + i * PAGE_SIZE, true)).toBe("ok");
-      return { stats: m.k.stats.toJSON(), free: m.k.alloc.nrFree, pgd: q.pgd, rss: p.RssAnon };
+      return { stats: { ...m.k.stats }, free: m.k.alloc.nrFree, pgd: q.pgd, rss: p.RssAnon };
     };
     m.events.length = 0;
     const first = run();

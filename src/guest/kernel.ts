@@ -13,10 +13,11 @@ import type { GuestCpuPort } from "./cpu_port.js";
 import { GuestFaultHandler, type FaultResult } from "./fault.js";
 import { type GuestDisk, GuestPageCache, NULL_DISK, type PageCacheSnapshot } from "./filemap.js";
 import { type FrameAllocSnapshot, type GpaRange, GuestFrameAllocator } from "./frame_alloc.js";
+import type { GuestEventMap } from "./guest_events.js";
 import { type MmStruct, VM_EXEC, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { GuestPgtable } from "./pgtable.js";
 import { GuestProcess } from "./process.js";
-import { GuestStats } from "./stats.js";
+import { newGuestStats } from "./stats.js";
 import { GuestTlb, MmuGather, TLB_FLUSH_ALL, TLB_SINGLE_PAGE_FLUSH_CEILING } from "./tlb.js";
 import { DEFAULT_MMAP_BASE, MMAP_MIN_ADDR, detachRange, firstEndingAbove, insertVma, rangeIsFree, unmappedAreaTopdown } from "./vma.js";
 
@@ -27,7 +28,7 @@ export interface GuestKernelOptions {
   cpus: readonly GuestCpuPort[];
   /** Paging levels (CR4.LA57 gives 5); default 4. */
   levels?: 4 | 5;
-  bus?: EventBus;
+  bus?: EventBus<GuestEventMap>;
   /** Use PCIDs when the CPU has CR4.PCIDE (default true; false is the "nopcid" boot option). */
   pcid?: boolean;
   /** Map the shared zero page on read faults (default true). */
@@ -88,8 +89,8 @@ export interface GuestKernelSnapshot {
 
 export class GuestKernel {
   readonly levels: 4 | 5;
-  readonly stats = new GuestStats();
-  readonly bus: EventBus;
+  readonly stats = newGuestStats();
+  readonly bus: EventBus<GuestEventMap>;
   readonly alloc: GuestFrameAllocator;
   readonly pgtable: GuestPgtable;
   readonly tlb: GuestTlb;
@@ -110,7 +111,7 @@ export class GuestKernel {
   constructor(opts: GuestKernelOptions) {
     if (opts.cpus.length === 0) throw new RangeError("the guest kernel needs at least one CPU port");
     this.levels = opts.levels ?? 4;
-    this.bus = opts.bus ?? new EventBus();
+    this.bus = opts.bus ?? new EventBus<GuestEventMap>();
     this.taskSize = LEVEL_SIZE[this.levels]! * 256 - PAGE_SIZE;
     this.mmapBase = opts.mmapBase ?? DEFAULT_MMAP_BASE;
     this.alloc = new GuestFrameAllocator(opts.ram, { reserved: [[0, opts.reserveLow ?? 0x100000]] });
@@ -292,7 +293,7 @@ export class GuestKernel {
   snapshot(): GuestKernelSnapshot {
     return {
       alloc: this.alloc.snapshot(),
-      stats: this.stats.toJSON(),
+      stats: { ...this.stats },
       pageCache: this.pageCache.snapshot(),
       nextPid: this.nextPid,
       nextCtxId: this.nextCtxId,

@@ -12,6 +12,7 @@ import type { EventBus } from "../hw/events.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 import type { GuestFrameAllocator } from "./frame_alloc.js";
+import type { GuestEventMap } from "./guest_events.js";
 import type { MmStruct } from "./mm.js";
 import type { GuestStats } from "./stats.js";
 import type { MmuGather } from "./tlb.js";
@@ -54,7 +55,7 @@ export class GuestPgtable {
     readonly levels: 4 | 5,
     private readonly alloc: GuestFrameAllocator,
     private readonly stats: GuestStats,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<GuestEventMap>,
   ) {
     this.top = LEVEL_SIZE[levels + 1]!;
     stats.nr_free_pages = alloc.nrFree;

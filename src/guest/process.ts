@@ -4,11 +4,13 @@
 //
 // simplified: one thread per process; no fork, so no copy-on-write sharing of anonymous pages and no anonymous rmap.
 
+import type { Counters } from "../hw/counters.js";
 import type { GuestKernel, MmapOptions } from "./kernel.js";
 import type { MmStruct, Vma } from "./mm.js";
 import { findVmaIndex } from "./vma.js";
+import type { GUEST_PROCESS_STATS } from "./stats.js";
 
-export class GuestProcess implements MmStruct {
+export class GuestProcess implements MmStruct, Counters<typeof GUEST_PROCESS_STATS> {
   readonly vmas: Vma[] = [];
   tlbGen = 0;
   VmPTE = 0;

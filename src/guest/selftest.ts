@@ -11,6 +11,7 @@
 import type { Gfn, Gpa, Gva } from "../hw/addr.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { GuestCpuPort } from "./cpu_port.js";
+import { newSelftestStats } from "./stats.js";
 
 /** A region the VMM mapped: `level` 1 (4 KiB pages) or 2 (2 MiB pages), at guest-physical `gpa`. */
 export interface SelftestRegion {
@@ -48,22 +49,8 @@ export interface EntryFlags {
   dirty: boolean;
 }
 
-export class SelftestStats {
-  /** Stores to PTEs (level 1) and to PDEs (level 2). */
-  pte_writes = 0;
-  pde_writes = 0;
-  invlpg = 0;
-  cr3_loads = 0;
-  ucalls = 0;
-
-  toJSON(): Record<string, number> {
-    const { pte_writes, pde_writes, invlpg, cr3_loads, ucalls } = this;
-    return { pte_writes, pde_writes, invlpg, cr3_loads, ucalls };
-  }
-}
-
 export class SelftestGuest {
-  readonly stats = new SelftestStats();
+  readonly stats = newSelftestStats();
   /** The space each CPU runs in (-1: CR3 not set). */
   readonly current: Int32Array;
   private readonly regions = new Map<string, SelftestRegion>();

@@ -12,6 +12,7 @@
 import { type Gfn, type Gva, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { GuestCpuPort } from "./cpu_port.js";
+import type { GuestEventMap } from "./guest_events.js";
 import type { MmStruct } from "./mm.js";
 import type { GuestStats } from "./stats.js";
 
@@ -106,7 +107,7 @@ export class GuestTlb {
     readonly initMm: MmStruct,
     readonly usePcid: boolean,
     private readonly stats: GuestStats,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<GuestEventMap>,
   ) {
     for (let i = 0; i < ports.length; i++) this.cpus.push(new GuestCpu(i, ports[i]!, initMm));
   }

@@ -21,4 +21,4 @@ export {
 } from "./memory.js";
 export { type Watermarks, defaultWatermarks, intSqrt } from "./buddy.js";
 export { HOST_COUNTERS, HOST_MM_COUNTERS, HOST_VM_EVENTS, HOST_VM_GAUGES } from "./vmstat.js";
-export { HOST_EVENT_KINDS } from "./host_events.js";
+export { HOST_EVENTS, type HostEventMap } from "./host_events.js";

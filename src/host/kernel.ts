@@ -14,6 +14,7 @@ import type { EventBus } from "../hw/events.js";
 import { PhysMem } from "../hw/phys_mem.js";
 import { PTE_P, PTE_PS, PTE_RW, entryPfn, frameHi, frameLo, x86LevelName } from "../hw/x86_pte.js";
 import { BuddyAllocator, type Watermarks, defaultWatermarks } from "./buddy.js";
+import type { HostEventMap } from "./host_events.js";
 import { HugetlbPool, type HugetlbPageSize } from "./hugetlb.js";
 import { Lru } from "./lru.js";
 import { madvise, type MadviseAdvice } from "./madvise.js";
@@ -37,7 +38,7 @@ import { folioAddRmap, folioRemoveRmap } from "./rmap.js";
 import { folioMarkAccessed } from "./swap.js";
 import { SwapDevice } from "./swapfile.js";
 import { checkInvariants } from "./invariants.js";
-import { HOST_COUNTERS, VmEvents } from "./vmstat.js";
+import { HOST_COUNTERS, type VmGauges, newVmEvents } from "./vmstat.js";
 import { Kswapd } from "./vmscan.js";
 
 export type ThpMode = "never" | "madvise" | "always";
@@ -70,7 +71,7 @@ export const DEFAULT_SWAP_OUT_CYCLES = 30000;
 
 export class HostKernel {
   readonly cfg: Required<Omit<HostConfig, "watermarks">> & { watermarks?: Watermarks };
-  readonly bus: EventBus;
+  readonly bus: EventBus<HostEventMap>;
   readonly mem: PhysMem;
   readonly meta: FrameMeta;
   readonly buddy: BuddyAllocator;
@@ -78,7 +79,7 @@ export class HostKernel {
   readonly swap: SwapDevice | null;
   readonly hugetlb: HugetlbPool;
   readonly kswapd: Kswapd;
-  readonly stat = new VmEvents();
+  readonly stat = newVmEvents();
   /** Watermarks in pages. */
   readonly wmark: Watermarks;
   /** min_free_kbytes derived from RAM (informational when watermarks are overridden). */
@@ -120,7 +121,7 @@ export class HostKernel {
 
   private readonly mms: (Mm | undefined)[] = [undefined];
 
-  constructor(cfg: HostConfig, bus: EventBus) {
+  constructor(cfg: HostConfig, bus: EventBus<HostEventMap>) {
     if (cfg.thp !== "never" && cfg.thp !== "madvise" && cfg.thp !== "always") throw new RangeError(`thp must be never, madvise or always`);
     this.cfg = {
       ram: cfg.ram,
@@ -301,8 +302,7 @@ export class HostKernel {
   vmstat(): Record<string, number> {
     const h2 = this.hugetlb.pool(2 * 1024 * 1024);
     const h1 = this.hugetlb.pool(1024 * 1024 * 1024);
-    const src = {
-      ...this.stat,
+    const gauges: VmGauges = {
       nr_free_pages: this.buddy.nrFree,
       nr_anon_pages: this.nrAnonMapped,
       nr_inactive_anon: this.lru.nrPages[0]!,
@@ -323,7 +323,7 @@ export class HostKernel {
       resv_hugepages_1048576kB: h1.resv,
       kswapd_running: this.kswapd.running ? 1 : 0,
     };
-    return readCounters(HOST_COUNTERS, src);
+    return readCounters(HOST_COUNTERS, { ...this.stat, ...gauges });
   }
 
   /** Verifies rmap, LRU, swap-count and accounting invariants; throws on the first violation. */

@@ -2,7 +2,9 @@
 // struct mm_struct and struct vm_area_struct (include/linux/mm_types.h) for the host
 // processes: the VMM (QEMU) and anything else that competes for host memory.
 
+import type { Counters } from "../hw/counters.js";
 import { type MmuNotifier, MmuNotifierChain, type NotifierMm } from "./mmu_notifier.js";
+import type { HOST_MM_STATS } from "./vmstat.js";
 
 /** vm_flags bits, with Linux's values (include/linux/mm.h). */
 export const VM_READ = 0x1;
@@ -32,7 +34,7 @@ export class Vma {
 }
 
 /** One host process's address space. */
-export class Mm implements NotifierMm {
+export class Mm implements NotifierMm, Counters<typeof HOST_MM_STATS> {
   /** VMAs sorted by start, non-overlapping (the maple tree). */
   readonly vmas: Vma[] = [];
   /** mm->notifier_subscriptions. */

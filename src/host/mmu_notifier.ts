@@ -11,6 +11,7 @@
 // change_pte is not modelled: it was removed in Linux 6.10.
 
 import type { EventBus } from "../hw/events.js";
+import type { HostEventMap } from "./host_events.js";
 
 /** enum mmu_notifier_event. */
 export type MmuNotifyEvent = "unmap" | "clear" | "protection_vma" | "protection_page" | "soft_dirty" | "release" | "migrate" | "exclusive";
@@ -70,7 +71,7 @@ export class MmuNotifierChain {
 }
 
 /** mmu_notifier_invalidate_range_start(). */
-export function invalidateRangeStart(bus: EventBus, chain: MmuNotifierChain, range: MmuNotifierRange): void {
+export function invalidateRangeStart(bus: EventBus<HostEventMap>, chain: MmuNotifierChain, range: MmuNotifierRange): void {
   if (bus.on) bus.emit("host.notifier.start", { mm: range.mm.id, start: range.start, end: range.end, event: range.event });
   chain.active.push(range);
   const subs = chain.subscriptions;
@@ -79,7 +80,7 @@ export function invalidateRangeStart(bus: EventBus, chain: MmuNotifierChain, ran
 }
 
 /** mmu_notifier_invalidate_range_end(). */
-export function invalidateRangeEnd(bus: EventBus, chain: MmuNotifierChain, range: MmuNotifierRange): void {
+export function invalidateRangeEnd(bus: EventBus<HostEventMap>, chain: MmuNotifierChain, range: MmuNotifierRange): void {
   const subs = chain.subscriptions;
   for (let i = subs.length - 1; i >= 0; i--) subs[i]!.invalidateRangeEnd(range);
   const idx = chain.active.lastIndexOf(range);
@@ -88,7 +89,13 @@ export function invalidateRangeEnd(bus: EventBus, chain: MmuNotifierChain, range
 }
 
 /** mmu_notifier_clear_flush_young(): OR of every subscriber's answer. */
-export function notifierClearFlushYoung(bus: EventBus, chain: MmuNotifierChain, mm: NotifierMm, start: number, end: number): boolean {
+export function notifierClearFlushYoung(
+  bus: EventBus<HostEventMap>,
+  chain: MmuNotifierChain,
+  mm: NotifierMm,
+  start: number,
+  end: number,
+): boolean {
   const subs = chain.subscriptions;
   if (subs.length === 0) return false;
   let young = false;
@@ -98,7 +105,13 @@ export function notifierClearFlushYoung(bus: EventBus, chain: MmuNotifierChain, 
 }
 
 /** mmu_notifier_clear_young(). */
-export function notifierClearYoung(bus: EventBus, chain: MmuNotifierChain, mm: NotifierMm, start: number, end: number): boolean {
+export function notifierClearYoung(
+  bus: EventBus<HostEventMap>,
+  chain: MmuNotifierChain,
+  mm: NotifierMm,
+  start: number,
+  end: number,
+): boolean {
   const subs = chain.subscriptions;
   if (subs.length === 0) return false;
   let young = false;
@@ -108,7 +121,7 @@ export function notifierClearYoung(bus: EventBus, chain: MmuNotifierChain, mm: N
 }
 
 /** mmu_notifier_test_young(): true at the first subscriber that says young. */
-export function notifierTestYoung(bus: EventBus, chain: MmuNotifierChain, mm: NotifierMm, addr: number): boolean {
+export function notifierTestYoung(bus: EventBus<HostEventMap>, chain: MmuNotifierChain, mm: NotifierMm, addr: number): boolean {
   const subs = chain.subscriptions;
   let young = false;
   for (let i = subs.length - 1; i >= 0 && !young; i--) young = subs[i]!.testYoung(mm, addr);
@@ -117,7 +130,7 @@ export function notifierTestYoung(bus: EventBus, chain: MmuNotifierChain, mm: No
 }
 
 /** __mmu_notifier_release(): call release on each subscriber, then unhook them all. */
-export function notifierRelease(bus: EventBus, chain: MmuNotifierChain, mm: NotifierMm): void {
+export function notifierRelease(bus: EventBus<HostEventMap>, chain: MmuNotifierChain, mm: NotifierMm): void {
   if (bus.on) bus.emit("host.notifier.release", { mm: mm.id });
   const subs = chain.subscriptions.splice(0);
   for (let i = subs.length - 1; i >= 0; i--) subs[i]!.release(mm);

@@ -8,7 +8,7 @@ import { INV_PAGE_SIZE, PAGE_SIZE } from "./addr.js";
 import { AssocCache, CP_NX, CP_USER, CP_WRITE_OK } from "./assoc_cache.js";
 import type { MmuConfig } from "./mmu_config.js";
 import { ACC_FETCH, ACC_USER, ACC_WRITE } from "./mmu_defs.js";
-import { HwStats } from "./mmu_stats.js";
+import { newHwStats } from "./mmu_stats.js";
 import type { PhysMem } from "./phys_mem.js";
 import type { WalkLog } from "./walk_log.js";
 import { rsvdHiMask } from "./x86_pte.js";
@@ -37,7 +37,7 @@ function pscArray(g: MmuConfig["psc"]): (AssocCache | null)[] {
 
 export class MmuState {
   readonly config: MmuConfig;
-  readonly stats = new HwStats();
+  readonly stats = newHwStats();
   /** Set to a WalkLog to record every reference in order. */
   log: WalkLog | null = null;
 

@@ -7,11 +7,12 @@ import type { EventBus } from "../hw/events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import { type Memslot, Memslots } from "./memslot.js";
 import type { KvmMmu, VcpuMmu } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { ShadowSync } from "./shadow_sync.js";
-import { VmStat } from "./stats.js";
+import { newVmStat } from "./stats.js";
 import { type MmuPageAllocator, TdpMmu } from "./tdp_mmu.js";
 import { OUTSIDE_GUEST_MODE, Vcpu } from "./vcpu.js";
 import { ShadowPagingVcpuMmu, TdpVcpuMmu } from "./vcpu_mmu.js";
@@ -57,7 +58,7 @@ export type FaultRacePoint = "before-faultin" | "after-faultin";
 
 export class Kvm {
   readonly memslots = new Memslots();
-  readonly stats = new VmStat();
+  readonly stats = newVmStat();
   readonly vcpus: Vcpu[] = [];
   /** The TDP MMU (EPT/NPT), or null under shadow paging. */
   readonly tdpMmu: TdpMmu | null;
@@ -90,7 +91,7 @@ export class Kvm {
     readonly host: HostMmOps,
     alloc: MmuPageAllocator,
     readonly opts: KvmOptions,
-    readonly bus: EventBus,
+    readonly bus: EventBus<KvmEventMap>,
   ) {
     let createVcpuMmu: (vcpu: Vcpu) => VcpuMmu;
     if (opts.mode === "shadow") {

@@ -20,6 +20,7 @@ import { PTE_RW, entryPfn } from "../hw/x86_pte.js";
 import { GuestMemory } from "./guest_walker.js";
 import { type KvmMmu, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_SPURIOUS } from "./mmu.js";
 import type { HostMmOps } from "./kvm.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import type { Memslots } from "./memslot.js";
 import { PageTrack } from "./page_track.js";
 import { ShadowRmap } from "./shadow_rmap.js";
@@ -100,7 +101,7 @@ export class ShadowMmu implements KvmMmu {
     memslots: Memslots,
     host: HostMmOps,
     readonly stats: VmStat,
-    readonly bus: EventBus,
+    readonly bus: EventBus<KvmEventMap>,
     readonly owner: ShadowMmuOwner,
     /** EFER.NX as the guest set it (the model's guests always set it). */
     readonly efer_nx = true,

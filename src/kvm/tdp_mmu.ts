@@ -11,6 +11,7 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { entryPfn } from "../hw/x86_pte.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import {
   type SpteFormat,
   type SpteMasks,
@@ -67,7 +68,7 @@ export class TdpMmu implements KvmMmu {
     /** A/D bits in use (EPT with EPTP bit 6, or NPT). */
     readonly ad: boolean,
     private readonly stats: VmStat,
-    private readonly bus: EventBus,
+    private readonly bus: EventBus<KvmEventMap>,
   ) {
     this.masks = fmt === "ept" ? eptMasks(ad) : X86_MASKS;
     const root = this.newTable();

@@ -9,7 +9,7 @@ import type { Kvm } from "./kvm.js";
 import type { Memslot } from "./memslot.js";
 import { KvmPageFault, type VcpuMmu, kvmMmuDoPageFault } from "./mmu.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
-import { VcpuStat } from "./stats.js";
+import { newVcpuStat } from "./stats.js";
 import { tdpPageFault } from "./tdp_fault.js";
 
 /** access() outcome when the VM cannot go on (the host could not back guest memory). */
@@ -25,7 +25,7 @@ export const IN_GUEST_MODE = 1;
 export const EXITING_GUEST_MODE = 2;
 
 export class Vcpu {
-  readonly stats = new VcpuStat();
+  readonly stats = newVcpuStat();
   /** struct kvm_page_fault, reused by every fault of this vCPU. */
   readonly fault = new KvmPageFault();
   /** vcpu->arch.mmu: TDP or shadow paging, for the vCPU's life. */

@@ -27,6 +27,7 @@ import {
 } from "../hw/mmu.js";
 import { PFERR_FETCH, PFERR_PRESENT, PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
 import type { TdpMode } from "./kvm.js";
+import type { KvmEventMap } from "./kvm_events.js";
 import { type PageFaultFn, RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu, kvmMmuDoPageFault } from "./mmu.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
@@ -352,7 +353,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   }
 
   /** One VM exit: counted by reason, handled in KVM (outside guest mode), then resumed. */
-  private exit(reason: string, fields: Record<string, number>, handler: () => number): number {
+  private exit(reason: string, fields: Omit<KvmEventMap["kvm.exit"], "vcpu" | "reason">, handler: () => number): number {
     const v = this.vcpu;
     v.mode = OUTSIDE_GUEST_MODE;
     v.stats.exits++;

@@ -12,6 +12,7 @@ import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
 import { GFP_PGTABLE_USER, allocPages, freePages } from "../host/page_alloc.js";
 import { type HostMmOps, Kvm, type MmuMode } from "../kvm/kvm.js";
+import type { KvmEventMap } from "../kvm/kvm_events.js";
 import type { MmuPageAllocator } from "../kvm/tdp_mmu.js";
 
 export type Backing = "4k" | "thp" | "hugetlb-2m" | "hugetlb-1g";
@@ -50,7 +51,7 @@ export class QemuVm {
   constructor(
     readonly host: HostKernel,
     readonly cfg: QemuVmConfig,
-    bus: EventBus,
+    bus: EventBus<KvmEventMap>,
   ) {
     this.mm = host.createProcess(`qemu-${cfg.name}`);
     const hugePage = (cfg.backing === "hugetlb-2m" ? PAGE_2M : cfg.backing === "hugetlb-1g" ? PAGE_1G : 0) as HugetlbPageSize | 0;

@@ -7,6 +7,8 @@
 export interface CostEvent {
   name: string;
   cycles: number;
+  /** What many of them are, for the run's summary ("40% in host page faults"). */
+  phrase: string;
   /** What one event is. */
   description: string;
   /** Where the default comes from. */
@@ -16,12 +18,14 @@ export interface CostEvent {
 export const COST_EVENTS: readonly CostEvent[] = [
   {
     name: "tlb_hit",
+    phrase: "TLB hits",
     cycles: 1,
     description: "a translation served by the TLB",
     source: "an L1/L2 TLB hit is hidden in the load pipeline (0-1 extra cycles; Intel optimization manual)",
   },
   {
     name: "table_read",
+    phrase: "page-walk table reads",
     cycles: 20,
     description: "one paging-structure read of a walk (guest or nested)",
     source:
@@ -29,48 +33,56 @@ export const COST_EVENTS: readonly CostEvent[] = [
   },
   {
     name: "data_access",
+    phrase: "the accesses themselves",
     cycles: 4,
     description: "the access itself",
     source: "L1 data-cache hit latency, 4-5 cycles on current x86 cores",
   },
   {
     name: "vm_exit",
+    phrase: "VM exits and entries",
     cycles: 1100,
     description: "a VM exit and the VM entry that resumes the guest",
     source: "page-fault exit 466-531 cycles on Ivy Bridge-Broadwell (Bugnion, Nieh, Tsafrir 2017, table 4.3), twice for exit + entry",
   },
   {
     name: "kvm_page_fault",
+    phrase: "KVM's fault handling",
     cycles: 1500,
     description: "KVM's software fault handling (kvm_mmu_page_fault to install), excluding the host fault",
     source: "rough: the KVM_RUN round trip is ~2,530 cycles of which ~1,350 around VMRUN (LKML, Dec 2020); the rest is handler work",
   },
   {
     name: "host_fault",
+    phrase: "host page faults",
     cycles: 3241,
     description: "a host page fault (handle_mm_fault), zero page or new page",
     source: "median first-read fault, Core i7 11th gen, Linux 6.6 (personal measurement blog, low authority)",
   },
   {
     name: "swap_in",
+    phrase: "swap-ins",
     cycles: 5500,
     description: "reading one page back from swap",
     source: "zram lz4: 1.84 us per 4 KiB page at 3 GHz (kernel patch set skipping the swap cache for synchronous devices)",
   },
   {
     name: "swap_out",
+    phrase: "swap-outs",
     cycles: 5500,
     description: "writing one page to swap",
     source: "taken equal to swap-in (zram compresses at a similar rate)",
   },
   {
     name: "tlb_flush",
+    phrase: "TLB flushes",
     cycles: 500,
     description: "a TLB flush KVM performs for a vCPU (INVEPT / INVVPID) and the refills it causes soon after",
     source: "rough: INVEPT itself is ~100s of cycles; refills are counted as walks separately",
   },
   {
     name: "gpte_access",
+    phrase: "KVM's software walks of guest page tables",
     cycles: 50,
     description: "a guest page-table entry KVM reads or writes in software (shadow paging: its walks, re-checks, resyncs)",
     source:
@@ -78,6 +90,7 @@ export const COST_EVENTS: readonly CostEvent[] = [
   },
   {
     name: "emulate",
+    phrase: "emulating writes to guest page tables",
     cycles: 2500,
     description: "emulating the instruction that wrote a write-protected guest page table (x86_emulate_instruction), beyond the exit",
     source:
@@ -85,6 +98,7 @@ export const COST_EVENTS: readonly CostEvent[] = [
   },
   {
     name: "guest_page_fault",
+    phrase: "guest page faults",
     cycles: 1093,
     description: "a page fault handled by the guest kernel (its own demand paging)",
     source: "native pgfault nanobenchmark, Adams and Agesen, ASPLOS 2006",

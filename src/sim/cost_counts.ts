@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The event counts the cost model (cost.ts) prices, read from the machine's counters.
 
+import { hwDataAccesses } from "../hw/mmu_stats.js";
 import type { Machine, VmState } from "./machine.js";
 
 /** One VM's events for the cost model: its vCPUs' hardware and KVM counters, its guest's faults, and the host faults and swap-ins on QEMU's mm. */
@@ -22,7 +23,7 @@ export function vmCostCounts(vm: VmState): Record<string, number> {
     const h = v.mmu.stats;
     c.tlb_hit += h.tlbHits;
     c.table_read += h.guestTableReads + h.nestedTableReads;
-    c.data_access += h.dataAccesses;
+    c.data_access += hwDataAccesses(h);
     c.vm_exit += v.stats.exits;
     c.kvm_page_fault += v.stats.pf_taken;
     c.tlb_flush += v.stats.tlb_flush;

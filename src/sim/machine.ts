@@ -20,6 +20,7 @@ import { Checker, type MemoryObserver } from "./checker.js";
 import { VcpuPort, VmFailure } from "./guest_port.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
+import type { EventMap } from "./sim_events.js";
 
 export interface Region {
   gva: number;
@@ -91,7 +92,7 @@ export class VmState {
   constructor(
     readonly cfg: VmConfig,
     host: HostKernel,
-    bus: EventBus,
+    bus: EventBus<EventMap>,
     private readonly checker: MemoryObserver,
     native = false,
   ) {
@@ -236,7 +237,7 @@ export class VmState {
 }
 
 export class Machine {
-  readonly bus: EventBus;
+  readonly bus: EventBus<EventMap>;
   readonly host: HostKernel;
   readonly vms: VmState[] = [];
   readonly checker: Checker;
@@ -245,7 +246,7 @@ export class Machine {
 
   constructor(
     readonly scenario: Scenario,
-    bus = new EventBus(),
+    bus = new EventBus<EventMap>(),
     /** Run each VM's guest on bare metal in lockstep too, for the native baseline (default on). */
     opts: { native?: boolean } = {},
   ) {

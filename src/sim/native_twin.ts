@@ -7,7 +7,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
-import { ACC_USER, ACC_WRITE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import { ACC_USER, ACC_WRITE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK, hwDataAccesses } from "../hw/mmu.js";
 import { PhysMem } from "../hw/phys_mem.js";
 import { filePageContent } from "../guest/filemap.js";
 import type { GpaRange } from "../guest/frame_alloc.js";
@@ -91,7 +91,7 @@ export class NativeTwin {
     for (const p of this.ports) {
       tlbHit += p.mmu.stats.tlbHits;
       tableRead += p.mmu.stats.guestTableReads;
-      data += p.mmu.stats.dataAccesses;
+      data += hwDataAccesses(p.mmu.stats);
     }
     return { tlb_hit: tlbHit, table_read: tableRead, data_access: data, guest_page_fault: this.guest.stats.pgfault };
   }

@@ -6,14 +6,15 @@
 // pages_4k, QEMU's rss...) are their value at the phase's end, so the last phase's value is
 // the run's.
 
-import type { CounterDesc, CounterKind } from "../hw/counters.js";
-import { HW_COUNTERS } from "../hw/mmu.js";
+import { type CounterDesc, type CounterKind, counterList } from "../hw/counters.js";
+import { HW_COUNTERS, hwCounters, sumHwCounters } from "../hw/mmu_stats.js";
 import { GUEST_COUNTERS } from "../guest/stats.js";
-import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../host/vmstat.js";
-import { ALL_VCPU_COUNTERS, ALL_VM_COUNTERS } from "../kvm/stats.js";
+import { HOST_COUNTERS } from "../host/vmstat.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { applyCost, type CostResult, type CostTable } from "./cost.js";
 import { costCounts, vmCostCounts } from "./cost_counts.js";
 import type { Machine } from "./machine.js";
+import { QEMU_FIGURES } from "./report_figures.js";
 
 /** Every counter of the machine at one instant. */
 export interface CounterSnapshot {
@@ -55,8 +56,8 @@ export function takeSnapshot(m: Machine, accesses: number): CounterSnapshot {
           return { id: v.id, stats: { ...stats }, exitReasons: { ...exitReasons } };
         }),
         qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
-        guest: vm.guest.stats.toJSON(),
-        hw: sumCounts(kvm.vcpus.map((v) => v.mmu.stats.toJSON())),
+        guest: { ...vm.guest.stats },
+        hw: sumHwCounters(kvm.vcpus.map((v) => hwCounters(v.mmu.stats))),
         cost: vmCostCounts(vm),
         native: natives[i]!,
       };
@@ -105,20 +106,11 @@ function kinds(...lists: (readonly CounterDesc[])[]): ReadonlyMap<string, Counte
   return new Map(lists.flat().map((d) => [d.name, d.kind]));
 }
 
-/**
- * Each counter group's kinds, from the registries. KVM's stats that memvirt keeps but does not
- * describe have the kinds x86.c gives them: nx_lpage_splits STATS_DESC_ICOUNTER,
- * max_mmu_rmap_size and max_mmu_page_hash_collisions STATS_DESC_PCOUNTER.
- */
+/** Each counter group's kinds, from the declarations. */
 export const PHASE_COUNTER_KINDS = {
   host: kinds(HOST_COUNTERS),
-  kvm: new Map([
-    ...kinds(ALL_VM_COUNTERS, ALL_VCPU_COUNTERS),
-    ["nx_lpage_splits", "instant"],
-    ["max_mmu_rmap_size", "peak"],
-    ["max_mmu_page_hash_collisions", "peak"],
-  ] as [string, CounterKind][]),
-  qemu: kinds(HOST_MM_COUNTERS),
+  kvm: kinds(VM_COUNTERS, VCPU_COUNTERS),
+  qemu: kinds(counterList(QEMU_FIGURES)),
   guest: kinds(GUEST_COUNTERS),
   hw: kinds(HW_COUNTERS),
 } as const;

@@ -3,10 +3,13 @@
 // /proc/vmstat names, per VM the KVM counters (VM-level plus the sum over vCPUs), per vCPU
 // counters, QEMU's RSS, hardware counters, cost, the checker's verdict and the time series.
 
+import type { Counters } from "../hw/counters.js";
+import { type HwCounters, hwCounters, sumHwCounters } from "../hw/mmu_stats.js";
 import { applyCost, type CostResult } from "./cost.js";
 import { vmCostCounts } from "./cost_counts.js";
 import type { Engine } from "./engine.js";
 import type { PhaseReport } from "./phases.js";
+import type { HW_FIGURES, QEMU_FIGURES, REFERENCE_FIGURES } from "./report_figures.js";
 
 export const REPORT_VERSION = "1.0.0";
 
@@ -30,17 +33,10 @@ export interface VmReport {
   backing: string;
   stats: Record<string, number>;
   vcpus: { id: number; stats: Record<string, number>; exitReasons: Record<string, number> }[];
-  qemu: { rss: number; rssZeroPage: number; minFlt: number; majFlt: number };
+  qemu: Counters<typeof QEMU_FIGURES>;
   guest: Record<string, number>;
-  hw: {
-    tlbHits: number;
-    tlbMisses: number;
-    walks: number;
-    references: { guestTable: number; nestedTable: number; data: number };
-    /** Table reads per walk: the measured cost of a TLB miss. */
-    tableReadsPerWalk: number;
-    [k: string]: number | Record<string, number>;
-  };
+  /** The hardware counters summed over the vCPUs, and figures derived from them. */
+  hw: HwCounters & { references: Counters<typeof REFERENCE_FIGURES> } & Counters<typeof HW_FIGURES>;
   cost: CostResult;
   /** The same guest workload on bare metal (the native twin), or null when not run. */
   native: CostResult | null;
@@ -93,12 +89,11 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
     },
     vms: m.vms.map((vm, i) => {
       const kvm = vm.qemu.kvm;
-      const hwTotals: Record<string, number> = {};
-      for (const v of kvm.vcpus) for (const [k, n] of Object.entries(v.mmu.stats.toJSON())) hwTotals[k] = (hwTotals[k] ?? 0) + n;
+      const hwTotals = sumHwCounters(kvm.vcpus.map((v) => hwCounters(v.mmu.stats)));
       const mm = vm.qemu.mm;
       // This VM's share of the events (host faults and swap-ins are counted on QEMU's mm).
       const vmCost = applyCost(table, vmCostCounts(vm));
-      const walks = hwTotals.walks ?? 0;
+      const walks = hwTotals.walks;
       return {
         name: vm.cfg.name,
         mmu: vm.cfg.mmu,
@@ -111,19 +106,19 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
         qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
         guest:
           vm.kernel !== null
-            ? { ...vm.kernel.stats.toJSON() }
-            : { ...vm.selftest!.stats.toJSON(), virt_map_tables: vm.virtMap!.tablePages, virt_map_entries: vm.virtMap!.entryWrites },
+            ? { ...vm.kernel.stats }
+            : { ...vm.selftest!.stats, virt_map_tables: vm.virtMap!.tablePages, virt_map_entries: vm.virtMap!.entryWrites },
         hw: {
           ...hwTotals,
-          tlbHits: hwTotals.tlbHits ?? 0,
-          tlbMisses: hwTotals.tlbMisses ?? 0,
+          tlbHits: hwTotals.tlbHits,
+          tlbMisses: hwTotals.tlbMisses,
           walks,
           references: {
-            guestTable: hwTotals.guestTableReads ?? 0,
-            nestedTable: hwTotals.nestedTableReads ?? 0,
-            data: hwTotals.dataAccesses ?? 0,
+            guestTable: hwTotals.guestTableReads,
+            nestedTable: hwTotals.nestedTableReads,
+            data: hwTotals.dataAccesses,
           },
-          tableReadsPerWalk: walks === 0 ? 0 : ((hwTotals.guestTableReads ?? 0) + (hwTotals.nestedTableReads ?? 0)) / walks,
+          tableReadsPerWalk: walks === 0 ? 0 : (hwTotals.guestTableReads + hwTotals.nestedTableReads) / walks,
         },
         cost: vmCost,
         native: natives[i]!,

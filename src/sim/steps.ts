@@ -54,7 +54,7 @@ export class StepRunner {
     const bus = this.machine.bus;
     while (ps.stepIdx < steps.length) {
       const step = steps[ps.stepIdx++]!;
-      if (bus.on) bus.emit("sim.step", { vm: vm.cfg.name, process: ps.cfg.name, step: ps.stepIdx - 1, kind: step.kind });
+      if (bus.on) bus.emit("sim.step", { vm: vm.cfg.name, process: ps.cfg.name, step: ps.stepIdx - 1 });
       switch (step.kind) {
         case "mmap":
         case "mmapFile":

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The story's narration: each event kind in plain words, the kernel function it stands for,
 // the SEED-PATHS path it belongs to, and, where the common telling is loose or dated, the
-// correction (shared/design/SEED-PATHS.md, "Corrections"). Host and guest kinds take their
-// sentence and function from the layers' own declarations; KVM's are written here.
+// correction (shared/design/SEED-PATHS.md, "Corrections"). Every kind takes its sentence and
+// function from the declaration of the layer that emits it.
 
 import { tableIndex } from "../hw/addr.js";
-import type { EventKindDesc, SimEvent } from "../hw/events.js";
-import { GUEST_EVENT_KINDS } from "../guest/stats.js";
-import { HOST_EVENT_KINDS } from "../host/host_events.js";
-import { SHADOW_EVENT_KINDS } from "../kvm/shadow_events.js";
+import type { EventDecls, EventKindDesc, SimEvent } from "../hw/events.js";
+import { EVENT_KINDS, type EventKind } from "../sim/sim_events.js";
 import { hexAddr, int } from "./format.js";
 
 export type Stage = "setup" | "fault-in" | "guest" | "shadow" | "aging" | "eviction" | "swap-in" | "other";
@@ -36,107 +34,13 @@ export const CORRECTIONS = {
     '"The host may touch memory 25 times" is 24 table reads plus the data read, for 4-level guest and 4-level EPT tables (n*m + n + m table reads); 5-level paging on both sides makes it 35, 36 with the data. The TLB and paging-structure caches hide most of it.',
 } as const;
 
-const KVM_EVENT_KINDS: readonly EventKindDesc[] = [
-  {
-    kind: "kvm.exit",
-    description: "A VM exit: the vCPU leaves the guest and KVM handles the reason (here, a nested-paging fault).",
-    mirrors: "vmx_handle_exit() -> handle_ept_violation() / npf_interception()",
-  },
-  {
-    kind: "kvm.faultin",
-    description: "KVM finds the memslot, turns the gpa into QEMU's hva and gets the host page from the host mm.",
-    mirrors: "kvm_faultin_pfn() -> __kvm_faultin_pfn() -> hva_to_pfn() (get_user_pages)",
-  },
-  {
-    kind: "kvm.fault_retry",
-    description: "An invalidation ran between KVM's read of the invalidation sequence and its install: the fault is retried.",
-    mirrors: "is_page_fault_stale() -> mmu_invalidate_retry_gfn(), RET_PF_RETRY",
-  },
-  {
-    kind: "kvm.spte_install",
-    description: "KVM writes the EPT/NPT leaf entry mapping the guest frame to the host frame.",
-    mirrors: "tdp_mmu_map_handle_target_level() -> make_spte()",
-  },
-  { kind: "kvm.entry", description: "VM entry: the guest resumes and retries its access.", mirrors: "vmx_vcpu_run() -> VMRESUME / VMRUN" },
-  {
-    kind: "kvm.fast_fault",
-    description: "A fault fixed without taking mmu_lock (an access-tracked or write-protected entry).",
-    mirrors: "fast_page_fault()",
-  },
-  {
-    kind: "kvm.notifier_zap",
-    description: "KVM drops the EPT/NPT entries of the host-virtual range that is about to change.",
-    mirrors: "kvm_mmu_notifier_invalidate_range_start() -> kvm_unmap_gfn_range()",
-  },
-  {
-    kind: "kvm.remote_tlb_flush",
-    description: "KVM makes every vCPU of the VM flush its TLB, so no stale translation survives.",
-    mirrors: "kvm_flush_remote_tlbs()",
-  },
-];
-
-/** Fallbacks for the shadow MMU's kinds; the kvm layer's SHADOW_EVENT_KINDS take precedence (the EPT/NPT wording above wins for kinds both declare). */
-const SHADOW_FALLBACK_KINDS: readonly EventKindDesc[] = [
-  {
-    kind: "kvm.sp_alloc",
-    description: "KVM allocates a shadow page: the host's copy of one guest page table, which the hardware walks instead.",
-    mirrors: "kvm_mmu_get_shadow_page() -> kvm_mmu_alloc_shadow_page()",
-  },
-  { kind: "kvm.sp_zap", description: "KVM zaps a shadow page and the entries pointing at it.", mirrors: "kvm_mmu_prepare_zap_page()" },
-  {
-    kind: "kvm.inject_pf",
-    description: "The guest's own tables do not map the address: KVM reflects the page fault into the guest.",
-    mirrors: "kvm_inject_emulated_page_fault()",
-  },
-  {
-    kind: "kvm.root_load",
-    description: "The guest loaded CR3: KVM switches to the matching shadow root (reused or built).",
-    mirrors: "kvm_mmu_new_pgd() -> fast_pgd_switch()",
-  },
-  {
-    kind: "kvm.unsync",
-    description: "KVM lets a shadow page go out of sync: the guest may write that table without exits until its next TLB flush.",
-    mirrors: "mmu_try_to_unsync_pages() -> kvm_unsync_page()",
-  },
-  {
-    kind: "kvm.sync_page",
-    description: "KVM brings an unsync shadow page back in step with the guest's table.",
-    mirrors: "kvm_sync_page()",
-  },
-  {
-    kind: "kvm.write_flooding",
-    description: "Many emulated writes to one guest table: KVM stops shadowing it and zaps its shadow page.",
-    mirrors: "detect_write_flooding()",
-  },
-  {
-    kind: "kvm.pte_write",
-    description:
-      "The guest wrote one of its write-protected page tables: the write exited, KVM emulated it and updated the shadow entries.",
-    mirrors: "kvm_mmu_track_write()",
-  },
-];
-
-const SIM_EVENT_KINDS: readonly EventKindDesc[] = [
-  { kind: "sim.step", description: "The guest process starts its next workload step.", mirrors: "(the workload)" },
-  { kind: "sim.timeline", description: "A timeline action runs on the host side.", mirrors: "(the scenario's timeline)" },
-  {
-    kind: "sim.phase",
-    description: "Every process that names the phase reached its marker: the counters are snapshot and the next phase begins.",
-    mirrors: "(the scenario's phase markers; KVM selftests' iterations)",
-  },
-];
-
-const KINDS = new Map<string, EventKindDesc>(
-  [...HOST_EVENT_KINDS, ...GUEST_EVENT_KINDS, ...SHADOW_FALLBACK_KINDS, ...SHADOW_EVENT_KINDS, ...KVM_EVENT_KINDS, ...SIM_EVENT_KINDS].map(
-    (k) => [k.kind, k],
-  ),
-);
-
+/** A kind's declaration, from the layer that emits it. */
 export function kindDesc(kind: string): EventKindDesc {
-  return KINDS.get(kind) ?? { kind, description: "An event of the model.", mirrors: "" };
+  const d = (EVENT_KINDS as EventDecls)[kind];
+  return d ? { kind, ...d } : { kind, description: "An event of the model.", mirrors: "", fields: {} };
 }
 
-const STAGES: Record<string, Stage> = {
+const STAGES: { readonly [K in EventKind]?: Stage } = {
   "host.process": "setup",
   "host.mmap": "setup",
   "sim.step": "setup",
@@ -194,7 +98,7 @@ const STAGES: Record<string, Stage> = {
 };
 
 export function stageOf(kind: string): Stage {
-  return STAGES[kind] ?? "other";
+  return STAGES[kind as EventKind] ?? "other";
 }
 
 export interface Narration {
@@ -374,7 +278,7 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
   return { kind: e.kind, stage: stageOf(e.kind), text, mirrors, ...(correction ? { correction } : {}) };
 }
 
-const CHAPTER_WORDS: Record<string, string> = {
+const CHAPTER_WORDS: { readonly [K in EventKind]?: string } = {
   "host.process": "the host creates QEMU's process",
   "host.mmap": "QEMU reserves guest RAM",
   "host.page_alloc": "the buddy allocator hands out a page",
@@ -419,7 +323,7 @@ const CHAPTER_WORDS: Record<string, string> = {
 /** A title for a chapter: its reason, in plain words when an event kind opened it ("first host.swap_out: the page is written to swap"). */
 export function chapterTitle(reason: string, kind: string): string {
   if (!reason.startsWith("first ")) return reason;
-  const w = CHAPTER_WORDS[kind];
+  const w = CHAPTER_WORDS[kind as EventKind];
   return w ? `${reason}: ${w}` : reason;
 }
 

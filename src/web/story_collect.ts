@@ -8,6 +8,7 @@
 // mmu_notifier invalidation and the KVM zap that preceded it.
 
 import type { SimEvent } from "../hw/events.js";
+import type { EventKind, EventMap } from "../sim/sim_events.js";
 import type { StoryItem, StoryTrees } from "./protocol.js";
 
 export interface CollectorOptions {
@@ -24,7 +25,7 @@ export interface CollectorOptions {
 export const DEFAULT_COLLECTOR: CollectorOptions = { maxEvents: 6000, lead: 12, window: 28, firstWindow: 60 };
 
 /** The field whose value makes a kind's event new again (a first "reclaim" decision after many "activate"s). */
-export const DISCRIMINATOR: Readonly<Record<string, string>> = {
+export const DISCRIMINATOR: { readonly [K in EventKind]?: keyof EventMap[K] & string } = {
   "kvm.exit": "reason",
   "host.folio_references": "decision",
   "host.page_alloc": "purpose",
@@ -40,7 +41,7 @@ export const DISCRIMINATOR: Readonly<Record<string, string>> = {
 };
 
 /** Fields summed per kind, for the live panels (pages scanned, EPT entries zapped...). */
-export const SUM_FIELDS: Readonly<Record<string, readonly string[]>> = {
+export const SUM_FIELDS: { readonly [K in EventKind]?: readonly (keyof EventMap[K] & string)[] } = {
   "host.lru_scan": ["scanned", "isolated", "reclaimed", "deactivated"],
   "kvm.notifier_zap": ["zapped"],
   "host.rmap_walk": ["reads"],
@@ -135,7 +136,7 @@ export class StoryCollector {
   /** Why `e` opens a window, or null. Records its signature as seen. */
   private triggerOf(e: SimEvent): string | null {
     if (e.kind === "sim.step") return this.state.stepName(e);
-    const field = DISCRIMINATOR[e.kind];
+    const field = DISCRIMINATOR[e.kind as EventKind];
     const sig = field === undefined ? e.kind : `${e.kind}\u0000${e[field]}`;
     if (!this.signatures.has(sig)) {
       this.signatures.add(sig);
@@ -186,7 +187,7 @@ export class StoryCollector {
 /** Adds one event to running counts and sums (the page replays a window's events onto its chapter's snapshot). */
 export function addEvent(counts: Record<string, number>, sums: Record<string, number>, e: SimEvent): void {
   counts[e.kind] = (counts[e.kind] ?? 0) + 1;
-  const fields = SUM_FIELDS[e.kind];
+  const fields = SUM_FIELDS[e.kind as EventKind];
   if (fields) {
     for (const f of fields) {
       const v = e[f];

@@ -11,6 +11,7 @@ import { VmFailure } from "../sim/guest_port.js";
 import { Machine } from "../sim/machine.js";
 import { loadScenario, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";
+import type { EventMap } from "../sim/sim_events.js";
 import { runTranslate } from "../sim/translate.js";
 import { BufferSource } from "../workload/trace.js";
 import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerRequest } from "./protocol.js";
@@ -75,7 +76,7 @@ function run(req: RunRequest): void {
   const scenario = load(req);
   if (!scenario) return;
   try {
-    const bus = new EventBus();
+    const bus = new EventBus<EventMap>();
     const machine = new Machine(scenario, bus);
     const engine = new Engine(
       scenario,
@@ -124,7 +125,7 @@ function story(req: StoryRequest): void {
     if (items.length > 0) post({ type: "story-items", id: req.id, items });
   };
   try {
-    const bus = new EventBus();
+    const bus = new EventBus<EventMap>();
     // Listen before the machine exists, so the story starts with QEMU reserving guest RAM.
     bus.listen((e) => {
       tracker.onEvent(e);

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The counters of a report, under their Linux names, grouped as the CLI groups them: host
 // /proc/vmstat, and per VM the KVM statistics, the guest kernel, QEMU and the hardware.
-// Each name carries its registered description as a tooltip (and, on request, as a column,
+// Each name carries its declared description as a tooltip (and, on request, as a column,
 // for keyboards and touch screens). With two reports, the columns compare them.
 
 import { useState } from "preact/hooks";
-import type { CounterDesc } from "../../hw/counters.js";
+import { type CounterDesc, counterList, counterMeaning } from "../../hw/counters.js";
 import { HW_COUNTERS } from "../../hw/mmu.js";
-import { GUEST_COUNTERS } from "../../guest/stats.js";
-import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../../host/vmstat.js";
-import { SHADOW_VCPU_COUNTERS, SHADOW_VM_COUNTERS, VCPU_COUNTERS, VM_COUNTERS } from "../../kvm/stats.js";
+import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../../guest/stats.js";
+import { HOST_COUNTERS } from "../../host/vmstat.js";
+import { VCPU_COUNTERS, VM_COUNTERS } from "../../kvm/stats.js";
 import type { Report } from "../../sim/report.js";
+import { CHECK_FIGURES, HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../../sim/report_figures.js";
 import { int } from "../format.js";
 
 export interface CounterRow {
@@ -28,29 +29,16 @@ export interface CounterGroup {
 
 function descMap(...lists: (readonly CounterDesc[])[]): Map<string, string> {
   const m = new Map<string, string>();
-  for (const l of lists) for (const d of l) if (!m.has(d.name)) m.set(d.name, `${d.description} (${d.kind}, ${d.unit})`);
+  for (const l of lists) for (const d of l) if (!m.has(d.name)) m.set(d.name, `${counterMeaning(d)} (${d.kind}, ${d.unit})`);
   return m;
 }
 
 const HOST = descMap(HOST_COUNTERS);
-const KVM = descMap(VM_COUNTERS, VCPU_COUNTERS, SHADOW_VM_COUNTERS, SHADOW_VCPU_COUNTERS);
-const GUEST = descMap(GUEST_COUNTERS);
-const HW = descMap(HW_COUNTERS, [
-  { name: "tableReadsPerWalk", kind: "instant", unit: "references", description: "Table reads per walk: the measured cost of a TLB miss." },
-]);
-const QEMU = descMap(HOST_MM_COUNTERS, [
-  { name: "rss", kind: "instant", unit: "bytes", description: "QEMU's resident anonymous memory backing guest RAM." },
-  { name: "rssZeroPage", kind: "instant", unit: "bytes", description: "Guest RAM mapped to the shared zero page (not in rss)." },
-]);
-const CHECK = descMap([
-  { name: "dataErrors", kind: "cumulative", unit: "events", description: "Guest reads that did not return what was written last." },
-  {
-    name: "invariantViolations",
-    kind: "cumulative",
-    unit: "events",
-    description: "Broken invariants: stale EPT/NPT leaves, accesses that reached a free frame.",
-  },
-]);
+const KVM = descMap(VM_COUNTERS, VCPU_COUNTERS);
+const GUEST = descMap(GUEST_COUNTERS, SELFTEST_COUNTERS, counterList(VIRT_MAP_FIGURES));
+const HW = descMap(HW_COUNTERS, counterList(HW_FIGURES));
+const QEMU = descMap(counterList(QEMU_FIGURES));
+const CHECK = descMap(counterList(CHECK_FIGURES));
 
 /** Rows for `descs`' order first, then any other number in `objs` (so every counter the report has is shown). */
 function rows(prefix: string, descs: Map<string, string>, objs: Record<string, unknown>[]): CounterRow[] {
