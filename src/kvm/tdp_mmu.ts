@@ -27,20 +27,8 @@ import {
   spteAccessed,
   sptePfn,
 } from "./spte.js";
-import type { KvmMmu } from "./mmu.js";
+import type { KvmMmu, MmuPageAllocator, MmuRoot, SpteObserver } from "./mmu.js";
 import type { VmStat } from "./stats.js";
-
-/** Where KVM gets and returns the host frames of its tables (the host's page allocator). */
-export interface MmuPageAllocator {
-  /** A zeroed host frame for a table, or -1 when the host is out of memory. */
-  allocMmuPage(): number;
-  freeMmuPage(pfn: number): void;
-}
-
-/** Told of every leaf spte change (the invariant checker hooks it). */
-export interface SpteObserver {
-  leafChanged(gfn: number, level: number, oldPfn: number, newPfn: number): void;
-}
 
 /** Frames covered by one entry at `level`: 1, 512, 512^2, ... */
 export function framesAtLevel(level: number): number {
@@ -49,6 +37,9 @@ export function framesAtLevel(level: number): number {
 
 export class TdpMmu implements KvmMmu {
   readonly root: number;
+  readonly translates = "gpa";
+  /** The one root, whatever the guest's tables (kvm_tdp_mmu_get_vcpu_root_hpa()). */
+  private readonly rootInfo: MmuRoot;
   observer: SpteObserver | null = null;
   /** KVM's shadow_*_mask for this format (EPT with or without A/D, or x86 for NPT). */
   readonly masks: SpteMasks;
@@ -73,6 +64,11 @@ export class TdpMmu implements KvmMmu {
     const root = this.newTable();
     if (root < 0) throw new Error("out of host memory for the TDP root");
     this.root = root;
+    this.rootInfo = { table: root, level: levels };
+  }
+
+  rootFor(_pgd: number): MmuRoot {
+    return this.rootInfo;
   }
 
   private newTable(): number {
