@@ -45,7 +45,7 @@ export const MUTANTS = [
   {
     name: "aging-keeps-accessed",
     bug: "clear_young reports young but does not clear the accessed bit",
-    edits: [["src/kvm/tdp_mmu.ts", "        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.masks, lo), hi);\n", ""]],
+    edits: [["src/kvm/tdp_mmu.ts", "        if (clear) this.setSpte(off, it.base, it.level, clearAccessed(this.masks, lo), hi);\n", ""]],
     by: [RULES],
   },
   {
