@@ -160,4 +160,9 @@ export interface VcpuMmu {
    * another CPU holds an invalidation open: the RET_PF_* code, without the retry loop.
    */
   preFaultMemory(gpa: number, write: boolean): number;
+  /**
+   * The gfn the vCPU's last access to gva reached, without side effects: the hardware's gpa
+   * under EPT/NPT, the gfn the current root's spte shadows under shadow paging (-1: none now).
+   */
+  accessedGfn(gva: number): number;
 }

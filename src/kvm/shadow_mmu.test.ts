@@ -39,6 +39,7 @@ import {
 import { SHADOW_EVENT_KINDS } from "./shadow_events.js";
 
 import { KERNEL_WRITE_EMULATED, type Vcpu } from "./kvm.js";
+import { RET_PF_FAILED } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 
@@ -253,6 +254,14 @@ describe("the first fault and the walks (FNAME(page_fault), walk_addr, fetch)", 
     expect(s().pf_guest).toBe(4);
     // The read-only page still reads.
     expect(v.access(GVA + PAGE_SIZE, ACC_USER)).toBe(XLATE_OK);
+  });
+
+  test("KVM_PRE_FAULT_MEMORY faults by gpa, which shadow paging cannot: the attempt fails and nothing is counted", () => {
+    const { v, s } = setup();
+    const a = s();
+    expect(v.faultOnce(0x1000, false)).toBe(RET_PF_FAILED);
+    expect(v.fault.reason).toMatch(/not supported under shadow paging/);
+    expect(diff(a, s(), ["pf_taken", "exits"])).toEqual({ pf_taken: 0, exits: 0 });
   });
 });
 

@@ -129,6 +129,10 @@ export class TdpVcpuMmu implements VcpuMmu {
     return kvmMmuDoPageFault(this.vcpu.kvm, this.vcpu, this.pageFault, gpa, write ? PFERR_WRITE : 0, write, false);
   }
 
+  accessedGfn(_gva: number): number {
+    return Math.floor(this.hw.gpa / PAGE_SIZE);
+  }
+
   /**
    * vcpu_enter_guest() as the model sees it before each hardware access: a kicked vCPU takes its
    * EXTERNAL_INTERRUPT exit, pending requests are serviced, and the vCPU is in guest mode.
@@ -361,6 +365,10 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   /** KVM_PRE_FAULT_MEMORY faults by gpa: kvm_tdp_map_page() refuses shadow paging (-EOPNOTSUPP). */
   preFaultMemory(gpa: number, _write: boolean): number {
     return this.vcpu.fault.fail(`KVM_PRE_FAULT_MEMORY at gpa 0x${gpa.toString(16)}: not supported under shadow paging`);
+  }
+
+  accessedGfn(gva: number): number {
+    return this.shadow.gfnOf(gva);
   }
 
   /** vcpu_enter_guest() up to the entry: KVM's requests serviced and a root loaded. */
