@@ -25,7 +25,6 @@ import {
   PTE_HI_NX,
   PTE_P,
   PTE_PAT_HUGE,
-  PTE_PS,
   entryPfn,
   rsvdHiMask,
 } from "../hw/x86_pte.js";
@@ -149,29 +148,6 @@ export class GuestMemory {
     mem.writeEntry(f, (gpa - gfn * PAGE_SIZE) / 8, lo, hi);
     return f;
   }
-}
-
-/**
- * The gfn the guest's own tables map at addr, with no side effect and nothing counted (the
- * probe() of KVM's walk): -1 if not mapped, -2 if a table page is not resident on the host.
- */
-export function probeGuestGfn(gm: GuestMemory, levels: number, rootGfn: number, addr: number): number {
-  const mem = gm.mem;
-  let table = rootGfn;
-  for (let level = levels; level >= 1; level--) {
-    const f = gm.hostFrame(table, false, true);
-    if (f < 0) return -2;
-    const idx = Math.floor(addr / LEVEL_SIZE[level]!) & 511;
-    const lo = mem.isTable(f) ? mem.readLo(f, idx) : 0;
-    const hi = mem.isTable(f) ? mem.readHi(f, idx) : 0;
-    if ((lo & PTE_P) === 0) return -1;
-    if (level === 1 || (level <= 3 && (lo & PTE_PS) !== 0)) {
-      const size = LEVEL_SIZE[level]!;
-      return entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi) + Math.floor((addr - Math.floor(addr / size) * size) / PAGE_SIZE);
-    }
-    table = entryPfn(lo, hi);
-  }
-  return -1;
 }
 
 /** The guest paging state the walk depends on (the cpu_role KVM derives from CR0/CR4/EFER). */

@@ -28,7 +28,7 @@ export function kvmMmuDoPageFault(
 }
 
 /** The outcome counters of kvm_mmu_do_page_fault(). */
-export function countPageFault(stats: VcpuStat, r: number): number {
+function countPageFault(stats: VcpuStat, r: number): number {
   if (r === RET_PF_FIXED) stats.pf_fixed++;
   else if (r === RET_PF_EMULATE) stats.pf_emulate++;
   else if (r === RET_PF_SPURIOUS) stats.pf_spurious++;

@@ -12,7 +12,7 @@
 
 import type { Mmu } from "../hw/mmu.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
-import { GuestWalker, type GuestPagingState, probeGuestGfn } from "./guest_walker.js";
+import { GuestWalker, type GuestPagingState } from "./guest_walker.js";
 import { ENOMEM } from "./mmu.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
 import { type KvmMmuPage, shadowRootRole, sptepOf } from "./shadow_page.js";
@@ -24,7 +24,6 @@ import type { VcpuStat } from "./stats.js";
 export const KVM_MMU_NUM_PREV_ROOTS = 3;
 /** KVM_MMU_ROOT_CURRENT and KVM_MMU_ROOT_PREVIOUS(i) masks. */
 export const ROOT_CURRENT = 1;
-export const ROOT_PREVIOUS_ALL = 0b1110;
 export const ROOTS_ALL = 0b1111;
 
 /** struct kvm_mmu_root_info: a root page and the guest CR3 (pgd, with its PCID) it shadows. */
@@ -326,10 +325,5 @@ export class ShadowVcpuMmu {
   gfnOf(gva: number): number {
     const sp = this.root.sp;
     return sp === null ? -1 : this.shadow.gfnAt(sp, gva);
-  }
-
-  /** The gfn the guest's own tables (at its CR3) map gva to now, uncounted: -1 unmapped, -2 a table not resident. */
-  guestGfnOf(gva: number): number {
-    return probeGuestGfn(this.shadow.gmem, this.walker.paging.levels, this.cr3Gfn, gva);
   }
 }

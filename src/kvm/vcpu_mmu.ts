@@ -40,7 +40,7 @@ import { type PageFaultFn, kvmMmuDoPageFault } from "./page_fault.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
 import type { ShadowSync } from "./shadow_sync.js";
-import { ShadowVcpuMmu } from "./shadow_vcpu.js";
+import { ROOTS_ALL, ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { tdpPageFault } from "./tdp_fault.js";
 import type { TdpMmu } from "./tdp_mmu.js";
 
@@ -353,7 +353,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   }
 
   unload(): void {
-    this.shadow.freeRoots(0b1111);
+    this.shadow.freeRoots(ROOTS_ALL);
   }
 
   enter(): boolean {
