@@ -24,7 +24,7 @@ export class ShadowMmu extends ShadowMmuPages implements KvmMmu {
   readonly gmem: GuestMemory;
   readonly fmt = "x86";
   readonly translates = "gva";
-  /** The spte makeSpte() composed. */
+  /** The spte leafSpte() composed. */
   newLo = 0;
   newHi = 0;
 
@@ -46,10 +46,11 @@ export class ShadowMmu extends ShadowMmuPages implements KvmMmu {
   }
 
   /**
-   * make_spte() for a shadow leaf: [lo, hi] in newLo/newHi; returns `wrprot` (a write was
+   * make_spte()'s checks for a shadow leaf (host-writable, mmu_try_to_unsync_pages()), then
+   * spte.ts's makeSpte() composes it: [lo, hi] in newLo/newHi. Returns `wrprot` (a write was
    * asked for but the frame is shadowed, so the spte stays read-only).
    */
-  makeSpte(
+  leafSpte(
     sp: KvmMmuPage,
     access: number,
     gfn: number,
@@ -106,7 +107,7 @@ export class ShadowMmu extends ShadowMmuPages implements KvmMmu {
     }
     const cur = this.spteLo(sptep);
     if (!wasRmapped) sp.setTranslation(idx, gfn, access);
-    const wrprot = this.makeSpte(sp, access, gfn, pfn, cur, prefetch, false, hostWritable);
+    const wrprot = this.leafSpte(sp, access, gfn, pfn, cur, prefetch, false, hostWritable);
     let ret = RET_PF_FIXED;
     if (cur === this.newLo && this.spteHi(sptep) === this.newHi) ret = RET_PF_SPURIOUS;
     else if (this.spteUpdate(sptep, this.newLo, this.newHi)) flush = true;

@@ -183,7 +183,7 @@ export class ShadowSync implements ShadowSyncOps {
     sp.setTranslation(i, gfn, access);
     const lo = s.spteLo(sptep);
     const hi = s.spteHi(sptep);
-    s.makeSpte(sp, access, gfn, sptePfn(X86_MASKS, lo, hi, sp.level), lo, true, true, (lo & X86_SPTE_HOST_WRITABLE) !== 0);
+    s.leafSpte(sp, access, gfn, sptePfn(X86_MASKS, lo, hi, sp.level), lo, true, true, (lo & X86_SPTE_HOST_WRITABLE) !== 0);
     return s.spteUpdate(sptep, s.newLo, s.newHi) ? 1 : 0;
   }
 

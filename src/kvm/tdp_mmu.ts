@@ -176,6 +176,7 @@ export class TdpMmu implements KvmMmu {
       // A page table replaced by a huge page: tear the subtree down (handle_removed_pt()).
       this.zapSubtree(entryPfn(lo, hi), level - 1, base);
       this.setSpte(off, base, level, 0, 0);
+      this.freeTable(entryPfn(lo, hi));
     } else if (isShadowPresent(lo) && sptePfn(this.masks, lo, hi, level) !== sptePfn(this.masks, leafLo, leafHi, level)) {
       this.setSpte(off, base, level, 0, 0);
     }
