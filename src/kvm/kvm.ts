@@ -202,7 +202,7 @@ export class Vcpu {
   mode = OUTSIDE_GUEST_MODE;
   /** vcpu->last_used_slot (kvm_vcpu_gfn_to_memslot()). */
   lastUsedSlot: Memslot | null = null;
-  /** Why the last access failed (VCPU_FAILED). */
+  /** What KVM_RUN tells the VMM when an access fails (VCPU_FAILED): kvm_run's exit information, in words. */
   error = "";
 
   constructor(
