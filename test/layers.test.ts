@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The layer rule of ARCHITECTURE.md: imports point down the order only, and the core
 // (hw .. sim) imports nothing that ties it to Node or a terminal, so it runs in a browser.
+// Within hw/ and kvm/: no import cycle (type imports count) and no file over 600 lines (biome
+// holds their functions to 80 lines: biome.json's overrides).
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -61,5 +63,45 @@ describe("layers", () => {
       }
     }
     expect(bad).toEqual([]);
+  });
+
+  test("hw/ and kvm/ have no import cycle, type-only imports included", () => {
+    for (const layer of ["hw", "kvm"]) {
+      const mine = files.filter((f) => layerOf(f) === layer);
+      const deps = new Map(
+        mine.map((f) => [
+          f,
+          imports(f)
+            .map((spec) => resolve(dirname(f), spec.replace(/\.js$/, ".ts")))
+            .filter((d) => mine.includes(d)),
+        ]),
+      );
+      const cycles: string[] = [];
+      const state = new Map<string, "open" | "done">();
+      const visit = (f: string, path: string[]): void => {
+        if (state.get(f) === "done") return;
+        if (state.get(f) === "open") {
+          cycles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(" -> "));
+          return;
+        }
+        state.set(f, "open");
+        for (const d of deps.get(f)!) visit(d, [...path, f]);
+        state.set(f, "done");
+      };
+      for (const f of mine) visit(f, []);
+      expect(cycles, layer).toEqual([]);
+    }
+  });
+
+  test("no file in hw/ or kvm/ is over 600 lines, tests included", () => {
+    const long: string[] = [];
+    for (const layer of ["hw", "kvm"]) {
+      for (const name of readdirSync(join(SRC, layer))) {
+        if (!/\.tsx?$/.test(name)) continue;
+        const lines = readFileSync(join(SRC, layer, name), "utf8").split("\n").length - 1;
+        if (lines > 600) long.push(`${layer}/${name}: ${lines} lines`);
+      }
+    }
+    expect(long).toEqual([]);
   });
 });

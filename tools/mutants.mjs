@@ -45,7 +45,7 @@ export const MUTANTS = [
   {
     name: "aging-keeps-accessed",
     bug: "clear_young reports young but does not clear the accessed bit",
-    edits: [["src/kvm/tdp_mmu.ts", "        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.masks, lo), hi);\n", ""]],
+    edits: [["src/kvm/tdp_mmu.ts", "        if (clear) this.setSpte(off, it.base, it.level, clearAccessed(this.masks, lo), hi);\n", ""]],
     by: [RULES],
   },
   {
@@ -82,7 +82,7 @@ export const MUTANTS = [
   {
     name: "tdp-ignores-host-ro",
     bug: "the TDP fault maps writable what the host maps read-only (zero page, COW)",
-    edits: [["src/kvm/mmu.ts", "    writable = host.gupWritable;\n", ""]],
+    edits: [["src/kvm/page_fault.ts", "    writable = host.gupWritable;\n", ""]],
     by: [RULES],
     fast: true,
   },
@@ -133,7 +133,7 @@ export const MUTANTS = [
   {
     name: "shadow-no-write-protect",
     bug: "the shadow MMU does not write-protect the guest tables it shadows",
-    edits: [["src/kvm/shadow_mmu.ts", "    if (this.writeProtectGfn(sp.gfn)) this.owner.flushRemoteTlbs();\n", ""]],
+    edits: [["src/kvm/shadow_mmu_pages.ts", "    if (this.rmap.writeProtectGfn(sp.gfn)) this.owner.flushRemoteTlbs();\n", ""]],
     by: [SHADOW],
   },
   {

@@ -42,15 +42,6 @@ export class Lru {
     this.nrPages[lru]! += m.nrPages(pfn);
   }
 
-  /** lruvec_add_folio_tail(). */
-  addTail(pfn: number): void {
-    const m = this.meta;
-    const lru = this.folioLru(pfn);
-    m.listAddTail(pfn, m.lruBase + lru);
-    m.flags[pfn] = m.flags[pfn]! | PG_lru;
-    this.nrPages[lru]! += m.nrPages(pfn);
-  }
-
   /** lruvec_del_folio() (+ clearing PG_lru, as folio_isolate_lru() does). */
   del(pfn: number): void {
     const m = this.meta;
@@ -82,9 +73,5 @@ export class Lru {
       m.flags[p] = m.flags[p]! | PG_lru;
       at = p;
     }
-  }
-
-  get anonPages(): number {
-    return this.nrPages[LRU_INACTIVE_ANON]! + this.nrPages[LRU_ACTIVE_ANON]!;
   }
 }

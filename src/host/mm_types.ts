@@ -73,14 +73,6 @@ export class Mm implements NotifierMm, Counters<typeof HOST_MM_STATS> {
     this.notifiers.subscriptions.push(n);
   }
 
-  /** mmu_notifier_unregister(): calls release on `n`, as Linux does, then unhooks it. */
-  unregisterNotifier(n: MmuNotifier): void {
-    const i = this.notifiers.subscriptions.indexOf(n);
-    if (i < 0) return;
-    this.notifiers.subscriptions.splice(i, 1);
-    n.release(this);
-  }
-
   /** find_vma() restricted to VMAs containing `addr` (vma_lookup()). */
   findVma(addr: number): Vma | undefined {
     const v = this.vmas;

@@ -9,7 +9,7 @@
 // The swap offset is stored inverted (L1TF mitigation), so a swap entry never looks like
 // a frame number. A table entry (pointer to the next level) is _PAGE_TABLE = P|RW|US|A|D.
 
-import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn } from "../hw/x86_pte.js";
+import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PAT_HUGE, PTE_RW, PTE_US, entryPfn } from "../hw/x86_pte.js";
 
 /** _PAGE_SPECIAL (software bit 1 = bit 9): a PTE with no struct page behind it for rmap (zero page). */
 export const _PAGE_SPECIAL = 1 << 9;
@@ -26,20 +26,6 @@ export const PAGE_NX_HI = PTE_HI_NX;
 
 export function isPresent(lo: number): boolean {
   return (lo & PTE_P) !== 0;
-}
-
-export function isNone(lo: number, hi: number): boolean {
-  return lo === 0 && hi === 0;
-}
-
-/** is_swap_pte(): not present and not none. */
-export function isSwapPte(lo: number, hi: number): boolean {
-  return (lo & PTE_P) === 0 && (lo !== 0 || hi !== 0);
-}
-
-/** A present entry at `level` that maps a page (level 1, or PS at level 2/3). */
-export function isLeaf(lo: number, level: number): boolean {
-  return (lo & PTE_P) !== 0 && (level === 1 || (lo & PTE_PS) !== 0);
 }
 
 /** The frame an entry maps (bit 12 of a huge leaf is PAT, not frame). */

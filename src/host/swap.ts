@@ -4,7 +4,7 @@
 
 import type { HostKernel } from "./kernel.js";
 import { LRU_NAMES } from "./lru.js";
-import { PG_active, PG_lru, PG_referenced, PG_reserved, PG_workingset } from "./page_flags.js";
+import { PG_active, PG_lru, PG_referenced, PG_reserved } from "./page_flags.js";
 
 /** folio_add_lru() / folio_add_lru_vma(): a new folio goes to the head of its list (inactive anon since 5.9). */
 export function folioAddLru(k: HostKernel, pfn: number): void {
@@ -46,9 +46,4 @@ export function folioDeactivate(k: HostKernel, pfn: number): void {
   m.flags[pfn] = f & ~(PG_active | PG_referenced);
   k.lru.add(pfn);
   k.stat.pgdeactivate += m.nrPages(pfn);
-}
-
-/** Clears the bits that say "used recently" (used when a page is made cold or lazyfree). */
-export function folioClearReferenced(k: HostKernel, pfn: number): void {
-  k.meta.flags[pfn] = k.meta.flags[pfn]! & ~(PG_referenced | PG_workingset);
 }

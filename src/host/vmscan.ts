@@ -53,10 +53,6 @@ export class ScanControl {
   n = 0;
 
   constructor(readonly who: Reclaimer) {}
-
-  get isKswapd(): boolean {
-    return this.who === "kswapd";
-  }
 }
 
 /** can_reclaim_anon_pages(): anon can only go somewhere if swap has a free slot. */

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { PhysMem } from "./phys_mem.js";
 import { TableIter, levelFrames, physTables } from "./table_iter.js";
-import { PTE_P, makeX86Pte } from "./x86_pte.js";
+import { PTE_P, entryPfn, makeX86Pte } from "./x86_pte.js";
 
 const present = (lo: number) => (lo & PTE_P) !== 0;
 
@@ -28,15 +28,16 @@ function tree(pages: number[], huge: boolean) {
   return mem;
 }
 
-/** The reference: present entries of [start, end) in pre-order, by recursion. */
-function descend(mem: PhysMem, table: number, level: number, base: number, start: number, end: number, out: string[]): void {
+/** The reference: present entries of [start, end) in pre-order (or post-order), by recursion. */
+function descend(mem: PhysMem, table: number, level: number, base: number, start: number, end: number, out: string[], post = false): void {
   for (let i = 0; i < 512; i++) {
     const b = base + i * levelFrames(level);
     if (b + levelFrames(level) <= start || b >= end) continue;
     const lo = mem.readLo(table, i);
     if (!present(lo)) continue;
-    out.push(`${level}:${i}:${b}`);
-    if (level > 1 && (lo & 0x80) === 0) descend(mem, lo >>> 12, level - 1, b, start, end, out);
+    if (!post) out.push(`${level}:${i}:${b}`);
+    if (level > 1 && (lo & 0x80) === 0) descend(mem, lo >>> 12, level - 1, b, start, end, out, post);
+    if (post) out.push(`${level}:${i}:${b}`);
   }
 }
 
@@ -63,6 +64,49 @@ describe("TableIter", () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  test("in post-order a table's entries come before the entry that points at it, as a recursive descent returns", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 2 ** 22 }), { maxLength: 40 }),
+        fc.boolean(),
+        fc.nat(2 ** 22),
+        fc.nat(2 ** 22),
+        (pages, huge, a, b) => {
+          const mem = tree(pages, huge);
+          const [start, end] = a <= b ? [a, b + 1] : [b, a + 1];
+          const want: string[] = [];
+          descend(mem, 1, 4, 0, start, end, want, true);
+          const got: string[] = [];
+          const it = new TableIter(physTables(mem), present);
+          for (it.start(1, 4, start, end, 1, true); it.valid; it.next()) {
+            if (it.present) got.push(`${it.level}:${it.index}:${it.base}`);
+          }
+          expect(got).toEqual(want);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test("a post-order zap may free each child table when it reaches the entry above it: only the root is left", () => {
+    const pages = [0, 1, 600, 2 ** 18 + 3, 2 ** 27 + 5];
+    const mem = tree(pages, false);
+    const it = new TableIter(physTables(mem), present);
+    const freed: number[] = [];
+    for (it.start(1, 4, 0, 2 ** 36, 1, true); it.valid; it.next()) {
+      if (!it.present) continue;
+      const child = it.leaf ? -1 : entryPfn(it.lo, it.hi);
+      mem.writeEntry(it.table, it.index, 0, 0);
+      if (child >= 0) {
+        mem.freeTable(child);
+        freed.push(child);
+      }
+    }
+    expect(freed).toHaveLength(3 + 2 + 2 + 1 + 1);
+    for (let f = 2; f < 16; f++) expect(mem.isTable(f)).toBe(false);
+    for (let i = 0; i < 512; i++) expect(mem.readLo(1, i)).toBe(0);
   });
 
   test("one page's path: an entry per level down to the leaf, with the index path; skip() stays out of a subtree", () => {

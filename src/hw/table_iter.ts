@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
-// A pre-order iterator over a tree of x86-64 or EPT tables (KVM's tdp_iter: for_each_tdp_pte
-// over [start, end)), for the cold paths that read whole trees or one address's path: tests,
-// the story's trees, zapping and aging. Not for the hot path: it goes through a reader per
-// table. Addresses are in 4 KiB frames (a gfn, or a gva page number).
+// An iterator over a tree of x86-64 or EPT tables (KVM's tdp_iter: for_each_tdp_pte over
+// [start, end)), for the cold paths that read whole trees or one address's path: tests, the
+// story's trees, zapping and aging. Not for the hot path: it goes through a reader per table.
+// Addresses are in 4 KiB frames (a gfn, or a gva page number).
 //
 // It visits every entry of the range at each level, present or not, and steps into a present
-// non-leaf entry unless skip() was called on it or the level is the lowest wanted. The entry
-// under the iterator may be rewritten (a zap, an aging pass); allocating a table while
-// iterating is not allowed (PhysMem.words may be replaced).
+// non-leaf entry unless skip() was called on it or the level is the lowest wanted. In pre-order
+// an entry comes before its subtree; in post-order after it, so a zap can free a child table
+// once its entries are gone (handle_removed_pt()). The entry under the iterator may be
+// rewritten (a zap, an aging pass), and in post-order the table it points to freed; allocating
+// a table while iterating is not allowed (PhysMem.words may be replaced).
 
 import { PAGE_SIZE, tableIndex } from "./addr.js";
 import { entryPfn } from "./x86_pte.js";
@@ -18,18 +20,33 @@ export interface TableView {
   off: number;
 }
 
-/** The table in `frame`, or null if it cannot be read (the iterator then does not step into it). */
-export type TableReader<V extends TableView> = (frame: number) => V | null;
+/**
+ * The table in `frame` at `level`, or null if it cannot be read (the iterator then does not
+ * step into it). The view stays in use until the iterator leaves that level's table, so a
+ * reader may reuse one view per level.
+ */
+export type TableReader<V extends TableView> = (frame: number, level: number) => V | null;
 
 /** Frames one entry at `level` covers: 1, 512, 512^2... */
 export function levelFrames(level: number): number {
   return 512 ** (level - 1);
 }
 
-/** The reader of tables kept in PhysMem. */
-export function physTables(mem: { words: Uint32Array; isTable(pfn: number): boolean; entryOffset(pfn: number, idx: number): number }) {
-  return (frame: number): TableView | null =>
-    frame >= 0 && mem.isTable(frame) ? { words: mem.words, off: mem.entryOffset(frame, 0) } : null;
+/** The reader of tables kept in PhysMem (one view per level, reused). */
+export function physTables(mem: {
+  words: Uint32Array;
+  isTable(pfn: number): boolean;
+  entryOffset(pfn: number, idx: number): number;
+}): TableReader<TableView> {
+  const views: TableView[] = [];
+  for (let l = 0; l < 7; l++) views.push({ words: mem.words, off: 0 });
+  return (frame, level) => {
+    if (frame < 0 || !mem.isTable(frame)) return null;
+    const v = views[level]!;
+    v.words = mem.words;
+    v.off = mem.entryOffset(frame, 0);
+    return v;
+  };
 }
 
 export class TableIter<V extends TableView = TableView> {
@@ -58,6 +75,7 @@ export class TableIter<V extends TableView = TableView> {
   private start_ = 0;
   private end_ = 0;
   private descend = true;
+  private post = false;
 
   constructor(
     private readonly read: TableReader<V>,
@@ -73,25 +91,34 @@ export class TableIter<V extends TableView = TableView> {
     return this.tables[this.level]!;
   }
 
-  /** Starts at the first entry of [start, end) in the table tree at `root`; stops above `minLevel`. */
-  start(root: number, rootLevel: number, start: number, end: number, minLevel = 1): this {
+  /**
+   * Starts at the first entry of [start, end) in the table tree at `root`; stops above `minLevel`.
+   * `post`: a present non-leaf entry comes after its subtree rather than before it.
+   */
+  start(root: number, rootLevel: number, start: number, end: number, minLevel = 1, post = false): this {
     this.rootLevel = rootLevel;
     this.minLevel = minLevel;
     this.start_ = start;
     this.end_ = end;
     this.unreadable = -1;
     this.descend = true;
+    this.post = post;
     this.valid = start < end && this.enter(root, rootLevel, start);
+    if (this.valid && post) this.firstBelow();
     return this;
   }
 
-  /** Do not step into the current entry's subtree. */
+  /** Do not step into the current entry's subtree (pre-order only). */
   skip(): void {
     this.descend = false;
   }
 
-  /** The next entry in pre-order; valid is false after the last. */
+  /** The next entry; valid is false after the last. */
   next(): void {
+    if (this.post) {
+      this.nextPost();
+      return;
+    }
     if (this.descend && this.present && !this.leaf && this.level > this.minLevel) {
       if (this.enter(entryPfn(this.lo, this.hi), this.level - 1, Math.max(this.base, this.start_))) return;
     }
@@ -114,9 +141,33 @@ export class TableIter<V extends TableView = TableView> {
     }
   }
 
+  /** Post-order: the next sibling's subtree first, or the entry above once its table is done. */
+  private nextPost(): void {
+    const index = this.index + 1;
+    const base = this.base + levelFrames(this.level);
+    if (index < 512 && base < this.end_) {
+      this.load(index, base);
+      this.firstBelow();
+      return;
+    }
+    if (this.level === this.rootLevel) {
+      this.valid = false;
+      return;
+    }
+    this.level++;
+    this.load(this.path[this.level]!, this.bases[this.level]!);
+  }
+
+  /** Post-order: down from the current entry to the first entry of the range with no subtree to visit before it. */
+  private firstBelow(): void {
+    while (this.present && !this.leaf && this.level > this.minLevel) {
+      if (!this.enter(entryPfn(this.lo, this.hi), this.level - 1, Math.max(this.base, this.start_))) return;
+    }
+  }
+
   /** Steps into the table in `frame` at `level`, on the entry that covers `from`; false if it cannot be read. */
   private enter(frame: number, level: number, from: number): boolean {
-    const v = this.read(frame);
+    const v = this.read(frame, level);
     if (v === null) {
       this.unreadable = frame;
       this.unreadableLevel = level;

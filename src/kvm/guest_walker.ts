@@ -25,32 +25,32 @@ import {
   PTE_HI_NX,
   PTE_P,
   PTE_PAT_HUGE,
-  PTE_PS,
   entryPfn,
   rsvdHiMask,
 } from "../hw/x86_pte.js";
 import { isPermissionFault, isRsvdGpte, isX86Leaf, pfErrorCode } from "../hw/x86_rules.js";
-import type { HostMmOps } from "./kvm.js";
-import { type Memslot, type Memslots, gfnToHva } from "./memslot.js";
+import { type Memslot, type Memslots, gfnToHva, kvmVcpuGfnToMemslot } from "./memslot.js";
+import type { HostMmOps } from "./mmu.js";
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from "./shadow_page.js";
 
-/** Where KVM's guest-memory reads and writes are counted (the vCPU handling the exit). */
-export interface GpteCounter {
-  gpte_reads: number;
-  gpte_writes: number;
+/** The vCPU whose exit KVM is handling: where guest-memory reads and writes are counted, and its last-used memslot. */
+export interface GuestMemoryVcpu {
+  readonly stats: { gpte_reads: number; gpte_writes: number };
+  lastUsedSlot: Memslot | null;
 }
+
+/** hostFrame() failures; a failed get_user_pages() returns its -errno. */
+export const GMEM_NO_SLOT = -1;
+export const GMEM_NOT_MAPPED = -2;
 
 /** kvm_vcpu_read_guest() and friends: guest-physical memory as KVM reaches it, through memslots and host virtual memory. */
 export class GuestMemory {
-  counter: GpteCounter = { gpte_reads: 0, gpte_writes: 0 };
+  vcpu: GuestMemoryVcpu = { stats: { gpte_reads: 0, gpte_writes: 0 }, lastUsedSlot: null };
   /** The entry the last read returned. */
   lo = 0;
   hi = 0;
-  /** Why the last access failed. */
-  lastError = "";
   /** Whether the slot of the last access is writable (gfn_to_hva_memslot_prot()'s `writable`). */
   slotWritable = true;
-  private lastSlot: Memslot | null = null;
 
   constructor(
     readonly mem: PhysMem,
@@ -58,48 +58,38 @@ export class GuestMemory {
     readonly host: HostMmOps,
   ) {}
 
-  /** kvm_vcpu_gfn_to_memslot(): the last-used slot, else a search; null outside guest RAM. */
-  slotOf(gfn: number): Memslot | null {
-    let s = this.lastSlot;
-    if (s === null || gfn < s.baseGfn || gfn >= s.baseGfn + s.npages) {
-      s = this.memslots.find(gfn);
-      if (s === null) return null;
-      this.lastSlot = s;
-    }
-    return s;
-  }
-
   /**
    * The host frame backing gfn, as a user access to its hva finds it: the mapped frame, or the
    * host fault path brings one in (a write breaks copy-on-write). `atomic` never faults
-   * (__copy_from_user_inatomic): -1 if the page is not mapped. -1 outside RAM or on failure.
+   * (__copy_from_user_inatomic): GMEM_NOT_MAPPED if the page is not mapped. GMEM_NO_SLOT outside
+   * the memslots, the -errno of get_user_pages() if the host could not back it.
    */
   hostFrame(gfn: number, write: boolean, atomic = false): number {
-    const slot = this.slotOf(gfn);
-    if (slot === null) {
-      this.lastError = `gfn 0x${gfn.toString(16)} is in no memory slot`;
-      return -1;
-    }
+    const slot = kvmVcpuGfnToMemslot(this.vcpu, this.memslots, gfn);
+    if (slot === null) return GMEM_NO_SLOT;
     this.slotWritable = !slot.readonly;
     const hva = gfnToHva(slot, gfn);
     let pfn = this.host.gupFast(hva, write);
-    if (pfn < 0 && !atomic) {
-      pfn = this.host.gup(hva, write);
-      if (pfn < 0) this.lastError = `the host could not back gfn 0x${gfn.toString(16)} (hva 0x${hva.toString(16)}): ${this.host.lastError}`;
-    } else if (pfn < 0) {
-      this.lastError = `gfn 0x${gfn.toString(16)} is not mapped on the host (atomic access)`;
-    }
+    if (pfn < 0) pfn = atomic ? GMEM_NOT_MAPPED : this.host.gup(hva, write);
     // A store through the hva dirties the page (the host PTE's D bit; kvm_release_page_dirty() in cmpxchg_gpte).
     if (pfn >= 0 && write) this.host.markDirty(pfn);
     return pfn;
   }
 
-  /** One 8-byte guest read at gpa into lo/hi; false if it faulted. */
-  readGpte(gpa: number, atomic = false): boolean {
-    this.counter.gpte_reads++;
+  /** A failure code of hostFrame() for gfn, in a sentence. */
+  failure(err: number, gfn: number): string {
+    if (err === GMEM_NO_SLOT) return `gfn 0x${gfn.toString(16)} is in no memory slot`;
+    if (err === GMEM_NOT_MAPPED) return `gfn 0x${gfn.toString(16)} is not mapped on the host (atomic access)`;
+    const hva = gfnToHva(this.memslots.find(gfn)!, gfn);
+    return `the host could not back gfn 0x${gfn.toString(16)} (hva 0x${hva.toString(16)}): ${this.host.gupError(err)}`;
+  }
+
+  /** One 8-byte guest read at gpa into lo/hi: the host frame read, or hostFrame()'s failure code. */
+  readGpte(gpa: number, atomic = false): number {
+    this.vcpu.stats.gpte_reads++;
     const gfn = Math.floor(gpa / PAGE_SIZE);
     const f = this.hostFrame(gfn, false, atomic);
-    if (f < 0) return false;
+    if (f < 0) return f;
     const mem = this.mem;
     if (mem.isTable(f)) {
       const idx = (gpa - gfn * PAGE_SIZE) / 8;
@@ -110,12 +100,12 @@ export class GuestMemory {
       this.lo = 0;
       this.hi = 0;
     }
-    return true;
+    return f;
   }
 
-  /** A 64-byte read of the 8 entries from `gpa` (8-entry aligned) into los/his (kvm_vcpu_read_guest_atomic of prefetch_ptes). */
+  /** A 64-byte read of the 8 entries from `gpa` (8-entry aligned) into los/his (kvm_vcpu_read_guest_atomic of prefetch_ptes); false if it faulted. */
   readGptes8(gpa: number, los: Uint32Array, his: Uint32Array): boolean {
-    this.counter.gpte_reads++;
+    this.vcpu.stats.gpte_reads++;
     const gfn = Math.floor(gpa / PAGE_SIZE);
     const f = this.hostFrame(gfn, false, true);
     if (f < 0) return false;
@@ -131,13 +121,13 @@ export class GuestMemory {
 
   /**
    * __try_cmpxchg_user() on an 8-byte guest entry: 0 if it held (oldLo, oldHi) and now holds
-   * (lo, hi), 1 if it held something else (the caller walks again), -1 if it faulted.
+   * (lo, hi), 1 if it held something else (the caller walks again), hostFrame()'s failure code if it faulted.
    */
   cmpxchgGpte(gpa: number, oldLo: number, oldHi: number, lo: number, hi: number): number {
-    this.counter.gpte_writes++;
+    this.vcpu.stats.gpte_writes++;
     const gfn = Math.floor(gpa / PAGE_SIZE);
     const f = this.hostFrame(gfn, true);
-    if (f < 0) return -1;
+    if (f < 0) return f;
     const mem = this.mem;
     const idx = (gpa - gfn * PAGE_SIZE) / 8;
     const curLo = mem.isTable(f) ? mem.readLo(f, idx) : 0;
@@ -147,40 +137,17 @@ export class GuestMemory {
     return 0;
   }
 
-  /** emulator_write_phys() of one 8-byte entry: the emulator's write to guest RAM. */
-  writeGpte(gpa: number, lo: number, hi: number): boolean {
-    this.counter.gpte_writes++;
+  /** emulator_write_phys() of one 8-byte entry: the emulator's write to guest RAM. The host frame, or hostFrame()'s failure code. */
+  writeGpte(gpa: number, lo: number, hi: number): number {
+    this.vcpu.stats.gpte_writes++;
     const gfn = Math.floor(gpa / PAGE_SIZE);
     const f = this.hostFrame(gfn, true);
-    if (f < 0) return false;
+    if (f < 0) return f;
     const mem = this.mem;
     if (!mem.isTable(f)) mem.allocTable(f);
     mem.writeEntry(f, (gpa - gfn * PAGE_SIZE) / 8, lo, hi);
-    return true;
+    return f;
   }
-}
-
-/**
- * The gfn the guest's own tables map at addr, with no side effect and nothing counted (the
- * probe() of KVM's walk): -1 if not mapped, -2 if a table page is not resident on the host.
- */
-export function probeGuestGfn(gm: GuestMemory, levels: number, rootGfn: number, addr: number): number {
-  const mem = gm.mem;
-  let table = rootGfn;
-  for (let level = levels; level >= 1; level--) {
-    const f = gm.hostFrame(table, false, true);
-    if (f < 0) return -2;
-    const idx = Math.floor(addr / LEVEL_SIZE[level]!) & 511;
-    const lo = mem.isTable(f) ? mem.readLo(f, idx) : 0;
-    const hi = mem.isTable(f) ? mem.readHi(f, idx) : 0;
-    if ((lo & PTE_P) === 0) return -1;
-    if (level === 1 || (level <= 3 && (lo & PTE_PS) !== 0)) {
-      const size = LEVEL_SIZE[level]!;
-      return entryPfn(level > 1 ? lo & ~PTE_PAT_HUGE : lo, hi) + Math.floor((addr - Math.floor(addr / size) * size) / PAGE_SIZE);
-    }
-    table = entryPfn(lo, hi);
-  }
-  return -1;
 }
 
 /** The guest paging state the walk depends on (the cpu_role KVM derives from CR0/CR4/EFER). */
@@ -222,9 +189,11 @@ export class GuestWalker {
   /** prefetch_ptes: the 8 gptes around the leaf, read by gpte_changed() at level 1. */
   readonly prefetchLo = new Uint32Array(8);
   readonly prefetchHi = new Uint32Array(8);
-  /** On failure: the #PF error code for the guest, and whether the host could not back a table (not the guest's fault). */
+  /** On failure: the #PF error code for the guest. */
   faultErrorCode = 0;
-  hostFailed = false;
+  /** On failure, if the host could not back a guest table (not the guest's fault): hostFrame()'s failure code and the gfn, else 0. */
+  hostError = 0;
+  hostErrorGfn = 0;
 
   constructor(
     readonly gmem: GuestMemory,
@@ -253,7 +222,7 @@ export class GuestWalker {
     const user = (access & PFERR_USER) !== 0;
     const fetch = (access & PFERR_FETCH) !== 0;
     const rsvdHi = rsvdHiMask(p.maxPhyAddr);
-    this.hostFailed = false;
+    this.hostError = 0;
     let level: number = p.levels;
     this.maxLevel = level;
     let tableGfn = rootGfn;
@@ -267,9 +236,10 @@ export class GuestWalker {
       const pteGpa = tableGfn * PAGE_SIZE + idx * 8;
       this.tableGfn[level - 1] = tableGfn;
       this.pteGpa[level - 1] = pteGpa;
-      if (!gm.readGpte(pteGpa)) {
+      const r = gm.readGpte(pteGpa);
+      if (r < 0) {
         // Outside the memslots the guest sees a fault; a host failure is the VMM's problem.
-        this.hostFailed = gm.slotOf(tableGfn) !== null;
+        if (r !== GMEM_NO_SLOT) this.hostFailure(r, tableGfn);
         return this.error(0, write, user, fetch);
       }
       this.pteWritable[level - 1] = gm.slotWritable ? 1 : 0;
@@ -302,10 +272,7 @@ export class GuestWalker {
     this.pteAccess = pteAccess;
     if (!accessedDirty) {
       const r = this.updateAccessedDirty(write);
-      if (r < 0) {
-        this.hostFailed = true;
-        return this.error(0, write, user, fetch);
-      }
+      if (r < 0) return this.error(0, write, user, fetch);
       if (r > 0) return 1;
     }
     return 0;
@@ -321,11 +288,18 @@ export class GuestWalker {
       // A read-only slot (ROM) keeps its bits as they are.
       if (this.pteWritable[level - 1] === 0) continue;
       const hi = this.ptesHi[level - 1]!;
-      const r = this.gmem.cmpxchgGpte(this.pteGpa[level - 1]!, orig, hi, lo >>> 0, hi);
+      const gpa = this.pteGpa[level - 1]!;
+      const r = this.gmem.cmpxchgGpte(gpa, orig, hi, lo >>> 0, hi);
+      if (r < 0) this.hostFailure(r, Math.floor(gpa / PAGE_SIZE));
       if (r !== 0) return r;
       this.ptesLo[level - 1] = lo >>> 0;
     }
     return 0;
+  }
+
+  private hostFailure(err: number, gfn: number): void {
+    this.hostError = err;
+    this.hostErrorGfn = gfn;
   }
 
   private error(bits: number, write: boolean, user: boolean, fetch: boolean): number {
@@ -349,7 +323,7 @@ export class GuestWalker {
       lo = this.prefetchLo[i]!;
       hi = this.prefetchHi[i]!;
     } else {
-      if (!this.gmem.readGpte(gpa, true)) return true;
+      if (this.gmem.readGpte(gpa, true) < 0) return true;
       lo = this.gmem.lo;
       hi = this.gmem.hi;
     }

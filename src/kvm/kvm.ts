@@ -1,43 +1,20 @@
 // SPDX-License-Identifier: MIT
-// A KVM virtual machine (struct kvm): memslots, the MMU that maps guest memory (the TDP MMU
-// for EPT/NPT, or the shadow MMU for shadow paging), the vCPUs, the invalidation sequence
-// that the fault path and the mmu_notifier share, and remote TLB flushes (virt/kvm/kvm_main.c).
+// A KVM virtual machine (struct kvm) and its vCPUs (struct kvm_vcpu), as in
+// include/linux/kvm_host.h and virt/kvm/kvm_main.c: memslots, the MMU that maps guest memory
+// (chosen by x86.ts: the TDP MMU for EPT/NPT, or the shadow MMU for shadow paging), the
+// invalidation sequence that the fault path and the mmu_notifier share, remote TLB flushes;
+// per vCPU its MMU (vcpu->arch.mmu, see vcpu_mmu.ts), vcpu->mode, kicks and exits.
 
 import type { EventBus } from "../hw/events.js";
-import type { TlbConfig } from "../hw/mmu.js";
+import { type Mmu, type TlbConfig, XLATE_OK } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import type { KvmEventMap } from "./kvm_events.js";
 import { type Memslot, Memslots } from "./memslot.js";
-import type { KvmMmu, VcpuMmu } from "./mmu.js";
-import { ShadowMmu } from "./shadow_mmu.js";
-import { ShadowSync } from "./shadow_sync.js";
-import { newVmStat } from "./stats.js";
-import { type MmuPageAllocator, TdpMmu } from "./tdp_mmu.js";
-import { OUTSIDE_GUEST_MODE, Vcpu } from "./vcpu.js";
-import { ShadowPagingVcpuMmu, TdpVcpuMmu } from "./vcpu_mmu.js";
-
-/** What KVM asks of the host mm that backs guest RAM (hva_to_pfn() and friends), bound to the VMM's mm. */
-export interface HostMmOps {
-  /**
-   * get_user_pages() of one page, faulting it in: the 4 KiB host frame backing `hva`, or a
-   * negative value if the host could not provide one (out of memory, SIGBUS). `gupWritable`
-   * then says whether the mapping is writable.
-   */
-  gup(hva: number, write: boolean): number;
-  /** get_user_page_fast_only(): the frame only if `hva` is already mapped (and writable, for a write); else -1. */
-  gupFast(hva: number, write: boolean): number;
-  readonly gupWritable: boolean;
-  /** host_pfn_mapping_level(): the level of the host leaf mapping `hva` (1, 2 or 3). */
-  hostMappingLevel(hva: number): number;
-  /** Why the last gup failed, in a sentence. */
-  readonly lastError: string;
-  /**
-   * kvm_release_page_dirty(): the folio backing pfn is marked dirty (folio_mark_dirty()), as KVM
-   * does (Linux >= 6.13) for every page it maps with a host-writable spte, before the guest writes.
-   */
-  markDirty(pfn: number): void;
-}
+import { type HostMmOps, KvmPageFault, type KvmMmu, type VcpuMmu } from "./mmu.js";
+import type { ShadowMmu } from "./shadow_mmu.js";
+import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
+import { newVcpuStat, newVmStat } from "./stats.js";
 
 export type TdpMode = "ept" | "npt";
 /** How guest memory is translated: nested paging (EPT, NPT) or shadow page tables. */
@@ -56,17 +33,22 @@ export interface KvmOptions {
 /** The points of kvm_tdp_page_fault() at which another agent may run (see tdp_fault.ts). */
 export type FaultRacePoint = "before-faultin" | "after-faultin";
 
+/** What x86.ts builds for a VM (kvm_arch_init_vm(), kvm_mmu_init_vm()) and each vCPU (kvm_mmu_create()). */
+export interface KvmArch {
+  readonly mmu: KvmMmu;
+  /** The shadow MMU when it is the one in use, else null (for sim/checker.ts). */
+  readonly shadow: ShadowMmu | null;
+  createVcpuMmu(vcpu: Vcpu): VcpuMmu;
+}
+
 export class Kvm {
   readonly memslots = new Memslots();
   readonly stats = newVmStat();
   readonly vcpus: Vcpu[] = [];
-  /** The TDP MMU (EPT/NPT), or null under shadow paging. */
-  readonly tdpMmu: TdpMmu | null;
-  /** The shadow MMU and its unsync machinery (shadow paging), or null. */
-  readonly shadow: ShadowMmu | null;
-  readonly shadowSync: ShadowSync | null;
   /** The MMU in use, whichever it is (the operations the notifier and the VM need). */
   readonly mmu: KvmMmu;
+  /** The shadow MMU when shadow paging runs, else null (for sim/checker.ts). */
+  readonly shadow: ShadowMmu | null;
   // The invalidation protocol (kvm->mmu_invalidate_*).
   mmuInvalidateSeq = 0;
   mmuInvalidateInProgress = 0;
@@ -80,8 +62,9 @@ export class Kvm {
   debugSkipSeqCheck = false;
   /** Sptes installed for a page an invalidation had already taken (only possible with debugSkipSeqCheck). */
   staleInstalls = 0;
-  /** What the last stale install was (the reason later faults that raced fail with). */
-  staleReason = "";
+  /** The gfn and pfn of the last stale install (later faults that raced fail naming it). */
+  staleGfn = 0;
+  stalePfn = 0;
   /** The mmu_notifier KVM registers on the VMM's mm (kvm_mmu_notifier_ops). */
   readonly notifier: MmuNotifier;
 
@@ -89,43 +72,15 @@ export class Kvm {
     readonly name: string,
     readonly mem: PhysMem,
     readonly host: HostMmOps,
-    alloc: MmuPageAllocator,
     readonly opts: KvmOptions,
     readonly bus: EventBus<KvmEventMap>,
+    initArch: (kvm: Kvm) => KvmArch,
   ) {
-    let createVcpuMmu: (vcpu: Vcpu) => VcpuMmu;
-    if (opts.mode === "shadow") {
-      this.tdpMmu = null;
-      const shadow = new ShadowMmu(mem, alloc, this.memslots, host, this.stats, bus, {
-        flushRemoteTlbs: () => this.flushRemoteTlbs(),
-        requestFreeObsoleteRoots: () => {
-          for (const v of this.vcpus) v.archMmu.requestFreeObsoleteRoots();
-        },
-      });
-      const sync = new ShadowSync(shadow);
-      this.shadow = shadow;
-      this.shadowSync = sync;
-      this.stats.n_max_mmu_pages = shadow.nMaxMmuPages;
-      this.mmu = shadow;
-      createVcpuMmu = (v) => new ShadowPagingVcpuMmu(v, shadow, sync);
-    } else {
-      const ad = opts.mode === "npt" ? true : opts.eptAd;
-      const tdp = new TdpMmu(mem, alloc, opts.mode === "ept" ? "ept" : "x86", opts.levels, ad, this.stats, bus);
-      const mode = opts.mode;
-      this.tdpMmu = tdp;
-      this.shadow = null;
-      this.shadowSync = null;
-      this.mmu = tdp;
-      createVcpuMmu = (v) => new TdpVcpuMmu(v, tdp, mode);
-    }
-    for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i, createVcpuMmu));
+    const arch = initArch(this);
+    this.mmu = arch.mmu;
+    this.shadow = arch.shadow;
+    for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i, arch));
     this.notifier = new KvmMmuNotifier(this);
-  }
-
-  /** The TDP MMU; only under EPT/NPT. */
-  get tdp(): TdpMmu {
-    if (this.tdpMmu === null) throw new Error(`${this.name}: no TDP MMU under shadow paging (use kvm.shadow)`);
-    return this.tdpMmu;
   }
 
   /** KVM_SET_USER_MEMORY_REGION; the shadow-page limit follows the memslots (kvm_arch_commit_memory_region). */
@@ -215,6 +170,132 @@ export class Kvm {
     this.zapAll(true);
     for (const v of this.vcpus) v.archMmu.unload();
     this.flushRemoteTlbs();
+  }
+}
+
+/** access() outcome when the VM cannot go on (the host could not back guest memory). */
+export const VCPU_FAILED = -1;
+
+/** VcpuMmu.writeTable() outcome: KVM's emulator did the write (the guest must not do it again). */
+export const KERNEL_WRITE_EMULATED = -2;
+
+/** vcpu->mode (include/linux/kvm_host.h). */
+export const OUTSIDE_GUEST_MODE = 0;
+export const IN_GUEST_MODE = 1;
+/** Kicked by an IPI while in guest mode: the VM exit it causes is taken at the next entry point. */
+export const EXITING_GUEST_MODE = 2;
+
+export class Vcpu {
+  readonly stats = newVcpuStat();
+  /** struct kvm_page_fault, reused by every fault of this vCPU. */
+  readonly fault = new KvmPageFault();
+  /** vcpu->arch.mmu: TDP or shadow paging, for the vCPU's life. */
+  readonly archMmu: VcpuMmu;
+  /** The hardware MMU the vCPU runs the guest on. */
+  readonly mmu: Mmu;
+  /** The shadow-paging context (roots, guest CR3, requests), set by the shadow-paging MMU; null under EPT/NPT. For sim/checker.ts. */
+  shadow: ShadowVcpuMmu | null = null;
+  /**
+   * vcpu->mode: IN_GUEST_MODE from the first entry while the vCPU has guest code to run (the
+   * engine's other agents run beside it), OUTSIDE_GUEST_MODE while KVM handles its exit or while
+   * it is halted or stopped (halt()), EXITING_GUEST_MODE once an IPI kicked it.
+   */
+  mode = OUTSIDE_GUEST_MODE;
+  /** vcpu->last_used_slot (kvm_vcpu_gfn_to_memslot()). */
+  lastUsedSlot: Memslot | null = null;
+  /** What KVM_RUN tells the VMM when an access fails (VCPU_FAILED): kvm_run's exit information, in words. */
+  error = "";
+
+  constructor(
+    readonly kvm: Kvm,
+    readonly id: number,
+    arch: KvmArch,
+  ) {
+    this.archMmu = arch.createVcpuMmu(this);
+    this.mmu = this.archMmu.hw;
+  }
+
+  /** A guest access to `gva`: XLATE_OK (hpa in mmu.hpa), XLATE_GUEST_PF for the guest's own #PF, or VCPU_FAILED. */
+  access(gva: number, acc: number): number {
+    return this.archMmu.access(gva, acc);
+  }
+
+  /** A guest-physical access by the guest kernel: XLATE_OK (hpa in mmu.hpa) or VCPU_FAILED. */
+  physAccess(gpa: number, acc: number): number {
+    return this.archMmu.physAccess(gpa, acc);
+  }
+
+  /**
+   * One attempt of an EPT/NPT fault on `gpa` by this vCPU, as when it runs while another CPU
+   * holds an invalidation open (KVM_PRE_FAULT_MEMORY): the RET_PF_* code, without the retry
+   * loop (a retry would spin until invalidate_range_end). RET_PF_FAILED under shadow paging.
+   */
+  faultOnce(gpa: number, write: boolean): number {
+    const kvm = this.kvm;
+    const prev = kvm.currentVcpu;
+    const mode = this.mode;
+    this.mode = OUTSIDE_GUEST_MODE;
+    kvm.currentVcpu = this;
+    const r = this.archMmu.preFaultMemory(gpa, write);
+    kvm.currentVcpu = prev;
+    this.mode = mode;
+    return r;
+  }
+
+  /** The access cannot go on: `why` is kept in error. */
+  fail(why: string): number {
+    this.error = why;
+    return VCPU_FAILED;
+  }
+
+  /** kvm_make_request(KVM_REQ_TLB_FLUSH): serviced at the next VM entry, once however often it was made. */
+  requestTlbFlush(): void {
+    this.archMmu.requestTlbFlush();
+  }
+
+  /** The IPI of kvm_kick_many_cpus() reached the vCPU in guest mode: it will exit. */
+  kick(): void {
+    if (this.mode === IN_GUEST_MODE) this.mode = EXITING_GUEST_MODE;
+  }
+
+  /**
+   * The vCPU stops running guest code (HLT with nothing to run, or stopped by the VMM): it leaves
+   * guest mode, taking the exit of a pending kick first.
+   * simplified: the HLT exit itself is not counted.
+   */
+  halt(): void {
+    if (this.mode === EXITING_GUEST_MODE) this.kickExit();
+    this.mode = OUTSIDE_GUEST_MODE;
+  }
+
+  /** The VM exit an IPI causes (EXIT_REASON_EXTERNAL_INTERRUPT, handle_external_interrupt()), taken at entry. */
+  kickExit(): void {
+    this.stats.exits++;
+    this.stats.irq_exits++;
+    this.stats.exitReasons.EXTERNAL_INTERRUPT = (this.stats.exitReasons.EXTERNAL_INTERRUPT ?? 0) + 1;
+    if (this.kvm.bus.on) this.kvm.bus.emit("kvm.exit", { vcpu: this.id, reason: "EXTERNAL_INTERRUPT" });
+  }
+
+  /**
+   * An I/O exit to userspace (a selftest's ucall: OUT to the ucall port, KVM_EXIT_IO). It counts
+   * an exit and touches nothing in the MMU; requests pending under shadow paging are serviced
+   * at the next entry, as always. Returns XLATE_OK or VCPU_FAILED.
+   */
+  ioExit(): number {
+    if (!this.archMmu.enter()) return VCPU_FAILED;
+    this.mode = OUTSIDE_GUEST_MODE;
+    this.stats.exits++;
+    this.stats.exitReasons.IO_INSTRUCTION = (this.stats.exitReasons.IO_INSTRUCTION ?? 0) + 1;
+    if (this.kvm.bus.on) {
+      this.kvm.bus.emit("kvm.exit", { vcpu: this.id, reason: "IO_INSTRUCTION" });
+      this.kvm.bus.emit("kvm.entry", { vcpu: this.id });
+    }
+    return this.archMmu.enter() ? XLATE_OK : VCPU_FAILED;
+  }
+
+  /** KVM_SET_SREGS before the first KVM_RUN: CR3 (and CR4.PCIDE's PCID) set by the VMM, no exit. */
+  setSregsCr3(rootGfn: number, pcid: number): void {
+    this.archMmu.setSregsCr3(rootGfn, pcid);
   }
 }
 

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // KVM memory slots (struct kvm_memory_slot, virt/kvm/kvm_main.c): guest-physical ranges
-// mapped onto host-virtual ranges of the VMM. gfn -> slot is a binary search behind a
-// per-vCPU last-used-slot cache (kvm_vcpu_gfn_to_memslot); hva -> gfn for the notifier.
+// mapped onto host-virtual ranges of the VMM. gfn -> slot is a binary search
+// (__gfn_to_memslot) behind the vCPU's last-used slot (kvm_vcpu_gfn_to_memslot); hva -> gfn
+// for the notifier.
+//
+// simplified: no VM-wide slots->last_used_slot; the vCPU's cache is the only one.
 
 import { PAGE_SIZE } from "../hw/addr.js";
 
@@ -17,10 +20,6 @@ export interface Memslot {
 export class Memslots {
   /** Sorted by baseGfn, non-overlapping. */
   readonly slots: Memslot[] = [];
-  /** Memslot generation: bumped on every change (kvm_swap_active_memslots). */
-  generation = 0;
-  /** Binary-search steps taken (to show that lookup is a real search). */
-  searches = 0;
 
   add(slot: Memslot): void {
     if (slot.npages <= 0) throw new RangeError(`memslot ${slot.id}: no pages`);
@@ -32,15 +31,13 @@ export class Memslots {
     }
     this.slots.push(slot);
     this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
-    this.generation += 2;
   }
 
-  /** The slot containing gfn, or null (search_memslots: binary search). */
+  /** __gfn_to_memslot() / search_memslots(): the slot containing gfn, by binary search, or null. */
   find(gfn: number): Memslot | null {
     let lo = 0;
     let hi = this.slots.length - 1;
     while (lo <= hi) {
-      this.searches++;
       const mid = (lo + hi) >>> 1;
       const s = this.slots[mid]!;
       if (gfn < s.baseGfn) hi = mid - 1;
@@ -63,6 +60,15 @@ export class Memslots {
       fn(s, gfnStart, gfnEnd);
     }
   }
+}
+
+/** kvm_vcpu_gfn_to_memslot(): the vCPU's last-used slot if it holds gfn, else a search, whose slot becomes the last-used one. */
+export function kvmVcpuGfnToMemslot(vcpu: { lastUsedSlot: Memslot | null }, slots: Memslots, gfn: number): Memslot | null {
+  const last = vcpu.lastUsedSlot;
+  if (last !== null && gfn >= last.baseGfn && gfn < last.baseGfn + last.npages) return last;
+  const slot = slots.find(gfn);
+  if (slot !== null) vcpu.lastUsedSlot = slot;
+  return slot;
 }
 
 /** gfn -> hva within a slot (__gfn_to_hva_memslot). */

@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: MIT
 // KVM's MMU interface (arch/x86/kvm/mmu.h, mmu/mmu_internal.h): the RET_PF_* codes, the fault
 // struct (struct kvm_page_fault), the VM-wide operations every MMU implements (struct kvm_mmu's
-// page tables as the notifier and the VM see them), and the fault front door both MMUs share:
-// kvm_mmu_do_page_fault() counts, kvm_faultin_pfn() snapshots the invalidation sequence and
-// faults the host page in between the race points, is_page_fault_stale() re-checks it.
+// page tables as the notifier and the VM see them), the per-vCPU side, and what KVM asks of the
+// host (the VMM's mm behind guest RAM, the frames of its tables). A leaf: the fault front door
+// is in page_fault.ts, the two MMUs in tdp_mmu.ts and shadow_mmu.ts.
 
 import type { Mmu } from "../hw/mmu.js";
-import type { Kvm } from "./kvm.js";
-import type { Memslot } from "./memslot.js";
-import { gfnToHva, slotMaxLevel } from "./memslot.js";
-import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
-import type { VcpuStat } from "./stats.js";
-import type { Vcpu } from "./vcpu.js";
+import type { SpteFormat } from "./spte.js";
 
 /** RET_PF_* (mmu_internal.h). */
 export const RET_PF_CONTINUE = 0;
@@ -21,6 +16,46 @@ export const RET_PF_SPURIOUS = 3;
 export const RET_PF_EMULATE = 4;
 /** Not a kernel code: the host could not back the page (the VMM would get -EFAULT / SIGBUS). */
 export const RET_PF_FAILED = -1;
+
+/** The errnos KVM's MMU returns or gets back from the host, as negative return codes. */
+export const ENOMEM = 12;
+export const EFAULT = 14;
+export const ENOSPC = 28;
+export const EHWPOISON = 133;
+
+/** What KVM asks of the host mm that backs guest RAM (hva_to_pfn() and friends), bound to the VMM's mm. */
+export interface HostMmOps {
+  /**
+   * get_user_pages() of one page, faulting it in: the 4 KiB host frame backing `hva`, or -ENOMEM,
+   * -EFAULT or -EHWPOISON if the host could not provide one. `gupWritable` then says whether the
+   * mapping is writable.
+   */
+  gup(hva: number, write: boolean): number;
+  /** get_user_page_fast_only(): the frame only if `hva` is already mapped (and writable, for a write); else -1. */
+  gupFast(hva: number, write: boolean): number;
+  readonly gupWritable: boolean;
+  /** host_pfn_mapping_level(): the level of the host leaf mapping `hva` (1, 2 or 3). */
+  hostMappingLevel(hva: number): number;
+  /** A gup failure (-errno) in a sentence: for -ENOMEM, the host's OOM report. */
+  gupError(err: number): string;
+  /**
+   * kvm_release_page_dirty(): the folio backing pfn is marked dirty (folio_mark_dirty()), as KVM
+   * does (Linux >= 6.13) for every page it maps with a host-writable spte, before the guest writes.
+   */
+  markDirty(pfn: number): void;
+}
+
+/** Where KVM gets and returns the host frames of its tables (the host's page allocator). */
+export interface MmuPageAllocator {
+  /** A zeroed host frame for a table, or -1 when the host is out of memory. */
+  allocMmuPage(): number;
+  freeMmuPage(pfn: number): void;
+}
+
+/** Told of every leaf spte change (the invariant checker hooks it). */
+export interface SpteObserver {
+  leafChanged(gfn: number, level: number, oldPfn: number, newPfn: number): void;
+}
 
 /** struct kvm_page_fault: one per vCPU, filled by each fault (no allocation per fault). */
 export class KvmPageFault {
@@ -74,6 +109,18 @@ export interface KvmMmu {
   forEachLeaf(fn: (gfn: number, level: number, pfn: number) => void): void;
   /** kvm_arch_commit_memory_region(): the memslots now hold `pages` pages. */
   memslotPagesChanged(pages: number): void;
+  /** The entry format of the tables: "ept", or "x86" (NPT and shadow paging). */
+  readonly fmt: SpteFormat;
+  /** What the tables translate: a gpa (TDP: one tree for the VM) or a gva (shadow paging: a tree per guest page-table root). */
+  readonly translates: "gpa" | "gva";
+  /** The root the tables start at for the guest tables rooted at gfn `pgd` (TDP: the VM's one root), or null if no vCPU holds one. */
+  rootFor(pgd: number): MmuRoot | null;
+}
+
+/** The top table of an MMU's tree: its host frame and level. */
+export interface MmuRoot {
+  readonly table: number;
+  readonly level: number;
 }
 
 /**
@@ -84,8 +131,6 @@ export interface KvmMmu {
 export interface VcpuMmu {
   /** The hardware MMU the vCPU runs on. */
   readonly hw: Mmu;
-  /** The shadow-paging context, or null under EPT/NPT. */
-  readonly shadow: ShadowVcpuMmu | null;
   /** A guest access to gva (hpa in hw.hpa). */
   access(gva: number, acc: number): number;
   /** A guest-physical access by the guest kernel (hpa in hw.hpa). */
@@ -110,87 +155,14 @@ export interface VcpuMmu {
   unload(): void;
   /** VM entry around an exit that is not an MMU fault: requests serviced, guest mode. False if it failed. */
   enter(): boolean;
-}
-
-/** An MMU's page_fault (vcpu->arch.mmu->page_fault), on the vCPU's preallocated fault. */
-export type PageFaultFn = (kvm: Kvm, vcpu: Vcpu, f: KvmPageFault) => number;
-
-/** kvm_mmu_do_page_fault(): counted once here (pf_taken, then by outcome). */
-export function kvmMmuDoPageFault(
-  kvm: Kvm,
-  vcpu: Vcpu,
-  fn: PageFaultFn,
-  addr: number,
-  errorCode: number,
-  write: boolean,
-  present: boolean,
-): number {
-  const f = vcpu.fault;
-  f.init(addr, errorCode, write, present);
-  vcpu.stats.pf_taken++;
-  return countPageFault(vcpu.stats, fn(kvm, vcpu, f));
-}
-
-/** The outcome counters of kvm_mmu_do_page_fault(). */
-export function countPageFault(stats: VcpuStat, r: number): number {
-  if (r === RET_PF_FIXED) stats.pf_fixed++;
-  else if (r === RET_PF_EMULATE) stats.pf_emulate++;
-  else if (r === RET_PF_SPURIOUS) stats.pf_spurious++;
-  return r;
-}
-
-/**
- * kvm_faultin_pfn(): f.gfn in `slot` -> hva -> host frame, with the invalidation sequence read
- * first (an early retry if an invalidation covers gfn) and the race points around get_user_pages.
- * Returns RET_PF_CONTINUE, RET_PF_RETRY or RET_PF_FAILED.
- */
-export function kvmFaultinPfn(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault, slot: Memslot): number {
-  const gfn = f.gfn;
-  f.hva = gfnToHva(slot, gfn);
-  f.slotMaxLevel = slotMaxLevel(slot, gfn);
-  f.mmuSeq = kvm.mmuInvalidateSeq;
-  if (kvm.mmuInvalidateInProgress > 0 && kvm.invalidationRaced(f.mmuSeq, gfn)) {
-    kvm.stats.mmu_fault_retries++;
-    return RET_PF_RETRY;
-  }
-  if (kvm.racePoint !== null) kvm.racePoint(vcpu, "before-faultin", gfn);
-  // hva_to_pfn(): fast GUP asking for a writable mapping (reads too), else the slow path.
-  const host = kvm.host;
-  let writable = true;
-  let pfn = host.gupFast(f.hva, true);
-  if (pfn < 0) {
-    pfn = host.gup(f.hva, f.write);
-    if (pfn < 0) return f.fail(`the host could not back gpa 0x${f.gpa.toString(16)} (hva 0x${f.hva.toString(16)}): ${host.lastError}`);
-    writable = host.gupWritable;
-    // A read fault opportunistically upgrades to writable if the host PTE allows it now.
-    if (!f.write && !writable && host.gupFast(f.hva, true) === pfn) writable = true;
-  }
-  f.pfn = pfn;
-  f.mapWritable = writable;
-  if (kvm.bus.on) kvm.bus.emit("kvm.faultin", { vcpu: vcpu.id, gfn, hva: f.hva, pfn, writable: writable ? 1 : 0 });
-  if (kvm.racePoint !== null) kvm.racePoint(vcpu, "after-faultin", gfn);
-  return RET_PF_CONTINUE;
-}
-
-/**
- * is_page_fault_stale() under mmu_lock: true (retry) if an invalidation ran since the snapshot.
- * With the re-check skipped (debug), a raced pfn the host no longer maps is flagged on the
- * fault (f.stale, with its reason), so the fault fails before the guest uses it.
- */
-export function isPageFaultStale(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): boolean {
-  const raced = kvm.invalidationRaced(f.mmuSeq, f.gfn);
-  if (!raced) return false;
-  f.raced = true;
-  if (!kvm.debugSkipSeqCheck) {
-    kvm.stats.mmu_fault_retries++;
-    if (kvm.bus.on) kvm.bus.emit("kvm.fault_retry", { vcpu: vcpu.id, gfn: f.gfn, seq: f.mmuSeq });
-    return true;
-  }
-  if (kvm.host.gupFast(f.hva, false) !== f.pfn) {
-    f.stale = true;
-    kvm.staleReason = `stale mapping: gfn 0x${f.gfn.toString(16)} installed with pfn 0x${f.pfn.toString(16)}, which an invalidation took away while the fault was in flight (the sequence re-check was skipped)`;
-    f.reason = kvm.staleReason;
-    kvm.staleInstalls++;
-  }
-  return false;
+  /**
+   * KVM_PRE_FAULT_MEMORY's one attempt at gpa (kvm_tdp_map_page()), as when the vCPU runs while
+   * another CPU holds an invalidation open: the RET_PF_* code, without the retry loop.
+   */
+  preFaultMemory(gpa: number, write: boolean): number;
+  /**
+   * The gfn the vCPU's last access to gva reached, without side effects: the hardware's gpa
+   * under EPT/NPT, the gfn the current root's spte shadows under shadow paging (-1: none now).
+   */
+  accessedGfn(gva: number): number;
 }

@@ -3,10 +3,9 @@
 // between any two KVM operations, whatever the guest and the host did.
 
 import { entryPfn } from "../hw/x86_pte.js";
-import type { ShadowMmu } from "./shadow_mmu.js";
+import type { ShadowMmuPages } from "./shadow_mmu_pages.js";
 import { sptepIndex, sptepOf, sptepTable } from "./shadow_page.js";
-import { X86_MASKS, isLastSpte } from "./spte.js";
-import { isShadowPresent } from "./spte.js";
+import { X86_MASKS, isLastSpte, isShadowPresent } from "./spte.js";
 
 /**
  * The shadow MMU's own invariants, for tests and checkers: every rmap entry is a present leaf
@@ -14,21 +13,21 @@ import { isShadowPresent } from "./spte.js";
  * them; parent links go both ways; mmu_unsync, indirect_shadow_pages, n_used_mmu_pages and
  * the write-tracked frames agree with the pages. Returns what is wrong (empty: all holds).
  */
-export function checkShadowInvariants(m: ShadowMmu): string[] {
+export function checkShadowInvariants(m: ShadowMmuPages): string[] {
   const bad: string[] = [];
   const leaves = [0, 0, 0, 0];
   const onRmap = new Set<number>();
-  for (const [key, list] of m.rmapEntries()) {
+  for (const [key, list] of m.rmap.entries()) {
     const level = key % 4;
     for (const sptep of list) {
-      const sp = pageOf(m, sptepTable(sptep));
+      const sp = m.pageOfTable(sptepTable(sptep));
       const idx = sptepIndex(sptep);
       if (sp === undefined) {
         bad.push(`rmap ${key} holds spte ${sptep} of a freed page`);
         continue;
       }
       const lo = m.spteLo(sptep);
-      if (!isShadowPresent(lo) || !isLastSpte(X86_MASKS, lo, sp.level) || sp.level !== level || m.rmapKey(level, sp.gfnAt(idx)) !== key)
+      if (!isShadowPresent(lo) || !isLastSpte(X86_MASKS, lo, sp.level) || sp.level !== level || m.rmap.key(level, sp.gfnAt(idx)) !== key)
         bad.push(`rmap ${key}: ${sp} index ${idx} is not a present level-${level} leaf for that gfn`);
       leaves[level]!++;
       onRmap.add(sptep);
@@ -55,7 +54,7 @@ export function checkShadowInvariants(m: ShadowMmu): string[] {
       if (isLastSpte(X86_MASKS, lo, sp.level)) {
         if (!onRmap.has(sptep)) bad.push(`${sp} index ${i}: a present leaf on no rmap`);
       } else {
-        const child = pageOf(m, entryPfn(lo, m.spteHi(sptep)));
+        const child = m.pageOfTable(entryPfn(lo, m.spteHi(sptep)));
         if (child === undefined || !child.parentPtes.includes(sptep))
           bad.push(`${sp} index ${i} points at a page that does not list it as a parent`);
       }
@@ -74,8 +73,4 @@ export function checkShadowInvariants(m: ShadowMmu): string[] {
   for (const gfn of tracked.keys())
     if (!m.track.isWriteTracked(gfn)) bad.push(`gfn 0x${gfn.toString(16)} is shadowed as an upper table but not write-tracked`);
   return bad;
-}
-
-function pageOf(m: ShadowMmu, spt: number) {
-  return m.pageOfTable(spt);
 }

@@ -14,12 +14,12 @@
 // simplified: no FNAME(is_self_change_mapping) check and no NX huge-page mitigation.
 // simplified: no MMIO sptes, no async page faults, no CR0.WP=0 trick (the guest runs with CR0.WP=1).
 
-import { PFERR_RSVD } from "../hw/x86_pte.js";
-import { entryPfn } from "../hw/x86_pte.js";
-import { gpteAccess, type GuestWalker, protectCleanGpte } from "./guest_walker.js";
-import type { Kvm } from "./kvm.js";
-import { gfnToHva } from "./memslot.js";
+import { PFERR_RSVD, entryPfn } from "../hw/x86_pte.js";
+import { type GuestWalker, gpteAccess, protectCleanGpte } from "./guest_walker.js";
+import type { Kvm, Vcpu } from "./kvm.js";
+import { gfnToHva, kvmVcpuGfnToMemslot } from "./memslot.js";
 import {
+  ENOMEM,
   type KvmPageFault,
   RET_PF_CONTINUE,
   RET_PF_EMULATE,
@@ -27,15 +27,12 @@ import {
   RET_PF_FIXED,
   RET_PF_RETRY,
   RET_PF_SPURIOUS,
-  isPageFaultStale,
-  kvmFaultinPfn,
 } from "./mmu.js";
+import { isPageFaultStale, kvmFaultinPfn, staleMappingReason } from "./page_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
-import { X86_MASKS, indexAt, isLargeSpte } from "./spte.js";
 import { type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
-import { isShadowPresent } from "./spte.js";
-import type { Vcpu } from "./vcpu.js";
+import { X86_MASKS, indexAt, isLargeSpte, isShadowPresent } from "./spte.js";
 
 /** PTE_PREFETCH_NUM: sptes around a 4 KiB fault that FNAME(pte_prefetch) fills too. */
 export const PTE_PREFETCH_NUM = 8;
@@ -46,7 +43,8 @@ export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, f: KvmP
   const gva = f.addr;
   const w = sh.walker;
   if (!w.walk(sh.cr3Gfn, gva, f.errorCode & ~PFERR_RSVD)) {
-    if (w.hostFailed) return f.fail(`walking the guest tables for gva 0x${gva.toString(16)}: ${shadow.gmem.lastError}`);
+    if (w.hostError < 0)
+      return f.fail(`walking the guest tables for gva 0x${gva.toString(16)}: ${shadow.gmem.failure(w.hostError, w.hostErrorGfn)}`);
     // The guest's own fault: reflect it (the guest's #PF handler runs next).
     sh.injectPageFault(gva, w.faultErrorCode);
     if (kvm.bus.on) kvm.bus.emit("kvm.inject_pf", { vcpu: vcpu.id, gva, error: w.faultErrorCode });
@@ -55,27 +53,29 @@ export function shadowPageFault(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, f: KvmP
   const gfn = w.gfn;
   f.gfn = gfn;
   f.gpa = gfn * 4096;
-  const slot = shadow.gmem.slotOf(gfn);
+  const slot = kvmVcpuGfnToMemslot(vcpu, kvm.memslots, gfn);
   if (slot === null) return f.fail(`guest accessed gpa 0x${f.gpa.toString(16)}, which no memory slot covers (MMIO is not modelled)`);
   // page_fault_handle_page_track(): a write through a present spte to a write-tracked table.
   if (f.present && f.write && shadow.track.isWriteTracked(gfn)) {
     if (sh.root.sp !== null) shadow.clearFloodAlongPath(sh.root.sp, gva);
     return RET_PF_EMULATE;
   }
-  if (!shadow.topupPageCache()) return f.fail(shadow.lastError);
+  const e = shadow.topupPageCache();
+  if (e < 0) return f.fail(shadow.failure(e));
   const r = kvmFaultinPfn(kvm, vcpu, f, slot);
   if (r !== RET_PF_CONTINUE) return r;
   // mmu_lock: is_page_fault_stale(), make_mmu_pages_available(), FNAME(fetch).
   if (isPageFaultStale(kvm, vcpu, f)) return RET_PF_RETRY;
-  if (!shadow.makeMmuPagesAvailable()) return f.fail(shadow.lastError);
-  const ret = fetch(kvm, sh, f, w);
+  const avail = shadow.makeMmuPagesAvailable();
+  if (avail < 0) return f.fail(shadow.failure(avail));
+  const ret = fetch(kvm, vcpu, sh, f, w);
   // kvm_mmu_finish_page_fault(): kvm_release_faultin_page(unused = RETRY, dirty = map_writable).
   if (ret !== RET_PF_RETRY && ret !== RET_PF_FAILED && f.mapWritable) kvm.host.markDirty(f.pfn);
-  return f.stale ? f.fail(f.reason) : ret;
+  return f.stale ? f.fail(staleMappingReason(f.gfn, f.pfn)) : ret;
 }
 
 /** FNAME(fetch)(): the shadow path for the fault, from the root down to the leaf. */
-function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): number {
+function fetch(kvm: Kvm, vcpu: Vcpu, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): number {
   const shadow = sh.shadow;
   const gva = f.addr;
   const directAccess = w.pteAccess;
@@ -99,7 +99,7 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): nu
     if (!exists) {
       // kvm_mmu_get_child_sp(): the page shadowing the guest table one level down.
       child = shadow.getShadowPage(w.tableGfn[level - 2]!, childRole(sp.role, false, w.ptAccess[level - 2]!));
-      if (child === null) return f.fail(shadow.lastError);
+      if (child === null) return f.fail(shadow.failure(-ENOMEM));
       // Sync it before linking: the guest need not flush for a non-present -> present change.
       if (child.unsyncChildren > 0) sh.sync.syncChildren(child);
     }
@@ -122,7 +122,7 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): nu
     const lo = shadow.spteLo(sptep);
     if (!(isShadowPresent(lo) && !isLargeSpte(X86_MASKS, lo))) {
       const child = shadow.getShadowPage(baseGfn, childRole(sp.role, true, directAccess));
-      if (child === null) return f.fail(shadow.lastError);
+      if (child === null) return f.fail(shadow.failure(-ENOMEM));
       shadow.linkShadowPage(sptep, child);
     }
     sp = shadow.childOf(shadow.spteLo(sptep), shadow.spteHi(sptep));
@@ -131,9 +131,9 @@ function fetch(kvm: Kvm, sh: ShadowVcpuMmu, f: KvmPageFault, w: GuestWalker): nu
   }
 
   const baseGfn = roundGfn(f.gfn, goal);
-  const ret = shadow.mmuSetSpte(sptep, w.pteAccess, baseGfn, f.pfn - (f.gfn - baseGfn), { write: f.write, mapWritable: f.mapWritable });
+  const ret = shadow.mmuSetSpte(sptep, w.pteAccess, baseGfn, f.pfn - (f.gfn - baseGfn), f);
   if (ret === RET_PF_SPURIOUS) return ret;
-  ptePrefetch(kvm, shadow, sh, sptep, w);
+  ptePrefetch(kvm, vcpu, shadow, sh, sptep, w);
   return ret;
 }
 
@@ -153,29 +153,38 @@ function validateDirectSpte(kvm: Kvm, shadow: ShadowMmu, sptep: number, directAc
 }
 
 /** FNAME(pte_prefetch)(): at 4 KiB, the other sptes of the 8-aligned group whose gptes are present and accessed. */
-function ptePrefetch(kvm: Kvm, shadow: ShadowMmu, sh: ShadowVcpuMmu, sptep: number, w: GuestWalker): void {
+function ptePrefetch(kvm: Kvm, vcpu: Vcpu, shadow: ShadowMmu, sh: ShadowVcpuMmu, sptep: number, w: GuestWalker): void {
   const sp = shadow.sptepToSp(sptep);
   if (sp.level > 1) return;
   // Addresses being invalidated are not prefetched.
   if (kvm.mmuInvalidateInProgress > 0) return;
   if (sp.direct) {
-    directPtePrefetch(kvm, shadow, sp, sptep);
+    directPtePrefetch(kvm, vcpu, shadow, sp, sptep);
     return;
   }
   const first = sptepIndex(sptep) & ~(PTE_PREFETCH_NUM - 1);
   for (let i = 0; i < PTE_PREFETCH_NUM; i++) {
     const s = sptepOf(sp.spt, first + i);
     if (s === sptep || isShadowPresent(shadow.spteLo(s))) continue;
-    if (!prefetchGpte(kvm, shadow, sh, sp, s, w.prefetchLo[i]!, w.prefetchHi[i]!)) break;
+    if (!prefetchGpte(kvm, vcpu, shadow, sh, sp, s, w.prefetchLo[i]!, w.prefetchHi[i]!)) break;
   }
 }
 
 /** FNAME(prefetch_gpte)(): an old (not accessed) spte for a gpte, if the host page is mapped writable already. */
-function prefetchGpte(kvm: Kvm, shadow: ShadowMmu, sh: ShadowVcpuMmu, sp: KvmMmuPage, sptep: number, glo: number, ghi: number): boolean {
+function prefetchGpte(
+  kvm: Kvm,
+  vcpu: Vcpu,
+  shadow: ShadowMmu,
+  sh: ShadowVcpuMmu,
+  sp: KvmMmuPage,
+  sptep: number,
+  glo: number,
+  ghi: number,
+): boolean {
   if (sh.sync.prefetchInvalidGpte(sptep, glo, ghi)) return false;
   const gfn = entryPfn(glo, ghi);
   const access = protectCleanGpte(sp.access & gpteAccess(glo, ghi, shadow.efer_nx), glo);
-  const slot = shadow.gmem.slotOf(gfn);
+  const slot = kvmVcpuGfnToMemslot(vcpu, kvm.memslots, gfn);
   if (slot === null) return false;
   // gfn_to_pfn_memslot_atomic(): only a page the host maps (writable) already.
   const pfn = kvm.host.gupFast(gfnToHva(slot, gfn), true);
@@ -187,7 +196,7 @@ function prefetchGpte(kvm: Kvm, shadow: ShadowMmu, sh: ShadowVcpuMmu, sp: KvmMmu
 }
 
 /** __direct_pte_prefetch(): runs of absent sptes in the group, filled while the host has the pages mapped. */
-function directPtePrefetch(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, sptep: number): void {
+function directPtePrefetch(kvm: Kvm, vcpu: Vcpu, shadow: ShadowMmu, sp: KvmMmuPage, sptep: number): void {
   const first = sptepIndex(sptep) & ~(PTE_PREFETCH_NUM - 1);
   let start = -1;
   for (let i = 0; i <= PTE_PREFETCH_NUM; i++) {
@@ -199,15 +208,15 @@ function directPtePrefetch(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, sptep: n
       continue;
     }
     if (start < 0) continue;
-    if (!directPrefetchMany(kvm, shadow, sp, start, idx)) return;
+    if (!directPrefetchMany(kvm, vcpu, shadow, sp, start, idx)) return;
     start = -1;
   }
 }
 
 /** direct_pte_prefetch_many(): [start, end) of a direct page, as far as gfn_to_page_many_atomic() gets. */
-function directPrefetchMany(kvm: Kvm, shadow: ShadowMmu, sp: KvmMmuPage, start: number, end: number): boolean {
+function directPrefetchMany(kvm: Kvm, vcpu: Vcpu, shadow: ShadowMmu, sp: KvmMmuPage, start: number, end: number): boolean {
   let gfn = sp.gfnAt(start);
-  const slot = shadow.gmem.slotOf(gfn);
+  const slot = kvmVcpuGfnToMemslot(vcpu, kvm.memslots, gfn);
   if (slot === null) return false;
   let n = 0;
   for (let idx = start; idx < end; idx++, gfn++) {

@@ -38,7 +38,10 @@ import {
 } from "./shadow_page.js";
 import { KVM_EVENTS } from "./kvm_events.js";
 
-import { KERNEL_WRITE_EMULATED, type Vcpu } from "./vcpu.js";
+import { KERNEL_WRITE_EMULATED, type Vcpu } from "./kvm.js";
+import { RET_PF_FAILED } from "./mmu.js";
+import { ShadowMmu } from "./shadow_mmu.js";
+import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 
 const MiB = 2 ** 20;
 /** _PAGE_TABLE and a user read-write leaf with A and D set, as Linux writes them. */
@@ -122,7 +125,17 @@ function setup(o: { hostRam?: number; ram?: number } = {}) {
   const kvm = qemu.kvm;
   const v = kvm.vcpus[0]!;
   v.mmu.pcide = true;
-  return { bus, host, qemu, kvm, v, g: new MiniGuest(kvm, v), shadow: kvm.shadow!, s: () => kvm.statsWithVcpus() };
+  return { bus, host, qemu, kvm, v, g: new MiniGuest(kvm, v), shadow: shadowMmu(kvm), s: () => kvm.statsWithVcpus() };
+}
+
+function shadowMmu(kvm: Kvm): ShadowMmu {
+  if (!(kvm.mmu instanceof ShadowMmu)) throw new Error(`${kvm.name} does not run the shadow MMU`);
+  return kvm.mmu;
+}
+
+function shadowVcpu(v: Vcpu): ShadowVcpuMmu {
+  if (v.shadow === null) throw new Error(`vCPU ${v.id} does not run shadow paging`);
+  return v.shadow;
 }
 
 function diff(a: Record<string, number>, b: Record<string, number>, keys: string[]): Record<string, number> {
@@ -131,7 +144,7 @@ function diff(a: Record<string, number>, b: Record<string, number>, keys: string
 
 /** Host frame behind a guest frame (for comparing where an access landed). */
 function hostFrameOf(kvm: Kvm, gfn: number): number {
-  return kvm.shadow!.gmem.hostFrame(gfn, false, true);
+  return shadowMmu(kvm).gmem.hostFrame(gfn, false, true);
 }
 
 describe("formats", () => {
@@ -241,6 +254,14 @@ describe("the first fault and the walks (FNAME(page_fault), walk_addr, fetch)", 
     expect(s().pf_guest).toBe(4);
     // The read-only page still reads.
     expect(v.access(GVA + PAGE_SIZE, ACC_USER)).toBe(XLATE_OK);
+  });
+
+  test("KVM_PRE_FAULT_MEMORY faults by gpa, which shadow paging cannot: the attempt fails and nothing is counted", () => {
+    const { v, s } = setup();
+    const a = s();
+    expect(v.faultOnce(0x1000, false)).toBe(RET_PF_FAILED);
+    expect(v.fault.reason).toMatch(/not supported under shadow paging/);
+    expect(diff(a, s(), ["pf_taken", "exits"])).toEqual({ pf_taken: 0, exits: 0 });
   });
 });
 
@@ -385,7 +406,7 @@ describe("guest writes to its own tables (write protection, unsync, emulation, f
     g.write(pte, frameLo(next, LEAF), frameHi(next));
     expect(v.access(GVA, ACC_USER)).toBe(XLATE_OK);
     expect(Math.floor(v.mmu.hpa / PAGE_SIZE)).toBe(hostFrameOf(kvm, next));
-    expect(v.shadow!.gfnOf(GVA)).toBe(next);
+    expect(shadowVcpu(v).gfnOf(GVA)).toBe(next);
   });
 });
 
@@ -453,7 +474,7 @@ describe("roots (fast_pgd_switch, prev_roots) and the shadow-page limit", () => 
 
 describe("the mmu_notifier", () => {
   test("invalidate_range_start zaps every spte of the range (found through the rmap) and flushes; the next access faults the page back", () => {
-    const { host, qemu, kvm, v, g, s } = setup();
+    const { host, qemu, shadow, v, g, s } = setup();
     const pgd = g.allocFrame();
     const data = g.allocFrame();
     g.map(pgd, GVA, data);
@@ -461,11 +482,11 @@ describe("the mmu_notifier", () => {
     v.archMmu.setCr3(pgd, 1, false);
     v.access(GVA, ACC_USER | ACC_WRITE);
     v.access(GVA + PAGE_SIZE, ACC_USER);
-    expect(kvm.shadow!.sptesOf(data)).toHaveLength(2);
+    expect(shadow.rmap.sptesOf(data)).toHaveLength(2);
     const a = s();
     qemu.madvise(data * PAGE_SIZE, PAGE_SIZE, "DONTNEED");
     expect(diff(a, s(), ["pages_4k", "remote_tlb_flush_requests"])).toEqual({ pages_4k: -2, remote_tlb_flush_requests: 1 });
-    expect(kvm.shadow!.sptesOf(data)).toHaveLength(0);
+    expect(shadow.rmap.sptesOf(data)).toHaveLength(0);
     const b = s();
     expect(v.access(GVA, ACC_USER)).toBe(XLATE_OK);
     expect(diff(b, s(), ["pf_fixed", "pf_guest"])).toEqual({ pf_fixed: 1, pf_guest: 0 });
@@ -524,7 +545,7 @@ describe("zapping everything, the guest's full flush, and the structures' invari
     g.map(p2!, GVA + PAGE_SIZE, g.allocFrame()); // and p2's
     expect(s().mmu_unsync).toBe(2);
     const a = s();
-    v.shadow!.flushTlbGuest();
+    shadowVcpu(v).flushTlbGuest();
     // One flush, the guest's own: write-protecting the resynced table again changed no spte (no
     // spte maps a guest table writable here), so rmap_write_protect() asks for no remote flush.
     expect(diff(a, s(), ["tlb_flush", "mmu_unsync", "remote_tlb_flush_requests"])).toEqual({
@@ -532,7 +553,7 @@ describe("zapping everything, the guest's full flush, and the structures' invari
       mmu_unsync: -1,
       remote_tlb_flush_requests: 0,
     });
-    expect(v.shadow!.roots()).toHaveLength(1); // p1's root was dropped, to be synced when next loaded
+    expect(shadowVcpu(v).roots()).toHaveLength(1); // p1's root was dropped, to be synced when next loaded
     v.archMmu.setCr3(p1!, 1, true);
     expect(v.access(GVA + PAGE_SIZE, ACC_USER)).toBe(XLATE_OK);
     expect(s().mmu_unsync).toBe(0);

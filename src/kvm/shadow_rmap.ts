@@ -7,19 +7,31 @@
 // simplified: one map keyed by (huge frame index, level) for all memslots, not per-memslot arrays of pte_list_desc chains.
 
 import { PTE_A, PTE_RW } from "../hw/x86_pte.js";
-import type { ShadowMmu } from "./shadow_mmu.js";
 import { type KvmMmuPage, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
-import { X86_MASKS, sptePfn } from "./spte.js";
-import { X86_SPTE_MMU_WRITABLE, isShadowPresent } from "./spte.js";
+import { X86_MASKS, X86_SPTE_MMU_WRITABLE, isShadowPresent, sptePfn } from "./spte.js";
+import type { VmStat } from "./stats.js";
 
 /** RMAP_RECYCLE_THRESHOLD: an rmap longer than this is zapped whole. */
 export const RMAP_RECYCLE_THRESHOLD = 1000;
+
+/** What the rmaps need of the shadow MMU (ShadowMmuPages): its spte reads, the one writer, the remote flush. */
+export interface RmapOwner {
+  readonly stats: VmStat;
+  readonly owner: { flushRemoteTlbs(): void };
+  /** Guest frames whose direct-map spte is read-only (see ShadowMmuPages.dmapRo). */
+  readonly dmapRo: Set<number>;
+  spteLo(sptep: number): number;
+  spteHi(sptep: number): number;
+  sptepToSp(sptep: number): KvmMmuPage;
+  setSpte(sptep: number, lo: number, hi: number): void;
+  spteUpdate(sptep: number, lo: number, hi: number): boolean;
+}
 
 export class ShadowRmap {
   /** key (huge frame index * 4 + level) -> sptes. */
   private readonly map = new Map<number, number[]>();
 
-  constructor(private readonly s: ShadowMmu) {}
+  constructor(private readonly s: RmapOwner) {}
 
   entries(): IterableIterator<[number, number[]]> {
     return this.map.entries();

@@ -13,10 +13,10 @@
 import { PAGE_SIZE } from "../hw/addr.js";
 import { PTE_A, PTE_P, entryPfn, rsvdHiMask } from "../hw/x86_pte.js";
 import { gpteAccess, protectCleanGpte } from "./guest_walker.js";
+import type { ShadowMmu } from "./shadow_mmu.js";
+import type { ShadowSyncOps } from "./shadow_mmu_pages.js";
 import { type KvmMmuPage, sptepIndex, sptepOf } from "./shadow_page.js";
-import type { ShadowMmu, ShadowSyncOps } from "./shadow_mmu.js";
-import { X86_MASKS, isLargeSpte, sptePfn } from "./spte.js";
-import { X86_SPTE_HOST_WRITABLE, isShadowPresent } from "./spte.js";
+import { X86_MASKS, X86_SPTE_HOST_WRITABLE, isLargeSpte, isShadowPresent, sptePfn } from "./spte.js";
 
 /** KVM_PAGE_ARRAY_NR: pages mmu_sync_children() handles per batch. */
 export const KVM_PAGE_ARRAY_NR = 16;
@@ -129,7 +129,7 @@ export class ShadowSync implements ShadowSyncOps {
       for (let b = 0; b < pages.length; b += KVM_PAGE_ARRAY_NR) {
         const batch = pages.slice(b, b + KVM_PAGE_ARRAY_NR);
         let prot = false;
-        for (const p of batch) if (s.writeProtectGfn(p.sp.gfn)) prot = true;
+        for (const p of batch) if (s.rmap.writeProtectGfn(p.sp.gfn)) prot = true;
         if (prot) {
           s.remoteFlushOrZap(invalid, true);
           flush = false;
@@ -169,30 +169,30 @@ export class ShadowSync implements ShadowSyncOps {
     const s = this.s;
     const gm = s.gmem;
     const sptep = sptepOf(sp.spt, i);
-    if (!gm.readGpte(sp.gfn * PAGE_SIZE + i * 8, true)) return -1;
+    if (gm.readGpte(sp.gfn * PAGE_SIZE + i * 8, true) < 0) return -1;
     const glo = gm.lo;
     const ghi = gm.hi;
     if (this.prefetchInvalidGpte(sptep, glo, ghi)) return 1;
     const gfn = entryPfn(glo, ghi);
     const access = protectCleanGpte(sp.access & gpteAccess(glo, ghi, s.efer_nx), glo);
     if (gfn !== sp.gfnAt(i)) {
-      s.dropSpte(sptep);
+      s.rmap.dropSpte(sptep);
       return 1;
     }
     if (sp.accessAt(i) === access) return 0;
     sp.setTranslation(i, gfn, access);
     const lo = s.spteLo(sptep);
     const hi = s.spteHi(sptep);
-    s.makeSpte(sp, access, gfn, sptePfn(X86_MASKS, lo, hi, sp.level), lo, true, true, (lo & X86_SPTE_HOST_WRITABLE) !== 0);
+    s.leafSpte(sp, access, gfn, sptePfn(X86_MASKS, lo, hi, sp.level), lo, true, true, (lo & X86_SPTE_HOST_WRITABLE) !== 0);
     return s.spteUpdate(sptep, s.newLo, s.newHi) ? 1 : 0;
   }
 
   /** FNAME(prefetch_invalid_gpte)(): a gpte not present, not accessed or with reserved bits drops its spte. */
   prefetchInvalidGpte(sptep: number, glo: number, ghi: number): boolean {
     const s = this.s;
-    const rsvd = (ghi & rsvdHiMask(46)) !== 0;
+    const rsvd = (ghi & rsvdHiMask(s.maxPhyAddr)) !== 0;
     if ((glo & PTE_P) !== 0 && (glo & PTE_A) !== 0 && !rsvd) return false;
-    s.dropSpte(sptep);
+    s.rmap.dropSpte(sptep);
     return true;
   }
 
@@ -226,7 +226,7 @@ export class ShadowSync implements ShadowSyncOps {
     const offset = gpa - gfn * PAGE_SIZE;
     // mmu_pte_write_fetch_gpte(): the new gpte, read back atomically.
     const aligned = offset - (offset % 8);
-    const gentry = s.gmem.readGpte(gfn * PAGE_SIZE + aligned, true) && (s.gmem.lo !== 0 || s.gmem.hi !== 0);
+    const gentry = s.gmem.readGpte(gfn * PAGE_SIZE + aligned, true) >= 0 && (s.gmem.lo !== 0 || s.gmem.hi !== 0);
     s.stats.mmu_pte_write++;
     const invalid: KvmMmuPage[] = [];
     let flush = false;

@@ -12,19 +12,18 @@
 
 import type { Mmu } from "../hw/mmu.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
-import { GuestWalker, type GuestPagingState, probeGuestGfn } from "./guest_walker.js";
+import { GuestWalker, type GuestPagingState } from "./guest_walker.js";
+import { ENOMEM } from "./mmu.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
-import { X86_MASKS, indexAt, isLastSpte } from "./spte.js";
 import { type KvmMmuPage, shadowRootRole, sptepOf } from "./shadow_page.js";
 import type { ShadowSync } from "./shadow_sync.js";
-import { isShadowPresent } from "./spte.js";
+import { X86_MASKS, indexAt, isLastSpte, isShadowPresent } from "./spte.js";
 import type { VcpuStat } from "./stats.js";
 
 /** KVM_MMU_NUM_PREV_ROOTS. */
 export const KVM_MMU_NUM_PREV_ROOTS = 3;
 /** KVM_MMU_ROOT_CURRENT and KVM_MMU_ROOT_PREVIOUS(i) masks. */
 export const ROOT_CURRENT = 1;
-export const ROOT_PREVIOUS_ALL = 0b1110;
 export const ROOTS_ALL = 0b1111;
 
 /** struct kvm_mmu_root_info: a root page and the guest CR3 (pgd, with its PCID) it shadows. */
@@ -53,8 +52,6 @@ export class ShadowVcpuMmu {
   reqTlbFlush = false;
   /** A #PF KVM queued for the guest (kvm_inject_page_fault): its error code, or -1. */
   pendingPf = -1;
-  /** Why enter() failed. */
-  error = "";
 
   constructor(
     readonly shadow: ShadowMmu,
@@ -222,8 +219,8 @@ export class ShadowVcpuMmu {
 
   // ---------------------------------------------------------------- VM entry
 
-  /** vcpu_enter_guest(): the pending requests, then kvm_mmu_reload(). False if no root could be built. */
-  enter(): boolean {
+  /** vcpu_enter_guest(): the pending requests, then kvm_mmu_reload(). 0, or the shadow MMU's -errno if no root could be built. */
+  enter(): number {
     if (this.reqFreeObsoleteRoots) {
       this.reqFreeObsoleteRoots = false;
       this.freeObsoleteRoots();
@@ -245,7 +242,7 @@ export class ShadowVcpuMmu {
       this.flushTlbCurrent(true);
     }
     if (this.root.sp === null && this.paging) return this.load();
-    return true;
+    return 0;
   }
 
   /** kvm_mmu_free_obsolete_roots(): roots zapped under this vCPU go. */
@@ -264,18 +261,13 @@ export class ShadowVcpuMmu {
     this.sync.syncChildren(sp);
   }
 
-  /** kvm_mmu_load(): the root page for the guest's CR3 (found in the hash or new), synced, loaded, the TLB flushed. */
-  private load(): boolean {
+  /** kvm_mmu_load(): the root page for the guest's CR3 (found in the hash or new), synced, loaded, the TLB flushed; 0 or -errno. */
+  private load(): number {
     const s = this.shadow;
-    if (!s.topupPageCache() || !s.makeMmuPagesAvailable()) {
-      this.error = s.lastError;
-      return false;
-    }
+    const r = s.topupPageCache() || s.makeMmuPagesAvailable();
+    if (r < 0) return r;
     const sp = s.getShadowPage(this.cr3Gfn, this.rootRole);
-    if (sp === null) {
-      this.error = s.lastError;
-      return false;
-    }
+    if (sp === null) return -ENOMEM;
     sp.rootCount++;
     this.root = { sp, pgd: this.cr3 };
     this.stats.mmu_root_loads++;
@@ -284,7 +276,7 @@ export class ShadowVcpuMmu {
     this.loadPgd();
     // The flush of a new root is not counted in tlb_flush.
     this.flushTlbCurrent(false);
-    return true;
+    return 0;
   }
 
   /** kvm_mmu_load_pgd(): GUEST_CR3 = the root's host frame | PCID, on the next VM entry (no flush by itself). */
@@ -333,10 +325,5 @@ export class ShadowVcpuMmu {
   gfnOf(gva: number): number {
     const sp = this.root.sp;
     return sp === null ? -1 : this.shadow.gfnAt(sp, gva);
-  }
-
-  /** The gfn the guest's own tables (at its CR3) map gva to now, uncounted: -1 unmapped, -2 a table not resident. */
-  guestGfnOf(gva: number): number {
-    return probeGuestGfn(this.shadow.gmem, this.walker.paging.levels, this.cr3Gfn, gva);
   }
 }

@@ -138,10 +138,6 @@ export function spteAccessed(m: SpteMasks, lo: number): boolean {
   return (lo & m.accessed) !== 0;
 }
 
-export function spteDirty(m: SpteMasks, lo: number): boolean {
-  return (lo & m.dirty) !== 0;
-}
-
 /** Clears the accessed bit (the aging side of kvm_age_gfn with A/D bits). */
 export function clearAccessed(m: SpteMasks, lo: number): number {
   return (lo & ~m.accessed) >>> 0;

@@ -7,37 +7,32 @@
 //   4. kvm_tdp_mmu_map() at the largest level the host mapping and the slot allow
 
 import { PAGE_SIZE } from "../hw/addr.js";
-import type { Kvm } from "./kvm.js";
-import { type KvmPageFault, RET_PF_CONTINUE, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS, isPageFaultStale, kvmFaultinPfn } from "./mmu.js";
+import type { Kvm, Vcpu } from "./kvm.js";
+import { kvmVcpuGfnToMemslot } from "./memslot.js";
+import { type KvmPageFault, RET_PF_CONTINUE, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS } from "./mmu.js";
+import { isPageFaultStale, kvmFaultinPfn, staleMappingReason } from "./page_fault.js";
 import { ACC_ALL, ACC_EXEC_MASK, ACC_USER_MASK, isAccessTracked, makeSpte, restoreAccessTrack, spteOut, spteWritable } from "./spte.js";
-import { framesAtLevel } from "./tdp_mmu.js";
-import type { Vcpu } from "./vcpu.js";
+import { type TdpMmu, framesAtLevel } from "./tdp_mmu.js";
 
 /** kvm_tdp_page_fault(): the TDP MMU's page_fault. */
-export function tdpPageFault(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): number {
+export function tdpPageFault(kvm: Kvm, vcpu: Vcpu, tdp: TdpMmu, f: KvmPageFault): number {
   const gpa = f.addr;
   const gfn = Math.floor(gpa / PAGE_SIZE);
   f.gfn = gfn;
   f.gpa = gpa;
-  const fast = fastPageFault(kvm, vcpu, f);
+  const fast = fastPageFault(kvm, vcpu, tdp, f);
   if (fast !== RET_PF_CONTINUE) return fast;
 
-  // kvm_vcpu_gfn_to_memslot(): the last-used slot, else a search.
-  let slot = vcpu.lastSlot;
-  if (slot === null || gfn < slot.baseGfn || gfn >= slot.baseGfn + slot.npages) {
-    slot = kvm.memslots.find(gfn);
-    if (slot === null) return f.fail(`guest accessed gpa 0x${gpa.toString(16)}, which no memory slot covers (MMIO is not modelled)`);
-    vcpu.lastSlot = slot;
-  }
+  const slot = kvmVcpuGfnToMemslot(vcpu, kvm.memslots, gfn);
+  if (slot === null) return f.fail(`guest accessed gpa 0x${gpa.toString(16)}, which no memory slot covers (MMIO is not modelled)`);
   const r = kvmFaultinPfn(kvm, vcpu, f, slot);
   if (r !== RET_PF_CONTINUE) return r;
   if (isPageFaultStale(kvm, vcpu, f)) return RET_PF_RETRY;
-  return tdpMap(kvm, f);
+  return tdpMap(kvm, tdp, f);
 }
 
 /** fast_page_fault(): not-present with access tracking, or a present write fault. */
-function fastPageFault(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): number {
-  const tdp = kvm.tdp;
+function fastPageFault(kvm: Kvm, vcpu: Vcpu, tdp: TdpMmu, f: KvmPageFault): number {
   if (!tdp.lookup(f.gfn)) return RET_PF_CONTINUE;
   const lo = tdp.leafLo;
   const hi = tdp.leafHi;
@@ -58,8 +53,7 @@ function fastPageFault(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault): number {
 }
 
 /** kvm_mmu_hugepage_adjust() (the host mapping level, capped by the slot) and kvm_tdp_mmu_map(). */
-function tdpMap(kvm: Kvm, f: KvmPageFault): number {
-  const tdp = kvm.tdp;
+function tdpMap(kvm: Kvm, tdp: TdpMmu, f: KvmPageFault): number {
   const host = kvm.host;
   const writable = f.mapWritable;
   const level = Math.min(host.hostMappingLevel(f.hva), f.slotMaxLevel);
@@ -72,6 +66,6 @@ function tdpMap(kvm: Kvm, f: KvmPageFault): number {
   // kvm_release_faultin_page(unused = false, dirty = map_writable): the fast path may make the
   // spte writable later without the host knowing, so the folio is dirtied now.
   if (writable) host.markDirty(f.pfn);
-  if (f.raced && kvm.staleInstalls > 0) return f.fail(kvm.staleReason);
+  if (f.raced && kvm.staleInstalls > 0) return f.fail(staleMappingReason(kvm.staleGfn, kvm.stalePfn));
   return r === "spurious" ? RET_PF_SPURIOUS : RET_PF_FIXED;
 }

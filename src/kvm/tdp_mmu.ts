@@ -7,9 +7,9 @@
 // pages_4k/2m/1g, refuses to replace a present leaf with another pfn unless it was zapped
 // first, and tells the checker.
 
-import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
+import { TableIter, physTables } from "../hw/table_iter.js";
 import { entryPfn } from "../hw/x86_pte.js";
 import type { KvmEventMap } from "./kvm_events.js";
 import {
@@ -28,20 +28,8 @@ import {
   spteAccessed,
   sptePfn,
 } from "./spte.js";
-import type { KvmMmu } from "./mmu.js";
+import type { KvmMmu, MmuPageAllocator, MmuRoot, SpteObserver } from "./mmu.js";
 import type { VmStat } from "./stats.js";
-
-/** Where KVM gets and returns the host frames of its tables (the host's page allocator). */
-export interface MmuPageAllocator {
-  /** A zeroed host frame for a table, or -1 when the host is out of memory. */
-  allocMmuPage(): number;
-  freeMmuPage(pfn: number): void;
-}
-
-/** Told of every leaf spte change (the invariant checker hooks it). */
-export interface SpteObserver {
-  leafChanged(gfn: number, level: number, oldPfn: number, newPfn: number): void;
-}
 
 /** Frames covered by one entry at `level`: 1, 512, 512^2, ... */
 export function framesAtLevel(level: number): number {
@@ -50,6 +38,9 @@ export function framesAtLevel(level: number): number {
 
 export class TdpMmu implements KvmMmu {
   readonly root: number;
+  readonly translates = "gpa";
+  /** The one root, whatever the guest's tables (kvm_tdp_mmu_get_vcpu_root_hpa()). */
+  private readonly rootInfo: MmuRoot;
   observer: SpteObserver | null = null;
   /** KVM's shadow_*_mask for this format (EPT with or without A/D, or x86 for NPT). */
   readonly masks: SpteMasks;
@@ -59,6 +50,8 @@ export class TdpMmu implements KvmMmu {
   leafLo = 0;
   leafHi = 0;
   leafOff = -1;
+  /** The iterator of zap and age (they never nest). */
+  private readonly iter: TableIter;
 
   constructor(
     private readonly mem: PhysMem,
@@ -74,6 +67,12 @@ export class TdpMmu implements KvmMmu {
     const root = this.newTable();
     if (root < 0) throw new Error("out of host memory for the TDP root");
     this.root = root;
+    this.rootInfo = { table: root, level: levels };
+    this.iter = new TableIter(physTables(mem), isShadowPresent);
+  }
+
+  rootFor(_pgd: number): MmuRoot {
+    return this.rootInfo;
   }
 
   private newTable(): number {
@@ -176,8 +175,9 @@ export class TdpMmu implements KvmMmu {
     const base = Math.floor(gfn / framesAtLevel(level)) * framesAtLevel(level);
     if (isShadowPresent(lo) && !isLastSpte(this.masks, lo, level)) {
       // A page table replaced by a huge page: tear the subtree down (handle_removed_pt()).
-      this.zapSubtree(entryPfn(lo, hi), level - 1, base, true);
+      this.zapSubtree(entryPfn(lo, hi), level - 1, base);
       this.setSpte(off, base, level, 0, 0);
+      this.freeTable(entryPfn(lo, hi));
     } else if (isShadowPresent(lo) && sptePfn(this.masks, lo, hi, level) !== sptePfn(this.masks, leafLo, leafHi, level)) {
       this.setSpte(off, base, level, 0, 0);
     }
@@ -194,20 +194,16 @@ export class TdpMmu implements KvmMmu {
     this.leafHi = newHi;
   }
 
-  /**
-   * tdp_mmu_zap_leafs(): clears every leaf intersecting [start, end) gfns; tables stay.
-   * Returns the number of leaves zapped (a flush is needed if > 0).
-   */
-  zapLeafs(start: number, end: number): number {
-    return this.unmapGfnRange(start, end);
-  }
-
-  /** kvm_tdp_mmu_unmap_gfn_range(): the zap the notifier asks for. */
+  /** kvm_tdp_mmu_unmap_gfn_range() (tdp_mmu_zap_leafs()): clears every leaf intersecting [start, end); tables stay. Returns how many. */
   unmapGfnRange(start: number, end: number): number {
-    return this.visit(this.root, this.levels, 0, start, end, (off, gfn, level) => {
-      this.setSpte(off, gfn, level, 0, 0);
-      return true;
-    });
+    let n = 0;
+    const it = this.iter;
+    for (it.start(this.root, this.levels, start, end); it.valid; it.next()) {
+      if (!it.leaf) continue;
+      this.setSpte(it.view.off + 2 * it.index, it.base, it.level, 0, 0);
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -216,97 +212,59 @@ export class TdpMmu implements KvmMmu {
    */
   age(start: number, end: number, clear: boolean): boolean {
     let young = false;
-    this.visit(this.root, this.levels, 0, start, end, (off, gfn, level) => {
-      const lo = this.mem.words[off]!;
-      const hi = this.mem.words[off + 1]!;
+    const it = this.iter;
+    for (it.start(this.root, this.levels, start, end); it.valid; it.next()) {
+      if (!it.leaf) continue;
+      const { lo, hi } = it;
+      const off = it.view.off + 2 * it.index;
       if (this.ad) {
-        if (!spteAccessed(this.masks, lo)) return false;
+        if (!spteAccessed(this.masks, lo)) continue;
         young = true;
-        if (clear) this.setSpte(off, gfn, level, clearAccessed(this.masks, lo), hi);
-        return clear;
+        if (clear) this.setSpte(off, it.base, it.level, clearAccessed(this.masks, lo), hi);
+        continue;
       }
-      if (isAccessTracked(this.masks, lo, hi)) return false;
+      if (isAccessTracked(this.masks, lo, hi)) continue;
       young = true;
       if (clear) {
         const [nlo, nhi] = markForAccessTrack(lo, hi);
-        this.setSpte(off, gfn, level, nlo, nhi);
+        this.setSpte(off, it.base, it.level, nlo, nhi);
       }
-      return clear;
-    });
+    }
     return young;
   }
 
   /** Every present leaf: (gfn, level, pfn, lo, hi). For the checker and the visualizer. */
   forEachLeaf(fn: (gfn: number, level: number, pfn: number, lo: number, hi: number) => void): void {
-    this.visit(this.root, this.levels, 0, 0, Number.MAX_SAFE_INTEGER, (off, gfn, level) => {
-      const lo = this.mem.words[off]!;
-      const hi = this.mem.words[off + 1]!;
-      fn(gfn, level, sptePfn(this.masks, lo, hi, level), lo, hi);
-      return false;
-    });
+    const it = new TableIter(physTables(this.mem), isShadowPresent);
+    for (it.start(this.root, this.levels, 0, framesAtLevel(this.levels + 1)); it.valid; it.next()) {
+      if (it.leaf) fn(it.base, it.level, sptePfn(this.masks, it.lo, it.hi, it.level), it.lo, it.hi);
+    }
   }
 
-  /** Zaps everything and frees every table but the root (kvm_tdp_mmu_zap_all); with `root`, the root too. */
   /** The shadow-page limit follows the memslots; TDP tables have none. */
   memslotPagesChanged(_pages: number): void {}
 
+  /** kvm_tdp_mmu_zap_all(): zaps everything and frees every table but the root; with `freeRoot`, the root too. Returns the leaves zapped. */
   zapAll(freeRoot: boolean): number {
-    const n = this.zapSubtree(this.root, this.levels, 0, true);
+    const n = this.zapSubtree(this.root, this.levels, 0);
     if (freeRoot) this.freeTable(this.root);
     return n;
   }
 
-  /** Leaves zapped in the subtree at `table` (a table at `level` covering gfns from `base`); frees child tables if asked. */
-  private zapSubtree(table: number, level: number, base: number, freeTables: boolean): number {
+  /**
+   * __tdp_mmu_zap_root() of the subtree at `table` (a table at `level` covering gfns from
+   * `base`), bottom-up: each child table is freed once its entries are gone and the entry
+   * pointing at it is cleared (handle_removed_pt()). Returns the leaves zapped.
+   */
+  private zapSubtree(table: number, level: number, base: number): number {
     let n = 0;
-    const span = framesAtLevel(level);
-    for (let idx = 0; idx < 512; idx++) {
-      const off = this.offset(table, idx);
-      const lo = this.mem.words[off]!;
-      if (!isShadowPresent(lo)) continue;
-      const gfn = base + idx * span;
-      if (isLastSpte(this.masks, lo, level)) {
-        this.setSpte(off, gfn, level, 0, 0);
-        n++;
-      } else if (freeTables) {
-        const child = entryPfn(lo, this.mem.words[off + 1]!);
-        n += this.zapSubtree(child, level - 1, gfn, true);
-        this.setSpte(off, gfn, level, 0, 0);
-        this.freeTable(child);
-      }
+    const it = this.iter;
+    for (it.start(table, level, base, base + framesAtLevel(level + 1), 1, true); it.valid; it.next()) {
+      if (!it.present) continue;
+      this.setSpte(it.view.off + 2 * it.index, it.base, it.level, 0, 0);
+      if (it.leaf) n++;
+      else this.freeTable(entryPfn(it.lo, it.hi));
     }
     return n;
   }
-
-  /** Calls fn on each present leaf intersecting [start, end); counts the calls that returned true. */
-  private visit(
-    table: number,
-    level: number,
-    base: number,
-    start: number,
-    end: number,
-    fn: (off: number, gfn: number, level: number) => boolean,
-  ): number {
-    let n = 0;
-    const span = framesAtLevel(level);
-    const first = Math.max(0, Math.floor((start - base) / span));
-    const last = Math.min(511, Math.floor((end - 1 - base) / span));
-    for (let idx = first; idx <= last; idx++) {
-      const off = this.offset(table, idx);
-      const lo = this.mem.words[off]!;
-      if (!isShadowPresent(lo)) continue;
-      const gfn = base + idx * span;
-      if (isLastSpte(this.masks, lo, level)) {
-        if (fn(off, gfn, level)) n++;
-      } else {
-        n += this.visit(entryPfn(lo, this.mem.words[off + 1]!), level - 1, gfn, start, end, fn);
-      }
-    }
-    return n;
-  }
-}
-
-/** Bytes of guest-physical memory one leaf at `level` maps. */
-export function levelBytes(level: number): number {
-  return framesAtLevel(level) * PAGE_SIZE;
 }

@@ -26,16 +26,24 @@ import {
   defaultMmuConfig,
 } from "../hw/mmu.js";
 import { PFERR_FETCH, PFERR_PRESENT, PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
-import type { TdpMode } from "./kvm.js";
-import type { KvmEventMap } from "./kvm_events.js";
-import { type PageFaultFn, RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu, kvmMmuDoPageFault } from "./mmu.js";
+import {
+  EXITING_GUEST_MODE,
+  IN_GUEST_MODE,
+  KERNEL_WRITE_EMULATED,
+  OUTSIDE_GUEST_MODE,
+  type TdpMode,
+  VCPU_FAILED,
+  type Vcpu,
+} from "./kvm.js";
+import { RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu } from "./mmu.js";
+import { type PageFaultFn, kvmMmuDoPageFault } from "./page_fault.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
 import type { ShadowSync } from "./shadow_sync.js";
-import { ShadowVcpuMmu } from "./shadow_vcpu.js";
-import type { TdpMmu } from "./tdp_mmu.js";
+import { ROOTS_ALL, ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { tdpPageFault } from "./tdp_fault.js";
-import { EXITING_GUEST_MODE, IN_GUEST_MODE, KERNEL_WRITE_EMULATED, OUTSIDE_GUEST_MODE, VCPU_FAILED, type Vcpu } from "./vcpu.js";
+import type { TdpMmu } from "./tdp_mmu.js";
+import type { KvmEventMap } from "./kvm_events.js";
 
 /** A fault that keeps coming back means a bug, not a workload: stop rather than spin. */
 const MAX_FAULTS_PER_ACCESS = 64;
@@ -43,9 +51,10 @@ const MAX_FAULTS_PER_ACCESS = 64;
 /** The vCPU on EPT/NPT: the hardware walks the guest's tables, then KVM's TDP tables. */
 export class TdpVcpuMmu implements VcpuMmu {
   readonly hw: Mmu;
-  readonly shadow = null;
   /** KVM_REQ_TLB_FLUSH pending. */
   private reqTlbFlush = false;
+  /** vcpu->arch.mmu->page_fault: kvm_tdp_page_fault() on this VM's TDP MMU. */
+  private readonly pageFault: PageFaultFn;
 
   constructor(
     private readonly vcpu: Vcpu,
@@ -58,6 +67,7 @@ export class TdpVcpuMmu implements VcpuMmu {
       defaultMmuConfig(mode, { guestLevels: o.levels, nestedLevels: o.levels, eptAd: o.eptAd, ...(o.tlb ? { tlb: o.tlb } : {}) }),
     );
     this.hw.setNestedContext(vcpu.id + 1, tdp.root);
+    this.pageFault = (kvm, v, f) => tdpPageFault(kvm, v, tdp, f);
   }
 
   access(gva: number, acc: number): number {
@@ -116,6 +126,14 @@ export class TdpVcpuMmu implements VcpuMmu {
 
   unload(): void {}
 
+  preFaultMemory(gpa: number, write: boolean): number {
+    return kvmMmuDoPageFault(this.vcpu.kvm, this.vcpu, this.pageFault, gpa, write ? PFERR_WRITE : 0, write, false);
+  }
+
+  accessedGfn(_gva: number): number {
+    return Math.floor(this.hw.gpa / PAGE_SIZE);
+  }
+
   /**
    * vcpu_enter_guest() as the model sees it before each hardware access: a kicked vCPU takes its
    * EXTERNAL_INTERRUPT exit, pending requests are serviced, and the vCPU is in guest mode.
@@ -165,7 +183,7 @@ export class TdpVcpuMmu implements VcpuMmu {
     const ret = kvmMmuDoPageFault(
       kvm,
       v,
-      tdpPageFault,
+      this.pageFault,
       mmu.faultGpa,
       errorCode,
       (errorCode & PFERR_WRITE) !== 0,
@@ -181,7 +199,7 @@ export class TdpVcpuMmu implements VcpuMmu {
 /** The vCPU under shadow paging: the hardware runs natively on the shadow root of `shadow`. */
 export class ShadowPagingVcpuMmu implements VcpuMmu {
   readonly hw: Mmu;
-  readonly shadow: ShadowVcpuMmu;
+  private readonly shadow: ShadowVcpuMmu;
   /** vcpu->arch.mmu->page_fault, and the write fault on a write-protected frame, bound to this vCPU's context. */
   private readonly pageFault: PageFaultFn;
   private readonly writeFault: PageFaultFn;
@@ -213,6 +231,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
       },
     });
     this.shadow = sh;
+    vcpu.shadow = sh;
     this.pageFault = (kvm, v, f) => shadowPageFault(kvm, v, sh, f);
     this.writeFault = (_kvm, _v, f) => kernelWriteFault(shadowMmu, f);
   }
@@ -249,8 +268,9 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   /** Guest RAM is reached through the memslots (see writeTable()). */
   physAccess(gpa: number, acc: number): number {
     const gm = this.shadowMmu.gmem;
-    const f = gm.hostFrame(Math.floor(gpa / PAGE_SIZE), (acc & ACC_WRITE) !== 0);
-    if (f < 0) return this.vcpu.fail(gm.lastError);
+    const gfn = Math.floor(gpa / PAGE_SIZE);
+    const f = gm.hostFrame(gfn, (acc & ACC_WRITE) !== 0);
+    if (f < 0) return this.vcpu.fail(gm.failure(f, gfn));
     this.hw.hpa = f * PAGE_SIZE + (gpa % PAGE_SIZE);
     return XLATE_OK;
   }
@@ -259,8 +279,9 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   readTable(gpa: number): number {
     if (!this.enterKvm()) return VCPU_FAILED;
     const gm = this.shadowMmu.gmem;
-    const f = gm.hostFrame(Math.floor(gpa / PAGE_SIZE), false);
-    return f < 0 ? this.vcpu.fail(gm.lastError) : f;
+    const gfn = Math.floor(gpa / PAGE_SIZE);
+    const f = gm.hostFrame(gfn, false);
+    return f < 0 ? this.vcpu.fail(gm.failure(f, gfn)) : f;
   }
 
   /**
@@ -275,7 +296,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
       if (!this.enterKvm()) return VCPU_FAILED;
       if (!shadow.dmapRo.has(gfn)) {
         const f = shadow.gmem.hostFrame(gfn, true);
-        return f < 0 ? this.vcpu.fail(shadow.gmem.lastError) : f;
+        return f < 0 ? this.vcpu.fail(shadow.gmem.failure(f, gfn)) : f;
       }
       const ret = this.exit("EXCEPTION_NMI", { gpa, error: PFERR_PRESENT | PFERR_WRITE }, () =>
         kvmMmuDoPageFault(this.vcpu.kvm, this.vcpu, this.writeFault, gfn * PAGE_SIZE, PFERR_PRESENT | PFERR_WRITE, true, true),
@@ -283,7 +304,8 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
       if (ret !== RET_PF_EMULATE) continue;
       if (ptWrite) {
         // emulator_write_phys() + kvm_page_track_write().
-        if (!shadow.gmem.writeGpte(gpa, lo, hi)) return this.vcpu.fail(shadow.gmem.lastError);
+        const w = shadow.gmem.writeGpte(gpa, lo, hi);
+        if (w < 0) return this.vcpu.fail(shadow.gmem.failure(w, gfn));
         this.shadowSync.trackWrite(gpa, 8);
         return KERNEL_WRITE_EMULATED;
       }
@@ -332,7 +354,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
   }
 
   unload(): void {
-    this.shadow.freeRoots(0b1111);
+    this.shadow.freeRoots(ROOTS_ALL);
   }
 
   enter(): boolean {
@@ -341,14 +363,24 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     return true;
   }
 
+  /** KVM_PRE_FAULT_MEMORY faults by gpa: kvm_tdp_map_page() refuses shadow paging (-EOPNOTSUPP). */
+  preFaultMemory(gpa: number, _write: boolean): number {
+    return this.vcpu.fault.fail(`KVM_PRE_FAULT_MEMORY at gpa 0x${gpa.toString(16)}: not supported under shadow paging`);
+  }
+
+  accessedGfn(gva: number): number {
+    return this.shadow.gfnOf(gva);
+  }
+
   /** vcpu_enter_guest() up to the entry: KVM's requests serviced and a root loaded. */
   private enterKvm(): boolean {
     const v = this.vcpu;
     const sh = this.shadow;
     if (v.mode === EXITING_GUEST_MODE) v.kickExit();
-    this.shadowMmu.gmem.counter = v.stats;
-    if (sh.enter()) return true;
-    v.error = sh.error;
+    this.shadowMmu.gmem.vcpu = v;
+    const r = sh.enter();
+    if (r === 0) return true;
+    v.error = this.shadowMmu.failure(r);
     return false;
   }
 
@@ -360,7 +392,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     v.stats.exitReasons[reason] = (v.stats.exitReasons[reason] ?? 0) + 1;
     const kvm = v.kvm;
     kvm.currentVcpu = v;
-    this.shadowMmu.gmem.counter = v.stats;
+    this.shadowMmu.gmem.vcpu = v;
     if (kvm.bus.on) kvm.bus.emit("kvm.exit", { vcpu: v.id, reason, ...fields });
     const ret = handler();
     kvm.currentVcpu = null;
@@ -383,7 +415,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     }
     const gfn = sh.walker.gfn;
     const f = gm.hostFrame(gfn, write);
-    if (f < 0) return this.vcpu.fail(gm.lastError);
+    if (f < 0) return this.vcpu.fail(gm.failure(f, gfn));
     const off = gva % PAGE_SIZE;
     this.hw.hpa = f * PAGE_SIZE + off;
     this.hw.gpa = gfn * PAGE_SIZE + off;

@@ -11,6 +11,7 @@
 // simplified: upper-level entries are always P|RW|US; the leaf decides user access (selftests set no US at all).
 
 import { LEVEL_SIZE, PAGE_2M, PAGE_SIZE, tableIndex } from "../hw/addr.js";
+import { TableIter, type TableView } from "../hw/table_iter.js";
 import { PTE_P, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { QemuVm } from "./vm.js";
 
@@ -177,12 +178,20 @@ export class VirtMap {
    * the way is not present. The guest code is handed this pointer to store to.
    */
   entryGpa(space: number, gva: number, level: number): number {
-    let table = this.spaces[space]!.pgd;
-    for (let l = this.levels; l > level; l--) {
-      this.readEntry(table, tableIndex(gva, l));
-      if ((this.lo & PTE_P) === 0 || (this.lo & PTE_PS) !== 0) return -1;
-      table = entryPfn(this.lo, this.hi);
+    const page = Math.floor(gva / PAGE_SIZE);
+    const it = new TableIter(this.guestTables, (lo) => (lo & PTE_P) !== 0);
+    for (it.start(this.spaces[space]!.pgd, this.levels, page, page + 1, level); it.valid; it.next()) {
+      if (it.level === level) return it.table * PAGE_SIZE + it.index * 8;
+      if (!it.present || it.leaf) return -1;
     }
-    return table * PAGE_SIZE + tableIndex(gva, level) * 8;
+    return -1;
   }
+
+  /** A guest table read through QEMU's mapping, with no side effect; null if it was never written. */
+  private readonly guestTables = (gfn: number): TableView | null => {
+    const q = this.qemu;
+    const p = q.host.probe(q.mm, q.gpaToHva(gfn * PAGE_SIZE));
+    const mem = q.host.mem;
+    return p.state === "present" && mem.isTable(p.pfn) ? { words: mem.words, off: mem.entryOffset(p.pfn, 0) } : null;
+  };
 }

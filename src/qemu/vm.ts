@@ -6,14 +6,15 @@
 
 import { PAGE_1G, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
+import type { KvmEventMap } from "../kvm/kvm_events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
 import { GFP_PGTABLE_USER, allocPages, freePages } from "../host/page_alloc.js";
-import { type HostMmOps, Kvm, type MmuMode } from "../kvm/kvm.js";
-import type { KvmEventMap } from "../kvm/kvm_events.js";
-import type { MmuPageAllocator } from "../kvm/tdp_mmu.js";
+import type { Kvm, MmuMode } from "../kvm/kvm.js";
+import { EFAULT, EHWPOISON, ENOMEM, type HostMmOps, type MmuPageAllocator } from "../kvm/mmu.js";
+import { kvmCreateVm } from "../kvm/x86.js";
 
 export type Backing = "4k" | "thp" | "hugetlb-2m" | "hugetlb-1g";
 
@@ -78,7 +79,7 @@ export class QemuVm {
       allocMmuPage: () => allocPages(host, 0, GFP_PGTABLE_USER, "kvm-mmu"),
       freeMmuPage: (pfn) => freePages(host, pfn, 0),
     };
-    this.kvm = new Kvm(
+    this.kvm = kvmCreateVm(
       cfg.name,
       host.mem,
       ops,
@@ -147,7 +148,6 @@ export class QemuVm {
 /** hva_to_pfn() on the host kernel, for KVM. */
 class GupOps implements HostMmOps {
   gupWritable = false;
-  lastError = "";
   constructor(
     private readonly host: HostKernel,
     private readonly mm: Mm,
@@ -155,12 +155,13 @@ class GupOps implements HostMmOps {
 
   gup(hva: number, write: boolean): number {
     const r = this.host.getUserPages(this.mm, hva, write);
-    if (!r.ok) {
-      this.lastError = r.error === "ENOMEM" ? this.host.lastOomMessage || "out of memory" : r.error;
-      return -1;
-    }
+    if (!r.ok) return r.error === "ENOMEM" ? -ENOMEM : r.error === "EHWPOISON" ? -EHWPOISON : -EFAULT;
     this.gupWritable = r.writable;
     return r.pfn;
+  }
+
+  gupError(err: number): string {
+    return err === -ENOMEM ? this.host.lastOomMessage || "out of memory" : err === -EHWPOISON ? "EHWPOISON" : "EFAULT";
   }
 
   gupFast(hva: number, write: boolean): number {

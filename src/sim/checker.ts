@@ -17,7 +17,7 @@ import { VM_SHARED } from "../guest/mm.js";
 import type { GuestProcess } from "../guest/process.js";
 import type { ShadowVcpuMmu } from "../kvm/shadow_vcpu.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
-import type { Vcpu } from "../kvm/vcpu.js";
+import type { Vcpu } from "../kvm/kvm.js";
 import type { ProcState, VmState } from "./machine.js";
 
 /** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */

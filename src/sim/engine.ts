@@ -7,7 +7,7 @@
 // take turns every TIMESLICE accesses (a guest context switch: a CR3 load). kswapd's slice
 // is one reclaim batch. Which runnable agent goes next is drawn from the scenario's seed.
 
-import type { Vcpu } from "../kvm/vcpu.js";
+import type { Vcpu } from "../kvm/kvm.js";
 import { Prng } from "../workload/prng.js";
 import { AccessBatch } from "../workload/stream.js";
 import { type ByteSource, TraceError } from "../workload/trace.js";
@@ -120,7 +120,7 @@ export class Engine {
     for (const vm of this.machine.vms) {
       vm.qemu.kvm.racePoint = (vcpu, point, gfn) => (this.opts.onRacePoint ?? defaultRacePoint)(this, vcpu, point, gfn);
       vm.qemu.kvm.debugSkipSeqCheck = opts.debugSkipSeqCheck === true;
-      if (opts.invalidationRaces && vm.qemu.kvm.tdpMmu !== null)
+      if (opts.invalidationRaces && vm.qemu.kvm.opts.mode !== "shadow")
         vm.qemu.mm.notifiers.racePoint = (range) => this.races.invalidationRace(vm, range);
     }
   }

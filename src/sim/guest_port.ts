@@ -12,7 +12,7 @@ import { PAGE_SIZE } from "../hw/addr.js";
 import type { Gfn, Gpa, Gva } from "../hw/addr.js";
 import type { GuestCpuPort } from "../guest/cpu_port.js";
 import type { VcpuMmu } from "../kvm/mmu.js";
-import { KERNEL_WRITE_EMULATED, type Vcpu } from "../kvm/vcpu.js";
+import { KERNEL_WRITE_EMULATED, type Vcpu } from "../kvm/kvm.js";
 
 /** The VM cannot go on: the host could not back guest memory (OOM), or KVM hit a dead end. */
 export class VmFailure extends Error {}

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "vitest";
 import { ACC_USER, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
 import { spteWritable } from "../kvm/spte.js";
+import { TdpMmu } from "../kvm/tdp_mmu.js";
 import { Engine } from "./engine.js";
 import { loadScenario } from "./scenario_load.js";
 
@@ -58,9 +59,10 @@ describe("a read-only host mapping stays read-only in the guest's MMU", () => {
       kvm.forEachLeaf((gfn, _level, pfn) => {
         if (pfn !== host.zeroPfn) return;
         zeroLeaves++;
-        if (kvm.tdpMmu !== null) {
-          expect(kvm.tdp.lookup(gfn)).toBe(true);
-          expect(spteWritable(kvm.tdp.masks, kvm.tdp.leafLo)).toBe(false);
+        const tdp = kvm.mmu;
+        if (tdp instanceof TdpMmu) {
+          expect(tdp.lookup(gfn)).toBe(true);
+          expect(spteWritable(tdp.masks, tdp.leafLo)).toBe(false);
         }
       });
       // r1's 16 pages (never written) still map the zero page; under shadow paging by gva, so per page too.

@@ -12,7 +12,7 @@ import { filePageContent } from "../guest/filemap.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
 import { SelftestGuest } from "../guest/selftest.js";
-import { VCPU_FAILED, type Vcpu } from "../kvm/vcpu.js";
+import { VCPU_FAILED, type Vcpu } from "../kvm/kvm.js";
 import { VirtMap } from "../qemu/virt_map.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";

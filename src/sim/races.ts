@@ -3,7 +3,7 @@
 // or of a host invalidation (the mmu_notifier chain's racePoint), so the invalidation protocol
 // is exercised by interleavings a sequential run never makes.
 
-import type { Vcpu } from "../kvm/vcpu.js";
+import type { Vcpu } from "../kvm/kvm.js";
 import type { Prng } from "../workload/prng.js";
 import type { Engine } from "./engine.js";
 import type { Machine, VmState } from "./machine.js";

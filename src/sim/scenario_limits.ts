@@ -12,8 +12,6 @@ export const MAX_VCPUS = 64;
 export const GUEST_PHYS_BITS = 46;
 /** Bytes of guest-physical address space: 2^46 = 64 TiB. */
 export const GUEST_PHYS_LIMIT = 2 ** GUEST_PHYS_BITS;
-/** Host-physical memory is bounded the same way. */
-export const HOST_PHYS_LIMIT = 2 ** GUEST_PHYS_BITS;
 /** Smallest host: below this, Linux's watermarks alone would fill it. */
 export const HOST_RAM_MIN = 1024 * 1024;
 /** User virtual address space of a guest process: 2^47 with 4-level tables, 2^56 with 5-level (the lower half). */

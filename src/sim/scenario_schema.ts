@@ -367,7 +367,6 @@ export const STEP_KINDS = {
 
 export type StepKind = keyof typeof STEP_KINDS;
 /** Step kinds that address a region by `name` or a fresh `size`. */
-export const REGION_STEP_KINDS: readonly StepKind[] = ["touch", "random", "sequential", "zipf", "pointerChase", "phases"];
 
 // ---- Timeline ------------------------------------------------------------------------
 
@@ -625,7 +624,6 @@ export type TimelineEvent = Scenario["timeline"][number];
 export type TimelineAction = TimelineEvent["action"];
 export type MmuMode = VmConfig["mmu"];
 export type Backing = VmConfig["backing"];
-export type ThpPolicy = HostConfig["thp"];
 
 // ---- Reading the declarations back -------------------------------------------------
 

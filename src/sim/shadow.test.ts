@@ -8,6 +8,9 @@ import type { SimEvent } from "../hw/events.js";
 import { ACC_USER, XLATE_OK } from "../hw/mmu.js";
 import { REF_DATA, REF_NESTED_TABLE, WalkLog } from "../hw/walk_log.js";
 import { PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
+import type { Vcpu } from "../kvm/kvm.js";
+import { ShadowMmu } from "../kvm/shadow_mmu.js";
+import type { ShadowVcpuMmu } from "../kvm/shadow_vcpu.js";
 import { OP_READ, OP_WRITE } from "../workload/stream.js";
 import { Engine } from "./engine.js";
 import { Machine } from "./machine.js";
@@ -62,7 +65,16 @@ function run(yaml: string): { r: Report; e: Engine } {
 }
 
 const stat = (r: Report, k: string) => r.vms[0]!.stats[k] ?? 0;
-const shadowOf = (e: Engine | Machine) => ("machine" in e ? e.machine : e).vms[0]!.qemu.kvm.shadow!;
+function shadowOf(e: Engine | Machine): ShadowMmu {
+  const mmu = ("machine" in e ? e.machine : e).vms[0]!.qemu.kvm.mmu;
+  if (!(mmu instanceof ShadowMmu)) throw new Error("the VM does not run the shadow MMU");
+  return mmu;
+}
+
+function shadowVcpu(v: Vcpu): ShadowVcpuMmu {
+  if (v.shadow === null) throw new Error(`vCPU ${v.id} does not run shadow paging`);
+  return v.shadow;
+}
 
 describe("a TLB miss: the hardware walks the shadow tables one-dimensionally", () => {
   for (const [mmu, reads, flushedReads] of [
@@ -174,7 +186,7 @@ describe("guest table edits under shadow paging", () => {
   }
 
   test("the guest fills one upper-level table three times without using it: write flooding zaps its shadow page", () => {
-    const { m, vm, ps, kvm, s } = started();
+    const { m, vm, ps, s } = started();
     const gva = vm.mmap(ps.proc, "heap", 8 * MiB);
     m.runAccess(ps, gva, OP_WRITE); // the PMD page is shadowed and write-tracked now
     const a = s();
@@ -184,7 +196,7 @@ describe("guest table edits under shadow paging", () => {
     expect(d("mmu_pte_write")).toBe(3);
     expect(d("mmu_flooded")).toBe(1);
     expect(d("mmu_shadow_zapped")).toBeGreaterThanOrEqual(1);
-    expect(kvm.shadow!.track.trackedFrames).toBe(a.n_used_mmu_pages! - 2); // PGD and PUD still tracked; the PMD not; the PT is a leaf
+    expect(shadowOf(m).track.trackedFrames).toBe(a.n_used_mmu_pages! - 2); // PGD and PUD still tracked; the PMD not; the PT is a leaf
     // Everything still reads back through a rebuilt shadow path.
     for (let i = 0; i <= 3; i++) m.runAccess(ps, gva + i * 2 * MiB, OP_READ);
     expect(m.checker.dataErrors + m.checker.invariantViolations).toBe(0);
@@ -223,8 +235,8 @@ describe("guest table edits under shadow paging", () => {
     expect(stat(r, "fast_pgd_switch")).toBe(ctxt - 2);
     const v = e.machine.vms[0]!.qemu.kvm.vcpus[0]!;
     expect(
-      v
-        .shadow!.roots()
+      shadowVcpu(v)
+        .roots()
         .map((x) => x.sp!.gfn)
         .sort(),
     ).toEqual([...e.machine.vms[0]!.procs.map((p) => p.proc.pgd), e.machine.vms[0]!.guest.initMm.pgd].sort());
@@ -342,7 +354,7 @@ describe("side by side: the same scenario and seed under shadow, EPT and NPT", (
     for (const v of vcpus) expect(v.stats.tlb_flush).toBeGreaterThan(0);
     expect(vcpus[0]!.stats.tlb_flush).toBeGreaterThanOrEqual(stat(sh, "remote_tlb_flush_requests"));
     // Each vCPU holds its own current root (a root page per guest CR3); the pages below are shared.
-    const cur = e.machine.vms[0]!.qemu.kvm.vcpus.map((v) => v.shadow!.root.sp!);
+    const cur = e.machine.vms[0]!.qemu.kvm.vcpus.map((v) => shadowVcpu(v).root.sp!);
     expect(cur[0]!.gfn).not.toBe(cur[1]!.gfn);
   });
 

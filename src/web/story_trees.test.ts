@@ -8,6 +8,7 @@
 import { describe, expect, test } from "vitest";
 import { EventBus, type SimEvent } from "../hw/events.js";
 import { entryPfn, PTE_P } from "../hw/x86_pte.js";
+import { TdpMmu } from "../kvm/tdp_mmu.js";
 import { Engine } from "../sim/engine.js";
 import { Machine } from "../sim/machine.js";
 import { loadScenario } from "../sim/scenario_load.js";
@@ -119,10 +120,10 @@ describe.each(["ept", "npt", "shadow"])("story trees under %s", (mmu) => {
     const t = storyTrees(m, run.focus.focus) as StoryTrees;
     expect(t.guest.leaf).toBe(run.guestGfn);
     expect(t.guest.leaf).toBeGreaterThanOrEqual(0);
-    const kvm = vm.qemu.kvm;
-    if (kvm.tdpMmu !== null) {
-      const found = kvm.tdpMmu.lookup(t.guest.leaf);
-      expect(t.second.leaf).toBe(found ? entryPfn(kvm.tdpMmu.leafLo, kvm.tdpMmu.leafHi) : -1);
+    const tdp = vm.qemu.kvm.mmu;
+    if (tdp instanceof TdpMmu) {
+      const found = tdp.lookup(t.guest.leaf);
+      expect(t.second.leaf).toBe(found ? entryPfn(tdp.leafLo, tdp.leafHi) : -1);
       expect(t.second.addr).toBe(t.guest.leaf * 4096);
     } else if (t.second.leaf >= 0) {
       // A shadow leaf maps the host frame QEMU's tables hold for the guest frame (no stale mapping).

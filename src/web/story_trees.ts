@@ -152,27 +152,45 @@ export function guestTree(m: Machine, vm: VmState, focus: Focus): TreeSummary {
   return tree;
 }
 
-/** KVM's EPT/NPT path for guest frame `gfn` (host frames, read from PhysMem). */
-export function tdpTree(m: Machine, vm: VmState, gfn: number): TreeSummary {
-  const tdp = vm.qemu.kvm.tdp;
-  const ept = tdp.fmt === "ept";
-  const name = (l: number) => (ept ? eptLevelName(l) : `NPT ${x86LevelName(l)}`);
-  const fmt = (lo: number, hi: number, l: number) => {
+/**
+ * KVM's path for the focus in the tables of the MMU in use, read from PhysMem: under EPT/NPT
+ * the path of the page's gpa (`gfn`, -1 if the guest maps none), under shadow paging the path
+ * of the gva in the root a vCPU holds for the process's page tables.
+ */
+export function kvmTree(m: Machine, vm: VmState, focus: Focus, gfn: number): TreeSummary {
+  const mmu = vm.qemu.kvm.mmu;
+  const byGva = mmu.translates === "gva";
+  const ept = mmu.fmt === "ept";
+  const name = (l: number) => (byGva ? `shadow ${x86LevelName(l)}` : ept ? eptLevelName(l) : `NPT ${x86LevelName(l)}`);
+  const bits = (lo: number, hi: number, l: number) => {
+    if (byGva) return formatX86Pte(lo, hi, l);
     const s = ept ? formatEptPte(lo, hi, l) : formatX86Pte(lo, hi, l);
     // An access-tracked EPT leaf has RWX cleared but is still KVM's (MMU-present, bit 11).
     return isShadowPresent(lo) && s.startsWith("not present") ? `access-tracked (RWX saved, cleared), lo=${hex(lo)}` : s;
   };
   const tree: TreeSummary = {
-    title: `${ept ? "EPT" : "NPT"} tables of ${vm.cfg.name}`,
-    addr: gfn * 4096,
-    addrKind: "gpa",
+    title: byGva ? `Shadow tables of ${vm.cfg.name} for ${focus.process}` : `${ept ? "EPT" : "NPT"} tables of ${vm.cfg.name}`,
+    addr: byGva ? focus.gva : gfn * 4096,
+    addrKind: mmu.translates,
     frameKind: "pfn",
     levels: [],
     end: "",
     leaf: -1,
   };
+  if (!byGva && gfn < 0) {
+    tree.addr = -1;
+    tree.end = "the guest maps no frame at this address, so there is no gpa to look up";
+    return tree;
+  }
+  const proc = vm.guest.process(focus.pid);
+  const root = proc ? mmu.rootFor(proc.pgd) : null;
+  if (root === null) {
+    tree.end = "no vCPU holds a shadow root for this process now (it is built when the process next runs)";
+    return tree;
+  }
+  const page = tree.addr / 4096;
   const it = new TableIter(physTables(m.host.mem), isShadowPresent);
-  for (it.start(tdp.root, tdp.levels, gfn, gfn + 1); it.valid; it.next()) {
+  for (it.start(root.table, root.level, page, page + 1); it.valid; it.next()) {
     const { level, lo, hi } = it;
     tree.levels.push({
       level,
@@ -182,72 +200,17 @@ export function tdpTree(m: Machine, vm: VmState, gfn: number): TreeSummary {
       present: countPresent(it.view, isShadowPresent),
       lo,
       hi,
-      bits: fmt(lo, hi, level),
+      bits: bits(lo, hi, level),
       mapped: it.present,
     });
     if (!it.present) {
-      tree.end = `no ${name(level)}: the next guest access to gfn ${hex(gfn)} exits to KVM`;
+      tree.end = byGva
+        ? `no ${name(level)}: the next access to ${hex(focus.gva)} faults into KVM`
+        : `no ${name(level)}: the next guest access to gfn ${hex(gfn)} exits to KVM`;
       return tree;
     }
     if (it.leaf) {
-      tree.leaf = leafFrame(lo, hi, level, !ept) + (gfn - it.base);
-      tree.end = `host frame ${hex(tree.leaf)}`;
-      return tree;
-    }
-  }
-  return tree;
-}
-
-/** KVM's shadow path for the process's gva: the root a vCPU keeps for that process's CR3. */
-export function shadowTree(m: Machine, vm: VmState, focus: Focus): TreeSummary {
-  const tree: TreeSummary = {
-    title: `Shadow tables of ${vm.cfg.name} for ${focus.process}`,
-    addr: focus.gva,
-    addrKind: "gva",
-    frameKind: "pfn",
-    levels: [],
-    end: "",
-    leaf: -1,
-  };
-  const proc = vm.guest.process(focus.pid);
-  let root = -1;
-  let rootLevel = 0;
-  for (const v of vm.qemu.kvm.vcpus) {
-    const s = v.shadow;
-    if (!s || !proc) continue;
-    for (const r of [s.root, ...s.prevRoots]) {
-      if (r.sp !== null && !r.sp.invalid && Math.floor(r.pgd / 4096) === proc.pgd) {
-        root = r.sp.spt;
-        rootLevel = r.sp.level;
-      }
-    }
-    if (root >= 0) break;
-  }
-  if (root < 0) {
-    tree.end = "no vCPU holds a shadow root for this process now (it is built when the process next runs)";
-    return tree;
-  }
-  const page = focus.gva / 4096;
-  const it = new TableIter(physTables(m.host.mem), isShadowPresent);
-  for (it.start(root, rootLevel, page, page + 1); it.valid; it.next()) {
-    const { level, lo, hi } = it;
-    tree.levels.push({
-      level,
-      name: `shadow ${x86LevelName(level)}`,
-      table: it.table,
-      index: it.index,
-      present: countPresent(it.view, isShadowPresent),
-      lo,
-      hi,
-      bits: formatX86Pte(lo, hi, level),
-      mapped: it.present,
-    });
-    if (!it.present) {
-      tree.end = `no shadow ${x86LevelName(level)}: the next access to ${hex(focus.gva)} faults into KVM`;
-      return tree;
-    }
-    if (it.leaf) {
-      tree.leaf = leafFrame(lo, hi, level, true) + (page - it.base);
+      tree.leaf = leafFrame(lo, hi, level, !ept) + (page - it.base);
       tree.end = `host frame ${hex(tree.leaf)}`;
       return tree;
     }
@@ -260,22 +223,7 @@ export function storyTrees(m: Machine, focus: Focus | null): StoryTrees | null {
   const vm = m.vms[0];
   if (!vm || focus === null) return null;
   const guest = guestTree(m, vm, focus);
-  const kvm = vm.qemu.kvm;
-  let second: TreeSummary;
-  if (kvm.shadow !== null) second = shadowTree(m, vm, focus);
-  else if (guest.leaf >= 0) second = tdpTree(m, vm, guest.leaf);
-  else {
-    second = {
-      title: `${kvm.tdp.fmt === "ept" ? "EPT" : "NPT"} tables of ${vm.cfg.name}`,
-      addr: -1,
-      addrKind: "gpa",
-      frameKind: "pfn",
-      levels: [],
-      end: "the guest maps no frame at this address, so there is no gpa to look up",
-      leaf: -1,
-    };
-  }
-  return { mode: kvm.opts.mode, guest, second };
+  return { mode: vm.qemu.kvm.opts.mode, guest, second: kvmTree(m, vm, focus, guest.leaf) };
 }
 
 export type LevelChange = "new" | "gone" | "changed" | "";
