@@ -74,6 +74,8 @@ export interface KvmMmu {
   forEachLeaf(fn: (gfn: number, level: number, pfn: number) => void): void;
   /** kvm_arch_commit_memory_region(): the memslots now hold `pages` pages. */
   memslotPagesChanged(pages: number): void;
+  /** The MMU's own invariants (counts against the tables, rmaps, links): what is wrong, or nothing. For checkers. */
+  checkInvariants(): string[];
 }
 
 /**
@@ -110,6 +112,14 @@ export interface VcpuMmu {
   unload(): void;
   /** VM entry around an exit that is not an MMU fault: requests serviced, guest mode. False if it failed. */
   enter(): boolean;
+  /** The frame of the guest's page-table root, as its last CR3 load gave it. */
+  guestRootGfn(): number;
+  /**
+   * The guest frame the last access() of gva reached, for checkers: under EPT/NPT the gpa of
+   * the guest's translation (its walk or TLB entry); under shadow paging the gfn the current
+   * root's spte for gva shadows, or -1 if none maps gva now (a stale TLB entry was used).
+   */
+  accessedGfn(gva: number): number;
 }
 
 /** An MMU's page_fault (vcpu->arch.mmu->page_fault), on the vCPU's preallocated fault. */

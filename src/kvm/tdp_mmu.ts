@@ -255,6 +255,18 @@ export class TdpMmu implements KvmMmu {
     return n;
   }
 
+  /** pages_4k/2m/1g (kept by setSpte()) count the present leaves. */
+  checkInvariants(): string[] {
+    const leaves = [0, 0, 0, 0];
+    this.visit(this.root, this.levels, 0, 0, Number.MAX_SAFE_INTEGER, (_off, _gfn, level) => {
+      leaves[Math.min(level, 3)]!++;
+      return false;
+    });
+    const s = this.stats;
+    if (leaves[1] === s.pages_4k && leaves[2] === s.pages_2m && leaves[3] === s.pages_1g) return [];
+    return [`pages_4k/2m/1g ${s.pages_4k}/${s.pages_2m}/${s.pages_1g}, the tables hold ${leaves.slice(1).join("/")} leaves`];
+  }
+
   /** Leaves zapped in the subtree at `table` (a table at `level` covering gfns from `base`); frees child tables if asked. */
   private zapSubtree(table: number, level: number, base: number, freeTables: boolean): number {
     let n = 0;

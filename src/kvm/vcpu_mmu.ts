@@ -30,6 +30,7 @@ import type { TdpMode } from "./kvm.js";
 import { type PageFaultFn, RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu, kvmMmuDoPageFault } from "./mmu.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
+import type { KvmMmuPage } from "./shadow_page.js";
 import type { ShadowSync } from "./shadow_sync.js";
 import { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import type { TdpMmu } from "./tdp_mmu.js";
@@ -115,6 +116,14 @@ export class TdpVcpuMmu implements VcpuMmu {
 
   unload(): void {}
 
+  guestRootGfn(): number {
+    return this.hw.cr3Frame;
+  }
+
+  accessedGfn(_gva: number): number {
+    return Math.floor(this.hw.gpa / PAGE_SIZE);
+  }
+
   /**
    * vcpu_enter_guest() as the model sees it before each hardware access: a kicked vCPU takes its
    * EXTERNAL_INTERRUPT exit, pending requests are serviced, and the vCPU is in guest mode.
@@ -177,10 +186,33 @@ export class TdpVcpuMmu implements VcpuMmu {
   }
 }
 
+/** gva -> the gfn a root's spte shadows there (ShadowMmu.gfnAt()), memoised until any spte changes (spteGen). */
+class ShadowedGfnMemo {
+  static readonly SIZE = 1024;
+  private readonly vpn = new Float64Array(ShadowedGfnMemo.SIZE).fill(-1);
+  private readonly gen = new Float64Array(ShadowedGfnMemo.SIZE);
+  private readonly root = new Float64Array(ShadowedGfnMemo.SIZE);
+  private readonly gfn = new Float64Array(ShadowedGfnMemo.SIZE);
+
+  gfnAt(shadow: ShadowMmu, sp: KvmMmuPage, gva: number): number {
+    const vpn = Math.floor(gva / PAGE_SIZE);
+    const i = vpn & (ShadowedGfnMemo.SIZE - 1);
+    const gen = shadow.spteGen;
+    if (this.vpn[i] === vpn && this.gen[i] === gen && this.root[i] === sp.spt) return this.gfn[i]!;
+    const gfn = shadow.gfnAt(sp, gva);
+    this.vpn[i] = vpn;
+    this.gen[i] = gen;
+    this.root[i] = sp.spt;
+    this.gfn[i] = gfn;
+    return gfn;
+  }
+}
+
 /** The vCPU under shadow paging: the hardware runs natively on the shadow root of `shadow`. */
 export class ShadowPagingVcpuMmu implements VcpuMmu {
   readonly hw: Mmu;
   readonly shadow: ShadowVcpuMmu;
+  private readonly gfnMemo = new ShadowedGfnMemo();
   /** vcpu->arch.mmu->page_fault, and the write fault on a write-protected frame, bound to this vCPU's context. */
   private readonly pageFault: PageFaultFn;
   private readonly writeFault: PageFaultFn;
@@ -338,6 +370,16 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     if (!this.enterKvm()) return false;
     this.vcpu.mode = IN_GUEST_MODE;
     return true;
+  }
+
+  guestRootGfn(): number {
+    return this.shadow.cr3Gfn;
+  }
+
+  /** The hardware's physical address is a host one: the gfn comes from the spte that maps gva (its shadowed translation). */
+  accessedGfn(gva: number): number {
+    const sp = this.shadow.root.sp;
+    return sp === null ? -1 : this.gfnMemo.gfnAt(this.shadowMmu, sp, gva);
   }
 
   /** vcpu_enter_guest() up to the entry: KVM's requests serviced and a root loaded. */
