@@ -31,9 +31,11 @@ describe("PagedArray", () => {
       const a = new PagedArray(limit);
       const idx = [0, limit - 1];
       for (let k = 0; 2 ** k < limit; k++) idx.push(2 ** k, 2 ** k - 1);
-      idx.forEach((i, n) => a.set(i, n + 1));
       const want = new Map<number, number>();
-      idx.forEach((i, n) => want.set(i, n + 1));
+      for (const [n, i] of idx.entries()) {
+        a.set(i, n + 1);
+        want.set(i, n + 1);
+      }
       for (const [i, v] of want) expect([limit, i, a.get(i)]).toEqual([limit, i, v]);
       expect(a.leafCount).toBeLessThanOrEqual(want.size);
     }
