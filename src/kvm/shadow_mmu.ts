@@ -79,7 +79,7 @@ export class ShadowMmu implements KvmMmu {
   readonly dmapRo = new Set<number>();
   observer: SpteObserver | null = null;
   lastError = "";
-  /** Bumped by every spte change (lets the checker's per-vCPU translation memo know it is out of date). */
+  /** Bumped by every spte change (lets the per-vCPU memo of accessedGfn(), vcpu_mmu.ts, know it is out of date). */
   spteGen = 0;
   /** kvm->arch.mmu_page_hash. */
   private readonly hash: KvmMmuPage[][] = [];
