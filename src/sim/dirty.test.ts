@@ -34,8 +34,7 @@ ${procs}
 
 /** The guest frame the last access of `ps` reached, as the checker sees it. */
 function lastGfn(vm: VmState, ps: ProcState, gva: number): number {
-  const v = vm.qemu.kvm.vcpus[ps.cpu]!;
-  return v.shadow !== null ? v.shadow.gfnOf(gva) : Math.floor(v.mmu.gpa / PAGE_SIZE);
+  return vm.qemu.kvm.vcpus[ps.cpu]!.archMmu.accessedGfn(gva);
 }
 
 /** Writes `pages` pages of a fresh region; returns its gva and the guest frame of each page. */
