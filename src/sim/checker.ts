@@ -18,7 +18,7 @@ import type { GuestProcess } from "../guest/process.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import type { Vcpu } from "../kvm/vcpu.js";
 import type { ProcState, VmState } from "./machine.js";
-import { PAGED_ARRAY_MAX_LIMIT, PagedArray } from "./paged_array.js";
+import { PAGED_ARRAY_MAX_LIMIT, PagedArray } from "../hw/paged_array.js";
 import { GUEST_PHYS_LIMIT } from "./scenario_limits.js";
 
 /**

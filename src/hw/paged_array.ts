@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // A sparse array of 32-bit values indexed by a whole number below a limit fixed at
 // construction (at most 2^53): a radix tree of directory nodes over fixed-size leaves, each leaf
-// a Uint32Array committed on the first nonzero write. Entries never written read 0. The checker
-// keeps its per-page state in these (4 bytes a page, no object or heap-number key per entry).
+// a Uint32Array committed on the first nonzero write. Entries never written read 0. No hardware
+// in it: a store for the checkers above (sim/checker.ts's per-page expectations, the host mm
+// invariants' swap-slot counts), 4 bytes an entry, no object or heap-number key per entry.
 //
 //   index:   | top dir bits | ... | DIR_BITS (11) | LEAF_BITS (12) |
 //              root node            last dir level    entry in a leaf

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { PAGE_SIZE } from "../hw/addr.js";
+import { PAGE_SIZE } from "./addr.js";
 import { LEAF_BITS, PAGED_ARRAY_MAX_LIMIT, PagedArray } from "./paged_array.js";
-import { GUEST_PHYS_LIMIT, USER_VA_LIMIT } from "./scenario_limits.js";
 
 const LEAF = 2 ** LEAF_BITS;
-/** The checker's two index spaces: guest frames, and virtual pages of any gva a number holds. */
-const GFN_LIMIT = GUEST_PHYS_LIMIT / PAGE_SIZE;
+/** The checker's two index spaces: guest frames (46-bit gpas, sim/scenario_limits.ts), and virtual pages of any gva a number holds. */
+const GFN_LIMIT = 2 ** 46 / PAGE_SIZE;
 const VPN_LIMIT = PAGED_ARRAY_MAX_LIMIT / PAGE_SIZE;
+/** Virtual pages of a 4-level guest's user half and of a 5-level guest's. */
+const USER_VPN_LIMITS = [2 ** 47 / PAGE_SIZE, 2 ** 56 / PAGE_SIZE];
 
 describe("PagedArray", () => {
   test("reads 0 where nothing was written, and commits a leaf only on a nonzero write", () => {
@@ -27,7 +28,7 @@ describe("PagedArray", () => {
   });
 
   test("indices at the ends of the gfn and gva spaces, and at every power of two, do not alias", () => {
-    for (const limit of [GFN_LIMIT, VPN_LIMIT, USER_VA_LIMIT[4]! / PAGE_SIZE, PAGED_ARRAY_MAX_LIMIT, 2 ** 52 + 1, 1, 5000]) {
+    for (const limit of [GFN_LIMIT, VPN_LIMIT, ...USER_VPN_LIMITS, PAGED_ARRAY_MAX_LIMIT, 2 ** 52 + 1, 1, 5000]) {
       const a = new PagedArray(limit);
       const idx = [0, limit - 1];
       for (let k = 0; 2 ** k < limit; k++) idx.push(2 ** k, 2 ** k - 1);
