@@ -5,6 +5,7 @@
 // the allocator's free count matches its lists.
 
 import { LEVEL_SIZE } from "../hw/addr.js";
+import { PagedArray } from "../hw/paged_array.js";
 import { PTE_P, PTE_PS, entryPfn } from "../hw/x86_pte.js";
 import type { HostKernel } from "./kernel.js";
 import { LRU_NAMES } from "./lru.js";
@@ -16,6 +17,10 @@ function fail(msg: string): never {
   throw new Error(`host mm invariant: ${msg}`);
 }
 
+/** Marks per frame in checkInvariants()'s scratch array. */
+const MAPPED = 1;
+const ON_LRU = 2;
+
 interface MmTally {
   rss: number;
   zero: number;
@@ -26,13 +31,15 @@ interface MmTally {
 
 export function checkInvariants(k: HostKernel): void {
   const m = k.meta;
-  const swapRefs = new Map<number, number>();
+  // Swap PTEs per slot (committed only where slots are used), and MAPPED/ON_LRU per frame.
+  const swapRefs = new PagedArray(Math.max(k.swap?.max ?? 1, 1));
+  const marks = new Uint8Array(m.flags.length);
   let anonMapped = 0;
   let tablePages = 0;
-  const mapped = new Set<number>();
+  let swapPtes = 0;
   for (const mm of k.processes()) {
     const t: MmTally = { rss: 0, zero: 0, swapents: 0, hugetlb: 0, tables: 1 };
-    walkTable(k, mm, mm.pgd, 4, 0, t, swapRefs, mapped);
+    walkTable(k, mm, mm.pgd, 4, 0, t, swapRefs, marks);
     t.tables += mm.deposited.size;
     if (t.rss !== mm.rss) fail(`mm ${mm.id} rss ${mm.rss} but its tables map ${t.rss} anon pages`);
     if (t.zero !== mm.rssZeroPage) fail(`mm ${mm.id} rssZeroPage ${mm.rssZeroPage} but ${t.zero} zero-page PTEs`);
@@ -41,11 +48,11 @@ export function checkInvariants(k: HostKernel): void {
     if (t.tables * 4096 !== mm.pgtablesBytes) fail(`mm ${mm.id} pgtables_bytes ${mm.pgtablesBytes} but ${t.tables} table pages`);
     anonMapped += t.rss;
     tablePages += t.tables;
+    swapPtes += t.swapents;
   }
   if (anonMapped !== k.nrAnonMapped) fail(`nr_anon_pages ${k.nrAnonMapped} but ${anonMapped} mapped`);
   if (tablePages !== k.nrPageTablePages) fail(`nr_page_table_pages ${k.nrPageTablePages} but ${tablePages} reachable`);
   // LRU lists.
-  const onLru = new Set<number>();
   for (let lru = 0; lru < 4; lru++) {
     const head = m.lruBase + lru;
     let pages = 0;
@@ -53,20 +60,20 @@ export function checkInvariants(k: HostKernel): void {
       if (m.prev[m.next[p]!] !== p) fail(`broken LRU links at frame ${p}`);
       if ((m.flags[p]! & PG_lru) === 0) fail(`frame ${p} on ${LRU_NAMES[lru]} without PG_lru`);
       if (k.lru.folioLru(p) !== lru) fail(`frame ${p} on ${LRU_NAMES[lru]} but its flags say ${LRU_NAMES[k.lru.folioLru(p)]}`);
-      if (onLru.has(p)) fail(`frame ${p} twice on the LRU`);
-      onLru.add(p);
+      if ((marks[p]! & ON_LRU) !== 0) fail(`frame ${p} twice on the LRU`);
+      marks[p] = marks[p]! | ON_LRU;
       pages += m.nrPages(p);
     }
     if (pages !== k.lru.nrPages[lru]) fail(`${LRU_NAMES[lru]} holds ${pages} pages but counts ${k.lru.nrPages[lru]}`);
   }
-  for (const p of mapped) if (!onLru.has(p)) fail(`mapped anon frame ${p} is on no LRU list`);
+  for (let p = 0; p < marks.length; p++) if (marks[p] === MAPPED) fail(`mapped anon frame ${p} is on no LRU list`);
   // Swap.
   const swap = k.swap;
   if (swap) {
     let free = 0;
     let cached = 0;
     for (let s = 1; s < swap.max; s++) {
-      const refs = swapRefs.get(s) ?? 0;
+      const refs = swapRefs.get(s);
       if (swap.count(s) !== refs) fail(`swap slot ${s} counts ${swap.count(s)} references but ${refs} swap PTEs point at it`);
       if (swap.swapMap[s] === 0) free++;
       const pfn = swap.cache[s]!;
@@ -78,7 +85,7 @@ export function checkInvariants(k: HostKernel): void {
     }
     if (free !== swap.nrSwapPages) fail(`nr_swap_pages ${swap.nrSwapPages} but ${free} free slots`);
     if (cached !== k.nrSwapcached) fail(`nr_swapcached ${k.nrSwapcached} but ${cached} cached slots`);
-  } else if (swapRefs.size > 0) fail("swap PTEs without a swap device");
+  } else if (swapPtes > 0) fail("swap PTEs without a swap device");
   // Buddy.
   let free = (k.buddy.pristineEnd - k.buddy.pristine) | 0;
   for (let o = 0; o < k.buddy.nrFreeArea.length; o++) {
@@ -98,8 +105,8 @@ function walkTable(
   level: number,
   base: number,
   t: MmTally,
-  swapRefs: Map<number, number>,
-  mapped: Set<number>,
+  swapRefs: PagedArray,
+  marks: Uint8Array,
 ): void {
   const m = k.meta;
   const size = LEVEL_SIZE[level]!;
@@ -111,13 +118,14 @@ function walkTable(
     if ((lo & PTE_P) === 0) {
       if (level !== 1) fail(`mm ${mm.id}: non-present non-zero entry at level ${level}`);
       const slot = swpOffset(lo, hi);
-      swapRefs.set(slot, (swapRefs.get(slot) ?? 0) + 1);
+      if (slot >= swapRefs.limit) fail(`mm ${mm.id}: swap PTE for slot ${slot}, beyond the swap device (${k.swap?.max ?? 0} slots)`);
+      swapRefs.set(slot, swapRefs.get(slot) + 1);
       t.swapents++;
       continue;
     }
     if (level > 1 && (lo & PTE_PS) === 0) {
       t.tables++;
-      walkTable(k, mm, entryPfn(lo, hi), level - 1, addr, t, swapRefs, mapped);
+      walkTable(k, mm, entryPfn(lo, hi), level - 1, addr, t, swapRefs, marks);
       continue;
     }
     const pfn = leafPfn(lo, hi, level);
@@ -137,6 +145,6 @@ function walkTable(
       fail(`frame ${pfn} rmap says mm ${m.mapMm[pfn]} 0x${m.mapAddr[pfn]!.toString(16)}, tables say mm ${mm.id} 0x${addr.toString(16)}`);
     if (m.nrPages(pfn) !== pages) fail(`frame ${pfn} is a ${m.nrPages(pfn)}-page folio mapped at level ${level}`);
     t.rss += pages;
-    mapped.add(pfn);
+    marks[pfn] = MAPPED;
   }
 }

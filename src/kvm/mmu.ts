@@ -115,6 +115,8 @@ export interface KvmMmu {
   readonly translates: "gpa" | "gva";
   /** The root the tables start at for the guest tables rooted at gfn `pgd` (TDP: the VM's one root), or null if no vCPU holds one. */
   rootFor(pgd: number): MmuRoot | null;
+  /** The MMU's own invariants (counts against the tables, rmaps, links): what is wrong, or nothing. For checkers. */
+  checkInvariants(): string[];
 }
 
 /** The top table of an MMU's tree: its host frame and level. */
@@ -160,6 +162,8 @@ export interface VcpuMmu {
    * another CPU holds an invalidation open: the RET_PF_* code, without the retry loop.
    */
   preFaultMemory(gpa: number, write: boolean): number;
+  /** The frame of the guest's page-table root, as its last CR3 load gave it. */
+  guestRootGfn(): number;
   /**
    * The gfn the vCPU's last access to gva reached, without side effects: the hardware's gpa
    * under EPT/NPT, the gfn the current root's spte shadows under shadow paging (-1: none now).

@@ -58,7 +58,7 @@ export class ShadowMmuPages {
    */
   readonly dmapRo = new Set<number>();
   observer: SpteObserver | null = null;
-  /** Bumped by every spte change (lets the checker's per-vCPU translation memo know it is out of date). */
+  /** Bumped by every spte change (lets the per-vCPU memo of accessedGfn(), vcpu_mmu.ts, know it is out of date). */
   spteGen = 0;
   /** The reverse maps from gfns to the leaf sptes that map them. */
   readonly rmap: ShadowRmap = new ShadowRmap(this);

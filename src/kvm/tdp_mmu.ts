@@ -251,6 +251,17 @@ export class TdpMmu implements KvmMmu {
     return n;
   }
 
+  /** pages_4k/2m/1g (kept by setSpte()) count the present leaves. */
+  checkInvariants(): string[] {
+    const leaves = [0, 0, 0, 0];
+    this.forEachLeaf((_gfn, level) => {
+      leaves[Math.min(level, 3)]!++;
+    });
+    const s = this.stats;
+    if (leaves[1] === s.pages_4k && leaves[2] === s.pages_2m && leaves[3] === s.pages_1g) return [];
+    return [`pages_4k/2m/1g ${s.pages_4k}/${s.pages_2m}/${s.pages_1g}, the tables hold ${leaves.slice(1).join("/")} leaves`];
+  }
+
   /**
    * __tdp_mmu_zap_root() of the subtree at `table` (a table at `level` covering gfns from
    * `base`), bottom-up: each child table is freed once its entries are gone and the entry

@@ -39,6 +39,7 @@ import { RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu } from "./mmu.js";
 import { type PageFaultFn, kvmMmuDoPageFault } from "./page_fault.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
+import type { KvmMmuPage } from "./shadow_page.js";
 import type { ShadowSync } from "./shadow_sync.js";
 import { ROOTS_ALL, ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { tdpPageFault } from "./tdp_fault.js";
@@ -130,6 +131,10 @@ export class TdpVcpuMmu implements VcpuMmu {
     return kvmMmuDoPageFault(this.vcpu.kvm, this.vcpu, this.pageFault, gpa, write ? PFERR_WRITE : 0, write, false);
   }
 
+  guestRootGfn(): number {
+    return this.hw.cr3Frame;
+  }
+
   accessedGfn(_gva: number): number {
     return Math.floor(this.hw.gpa / PAGE_SIZE);
   }
@@ -196,10 +201,33 @@ export class TdpVcpuMmu implements VcpuMmu {
   }
 }
 
+/** gva -> the gfn a root's spte shadows there (ShadowMmu.gfnAt()), memoised until any spte changes (spteGen). */
+class ShadowedGfnMemo {
+  static readonly SIZE = 1024;
+  private readonly vpn = new Float64Array(ShadowedGfnMemo.SIZE).fill(-1);
+  private readonly gen = new Float64Array(ShadowedGfnMemo.SIZE);
+  private readonly root = new Float64Array(ShadowedGfnMemo.SIZE);
+  private readonly gfn = new Float64Array(ShadowedGfnMemo.SIZE);
+
+  gfnAt(shadow: ShadowMmu, sp: KvmMmuPage, gva: number): number {
+    const vpn = Math.floor(gva / PAGE_SIZE);
+    const i = vpn & (ShadowedGfnMemo.SIZE - 1);
+    const gen = shadow.spteGen;
+    if (this.vpn[i] === vpn && this.gen[i] === gen && this.root[i] === sp.spt) return this.gfn[i]!;
+    const gfn = shadow.gfnAt(sp, gva);
+    this.vpn[i] = vpn;
+    this.gen[i] = gen;
+    this.root[i] = sp.spt;
+    this.gfn[i] = gfn;
+    return gfn;
+  }
+}
+
 /** The vCPU under shadow paging: the hardware runs natively on the shadow root of `shadow`. */
 export class ShadowPagingVcpuMmu implements VcpuMmu {
   readonly hw: Mmu;
-  private readonly shadow: ShadowVcpuMmu;
+  readonly shadow: ShadowVcpuMmu;
+  private readonly gfnMemo = new ShadowedGfnMemo();
   /** vcpu->arch.mmu->page_fault, and the write fault on a write-protected frame, bound to this vCPU's context. */
   private readonly pageFault: PageFaultFn;
   private readonly writeFault: PageFaultFn;
@@ -368,8 +396,14 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     return this.vcpu.fault.fail(`KVM_PRE_FAULT_MEMORY at gpa 0x${gpa.toString(16)}: not supported under shadow paging`);
   }
 
+  guestRootGfn(): number {
+    return this.shadow.cr3Gfn;
+  }
+
+  /** The hardware's physical address is a host one: the gfn comes from the spte that maps gva (its shadowed translation). */
   accessedGfn(gva: number): number {
-    return this.shadow.gfnOf(gva);
+    const sp = this.shadow.root.sp;
+    return sp === null ? -1 : this.gfnMemo.gfnAt(this.shadowMmu, sp, gva);
   }
 
   /** vcpu_enter_guest() up to the entry: KVM's requests serviced and a root loaded. */

@@ -15,13 +15,21 @@ import { PG_buddy } from "../host/page_flags.js";
 import { filePageContent } from "../guest/filemap.js";
 import { VM_SHARED } from "../guest/mm.js";
 import type { GuestProcess } from "../guest/process.js";
-import type { ShadowVcpuMmu } from "../kvm/shadow_vcpu.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import type { Vcpu } from "../kvm/kvm.js";
 import type { ProcState, VmState } from "./machine.js";
+import { PAGED_ARRAY_MAX_LIMIT, PagedArray } from "../hw/paged_array.js";
+import { GUEST_PHYS_LIMIT } from "./scenario_limits.js";
 
-/** Marks a page whose content the run cannot predict (after MADV_FREE of its backing). */
-export const UNKNOWN = -1;
+/**
+ * A frame whose content the run cannot predict (after MADV_FREE of its backing) holds this
+ * tag in GuestData.expected, with a 1 in GuestData.unknown (a written value may have the same bits).
+ */
+const UNKNOWN_TAG = 0xffffffff;
+/** Guest frame numbers the model can hold. */
+const GFN_LIMIT = GUEST_PHYS_LIMIT / PAGE_SIZE;
+/** Virtual page numbers of every gva a number holds exactly. */
+const VPN_LIMIT = PAGED_ARRAY_MAX_LIMIT / PAGE_SIZE;
 
 /** Messages kept in the report (the counts go on). */
 const MAX_MESSAGES = 20;
@@ -51,54 +59,60 @@ export interface MemoryObserver {
   exited(vm: number, proc: GuestProcess): void;
 }
 
-/** gva -> gfn through a vCPU's current shadow root, memoised until any spte changes (the shadow MMU's spteGen). */
-class ShadowGfnMemo {
-  static readonly SIZE = 1024;
-  private readonly vpn = new Float64Array(ShadowGfnMemo.SIZE).fill(-1);
-  private readonly gen = new Float64Array(ShadowGfnMemo.SIZE);
-  private readonly root = new Float64Array(ShadowGfnMemo.SIZE);
-  private readonly gfn = new Float64Array(ShadowGfnMemo.SIZE);
-
-  /** The gfn behind gva in the current root now (-1: none). */
-  gfnOf(s: ShadowVcpuMmu, gva: number): number {
-    const sp = s.root.sp;
-    if (sp === null) return -1;
-    const vpn = Math.floor(gva / PAGE_SIZE);
-    const i = vpn & (ShadowGfnMemo.SIZE - 1);
-    const gen = s.shadow.spteGen;
-    if (this.vpn[i] === vpn && this.gen[i] === gen && this.root[i] === sp.spt) return this.gfn[i]!;
-    const gfn = s.shadow.gfnAt(sp, gva);
-    this.vpn[i] = vpn;
-    this.gen[i] = gen;
-    this.root[i] = sp.spt;
-    this.gfn[i] = gfn;
-    return gfn;
-  }
-}
-
-/** One VM's expectations: what each guest frame, virtual page and file page should read. */
+/**
+ * One VM's expectations: what each guest frame, virtual page and file page should read, each
+ * in a PagedArray by page number (0: never written, as every written value and file page
+ * content is nonzero).
+ */
 class GuestData {
   /**
-   * gfn -> the value last written (absent: zero, UNKNOWN: any). Keyed by guest frame, so a
-   * balloon's madvise on a gpa range or the guest clearing a frame it reuses can update it.
+   * gfn -> the value last written (0: zero, UNKNOWN_TAG: see unknown). Keyed by guest frame, so
+   * a balloon's madvise on a gpa range or the guest clearing a frame it reuses can update it.
    */
-  readonly expected = new Map<number, number>();
+  readonly expected = new PagedArray(GFN_LIMIT);
+  /** 1 where expected's UNKNOWN_TAG means "any value" (committed only where MADV_FREE ran). */
+  readonly unknown = new PagedArray(GFN_LIMIT);
   /** What each process (or, without a kernel, each address space) last wrote, by virtual page (forgotten on munmap and exit). */
-  readonly writtenByGva = new Map<object, Map<number, number>>();
-  /** What each written file page holds: ino * 2^36 + page index -> the value last written through a shared mapping. */
-  readonly fileData = new Map<number, number>();
+  private readonly writtenByGva = new Map<object, PagedArray>();
+  /** The owner written() returned last, and its pages (a vCPU runs one owner for a slice). */
+  private lastOwner: object | null = null;
+  private lastWritten: PagedArray | null = null;
+  /** What each written file page holds, by inode and page index: the value last written through a shared mapping. */
+  private readonly fileData: PagedArray[] = [];
   /** Some process has a shared file mapping (its writes go to fileData, checked per write only then). */
   sharedFileMaps = false;
-  /** Per vCPU id, under shadow paging. */
-  readonly memos: ShadowGfnMemo[] = [];
 
-  byGva(owner: object): Map<number, number> {
-    let m = this.writtenByGva.get(owner);
-    if (m === undefined) {
-      m = new Map();
-      this.writtenByGva.set(owner, m);
+  /** Sets what frame gfn should read. */
+  expect(gfn: number, value: number): void {
+    this.expected.set(gfn, value);
+    if (value === UNKNOWN_TAG) this.unknown.set(gfn, 0);
+  }
+
+  /** The virtual pages `owner` wrote. */
+  written(owner: object): PagedArray {
+    if (owner === this.lastOwner && this.lastWritten !== null) return this.lastWritten;
+    let w = this.writtenByGva.get(owner);
+    if (w === undefined) {
+      w = new PagedArray(VPN_LIMIT);
+      this.writtenByGva.set(owner, w);
     }
-    return m;
+    this.lastOwner = owner;
+    this.lastWritten = w;
+    return w;
+  }
+
+  /** `owner`'s writes to virtual pages [first, last] are forgotten. */
+  forget(owner: object, first: number, last: number): void {
+    this.writtenByGva.get(owner)?.clearRange(first, last);
+  }
+
+  /** `owner` is gone, with everything it wrote. */
+  dropOwner(owner: object): void {
+    this.writtenByGva.delete(owner);
+    if (owner === this.lastOwner) {
+      this.lastOwner = null;
+      this.lastWritten = null;
+    }
   }
 
   /** What `proc` should read at `gva` when it never wrote there itself: file data in a file mapping, zero elsewhere. */
@@ -106,7 +120,8 @@ class GuestData {
     const v = proc.findVma(gva);
     if (v === null || v.file === undefined) return 0;
     const index = (v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE);
-    return this.fileData.get(v.file.ino * 2 ** 36 + index) ?? filePageContent(v.file.ino, index);
+    const written = this.fileData[v.file.ino]?.get(index) ?? 0;
+    return written !== 0 ? written : filePageContent(v.file.ino, index);
   }
 
   /** A write by `proc` at `gva` that went to a shared file mapping's page-cache page: recorded as the file's data; false if not one. */
@@ -114,7 +129,10 @@ class GuestData {
     if (!this.sharedFileMaps) return false;
     const v = proc.findVma(gva);
     if (v === null || v.file === undefined || (v.flags & VM_SHARED) === 0) return false;
-    this.fileData.set(v.file.ino * 2 ** 36 + (v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE), value);
+    const ino = v.file.ino;
+    let data = this.fileData[ino];
+    if (data === undefined) this.fileData[ino] = data = new PagedArray(VPN_LIMIT);
+    data.set((v.pgoff ?? 0) + Math.floor((gva - v.start) / PAGE_SIZE), value);
     return true;
   }
 }
@@ -147,11 +165,6 @@ export class Checker implements MemoryObserver {
     return this.data.length - 1;
   }
 
-  /** What guest frame `gfn` of VM `vm` should read (absent: zero, UNKNOWN: any). */
-  expected(vm: number, gfn: number): number | undefined {
-    return this.data[vm]!.expected.get(gfn);
-  }
-
   violation(msg: string): void {
     this.invariantViolations++;
     if (this.violations.length < MAX_MESSAGES) this.violations.push(msg);
@@ -162,17 +175,14 @@ export class Checker implements MemoryObserver {
   access(ps: ProcState, vcpu: Vcpu, gva: number, frame: number, write: boolean, value: number): void {
     const d = this.data[ps.vm.id]!;
     if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
-    // Natively the hardware's physical address is a host one: under shadow paging the guest
-    // frame comes from the spte that maps gva (its shadowed translation).
-    const shadow = vcpu.shadow;
-    const gfn = shadow !== null ? this.shadowGfn(d, vcpu.id, shadow, gva) : Math.floor(vcpu.mmu.gpa / PAGE_SIZE);
+    const gfn = vcpu.archMmu.accessedGfn(gva);
     if (gfn < 0) this.noShadowEntry(ps, gva);
-    if (this.checkShadowWalks && ps.vm.kernel !== null && gfn >= 0) this.checkWalk(ps, vcpu, gva, gfn);
+    else if (this.checkShadowWalks && ps.vm.kernel !== null) this.checkWalk(ps, vcpu, gva, gfn);
     const page = Math.floor(gva / PAGE_SIZE);
-    const byGva = d.byGva(ps.process ?? ps.space!);
+    const written = d.written(ps.process ?? ps.space!);
     if (write) {
-      d.expected.set(gfn, value);
-      if (ps.process === null || !d.sharedFileWrite(ps.process, gva, value)) byGva.set(page, value);
+      if (gfn >= 0) d.expect(gfn, value);
+      if (ps.process === null || !d.sharedFileWrite(ps.process, gva, value)) written.set(page, value);
       return;
     }
     this.valuesRead++;
@@ -180,37 +190,47 @@ export class Checker implements MemoryObserver {
     // Two views of what the guest should read: what its frame last held (zero after the
     // guest cleared it or the host discarded it), and what its process last wrote at this
     // address (which no host action may take away from a page still in use).
-    const want = d.expected.get(gfn) ?? 0;
-    let wrote = byGva.get(page);
-    if (wrote === undefined) wrote = ps.process === null ? 0 : d.unwrittenValue(ps.process, gva);
-    if (want !== UNKNOWN && (value !== want || value !== wrote)) this.dataError(ps, gva, value, want, wrote);
+    let wrote = written.get(page);
+    if (wrote === 0 && ps.process !== null) wrote = d.unwrittenValue(ps.process, gva);
+    if (gfn < 0) {
+      if (value !== wrote) this.dataError(ps, gva, value, wrote, wrote);
+      return;
+    }
+    const want = d.expected.get(gfn);
+    if (want === UNKNOWN_TAG && d.unknown.get(gfn) !== 0) return;
+    if (value !== want || value !== wrote) this.dataError(ps, gva, value, want, wrote);
   }
 
   frameCleared(vm: number, gfn: number): void {
-    this.data[vm]!.expected.delete(gfn);
+    this.data[vm]!.expected.set(gfn, 0);
   }
 
   frameCopied(vm: number, dst: number, src: number): void {
-    const expected = this.data[vm]!.expected;
-    const want = expected.get(src);
-    if (want === undefined) expected.delete(dst);
-    else expected.set(dst, want);
+    const d = this.data[vm]!;
+    const want = d.expected.get(src);
+    d.expected.set(dst, want);
+    if (want === UNKNOWN_TAG) d.unknown.set(dst, d.unknown.get(src));
   }
 
   frameFilled(vm: number, gfn: number, value: number): void {
-    this.data[vm]!.expected.set(gfn, value);
+    this.data[vm]!.expect(gfn, value);
   }
 
   rangeDiscarded(vm: number, gpa: number, size: number, advice: string): void {
     if (advice !== "DONTNEED" && advice !== "FREE") return;
-    const expected = this.data[vm]!.expected;
+    const d = this.data[vm]!;
     const first = Math.floor(gpa / PAGE_SIZE);
     const last = Math.floor((gpa + size - 1) / PAGE_SIZE);
-    for (const gfn of [...expected.keys()]) {
-      if (gfn < first || gfn > last) continue;
-      if (advice === "DONTNEED") expected.delete(gfn);
-      else expected.set(gfn, UNKNOWN);
+    if (advice === "DONTNEED") {
+      d.expected.clearRange(first, last);
+      d.unknown.clearRange(first, last);
+      return;
     }
+    // A frame nobody wrote reads zero whether or not the host keeps it.
+    d.expected.forEachNonZero(first, last, (gfn) => {
+      d.expected.set(gfn, UNKNOWN_TAG);
+      d.unknown.set(gfn, 1);
+    });
   }
 
   sharedFileMapped(vm: number): void {
@@ -218,16 +238,11 @@ export class Checker implements MemoryObserver {
   }
 
   unmapped(vm: number, proc: GuestProcess, gva: number, size: number): void {
-    const m = this.data[vm]!.writtenByGva.get(proc);
-    if (m === undefined) return;
-    const first = Math.floor(gva / PAGE_SIZE);
-    const last = Math.floor((gva + size - 1) / PAGE_SIZE);
-    if (last - first < m.size) for (let p = first; p <= last; p++) m.delete(p);
-    else for (const p of [...m.keys()]) if (p >= first && p <= last) m.delete(p);
+    this.data[vm]!.forget(proc, Math.floor(gva / PAGE_SIZE), Math.floor((gva + size - 1) / PAGE_SIZE));
   }
 
   exited(vm: number, proc: GuestProcess): void {
-    this.data[vm]!.writtenByGva.delete(proc);
+    this.data[vm]!.dropOwner(proc);
   }
 
   // ---- Per-access checks
@@ -246,18 +261,11 @@ export class Checker implements MemoryObserver {
 
   /** The access's gfn against the one the guest kernel's own tables map (checks "full"). */
   private checkWalk(ps: ProcState, vcpu: Vcpu, gva: number, gfn: number): void {
-    const shadow = vcpu.shadow;
-    const want = this.guestGfnOf(ps.vm, shadow !== null ? shadow.cr3Gfn : vcpu.mmu.cr3Frame, gva);
+    const want = this.guestGfnOf(ps.vm, vcpu.archMmu.guestRootGfn(), gva);
     if (want !== -2 && want !== gfn)
       this.violation(
-        `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)}, but the guest's tables map ${want < 0 ? "nothing" : `gfn 0x${want.toString(16)}`} there: a stale ${shadow !== null ? "shadow entry or " : ""}TLB entry`,
+        `${ps.vm.cfg.name}/${ps.cfg.name}: gva 0x${gva.toString(16)} went to gfn 0x${gfn.toString(16)}, but the guest's tables map ${want < 0 ? "nothing" : `gfn 0x${want.toString(16)}`} there: a stale TLB entry (or, under shadow paging, shadow entry)`,
       );
-  }
-
-  private shadowGfn(d: GuestData, cpu: number, shadow: ShadowVcpuMmu, gva: number): number {
-    let memo = d.memos[cpu];
-    if (memo === undefined) d.memos[cpu] = memo = new ShadowGfnMemo();
-    return memo.gfnOf(shadow, gva);
   }
 
   private dataError(ps: ProcState, gva: number, got: number, want: number, wrote: number): void {
@@ -296,8 +304,8 @@ export class Checker implements MemoryObserver {
 
   /**
    * The structures' own invariants: the host mm's (rmap, LRU, swap counts, accounting, free
-   * lists: host/invariants.ts) and each shadow MMU's (rmaps, parent links, counts, write
-   * tracking: kvm/shadow_check.ts). O(memory): the engine runs it at the end of a run, and
+   * lists: host/invariants.ts) and each VM's MMU's (the TDP MMU's leaf counts; the shadow MMU's
+   * rmaps, parent links, counts, write tracking: kvm/shadow_check.ts). O(memory): the engine runs it at the end of a run, and
    * with checks "full" every CHECK_EVERY slices. Returns the number of violations found.
    */
   checkStructures(): number {
@@ -310,10 +318,8 @@ export class Checker implements MemoryObserver {
       bad++;
     }
     for (const vm of this.vms) {
-      const sh = vm.qemu.kvm.shadow;
-      if (sh === null) continue;
-      for (const msg of sh.checkInvariants()) {
-        this.violation(`${vm.cfg.name}: shadow MMU invariant: ${msg}`);
+      for (const msg of vm.qemu.kvm.mmu.checkInvariants()) {
+        this.violation(`${vm.cfg.name}: ${vm.cfg.mmu} MMU invariant: ${msg}`);
         bad++;
       }
     }

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// A sparse array of 32-bit values indexed by a whole number below a limit fixed at
+// construction (at most 2^53): a radix tree of directory nodes over fixed-size leaves, each leaf
+// a Uint32Array committed on the first nonzero write. Entries never written read 0. No hardware
+// in it: a store for the checkers above (sim/checker.ts's per-page expectations, the host mm
+// invariants' swap-slot counts), 4 bytes an entry, no object or heap-number key per entry.
+//
+//   index:   | top dir bits | ... | DIR_BITS (11) | LEAF_BITS (12) |
+//              root node            last dir level    entry in a leaf
+//
+// Directory nodes are DIR_SIZE Int32 entries each, packed in one pool (node 0 is the root). An
+// entry of an inner level holds its child node's number, one of the last level a leaf's
+// number + 1; 0 means nothing committed below. get() and set() remember the last leaf they
+// reached, so runs of accesses within 2^LEAF_BITS entries walk no directory.
+
+export const LEAF_BITS = 12;
+const LEAF_SIZE = 1 << LEAF_BITS;
+const LEAF_MASK = LEAF_SIZE - 1;
+const INV_LEAF_SIZE = 1 / LEAF_SIZE;
+const DIR_BITS = 11;
+const DIR_SIZE = 1 << DIR_BITS;
+const DIR_MASK = DIR_SIZE - 1;
+/** Largest limit: every index is a safe integer. */
+export const PAGED_ARRAY_MAX_LIMIT = 2 ** 53;
+
+export class PagedArray {
+  /** Directory levels above the leaves. */
+  private readonly depth: number;
+  /** 2^-(DIR_BITS * level), by directory level (0: the one above the leaves). */
+  private readonly scale: Float64Array;
+  private dir: Int32Array;
+  private nodes = 1;
+  private readonly leaves: Uint32Array[] = [];
+  /** Leaves released by clearRange(), zeroed, for the next commit. */
+  private readonly spare: number[] = [];
+  private committedLeaves = 0;
+  /** The leaf get() or set() reached last, and its number (index >> LEAF_BITS); NaN: none. */
+  private cacheNo = Number.NaN;
+  private cacheLeaf: Uint32Array = new Uint32Array(0);
+
+  constructor(
+    /** Indices run from 0 to limit - 1. */
+    readonly limit: number,
+  ) {
+    if (!Number.isSafeInteger(limit - 1) || limit < 1 || limit > PAGED_ARRAY_MAX_LIMIT)
+      throw new RangeError(`PagedArray limit ${limit}: a whole number from 1 to 2^53`);
+    let bits = LEAF_BITS + 1;
+    while (2 ** bits < limit) bits++;
+    this.depth = Math.ceil((bits - LEAF_BITS) / DIR_BITS);
+    this.scale = new Float64Array(this.depth);
+    for (let k = 0; k < this.depth; k++) this.scale[k] = 2 ** (-DIR_BITS * k);
+    this.dir = new Int32Array(DIR_SIZE);
+  }
+
+  /** The value at index i (0 if never written). */
+  get(i: number): number {
+    const n = Math.floor(i * INV_LEAF_SIZE);
+    if (n === this.cacheNo) return this.cacheLeaf[i & LEAF_MASK]!;
+    return this.getSlow(i, n);
+  }
+
+  /** Sets the value at index i; a 0 where no leaf is committed commits none. */
+  set(i: number, v: number): void {
+    const n = Math.floor(i * INV_LEAF_SIZE);
+    if (n === this.cacheNo) this.cacheLeaf[i & LEAF_MASK] = v;
+    else this.setSlow(i, n, v);
+  }
+
+  /** Leaves committed now (each 2^LEAF_BITS entries, 4 bytes each). */
+  get leafCount(): number {
+    return this.committedLeaves;
+  }
+
+  /** Bytes held: the committed and spare leaves and the directory. */
+  get bytes(): number {
+    return (this.committedLeaves + this.spare.length) * LEAF_SIZE * 4 + this.dir.byteLength;
+  }
+
+  /** Sets [first, last] to 0; leaves wholly inside are released. */
+  clearRange(first: number, last: number): void {
+    this.forLeaves(first, last, (slot, leafNo, lo, hi) => {
+      const leaf = this.leaves[this.dir[slot]! - 1]!;
+      if (lo > 0 || hi < LEAF_MASK) {
+        leaf.fill(0, lo, hi + 1);
+        return;
+      }
+      leaf.fill(0);
+      this.spare.push(this.dir[slot]! - 1);
+      this.dir[slot] = 0;
+      this.committedLeaves--;
+      if (leafNo === this.cacheNo) this.cacheNo = Number.NaN;
+    });
+  }
+
+  /** Calls fn with each index in [first, last] whose value is not 0, in ascending order. */
+  forEachNonZero(first: number, last: number, fn: (i: number) => void): void {
+    this.forLeaves(first, last, (slot, leafNo, lo, hi) => {
+      const leaf = this.leaves[this.dir[slot]! - 1]!;
+      const base = leafNo * LEAF_SIZE;
+      for (let j = lo; j <= hi; j++) if (leaf[j] !== 0) fn(base + j);
+    });
+  }
+
+  private getSlow(i: number, n: number): number {
+    this.checkIndex(i);
+    const slot = this.leafSlot(n, false);
+    if (slot < 0 || this.dir[slot] === 0) return 0;
+    const leaf = this.leaves[this.dir[slot]! - 1]!;
+    this.cacheNo = n;
+    this.cacheLeaf = leaf;
+    return leaf[i & LEAF_MASK]!;
+  }
+
+  private setSlow(i: number, n: number, v: number): void {
+    this.checkIndex(i);
+    const slot = this.leafSlot(n, v !== 0);
+    if (slot < 0) return;
+    let l = this.dir[slot]! - 1;
+    if (l < 0) {
+      if (v === 0) return;
+      l = this.commitLeaf();
+      this.dir[slot] = l + 1;
+    }
+    const leaf = this.leaves[l]!;
+    this.cacheNo = n;
+    this.cacheLeaf = leaf;
+    leaf[i & LEAF_MASK] = v;
+  }
+
+  private checkIndex(i: number): void {
+    if (!(i >= 0 && i < this.limit && Number.isInteger(i)))
+      throw new RangeError(`PagedArray index ${i}: a whole number from 0 to ${this.limit - 1}`);
+  }
+
+  /**
+   * The directory slot (pool offset) of the last level that holds leaf number n, creating the
+   * nodes on the way if `create`; -1 if a node on the way is missing and not created.
+   */
+  private leafSlot(n: number, create: boolean): number {
+    let node = 0;
+    for (let k = this.depth - 1; k > 0; k--) {
+      const slot = node * DIR_SIZE + (Math.floor(n * this.scale[k]!) & DIR_MASK);
+      let child = this.dir[slot]!;
+      if (child === 0) {
+        if (!create) return -1;
+        child = this.newNode();
+        this.dir[slot] = child;
+      }
+      node = child;
+    }
+    return node * DIR_SIZE + (n & DIR_MASK);
+  }
+
+  private newNode(): number {
+    if ((this.nodes + 1) * DIR_SIZE > this.dir.length) {
+      const grown = new Int32Array(this.dir.length * 2);
+      grown.set(this.dir);
+      this.dir = grown;
+    }
+    return this.nodes++;
+  }
+
+  private commitLeaf(): number {
+    this.committedLeaves++;
+    const l = this.spare.pop();
+    if (l !== undefined) return l;
+    this.leaves.push(new Uint32Array(LEAF_SIZE));
+    return this.leaves.length - 1;
+  }
+
+  /**
+   * Calls fn for each committed leaf that holds indices of [first, last] (clamped to the
+   * array), with its last-level directory slot, its number and the range [lo, hi] in it.
+   */
+  private forLeaves(first: number, last: number, fn: (slot: number, leafNo: number, lo: number, hi: number) => void): void {
+    const a = Math.max(0, Math.ceil(first));
+    const b = Math.min(this.limit - 1, Math.floor(last));
+    if (a > b) return;
+    this.visit(0, this.depth - 1, 0, Math.floor(a * INV_LEAF_SIZE), Math.floor(b * INV_LEAF_SIZE), a, b, fn);
+  }
+
+  /** The nodes below `node` (directory level k, covering leaf numbers from `base`), leaves firstLeaf..lastLeaf. */
+  private visit(
+    node: number,
+    k: number,
+    base: number,
+    firstLeaf: number,
+    lastLeaf: number,
+    a: number,
+    b: number,
+    fn: (slot: number, leafNo: number, lo: number, hi: number) => void,
+  ): void {
+    const span = 2 ** (DIR_BITS * k);
+    const from = Math.max(0, Math.floor((firstLeaf - base) / span));
+    const to = Math.min(DIR_MASK, Math.floor((lastLeaf - base) / span));
+    for (let e = from; e <= to; e++) {
+      const slot = node * DIR_SIZE + e;
+      const child = this.dir[slot]!;
+      if (child === 0) continue;
+      const childBase = base + e * span;
+      if (k > 0) {
+        this.visit(child, k - 1, childBase, firstLeaf, lastLeaf, a, b, fn);
+        continue;
+      }
+      const start = childBase * LEAF_SIZE;
+      fn(slot, childBase, Math.max(a - start, 0), Math.min(b - start, LEAF_MASK));
+    }
+  }
+}
