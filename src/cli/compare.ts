@@ -5,7 +5,7 @@
 
 import { parse as parseYaml } from "yaml";
 import { Engine, RunError } from "../sim/engine.js";
-import { VmFailure } from "../sim/guest_port.js";
+import { VmFailure } from "../kvm/vcpu.js";
 import type { Report } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";

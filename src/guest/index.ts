@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The guest kernel layer: its page tables in guest RAM, processes, faults, CR3 switches.
 
-export type { GuestCpuPort } from "./cpu_port.js";
-export { NativeCpuPort, type NativePortOptions } from "./native_port.js";
 export { GuestFrameAllocator, type GpaRange, type FrameAllocOptions, ORDER_4K, ORDER_2M, ORDER_1G } from "./frame_alloc.js";
 export { GuestPgtable, PAGE_TABLE, PAGE_USER_RO, PTE_SPECIAL, PTE_SOFT_DIRTY, leafPfn } from "./pgtable.js";
 export { GuestTlb, GuestCpu, MmuGather, TLB_NR_DYN_ASIDS, TLB_SINGLE_PAGE_FLUSH_CEILING } from "./tlb.js";

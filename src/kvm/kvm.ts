@@ -6,9 +6,13 @@
 import type { EventBus } from "../hw/events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
+import type { HostKernel } from "../host/kernel.js";
+import type { Mm } from "../host/mm_types.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
+import { GupOps } from "./gup.js";
 import { type Memslot, Memslots } from "./memslot.js";
 import type { KvmMmu, VcpuMmu } from "./mmu.js";
+import { KvmMmuPageAllocator } from "./mmu_page_alloc.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { ShadowSync } from "./shadow_sync.js";
 import { VmStat } from "./stats.js";
@@ -275,4 +279,16 @@ class KvmMmuNotifier implements MmuNotifier {
     });
     return young;
   }
+}
+
+/**
+ * KVM_CREATE_VM (kvm_create_vm()): a VM bound to the mm of the process that creates it (kvm->mm),
+ * whose pages KVM reaches by get_user_pages and whose changes it hears of through the
+ * mmu_notifier it registers there (kvm_init_mmu_notifier()); its tables' pages come from the
+ * host's page allocator.
+ */
+export function kvmCreateVm(host: HostKernel, mm: Mm, name: string, opts: KvmOptions, bus: EventBus): Kvm {
+  const kvm = new Kvm(name, host.mem, new GupOps(host, mm), new KvmMmuPageAllocator(host), opts, bus);
+  mm.registerNotifier(kvm.notifier);
+  return kvm;
 }
