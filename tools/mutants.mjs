@@ -139,7 +139,7 @@ export const MUTANTS = [
   {
     name: "no-mark-dirty",
     bug: "KVM does not mark the host folio dirty when it maps it writable",
-    edits: [["src/qemu/vm.ts", "    this.host.folioMarkDirty(pfn);\n", ""]],
+    edits: [["src/kvm/gup.ts", "    this.host.folioMarkDirty(pfn);\n", ""]],
     by: [DIRTY],
   },
   {

@@ -7,7 +7,7 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import { Engine, RunError } from "../sim/engine.js";
-import { VmFailure } from "../sim/guest_port.js";
+import { VmFailure } from "../kvm/kvm.js";
 import { ScenarioError } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";

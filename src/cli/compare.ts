@@ -6,7 +6,7 @@
 import { parse as parseYaml } from "yaml";
 import type { VCPU_STATS, VM_STATS } from "../kvm/stats.js";
 import { Engine, RunError } from "../sim/engine.js";
-import { VmFailure } from "../sim/guest_port.js";
+import { VmFailure } from "../kvm/kvm.js";
 import type { Report } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";

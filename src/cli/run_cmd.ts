@@ -6,7 +6,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
 import { Engine, RunError } from "../sim/engine.js";
-import { VmFailure } from "../sim/guest_port.js";
+import { VmFailure } from "../kvm/kvm.js";
 import { Machine } from "../sim/machine.js";
 import type { Report } from "../sim/report.js";
 import { DEFAULT_SCENARIO_YAML, ScenarioError } from "../sim/scenario_load.js";

@@ -28,7 +28,7 @@ import {
   frameHi,
   frameLo,
 } from "../hw/x86_pte.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import type { CpuPort } from "../hw/cpu_port.js";
 import type { GuestPageCache } from "./filemap.js";
 import { ORDER_1G, ORDER_2M } from "./frame_alloc.js";
 import type { GuestEventMap } from "./guest_events.js";
@@ -89,7 +89,7 @@ export class GuestFaultHandler {
   }
 
   /** __handle_mm_fault() + handle_pte_fault() for a 4 KiB anonymous VMA. */
-  private handlePteFault(port: GuestCpuPort, proc: GuestProcess, vma: Vma, gva: number, ec: number, cpu: number): FaultResult {
+  private handlePteFault(port: CpuPort, proc: GuestProcess, vma: Vma, gva: number, ec: number, cpu: number): FaultResult {
     const pg = this.pg;
     const write = (ec & PFERR_WRITE) !== 0;
     const page = alignDown(gva, 4096);
@@ -107,7 +107,7 @@ export class GuestFaultHandler {
   }
 
   /** do_anonymous_page(). */
-  private doAnonymousPage(port: GuestCpuPort, proc: GuestProcess, vma: Vma, page: number, gpa: number, write: boolean): FaultResult {
+  private doAnonymousPage(port: CpuPort, proc: GuestProcess, vma: Vma, page: number, gpa: number, write: boolean): FaultResult {
     const nx = (vma.flags & VM_EXEC) === 0 ? PTE_HI_NX : 0;
     if (!write && this.config.zeroPage) {
       // pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot)): read-only, no RSS.
@@ -125,7 +125,7 @@ export class GuestFaultHandler {
   }
 
   /** do_fault(): a file page not yet mapped here: do_read_fault(), do_cow_fault() or do_shared_fault(). */
-  private doFault(port: GuestCpuPort, proc: GuestProcess, vma: Vma, page: number, gpa: number, write: boolean): FaultResult {
+  private doFault(port: CpuPort, proc: GuestProcess, vma: Vma, page: number, gpa: number, write: boolean): FaultResult {
     const file = vma.file!;
     const cache = this.cache!;
     const index = (vma.pgoff ?? 0) + (page - vma.start) / PAGE_SIZE;
@@ -160,7 +160,7 @@ export class GuestFaultHandler {
   }
 
   /** A page for a private copy of `src`, not cleared but copied into; `src` is held against reclaim meanwhile. -1 if none. */
-  private allocCopy(port: GuestCpuPort, src: number): number {
+  private allocCopy(port: CpuPort, src: number): number {
     const cache = this.cache!;
     cache.locked = src;
     const gfn = this.pg.allocPages(port, 0, false);
@@ -171,7 +171,7 @@ export class GuestFaultHandler {
 
   /** do_wp_page(): a write to a read-only PTE of a writable VMA. */
   private doWpPage(
-    port: GuestCpuPort,
+    port: CpuPort,
     proc: GuestProcess,
     vma: Vma,
     page: number,
@@ -203,7 +203,7 @@ export class GuestFaultHandler {
 
   /** do_wp_page() on a page-cache page: wp_page_shared() for a shared mapping, wp_page_copy() for a private one. */
   private wpFilePage(
-    port: GuestCpuPort,
+    port: CpuPort,
     proc: GuestProcess,
     vma: Vma,
     page: number,
@@ -238,7 +238,7 @@ export class GuestFaultHandler {
 
   /** The entry already allows the access: ptep_set_access_flags(), which on x86 writes only for a write fault. */
   private spurious(
-    port: GuestCpuPort,
+    port: CpuPort,
     proc: GuestProcess,
     gpa: number,
     level: number,
@@ -254,7 +254,7 @@ export class GuestFaultHandler {
   }
 
   /** hugetlb_fault() -> hugetlb_no_page() / hugetlb_wp(). */
-  private hugetlbFault(port: GuestCpuPort, proc: GuestProcess, vma: Vma, gva: number, ec: number): FaultResult {
+  private hugetlbFault(port: CpuPort, proc: GuestProcess, vma: Vma, gva: number, ec: number): FaultResult {
     const pg = this.pg;
     const level = vma.pageLevel;
     const size = LEVEL_SIZE[level]!;

@@ -8,7 +8,7 @@ import { PTE_D, PTE_P, PTE_RW } from "../hw/x86_pte.js";
 import type { FaultResult } from "./fault.js";
 import { type GuestDisk, SWAP_CLUSTER_MAX, filePageContent } from "./filemap.js";
 import { GuestKernel } from "./kernel.js";
-import { NativeCpuPort } from "./native_port.js";
+import { NativeCpu } from "../hw/native_cpu.js";
 import { leafPfn } from "./pgtable.js";
 import type { GuestProcess } from "./process.js";
 
@@ -17,7 +17,7 @@ const MiB = 1024 * 1024;
 /** A guest on bare metal whose disk DMAs each file page's content tag into the frame. */
 function machine(ram = 64 * MiB) {
   const mem = new PhysMem(ram);
-  const port = new NativeCpuPort(mem, { levels: 4 });
+  const port = new NativeCpu(mem, { levels: 4 });
   const reads: [gfn: number, ino: number, index: number][] = [];
   const disk: GuestDisk = {
     readPage(gfn, ino, index) {

@@ -13,7 +13,7 @@
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import { PTE_P } from "../hw/x86_pte.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import type { CpuPort } from "../hw/cpu_port.js";
 import type { GuestEventMap } from "./guest_events.js";
 import type { GuestFile, MmStruct, Vma } from "./mm.js";
 import { type GuestPgtable, type PageCacheRmap, leafPfn } from "./pgtable.js";
@@ -95,7 +95,7 @@ export class GuestPageCache implements PageCacheRmap {
   }
 
   /** filemap_fault() for page `index` of `file`: the cache page's frame (read from the disk if absent), or -1 if no frame. */
-  fault(port: GuestCpuPort, file: GuestFile, index: number): { gfn: number; major: boolean } | null {
+  fault(port: CpuPort, file: GuestFile, index: number): { gfn: number; major: boolean } | null {
     const cached = file.pages.get(index);
     if (cached !== undefined) return { gfn: cached, major: false };
     // page_cache_ra_unbounded() would read ahead here; without readahead: one folio, filemap_read_folio().
@@ -138,7 +138,7 @@ export class GuestPageCache implements PageCacheRmap {
    * SWAP_CLUSTER_MAX are taken. A mapped page is unmapped from every process first
    * (try_to_unmap: ptep_clear_flush on each PTE). Dirty pages stay (no writeback).
    */
-  reclaim(port: GuestCpuPort, pages: number): number {
+  reclaim(port: CpuPort, pages: number): number {
     const want = Math.max(pages, SWAP_CLUSTER_MAX);
     const victims: number[] = [];
     for (let pass = 0; pass < 2 && victims.length < want; pass++) {
@@ -164,7 +164,7 @@ export class GuestPageCache implements PageCacheRmap {
   }
 
   /** try_to_unmap(): rmap_walk_file over the mappings of the page's file, clearing each PTE that maps it. */
-  private tryToUnmap(port: GuestCpuPort, cpu: number, gfn: number, p: CachePage): void {
+  private tryToUnmap(port: CpuPort, cpu: number, gfn: number, p: CachePage): void {
     const pg = this.pg;
     for (const mm of this.mms()) {
       for (const v of mm.vmas) {
@@ -186,7 +186,7 @@ export class GuestPageCache implements PageCacheRmap {
     }
   }
 
-  private cpuOf(port: GuestCpuPort): number {
+  private cpuOf(port: CpuPort): number {
     const i = this.tlb.cpus.findIndex((c) => c.port === port);
     return Math.max(i, 0);
   }

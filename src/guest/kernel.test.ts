@@ -8,7 +8,7 @@ import { PhysMem } from "../hw/phys_mem.js";
 import { PFERR_USER, PFERR_WRITE, PTE_A, PTE_D, PTE_PS, PTE_RW, PTE_US, entryPfn } from "../hw/x86_pte.js";
 import type { FaultResult } from "./fault.js";
 import { GuestKernel } from "./kernel.js";
-import { NativeCpuPort } from "./native_port.js";
+import { NativeCpu } from "../hw/native_cpu.js";
 import { PAGE_TABLE, leafPfn } from "./pgtable.js";
 import type { GuestProcess } from "./process.js";
 import { GUEST_COUNTERS, GUEST_PROCESS_COUNTERS } from "./stats.js";
@@ -29,7 +29,7 @@ function machine(o: Opts = {}) {
   const levels = o.levels ?? 4;
   const ram = o.ram ?? 64 * MiB;
   const mem = new PhysMem(ram);
-  const ports = Array.from({ length: o.cpus ?? 1 }, () => new NativeCpuPort(mem, { levels, pcide: o.pcide ?? true }));
+  const ports = Array.from({ length: o.cpus ?? 1 }, () => new NativeCpu(mem, { levels, pcide: o.pcide ?? true }));
   const bus = new EventBus();
   const events: SimEvent[] = [];
   bus.listen((e) => events.push(e));
@@ -103,7 +103,7 @@ describe("demand paging, 4-level", () => {
     const gvas = [0, 1, 2, 100, 511, 512, 700].map((i) => base + i * PAGE_SIZE);
     for (const g of gvas) expect(m.touch(p, g + 8, true)).toBe("ok");
     const frames = leafFrames(m.events);
-    const probe = new NativeCpuPort(m.mem, { levels: 4 }).mmu;
+    const probe = new NativeCpu(m.mem, { levels: 4 }).mmu;
     probe.loadCr3(p.pgd);
     const seen = new Set<number>();
     for (const g of gvas) {
@@ -511,7 +511,7 @@ describe("layout, counters, snapshot", () => {
 
   test("no events are built when nobody listens", () => {
     const mem = new PhysMem(16 * MiB);
-    const port = new NativeCpuPort(mem, { levels: 4 });
+    const port = new NativeCpu(mem, { levels: 4 });
     const bus = new EventBus();
     let built = 0;
     const orig = bus.emit.bind(bus);

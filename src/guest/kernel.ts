@@ -9,7 +9,7 @@
 
 import { EventBus } from "../hw/events.js";
 import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import type { CpuPort } from "../hw/cpu_port.js";
 import { GuestFaultHandler, type FaultResult } from "./fault.js";
 import { type GuestDisk, GuestPageCache, NULL_DISK, type PageCacheSnapshot } from "./filemap.js";
 import { type FrameAllocSnapshot, type GpaRange, GuestFrameAllocator } from "./frame_alloc.js";
@@ -25,7 +25,7 @@ export interface GuestKernelOptions {
   /** Usable guest RAM as e820 reports it: [start, end) guest-physical byte ranges. */
   ram: readonly GpaRange[];
   /** One port per guest CPU (at least one). */
-  cpus: readonly GuestCpuPort[];
+  cpus: readonly CpuPort[];
   /** Paging levels (CR4.LA57 gives 5); default 4. */
   levels?: 4 | 5;
   bus?: EventBus<GuestEventMap>;
@@ -260,7 +260,7 @@ export class GuestKernel {
   }
 
   /** free_pgtables(): groups nearby 4 KiB VMAs into one free_pgd_range() call; hugetlb VMAs go alone. */
-  private freePgtables(port: GuestCpuPort, mm: MmStruct, vmas: readonly Vma[], floor: number, ceiling: number): void {
+  private freePgtables(port: CpuPort, mm: MmStruct, vmas: readonly Vma[], floor: number, ceiling: number): void {
     const pmd = LEVEL_SIZE[2]!;
     for (let i = 0; i < vmas.length; ) {
       const first = vmas[i]!;

@@ -8,7 +8,7 @@ import { PhysMem } from "../hw/phys_mem.js";
 import { TableIter, levelFrames, physTables } from "../hw/table_iter.js";
 import { PTE_P } from "../hw/x86_pte.js";
 import { GuestKernel } from "./kernel.js";
-import { NativeCpuPort } from "./native_port.js";
+import { NativeCpu } from "../hw/native_cpu.js";
 
 const MiB = 1024 * 1024;
 
@@ -38,7 +38,7 @@ describe("page tables under random mmap/munmap", () => {
       fc.assert(
         fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
           const mem = new PhysMem(256 * MiB);
-          const port = new NativeCpuPort(mem, { levels });
+          const port = new NativeCpu(mem, { levels });
           const k = new GuestKernel({ ram: [[0, 256 * MiB]], cpus: [port], levels });
           const free0 = k.alloc.nrFree;
           const p = k.createProcess("p");

@@ -10,7 +10,7 @@
 import { type Gfn, type Gpa, LEVEL_SIZE, PAGE_SIZE, alignDown, tableIndex } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import type { CpuPort } from "../hw/cpu_port.js";
 import type { GuestFrameAllocator } from "./frame_alloc.js";
 import type { GuestEventMap } from "./guest_events.js";
 import type { MmStruct } from "./mm.js";
@@ -39,7 +39,7 @@ export interface PageCacheRmap {
   /** A PTE that mapped the page was cleared (folio_remove_rmap_pte). */
   unmapped(gfn: number): void;
   /** Direct reclaim: free at least `pages` frames if it can; the count freed. */
-  reclaim(port: GuestCpuPort, pages: number): number;
+  reclaim(port: CpuPort, pages: number): number;
 }
 
 export class GuestPgtable {
@@ -63,7 +63,7 @@ export class GuestPgtable {
 
   // ------------------------------------------------------------- entries
 
-  read(port: GuestCpuPort, gpa: number): void {
+  read(port: CpuPort, gpa: number): void {
     port.readEntry(gpa as Gpa);
     this.stats.pteReads++;
     this.lo = port.lo;
@@ -76,7 +76,7 @@ export class GuestPgtable {
    * first (the ptep_clear_flush() rule), and to write a malformed huge leaf.
    */
   setEntry(
-    port: GuestCpuPort,
+    port: CpuPort,
     mm: MmStruct,
     gpa: number,
     level: number,
@@ -104,7 +104,7 @@ export class GuestPgtable {
    * `clear` is false (the caller fills them: a disk read, a copy); -1 if none. When the buddy
    * allocator is empty, direct reclaim drops page-cache pages first (__alloc_pages_direct_reclaim).
    */
-  allocPages(port: GuestCpuPort, order: number, clear = true): number {
+  allocPages(port: CpuPort, order: number, clear = true): number {
     let gfn = this.alloc.allocPages(order);
     // simplified: reclaim only when the allocator is empty (no watermarks, no kswapd in the guest).
     while (gfn < 0 && this.cache !== null && this.cache.reclaim(port, 2 ** order) > 0) gfn = this.alloc.allocPages(order);
@@ -126,7 +126,7 @@ export class GuestPgtable {
   }
 
   /** A zeroed page-table page for `mm` (pte_alloc_one / pmd_alloc_one ...); -1 if none. */
-  allocTable(port: GuestCpuPort, mm: MmStruct): number {
+  allocTable(port: CpuPort, mm: MmStruct): number {
     const gfn = this.allocPages(port, 0);
     if (gfn < 0) return -1;
     mm.VmPTE++;
@@ -147,7 +147,7 @@ export class GuestPgtable {
    * (p4d_alloc, pud_alloc, pmd_alloc, pte_alloc). Returns the gpa of the entry at `leafLevel`,
    * with its value in lo/hi, or -1 if a table page could not be allocated.
    */
-  walkAlloc(port: GuestCpuPort, mm: MmStruct, gva: number, leafLevel: number): number {
+  walkAlloc(port: CpuPort, mm: MmStruct, gva: number, leafLevel: number): number {
     let table = mm.pgd;
     for (let level = this.levels; level > leafLevel; level--) {
       const gpa = table * PAGE_SIZE + tableIndex(gva, level) * 8;
@@ -175,7 +175,7 @@ export class GuestPgtable {
    * page_vma_mapped_walk): the entry's gpa with its value in lo/hi, or -1 if a table is missing
    * or a huge leaf maps the address.
    */
-  walk(port: GuestCpuPort, mm: MmStruct, gva: number): number {
+  walk(port: CpuPort, mm: MmStruct, gva: number): number {
     let table = mm.pgd;
     for (let level = this.levels; level > 1; level--) {
       this.read(port, table * PAGE_SIZE + tableIndex(gva, level) * 8);
@@ -194,12 +194,12 @@ export class GuestPgtable {
    * to zero, its range and level are noted in `tlb`, its frame is queued for freeing after the
    * flush (the zero page excepted) and the RSS counters drop.
    */
-  zapRange(port: GuestCpuPort, mm: MmStruct, start: number, end: number, tlb: MmuGather, zeroGfn: number): void {
+  zapRange(port: CpuPort, mm: MmStruct, start: number, end: number, tlb: MmuGather, zeroGfn: number): void {
     this.zapLevel(port, mm, mm.pgd, this.levels, start, end, tlb, zeroGfn);
   }
 
   private zapLevel(
-    port: GuestCpuPort,
+    port: CpuPort,
     mm: MmStruct,
     table: number,
     level: number,
@@ -251,7 +251,7 @@ export class GuestPgtable {
    * (the neighbouring VMAs' edges); mirrors free_pgd_range() and its free_p?d_range() helpers.
    * Cleared entries are written through setEntry(); freed tables go to `tlb` (freed after the flush).
    */
-  freePgdRange(port: GuestCpuPort, mm: MmStruct, addr: number, end: number, floor: number, ceiling: number, tlb: MmuGather): void {
+  freePgdRange(port: CpuPort, mm: MmStruct, addr: number, end: number, floor: number, ceiling: number, tlb: MmuGather): void {
     const pmd = LEVEL_SIZE[2]!;
     addr = alignDown(addr, pmd);
     if (addr < floor) addr += pmd;
@@ -263,7 +263,7 @@ export class GuestPgtable {
 
   /** The loop of free_p?d_range over table `table` at `level` >= 2, and the tail that frees each child table. */
   private freeEntries(
-    port: GuestCpuPort,
+    port: CpuPort,
     mm: MmStruct,
     table: number,
     level: number,

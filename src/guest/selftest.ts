@@ -10,7 +10,7 @@
 
 import type { Gfn, Gpa, Gva } from "../hw/addr.js";
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, frameHi, frameLo } from "../hw/x86_pte.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import type { CpuPort } from "../hw/cpu_port.js";
 import { newSelftestStats } from "./stats.js";
 
 /** A region the VMM mapped: `level` 1 (4 KiB pages) or 2 (2 MiB pages), at guest-physical `gpa`. */
@@ -57,7 +57,7 @@ export class SelftestGuest {
 
   constructor(
     readonly layout: SelftestLayout,
-    readonly cpus: readonly GuestCpuPort[],
+    readonly cpus: readonly CpuPort[],
   ) {
     this.current = new Int32Array(cpus.length).fill(-1);
     for (const sp of layout.spaces) for (const r of sp.regions) this.regions.set(r.name, r);

@@ -11,7 +11,7 @@
 
 import { type Gfn, type Gva, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import type { CpuPort } from "../hw/cpu_port.js";
 import type { GuestEventMap } from "./guest_events.js";
 import type { MmStruct } from "./mm.js";
 import type { GuestStats } from "./stats.js";
@@ -33,7 +33,7 @@ export class GuestCpu {
 
   constructor(
     readonly index: number,
-    readonly port: GuestCpuPort,
+    readonly port: CpuPort,
     public loadedMm: MmStruct,
   ) {}
 }
@@ -103,7 +103,7 @@ export class GuestTlb {
   ceiling = TLB_SINGLE_PAGE_FLUSH_CEILING;
 
   constructor(
-    ports: readonly GuestCpuPort[],
+    ports: readonly CpuPort[],
     readonly initMm: MmStruct,
     readonly usePcid: boolean,
     private readonly stats: GuestStats,

@@ -4,7 +4,18 @@
 // (chosen by x86.ts: the TDP MMU for EPT/NPT, or the shadow MMU for shadow paging), the
 // invalidation sequence that the fault path and the mmu_notifier share, remote TLB flushes;
 // per vCPU its MMU (vcpu->arch.mmu, see vcpu_mmu.ts), vcpu->mode, kicks and exits.
+//
+// The vCPU is the CPU the guest kernel runs on (hw/cpu_port.ts). Under EPT/NPT its page-table
+// reads and writes and its clear_page() are guest-physical accesses that go through EPT/NPT like
+// any other (and may exit to KVM, which faults the host page in); CR3 loads and INVLPG run on the
+// hardware MMU without an exit, as the guest owns them. Under shadow paging a write to a frame
+// KVM write-protects traps (KVM unsyncs the frame, or emulates the write), any other write is a
+// plain guest memory write, and every CR3 load and INVLPG exits to KVM.
+//
+// simplified: under shadow paging the guest kernel's own reads of guest RAM never exit (its direct map is taken as present).
 
+import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "../hw/addr.js";
+import type { Cpu } from "../hw/cpu_port.js";
 import type { EventBus } from "../hw/events.js";
 import { type Mmu, type TlbConfig, XLATE_OK } from "../hw/mmu.js";
 import type { PhysMem } from "../hw/phys_mem.js";
@@ -185,7 +196,16 @@ export const IN_GUEST_MODE = 1;
 /** Kicked by an IPI while in guest mode: the VM exit it causes is taken at the next entry point. */
 export const EXITING_GUEST_MODE = 2;
 
-export class Vcpu {
+/** The VM cannot go on: the host could not back guest memory (OOM), or KVM hit a dead end. */
+export class VmFailure extends Error {}
+
+/** Told of the guest pages a vCPU clears or copies whole (a checker of what each guest frame should read). */
+export interface GuestPageObserver {
+  frameCleared(gfn: number): void;
+  frameCopied(dst: number, src: number): void;
+}
+
+export class Vcpu implements Cpu {
   readonly stats = newVcpuStat();
   /** struct kvm_page_fault, reused by every fault of this vCPU. */
   readonly fault = new KvmPageFault();
@@ -205,6 +225,11 @@ export class Vcpu {
   lastUsedSlot: Memslot | null = null;
   /** What KVM_RUN tells the VMM when an access fails (VCPU_FAILED): kvm_run's exit information, in words. */
   error = "";
+  /** The entry the guest's last readEntry() read. */
+  lo = 0;
+  hi = 0;
+  /** Told of the guest's page clears and copies, or null. */
+  pageObserver: GuestPageObserver | null = null;
 
   constructor(
     readonly kvm: Kvm,
@@ -296,6 +321,75 @@ export class Vcpu {
   /** KVM_SET_SREGS before the first KVM_RUN: CR3 (and CR4.PCIDE's PCID) set by the VMM, no exit. */
   setSregsCr3(rootGfn: number, pcid: number): void {
     this.archMmu.setSregsCr3(rootGfn, pcid);
+  }
+
+  /** KVM_SET_SREGS's CR4.PCIDE: off for a guest booted with "nopcid". */
+  setSregsPcide(on: boolean): void {
+    this.mmu.pcide = on;
+  }
+
+  // ---------------------------------------------------------------- the guest kernel's CPU port
+
+  get pcide(): boolean {
+    return this.mmu.pcide;
+  }
+
+  /** A table read or write outcome: the host frame, or KERNEL_WRITE_EMULATED; a failure stops the VM. */
+  private check(r: number): number {
+    if (r < 0 && r !== KERNEL_WRITE_EMULATED) throw new VmFailure(`vCPU ${this.id}: ${this.error}`);
+    return r;
+  }
+
+  readEntry(gpa: Gpa): void {
+    const f = this.check(this.archMmu.readTable(gpa));
+    const mem = this.kvm.mem;
+    if (mem.isTable(f)) {
+      const idx = (gpa % PAGE_SIZE) / 8;
+      this.lo = mem.readLo(f, idx);
+      this.hi = mem.readHi(f, idx);
+    } else {
+      // A page that never held a table (zero page, fresh page) reads as zeroes.
+      this.lo = 0;
+      this.hi = 0;
+    }
+  }
+
+  writeEntry(gpa: Gpa, lo: number, hi: number): void {
+    const f = this.check(this.archMmu.writeTable(gpa, true, lo, hi));
+    if (f === KERNEL_WRITE_EMULATED) return;
+    const mem = this.kvm.mem;
+    if (!mem.isTable(f)) mem.allocTable(f);
+    mem.writeEntry(f, (gpa % PAGE_SIZE) / 8, lo, hi);
+  }
+
+  zeroPage(gfn: Gfn): void {
+    const f = this.check(this.archMmu.writeTable(gfn * PAGE_SIZE, false, 0, 0));
+    this.kvm.mem.zeroFrame(f);
+    this.pageObserver?.frameCleared(gfn);
+  }
+
+  copyPage(dst: Gfn, src: Gfn): void {
+    // Like the guest's copy loop: each side is a guest-physical access through EPT/NPT (or the direct map under shadow paging).
+    const fd = this.check(this.archMmu.writeTable(dst * PAGE_SIZE, false, 0, 0));
+    const fs = this.check(this.archMmu.readTable(src * PAGE_SIZE));
+    this.kvm.mem.copyFrame(fd, fs);
+    this.pageObserver?.frameCopied(dst, src);
+  }
+
+  loadCr3(rootGfn: Gfn, pcid: number, noFlush: boolean): void {
+    this.check(this.archMmu.setCr3(rootGfn, pcid, noFlush));
+  }
+
+  invlpg(gva: Gva): void {
+    this.check(this.archMmu.invlpg(gva));
+  }
+
+  flushTlb(): void {
+    this.check(this.archMmu.flushTlb());
+  }
+
+  ucall(): void {
+    this.check(this.ioExit());
   }
 }
 

@@ -5,7 +5,7 @@
 // and flooding, the prev_roots cache, recycling, the notifier, and the counts Linux defines.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { PAGE_SIZE, tableIndex } from "../hw/addr.js";
+import { type Gfn, type Gpa, PAGE_SIZE, tableIndex } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import {
@@ -38,7 +38,7 @@ import {
 } from "./shadow_page.js";
 import { KVM_EVENTS } from "./kvm_events.js";
 
-import { KERNEL_WRITE_EMULATED, type Vcpu } from "./kvm.js";
+import type { Vcpu } from "./kvm.js";
 import { RET_PF_FAILED } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
@@ -50,7 +50,7 @@ const LEAF = PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
 const GVA = 0x7f00_0000_0000;
 const GB = 2 ** 30;
 
-/** A guest kernel of a few lines: frames from a bump allocator, tables written through the vCPU. */
+/** A guest kernel of a few lines: frames from a bump allocator, tables written through the vCPU's CPU port. */
 class MiniGuest {
   next = 0x100;
   constructor(
@@ -66,25 +66,16 @@ class MiniGuest {
   }
 
   clear(gfn: number): void {
-    const f = this.v.archMmu.writeTable(gfn * PAGE_SIZE, false, 0, 0);
-    if (f < 0) throw new Error(this.v.error);
-    this.kvm.mem.zeroFrame(f);
+    this.v.zeroPage(gfn as Gfn);
   }
 
   write(gpa: number, lo: number, hi = 0): void {
-    const f = this.v.archMmu.writeTable(gpa, true, lo, hi);
-    if (f === KERNEL_WRITE_EMULATED) return;
-    if (f < 0) throw new Error(this.v.error);
-    const mem = this.kvm.mem;
-    if (!mem.isTable(f)) mem.allocTable(f);
-    mem.writeEntry(f, (gpa % PAGE_SIZE) / 8, lo, hi);
+    this.v.writeEntry(gpa as Gpa, lo, hi);
   }
 
   read(gpa: number): [number, number] {
-    const f = this.v.archMmu.readTable(gpa);
-    const mem = this.kvm.mem;
-    if (!mem.isTable(f)) return [0, 0];
-    return [mem.readLo(f, (gpa % PAGE_SIZE) / 8), mem.readHi(f, (gpa % PAGE_SIZE) / 8)];
+    this.v.readEntry(gpa as Gpa);
+    return [this.v.lo, this.v.hi];
   }
 
   /** The gpa of gva's entry at `level`, allocating the tables above it. */

@@ -5,24 +5,28 @@
 
 import type { EventBus } from "../hw/events.js";
 import type { KvmEventMap } from "./kvm_events.js";
-import type { PhysMem } from "../hw/phys_mem.js";
+import type { HostKernel } from "../host/kernel.js";
+import type { Mm } from "../host/mm_types.js";
+import { GupOps } from "./gup.js";
 import { Kvm, type KvmArch, type KvmOptions } from "./kvm.js";
-import type { HostMmOps, MmuPageAllocator } from "./mmu.js";
+import type { MmuPageAllocator } from "./mmu.js";
+import { KvmMmuPageAllocator } from "./mmu_page_alloc.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { ShadowSync } from "./shadow_sync.js";
 import { TdpMmu } from "./tdp_mmu.js";
 import { ShadowPagingVcpuMmu, TdpVcpuMmu } from "./vcpu_mmu.js";
 
-/** kvm_create_vm(): a VM whose MMU tables come from `alloc`. */
-export function kvmCreateVm(
-  name: string,
-  mem: PhysMem,
-  host: HostMmOps,
-  alloc: MmuPageAllocator,
-  opts: KvmOptions,
-  bus: EventBus<KvmEventMap>,
-): Kvm {
-  return new Kvm(name, mem, host, opts, bus, (kvm) => kvmArchInitVm(kvm, alloc));
+/**
+ * KVM_CREATE_VM (kvm_create_vm()): a VM bound to the mm of the process that creates it (kvm->mm),
+ * whose pages KVM reaches by get_user_pages and whose changes it hears of through the
+ * mmu_notifier it registers there (kvm_init_mmu_notifier()); its tables' pages come from the
+ * host's page allocator.
+ */
+export function kvmCreateVm(host: HostKernel, mm: Mm, name: string, opts: KvmOptions, bus: EventBus<KvmEventMap>): Kvm {
+  const alloc = new KvmMmuPageAllocator(host);
+  const kvm = new Kvm(name, host.mem, new GupOps(host, mm), opts, bus, (k) => kvmArchInitVm(k, alloc));
+  mm.registerNotifier(kvm.notifier);
+  return kvm;
 }
 
 function kvmArchInitVm(kvm: Kvm, alloc: MmuPageAllocator): KvmArch {

@@ -2,18 +2,16 @@
 // The VMM's side of a VM (QEMU): guest RAM as a private anonymous mapping of the QEMU
 // process, reserved lazily (or touched at start with -mem-prealloc), backed by 4 KiB pages,
 // THP or a hugetlbfs pool; the memory slots that hand it to KVM, with the PCI hole below
-// 4 GiB (pc_memory_init: RAM above 3 GiB moves above 4 GiB); the KVM VM and its mmu_notifier.
+// 4 GiB (pc_memory_init: RAM above 3 GiB moves above 4 GiB); the KVM VM it creates.
 
 import { PAGE_1G, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import type { KvmEventMap } from "../kvm/kvm_events.js";
 import type { TlbConfig } from "../hw/mmu.js";
 import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
-import { GFP_PGTABLE_USER, allocPages, freePages } from "../host/page_alloc.js";
 import type { Kvm, MmuMode } from "../kvm/kvm.js";
-import { EFAULT, EHWPOISON, ENOMEM, type HostMmOps, type MmuPageAllocator } from "../kvm/mmu.js";
+import type { KvmEventMap } from "../kvm/kvm_events.js";
 import { kvmCreateVm } from "../kvm/x86.js";
 
 export type Backing = "4k" | "thp" | "hugetlb-2m" | "hugetlb-1g";
@@ -74,16 +72,11 @@ export class QemuVm {
     this.ranges.push({ start: 0, end: below });
     if (cfg.ram > below) this.ranges.push({ start: HIGH_RAM_START, end: HIGH_RAM_START + (cfg.ram - below) });
 
-    const ops = new GupOps(host, this.mm);
-    const alloc: MmuPageAllocator = {
-      allocMmuPage: () => allocPages(host, 0, GFP_PGTABLE_USER, "kvm-mmu"),
-      freeMmuPage: (pfn) => freePages(host, pfn, 0),
-    };
+    // KVM_CREATE_VM from QEMU's process (KVM binds the VM to its mm and registers its mmu_notifier there), and the vCPUs.
     this.kvm = kvmCreateVm(
+      host,
+      this.mm,
       cfg.name,
-      host.mem,
-      ops,
-      alloc,
       { mode: cfg.mmu, levels: cfg.levels, eptAd: cfg.eptAd ?? true, vcpus: cfg.vcpus, ...(cfg.tlb ? { tlb: cfg.tlb } : {}) },
       bus,
     );
@@ -98,7 +91,6 @@ export class QemuVm {
       });
       hvaOff += r.end - r.start;
     });
-    this.mm.registerNotifier(this.kvm.notifier);
     if (cfg.prealloc) this.preallocate();
   }
 
@@ -142,40 +134,5 @@ export class QemuVm {
   /** QEMU RSS: anonymous pages and zero-page mappings of the QEMU process. */
   rss(): { rss: number; rssZeroPage: number } {
     return { rss: (this.mm.rss + this.mm.hugetlbPages) * PAGE_SIZE, rssZeroPage: this.mm.rssZeroPage * PAGE_SIZE };
-  }
-}
-
-/** hva_to_pfn() on the host kernel, for KVM. */
-class GupOps implements HostMmOps {
-  gupWritable = false;
-  constructor(
-    private readonly host: HostKernel,
-    private readonly mm: Mm,
-  ) {}
-
-  gup(hva: number, write: boolean): number {
-    const r = this.host.getUserPages(this.mm, hva, write);
-    if (!r.ok) return r.error === "ENOMEM" ? -ENOMEM : r.error === "EHWPOISON" ? -EHWPOISON : -EFAULT;
-    this.gupWritable = r.writable;
-    return r.pfn;
-  }
-
-  gupError(err: number): string {
-    return err === -ENOMEM ? this.host.lastOomMessage || "out of memory" : err === -EHWPOISON ? "EHWPOISON" : "EFAULT";
-  }
-
-  gupFast(hva: number, write: boolean): number {
-    const r = this.host.getUserPagesFast(this.mm, hva, write);
-    if (r === null || !r.ok) return -1;
-    this.gupWritable = r.writable;
-    return r.pfn;
-  }
-
-  hostMappingLevel(hva: number): number {
-    return this.host.hostPfnMappingLevel(this.mm, hva);
-  }
-
-  markDirty(pfn: number): void {
-    this.host.folioMarkDirty(pfn);
   }
 }

@@ -7,13 +7,12 @@
 // take turns every TIMESLICE accesses (a guest context switch: a CR3 load). kswapd's slice
 // is one reclaim batch. Which runnable agent goes next is drawn from the scenario's seed.
 
-import type { Vcpu } from "../kvm/kvm.js";
+import { type Vcpu, VmFailure } from "../kvm/kvm.js";
 import { Prng } from "../workload/prng.js";
 import { AccessBatch } from "../workload/stream.js";
 import { type ByteSource, TraceError } from "../workload/trace.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { costCounts } from "./cost_counts.js";
-import { VmFailure } from "./guest_port.js";
 import { Machine, type ProcState, type VmState } from "./machine.js";
 import { PhaseBarrier } from "./phase_barrier.js";
 import { type CounterSnapshot, type PhaseReport, phaseReport, takeSnapshot } from "./phases.js";

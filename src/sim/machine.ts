@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // A simulated host built from a scenario: the host kernel, and per VM the QEMU process
 // (guest RAM, memslots), the KVM VM with its vCPUs, the guest kernel running on them, and
-// the guest processes with their workload steps. runAccess() is one guest access, end to end;
-// the machine tells the checker (sim/checker.ts) what each access and frame event did.
+// the guest processes with their workload steps. runAccess() is one guest access, end to end,
+// on the vCPU and on the native twin's CPU through the same access loop (accessLoop); the
+// machine tells the checker (sim/checker.ts) what each access and frame event did.
 
-import { PAGE_SIZE } from "../hw/addr.js";
+import { type Gva, PAGE_SIZE } from "../hw/addr.js";
+import type { Cpu } from "../hw/cpu_port.js";
 import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import { HostKernel } from "../host/kernel.js";
@@ -12,12 +14,11 @@ import { filePageContent } from "../guest/filemap.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
 import { SelftestGuest } from "../guest/selftest.js";
-import { VCPU_FAILED, type Vcpu } from "../kvm/kvm.js";
+import { type GuestPageObserver, VmFailure } from "../kvm/kvm.js";
 import { VirtMap } from "../qemu/virt_map.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
 import { Checker, type MemoryObserver } from "./checker.js";
-import { VcpuPort, VmFailure } from "./guest_port.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
@@ -46,13 +47,17 @@ export class ProcState {
   user = true;
   /** Without a kernel: the space whose tables map the current step's region (the checker keys its writes by it). */
   space: object | null = null;
+  /** The process's twin on the native baseline, or null (no baseline, or no process). */
+  readonly nativeProcess: GuestProcess | null;
   constructor(
     readonly vm: VmState,
     readonly cfg: ProcessConfig,
     /** The guest process; null in a guest without a kernel, whose vCPU runs the steps itself. */
     readonly process: GuestProcess | null,
     readonly cpu: number,
-  ) {}
+  ) {
+    this.nativeProcess = process !== null && vm.native !== null ? vm.native.twin(process) : null;
+  }
 
   /** The guest process, which a guest without a kernel does not have. */
   get proc(): GuestProcess {
@@ -80,7 +85,6 @@ export class VmState {
   /** With guest.kernel none: the guest code, and the page tables the VMM built for it. */
   readonly selftest: SelftestGuest | null = null;
   readonly virtMap: VirtMap | null = null;
-  readonly ports: VcpuPort[];
   readonly procs: ProcState[] = [];
   /** Per vCPU: its processes (time-shared) and which one runs now. */
   readonly runQueues: ProcState[][];
@@ -112,28 +116,28 @@ export class VmState {
       },
       bus,
     );
-    this.ports = this.qemu.kvm.vcpus.map(
-      (v) =>
-        new VcpuPort(
-          v,
-          (gfn) => checker.frameCleared(id, gfn),
-          (dst, src) => checker.frameCopied(id, dst, src),
-          cfg.guest.pcid,
-        ),
-    );
-    this.runQueues = this.ports.map(() => []);
-    this.current = this.ports.map(() => null);
+    const vcpus = this.qemu.kvm.vcpus;
+    const pages: GuestPageObserver = {
+      frameCleared: (gfn) => checker.frameCleared(id, gfn),
+      frameCopied: (dst, src) => checker.frameCopied(id, dst, src),
+    };
+    for (const v of vcpus) {
+      v.setSregsPcide(cfg.guest.pcid);
+      v.pageObserver = pages;
+    }
+    this.runQueues = vcpus.map(() => []);
+    this.current = vcpus.map(() => null);
     if (cfg.guest.kernel === "none") {
       this.kernel = null;
       this.native = null;
       this.virtMap = buildVirtMap(this.qemu, cfg);
-      this.selftest = new SelftestGuest(this.virtMap, this.ports);
+      this.selftest = new SelftestGuest(this.virtMap, vcpus);
       this.startWithoutKernel(this.virtMap, this.selftest);
       return;
     }
     this.kernel = new GuestKernel({
       ram: this.qemu.ranges.map((r) => [r.start, r.end] as const),
-      cpus: this.ports,
+      cpus: vcpus,
       levels: cfg.guest.levels,
       bus,
       pcid: cfg.guest.pcid,
@@ -260,44 +264,70 @@ export class Machine {
     for (const vm of scenario.vms) this.vms.push(new VmState(vm, this.host, bus, this.checker, opts.native ?? true));
   }
 
-  /** One guest access by `ps` to `gva`: translate (faulting as needed), read or write the page, tell the checker. */
+  /**
+   * One guest access by `ps` to `gva`: translate (faulting as needed) on its vCPU, and on its
+   * native twin's CPU, read or write the page, tell the checker.
+   */
   runAccess(ps: ProcState, gva: number, op: number): void {
-    const vcpu = ps.vm.qemu.kvm.vcpus[ps.cpu]!;
+    const vm = ps.vm;
+    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
     const write = op === OP_WRITE;
-    this.translate(ps, vcpu, gva, (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0));
+    const acc = (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0);
+    // Each CPU's first try has a call site of its own (one class of CPU each, so a TLB hit
+    // inlines); accessLoop() does the rest.
+    const r = vcpu.access(gva as Gva, acc);
+    if (r !== XLATE_OK) accessLoop(vcpu, vm.kernel, ps.process, ps, gva, acc, false, r);
     ps.accesses++;
     const frame = Math.floor(vcpu.mmu.hpa / PAGE_SIZE);
-    if (ps.process !== null) ps.vm.native?.access(ps.process, ps.cpu, gva, op);
+    const native = vm.native;
+    if (native !== null && ps.nativeProcess !== null) {
+      const cpu = native.cpus[ps.cpu]!;
+      const rn = cpu.access(gva as Gva, acc);
+      if (rn !== XLATE_OK) accessLoop(cpu, native.guest, ps.nativeProcess, ps, gva, acc, true, rn);
+    }
     const content = this.host.mem.content;
     let value: number;
     if (write) content[frame] = value = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
     else value = content[frame]!;
     this.checker.access(ps, vcpu, gva, frame, write, value);
   }
+}
 
-  /** The vCPU translates gva, the guest kernel handling its own #PFs, until the access goes through. */
-  private translate(ps: ProcState, vcpu: Vcpu, gva: number, acc: number): void {
-    const vm = ps.vm;
-    for (let guestFaults = 0; ; ) {
-      const r = vcpu.access(gva, acc);
-      if (r === XLATE_OK) return;
-      if (r === XLATE_GUEST_PF) {
-        if (++guestFaults > MAX_GUEST_FAULTS_PER_ACCESS)
-          throw new VmFailure(
-            `${vm.cfg.name}/${ps.cfg.name}: livelock in the guest #PF retry loop: gva 0x${gva.toString(16)} still faults after the guest kernel fixed it ${MAX_GUEST_FAULTS_PER_ACCESS} times`,
-          );
-        // The guest's own #PF: under EPT/NPT it does not exit; under shadow paging KVM reflected it.
-        if (vm.kernel === null || ps.process === null)
-          throw new VmFailure(
-            `${vm.cfg.name}/${ps.cfg.name}: guest #PF (error code 0x${vcpu.mmu.errorCode.toString(16)}) at gva 0x${gva.toString(16)} in a guest without a kernel to handle it: the VMM's tables do not allow this access`,
-          );
-        const res = vm.kernel.handlePageFault(ps.process, gva, vcpu.mmu.errorCode, ps.cpu);
-        if (res !== "fixed") throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: guest ${res} at gva 0x${gva.toString(16)}`);
-        continue;
-      }
-      if (r === VCPU_FAILED) throw new VmFailure(`${vm.cfg.name}/${ps.cfg.name}: ${vcpu.error}`);
-    }
+/**
+ * The access loop of every CPU, a vCPU or the native twin's CPU on bare metal, after a first try
+ * that did not go through (`r`): the kernel handles its own #PF (exc_page_fault()) and the
+ * instruction runs again, until the access goes through (hpa in cpu.mmu.hpa); anything else
+ * stops the run.
+ */
+function accessLoop(
+  cpu: Cpu,
+  kernel: GuestKernel | null,
+  proc: GuestProcess | null,
+  ps: ProcState,
+  gva: number,
+  acc: number,
+  native: boolean,
+  r: number,
+): void {
+  for (let guestFaults = 0; r !== XLATE_OK; r = cpu.access(gva as Gva, acc)) {
+    if (r !== XLATE_GUEST_PF) throw new VmFailure(`${where(ps, native)}: ${cpu.error}`);
+    if (++guestFaults > MAX_GUEST_FAULTS_PER_ACCESS)
+      throw new VmFailure(
+        `${where(ps, native)}: livelock in the guest #PF retry loop: gva 0x${gva.toString(16)} still faults after the guest kernel fixed it ${MAX_GUEST_FAULTS_PER_ACCESS} times`,
+      );
+    // The guest's own #PF: under EPT/NPT it does not exit; under shadow paging KVM reflected it.
+    if (kernel === null || proc === null)
+      throw new VmFailure(
+        `${where(ps, native)}: guest #PF (error code 0x${cpu.mmu.errorCode.toString(16)}) at gva 0x${gva.toString(16)} in a guest without a kernel to handle it: the VMM's tables do not allow this access`,
+      );
+    const res = kernel.handlePageFault(proc, gva, cpu.mmu.errorCode, ps.cpu);
+    if (res !== "fixed") throw new VmFailure(`${where(ps, native)}: guest ${res} at gva 0x${gva.toString(16)}`);
   }
+}
+
+/** Who failed, for a failure's message. */
+function where(ps: ProcState, native: boolean): string {
+  return `${ps.vm.cfg.name}/${ps.cfg.name}${native ? " (native twin)" : ""}`;
 }
 
 /** The VMM's virt_map() of a guest without a kernel: its scenario spaces as page tables in guest RAM. */

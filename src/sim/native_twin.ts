@@ -1,25 +1,24 @@
 // SPDX-License-Identifier: MIT
 // The native baseline: the same guest kernel and processes on bare metal, run in lockstep with
 // the virtualized VM in the same invocation. Every guest-kernel call the engine makes (process
-// creation, mmap, munmap, context switch, exit) and every access is repeated on the twin, whose
-// own page tables are walked natively (gva -> pa, no EPT, no host, no KVM). Its counters give
-// the cost of the workload without virtualization, for the report's overhead figure.
+// creation, mmap, munmap, context switch, exit) is repeated on the twin, and every access runs on
+// its CPUs (Machine.runAccess, the same access loop as the vCPUs'), whose MMUs walk the twin's
+// own page tables natively (gva -> pa, no EPT, no host, no KVM). Its counters give the cost of
+// the workload without virtualization, for the report's overhead figure.
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
-import { ACC_USER, ACC_WRITE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK, hwDataAccesses } from "../hw/mmu.js";
+import { type TlbConfig, hwDataAccesses } from "../hw/mmu.js";
+import { NativeCpu } from "../hw/native_cpu.js";
 import { PhysMem } from "../hw/phys_mem.js";
 import { filePageContent } from "../guest/filemap.js";
 import type { GpaRange } from "../guest/frame_alloc.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
-import { NativeCpuPort } from "../guest/native_port.js";
 import type { GuestProcess } from "../guest/process.js";
-import { OP_WRITE } from "../workload/stream.js";
-import { VmFailure } from "./guest_port.js";
 
 export class NativeTwin {
   readonly mem: PhysMem;
-  readonly ports: NativeCpuPort[];
+  readonly cpus: NativeCpu[];
   readonly guest: GuestKernel;
   /** The twin of each virtualized guest process. */
   private readonly twins = new Map<GuestProcess, GuestProcess>();
@@ -28,12 +27,12 @@ export class NativeTwin {
     // Physical memory up to the end of the highest RAM range (the PCI hole stays unused, as on the VM).
     const top = Math.max(...ram.map((r) => r[1]));
     this.mem = new PhysMem(Math.ceil(top / PAGE_SIZE) * PAGE_SIZE);
-    this.ports = Array.from({ length: cpus }, () => new NativeCpuPort(this.mem, { levels, pcide: guest.pcid, mmu: { tlb } }));
+    this.cpus = Array.from({ length: cpus }, () => new NativeCpu(this.mem, { levels, pcide: guest.pcid, mmu: { tlb } }));
     // Its own quiet bus: the twin's events are not the run's story.
     const mem = this.mem;
     this.guest = new GuestKernel({
       ram,
-      cpus: this.ports,
+      cpus: this.cpus,
       levels,
       bus: new EventBus(),
       zeroPage: guest.zeroPage,
@@ -41,7 +40,8 @@ export class NativeTwin {
     });
   }
 
-  private twin(p: GuestProcess): GuestProcess {
+  /** The twin of the virtualized guest process `p`. */
+  twin(p: GuestProcess): GuestProcess {
     const t = this.twins.get(p);
     if (t === undefined) throw new Error(`native twin: no twin for process ${p.name}`);
     return t;
@@ -70,25 +70,12 @@ export class NativeTwin {
     this.twins.delete(virt);
   }
 
-  /** The access on bare metal: a native walk (or TLB hit), the kernel's own page faults. */
-  access(virt: GuestProcess, cpu: number, gva: number, op: number): void {
-    const mmu = this.ports[cpu]!.mmu;
-    const acc = ACC_USER | (op === OP_WRITE ? ACC_WRITE : 0);
-    for (;;) {
-      const r = mmu.access(gva, acc);
-      if (r === XLATE_OK) return;
-      if (r !== XLATE_GUEST_PF) throw new VmFailure(`native twin: unexpected translation outcome ${r} at gva 0x${gva.toString(16)}`);
-      const res = this.guest.handlePageFault(this.twin(virt), gva, mmu.errorCode, cpu);
-      if (res !== "fixed") throw new VmFailure(`native twin: guest ${res} at gva 0x${gva.toString(16)}`);
-    }
-  }
-
   /** Event counts for the cost model: what the workload costs without virtualization. */
   costCounts(): Record<string, number> {
     let tlbHit = 0;
     let tableRead = 0;
     let data = 0;
-    for (const p of this.ports) {
+    for (const p of this.cpus) {
       tlbHit += p.mmu.stats.tlbHits;
       tableRead += p.mmu.stats.guestTableReads;
       data += hwDataAccesses(p.mmu.stats);

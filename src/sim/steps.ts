@@ -19,7 +19,7 @@ import {
   ZipfStream,
 } from "../workload/stream.js";
 import { type ByteSource, OP_FETCH, looksLikeProgramImage, openTrace } from "../workload/trace.js";
-import { VmFailure } from "./guest_port.js";
+import { VmFailure } from "../kvm/kvm.js";
 import { type Machine, ProcState, type VmState } from "./machine.js";
 import type { Scenario, Step } from "./scenario_schema.js";
 

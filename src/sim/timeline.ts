@@ -3,7 +3,7 @@
 // driver's host side does, between scheduler slices (no vCPU is inside an access or a fault).
 
 import type { Machine } from "./machine.js";
-import { VmFailure } from "./guest_port.js";
+import { VmFailure } from "../kvm/kvm.js";
 import type { TimelineAction } from "./scenario_schema.js";
 
 /** Runs `a`; the checker learns what the range now reads, and checks the leaves with `checkMappings`. */

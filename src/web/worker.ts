@@ -7,7 +7,7 @@
 import { EventBus, type SimEvent } from "../hw/events.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { Engine, RunError } from "../sim/engine.js";
-import { VmFailure } from "../sim/guest_port.js";
+import { VmFailure } from "../kvm/kvm.js";
 import { Machine } from "../sim/machine.js";
 import { loadScenario, ScenarioError } from "../sim/scenario_load.js";
 import type { Scenario } from "../sim/scenario_schema.js";

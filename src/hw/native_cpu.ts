@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
-// The guest CPU port on bare metal: guest-physical == host-physical, an entry write is a plain
-// frame write, and a real hw Mmu (paging "native") walks the tables the guest built. For tests
-// and for the native baseline run; several ports may share one PhysMem (one per CPU).
+// A CPU on bare metal: physical == "guest-physical", an entry write is a plain frame write, and
+// a real hw Mmu (paging "native") walks the tables the kernel built. The native baseline's CPUs
+// (sim/native_twin.ts) and the guest kernel's tests run on it; several CPUs may share one
+// PhysMem.
 
-import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "../hw/addr.js";
-import { Mmu, type MmuConfig, defaultMmuConfig } from "../hw/mmu.js";
-import { type PhysMem, WORDS_PER_TABLE } from "../hw/phys_mem.js";
-import type { GuestCpuPort } from "./cpu_port.js";
+import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "./addr.js";
+import type { Cpu } from "./cpu_port.js";
+import { Mmu, type MmuConfig, XLATE_GUEST_PF, defaultMmuConfig } from "./mmu.js";
+import { type PhysMem, WORDS_PER_TABLE } from "./phys_mem.js";
 
-export interface NativePortOptions {
+export interface NativeCpuOptions {
   levels: 4 | 5;
   /** CR4.PCIDE (default true). */
   pcide?: boolean;
@@ -16,21 +17,29 @@ export interface NativePortOptions {
   mmu?: Partial<MmuConfig>;
 }
 
-export class NativeCpuPort implements GuestCpuPort {
+export class NativeCpu implements Cpu {
   readonly mmu: Mmu;
   readonly pcide: boolean;
   lo = 0;
   hi = 0;
+  error = "";
   /** Calls made through the port, for tests. */
   readonly calls = { readEntry: 0, writeEntry: 0, zeroPage: 0, copyPage: 0, loadCr3: 0, invlpg: 0, flushTlb: 0, ucall: 0 };
 
   constructor(
     readonly mem: PhysMem,
-    opts: NativePortOptions,
+    opts: NativeCpuOptions,
   ) {
     this.mmu = new Mmu(mem, defaultMmuConfig("native", { guestLevels: opts.levels, ...opts.mmu }));
     this.pcide = opts.pcide ?? true;
     this.mmu.pcide = this.pcide;
+  }
+
+  /** The walk (or TLB hit) alone: a #PF is the kernel's to handle; nothing else can stop a native access. */
+  access(gva: Gva, acc: number): number {
+    const r = this.mmu.access(gva, acc);
+    if (r > XLATE_GUEST_PF) this.error = `unexpected translation outcome ${r} at gva 0x${gva.toString(16)}`;
+    return r;
   }
 
   readEntry(gpa: Gpa): void {
