@@ -23,8 +23,6 @@ import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_noti
 import type { KvmEventMap } from "./kvm_events.js";
 import { type Memslot, Memslots } from "./memslot.js";
 import { type HostMmOps, KvmPageFault, type KvmMmu, type VcpuMmu } from "./mmu.js";
-import type { ShadowMmu } from "./shadow_mmu.js";
-import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { newVcpuStat, newVmStat } from "./stats.js";
 
 export type TdpMode = "ept" | "npt";
@@ -47,8 +45,6 @@ export type FaultRacePoint = "before-faultin" | "after-faultin";
 /** What x86.ts builds for a VM (kvm_arch_init_vm(), kvm_mmu_init_vm()) and each vCPU (kvm_mmu_create()). */
 export interface KvmArch {
   readonly mmu: KvmMmu;
-  /** The shadow MMU when it is the one in use, else null (for sim/checker.ts). */
-  readonly shadow: ShadowMmu | null;
   createVcpuMmu(vcpu: Vcpu): VcpuMmu;
 }
 
@@ -58,8 +54,6 @@ export class Kvm {
   readonly vcpus: Vcpu[] = [];
   /** The MMU in use, whichever it is (the operations the notifier and the VM need). */
   readonly mmu: KvmMmu;
-  /** The shadow MMU when shadow paging runs, else null (for sim/checker.ts). */
-  readonly shadow: ShadowMmu | null;
   // The invalidation protocol (kvm->mmu_invalidate_*).
   mmuInvalidateSeq = 0;
   mmuInvalidateInProgress = 0;
@@ -89,7 +83,6 @@ export class Kvm {
   ) {
     const arch = initArch(this);
     this.mmu = arch.mmu;
-    this.shadow = arch.shadow;
     for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i, arch));
     this.notifier = new KvmMmuNotifier(this);
   }
@@ -213,8 +206,6 @@ export class Vcpu implements Cpu {
   readonly archMmu: VcpuMmu;
   /** The hardware MMU the vCPU runs the guest on. */
   readonly mmu: Mmu;
-  /** The shadow-paging context (roots, guest CR3, requests), set by the shadow-paging MMU; null under EPT/NPT. For sim/checker.ts. */
-  shadow: ShadowVcpuMmu | null = null;
   /**
    * vcpu->mode: IN_GUEST_MODE from the first entry while the vCPU has guest code to run (the
    * engine's other agents run beside it), OUTSIDE_GUEST_MODE while KVM handles its exit or while

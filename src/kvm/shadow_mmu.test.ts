@@ -42,6 +42,7 @@ import type { Vcpu } from "./kvm.js";
 import { RET_PF_FAILED } from "./mmu.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
+import { ShadowPagingVcpuMmu } from "./vcpu_mmu.js";
 
 const MiB = 2 ** 20;
 /** _PAGE_TABLE and a user read-write leaf with A and D set, as Linux writes them. */
@@ -125,8 +126,8 @@ function shadowMmu(kvm: Kvm): ShadowMmu {
 }
 
 function shadowVcpu(v: Vcpu): ShadowVcpuMmu {
-  if (v.shadow === null) throw new Error(`vCPU ${v.id} does not run shadow paging`);
-  return v.shadow;
+  if (!(v.archMmu instanceof ShadowPagingVcpuMmu)) throw new Error(`vCPU ${v.id} does not run shadow paging`);
+  return v.archMmu.shadow;
 }
 
 function diff(a: Record<string, number>, b: Record<string, number>, keys: string[]): Record<string, number> {

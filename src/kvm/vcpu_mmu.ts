@@ -259,7 +259,6 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
       },
     });
     this.shadow = sh;
-    vcpu.shadow = sh;
     this.pageFault = (kvm, v, f) => shadowPageFault(kvm, v, sh, f);
     this.writeFault = (_kvm, _v, f) => kernelWriteFault(shadowMmu, f);
   }

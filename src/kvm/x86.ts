@@ -40,9 +40,9 @@ function kvmArchInitVm(kvm: Kvm, alloc: MmuPageAllocator): KvmArch {
     });
     const sync = new ShadowSync(shadow);
     kvm.stats.n_max_mmu_pages = shadow.nMaxMmuPages;
-    return { mmu: shadow, shadow, createVcpuMmu: (v) => new ShadowPagingVcpuMmu(v, shadow, sync) };
+    return { mmu: shadow, createVcpuMmu: (v) => new ShadowPagingVcpuMmu(v, shadow, sync) };
   }
   const ad = mode === "npt" ? true : kvm.opts.eptAd;
   const tdp = new TdpMmu(kvm.mem, alloc, mode === "ept" ? "ept" : "x86", kvm.opts.levels, ad, kvm.stats, kvm.bus);
-  return { mmu: tdp, shadow: null, createVcpuMmu: (v) => new TdpVcpuMmu(v, tdp, mode) };
+  return { mmu: tdp, createVcpuMmu: (v) => new TdpVcpuMmu(v, tdp, mode) };
 }

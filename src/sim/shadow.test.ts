@@ -11,6 +11,7 @@ import { PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
 import type { Vcpu } from "../kvm/kvm.js";
 import { ShadowMmu } from "../kvm/shadow_mmu.js";
 import type { ShadowVcpuMmu } from "../kvm/shadow_vcpu.js";
+import { ShadowPagingVcpuMmu } from "../kvm/vcpu_mmu.js";
 import { OP_READ, OP_WRITE } from "../workload/stream.js";
 import { Engine } from "./engine.js";
 import { Machine } from "./machine.js";
@@ -72,8 +73,8 @@ function shadowOf(e: Engine | Machine): ShadowMmu {
 }
 
 function shadowVcpu(v: Vcpu): ShadowVcpuMmu {
-  if (v.shadow === null) throw new Error(`vCPU ${v.id} does not run shadow paging`);
-  return v.shadow;
+  if (!(v.archMmu instanceof ShadowPagingVcpuMmu)) throw new Error(`vCPU ${v.id} does not run shadow paging`);
+  return v.archMmu.shadow;
 }
 
 describe("a TLB miss: the hardware walks the shadow tables one-dimensionally", () => {
