@@ -157,16 +157,6 @@ export const HOST_EVENTS = {
     mirrors: "mmu_notifier_clear_flush_young()",
     fields: { mm: "number", start: "number", end: "number", young: "number" },
   },
-  "host.notifier.clear_young": {
-    description: "Same without a TLB flush.",
-    mirrors: "mmu_notifier_clear_young()",
-    fields: { mm: "number", start: "number", end: "number", young: "number" },
-  },
-  "host.notifier.test_young": {
-    description: "A query of a secondary MMU's accessed state.",
-    mirrors: "mmu_notifier_test_young()",
-    fields: { mm: "number", addr: "number", young: "number" },
-  },
   "host.notifier.release": {
     description: "The mm is going away: secondary MMUs drop everything.",
     mirrors: "mmu_notifier_release()",

@@ -104,31 +104,6 @@ export function notifierClearFlushYoung(
   return young;
 }
 
-/** mmu_notifier_clear_young(). */
-export function notifierClearYoung(
-  bus: EventBus<HostEventMap>,
-  chain: MmuNotifierChain,
-  mm: NotifierMm,
-  start: number,
-  end: number,
-): boolean {
-  const subs = chain.subscriptions;
-  if (subs.length === 0) return false;
-  let young = false;
-  for (let i = subs.length - 1; i >= 0; i--) young = subs[i]!.clearYoung(mm, start, end) || young;
-  if (bus.on) bus.emit("host.notifier.clear_young", { mm: mm.id, start, end, young: young ? 1 : 0 });
-  return young;
-}
-
-/** mmu_notifier_test_young(): true at the first subscriber that says young. */
-export function notifierTestYoung(bus: EventBus<HostEventMap>, chain: MmuNotifierChain, mm: NotifierMm, addr: number): boolean {
-  const subs = chain.subscriptions;
-  let young = false;
-  for (let i = subs.length - 1; i >= 0 && !young; i--) young = subs[i]!.testYoung(mm, addr);
-  if (bus.on && subs.length > 0) bus.emit("host.notifier.test_young", { mm: mm.id, addr, young: young ? 1 : 0 });
-  return young;
-}
-
 /** __mmu_notifier_release(): call release on each subscriber, then unhook them all. */
 export function notifierRelease(bus: EventBus<HostEventMap>, chain: MmuNotifierChain, mm: NotifierMm): void {
   if (bus.on) bus.emit("host.notifier.release", { mm: mm.id });

@@ -78,8 +78,6 @@ const STAGES: { readonly [K in EventKind]?: Stage } = {
   "host.lru_scan": "aging",
   "host.rmap_walk": "aging",
   "host.notifier.clear_flush_young": "aging",
-  "host.notifier.clear_young": "aging",
-  "host.notifier.test_young": "aging",
   "host.folio_references": "aging",
   "host.activate": "aging",
   "host.swap_alloc": "eviction",
