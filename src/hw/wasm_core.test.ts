@@ -2,9 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { WASM, WASM_CORE_BYTES, WasmCore } from "./wasm_core.js";
-
-/** The bytes below the memory PhysMem uses, left to the core's own data. */
-const CORE_RESERVED_BYTES = 65536;
+import { CORE_RESERVED_BYTES } from "./wasm_memory.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 
