@@ -37,7 +37,7 @@ export const MATCH_CTX = 3; // ctx
 
 export function cacheBytes(sets: i32, ways: i32): i32 {
   const n = sets * ways;
-  return ((offsetof<AssocCache>() + 7) & ~7) + n * 4 * 8 + n * 3 * 4 + ((sets * 4 + 7) & ~7);
+  return (((<i32>offsetof<AssocCache>() + 7) & ~7) + n * 4 * 8 + n * 3 * 4 + sets * 4 + 7) & ~7;
 }
 
 /** Lays out an empty cache at `p` (the memory there is zero). */

@@ -92,6 +92,7 @@ export const H_invept = offsetof<HwStats>("invept");
 export const H_contextFlushes = offsetof<HwStats>("contextFlushes");
 
 export const C_clock = offsetof<AssocCache>("clock");
+export const C_entries = offsetof<AssocCache>("entries");
 export const C_key = offsetof<AssocCache>("key");
 export const C_value = offsetof<AssocCache>("value");
 export const C_aux = offsetof<AssocCache>("aux");

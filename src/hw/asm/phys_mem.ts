@@ -33,3 +33,12 @@ export function setPhysMem(slots: usize, frames: u32, words: usize): void {
 @inline export function readLo(off: i32): u32 {
   return load<u32>(wordsBase + (<usize>off << 2));
 }
+
+/**
+ * Whether a leaf's A/D update writes (and counts). As in the JS reference, whose `newLo !== lo`
+ * compares an int32 with the uint32 read from the table: a leaf with bit 31 set (frame bit 19)
+ * is always rewritten, with the same bits when A/D were already set.
+ */
+@inline export function adChanged(newLo: u32, lo: u32): bool {
+  return newLo != lo || (lo >>> 31) != 0;
+}

@@ -20,7 +20,7 @@ import {
 } from "./assoc_cache";
 import { ACC_READ, ACC_USER, ACC_WRITE, XLATE_GUEST_PF, XLATE_OK } from "./mmu_defs";
 import { MmuState, logPush, pscOf, statsOf } from "./mmu_state";
-import { entryOff, readEntry, writeLo } from "./phys_mem";
+import { adChanged, entryOff, readEntry, writeLo } from "./phys_mem";
 import {
   NESTED_FOR_FINAL,
   NESTED_FOR_TABLE,
@@ -101,7 +101,7 @@ export function walkGuest(s: MmuState, gva: i64, acc: i32, se: bool): i32 {
   }
   if (isPermissionFault(acc, rw, us, nx ^ 1, s.cr0Wp != 0, s.smep != 0, s.smap != 0)) return guestFault(s, acc, PFERR_PRESENT, level, se);
   const newLo = lo | PTE_A | ((acc & ACC_WRITE) != 0 ? PTE_D : 0);
-  if (se && newLo != lo) {
+  if (se && adChanged(newLo, lo)) {
     const r = guestAdWrite(s, off, newLo, tableGpa + (<i64>((gva >> (12 + 9 * (level - 1))) & 511) << 3), level);
     if (r != XLATE_OK) return r;
     lo = newLo;

@@ -31,7 +31,7 @@ import {
   XLATE_OK,
 } from "./mmu_defs";
 import { MmuState, logPush, nestedPscOf, statsOf } from "./mmu_state";
-import { entryOff, readEntry, readLo, writeLo } from "./phys_mem";
+import { adChanged, entryOff, readEntry, readLo, writeLo } from "./phys_mem";
 import { PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn, hugeRsvdLoMask } from "./x86_pte";
 import { isRsvdGpte } from "./x86_rules";
 
@@ -195,7 +195,7 @@ function nestedLeafDone(s: MmuState, gfn: i64, acc: i32, level: i32, lo: u32, hi
   const dBit = isEpt ? EPT_D : PTE_D;
   if (se && ad) {
     const newLo = lo | aBit | (write ? dBit : 0);
-    if (newLo != lo) {
+    if (adChanged(newLo, lo)) {
       writeLo(off, newLo);
       statsOf(s).nestedAdWrites += 1;
       lo = newLo;
