@@ -3,7 +3,7 @@
 // batched loop that translates a slice of accesses without returning to JS. Each takes the
 // address of an MmuState; JS (../wasm_mmu.ts) handles MOV to CR3 and the invalidations.
 
-import { AssocCache, CP_NX, CP_USER, CP_WRITE_OK, auxAt, lookup, permAt, valueAt } from "./assoc_cache";
+import { AssocCache, CP_GLOBAL, CP_NX, CP_USER, CP_WRITE_OK, auxAt, lookup, permAt, valueAt } from "./assoc_cache";
 import { ACC_FETCH, ACC_USER, ACC_WRITE, XLATE_OK } from "./mmu_defs";
 import { MmuState, TLB_FORBID_OFFSET, TLB_NEED_OFFSET, logPush, statsOf, tlbPermits } from "./mmu_state";
 import { NESTED_FOR_PHYS, nestedTranslate } from "./walk_nested";
@@ -13,22 +13,23 @@ import { KEY_1G, KEY_2M, REF_DATA, walkGuest } from "./walk_guest";
 export function access(p: usize, gvaF: f64, acc: i32): i32 {
   const s = changetype<MmuState>(p);
   const gva = <i64>gvaF;
-  if (s.tlb4k != 0) {
-    const tlb = changetype<AssocCache>(s.tlb4k);
-    const vpn = gva >> 12;
-    const i = lookup(tlb, <f64>vpn, s.ctxTag, s.pcidTag);
-    if (i >= 0 && tlbPermits(s, permAt(tlb, i), acc)) {
-      statsOf(s).tlbHits += 1;
-      s.pageSize = 4096;
-      const off = <f64>(gva & 4095);
-      s.hpa = valueAt(tlb, i) * 4096 + off;
-      s.gpa = auxAt(tlb, i) + off;
-      if (s.logOn != 0) logPush(s, REF_DATA, 0, 0, s.hpa, -1, 0, 0);
-      return XLATE_OK;
-    }
-    if (i < 0 && hugeTlbHit(s, gva, acc)) return XLATE_OK;
-    statsOf(s).tlbMisses += 1;
-  }
+  if (s.tlb4k == 0) return walkGuest(s, gva, acc, true);
+  const tlb = changetype<AssocCache>(s.tlb4k);
+  const i = lookup(tlb, <f64>(gva >> 12), s.ctxTag, s.pcidTag);
+  if (i < 0 || !tlbPermits(s, permAt(tlb, i), acc)) return tlbMissed(s, gva, acc, i);
+  statsOf(s).tlbHits += 1;
+  s.pageSize = 4096;
+  const off = <f64>(gva & 4095);
+  s.hpa = valueAt(tlb, i) * 4096 + off;
+  s.gpa = auxAt(tlb, i) + off;
+  if (s.logOn != 0) logPush(s, REF_DATA, 0, 0, s.hpa, -1, 0, 0);
+  return XLATE_OK;
+}
+
+/** The rest of access() when the 4 KiB TLB gave no usable entry (`i`: the entry it found, or -1). */
+function tlbMissed(s: MmuState, gva: i64, acc: i32, i: i32): i32 {
+  if (i < 0 && hugeTlbHit(s, gva, acc)) return XLATE_OK;
+  statsOf(s).tlbMisses += 1;
   return walkGuest(s, gva, acc, true);
 }
 
@@ -86,16 +87,76 @@ export function probePhys(p: usize, gpaF: f64, acc: i32): i32 {
 }
 
 /**
- * Translates accesses i = 0..n-1 (gva in f64 `gvas`, kind in u8 `accs`) and stores each hpa in
+ * Translates accesses k = 0..n-1 (gva in f64 `gvas`, kind in u8 `accs`) and stores each hpa in
  * f64 `hpas`, until one does not translate; returns how many did. The one at that index left
- * its fault in the state, counted, as access() would have.
+ * its fault in the state, counted, as access() would have. The 4 KiB TLB hit on the set's most
+ * recently used way is access() inlined over locals (cache arrays, LRU clock, hit counter; the
+ * result fields written once at the end); anything else is access() itself, which repeats that
+ * probe, so every side effect happens as it would one access at a time.
  */
 export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: i32): i32 {
   const s = changetype<MmuState>(p);
-  for (let i = 0; i < n; i++) {
-    const k = <usize>i;
-    if (access(p, load<f64>(gvas + (k << 3)), load<u8>(accs + k)) != XLATE_OK) return i;
-    store<f64>(hpas + (k << 3), s.hpa);
+  if (s.tlb4k == 0 || s.logOn != 0) return accessEach(p, gvas, accs, hpas, n);
+  const tlb = changetype<AssocCache>(s.tlb4k);
+  const keys = tlb.key;
+  const ctxs = tlb.ctx;
+  const pcids = tlb.pcid;
+  const perms = tlb.perm;
+  const stamps = tlb.stamp;
+  const values = tlb.value;
+  const mrus = tlb.mru;
+  const setMask = tlb.setMask;
+  const ways = tlb.ways;
+  const ctx = s.ctxTag;
+  const pcid = s.pcidTag;
+  let clock = tlb.clock;
+  let hits: f64 = 0;
+  let last = -1;
+  for (let k = 0; k < n; k++) {
+    const gvaF = load<f64>(gvas + (<usize>k << 3));
+    const acc = <usize>load<u8>(accs + <usize>k);
+    const vpn = <i64>gvaF >> 12;
+    const set = <i32>vpn & setMask;
+    const e = <usize>(set * ways + load<i32>(mrus + (<usize>set << 2)));
+    const perm = load<i32>(perms + (e << 2));
+    if (load<f64>(keys + (e << 3)) == <f64>vpn && load<i32>(ctxs + (e << 2)) == ctx && (load<i32>(pcids + (e << 2)) == pcid || (perm & CP_GLOBAL) != 0)) {
+      const need = load<i32>(p + TLB_NEED_OFFSET + (acc << 2));
+      if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + (acc << 2))) == 0) {
+        clock += 1;
+        store<f64>(stamps + (e << 3), clock);
+        hits += 1;
+        last = <i32>e;
+        store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + <f64>(<i64>gvaF & 4095));
+        continue;
+      }
+    }
+    tlb.clock = clock;
+    statsOf(s).tlbHits += hits;
+    hits = 0;
+    if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, k - 1);
+    last = -1;
+    if (access(p, gvaF, <i32>acc) != XLATE_OK) return k;
+    store<f64>(hpas + (<usize>k << 3), s.hpa);
+    clock = tlb.clock;
+  }
+  tlb.clock = clock;
+  statsOf(s).tlbHits += hits;
+  if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, n - 1);
+  return n;
+}
+
+/** The result fields access() would have left after access k of a batch, a 4 KiB TLB hit on entry `e`. */
+function batchHitFields(s: MmuState, tlb: AssocCache, e: i32, gvas: usize, hpas: usize, k: i32): void {
+  s.pageSize = 4096;
+  s.hpa = load<f64>(hpas + (<usize>k << 3));
+  s.gpa = auxAt(tlb, e) + <f64>(<i64>load<f64>(gvas + (<usize>k << 3)) & 4095);
+}
+
+/** accessBatch without a TLB, or with a log listening: access() one by one. */
+function accessEach(p: usize, gvas: usize, accs: usize, hpas: usize, n: i32): i32 {
+  for (let k = 0; k < n; k++) {
+    if (access(p, load<f64>(gvas + (<usize>k << 3)), load<u8>(accs + <usize>k)) != XLATE_OK) return k;
+    store<f64>(hpas + (<usize>k << 3), changetype<MmuState>(p).hpa);
   }
   return n;
 }
