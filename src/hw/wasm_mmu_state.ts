@@ -215,11 +215,15 @@ export class WasmMmuState {
   }
 
   // --- architectural state in the core ---
+  /** An i64 in the core (a guest frame may pass 2^32), as two i32 halves. */
   get cr3Frame(): number {
-    return this.f64("S_cr3Frame");
+    const i = this.field("S_cr3Frame") >> 2;
+    return this.cm.i32[i + 1]! * 2 ** 32 + (this.cm.i32[i]! >>> 0);
   }
   set cr3Frame(v: number) {
-    this.setF64("S_cr3Frame", v);
+    const i = this.field("S_cr3Frame") >> 2;
+    this.cm.i32[i] = v | 0;
+    this.cm.i32[i + 1] = Math.floor(v / 2 ** 32);
   }
   get cr0Wp(): boolean {
     return this.i32("S_cr0Wp") !== 0;

@@ -84,19 +84,24 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
   return keyAt(c, i) == key && ctxAt(c, i) == ctx && (pcidAt(c, i) == pcid || (permAt(c, i) & CP_GLOBAL) != 0);
 }
 
-/** First entry of the set `key` maps to (the low 32 bits of the key, as JS's `&` takes them). */
-@inline function setOf(c: AssocCache, key: f64): i32 {
-  return <i32>(<i64>key) & c.setMask;
+/**
+ * The set of a key: its low bits, as JS's `key & setMask` takes them. Callers pass the page (or
+ * table) number `n` beside the key, which is n or n + 2^50 / 2^51 (no low bits), so no f64
+ * conversion is needed here.
+ */
+@inline function setOf(c: AssocCache, n: i64): i32 {
+  return <i32>n & c.setMask;
 }
 
 /** Index of the matching entry, or -1; refreshes LRU on a hit. */
-@inline export function lookup(c: AssocCache, key: f64, ctx: i32, pcid: i32): i32 {
-  const set = setOf(c, key);
+@inline export function lookup(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32): i32 {
+  const set = setOf(c, n);
   const base = set * c.ways;
   const i = base + load<i32>(c.mru + (<usize>set << 2));
   if (matches(c, i, key, ctx, pcid)) {
-    c.clock += 1;
-    store<f64>(c.stamp + (<usize>i << 3), c.clock);
+    const t = c.clock + 1;
+    c.clock = t;
+    store<f64>(c.stamp + (<usize>i << 3), t);
     return i;
   }
   return lookupSet(c, set, base, key, ctx, pcid);
@@ -106,8 +111,9 @@ function lookupSet(c: AssocCache, set: i32, base: i32, key: f64, ctx: i32, pcid:
   const end = base + c.ways;
   for (let i = base; i < end; i++) {
     if (matches(c, i, key, ctx, pcid)) {
-      c.clock += 1;
-      store<f64>(c.stamp + (<usize>i << 3), c.clock);
+      const t = c.clock + 1;
+      c.clock = t;
+      store<f64>(c.stamp + (<usize>i << 3), t);
       store<i32>(c.mru + (<usize>set << 2), i - base);
       return i;
     }
@@ -116,15 +122,15 @@ function lookupSet(c: AssocCache, set: i32, base: i32, key: f64, ctx: i32, pcid:
 }
 
 /** Like lookup, but changes nothing. */
-export function peek(c: AssocCache, key: f64, ctx: i32, pcid: i32): i32 {
-  const base = setOf(c, key) * c.ways;
+export function peek(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32): i32 {
+  const base = setOf(c, n) * c.ways;
   for (let i = base; i < base + c.ways; i++) if (matches(c, i, key, ctx, pcid)) return i;
   return -1;
 }
 
 /** Inserts or replaces the entry for (key, ctx, pcid); evicts the least recently used way. */
-export function fill(c: AssocCache, key: f64, ctx: i32, pcid: i32, value: f64, perm: i32, aux: f64): i32 {
-  const set = setOf(c, key);
+export function fill(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32, value: f64, perm: i32, aux: f64): i32 {
+  const set = setOf(c, n);
   const base = set * c.ways;
   let victim = base;
   let oldest = Infinity;
@@ -150,8 +156,9 @@ export function fill(c: AssocCache, key: f64, ctx: i32, pcid: i32, value: f64, p
   store<f64>(c.value + (v << 3), value);
   store<f64>(c.aux + (v << 3), aux);
   store<i32>(c.perm + (v << 2), perm);
-  c.clock += 1;
-  store<f64>(c.stamp + (v << 3), c.clock);
+  const t = c.clock + 1;
+  c.clock = t;
+  store<f64>(c.stamp + (v << 3), t);
   store<i32>(c.mru + (<usize>set << 2), victim - base);
   return victim;
 }
@@ -168,7 +175,7 @@ export function fill(c: AssocCache, key: f64, ctx: i32, pcid: i32, value: f64, p
 /** Drops the entries for `key` that `mode` selects; returns how many. */
 export function invalidateKey(p: usize, key: f64, mode: i32, ctx: i32, pcid: i32): i32 {
   const c = changetype<AssocCache>(p);
-  const base = setOf(c, key) * c.ways;
+  const base = setOf(c, <i64>key) * c.ways;
   let n = 0;
   for (let i = base; i < base + c.ways; i++) {
     if (keyAt(c, i) == key && selects(c, i, mode, ctx, pcid)) {

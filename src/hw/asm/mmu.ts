@@ -15,7 +15,8 @@ export function access(p: usize, gvaF: f64, acc: i32): i32 {
   const gva = <i64>gvaF;
   if (s.tlb4k == 0) return walkGuest(s, gva, acc, true);
   const tlb = changetype<AssocCache>(s.tlb4k);
-  const i = lookup(tlb, <f64>(gva >> 12), s.ctxTag, s.pcidTag);
+  const vpn = gva >> 12;
+  const i = lookup(tlb, vpn, <f64>vpn, s.ctxTag, s.pcidTag);
   if (i < 0 || !tlbPermits(s, permAt(tlb, i), acc)) return tlbMissed(s, gva, acc, i);
   statsOf(s).tlbHits += 1;
   s.pageSize = 4096;
@@ -38,12 +39,12 @@ function hugeTlbHit(s: MmuState, gva: i64, acc: i32): bool {
   let c = changetype<AssocCache>(s.tlb2m);
   let shift: i64 = 21;
   let n = gva >> 21;
-  let i = lookup(c, <f64>n + KEY_2M, s.ctxTag, s.pcidTag);
+  let i = lookup(c, n, <f64>n + KEY_2M, s.ctxTag, s.pcidTag);
   if (i < 0) {
     c = changetype<AssocCache>(s.tlb1g);
     shift = 30;
     n = gva >> 30;
-    i = lookup(c, <f64>n + KEY_1G, s.ctxTag, s.pcidTag);
+    i = lookup(c, n, <f64>n + KEY_1G, s.ctxTag, s.pcidTag);
   }
   if (i < 0 || !tlbPermits(s, permAt(c, i), acc)) return false;
   statsOf(s).tlbHits += 1;
@@ -70,7 +71,7 @@ export function accessPhys(p: usize, gpaF: f64, acc: i32): i32 {
   s.faultGva = 0;
   const gpa = <i64>gpaF;
   const r = nestedTranslate(s, gpa, acc, NESTED_FOR_PHYS, 0, true);
-  if (r == XLATE_OK) s.hpa = <f64>((<i64>s.nPfnBase << 12) + (gpa & 4095));
+  if (r == XLATE_OK) s.hpa = <f64>((s.nPfnBase << 12) + (gpa & 4095));
   return r;
 }
 
@@ -82,7 +83,7 @@ export function probePhys(p: usize, gpaF: f64, acc: i32): i32 {
   }
   const gpa = <i64>gpaF;
   const r = nestedTranslate(s, gpa, acc, NESTED_FOR_PHYS, 0, false);
-  if (r == XLATE_OK) s.hpa = <f64>((<i64>s.nPfnBase << 12) + (gpa & 4095));
+  if (r == XLATE_OK) s.hpa = <f64>((s.nPfnBase << 12) + (gpa & 4095));
   return r;
 }
 

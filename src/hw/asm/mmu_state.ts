@@ -23,7 +23,7 @@ import { AssocCache } from "./assoc_cache";
 
   // --- architectural state (JS writes it) ---
   /** CR3's root table frame: a guest frame under EPT/NPT (up to 2^40), a host frame natively. */
-  cr3Frame: f64;
+  cr3Frame: i64;
   cr0Wp: i32;
   efeNxe: i32;
   cr4Pge: i32;
@@ -47,10 +47,10 @@ import { AssocCache } from "./assoc_cache";
   logCount: i32;
 
   // --- walker scratch ---
-  nPfnBase: f64;
-  nSize: f64;
-  pscHpfn: f64;
-  pscFrame: f64;
+  nPfnBase: i64;
+  nSize: i64;
+  pscHpfn: i64;
+  pscFrame: i64;
   nLeafOff: i32;
   nWritable: i32;
   nDirtyOk: i32;

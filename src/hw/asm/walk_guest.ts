@@ -46,8 +46,8 @@ export function walkGuest(s: MmuState, gva: i64, acc: i32, se: bool): i32 {
   s.faultGva = <f64>gva;
   let level = se && s.psc2 != 0 ? pscProbe(s, gva, levels) : levels;
   const hit = level < levels;
-  let tableFrame: i64 = hit ? <i64>s.pscFrame : <i64>s.cr3Frame;
-  let tableHpfn: i64 = hit ? <i64>s.pscHpfn : nested ? -1 : tableFrame;
+  let tableFrame: i64 = hit ? s.pscFrame : s.cr3Frame;
+  let tableHpfn: i64 = hit ? s.pscHpfn : nested ? -1 : tableFrame;
   let rw: u32 = hit && (s.pscPerm & CP_WRITABLE) == 0 ? 0 : 1;
   let us: u32 = hit && (s.pscPerm & CP_USER) == 0 ? 0 : 1;
   let nx: u32 = hit && (s.pscPerm & CP_NX) != 0 ? 1 : 0;
@@ -63,7 +63,7 @@ export function walkGuest(s: MmuState, gva: i64, acc: i32, se: bool): i32 {
     if (tableHpfn < 0) {
       const r = nestedTranslate(s, tableGpa + idx * 8, tableAcc, NESTED_FOR_TABLE, level, se);
       if (r != XLATE_OK) return r;
-      tableHpfn = <i64>s.nPfnBase;
+      tableHpfn = s.nPfnBase;
     }
     if (se && level < levels && s.psc2 != 0) pscFill(s, gva, level, tableHpfn, tableFrame, rw, us, nx);
     off = entryOff(tableHpfn, idx);
@@ -117,11 +117,12 @@ export function walkGuest(s: MmuState, gva: i64, acc: i32, se: bool): i32 {
 function pscProbe(s: MmuState, gva: i64, levels: i32): i32 {
   for (let l = 2; l <= levels; l++) {
     const c = pscOf(s, l);
-    const i = lookup(c, <f64>(gva >> (12 + 9 * (l - 1))), s.ctxTag, s.pcidTag);
+    const n = gva >> (12 + 9 * (l - 1));
+    const i = lookup(c, n, <f64>n, s.ctxTag, s.pcidTag);
     if (i >= 0) {
       statsOf(s).pscHits += 1;
-      s.pscHpfn = valueAt(c, i);
-      s.pscFrame = auxAt(c, i);
+      s.pscHpfn = <i64>valueAt(c, i);
+      s.pscFrame = <i64>auxAt(c, i);
       const p = permAt(c, i);
       s.pscPerm = p;
       s.nWritable = (p & CP_NTABLE_WRITABLE) != 0 ? 1 : 0;
@@ -142,7 +143,8 @@ function pscFill(s: MmuState, gva: i64, level: i32, tableHpfn: i64, tableFrame: 
     (nx != 0 ? CP_NX : 0) |
     (native || s.nWritable != 0 ? CP_NTABLE_WRITABLE : 0) |
     (native || s.nDirtyOk != 0 ? CP_NTABLE_DIRTY : 0);
-  fill(pscOf(s, level + 1), <f64>(gva >> (12 + 9 * level)), s.ctxTag, s.pcidTag, <f64>tableHpfn, perm, <f64>tableFrame);
+  const n = gva >> (12 + 9 * level);
+  fill(pscOf(s, level + 1), n, <f64>n, s.ctxTag, s.pcidTag, <f64>tableHpfn, perm, <f64>tableFrame);
 }
 
 /** The leaf allows the access: the final gpa's nested translation, the result, the TLB fill. `dg`: the leaf's D and G bits. */
@@ -156,8 +158,8 @@ function guestFinal(s: MmuState, gva: i64, gpa: i64, acc: i32, se: bool, level: 
   if (nested) {
     const r = nestedTranslate(s, gpa, acc & ~ACC_USER, NESTED_FOR_FINAL, 0, se);
     if (r != XLATE_OK) return r;
-    hpa = (<i64>s.nPfnBase << 12) + (gpa & 4095);
-    const nSize = <i64>s.nSize;
+    hpa = (s.nPfnBase << 12) + (gpa & 4095);
+    const nSize = s.nSize;
     if (nSize < size) size = nSize;
     writable = writable && s.nWritable != 0;
     writeOk = writeOk && s.nWritable != 0 && s.nDirtyOk != 0;
@@ -187,7 +189,7 @@ function tlbFill(s: MmuState, gva: i64, gpa: i64, hpa: i64, size: i64, perm: i32
   const cShift: i64 = c == s.tlb2m && size == 1 << 30 ? 21 : size == 4096 ? 12 : size == 1 << 21 ? 21 : 30;
   const n = gva >> cShift;
   const key = cShift == 12 ? <f64>n : <f64>n + (cShift == 21 ? KEY_2M : KEY_1G);
-  fill(changetype<AssocCache>(c), key, s.ctxTag, s.pcidTag, <f64>((hpa >> cShift) << (cShift - 12)), perm, <f64>((gpa >> cShift) << cShift));
+  fill(changetype<AssocCache>(c), n, key, s.ctxTag, s.pcidTag, <f64>((hpa >> cShift) << (cShift - 12)), perm, <f64>((gpa >> cShift) << cShift));
 }
 
 /** Sets A/D bits in a guest entry: a locked write to the guest table, which the nested dimension must allow. */

@@ -58,7 +58,7 @@ export function nestedTranslate(s: MmuState, gpa: i64, acc: i32, why: i32, forLe
   let w: u32 = 1;
   let x: u32 = 1;
   if (level < levels) {
-    tableHpfn = <i64>s.pscHpfn;
+    tableHpfn = s.pscHpfn;
     r = (s.pscPerm & CP_USER) != 0 ? 1 : 0;
     w = (s.pscPerm & CP_WRITABLE) != 0 ? 1 : 0;
     x = (s.pscPerm & CP_EXEC) != 0 ? 1 : 0;
@@ -116,12 +116,12 @@ export function nestedTranslate(s: MmuState, gpa: i64, acc: i32, why: i32, forLe
 /** Nested TLB probe: a hit that allows the access fills the n* fields. */
 function nestedTlbHit(s: MmuState, gfn: i64, acc: i32): bool {
   const ntlb = changetype<AssocCache>(s.nestedTlb);
-  const i = lookup(ntlb, <f64>gfn, s.eptTag, 0);
+  const i = lookup(ntlb, gfn, <f64>gfn, s.eptTag, 0);
   if (i >= 0) {
     const p = permAt(ntlb, i);
     if (((acc & ACC_WRITE) == 0 || (p & CP_WRITE_OK) != 0) && ((acc & ACC_FETCH) == 0 || (p & CP_EXEC) != 0)) {
       statsOf(s).nestedTlbHits += 1;
-      s.nPfnBase = valueAt(ntlb, i);
+      s.nPfnBase = <i64>valueAt(ntlb, i);
       s.nLeafOff = -1;
       s.nWritable = (p & CP_WRITABLE) != 0 ? 1 : 0;
       s.nDirtyOk = (p & CP_WRITE_OK) != 0 ? 1 : 0;
@@ -138,10 +138,11 @@ function nestedTlbHit(s: MmuState, gfn: i64, acc: i32): bool {
 function nestedPscProbe(s: MmuState, gpa: i64, levels: i32): i32 {
   for (let l = 2; l <= levels; l++) {
     const c = nestedPscOf(s, l);
-    const i = lookup(c, <f64>(gpa >> (12 + 9 * (l - 1))), s.eptTag, 0);
+    const n = gpa >> (12 + 9 * (l - 1));
+    const i = lookup(c, n, <f64>n, s.eptTag, 0);
     if (i >= 0) {
       statsOf(s).nestedPscHits += 1;
-      s.pscHpfn = valueAt(c, i);
+      s.pscHpfn = <i64>valueAt(c, i);
       s.pscPerm = permAt(c, i);
       return l - 1;
     }
@@ -152,7 +153,8 @@ function nestedPscProbe(s: MmuState, gpa: i64, levels: i32): i32 {
 
 function nestedPscFill(s: MmuState, gpa: i64, level: i32, tableHpfn: i64, r: u32, w: u32, x: u32): void {
   const perm = (r != 0 ? CP_USER : 0) | (w != 0 ? CP_WRITABLE : 0) | (x != 0 ? CP_EXEC : 0);
-  fill(nestedPscOf(s, level + 1), <f64>(gpa >> (12 + 9 * level)), s.eptTag, 0, <f64>tableHpfn, perm, -1);
+  const n = gpa >> (12 + 9 * level);
+  fill(nestedPscOf(s, level + 1), n, <f64>n, s.eptTag, 0, <f64>tableHpfn, perm, -1);
 }
 
 /** The cheap test that lets a well-formed EPT entry skip eptMisconfigReason(). */
@@ -205,15 +207,15 @@ function nestedLeafDone(s: MmuState, gfn: i64, acc: i32, level: i32, lo: u32, hi
   const frameLo = !isEpt && level > 1 ? lo & ~PTE_PAT_HUGE : lo;
   const base = entryPfn(frameLo, hi);
   const pfnBase = level == 1 ? base : base + (gfn & ((<i64>1 << shift) - 1));
-  s.nPfnBase = <f64>pfnBase;
+  s.nPfnBase = pfnBase;
   s.nLeafOff = off;
   s.nWritable = w;
   s.nDirtyOk = w == 1 && (!ad || (lo & dBit) != 0) ? 1 : 0;
   s.nExec = x;
-  s.nSize = <f64>(<i64>4096 << shift);
+  s.nSize = <i64>4096 << shift;
   if (se && s.nestedTlb != 0) {
     const perm = (s.nDirtyOk != 0 ? CP_WRITE_OK : 0) | (w != 0 ? CP_WRITABLE : 0) | (x != 0 ? CP_EXEC : 0);
-    fill(changetype<AssocCache>(s.nestedTlb), <f64>gfn, s.eptTag, 0, s.nPfnBase, perm, -1);
+    fill(changetype<AssocCache>(s.nestedTlb), gfn, <f64>gfn, s.eptTag, 0, <f64>pfnBase, perm, -1);
   }
 }
 
@@ -239,7 +241,8 @@ export function markNestedDirty(s: MmuState, gpa: i64): void {
   s.nDirtyOk = 1;
   if (s.nestedTlb != 0) {
     const ntlb = changetype<AssocCache>(s.nestedTlb);
-    const i = peek(ntlb, <f64>(gpa >> 12), s.eptTag, 0);
+    const gfn = gpa >> 12;
+    const i = peek(ntlb, gfn, <f64>gfn, s.eptTag, 0);
     if (i >= 0) setPerm(ntlb, i, permAt(ntlb, i) | CP_WRITE_OK);
   }
 }
