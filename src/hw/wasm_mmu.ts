@@ -67,27 +67,27 @@ export class WasmMmu extends WasmMmuState {
   /** Translates `gva` for an access of kind `acc` (ACC_* bits) as the hardware does (Mmu.access). */
   access(gva: number, acc: number): XlateResult {
     const r = this.fn.access(this.state, gva, acc) as XlateResult;
-    if (this.log !== null) this.drainLog(this.log);
+    if (this._log !== null) this.drainLog(this._log);
     return r;
   }
 
   /** The translation the tables give now, with no side effect (a log still records it). */
   probe(gva: number, acc: number): XlateResult {
     const r = this.fn.probe(this.state, gva, acc) as XlateResult;
-    if (this.log !== null) this.drainLog(this.log);
+    if (this._log !== null) this.drainLog(this._log);
     return r;
   }
 
   /** Translates a guest-physical address through EPT/NPT only. */
   accessPhys(gpa: number, acc: number): XlateResult {
     const r = this.fn.accessPhys(this.state, gpa, acc) as XlateResult;
-    if (this.log !== null) this.drainLog(this.log);
+    if (this._log !== null) this.drainLog(this._log);
     return r;
   }
 
   probePhys(gpa: number, acc: number): XlateResult {
     const r = this.fn.probePhys(this.state, gpa, acc) as XlateResult;
-    if (this.log !== null) this.drainLog(this.log);
+    if (this._log !== null) this.drainLog(this._log);
     return r;
   }
 

@@ -69,7 +69,16 @@ export class WasmMmuState {
   protected readonly core: WasmCore;
   protected readonly fn: CoreFunctions;
   private readonly layout: Record<string, number> = {};
-  private _log: WalkLog | null = null;
+  protected _log: WalkLog | null = null;
+  /** Indices of the result fields in the memory's f64 and i32 views: read after every access. */
+  private readonly iHpa: number;
+  private readonly iGpa: number;
+  private readonly iPageSize: number;
+  private readonly iErrorCode: number;
+  private readonly iFaultGva: number;
+  private readonly iFaultGpa: number;
+  private readonly iExitQual: number;
+  private readonly iFaultLevel: number;
 
   // --- architectural state kept in JS (it selects tags; the core sees the tags) ---
   pcid = 0;
@@ -121,6 +130,16 @@ export class WasmMmuState {
     this.psc = [0, 0, ...caches.slice(4, 8)];
     this.nestedPsc = [0, 0, ...caches.slice(8, 12)];
     this.stats = this.statsView();
+    const f64At = (name: string) => this.f64Index(this.field(name));
+    const i32At = (name: string) => this.field(name) >> 2;
+    this.iHpa = f64At("S_hpa");
+    this.iGpa = f64At("S_gpa");
+    this.iPageSize = f64At("S_pageSize");
+    this.iErrorCode = f64At("S_errorCode");
+    this.iFaultGva = f64At("S_faultGva");
+    this.iFaultGpa = f64At("S_faultGpa");
+    this.iExitQual = i32At("S_exitQual");
+    this.iFaultLevel = i32At("S_faultLevel");
     this.setI32("S_nested", this.nested ? 1 : 0);
     this.setI32("S_isEpt", this.isEpt ? 1 : 0);
     this.setI32("S_eptAd", config.eptAd ? 1 : 0);
@@ -128,7 +147,7 @@ export class WasmMmuState {
     this.setI32("S_guestLevels", config.guestLevels);
     this.setI32("S_nestedLevels", config.nestedLevels);
     this.setI32("S_rsvdHi", this.rsvdHi | 0);
-    this.setF64("S_pageSize", PAGE_SIZE);
+    this.cm.f64[this.iPageSize] = PAGE_SIZE;
     this.cr3Frame = -1;
     this.nestedRoot = -1;
     this.cr0Wp = true;
@@ -201,12 +220,6 @@ export class WasmMmuState {
     }
     return i;
   }
-  protected f64(name: string): number {
-    return this.cm.f64[this.f64Index(this.field(name))]!;
-  }
-  protected setF64(name: string, v: number): void {
-    this.cm.f64[this.f64Index(this.field(name))] = v;
-  }
   protected i32(name: string): number {
     return this.cm.i32[this.field(name) >> 2]!;
   }
@@ -268,37 +281,37 @@ export class WasmMmuState {
 
   // --- results of the last translation ---
   get hpa(): number {
-    return this.f64("S_hpa");
+    return this.cm.f64[this.iHpa]!;
   }
   set hpa(v: number) {
-    this.setF64("S_hpa", v);
+    this.cm.f64[this.iHpa] = v;
   }
   get gpa(): number {
-    return this.f64("S_gpa");
+    return this.cm.f64[this.iGpa]!;
   }
   set gpa(v: number) {
-    this.setF64("S_gpa", v);
+    this.cm.f64[this.iGpa] = v;
   }
   get pageSize(): number {
-    return this.f64("S_pageSize");
+    return this.cm.f64[this.iPageSize]!;
   }
   get errorCode(): number {
-    return this.f64("S_errorCode");
+    return this.cm.f64[this.iErrorCode]!;
   }
   set errorCode(v: number) {
-    this.setF64("S_errorCode", v);
+    this.cm.f64[this.iErrorCode] = v;
   }
   get exitQual(): number {
-    return this.i32("S_exitQual");
+    return this.cm.i32[this.iExitQual]!;
   }
   get faultGva(): number {
-    return this.f64("S_faultGva");
+    return this.cm.f64[this.iFaultGva]!;
   }
   get faultGpa(): number {
-    return this.f64("S_faultGpa");
+    return this.cm.f64[this.iFaultGpa]!;
   }
   get faultLevel(): number {
-    return this.i32("S_faultLevel");
+    return this.cm.i32[this.iFaultLevel]!;
   }
   get faultReason(): string {
     return misconfigReason(this.i32("S_faultReason"));
