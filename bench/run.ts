@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { ACC_USER, AccessBatch, type HwStats, PAGE_SIZE, ScratchRange, WalkLog, WasmMmu, XLATE_OK } from "../dist/index.js";
+import { ACC_USER, XlateBatch, type HwStats, PAGE_SIZE, ScratchRange, WalkLog, WasmMmu, XLATE_OK } from "../dist/index.js";
 
 const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
@@ -211,7 +211,7 @@ function wasmDriver(r: ScratchRange, addrs: Float64Array): Driver {
   const mmu = new WasmMmu(r.mem, r.mmu.config);
   if (mmu.nested) mmu.setNestedContext(r.mmu.vpid, r.mmu.nestedRoot);
   mmu.loadCr3(r.mmu.cr3Frame);
-  const batch = new AccessBatch(r.mem, addrs.length);
+  const batch = new XlateBatch(r.mem, addrs.length);
   batch.gva.set(addrs);
   batch.acc.fill(ACC_USER);
   return {

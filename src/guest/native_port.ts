@@ -4,7 +4,8 @@
 // and for the native baseline run; several ports may share one PhysMem (one per CPU).
 
 import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "../hw/addr.js";
-import { Mmu, type MmuConfig, defaultMmuConfig } from "../hw/mmu.js";
+import { type MmuConfig, defaultMmuConfig } from "../hw/mmu.js";
+import { type HwMmu, type MmuCore, createMmu } from "../hw/mmu_core.js";
 import { type PhysMem, WORDS_PER_TABLE } from "../hw/phys_mem.js";
 import type { GuestCpuPort } from "./cpu_port.js";
 
@@ -14,10 +15,12 @@ export interface NativePortOptions {
   pcide?: boolean;
   /** Overrides for the Mmu's configuration (TLB geometry, caches). */
   mmu?: Partial<MmuConfig>;
+  /** The MMU implementation (default: the wasm core). */
+  mmuCore?: MmuCore;
 }
 
 export class NativeCpuPort implements GuestCpuPort {
-  readonly mmu: Mmu;
+  readonly mmu: HwMmu;
   readonly pcide: boolean;
   lo = 0;
   hi = 0;
@@ -28,7 +31,7 @@ export class NativeCpuPort implements GuestCpuPort {
     readonly mem: PhysMem,
     opts: NativePortOptions,
   ) {
-    this.mmu = new Mmu(mem, defaultMmuConfig("native", { guestLevels: opts.levels, ...opts.mmu }));
+    this.mmu = createMmu(mem, defaultMmuConfig("native", { guestLevels: opts.levels, ...opts.mmu }), opts.mmuCore);
     this.pcide = opts.pcide ?? true;
     this.mmu.pcide = this.pcide;
   }

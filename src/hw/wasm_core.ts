@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The WebAssembly translation core (src/hw/asm/, built into wasm_core_bin.ts), compiled once when
-// this module loads and instantiated per PhysMem memory, synchronously and with no Node module:
+// The WebAssembly translation core (src/hw/asm/, built into wasm_core_bin.ts), compiled and
+// instantiated per PhysMem memory that an MMU runs on, synchronously and with no Node module:
 // the same code runs in Node, in a browser and in the visualizer's Web Worker.
 
 import { WASM_CORE_BASE64 } from "./wasm_core_bin.js";
@@ -56,7 +56,6 @@ function decodeBase64(b64: string): Uint8Array {
 
 /** The core's bytes (what tools/build-wasm.mjs compiled). */
 export const WASM_CORE_BYTES = decodeBase64(WASM_CORE_BASE64);
-const CORE_MODULE = new WASM.Module(WASM_CORE_BYTES);
 
 /** One instance of the core on one memory: its functions and the layout constants it exports. */
 export class WasmCore {
@@ -64,7 +63,9 @@ export class WasmCore {
   private readonly globals: Record<string, unknown>;
 
   constructor(memory: WasmMemory) {
-    const exports = new WASM.Instance(CORE_MODULE, { env: { memory } }).exports;
+    // Compiled here, not when this file loads, so a page that never runs the core never compiles
+    // it; V8 reuses the compiled code of identical bytes.
+    const exports = new WASM.Instance(new WASM.Module(WASM_CORE_BYTES), { env: { memory } }).exports;
     this.fn = exports as unknown as CoreFunctions;
     this.globals = exports;
   }

@@ -22,7 +22,7 @@ import {
 } from "./mmu.js";
 import type { PagingMode } from "./mmu_defs.js";
 import { PhysMem } from "./phys_mem.js";
-import { AccessBatch, WasmMmu } from "./wasm_mmu.js";
+import { XlateBatch, WasmMmu } from "./wasm_mmu.js";
 import { REF_DATA, WalkLog } from "./walk_log.js";
 import { makeX86Pte } from "./x86_pte.js";
 
@@ -374,7 +374,7 @@ function onPath(t: Translator, gva: number, k: number): [number, number] {
 }
 
 /** Runs `op` on one implementation; returns what the op gave (outcome, batch progress and hpas, log). */
-function apply(t: Translator, m: Machine, op: Op, batch: AccessBatch | null): unknown {
+function apply(t: Translator, m: Machine, op: Op, batch: XlateBatch | null): unknown {
   const gva = (g: number, off: number) => m.gvas[g % m.gvas.length]! + off;
   const root = (r: number) => (m.nestedRoots.length > 0 ? m.nestedRoots[r % m.nestedRoots.length]! : -1);
   const logged = (on: boolean, f: () => number) => {
@@ -469,7 +469,7 @@ function run(
   const mw = buildMachine(spec);
   const js = new Mmu(mj.mem, config);
   const wasm = new WasmMmu(mw.mem, config);
-  const batch = new AccessBatch(mw.mem, 24);
+  const batch = new XlateBatch(mw.mem, 24);
   for (const t of [js, wasm]) {
     Object.assign(t, regs);
     if (mj.nestedRoots.length > 0) t.setNestedContext(1, mj.nestedRoots[0]!);

@@ -17,7 +17,7 @@ import { WasmMmuState } from "./wasm_mmu_state.js";
  * A slice of accesses in wasm memory for WasmMmu.accessBatch: gva (f64), access kind (u8, ACC_*
  * bits) and, filled by the core, hpa (f64). The views are re-taken after the memory grows.
  */
-export class AccessBatch {
+export class XlateBatch {
   private readonly cm: CoreMemory;
   /** Byte addresses of the three arrays. */
   readonly gvaAt: number;
@@ -97,7 +97,7 @@ export class WasmMmu extends WasmMmuState {
    * did). That access's fault is in the fields, counted, as access() leaves it. With a log
    * attached, every access is still logged.
    */
-  accessBatch(b: AccessBatch, start: number, end: number): number {
+  accessBatch(b: XlateBatch, start: number, end: number): number {
     if (!(start >= 0 && start <= end && end <= b.capacity)) throw new RangeError(`batch slice [${start}, ${end}) of ${b.capacity}`);
     if (this.log !== null) {
       for (let i = start; i < end; i++) {

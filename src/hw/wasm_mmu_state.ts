@@ -295,6 +295,9 @@ export class WasmMmuState {
   get pageSize(): number {
     return this.cm.f64[this.iPageSize]!;
   }
+  set pageSize(v: number) {
+    this.cm.f64[this.iPageSize] = v;
+  }
   get errorCode(): number {
     return this.cm.f64[this.iErrorCode]!;
   }
@@ -304,14 +307,26 @@ export class WasmMmuState {
   get exitQual(): number {
     return this.cm.i32[this.iExitQual]!;
   }
+  set exitQual(v: number) {
+    this.cm.i32[this.iExitQual] = v;
+  }
   get faultGva(): number {
     return this.cm.f64[this.iFaultGva]!;
+  }
+  set faultGva(v: number) {
+    this.cm.f64[this.iFaultGva] = v;
   }
   get faultGpa(): number {
     return this.cm.f64[this.iFaultGpa]!;
   }
+  set faultGpa(v: number) {
+    this.cm.f64[this.iFaultGpa] = v;
+  }
   get faultLevel(): number {
     return this.cm.i32[this.iFaultLevel]!;
+  }
+  set faultLevel(v: number) {
+    this.cm.i32[this.iFaultLevel] = v;
   }
   get faultReason(): string {
     return misconfigReason(this.i32("S_faultReason"));

@@ -5,6 +5,7 @@
 
 import type { EventBus } from "../hw/events.js";
 import type { TlbConfig } from "../hw/mmu.js";
+import type { MmuCore } from "../hw/mmu_core.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import { type Memslot, Memslots } from "./memslot.js";
@@ -50,6 +51,8 @@ export interface KvmOptions {
   vcpus: number;
   /** The vCPUs' TLB geometry (default: Intel Golden Cove's). */
   tlb?: TlbConfig;
+  /** The MMU implementation the vCPUs run on: the wasm core (default) or the JS reference. */
+  mmuCore?: MmuCore;
 }
 
 /** The points of kvm_tdp_page_fault() at which another agent may run (see tdp_fault.ts). */

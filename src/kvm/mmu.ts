@@ -5,7 +5,7 @@
 // kvm_mmu_do_page_fault() counts, kvm_faultin_pfn() snapshots the invalidation sequence and
 // faults the host page in between the race points, is_page_fault_stale() re-checks it.
 
-import type { Mmu } from "../hw/mmu.js";
+import type { HwMmu } from "../hw/mmu_core.js";
 import type { Kvm } from "./kvm.js";
 import type { Memslot } from "./memslot.js";
 import { gfnToHva, slotMaxLevel } from "./memslot.js";
@@ -83,7 +83,7 @@ export interface KvmMmu {
  */
 export interface VcpuMmu {
   /** The hardware MMU the vCPU runs on. */
-  readonly hw: Mmu;
+  readonly hw: HwMmu;
   /** The shadow-paging context, or null under EPT/NPT. */
   readonly shadow: ShadowVcpuMmu | null;
   /** A guest access to gva (hpa in hw.hpa). */

@@ -3,7 +3,8 @@
 // vcpu_mmu.ts), its exits, and its statistics. access() is vcpu_enter_guest() reduced to memory:
 // run the guest's access on the hardware; on an exit, let KVM fix it and re-enter.
 
-import { ACC_FETCH, ACC_WRITE, type Mmu, XLATE_OK } from "../hw/mmu.js";
+import { ACC_FETCH, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
+import type { HwMmu } from "../hw/mmu_core.js";
 import { PFERR_WRITE } from "../hw/x86_pte.js";
 import type { Kvm } from "./kvm.js";
 import type { Memslot } from "./memslot.js";
@@ -31,7 +32,7 @@ export class Vcpu {
   /** vcpu->arch.mmu: TDP or shadow paging, for the vCPU's life. */
   readonly archMmu: VcpuMmu;
   /** The hardware MMU the vCPU runs the guest on. */
-  readonly mmu: Mmu;
+  readonly mmu: HwMmu;
   /** The shadow-paging context (roots, guest CR3, requests), or null under EPT/NPT. For readers. */
   readonly shadow: ShadowVcpuMmu | null;
   /**
