@@ -10,7 +10,8 @@
 // named cases (see --list); --check exits 1 if a goal is missed (bench/goals.json).
 // Progress goes to stderr, and only when it is a terminal.
 //
-// In-process cases (walks, TLB hits) run the model's Mmu from dist/ on a ScratchRange; the
+// In-process cases (walks, TLB hits) run the model's MMU, the wasm core, from dist/ on a
+// ScratchRange, a batch per pass (<case>-js: the JS reference Mmu, a call per access); the
 // end-to-end, start-up, memory and sweep cases run `node dist/cli/main.js` as a child that
 // reports its own whole-process CPU time and peak RSS (bench/lib/rusage_hook.mjs).
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
@@ -318,10 +319,9 @@ async function walkCase(w: WalkCase): Promise<CaseResult> {
 }
 
 const noCaches = { psc: null, nestedTlb: null, nestedPsc: null } as const;
-const jsWalkCases: WalkCase[] = [
+const baseWalkCases: Omit<WalkCase, "engine">[] = [
   {
     name: "cold2d",
-    engine: "js",
     description: "cold 2D walks: EPT 4+4, 4 KiB pages, 1 GiB footprint, TLB and all caches off (24 table reads + data)",
     cMode: "cold2d",
     make: () => new ScratchRange("ept", GIB, { tlb: null, ...noCaches }),
@@ -331,7 +331,6 @@ const jsWalkCases: WalkCase[] = [
   },
   {
     name: "tlbhit",
-    engine: "js",
     description: "TLB-hit translations: 64 hot pages under EPT, Golden Cove STLB (128 sets x 16 ways, LRU)",
     cMode: "tlbhit",
     // Paging-structure caches and the nested TLB off: the few misses then walk exactly as walk.c does.
@@ -342,7 +341,6 @@ const jsWalkCases: WalkCase[] = [
   },
   {
     name: "native1d",
-    engine: "js",
     description: "native 1D walks: 4 levels, 4 KiB pages, 1 GiB footprint, TLB and caches off (4 table reads + data)",
     cMode: "native1d",
     make: () => new ScratchRange("native", GIB, { tlb: null, psc: null }),
@@ -352,7 +350,6 @@ const jsWalkCases: WalkCase[] = [
   },
   {
     name: "warm2d",
-    engine: "js",
     description: "warm 2D walks: EPT 4+4, 1 GiB footprint, random pages, TLB + paging-structure caches + nested TLB on (no C reference)",
     cMode: null,
     make: () => new ScratchRange("ept", GIB),
@@ -361,14 +358,22 @@ const jsWalkCases: WalkCase[] = [
     goals: () => [],
   },
 ];
-/** The same cases on the wasm core (WasmMmu.accessBatch over the whole stream): no goals of their own. */
+/**
+ * The model's MMU is the wasm core (hw/mmu_core.ts), so the cases and their goals are its, driven
+ * as the engine would drive batches (one WasmMmu.accessBatch call per pass); <case>-js runs the
+ * same walks on the JS reference Mmu, one call per access, for comparison.
+ */
 const walkCases: WalkCase[] = [
-  ...jsWalkCases,
-  ...jsWalkCases.map((w) => ({
+  ...baseWalkCases.map((w) => ({
     ...w,
-    name: `${w.name}-wasm`,
     engine: "wasm" as const,
     description: `${w.description}; wasm core, one accessBatch call per pass`,
+  })),
+  ...baseWalkCases.map((w) => ({
+    ...w,
+    name: `${w.name}-js`,
+    engine: "js" as const,
+    description: `${w.description}; the JS reference Mmu, one call per access`,
     goals: () => [],
   })),
 ];
