@@ -9,6 +9,9 @@ import { MmuState, TLB_FORBID_OFFSET, TLB_NEED_OFFSET, logPush, statsOf, tlbPerm
 import { NESTED_FOR_PHYS, nestedTranslate } from "./walk_nested";
 import { KEY_1G, KEY_2M, REF_DATA, walkGuest } from "./walk_guest";
 
+const INV_PAGE: f64 = 1.0 / 4096;
+const TWO_52: f64 = 4503599627370496;
+
 /** Translates `gva` for an access of kind `acc` as the hardware does; on XLATE_OK `hpa` holds the result. */
 export function access(p: usize, gvaF: f64, acc: i32): i32 {
   const s = changetype<MmuState>(p);
@@ -111,37 +114,40 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
   const ctx = s.ctxTag;
   const pcid = s.pcidTag;
   let clock = tlb.clock;
-  let hits: f64 = 0;
+  let hits = 0;
   let last = -1;
   for (let k = 0; k < n; k++) {
     const gvaF = load<f64>(gvas + (<usize>k << 3));
-    const acc = <usize>load<u8>(accs + <usize>k);
-    const vpn = <i64>gvaF >> 12;
-    const set = <i32>vpn & setMask;
+    // The page number stays an f64 (no saturating f64 -> i64 conversion); its low bits, for the set, come from adding 2^52.
+    const vpnF = Math.floor(gvaF * INV_PAGE);
+    const set = <i32>reinterpret<i64>(vpnF + TWO_52) & setMask;
     const e = <usize>(set * ways + load<i32>(mrus + (<usize>set << 2)));
-    const perm = load<i32>(perms + (e << 2));
-    if (load<f64>(keys + (e << 3)) == <f64>vpn && load<i32>(ctxs + (e << 2)) == ctx && (load<i32>(pcids + (e << 2)) == pcid || (perm & CP_GLOBAL) != 0)) {
-      const need = load<i32>(p + TLB_NEED_OFFSET + (acc << 2));
-      if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + (acc << 2))) == 0) {
-        clock += 1;
-        store<f64>(stamps + (e << 3), clock);
-        hits += 1;
-        last = <i32>e;
-        store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + <f64>(<i64>gvaF & 4095));
-        continue;
+    if (load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx) {
+      const perm = load<i32>(perms + (e << 2));
+      if (load<i32>(pcids + (e << 2)) == pcid || (perm & CP_GLOBAL) != 0) {
+        const acc = <usize>load<u8>(accs + <usize>k) << 2;
+        const need = load<i32>(p + TLB_NEED_OFFSET + acc);
+        if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + acc)) == 0) {
+          clock += 1;
+          store<f64>(stamps + (e << 3), clock);
+          hits++;
+          last = <i32>e;
+          store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + (gvaF - vpnF * 4096));
+          continue;
+        }
       }
     }
     tlb.clock = clock;
-    statsOf(s).tlbHits += hits;
+    statsOf(s).tlbHits += <f64>hits;
     hits = 0;
     if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, k - 1);
     last = -1;
-    if (access(p, gvaF, <i32>acc) != XLATE_OK) return k;
+    if (access(p, gvaF, load<u8>(accs + <usize>k)) != XLATE_OK) return k;
     store<f64>(hpas + (<usize>k << 3), s.hpa);
     clock = tlb.clock;
   }
   tlb.clock = clock;
-  statsOf(s).tlbHits += hits;
+  statsOf(s).tlbHits += <f64>hits;
   if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, n - 1);
   return n;
 }
