@@ -10,7 +10,8 @@
 // named cases (see --list); --check exits 1 if a goal is missed (bench/goals.json).
 // Progress goes to stderr, and only when it is a terminal.
 //
-// In-process cases (walks, TLB hits) run the model's Mmu from dist/ on a ScratchRange; the
+// In-process cases (walks, TLB hits) run the model's MMU, the wasm core, from dist/ on a
+// ScratchRange, a batch per pass (<case>-js: the JS reference Mmu, a call per access); the
 // end-to-end, start-up, memory and sweep cases run `node dist/bin/memvirt.js` as a child that
 // reports its own whole-process CPU time and peak RSS (bench/lib/rusage_hook.mjs).
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
@@ -19,7 +20,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { ACC_USER, PAGE_SIZE, ScratchRange, WalkLog, XLATE_OK } from "../dist/index.js";
+import { ACC_USER, XlateBatch, type HwStats, PAGE_SIZE, ScratchRange, WalkLog, WasmMmu, XLATE_OK } from "../dist/index.js";
 
 const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
@@ -169,31 +170,75 @@ function addresses(base: number, pages: number, n: number, seed: number): Float6
   return out;
 }
 
-/** One pass: every access translated, the sum of the hpas returned (C sums them too, so neither drops work). */
-function pass(r: ScratchRange, addrs: Float64Array): number {
-  const mmu = r.mmu;
-  let sum = 0;
-  for (let i = 0; i < addrs.length; i++) {
-    if (mmu.access(addrs[i]!, ACC_USER) !== XLATE_OK) throw new Error(`translation failed at ${addrs[i]}`);
-    sum += mmu.hpa;
-  }
-  return sum;
+/** A case's MMU and address stream: the JS Mmu called per access, or the wasm core handed the whole batch. */
+interface Driver {
+  stats: HwStats;
+  /** One pass: every access translated, the sum of the hpas returned (C sums them too, so neither drops work). */
+  pass(): number;
+  /** The hash walk.c computes: every reference's hpa, in order, over a fresh range's first accesses. */
+  refHash(): number;
 }
 
-/** The hash walk.c computes: every reference's hpa, in order, over a fresh range's first accesses. */
-function refHash(r: ScratchRange, addrs: Float64Array): number {
-  const log = new WalkLog();
-  r.mmu.log = log;
-  for (let i = 0; i < LOG_WALKS; i++) r.mmu.access(addrs[i]!, ACC_USER);
-  r.mmu.log = null;
+function hashSteps(log: WalkLog): number {
   let h = 0;
   for (const s of log.steps) h = (Math.imul(h, 31) + ((s.hpa / 8) >>> 0)) >>> 0;
   return h;
 }
 
+function jsDriver(r: ScratchRange, addrs: Float64Array): Driver {
+  const mmu = r.mmu;
+  return {
+    stats: mmu.stats,
+    pass: () => {
+      let sum = 0;
+      for (let i = 0; i < addrs.length; i++) {
+        if (mmu.access(addrs[i]!, ACC_USER) !== XLATE_OK) throw new Error(`translation failed at ${addrs[i]}`);
+        sum += mmu.hpa;
+      }
+      return sum;
+    },
+    refHash: () => {
+      const log = new WalkLog();
+      mmu.log = log;
+      for (let i = 0; i < LOG_WALKS; i++) mmu.access(addrs[i]!, ACC_USER);
+      mmu.log = null;
+      return hashSteps(log);
+    },
+  };
+}
+
+/** The wasm core on the range's tables: a batch of the whole stream in wasm memory, one call per pass. */
+function wasmDriver(r: ScratchRange, addrs: Float64Array): Driver {
+  const mmu = new WasmMmu(r.mem, r.mmu.config);
+  if (mmu.nested) mmu.setNestedContext(r.mmu.vpid, r.mmu.nestedRoot);
+  mmu.loadCr3(r.mmu.cr3Frame);
+  const batch = new XlateBatch(r.mem, addrs.length);
+  batch.gva.set(addrs);
+  batch.acc.fill(ACC_USER);
+  return {
+    stats: mmu.stats,
+    pass: () => {
+      const done = mmu.accessBatch(batch, 0, addrs.length);
+      if (done !== addrs.length) throw new Error(`translation failed at ${addrs[done]}`);
+      const hpa = batch.hpa;
+      let sum = 0;
+      for (let i = 0; i < hpa.length; i++) sum += hpa[i]!;
+      return sum;
+    },
+    refHash: () => {
+      const log = new WalkLog();
+      mmu.log = log;
+      mmu.accessBatch(batch, 0, LOG_WALKS);
+      mmu.log = null;
+      return hashSteps(log);
+    },
+  };
+}
+
 interface WalkCase {
   name: string;
   description: string;
+  engine: "js" | "wasm";
   /** Mode of walk.c, or null (no C counterpart). */
   cMode: string | null;
   make: () => ScratchRange;
@@ -202,14 +247,18 @@ interface WalkCase {
   goals: (rate: number, ratio: number | null) => Goal[];
 }
 
-async function walkCase(w: WalkCase): Promise<CaseResult> {
-  const fresh = w.make();
-  const addrs = addresses(fresh.gvaBase, fresh.pages, BATCH, w.seed);
-  const hash = refHash(fresh, addrs);
+function driver(w: WalkCase): Driver {
   const r = w.make();
-  pass(r, addrs); // warm-up: A bits set, TLB filled, code optimized
+  const addrs = addresses(r.gvaBase, r.pages, BATCH, w.seed);
+  return w.engine === "js" ? jsDriver(r, addrs) : wasmDriver(r, addrs);
+}
+
+async function walkCase(w: WalkCase): Promise<CaseResult> {
+  const hash = driver(w).refHash();
+  const r = driver(w);
+  r.pass(); // warm-up: A bits set, TLB filled, code optimized
   let t = process.cpuUsage();
-  let hpaSum = pass(r, addrs);
+  let hpaSum = r.pass();
   const one = cpuSeconds(process.cpuUsage(t));
   const passes = Math.floor(SAMPLE_SECONDS / Math.max(one, 1e-6)) + 1;
   const c = w.cMode ? await CRef.start(w.cMode, w.bytes, w.seed) : null;
@@ -217,12 +266,12 @@ async function walkCase(w: WalkCase): Promise<CaseResult> {
   const cRates: number[] = [];
   const ratios: number[] = [];
   let cLast = { cpuSeconds: 0, refsPerAccess: 0, hpaSum: 0 };
-  const s = r.mmu.stats;
+  const s = r.stats;
   const before = s.guestTableReads + s.nestedTableReads + s.walkDataAccesses + s.tlbHits;
   try {
     for (let k = 0; k < SAMPLES; k++) {
       t = process.cpuUsage();
-      for (let p = 0; p < passes; p++) hpaSum = pass(r, addrs);
+      for (let p = 0; p < passes; p++) hpaSum = r.pass();
       jsRates.push((passes * BATCH) / cpuSeconds(process.cpuUsage(t)));
       if (c) {
         cLast = await c.sample();
@@ -270,7 +319,7 @@ async function walkCase(w: WalkCase): Promise<CaseResult> {
 }
 
 const noCaches = { psc: null, nestedTlb: null, nestedPsc: null } as const;
-const walkCases: WalkCase[] = [
+const baseWalkCases: Omit<WalkCase, "engine">[] = [
   {
     name: "cold2d",
     description: "cold 2D walks: EPT 4+4, 4 KiB pages, 1 GiB footprint, TLB and all caches off (24 table reads + data)",
@@ -308,6 +357,25 @@ const walkCases: WalkCase[] = [
     seed: 3,
     goals: () => [],
   },
+];
+/**
+ * The model's MMU is the wasm core (hw/mmu_core.ts), so the cases and their goals are its, driven
+ * as the engine would drive batches (one WasmMmu.accessBatch call per pass); <case>-js runs the
+ * same walks on the JS reference Mmu, one call per access, for comparison.
+ */
+const walkCases: WalkCase[] = [
+  ...baseWalkCases.map((w) => ({
+    ...w,
+    engine: "wasm" as const,
+    description: `${w.description}; wasm core, one accessBatch call per pass`,
+  })),
+  ...baseWalkCases.map((w) => ({
+    ...w,
+    name: `${w.name}-js`,
+    engine: "js" as const,
+    description: `${w.description}; the JS reference Mmu, one call per access`,
+    goals: () => [],
+  })),
 ];
 
 // ------------------------------------------------------------------ child-process cases

@@ -10,5 +10,7 @@ export * from "./hw/mmu.js";
 export * from "./hw/phys_mem.js";
 export * from "./hw/scratch_machine.js";
 export * from "./hw/walk_log.js";
+export * from "./hw/mmu_core.js";
+export { XlateBatch, WasmMmu } from "./hw/wasm_mmu.js";
 export * from "./hw/x86_pte.js";
 export * from "./sim/translate.js";

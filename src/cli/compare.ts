@@ -5,6 +5,7 @@
 
 import { parse as parseYaml } from "yaml";
 import type { VCPU_STATS, VM_STATS } from "../kvm/stats.js";
+import type { MmuCore } from "../hw/mmu_core.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../kvm/kvm.js";
 import type { Report } from "../sim/report.js";
@@ -16,7 +17,16 @@ import { type Out, bold, n, table } from "./format.js";
 import { FileSource } from "./file_source.js";
 import { type OutputSet, prepareOutputs, requests } from "./output.js";
 import { loadChecked } from "./preflight.js";
-import { EXIT_RUN_FAILED, type RunCommandOptions, checkOutcome, parseCount, runEngine, scenarioInputs, scenarioText } from "./run_cmd.js";
+import {
+  EXIT_RUN_FAILED,
+  type RunCommandOptions,
+  checkOutcome,
+  parseCount,
+  parseMmuCore,
+  runEngine,
+  scenarioInputs,
+  scenarioText,
+} from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 
 export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels", "tlb"]);
@@ -87,7 +97,7 @@ export async function runCompare(out: Out, file: string | undefined, spec: strin
     out,
   );
   try {
-    return await compareVariants(out, cmp, planned, name, seed, outputs);
+    return await compareVariants(out, cmp, planned, name, seed, outputs, parseMmuCore(o.mmuCore));
   } finally {
     outputs.discardAll();
   }
@@ -100,11 +110,16 @@ async function compareVariants(
   name: string,
   seed: number | undefined,
   outputs: OutputSet,
+  mmuCore: MmuCore | undefined,
 ): Promise<number> {
   const variants: Variant[] = [];
   for (const { label, scenario } of planned) {
     try {
-      const engine = new Engine(scenario, { ...(seed !== undefined ? { seed } : {}), openFile: (p: string) => new FileSource(p) });
+      const engine = new Engine(scenario, {
+        ...(seed !== undefined ? { seed } : {}),
+        ...(mmuCore ? { mmuCore } : {}),
+        openFile: (p: string) => new FileSource(p),
+      });
       const report = await runEngine(engine);
       report.scenario = `${name} (${label})`;
       variants.push({ label, report });

@@ -5,6 +5,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { EventBus, type SimEvent } from "../hw/events.js";
+import type { MmuCore } from "../hw/mmu_core.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../kvm/kvm.js";
 import { Machine } from "../sim/machine.js";
@@ -81,6 +82,13 @@ export interface RunCommandOptions {
   sample?: string;
   force?: boolean;
   check?: string;
+  mmuCore?: string;
+}
+
+/** --mmu-core: which MMU implementation the machine runs on (undefined: the default, the wasm core). */
+export function parseMmuCore(v: string | undefined): MmuCore | undefined {
+  if (v === undefined || v === "wasm" || v === "js") return v;
+  throw new UsageError(`--mmu-core: '${v}' is not an MMU; use wasm (the WebAssembly core, the default) or js (the JS reference)`);
 }
 
 /**
@@ -159,7 +167,8 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     if (events) bus.listen((e: SimEvent) => events.write(`${JSON.stringify(e)}\n`));
     let report: Report;
     try {
-      const machine = new Machine(scenario, bus);
+      const mmuCore = parseMmuCore(o.mmuCore);
+      const machine = new Machine(scenario, bus, mmuCore ? { mmuCore } : {});
       const engine = new Engine(
         scenario,
         {
@@ -210,6 +219,7 @@ export function runCommand(out: Out) {
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
     .option("--force", "run even when the planned work is beyond the bounds (accesses, VMs, memory; see README)")
+    .option("--mmu-core <core>", "wasm: the vCPUs' MMU runs in the WebAssembly core (default); js: the JS reference MMU (the same results)")
     .option(
       "--check <level>",
       "basic: data, stale mappings, host and shadow MMU invariants at the end (default); full: also every shadow translation against the guest's walk and the invariants every 64 slices (slower)",

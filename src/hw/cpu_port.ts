@@ -11,7 +11,7 @@
 // the implementation runs the exit and retries before returning, as the instruction would.
 
 import type { Gfn, Gpa, Gva } from "./addr.js";
-import type { Mmu } from "./mmu.js";
+import type { HwMmu } from "./mmu_core.js";
 
 export interface CpuPort {
   /** CR4.PCIDE as the machine set it: the kernel tags CR3 loads with PCIDs only when this is on. */
@@ -40,7 +40,7 @@ export interface CpuPort {
 
 export interface Cpu extends CpuPort {
   /** The hardware MMU: after access(), `hpa` (XLATE_OK) or `errorCode` (XLATE_GUEST_PF) say how it went. */
-  readonly mmu: Mmu;
+  readonly mmu: HwMmu;
   /** Why the last access() could not go on. */
   readonly error: string;
   /**

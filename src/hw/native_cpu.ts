@@ -6,7 +6,8 @@
 
 import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "./addr.js";
 import type { Cpu } from "./cpu_port.js";
-import { Mmu, type MmuConfig, XLATE_GUEST_PF, defaultMmuConfig } from "./mmu.js";
+import { type MmuConfig, XLATE_GUEST_PF, defaultMmuConfig } from "./mmu.js";
+import { type HwMmu, type MmuCore, createMmu } from "./mmu_core.js";
 import { type PhysMem, WORDS_PER_TABLE } from "./phys_mem.js";
 
 export interface NativeCpuOptions {
@@ -15,10 +16,12 @@ export interface NativeCpuOptions {
   pcide?: boolean;
   /** Overrides for the Mmu's configuration (TLB geometry, caches). */
   mmu?: Partial<MmuConfig>;
+  /** The MMU implementation (default: the wasm core). */
+  mmuCore?: MmuCore;
 }
 
 export class NativeCpu implements Cpu {
-  readonly mmu: Mmu;
+  readonly mmu: HwMmu;
   readonly pcide: boolean;
   lo = 0;
   hi = 0;
@@ -30,7 +33,7 @@ export class NativeCpu implements Cpu {
     readonly mem: PhysMem,
     opts: NativeCpuOptions,
   ) {
-    this.mmu = new Mmu(mem, defaultMmuConfig("native", { guestLevels: opts.levels, ...opts.mmu }));
+    this.mmu = createMmu(mem, defaultMmuConfig("native", { guestLevels: opts.levels, ...opts.mmu }), opts.mmuCore);
     this.pcide = opts.pcide ?? true;
     this.mmu.pcide = this.pcide;
   }

@@ -6,8 +6,11 @@
 //
 // Cost per frame: 4 bytes of content tag + 4 bytes of table-slot index = 8 bytes (64 GiB of
 // simulated RAM: 16 Mi frames, 128 MiB), plus 4 KiB for each frame that holds a table.
+// The table-slot index and the word pool live in WebAssembly memory (wasm_memory.ts), shared
+// with the wasm translation core; wasm32 bounds them to 4 GiB together.
 
 import { PAGE_SIZE } from "./addr.js";
+import { CoreMemory } from "./wasm_memory.js";
 
 export const WORDS_PER_TABLE = 1024;
 /** Bytes of metadata one frame costs in PhysMem (content tag + table-slot index). */
@@ -22,10 +25,13 @@ export class PhysMem {
   /**
    * 1 + the index of the frame's table storage in `words`, or 0 if the frame is not a table
    * (0 for "none" keeps a fresh array untouched, so a 64 GiB host costs nothing until used).
+   * A view of wasm memory: re-read it after allocTable, as `words`.
    */
-  readonly tableSlot: Int32Array;
+  tableSlot!: Int32Array;
   /** Table storage: slot s holds words [s*1024, s*1024+1024). Grows; re-read it after allocTable. */
-  words: Uint32Array;
+  words!: Uint32Array;
+  /** The WebAssembly memory `tableSlot` and `words` are views of. */
+  readonly wasm: CoreMemory;
   private freeSlots: Int32Array;
   private nFreeSlots = 0;
   private slotsUsed = 0;
@@ -37,9 +43,15 @@ export class PhysMem {
     if (bytes > MAX_PHYS_BYTES) throw new RangeError(`physical memory above 1 TiB is not supported (${bytes} bytes)`);
     this.nframes = bytes / PAGE_SIZE;
     this.content = new Uint32Array(this.nframes);
-    this.tableSlot = new Int32Array(this.nframes);
-    this.words = new Uint32Array(64 * WORDS_PER_TABLE);
+    this.wasm = new CoreMemory(this.nframes, 64 * WORDS_PER_TABLE, () => this.takeViews());
+    this.takeViews();
     this.freeSlots = new Int32Array(64);
+  }
+
+  private takeViews(): void {
+    const w = this.wasm;
+    this.tableSlot = new Int32Array(w.memory.buffer, w.slotsBase, this.nframes);
+    this.words = new Uint32Array(w.memory.buffer, w.wordsBase, w.wordsLength);
   }
 
   get bytes(): number {
@@ -63,11 +75,7 @@ export class PhysMem {
       slot = this.freeSlots[--this.nFreeSlots]!;
     } else {
       slot = this.slotsUsed++;
-      if (this.slotsUsed * WORDS_PER_TABLE > this.words.length) {
-        const grown = new Uint32Array(this.words.length * 2);
-        grown.set(this.words);
-        this.words = grown;
-      }
+      if (this.slotsUsed * WORDS_PER_TABLE > this.words.length) this.wasm.growWords(this.words.length * 2);
     }
     // A slot past slotsUsed may still hold words from before a restore(): always zero it.
     this.words.fill(0, slot * WORDS_PER_TABLE, (slot + 1) * WORDS_PER_TABLE);
@@ -149,7 +157,7 @@ export class PhysMem {
     this.content.set(s.content);
     this.tableSlot.set(s.tableSlot);
     this.slotsUsed = s.words.length / WORDS_PER_TABLE;
-    if (this.words.length < s.words.length) this.words = new Uint32Array(s.words.length);
+    this.wasm.growWords(s.words.length);
     this.words.set(s.words);
     this.freeSlots = new Int32Array(Math.max(64, s.freeSlots.length));
     this.freeSlots.set(s.freeSlots);

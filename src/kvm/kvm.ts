@@ -17,7 +17,8 @@
 import { type Gfn, type Gpa, type Gva, PAGE_SIZE } from "../hw/addr.js";
 import type { Cpu } from "../hw/cpu_port.js";
 import type { EventBus } from "../hw/events.js";
-import { type Mmu, type TlbConfig, XLATE_OK } from "../hw/mmu.js";
+import { type TlbConfig, XLATE_OK } from "../hw/mmu.js";
+import type { HwMmu, MmuCore } from "../hw/mmu_core.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import type { KvmEventMap } from "./kvm_events.js";
@@ -37,6 +38,8 @@ export interface KvmOptions {
   vcpus: number;
   /** The vCPUs' TLB geometry (default: Intel Golden Cove's). */
   tlb?: TlbConfig;
+  /** The MMU implementation the vCPUs run on: the wasm core (default) or the JS reference. */
+  mmuCore?: MmuCore;
 }
 
 /** The points of kvm_tdp_page_fault() at which another agent may run (see tdp_fault.ts). */
@@ -205,7 +208,7 @@ export class Vcpu implements Cpu {
   /** vcpu->arch.mmu: TDP or shadow paging, for the vCPU's life. */
   readonly archMmu: VcpuMmu;
   /** The hardware MMU the vCPU runs the guest on. */
-  readonly mmu: Mmu;
+  readonly mmu: HwMmu;
   /**
    * vcpu->mode: IN_GUEST_MODE from the first entry while the vCPU has guest code to run (the
    * engine's other agents run beside it), OUTSIDE_GUEST_MODE while KVM handles its exit or while

@@ -5,7 +5,7 @@
 // host (the VMM's mm behind guest RAM, the frames of its tables). A leaf: the fault front door
 // is in page_fault.ts, the two MMUs in tdp_mmu.ts and shadow_mmu.ts.
 
-import type { Mmu } from "../hw/mmu.js";
+import type { HwMmu } from "../hw/mmu_core.js";
 import type { SpteFormat } from "./spte.js";
 
 /** RET_PF_* (mmu_internal.h). */
@@ -132,7 +132,7 @@ export interface MmuRoot {
  */
 export interface VcpuMmu {
   /** The hardware MMU the vCPU runs on. */
-  readonly hw: Mmu;
+  readonly hw: HwMmu;
   /** A guest access to gva (hpa in hw.hpa). */
   access(gva: number, acc: number): number;
   /** A guest-physical access by the guest kernel (hpa in hw.hpa). */

@@ -10,7 +10,7 @@
 //
 // simplified: VMX with VPID only (no SVM ASIDs), no PAE roots, no INVPCID interception, no SMM address space.
 
-import type { Mmu } from "../hw/mmu.js";
+import type { HwMmu } from "../hw/mmu_core.js";
 import { PFERR_PRESENT, PFERR_RSVD } from "../hw/x86_pte.js";
 import { GuestWalker, type GuestPagingState } from "./guest_walker.js";
 import { ENOMEM } from "./mmu.js";
@@ -56,7 +56,7 @@ export class ShadowVcpuMmu {
   constructor(
     readonly shadow: ShadowMmu,
     readonly sync: ShadowSync,
-    readonly mmu: Mmu,
+    readonly mmu: HwMmu,
     readonly stats: VcpuStat,
     readonly vpid: number,
     paging: GuestPagingState,

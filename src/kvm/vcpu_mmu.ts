@@ -17,7 +17,6 @@ import {
   EPTQ_READABLE,
   EPTQ_WRITABLE,
   EPTQ_WRITE,
-  Mmu,
   XLATE_EPT_MISCONFIG,
   XLATE_EPT_VIOLATION,
   XLATE_GUEST_PF,
@@ -25,6 +24,7 @@ import {
   XLATE_OK,
   defaultMmuConfig,
 } from "../hw/mmu.js";
+import { type HwMmu, createMmu } from "../hw/mmu_core.js";
 import { PFERR_FETCH, PFERR_PRESENT, PFERR_USER, PFERR_WRITE } from "../hw/x86_pte.js";
 import {
   EXITING_GUEST_MODE,
@@ -51,7 +51,7 @@ const MAX_FAULTS_PER_ACCESS = 64;
 
 /** The vCPU on EPT/NPT: the hardware walks the guest's tables, then KVM's TDP tables. */
 export class TdpVcpuMmu implements VcpuMmu {
-  readonly hw: Mmu;
+  readonly hw: HwMmu;
   /** KVM_REQ_TLB_FLUSH pending. */
   private reqTlbFlush = false;
   /** vcpu->arch.mmu->page_fault: kvm_tdp_page_fault() on this VM's TDP MMU. */
@@ -63,9 +63,10 @@ export class TdpVcpuMmu implements VcpuMmu {
     mode: TdpMode,
   ) {
     const o = vcpu.kvm.opts;
-    this.hw = new Mmu(
+    this.hw = createMmu(
       vcpu.kvm.mem,
       defaultMmuConfig(mode, { guestLevels: o.levels, nestedLevels: o.levels, eptAd: o.eptAd, ...(o.tlb ? { tlb: o.tlb } : {}) }),
+      o.mmuCore,
     );
     this.hw.setNestedContext(vcpu.id + 1, tdp.root);
     this.pageFault = (kvm, v, f) => tdpPageFault(kvm, v, tdp, f);
@@ -225,7 +226,7 @@ class ShadowedGfnMemo {
 
 /** The vCPU under shadow paging: the hardware runs natively on the shadow root of `shadow`. */
 export class ShadowPagingVcpuMmu implements VcpuMmu {
-  readonly hw: Mmu;
+  readonly hw: HwMmu;
   readonly shadow: ShadowVcpuMmu;
   private readonly gfnMemo = new ShadowedGfnMemo();
   /** vcpu->arch.mmu->page_fault, and the write fault on a write-protected frame, bound to this vCPU's context. */
@@ -238,7 +239,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     private readonly shadowSync: ShadowSync,
   ) {
     const o = vcpu.kvm.opts;
-    const mmu = new Mmu(vcpu.kvm.mem, defaultMmuConfig("native", { guestLevels: o.levels, ...(o.tlb ? { tlb: o.tlb } : {}) }));
+    const mmu = createMmu(vcpu.kvm.mem, defaultMmuConfig("native", { guestLevels: o.levels, ...(o.tlb ? { tlb: o.tlb } : {}) }), o.mmuCore);
     // VPID 0 is the host's; KVM gives each vCPU its own (allocate_vpid()).
     mmu.setNestedContext(vcpu.id + 1, -1);
     this.hw = mmu;

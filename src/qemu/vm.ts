@@ -7,6 +7,7 @@
 import { PAGE_1G, PAGE_2M, PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
 import type { TlbConfig } from "../hw/mmu.js";
+import type { MmuCore } from "../hw/mmu_core.js";
 import type { HugetlbPageSize } from "../host/hugetlb.js";
 import type { HostKernel } from "../host/kernel.js";
 import type { Mm } from "../host/mm_types.js";
@@ -27,6 +28,8 @@ export interface QemuVmConfig {
   eptAd?: boolean;
   /** The vCPUs' TLB geometry (default: Intel Golden Cove's). */
   tlb?: TlbConfig;
+  /** The MMU implementation the vCPUs run on (default: the wasm core). */
+  mmuCore?: MmuCore;
 }
 
 /** Where the PCI hole starts: guest RAM above this moves to 4 GiB (QEMU's q35 below_4g_mem_size, 2 GiB on q35 with >2.75 GiB; 3 GiB on i440fx). */
@@ -77,7 +80,14 @@ export class QemuVm {
       host,
       this.mm,
       cfg.name,
-      { mode: cfg.mmu, levels: cfg.levels, eptAd: cfg.eptAd ?? true, vcpus: cfg.vcpus, ...(cfg.tlb ? { tlb: cfg.tlb } : {}) },
+      {
+        mode: cfg.mmu,
+        levels: cfg.levels,
+        eptAd: cfg.eptAd ?? true,
+        vcpus: cfg.vcpus,
+        ...(cfg.tlb ? { tlb: cfg.tlb } : {}),
+        ...(cfg.mmuCore ? { mmuCore: cfg.mmuCore } : {}),
+      },
       bus,
     );
     let hvaOff = 0;

@@ -7,6 +7,7 @@
 // take turns every TIMESLICE accesses (a guest context switch: a CR3 load). kswapd's slice
 // is one reclaim batch. Which runnable agent goes next is drawn from the scenario's seed.
 
+import type { MmuCore } from "../hw/mmu_core.js";
 import { type Vcpu, VmFailure } from "../kvm/kvm.js";
 import { Prng } from "../workload/prng.js";
 import { AccessBatch } from "../workload/stream.js";
@@ -74,6 +75,8 @@ export interface RunOptions {
    * range (odd draws) or a neighbour just outside it (even draws). TDP VMs only.
    */
   invalidationRaces?: boolean;
+  /** The MMU implementation of the machine the engine builds: the wasm core (default) or the JS reference, same results. */
+  mmuCore?: MmuCore;
 }
 
 /** Scheduler slices between two structure checks with checks "full". */
@@ -108,7 +111,7 @@ export class Engine {
     machine?: Machine,
   ) {
     this.costs = costTable(scenario.cost);
-    this.machine = machine ?? new Machine(scenario);
+    this.machine = machine ?? new Machine(scenario, undefined, opts.mmuCore ? { mmuCore: opts.mmuCore } : {});
     this.rng = Prng.derive(opts.scheduleSeed ?? opts.seed ?? scenario.seed, "scheduler");
     this.timeline = scenario.timeline.filter((ev): ev is TimedEvent => ev.at.clock !== "phase").sort((a, b) => a.at.value - b.at.value);
     this.phases = new PhaseBarrier(this.machine.vms, scenario);

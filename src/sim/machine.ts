@@ -9,6 +9,7 @@ import { type Gva, PAGE_SIZE } from "../hw/addr.js";
 import type { Cpu } from "../hw/cpu_port.js";
 import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
+import type { MmuCore } from "../hw/mmu_core.js";
 import { HostKernel } from "../host/kernel.js";
 import { filePageContent } from "../guest/filemap.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
@@ -99,6 +100,7 @@ export class VmState {
     bus: EventBus<EventMap>,
     private readonly checker: MemoryObserver,
     native = false,
+    mmuCore?: MmuCore,
   ) {
     const id = checker.addVm();
     this.id = id;
@@ -113,6 +115,7 @@ export class VmState {
         prealloc: cfg.prealloc,
         levels: cfg.guest.levels,
         tlb: tlbConfig(cfg.tlb),
+        ...(mmuCore ? { mmuCore } : {}),
       },
       bus,
     );
@@ -151,6 +154,7 @@ export class VmState {
           cfg.guest.levels,
           tlbConfig(cfg.tlb),
           cfg.guest,
+          mmuCore,
         )
       : null;
     for (const p of cfg.processes) {
@@ -251,8 +255,11 @@ export class Machine {
   constructor(
     readonly scenario: Scenario,
     bus = new EventBus<EventMap>(),
-    /** Run each VM's guest on bare metal in lockstep too, for the native baseline (default on). */
-    opts: { native?: boolean } = {},
+    /**
+     * native: run each VM's guest on bare metal in lockstep too, for the native baseline (default
+     * on); mmuCore: the MMU implementation every vCPU and twin CPU runs on (default the wasm core).
+     */
+    opts: { native?: boolean; mmuCore?: MmuCore } = {},
   ) {
     this.bus = bus;
     const h = scenario.host;
@@ -261,7 +268,7 @@ export class Machine {
       bus,
     );
     this.checker = new Checker(this.host, this.vms);
-    for (const vm of scenario.vms) this.vms.push(new VmState(vm, this.host, bus, this.checker, opts.native ?? true));
+    for (const vm of scenario.vms) this.vms.push(new VmState(vm, this.host, bus, this.checker, opts.native ?? true, opts.mmuCore));
   }
 
   /**

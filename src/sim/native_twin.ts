@@ -9,6 +9,7 @@
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
 import { type TlbConfig, hwDataAccesses } from "../hw/mmu.js";
+import type { MmuCore } from "../hw/mmu_core.js";
 import { NativeCpu } from "../hw/native_cpu.js";
 import { PhysMem } from "../hw/phys_mem.js";
 import { filePageContent } from "../guest/filemap.js";
@@ -23,11 +24,21 @@ export class NativeTwin {
   /** The twin of each virtualized guest process. */
   private readonly twins = new Map<GuestProcess, GuestProcess>();
 
-  constructor(ram: readonly GpaRange[], cpus: number, levels: 4 | 5, tlb: TlbConfig, guest: { pcid: boolean; zeroPage: boolean }) {
+  constructor(
+    ram: readonly GpaRange[],
+    cpus: number,
+    levels: 4 | 5,
+    tlb: TlbConfig,
+    guest: { pcid: boolean; zeroPage: boolean },
+    mmuCore?: MmuCore,
+  ) {
     // Physical memory up to the end of the highest RAM range (the PCI hole stays unused, as on the VM).
     const top = Math.max(...ram.map((r) => r[1]));
     this.mem = new PhysMem(Math.ceil(top / PAGE_SIZE) * PAGE_SIZE);
-    this.cpus = Array.from({ length: cpus }, () => new NativeCpu(this.mem, { levels, pcide: guest.pcid, mmu: { tlb } }));
+    this.cpus = Array.from(
+      { length: cpus },
+      () => new NativeCpu(this.mem, { levels, pcide: guest.pcid, mmu: { tlb }, ...(mmuCore ? { mmuCore } : {}) }),
+    );
     // Its own quiet bus: the twin's events are not the run's story.
     const mem = this.mem;
     this.guest = new GuestKernel({

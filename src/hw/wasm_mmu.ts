@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+// An Mmu whose translation runs in the WebAssembly core (src/hw/asm/): the same TLBs,
+// paging-structure caches, nested TLB, walks, counters, fields and log as mmu.ts, which stays
+// the reference (wasm_mmu.test.ts drives both with the same random machines and compares
+// everything). This file is the entry points, the batched loop, and the instructions that
+// change the context or invalidate, over the caches in wasm memory; wasm_mmu_state.ts is the state.
+
+import type { AssocCacheSnapshot } from "./assoc_cache.js";
+import { INV_LEVEL_SIZE, INV_PAGE_SIZE } from "./addr.js";
+import { XLATE_OK, type XlateResult } from "./mmu_defs.js";
+import { KEY_1G, KEY_2M } from "./mmu_state.js";
+import type { PhysMem } from "./phys_mem.js";
+import type { CoreMemory } from "./wasm_memory.js";
+import { WasmMmuState } from "./wasm_mmu_state.js";
+
+/**
+ * A slice of accesses in wasm memory for WasmMmu.accessBatch: gva (f64), access kind (u8, ACC_*
+ * bits) and, filled by the core, hpa (f64). The views are re-taken after the memory grows.
+ */
+export class XlateBatch {
+  private readonly cm: CoreMemory;
+  /** Byte addresses of the three arrays. */
+  readonly gvaAt: number;
+  readonly accAt: number;
+  readonly hpaAt: number;
+  private buffer: ArrayBuffer | null = null;
+  private gvaView = new Float64Array(0);
+  private accView = new Uint8Array(0);
+  private hpaView = new Float64Array(0);
+
+  constructor(
+    mem: PhysMem,
+    readonly capacity: number,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`a batch holds 1 or more accesses, not ${capacity}`);
+    this.cm = mem.wasm;
+    this.gvaAt = this.cm.alloc(capacity * 17);
+    this.hpaAt = this.gvaAt + capacity * 8;
+    this.accAt = this.hpaAt + capacity * 8;
+  }
+
+  private views(): void {
+    const b = this.cm.memory.buffer;
+    if (b === this.buffer) return;
+    this.buffer = b;
+    this.gvaView = new Float64Array(b, this.gvaAt, this.capacity);
+    this.hpaView = new Float64Array(b, this.hpaAt, this.capacity);
+    this.accView = new Uint8Array(b, this.accAt, this.capacity);
+  }
+  get gva(): Float64Array {
+    this.views();
+    return this.gvaView;
+  }
+  get acc(): Uint8Array {
+    this.views();
+    return this.accView;
+  }
+  get hpa(): Float64Array {
+    this.views();
+    return this.hpaView;
+  }
+}
+
+export class WasmMmu extends WasmMmuState {
+  // ---------------------------------------------------------------- translation
+
+  /** Translates `gva` for an access of kind `acc` (ACC_* bits) as the hardware does (Mmu.access). */
+  access(gva: number, acc: number): XlateResult {
+    const r = this.fn.access(this.state, gva, acc) as XlateResult;
+    if (this._log !== null) this.drainLog(this._log);
+    return r;
+  }
+
+  /** The translation the tables give now, with no side effect (a log still records it). */
+  probe(gva: number, acc: number): XlateResult {
+    const r = this.fn.probe(this.state, gva, acc) as XlateResult;
+    if (this._log !== null) this.drainLog(this._log);
+    return r;
+  }
+
+  /** Translates a guest-physical address through EPT/NPT only. */
+  accessPhys(gpa: number, acc: number): XlateResult {
+    const r = this.fn.accessPhys(this.state, gpa, acc) as XlateResult;
+    if (this._log !== null) this.drainLog(this._log);
+    return r;
+  }
+
+  probePhys(gpa: number, acc: number): XlateResult {
+    const r = this.fn.probePhys(this.state, gpa, acc) as XlateResult;
+    if (this._log !== null) this.drainLog(this._log);
+    return r;
+  }
+
+  /**
+   * Translates the batch's accesses [start, end) in one call into the core, each hpa into
+   * `b.hpa`, and returns the index of the first access that did not translate (`end` if all
+   * did). That access's fault is in the fields, counted, as access() leaves it. With a log
+   * attached, every access is still logged.
+   */
+  accessBatch(b: XlateBatch, start: number, end: number): number {
+    if (!(start >= 0 && start <= end && end <= b.capacity)) throw new RangeError(`batch slice [${start}, ${end}) of ${b.capacity}`);
+    if (this.log !== null) {
+      for (let i = start; i < end; i++) {
+        if (this.access(b.gva[i]!, b.acc[i]!) !== XLATE_OK) return i;
+        b.hpa[i] = this.hpa;
+      }
+      return end;
+    }
+    return start + this.fn.accessBatch(this.state, b.gvaAt + start * 8, b.accAt + start, b.hpaAt + start * 8, end - start);
+  }
+
+  // ---------------------------------------------------------------- context and invalidation (mmu.ts)
+
+  setNestedContext(vpid: number, nestedRoot: number): void {
+    this.vpid = vpid;
+    this.nestedRoot = nestedRoot;
+    this.refreshTags();
+  }
+
+  loadCr3(rootFrame: number, pcid = 0, noFlush = false): void {
+    this.stats.cr3Loads++;
+    this.cr3Frame = rootFrame;
+    this.pcid = this.pcide ? pcid & 0xfff : 0;
+    this.refreshTags();
+    if (!(this.pcide && noFlush)) this.renewPcid(this.ctxTag, this.pcid);
+  }
+
+  invlpg(gva: number): void {
+    this.stats.invlpg++;
+    this.dropAddress(gva, this.core.constant("M_LIVE"), this.ctxTag, this.pcidTag);
+    this.dropPsc(this.core.constant("M_PCID"), this.ctxTag, this.pcidTag);
+  }
+
+  invpcid(type: 0 | 1 | 2 | 3, pcid = 0, gva = 0): void {
+    this.stats.invpcid++;
+    const vpidCtxs = this.ctxKeysWhere((vpid) => vpid === this.vpid);
+    if (type === 0) {
+      const ctx = this.ctxTag;
+      const tag = this.pcidTagOf(ctx, pcid);
+      this.dropAddress(gva, this.core.constant("M_PCID_LOCAL"), ctx, tag);
+      this.dropPsc(this.core.constant("M_PCID"), ctx, tag);
+    } else if (type === 1) {
+      this.renewPcid(this.ctxTag, pcid);
+    } else if (type === 2) {
+      for (const k of vpidCtxs) this.renewCtx(k);
+    } else {
+      for (const k of vpidCtxs) this.pcidTags.delete(this.ctxTags.get(k)!);
+      this.stats.contextFlushes++;
+    }
+    this.refreshTags();
+  }
+
+  invvpid(type: 0 | 1 | 2 | 3, vpid: number, gva = 0): void {
+    this.stats.invvpid++;
+    const keys = this.ctxKeysWhere((v) => type === 2 || v === vpid);
+    if (type === 0) {
+      for (const tag of new Set(keys.map((k) => this.ctxTags.get(k)!))) {
+        this.dropAddress(gva, this.core.constant("M_CTX"), tag, 0);
+        this.dropPsc(this.core.constant("M_CTX"), tag, 0);
+      }
+    } else if (type === 3) {
+      for (const k of keys) this.pcidTags.delete(this.ctxTags.get(k)!);
+      this.stats.contextFlushes++;
+    } else {
+      for (const k of keys) this.renewCtx(k);
+    }
+    this.refreshTags();
+  }
+
+  invept(type: 1 | 2, nestedRoot = this.nestedRoot): void {
+    this.stats.invept++;
+    for (const root of [...this.eptTags.keys()]) {
+      if (type === 2 || root === nestedRoot) this.eptTags.delete(root);
+    }
+    for (const k of this.ctxKeysWhere((_v, root) => type === 2 || root === nestedRoot)) this.renewCtx(k);
+    this.refreshTags();
+  }
+
+  flushAll(): void {
+    this.renewCtx(this.currentCtxKey());
+    this.refreshTags();
+  }
+
+  tlbLiveEntries(): number {
+    let n = 0;
+    for (const c of new Set([this.tlb4k, this.tlb2m, this.tlb1g])) {
+      if (c !== 0) n += this.fn.countValid(c, this.core.constant("M_LIVE"), this.ctxTag, this.pcidTag);
+    }
+    return n;
+  }
+
+  private dropAddress(gva: number, mode: number, ctx: number, pcid: number): void {
+    const fn = this.fn;
+    if (this.tlb4k !== 0) fn.invalidateKey(this.tlb4k, Math.floor(gva * INV_PAGE_SIZE), mode, ctx, pcid);
+    if (this.tlb2m !== 0) fn.invalidateKey(this.tlb2m, Math.floor(gva * INV_LEVEL_SIZE[2]!) + KEY_2M, mode, ctx, pcid);
+    if (this.tlb1g !== 0) fn.invalidateKey(this.tlb1g, Math.floor(gva * INV_LEVEL_SIZE[3]!) + KEY_1G, mode, ctx, pcid);
+  }
+
+  private dropPsc(mode: number, ctx: number, pcid: number): void {
+    for (const c of this.psc) if (c !== 0) this.fn.invalidateWhere(c, mode, ctx, pcid);
+  }
+
+  /** A copy of the cache at `cache` (one of tlb4k ... nestedPsc), in AssocCache.snapshot()'s shape. */
+  cacheSnapshot(cache: number): AssocCacheSnapshot {
+    const c = this.core;
+    const i32 = this.cm.i32;
+    const n = i32[(cache + c.constant("C_entries")) >> 2]!;
+    const arr = (field: string) => i32[(cache + c.constant(field)) >> 2]!;
+    const f64 = (field: string) => new Float64Array(this.cm.memory.buffer, arr(field), n).slice();
+    const int = (field: string) => new Int32Array(this.cm.memory.buffer, arr(field), n).slice();
+    return {
+      key: f64("C_key"),
+      ctx: int("C_ctx"),
+      pcid: int("C_pcid"),
+      value: f64("C_value"),
+      aux: f64("C_aux"),
+      perm: int("C_perm"),
+      stamp: f64("C_stamp"),
+      clock: this.cm.f64[(cache + c.constant("C_clock")) / 8]!,
+    };
+  }
+}
