@@ -230,6 +230,21 @@ describe("accessed and dirty bits", () => {
     expect(guestLeaf(m).lo() & (PTE_A | PTE_D)).toBe(PTE_A | PTE_D);
   });
 
+  test("a leaf whose low word has bit 31 set (frame bit 19) and A/D already set is not rewritten", () => {
+    const m = machine({ paging: "native" });
+    const leaf = guestLeaf(m);
+    m.mmu.access(GVA, ACC_USER); // A on every level
+    // Point the leaf at a frame above 2 GiB (0x80001) with A and D already set.
+    const lo = ((0x80001 << 12) | (leaf.lo() & 0xfff) | PTE_A | PTE_D) >>> 0;
+    m.mem.writeEntry(leaf.pfn, leaf.idx, lo, leaf.hi());
+    m.mmu.invlpg(GVA);
+    const before = m.mmu.stats.adWrites;
+    m.mmu.access(GVA, ACC_USER | ACC_WRITE);
+    expect(m.mmu.stats.walks).toBe(2);
+    expect(m.mmu.stats.adWrites - before).toBe(0);
+    expect(leaf.lo()).toBe(lo);
+  });
+
   test("NPT: guest A/D updates are nested writes that set the NPT D bit of the guest table page", () => {
     const m = machine({ paging: "npt" });
     const leaf = guestLeaf(m);

@@ -79,7 +79,7 @@ export function walkGuest(s: MmuState, gva: number, acc: number, se: boolean): X
     level--;
   }
   if (isPermissionFault(acc, rw, us, nx ^ 1, s.cr0Wp, s.smep, s.smap)) return guestFault(s, acc, PFERR_PRESENT, level, se);
-  const newLo = lo | PTE_A | ((acc & ACC_WRITE) !== 0 ? PTE_D : 0);
+  const newLo = (lo | PTE_A | ((acc & ACC_WRITE) !== 0 ? PTE_D : 0)) >>> 0;
   if (se && newLo !== lo) {
     const r = guestAdWrite(s, off, newLo, tableGpa + tableIndex(gva, level) * 8, level);
     if (r !== XLATE_OK) return r;

@@ -216,7 +216,7 @@ function nestedLeafDone(
   const aBit = isEpt ? EPT_A : PTE_A;
   const dBit = isEpt ? EPT_D : PTE_D;
   if (se && ad) {
-    const newLo = lo | aBit | (write ? dBit : 0);
+    const newLo = (lo | aBit | (write ? dBit : 0)) >>> 0;
     if (newLo !== lo) {
       s.mem.words[off] = newLo;
       s.stats.nestedAdWrites++;

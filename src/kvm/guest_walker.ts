@@ -282,17 +282,17 @@ export class GuestWalker {
   private updateAccessedDirty(write: boolean): number {
     for (let level = this.maxLevel; level >= this.level; level--) {
       const orig = this.ptesLo[level - 1]!;
-      let lo = orig | PTE_A;
-      if (level === this.level && write) lo |= PTE_D;
+      let lo = (orig | PTE_A) >>> 0;
+      if (level === this.level && write) lo = (lo | PTE_D) >>> 0;
       if (lo === orig) continue;
       // A read-only slot (ROM) keeps its bits as they are.
       if (this.pteWritable[level - 1] === 0) continue;
       const hi = this.ptesHi[level - 1]!;
       const gpa = this.pteGpa[level - 1]!;
-      const r = this.gmem.cmpxchgGpte(gpa, orig, hi, lo >>> 0, hi);
+      const r = this.gmem.cmpxchgGpte(gpa, orig, hi, lo, hi);
       if (r < 0) this.hostFailure(r, Math.floor(gpa / PAGE_SIZE));
       if (r !== 0) return r;
-      this.ptesLo[level - 1] = lo >>> 0;
+      this.ptesLo[level - 1] = lo;
     }
     return 0;
   }

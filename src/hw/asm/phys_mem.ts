@@ -34,11 +34,7 @@ export function setPhysMem(slots: usize, frames: u32, words: usize): void {
   return load<u32>(wordsBase + (<usize>off << 2));
 }
 
-/**
- * Whether a leaf's A/D update writes (and counts). As in the JS reference, whose `newLo !== lo`
- * compares an int32 with the uint32 read from the table: a leaf with bit 31 set (frame bit 19)
- * is always rewritten, with the same bits when A/D were already set.
- */
+/** Whether a leaf's A/D update changes the entry (and so writes and counts). */
 @inline export function adChanged(newLo: u32, lo: u32): bool {
-  return newLo != lo || (lo >>> 31) != 0;
+  return newLo != lo;
 }
