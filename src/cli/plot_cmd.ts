@@ -33,6 +33,9 @@ const PANELS: Panel[] = [
       ["QEMU RSS", (p) => p.rss / MiB],
       ["host free", (p) => p.free / MiB],
       ["swap used", (p) => p.swapUsed / MiB],
+      // Only in runs with a virtio-balloon (NaN points are left out).
+      ["guest free", (p) => (p.guestFree ?? Number.NaN) / MiB],
+      ["balloon", (p) => (p.balloon ?? Number.NaN) / MiB],
     ],
   },
   {
@@ -57,6 +60,8 @@ const pointSchema = z.object({
   exits: num,
   swapIns: num,
   swapOuts: num,
+  guestFree: num.optional(),
+  balloon: num.optional(),
 });
 const seriesSchema = z.array(pointSchema, { error: "not a list of time-series points" });
 const runSchema = z.object({ series: seriesSchema });
@@ -102,8 +107,10 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
       run.series.forEach((p, k) => {
         const interval = k === 0 ? 0 : p.accesses - run.series[k - 1]!.accesses;
         if (pi === 1 && interval === 0) return;
-        for (const [name, f] of panel.series)
-          values.push({ x: p.accesses, y: f(p, interval), s: run.label ? `${name} (${run.label})` : name, panel: pi });
+        for (const [name, f] of panel.series) {
+          const y = f(p, interval);
+          if (!Number.isNaN(y)) values.push({ x: p.accesses, y, s: run.label ? `${name} (${run.label})` : name, panel: pi });
+        }
       });
     }
   });

@@ -288,6 +288,33 @@ export function summary(r: Report, scenario?: Scenario): string {
       `${plural(freedOutside, "page")} went back to the host outside reclaim (madvise, munmap or exit); the mmu_notifier made KVM zap their entries first (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")} in all).`,
     );
   }
+  // virtio-balloon and free page reporting: what QEMU discarded for the guest's driver.
+  const balloons = r.vms.filter((vm) => vm.balloon !== undefined);
+  if (balloons.length > 0) {
+    const b = (f: (x: NonNullable<VmReport["balloon"]>) => number) => balloons.reduce((t, vm) => t + f(vm.balloon!), 0);
+    const runs = sum(r, (vm) => vm.guest.page_reporting_runs ?? 0);
+    const parts: string[] = [];
+    const inflated = b((x) => x.inflatedPages);
+    if (inflated > 0)
+      parts.push(
+        `the balloon took ${plural(inflated, "page")} from ${guest} and gave ${n(b((x) => x.deflatedPages))} back (balloon_inflate, balloon_deflate)`,
+      );
+    if (runs > 0)
+      parts.push(
+        `free page reporting ran ${plural(runs, "time")} and reported ${plural(
+          b((x) => x.reportedPages),
+          "free page",
+        )}`,
+      );
+    const p =
+      parts.length === 0
+        ? "The balloon was not used."
+        : `${parts.join("; ").replace(/^./, (c) => c.toUpperCase())}. QEMU discarded them with ${plural(
+            b((x) => x.discardCalls),
+            "madvise(MADV_DONTNEED) call",
+          )}; the mmu_notifier made KVM drop whatever it mapped there first (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")} in the run).`;
+    s.push(p);
+  }
   if ((v.pglazyfree ?? 0) > 0) s.push(`${plural(v.pglazyfree!, "page")} were marked lazily freeable (MADV_FREE).`);
   if ((v.oom_kill ?? 0) > 0) s.push(`The OOM killer ran ${plural(v.oom_kill!, "time")}.`);
 

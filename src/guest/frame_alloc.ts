@@ -37,6 +37,8 @@ export interface FrameAllocSnapshot {
   tail: Int32Array;
   nrFreeArea: Int32Array;
   nrFree: number;
+  reported: Uint8Array;
+  reportRequested: boolean;
 }
 
 export class GuestFrameAllocator implements FrameAllocator {
@@ -58,6 +60,12 @@ export class GuestFrameAllocator implements FrameAllocator {
   private readonly tail: Int32Array;
   /** Free blocks per order (free_area[order].nr_free). */
   readonly nrFreeArea: Int32Array;
+  /** PageReported of the free block starting at the frame (mm/page_reporting.c). */
+  private readonly reported: Uint8Array;
+  /** page_reporting_order while a reporting device is registered; -1 (none) otherwise. */
+  reportingOrder = -1;
+  /** A block of at least reportingOrder was freed since the flag was last taken (page_reporting_notify_free). */
+  reportRequested = false;
 
   constructor(usable: readonly GpaRange[], opts: FrameAllocOptions = {}) {
     this.maxOrder = opts.maxOrder ?? DEFAULT_MAX_ORDER;
@@ -74,6 +82,7 @@ export class GuestFrameAllocator implements FrameAllocator {
     this.head = new Int32Array(this.maxOrder + 1).fill(-1);
     this.tail = new Int32Array(this.maxOrder + 1).fill(-1);
     this.nrFreeArea = new Int32Array(this.maxOrder + 1);
+    this.reported = new Uint8Array(n);
     let total = 0;
     // mirrors __free_pages_memory(): the largest aligned blocks that fit, ascending, to the tail.
     for (const [s, e] of ranges) {
@@ -83,7 +92,7 @@ export class GuestFrameAllocator implements FrameAllocator {
         let order = start === 0 ? this.maxOrder : Math.min(this.maxOrder, ctz(start));
         while (start + 2 ** order > e) order--;
         this.allocOrder[start] = order;
-        this.freeBlock(start, order, true);
+        this.freeBlock(start, order, true, true);
         start += 2 ** order;
       }
     }
@@ -134,7 +143,7 @@ export class GuestFrameAllocator implements FrameAllocator {
     if (gfn < 0 || gfn >= this.spanFrames || this.allocOrder[gfn] !== order) {
       throw new Error(`freeing gfn 0x${gfn.toString(16)} order ${order}: not an allocated block of that order`);
     }
-    this.freeBlock(gfn, order, false);
+    this.freeBlock(gfn, order, false, false);
   }
 
   allocFrame(): number {
@@ -145,7 +154,8 @@ export class GuestFrameAllocator implements FrameAllocator {
     this.freePages(gfn, 0);
   }
 
-  private freeBlock(gfn: number, order: number, toTail: boolean): void {
+  /** Links a block into the free lists, merging it with free buddies; returns its first frame (its order in mergedOrder). */
+  private freeBlock(gfn: number, order: number, toTail: boolean, skipReportNotify: boolean): number {
     this.allocOrder[gfn] = -1;
     this.nrFreePages += 2 ** order;
     let buddy = -1;
@@ -163,6 +173,59 @@ export class GuestFrameAllocator implements FrameAllocator {
       toTail = higherBuddy < this.spanFrames && this.freeOrder[higherBuddy] === order + 1;
     }
     this.link(gfn, order, toTail);
+    // page_reporting_notify_free(), at the end of __free_one_page(), unless FPI_SKIP_REPORT_NOTIFY.
+    if (!skipReportNotify && this.reportingOrder >= 0 && order >= this.reportingOrder) this.reportRequested = true;
+    this.mergedOrder = order;
+    return gfn;
+  }
+
+  /** The order of the block the last freeBlock() linked. */
+  private mergedOrder = 0;
+
+  // ------------------------------------------------------------- free page reporting
+
+  /** First free block of `order` (list_first_entry of free_area[order]), or -1. */
+  firstFree(order: number): number {
+    return this.head[order]!;
+  }
+
+  /** The free block after `gfn` in its list, or -1. */
+  nextFree(gfn: number): number {
+    return this.next[gfn]!;
+  }
+
+  isReported(gfn: number): boolean {
+    return this.reported[gfn] === 1;
+  }
+
+  /** list_rotate_to_front(): `gfn` becomes the head of its order's list, the blocks before it move behind the tail. */
+  rotateToFront(gfn: number, order: number): void {
+    const h = this.head[order]!;
+    if (h === gfn || h < 0) return;
+    const t = this.tail[order]!;
+    const p = this.prev[gfn]!;
+    this.next[t] = h;
+    this.prev[h] = t;
+    this.next[p] = -1;
+    this.tail[order] = p;
+    this.prev[gfn] = -1;
+    this.head[order] = gfn;
+  }
+
+  /** __isolate_free_page(): takes a free block off its list for a report (no watermark in this guest: it always succeeds). */
+  isolate(gfn: number, order: number): void {
+    this.unlink(gfn, order);
+    this.allocOrder[gfn] = order;
+    this.nrFreePages -= 2 ** order;
+  }
+
+  /**
+   * page_reporting_drain(): __putback_isolated_page() (to the tail, merging, no notify); the
+   * block is marked reported if it did not merge into a larger one.
+   */
+  putbackReported(gfn: number, order: number, reported: boolean): void {
+    const head = this.freeBlock(gfn, order, true, true);
+    if (reported && head === gfn && this.mergedOrder === order) this.reported[gfn] = 1;
   }
 
   private link(gfn: number, order: number, toTail: boolean): void {
@@ -189,6 +252,7 @@ export class GuestFrameAllocator implements FrameAllocator {
   }
 
   private unlink(gfn: number, order: number): void {
+    this.reported[gfn] = 0; // __del_page_from_free_list() clears PageReported
     const p = this.prev[gfn]!;
     const n = this.next[gfn]!;
     if (p >= 0) this.next[p] = n;
@@ -209,6 +273,8 @@ export class GuestFrameAllocator implements FrameAllocator {
       tail: this.tail.slice(),
       nrFreeArea: this.nrFreeArea.slice(),
       nrFree: this.nrFreePages,
+      reported: this.reported.slice(),
+      reportRequested: this.reportRequested,
     };
   }
 
@@ -222,6 +288,8 @@ export class GuestFrameAllocator implements FrameAllocator {
     this.tail.set(s.tail);
     this.nrFreeArea.set(s.nrFreeArea);
     this.nrFreePages = s.nrFree;
+    this.reported.set(s.reported);
+    this.reportRequested = s.reportRequested;
   }
 }
 

@@ -48,6 +48,8 @@ export class GuestPgtable {
   hi = 0;
   /** The page cache, once the kernel has one. */
   cache: PageCacheRmap | null = null;
+  /** The OOM notifier chain (register_oom_notifier): returns the pages it freed. */
+  oomNotify: (() => number) | null = null;
   /** One past the highest user address the tables can map (2^48 or 2^57): "no ceiling". */
   readonly top: number;
 
@@ -104,10 +106,12 @@ export class GuestPgtable {
    * `clear` is false (the caller fills them: a disk read, a copy); -1 if none. When the buddy
    * allocator is empty, direct reclaim drops page-cache pages first (__alloc_pages_direct_reclaim).
    */
-  allocPages(port: CpuPort, order: number, clear = true): number {
+  allocPages(port: CpuPort, order: number, clear = true, mayOom = true): number {
     let gfn = this.alloc.allocPages(order);
     // simplified: reclaim only when the allocator is empty (no watermarks, no kswapd in the guest).
     while (gfn < 0 && this.cache !== null && this.cache.reclaim(port, 2 ** order) > 0) gfn = this.alloc.allocPages(order);
+    // out_of_memory(): an OOM notifier that freed pages (a balloon's deflate-on-oom) lets the allocation retry.
+    while (gfn < 0 && mayOom && this.oomNotify !== null && this.oomNotify() > 0) gfn = this.alloc.allocPages(order);
     if (gfn < 0) return -1;
     const n = 2 ** order;
     this.stats.pgalloc += n;

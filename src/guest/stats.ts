@@ -129,6 +129,34 @@ export const GUEST_STATS = {
     unit: "pages",
     description: "Clean page-cache pages the guest dropped in direct reclaim when its buddy allocator ran out.",
   },
+  // ---- virtio-balloon and free page reporting
+  balloon_inflate: {
+    kind: "cumulative",
+    unit: "pages",
+    description: "Pages the virtio-balloon driver took from the guest and gave to the host (BALLOON_INFLATE).",
+  },
+  balloon_deflate: {
+    kind: "cumulative",
+    unit: "pages",
+    description: "Pages the virtio-balloon driver took back from the host and freed in the guest (BALLOON_DEFLATE).",
+  },
+  nr_balloon_pages: {
+    kind: "instant",
+    unit: "pages",
+    description: "Pages in the balloon now (NR_BALLOON_PAGES, Linux 6.15+): the driver's num_pages, taken out of the guest's free memory.",
+  },
+  page_reporting_runs: {
+    kind: "cumulative",
+    unit: "events",
+    description: "Runs of free page reporting's delayed work (page_reporting_process), 2 s after a reportable free.",
+    kernel: false,
+  },
+  pages_reported: {
+    kind: "cumulative",
+    unit: "pages",
+    description: "Free pages reported to the host in blocks of page_reporting_order or more, which QEMU then discarded.",
+    kernel: false,
+  },
 } as const satisfies CounterDecls;
 
 /** Per-process counters, fields of GuestProcess. */

@@ -4,6 +4,9 @@
 // counts, so the breakdown always sums to the total and changing one cost changes the total
 // by exactly that cost times its count.
 
+/** The clock the cost model's cycles are of: a 3 GHz core (as the sources quoted below assume). */
+export const MODEL_HZ = 3e9;
+
 export interface CostEvent {
   name: string;
   cycles: number;

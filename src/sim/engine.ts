@@ -99,6 +99,8 @@ export class Engine {
   /** The cost table in force: defaults with the scenario's overrides. */
   readonly costs: Record<string, number>;
   private readonly plannedTotal: number;
+  /** Whether some VM has a virtio-balloon (whose deferred work the scheduler runs between slices). */
+  private readonly balloons: boolean;
   private readonly steps: StepRunner;
   private readonly races: Races;
   private readonly phases: PhaseBarrier;
@@ -119,6 +121,7 @@ export class Engine {
     this.steps = new StepRunner(this.machine, opts.seed ?? scenario.seed, this, opts.openFile);
     this.races = new Races(this.machine, this.rng, opts.racePressure ?? 1 / 8);
     this.plannedTotal = plannedAccesses(scenario);
+    this.balloons = this.machine.vms.some((vm) => vm.balloon !== null);
     for (const vm of this.machine.vms) {
       vm.qemu.kvm.racePoint = (vcpu, point, gfn) => (this.opts.onRacePoint ?? defaultRacePoint)(this, vcpu, point, gfn);
       vm.qemu.kvm.debugSkipSeqCheck = opts.debugSkipSeqCheck === true;
@@ -166,6 +169,7 @@ export class Engine {
       for (;;) {
         if (full && ++slices % CHECK_EVERY === 0 && checker.checkStructures() > 0) return buildReport(this);
         this.runTimeline();
+        if (this.balloons) this.runDeviceWork();
         const agents = this.runnable();
         if (agents.length === 0) {
           if (this.phases.waiting.size > 0) throw new RunError(this.phases.deadlock());
@@ -185,6 +189,7 @@ export class Engine {
         }
       }
       this.runTimeline(true);
+      if (this.balloons) this.settleDeviceWork();
       if (sampleEvery > 0) this.sample();
     } catch (e) {
       if (!(e instanceof VmFailure)) throw e;
@@ -329,7 +334,38 @@ export class Engine {
   }
 
   private applyAction(a: TimelineAction): void {
-    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true);
+    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true, a.kind === "balloon" ? this.cost().cycles : 0);
+  }
+
+  /** Guest deferred work due now (balloon retries, free page reporting); the clock is read only when some is pending. */
+  private runDeviceWork(): void {
+    for (const vm of this.machine.vms) {
+      const b = vm.balloon;
+      if (b === null || (b.driver.nextDue() === Number.POSITIVE_INFINITY && !vm.guest.alloc.reportRequested)) continue;
+      if (b.driver.runDue(this.cost().cycles) && (this.opts.checkMappings ?? true)) this.machine.checker.checkStaleMappings();
+    }
+  }
+
+  /**
+   * After the last access the guests sit idle: deferred work runs at its due times (a clock of
+   * its own from here, as nothing else advances the cost model) until none is left.
+   */
+  private settleDeviceWork(): void {
+    const start = this.cost().cycles;
+    for (const vm of this.machine.vms) {
+      const b = vm.balloon;
+      if (b === null) continue;
+      const d = b.driver;
+      // One last try of a balloon short of its target: nothing frees guest memory while idle.
+      if (d.retryAt !== Number.POSITIVE_INFINITY) d.configChanged(Math.max(start, d.retryAt));
+      d.retryAt = Number.POSITIVE_INFINITY;
+      let now = start;
+      d.runDue(now);
+      for (let runs = 0; runs < 10_000 && d.nextDue() !== Number.POSITIVE_INFINITY; runs++) {
+        now = Math.max(now, d.nextDue());
+        d.runDue(now);
+      }
+    }
   }
 
   /** The boundary of phase `name`: snapshot every counter, then run its timeline actions (vCPUs stopped between slices). */

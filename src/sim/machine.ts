@@ -6,7 +6,7 @@
 // machine tells the checker (sim/checker.ts) what each access and frame event did.
 
 import { type Gva, PAGE_SIZE } from "../hw/addr.js";
-import type { Cpu } from "../hw/cpu_port.js";
+import type { Cpu, CpuPort } from "../hw/cpu_port.js";
 import { EventBus } from "../hw/events.js";
 import { ACC_USER, ACC_WRITE, TLB_AMD_ZEN4, TLB_INTEL_GOLDEN_COVE, type TlbConfig, XLATE_GUEST_PF, XLATE_OK } from "../hw/mmu.js";
 import type { MmuCore } from "../hw/mmu_core.js";
@@ -14,12 +14,15 @@ import { HostKernel } from "../host/kernel.js";
 import { filePageContent } from "../guest/filemap.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
+import { VirtioBalloonDriver } from "../guest/virtio_balloon.js";
 import { SelftestGuest } from "../guest/selftest.js";
 import { type GuestPageObserver, VmFailure } from "../kvm/kvm.js";
 import { VirtMap } from "../qemu/virt_map.js";
+import { VirtioBalloon } from "../qemu/virtio_balloon.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
 import { Checker, type MemoryObserver } from "./checker.js";
+import { MODEL_HZ } from "./cost.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
@@ -94,6 +97,8 @@ export class VmState {
   readonly timesliceUsed: number[] = [];
   /** The same guest on bare metal, in lockstep (the native baseline), or null. */
   readonly native: NativeTwin | null;
+  /** The virtio-balloon device and its guest driver, if the VM has one (bare metal has none). */
+  readonly balloon: { device: VirtioBalloon; driver: VirtioBalloonDriver } | null = null;
   constructor(
     readonly cfg: VmConfig,
     host: HostKernel,
@@ -157,6 +162,7 @@ export class VmState {
           mmuCore,
         )
       : null;
+    if (cfg.balloon !== undefined) this.balloon = this.attachBalloon(cfg.balloon, vcpus[0]!, checker);
     for (const p of cfg.processes) {
       const proc = this.createProcess(p.name, p.vcpu);
       const ps = new ProcState(this, p, proc, p.vcpu);
@@ -164,6 +170,20 @@ export class VmState {
       this.runQueues[p.vcpu]!.push(ps);
     }
     this.createMappedFiles();
+  }
+
+  /** -device virtio-balloon: QEMU's device, and the guest's driver probed at boot (its reporting starts one delay later). */
+  private attachBalloon(b: NonNullable<VmConfig["balloon"]>, port: CpuPort, checker: MemoryObserver) {
+    const device = new VirtioBalloon(this.qemu, { deflateOnOom: b.deflateOnOom, freePageReporting: b.freePageReporting });
+    device.onDiscard = (gpa, size) => checker.rangeDiscarded(this.id, gpa, size, "DONTNEED");
+    const k = this.guest;
+    const driver = new VirtioBalloonDriver(device, k.pgtable, k.alloc, k.stats, port, {
+      reportingOrder: b.reportingOrder,
+      reportingDelay: (b.reportingDelayMs / 1000) * MODEL_HZ,
+      retryDelay: 0.2 * MODEL_HZ,
+    });
+    driver.probe(0);
+    return { device, driver };
   }
 
   /** A guest without a kernel: each process on its vCPU, CR3 at its space's root (KVM_SET_SREGS). */

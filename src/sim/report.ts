@@ -25,6 +25,9 @@ export interface SeriesPoint {
   pfTaken: number;
   swapIns: number;
   swapOuts: number;
+  /** With a virtio-balloon on some VM: the guests' free memory, and the balloons' size (bytes). */
+  guestFree?: number;
+  balloon?: number;
 }
 
 export interface VmReport {
@@ -42,6 +45,17 @@ export interface VmReport {
   native: CostResult | null;
   /** cost.cycles / native.cycles - 1: what virtualization added, as a fraction. */
   overhead: number | null;
+  /** QEMU's virtio-balloon, when the VM has one: target and actual size (4 KiB pages) and what QEMU discarded. */
+  balloon?: BalloonReport;
+}
+
+export interface BalloonReport {
+  targetPages: number;
+  actualPages: number;
+  inflatedPages: number;
+  deflatedPages: number;
+  reportedPages: number;
+  discardCalls: number;
 }
 
 export interface Report {
@@ -123,6 +137,9 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
         cost: vmCost,
         native: natives[i]!,
         overhead: overhead(vmCost, natives[i]!),
+        ...(vm.balloon !== null
+          ? { balloon: { targetPages: vm.balloon.device.numPages, actualPages: vm.balloon.device.actual, ...vm.balloon.device.stats } }
+          : {}),
       };
     }),
     cost: costs,

@@ -83,6 +83,16 @@ function checkVms(s: RawScenario, report: Report): void {
         );
       }
     }
+    if (vm.balloon !== undefined && vm.guest.kernel === "none")
+      report(
+        at("balloon"),
+        "a balloon needs a guest driver, and guest.kernel none has no guest kernel; remove balloon or use kernel linux",
+      );
+    if (vm.balloon !== undefined && HUGETLB_PAGE[vm.backing] !== undefined)
+      report(
+        at("balloon"),
+        `memvirt's balloon discards 4 KiB pages and does not model QEMU's partially ballooned huge pages; use backing 4k or thp with a balloon`,
+      );
     if (vm.backing === "thp" && s.host.thp === "never") {
       report(at("backing"), `"thp" backing does nothing while host.thp is never; set host.thp to madvise or always, or use backing 4k`);
     }
@@ -231,6 +241,18 @@ function checkTimeline(s: RawScenario, report: Report): void {
           );
         }
         break;
+      case "balloon": {
+        const vm = vms.get(a.vm);
+        if (vm === undefined) report(here("vm"), unknownName("VM", a.vm, vms.keys(), ""));
+        else if (vm.balloon === undefined)
+          report(here("vm"), `VM "${a.vm}" has no balloon device; add \`balloon: {}\` to it (or deflateOnOom / freePageReporting)`);
+        else if (a.target > vm.ram)
+          report(
+            here("target"),
+            `${formatSize(a.target)} is more than the VM's RAM (${formatSize(vm.ram)}); QEMU caps it at the RAM size, so use at most that`,
+          );
+        break;
+      }
     }
   });
 }

@@ -379,6 +379,16 @@ export const TIMELINE_ACTIONS = {
       advice: z.enum(["DONTNEED", "FREE", "PAGEOUT", "COLD"]).describe("MADV_ advice QEMU (or a balloon) gives for the range"),
     })
     .describe("madvise() on QEMU's mapping of a guest-physical range, as a balloon or free-page reporting would"),
+  // ---- virtio-balloon ----
+  balloon: z
+    .strictObject({
+      vm: name("VM whose balloon the host sets (the VM needs `balloon`)"),
+      target: size("Guest memory the host asks the guest to keep, as QEMU's `balloon` monitor command; the balloon takes ram - target", {
+        align: PAGE_SIZE,
+        max: GUEST_RAM_MAX,
+      }),
+    })
+    .describe("QEMU's `balloon <size>`: the guest's virtio-balloon driver inflates (or deflates) towards ram - target"),
 } satisfies Record<string, z.ZodType>;
 
 export type TimelineActionKind = keyof typeof TIMELINE_ACTIONS;
@@ -568,6 +578,29 @@ const vmSchema = z
       .prefault({})
       .describe("The guest kernel"),
     processes: z.array(processSchema).default([]).describe("Guest processes"),
+    // ---- virtio-balloon ----
+    balloon: z
+      .strictObject({
+        deflateOnOom: z
+          .boolean()
+          .default(false)
+          .describe("deflate-on-oom=on: the guest's OOM notifier takes 256 pages back from the balloon instead of killing"),
+        freePageReporting: z
+          .boolean()
+          .default(false)
+          .describe("free-page-reporting=on: the guest reports free blocks of reportingOrder or more and QEMU discards them"),
+        reportingOrder: z
+          .int({ error: (iss) => `${JSON.stringify(iss.input)} is not an order; a whole number from 0 to 18` })
+          .min(0, { error: "an order from 0 (4 KiB) to 18 (1 GiB)" })
+          .max(18, { error: "an order from 0 (4 KiB) to 18 (1 GiB)" })
+          .default(9)
+          .describe("page_reporting_order: the smallest free block reported, 2^order pages (9: 2 MiB, as x86 Linux)"),
+        reportingDelayMs: count("PAGE_REPORTING_DELAY: milliseconds from a reportable free to the report (2 s in Linux)", "ms", 1).default(
+          2000,
+        ),
+      })
+      .optional()
+      .describe("A virtio-balloon device (-device virtio-balloon), with its deflate-on-oom and free-page-reporting features"),
   })
   .describe("A virtual machine: a QEMU process with guest RAM, KVM's MMU and a guest kernel");
 

@@ -35,7 +35,20 @@ export class TimeSeries {
       pfTaken: now.pf_taken - (prev.pf_taken ?? 0),
       swapIns: now.pswpin - (prev.pswpin ?? 0),
       swapOuts: now.pswpout - (prev.pswpout ?? 0),
+      ...(m.vms.some((vm) => vm.balloon !== null) ? balloonGauges(m) : {}),
     });
     this.last = now;
   }
+}
+
+/** The guests' free memory and the balloons' size, in bytes. */
+function balloonGauges(m: Machine): { guestFree: number; balloon: number } {
+  let guestFree = 0;
+  let balloon = 0;
+  for (const vm of m.vms) {
+    if (vm.kernel === null) continue;
+    guestFree += vm.kernel.alloc.nrFree * 4096;
+    balloon += (vm.balloon?.driver.numPages ?? 0) * 4096;
+  }
+  return { guestFree, balloon };
 }

@@ -18,6 +18,11 @@ export const SIM_EVENTS = {
     mirrors: "(the scenario's timeline)",
     fields: { vm: "string", action: "string", advice: "string", gpa: "number", size: "number" },
   },
+  "sim.balloon": {
+    description: "The host set a VM's balloon target and the guest's virtio-balloon driver moved towards it.",
+    mirrors: "virtio_balloon_to_target() in QEMU, update_balloon_size_func() in the guest",
+    fields: { vm: "string", targetPages: "number", actualPages: "number" },
+  },
   "sim.phase": {
     description: "Every process that names the phase reached its marker: the counters are snapshot and the next phase begins.",
     mirrors: "(the scenario's phase markers; KVM selftests' iterations)",
