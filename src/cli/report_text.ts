@@ -9,6 +9,7 @@ import { type CounterDesc, counterList, counterMeaning, readCounters } from "../
 import { HW_COUNTERS } from "../hw/mmu_stats.js";
 import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
+import { KSM_COUNTERS } from "../host/ksm_stats.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
@@ -371,6 +372,7 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   lines.push(section(out, "host"));
   lines.push(`RAM ${mib(r.host.ram)}, free at the end ${mib(r.host.free)}, swap in use ${mib(r.host.swapUsed)}`);
   lines.push(counterTable(out, HOST_COUNTERS, r.host.vmstat));
+  if (r.host.ksm) lines.push(...formatKsm(out, r.host.ksm));
 
   r.vms.forEach((vm, i) => {
     lines.push(...formatVm(out, vm, scenario?.vms[i]));
@@ -401,4 +403,14 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   lines.push(section(out, "summary"));
   lines.push(wrap(summary(r, scenario)));
   return `${lines.join("\n")}\n`;
+}
+
+/** host.ksm: the /sys/kernel/mm/ksm counters and the memory they save (pages_sharing + ksm_zero_pages pages). */
+function formatKsm(out: Out, ksm: Record<string, number>): string[] {
+  const saved = ((ksm.pages_sharing ?? 0) + (ksm.ksm_zero_pages ?? 0)) * 4096;
+  return [
+    section(out, "ksm"),
+    `KSM saves ${mib(saved)}: ${ksm.pages_shared ?? 0} KSM pages shared by ${ksm.pages_sharing ?? 0} more page slots, ${ksm.ksm_zero_pages ?? 0} pages merged with the zero page`,
+    counterTable(out, KSM_COUNTERS, ksm),
+  ];
 }

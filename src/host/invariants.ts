@@ -10,7 +10,7 @@ import { PTE_P, PTE_PS, entryPfn } from "../hw/x86_pte.js";
 import type { HostKernel } from "./kernel.js";
 import { LRU_NAMES } from "./lru.js";
 import type { Mm } from "./mm_types.js";
-import { PG_anon, PG_lru, PG_swapcache } from "./page_flags.js";
+import { PG_anon, PG_ksm, PG_lru, PG_swapcache } from "./page_flags.js";
 import { leafPfn, swpOffset } from "./pgtable.js";
 
 function fail(msg: string): never {
@@ -20,9 +20,13 @@ function fail(msg: string): never {
 /** Marks per frame in checkInvariants()'s scratch array. */
 const MAPPED = 1;
 const ON_LRU = 2;
+/** A KSM page already counted once in nr_anon_pages. */
+const KSM_SEEN = 4;
 
 interface MmTally {
   rss: number;
+  /** Mappings of KSM pages beyond the first (NR_ANON_MAPPED counts a folio once). */
+  ksmSharing?: number;
   zero: number;
   swapents: number;
   hugetlb: number;
@@ -46,7 +50,7 @@ export function checkInvariants(k: HostKernel): void {
     if (t.swapents !== mm.swapents) fail(`mm ${mm.id} swapents ${mm.swapents} but ${t.swapents} swap PTEs`);
     if (t.hugetlb !== mm.hugetlbPages) fail(`mm ${mm.id} hugetlbPages ${mm.hugetlbPages} but ${t.hugetlb}`);
     if (t.tables * 4096 !== mm.pgtablesBytes) fail(`mm ${mm.id} pgtables_bytes ${mm.pgtablesBytes} but ${t.tables} table pages`);
-    anonMapped += t.rss;
+    anonMapped += t.rss - (t.ksmSharing ?? 0);
     tablePages += t.tables;
     swapPtes += t.swapents;
   }
@@ -140,6 +144,13 @@ function walkTable(
     }
     if (!mm.findVma(addr)) fail(`mm ${mm.id} maps frame ${pfn} at 0x${addr.toString(16)} outside any VMA`);
     if ((m.flags[pfn]! & PG_anon) === 0) fail(`mapped frame ${pfn} is not anon`);
+    if ((m.flags[pfn]! & PG_ksm) !== 0) {
+      // A KSM page: mapped by its stable node's sharers, off the LRU (ksm.ts).
+      t.rss += pages;
+      if ((marks[pfn]! & KSM_SEEN) !== 0) t.ksmSharing = (t.ksmSharing ?? 0) + pages;
+      marks[pfn] = KSM_SEEN;
+      continue;
+    }
     if (m.mapcount[pfn] !== 1) fail(`frame ${pfn} mapcount ${m.mapcount[pfn]}`);
     if (m.mapMm[pfn] !== mm.id || m.mapAddr[pfn] !== addr)
       fail(`frame ${pfn} rmap says mm ${m.mapMm[pfn]} 0x${m.mapAddr[pfn]!.toString(16)}, tables say mm ${mm.id} 0x${addr.toString(16)}`);

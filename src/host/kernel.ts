@@ -12,7 +12,7 @@ import { type Hva, LEVEL_SIZE, PAGE_SIZE, hex, tableIndex } from "../hw/addr.js"
 import { readCounters } from "../hw/counters.js";
 import type { EventBus } from "../hw/events.js";
 import { PhysMem } from "../hw/phys_mem.js";
-import { PTE_P, PTE_PS, PTE_RW, entryPfn, frameHi, frameLo, x86LevelName } from "../hw/x86_pte.js";
+import { PTE_D, PTE_P, PTE_PS, PTE_RW, entryPfn, frameHi, frameLo, x86LevelName } from "../hw/x86_pte.js";
 import { BuddyAllocator, type Watermarks, defaultWatermarks } from "./buddy.js";
 import type { HostEventMap } from "./host_events.js";
 import { HugetlbPool, type HugetlbPageSize } from "./hugetlb.js";
@@ -40,6 +40,7 @@ import { SwapDevice } from "./swapfile.js";
 import { checkInvariants } from "./invariants.js";
 import { HOST_COUNTERS, type VmGauges, newVmEvents } from "./vmstat.js";
 import { Kswapd } from "./vmscan.js";
+import { Ksm, type KsmConfig } from "./ksm.js";
 
 export type ThpMode = "never" | "madvise" | "always";
 
@@ -64,6 +65,8 @@ export interface HostConfig {
   thpUseZeroPage?: boolean;
   /** Check the page-table invariants after every operation (slow; for tests). */
   debugChecks?: boolean;
+  /** /sys/kernel/mm/ksm tunables (ksmd stopped when absent). */
+  ksm?: Partial<KsmConfig>;
 }
 
 export const DEFAULT_SWAP_IN_CYCLES = 30000;
@@ -79,6 +82,8 @@ export class HostKernel {
   readonly swap: SwapDevice | null;
   readonly hugetlb: HugetlbPool;
   readonly kswapd: Kswapd;
+  /** KSM: the mergeable mms, the stable and unstable trees, ksmd's cursor (mm/ksm.c). */
+  readonly ksm: Ksm;
   readonly stat = newVmEvents();
   /** Watermarks in pages. */
   readonly wmark: Watermarks;
@@ -133,6 +138,7 @@ export class HostKernel {
       kswapd: cfg.kswapd ?? "sync",
       thpUseZeroPage: cfg.thpUseZeroPage ?? true,
       debugChecks: cfg.debugChecks ?? false,
+      ksm: cfg.ksm ?? {},
       ...(cfg.watermarks ? { watermarks: cfg.watermarks } : {}),
     };
     if (this.cfg.pageCluster < 0 || this.cfg.pageCluster > 10) throw new RangeError(`pageCluster must be 0..10`);
@@ -144,6 +150,7 @@ export class HostKernel {
     this.swap = cfg.swap > 0 ? new SwapDevice(cfg.swap) : null;
     this.hugetlb = new HugetlbPool(this);
     this.kswapd = new Kswapd(this);
+    this.ksm = new Ksm(this, cfg.ksm);
     // The zero page lives in the kernel image in Linux; here it is frame 0, which the buddy
     // allocator never hands out (so pfn 0 can stand for "none" in the swap cache).
     this.zeroPfn = 0;
@@ -451,6 +458,8 @@ export class HostKernel {
       } else {
         this.assertInvalidating(mm, addr, level);
         this.unaccountLeaf(mm, oldPfn, level);
+        // ksm_might_unmap_zero_page(): a dirty zero-page PTE is one use_zero_pages made.
+        if (level === 1 && oldPfn === this.zeroPfn && (oldLo & PTE_D) !== 0) this.ksm.stats.ksm_zero_pages--;
       }
     } else if (level === 1 && (oldLo & PTE_P) === 0 && (oldLo !== 0 || oldHi !== 0)) {
       mm.swapents--;

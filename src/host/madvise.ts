@@ -13,16 +13,16 @@ import { LEVEL_SIZE, PAGE_2M, PAGE_SIZE, hex, tableIndex } from "../hw/addr.js";
 import { PTE_A, PTE_D, PTE_P, entryPfn } from "../hw/x86_pte.js";
 import { splitHugePmd } from "./huge_memory.js";
 import type { HostKernel } from "./kernel.js";
-import { type Mm, VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types.js";
+import { type Mm, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE } from "./mm_types.js";
 import { invalidateRangeEnd, invalidateRangeStart } from "./mmu_notifier.js";
 import { MmError, freeSwapAndCache, rangeMapped, vmasInRange, zapWithNotify } from "./mmap.js";
-import { PG_active, PG_anon, PG_dirty, PG_lru, PG_referenced, PG_swapbacked, PG_swapcache } from "./page_flags.js";
+import { PG_active, PG_anon, PG_dirty, PG_ksm, PG_lru, PG_referenced, PG_swapbacked, PG_swapcache } from "./page_flags.js";
 import { leafPfn, swpOffset } from "./pgtable.js";
 import { folioDeactivate } from "./swap.js";
 import { folioFreeSwap } from "./swap_state.js";
 import { reclaimPages } from "./vmscan.js";
 
-export type MadviseAdvice = "dontneed" | "free" | "pageout" | "cold" | "hugepage" | "nohugepage";
+export type MadviseAdvice = "dontneed" | "free" | "pageout" | "cold" | "hugepage" | "nohugepage" | "mergeable" | "unmergeable";
 
 export function madvise(k: HostKernel, mm: Mm, addr: number, length: number, advice: MadviseAdvice): void {
   if (addr % PAGE_SIZE !== 0 || length < 0) throw new MmError("EINVAL", `madvise(${hex(addr)}, ${length})`);
@@ -30,7 +30,9 @@ export function madvise(k: HostKernel, mm: Mm, addr: number, length: number, adv
   const end = addr + Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
   const mapped = rangeMapped(mm, addr, end);
   if (k.bus.on) k.bus.emit("host.madvise", { mm: mm.id, hva: addr, len: end - addr, advice });
-  if (advice === "hugepage" || advice === "nohugepage") {
+  if (advice === "mergeable" || advice === "unmergeable") {
+    ksmMadvise(k, mm, addr, end, advice === "mergeable");
+  } else if (advice === "hugepage" || advice === "nohugepage") {
     // madvise_update_vma(): the flag change splits VMAs at the range boundaries.
     for (const v of vmasInRange(k, mm, addr, end)) {
       if (v.hugetlbShift !== 0) continue;
@@ -49,6 +51,20 @@ export function madvise(k: HostKernel, mm: Mm, addr: number, length: number, adv
     }
   }
   if (!mapped) throw new MmError("ENOMEM", `part of ${hex(addr)}+${end - addr} is not mapped`);
+}
+
+/** ksm_madvise(): MADV_MERGEABLE registers the mm with ksmd (__ksm_enter); MADV_UNMERGEABLE breaks every KSM page first. */
+function ksmMadvise(k: HostKernel, mm: Mm, start: number, end: number, merge: boolean): void {
+  for (const v of vmasInRange(k, mm, start, end)) {
+    if (v.hugetlbShift !== 0) continue; // VM_HUGETLB is never mergeable
+    if (merge) {
+      if ((v.flags & VM_MERGEABLE) === 0) k.ksm.enter(mm);
+      v.flags |= VM_MERGEABLE;
+    } else if ((v.flags & VM_MERGEABLE) !== 0) {
+      k.ksm.unmerge(mm, v.start, v.end);
+      v.flags &= ~VM_MERGEABLE;
+    }
+  }
 }
 
 /**
@@ -96,7 +112,7 @@ function forEachEntry(
 function folioMarkLazyfree(k: HostKernel, pfn: number): void {
   const m = k.meta;
   const f = m.flags[pfn]!;
-  if ((f & PG_anon) === 0 || (f & PG_swapbacked) === 0 || (f & PG_swapcache) !== 0) return;
+  if ((f & PG_anon) === 0 || (f & PG_swapbacked) === 0 || (f & (PG_swapcache | PG_ksm)) !== 0) return;
   const onLru = (f & PG_lru) !== 0;
   if (onLru) k.lru.del(pfn);
   m.flags[pfn] = m.flags[pfn]! & ~(PG_active | PG_referenced | PG_swapbacked);

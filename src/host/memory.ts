@@ -16,7 +16,7 @@ import type { HostKernel } from "./kernel.js";
 import type { Mm } from "./mm_types.js";
 import { invalidateRangeEnd, invalidateRangeStart } from "./mmu_notifier.js";
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO, allocPages, freePages } from "./page_alloc.js";
-import { PG_anon, PG_dirty, PG_readahead, PG_swapbacked, PG_swapcache } from "./page_flags.js";
+import { PG_anon, PG_dirty, PG_ksm, PG_readahead, PG_swapbacked, PG_swapcache } from "./page_flags.js";
 import { PAGE_COPY_LO, PAGE_NX_HI, PAGE_RW_DIRTY_LO, _PAGE_SPECIAL, leafPfn, swpOffset } from "./pgtable.js";
 import { folioAddLru, folioMarkAccessed } from "./swap.js";
 import { folioFreeSwap, swapinReadahead } from "./swap_state.js";
@@ -138,7 +138,8 @@ function doAnonymousPage(k: HostKernel, mm: Mm, addr: number, write: boolean): n
 function doWpPage(k: HostKernel, mm: Mm, addr: number, pt: number, idx: number, lo: number, hi: number): number {
   const pfn = entryPfn(lo, hi);
   const pa = addr - (addr % PAGE_SIZE);
-  if (pfn !== k.zeroPfn && k.meta.mapcount[pfn] === 1) {
+  // wp_can_reuse_anon_folio() never reuses a KSM folio.
+  if (pfn !== k.zeroPfn && k.meta.mapcount[pfn] === 1 && (k.meta.flags[pfn]! & PG_ksm) === 0) {
     // wp_can_reuse_anon_folio(): drop the swap copy, then wp_page_reuse().
     if ((k.meta.flags[pfn]! & PG_swapcache) !== 0) folioFreeSwap(k, pfn);
     k.setEntry(mm, pt, idx, 1, pa, (lo | PTE_RW | PTE_D | PTE_A) >>> 0, hi);
@@ -167,6 +168,7 @@ function wpPageCopy(k: HostKernel, mm: Mm, pa: number, pt: number, idx: number, 
     k.setEntry(mm, pt, idx, 1, pa, frameLo(page, PAGE_RW_DIRTY_LO), frameHi(page, PAGE_NX_HI));
     folioAddLru(k, page);
     if (k.bus.on) k.bus.emit("host.cow", { mm: mm.id, hva: pa, from: old, to: page, huge: 0 });
+    k.ksm.wpCopied(old, lo);
   } else {
     freePages(k, page, 0);
   }

@@ -15,6 +15,8 @@ export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;
+/** MADV_MERGEABLE: ksmd may merge the VMA's pages (bit 31; tested with `& VM_MERGEABLE) !== 0`). */
+export const VM_MERGEABLE = 0x80000000;
 
 /** A private anonymous mapping [start, end). */
 export class Vma {

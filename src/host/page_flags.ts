@@ -44,6 +44,8 @@ export const PG_anon = 1 << 12;
 export const PG_dirty = 1 << 13;
 /** Brought in by swap readahead and not yet used (PG_readahead). */
 export const PG_readahead = 1 << 14;
+/** A KSM page (folio->mapping has PAGE_MAPPING_KSM): write-protected, shared by its stable_node's rmap_items. */
+export const PG_ksm = 1 << 15;
 
 /** Per-frame metadata of the host's page allocator, LRU, rmap and swap. */
 export class FrameMeta {

@@ -18,12 +18,12 @@ import { leafPfn, swpHi, swpLo } from "./pgtable.js";
 /** folio_add_new_anon_rmap() / folio_add_anon_rmap_pte(): the folio is now mapped at (mm, addr). Called by HostKernel.setEntry(). */
 export function folioAddRmap(k: HostKernel, pfn: number, mm: Mm, addr: number, nr: number): void {
   const m = k.meta;
-  m.mapcount[pfn]!++;
+  // NR_ANON_MAPPED counts a folio once, on its first mapping (a KSM page has many).
+  if (m.mapcount[pfn]!++ === 0) k.nrAnonMapped += nr;
   m.mapMm[pfn] = mm.id;
   m.mapAddr[pfn] = addr;
   m.flags[pfn] = m.flags[pfn]! | PG_anon;
   mm.rss += nr;
-  k.nrAnonMapped += nr;
   if (nr === 512) k.nrAnonThps++;
   if (k.bus.on) k.bus.emit("host.rmap_add", { pfn, mm: mm.id, hva: addr, nr });
 }
@@ -32,9 +32,8 @@ export function folioAddRmap(k: HostKernel, pfn: number, mm: Mm, addr: number, n
 export function folioRemoveRmap(k: HostKernel, pfn: number, mm: Mm, nr: number): void {
   const m = k.meta;
   if (m.mapcount[pfn] === 0) throw new Error(`rmap underflow on frame 0x${pfn.toString(16)}`);
-  m.mapcount[pfn]!--;
+  if (--m.mapcount[pfn]! === 0) k.nrAnonMapped -= nr;
   mm.rss -= nr;
-  k.nrAnonMapped -= nr;
   if (nr === 512) k.nrAnonThps--;
   if (k.bus.on) k.bus.emit("host.rmap_remove", { pfn, mm: mm.id, hva: m.mapAddr[pfn]!, nr });
 }

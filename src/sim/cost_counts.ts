@@ -45,5 +45,6 @@ export function costCounts(m: Machine): Record<string, number> {
   out.host_fault = vmstat.pgfault ?? 0;
   out.swap_in = vmstat.pswpin ?? 0;
   out.swap_out = vmstat.pswpout ?? 0;
+  if (m.scenario.host.ksm) out.ksm_scan_page = m.host.ksm.stats.pages_scanned;
   return out;
 }

@@ -178,6 +178,8 @@ export class Engine {
         const pick = agents[agents.length === 1 ? 0 : this.rng.nextInt(agents.length)]!;
         if (pick === "kswapd") m.host.kswapdStep();
         else this.vcpuSlice(pick[0], pick[1]);
+        // ksmd (ksm_scan_thread): a batch each time the model clock passes its wakeup.
+        if (m.host.ksm.cfg.run === 1) m.host.ksm.tick(this.cost().cycles);
         if (sampleEvery > 0 && this.accesses >= nextSample) {
           this.sample();
           while (nextSample <= this.accesses) nextSample += sampleEvery;

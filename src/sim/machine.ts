@@ -21,6 +21,8 @@ import { VirtMap } from "../qemu/virt_map.js";
 import { VirtioBalloon } from "../qemu/virtio_balloon.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
+import { CONTENT_DUP, CONTENT_UNIQUE, CONTENT_ZERO, dupContent } from "../workload/content.js";
+import type { KsmConfig } from "../host/ksm.js";
 import { Checker, type MemoryObserver } from "./checker.js";
 import { MODEL_HZ } from "./cost.js";
 import { NativeTwin } from "./native_twin.js";
@@ -47,6 +49,9 @@ export class ProcState {
   traceImage = "";
   /** A churn step in progress: rounds left, bytes per round, pages written per round. */
   churn: { kind: "mmapChurn" | "processChurn"; left: number; size: number; touch: number; round: number } | null = null;
+  /** What the current step's writes store (workload/content.ts) and, for dup, its number of classes. */
+  content = CONTENT_UNIQUE;
+  contentClasses = 1;
   /** The accesses run at CPL 3 (user); a selftest-style guest's region may say CPL 0. */
   user = true;
   /** Without a kernel: the space whose tables map the current step's region (the checker keys its writes by it). */
@@ -124,6 +129,8 @@ export class VmState {
       },
       bus,
     );
+    // -machine mem-merge=on: QEMU's qemu_madvise(QEMU_MADV_MERGEABLE) on guest RAM.
+    if (cfg.mergeable) host.madvise(this.qemu.mm, this.qemu.ramHva, cfg.ram, "mergeable");
     const vcpus = this.qemu.kvm.vcpus;
     const pages: GuestPageObserver = {
       frameCleared: (gfn) => checker.frameCleared(id, gfn),
@@ -284,7 +291,14 @@ export class Machine {
     this.bus = bus;
     const h = scenario.host;
     this.host = new HostKernel(
-      { ram: h.ram, swap: h.swap, thp: h.thp, kswapd: "agent", ...(h.watermarks ? { watermarks: h.watermarks } : {}) },
+      {
+        ram: h.ram,
+        swap: h.swap,
+        thp: h.thp,
+        kswapd: "agent",
+        ...(h.watermarks ? { watermarks: h.watermarks } : {}),
+        ...(h.ksm ? { ksm: ksmConfig(h.ksm) } : {}),
+      },
       bus,
     );
     this.checker = new Checker(this.host, this.vms);
@@ -314,8 +328,10 @@ export class Machine {
     }
     const content = this.host.mem.content;
     let value: number;
-    if (write) content[frame] = value = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
-    else value = content[frame]!;
+    if (write) {
+      value = ps.content === CONTENT_UNIQUE ? (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0 : contentValue(ps, gva);
+      content[frame] = value;
+    } else value = content[frame]!;
     this.checker.access(ps, vcpu, gva, frame, write, value);
   }
 }
@@ -369,4 +385,22 @@ function buildVirtMap(qemu: QemuVm, cfg: VmConfig): VirtMap {
       regions: sp.regions.map((r) => ({ name: r.name, gva: r.gva, size: r.size, level: r.page === "2m" ? 2 : 1, user: r.cpl === 3 })),
     })),
   );
+}
+
+// ---- KSM (issue 15) ------------------------------------------------------------------------
+
+/** A write's value under a step's `content` other than unique. */
+function contentValue(ps: ProcState, gva: number): number {
+  return ps.content === CONTENT_ZERO ? 0 : dupContent(gva, ps.contentClasses);
+}
+
+/** A step's `content` on its process. */
+export function setStepContent(ps: ProcState, content: "unique" | "zero" | { dup: number } | undefined): void {
+  ps.content = content === undefined || content === "unique" ? CONTENT_UNIQUE : content === "zero" ? CONTENT_ZERO : CONTENT_DUP;
+  ps.contentClasses = typeof content === "object" ? content.dup : 1;
+}
+
+/** host.ksm as the host kernel's /sys/kernel/mm/ksm tunables. */
+function ksmConfig(k: { run: 0 | 1; pages_to_scan: number; sleep_millisecs: number; use_zero_pages: boolean }): Partial<KsmConfig> {
+  return { run: k.run, pagesToScan: k.pages_to_scan, sleepMillisecs: k.sleep_millisecs, useZeroPages: k.use_zero_pages };
 }

@@ -63,7 +63,14 @@ export interface Report {
   scenario: string;
   seed: number;
   accesses: number;
-  host: { vmstat: Record<string, number>; ram: number; free: number; swapUsed: number };
+  host: {
+    vmstat: Record<string, number>;
+    ram: number;
+    free: number;
+    swapUsed: number;
+    /** /sys/kernel/mm/ksm counters (KSM_COUNTERS), when the scenario has host.ksm. */
+    ksm?: Record<string, number>;
+  };
   vms: VmReport[];
   cost: CostResult;
   /** All VMs' guests on bare metal, and the overhead of the whole run against it. */
@@ -100,6 +107,7 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
       ram: m.host.mem.bytes,
       free: (vmstat.nr_free_pages ?? 0) * 4096,
       swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
+      ...(engine.scenario.host.ksm ? { ksm: m.host.ksm.counters() } : {}),
     },
     vms: m.vms.map((vm, i) => {
       const kvm = vm.qemu.kvm;

@@ -135,6 +135,17 @@ function ratio(description: string) {
 
 const regionRules: SizeRules = { min: PAGE_SIZE, align: PAGE_SIZE };
 
+/** `content`: unique (default) | zero | {dup: N}, the page contents the step's writes leave. */
+const contentSchema = z
+  .union([z.enum(["unique", "zero"]), z.strictObject({ dup: count("Distinct page contents: page i holds class i mod N", "contents", 1) })])
+  .meta(
+    meta({
+      description:
+        "What the writes store: unique (each write a value of its own), zero (pages stay all zeros) or {dup: N} (N distinct page contents, the same in every VM; KSM can merge them)",
+      defaultText: "unique",
+    }),
+  );
+
 /** `name` and `size` of the region a workload step addresses (SCENARIO.md, "Workload steps"). */
 const regionFields = () => ({
   size: size(
@@ -144,6 +155,8 @@ const regionFields = () => ({
     .optional()
     .meta(meta({ defaultText: "whole region" })),
   name: name("Region made by an earlier `mmap` step of this process; without it the step maps a fresh region of `size` first").optional(),
+  // ---- KSM (issue 15): what the writes store
+  content: contentSchema.optional(),
 });
 
 // ---- Phase markers (issue 10, item 5) ------------------------------------------------
@@ -464,6 +477,16 @@ const timelineSchema = z
 
 const watermarkRules: SizeRules = { align: PAGE_SIZE };
 
+/** host.ksm: /sys/kernel/mm/ksm (issue 15). */
+const ksmSchema = z
+  .strictObject({
+    run: z.literal([0, 1]).default(1).describe("/sys/kernel/mm/ksm/run: 1 ksmd merges, 0 stopped"),
+    pages_to_scan: count("Pages ksmd scans per wakeup", "pages", 1).default(100),
+    sleep_millisecs: count("Model time ksmd sleeps between batches (cost-model cycles at 3 GHz)", "ms", 0).default(20),
+    use_zero_pages: z.boolean().default(false).describe("Merge all-zero pages with the zero page instead of a KSM page"),
+  })
+  .describe("KSM (kernel samepage merging): ksmd scans the VMs marked mergeable");
+
 const hostSchema = z
   .strictObject({
     ram: size("Host physical memory", {
@@ -495,6 +518,7 @@ const hostSchema = z
           defaultText: "derived from ram",
         }),
       ),
+    ksm: ksmSchema.optional(),
   })
   .transform((h) => ({ ...h, watermarks: h.watermarks ?? linuxWatermarks(h.ram) }))
   .describe("The host machine");
@@ -536,6 +560,10 @@ const vmSchema = z
       .default("4k")
       .describe("Host pages behind guest RAM: 4 KiB pages, transparent huge pages, or a hugetlbfs pool of 2 MiB or 1 GiB pages"),
     prealloc: z.boolean().default(false).describe("true: QEMU touches all guest RAM at start (-mem-prealloc); false: lazy"),
+    mergeable: z
+      .boolean()
+      .default(false)
+      .describe("true: QEMU marks guest RAM MADV_MERGEABLE (-machine mem-merge=on) so ksmd may merge it"),
     tlb: z
       .union([
         z.enum(["golden-cove", "zen4"]),

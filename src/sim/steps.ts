@@ -20,7 +20,7 @@ import {
 } from "../workload/stream.js";
 import { type ByteSource, OP_FETCH, looksLikeProgramImage, openTrace } from "../workload/trace.js";
 import { VmFailure } from "../kvm/kvm.js";
-import { type Machine, ProcState, type VmState } from "./machine.js";
+import { type Machine, ProcState, type VmState, setStepContent } from "./machine.js";
 import type { Scenario, Step } from "./scenario_schema.js";
 
 type AccessStep = Extract<Step, { kind: "touch" | "random" | "sequential" | "zipf" | "pointerChase" | "phases" }>;
@@ -54,6 +54,7 @@ export class StepRunner {
     const bus = this.machine.bus;
     while (ps.stepIdx < steps.length) {
       const step = steps[ps.stepIdx++]!;
+      setStepContent(ps, undefined);
       if (bus.on) bus.emit("sim.step", { vm: vm.cfg.name, process: ps.cfg.name, step: ps.stepIdx - 1 });
       switch (step.kind) {
         case "mmap":
@@ -140,6 +141,7 @@ export class StepRunner {
       ps.space = vm.selftest.layout.spaces[r.space]!;
     }
     ps.stream = this.streamFor(ps, step);
+    setStepContent(ps, "content" in step ? step.content : undefined);
   }
 
   /** A step of a guest without a kernel: a page-table store, INVLPG, MOV to CR3 or a ucall, on this vCPU. */
