@@ -3,9 +3,10 @@
 // output lines, timed in model time (docs/selftests.md).
 
 import { Command, Option } from "@commander-js/extra-typings";
-import { SelftestAssert } from "../sim/selftest_options.js";
+import { SelftestAssert, SelftestFailure } from "../sim/selftest_options.js";
 import { DEFAULT_MODEL, type ModelOptions, demandPagingHelp, parseDemandPaging, runDemandPaging } from "../sim/selftest_demand_paging.js";
-import { UsageError } from "./errors.js";
+import { accessTrackingHelp, parseAccessTracking, runAccessTracking } from "../sim/selftest_access_tracking.js";
+import { EXIT_RUN_FAILED, UsageError } from "./errors.js";
 import type { Out } from "./format.js";
 
 interface SelftestDef {
@@ -21,6 +22,14 @@ const TESTS: Record<string, SelftestDef> = {
     run(argv, model) {
       const p = parseDemandPaging(argv);
       return p === "help" ? "help" : runDemandPaging(p, model).lines;
+    },
+  },
+  access_tracking_perf: {
+    file: "access_tracking_perf_test",
+    help: accessTrackingHelp,
+    run(argv, model) {
+      const p = parseAccessTracking(argv);
+      return p === "help" ? "help" : runAccessTracking(p, model).lines;
     },
   },
 };
@@ -63,6 +72,8 @@ export function selftestCommand(out: Out): Command {
       try {
         lines = def.run(args, model);
       } catch (e) {
+        if (e instanceof SelftestFailure)
+          throw new UsageError(`selftest ${test}: ${e.message}\n(${def.file}'s TEST_ASSERT failed in the model)`, EXIT_RUN_FAILED);
         if (!(e instanceof SelftestAssert)) throw e;
         const who = e.memvirt ? "memvirt" : `${def.file}'s own TEST_ASSERT`;
         throw new UsageError(`selftest ${test}: ${e.message}\n(refused by ${who}; \`memvirt selftest ${test} -h\` lists the options)`);

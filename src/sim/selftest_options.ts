@@ -16,6 +16,9 @@ export class SelftestAssert extends Error {
   }
 }
 
+/** A TEST_ASSERT of the real test that failed during the run (the model did what the test says a kernel must not). */
+export class SelftestFailure extends Error {}
+
 /** getopt(3) with an option string like "ab:c": options in order, with their argument. */
 export function getopt(argv: readonly string[], optstring: string): { opt: string; arg: string }[] {
   const out: { opt: string; arg: string }[] = [];
