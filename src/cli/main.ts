@@ -13,6 +13,8 @@ import { serveCommand } from "./serve_cmd.js";
 import { sweepCommand } from "./sweep_cmd.js";
 import { traceCommand } from "./trace_cmd.js";
 import { translateCommand } from "./translate_cmd.js";
+// ---- selftest (issue 14) ----
+import { selftestCommand } from "./selftest_cmd.js";
 
 const OUTPUT_HELP = `Output files (every option that writes one): - is standard output (for one option at most); a file is
 written whole or not at all (a temporary file beside it, renamed over it; a symlink's target is
@@ -38,6 +40,7 @@ export function buildProgram(out: Out): Command {
     plotCommand(out),
     sweepCommand(out),
     serveCommand(out),
+    selftestCommand(out),
   ]) {
     cmd.copyInheritedSettings(program);
     program.addCommand(cmd);
