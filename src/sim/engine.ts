@@ -166,6 +166,7 @@ export class Engine {
       for (;;) {
         if (full && ++slices % CHECK_EVERY === 0 && checker.checkStructures() > 0) return buildReport(this);
         this.runTimeline();
+        if (m.migrations.length > 0) this.tickMigrations(); // live migration
         const agents = this.runnable();
         if (agents.length === 0) {
           if (this.phases.waiting.size > 0) throw new RunError(this.phases.deadlock());
@@ -185,6 +186,7 @@ export class Engine {
         }
       }
       this.runTimeline(true);
+      for (const mr of m.migrations) mr.migration.drain(); // live migration: the rest with the guest idle
       if (sampleEvery > 0) this.sample();
     } catch (e) {
       if (!(e instanceof VmFailure)) throw e;
@@ -329,7 +331,13 @@ export class Engine {
   }
 
   private applyAction(a: TimelineAction): void {
-    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true);
+    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true, a.kind === "migrate" ? this.cost().cycles : 0);
+  }
+
+  /** Live migration: each migration's link catches up with the guest's time. */
+  private tickMigrations(): void {
+    const now = this.cost().cycles;
+    for (const mr of this.machine.migrations) mr.migration.tick(now);
   }
 
   /** The boundary of phase `name`: snapshot every counter, then run its timeline actions (vCPUs stopped between slices). */

@@ -20,6 +20,7 @@ import { VirtMap } from "../qemu/virt_map.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
 import { Checker, type MemoryObserver } from "./checker.js";
+import type { MigrationRun } from "./migrate.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
@@ -80,7 +81,8 @@ export const MAX_GUEST_FAULTS_PER_ACCESS = 64;
 export class VmState {
   /** This VM's index in Machine.vms (and its id with the checker). */
   readonly id: number;
-  readonly qemu: QemuVm;
+  /** The VM's QEMU: the destination's once a migration switched over (see migrateTo). */
+  qemu: QemuVm;
   /** The guest kernel; null with guest.kernel none. */
   readonly kernel: GuestKernel | null;
   /** With guest.kernel none: the guest code, and the page tables the VMM built for it. */
@@ -207,6 +209,17 @@ export class VmState {
     this.native?.guest.pageCache.open(name, size);
   }
 
+  // ---- live migration (sim/migrate.ts) ----
+  /** QEMUs this VM ran on before a migration (their counters still count in the VM's cost). */
+  readonly retired: QemuVm[] = [];
+
+  /** The guest resumes on `dst`'s vCPUs (the vCPU state was copied by the caller). */
+  migrateTo(dst: QemuVm): void {
+    this.retired.push(this.qemu);
+    this.qemu = dst;
+    this.kernel?.resumeOn(dst.kvm.vcpus);
+  }
+
   /** The guest kernel, which a guest without one (guest.kernel: none) does not have. */
   get guest(): GuestKernel {
     if (this.kernel === null) throw new Error(`${this.cfg.name}: a guest without a kernel has no processes to manage`);
@@ -249,6 +262,8 @@ export class Machine {
   readonly host: HostKernel;
   readonly vms: VmState[] = [];
   readonly checker: Checker;
+  /** Live migrations in progress or done (sim/migrate.ts). */
+  readonly migrations: MigrationRun[] = [];
   /** Guest writes so far: each writes a value of its own, so a lost or misplaced write reads back wrong. */
   private writeSeq = 0;
 
