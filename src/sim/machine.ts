@@ -200,6 +200,7 @@ export class VmState {
       throw new VmFailure(
         `${this.cfg.name}: QEMU could not write a disk read into guest RAM at gfn 0x${gfn.toString(16)}: the host is out of memory`,
       );
+    this.qemu.markDirty(gfn * PAGE_SIZE); // live migration: QEMU's own write
     this.checker.frameFilled(this.id, gfn, value);
   }
 
