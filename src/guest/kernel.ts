@@ -290,6 +290,11 @@ export class GuestKernel {
     if (!proc.alive || this.procs.get(proc.pid) !== proc) throw new Error(`process ${proc.pid} ("${proc.name}") is not alive`);
   }
 
+  /** The machine resumed on other CPUs (a live migration's destination): same state, new ports. */
+  resumeOn(ports: readonly CpuPort[]): void {
+    for (const c of this.tlb.cpus) c.port = ports[c.index]!;
+  }
+
   snapshot(): GuestKernelSnapshot {
     return {
       alloc: this.alloc.snapshot(),

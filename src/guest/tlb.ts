@@ -33,7 +33,8 @@ export class GuestCpu {
 
   constructor(
     readonly index: number,
-    readonly port: CpuPort,
+    /** The CPU; another after a live migration (the kernel resumes on the destination's vCPUs). */
+    public port: CpuPort,
     public loadedMm: MmStruct,
   ) {}
 }

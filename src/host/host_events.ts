@@ -88,6 +88,16 @@ export const HOST_EVENTS = {
     mirrors: "__split_huge_pmd()",
     fields: { mm: "number", hva: "number", pfn: "number", zero: "number" },
   },
+  "host.userfault": {
+    description: "A fault on a missing page of a userfaultfd-registered range is handed to the uffd's reader.",
+    mirrors: "handle_userfault()",
+    fields: { mm: "number", hva: "number", write: "number" },
+  },
+  "host.uffd_place": {
+    description: "The uffd reader places a page (UFFDIO_COPY) or the zero page (UFFDIO_ZEROPAGE), waking the fault.",
+    mirrors: "mfill_atomic_pte_copy() / mfill_atomic_pte_zeropage()",
+    fields: { mm: "number", hva: "number", pfn: "number", zero: "number" },
+  },
   "host.hugetlb_fault": {
     description: "A hugetlb page from the pool is mapped at PMD or PUD level.",
     mirrors: "hugetlb_no_page()",

@@ -20,6 +20,7 @@ import { PG_anon, PG_dirty, PG_ksm, PG_readahead, PG_swapbacked, PG_swapcache } 
 import { PAGE_COPY_LO, PAGE_NX_HI, PAGE_RW_DIRTY_LO, _PAGE_SPECIAL, leafPfn, swpOffset } from "./pgtable.js";
 import { folioAddLru, folioMarkAccessed } from "./swap.js";
 import { folioFreeSwap, swapinReadahead } from "./swap_state.js";
+import { handleUserfault } from "./userfaultfd.js";
 
 /** vm_fault_t bits (include/linux/mm_types.h). */
 export const VM_FAULT_OOM = 0x1;
@@ -73,6 +74,7 @@ function __handleMmFault(k: HostKernel, mm: Mm, addr: number, write: boolean): n
   const hi = k.mem.readHi(pmdTable, idx);
   if (lo === 0 && hi === 0) {
     if (thpVmaAllowable(k, vma, addr)) {
+      if (vma.uffd !== null) return handleUserfault(k, mm, vma, addr, write); // do_huge_pmd_anonymous_page(): userfaultfd_missing()
       const ret = doHugePmdAnonymousPage(k, mm, addr, write, pmdTable);
       if ((ret & VM_FAULT_FALLBACK) === 0) return ret;
     }
@@ -112,6 +114,8 @@ function doAnonymousPage(k: HostKernel, mm: Mm, addr: number, write: boolean): n
   if (pt < 0) return VM_FAULT_OOM;
   const idx = tableIndex(addr, 1);
   const pa = addr - (addr % PAGE_SIZE);
+  const vma = mm.findVma(addr);
+  if (vma !== undefined && vma.uffd !== null) return handleUserfault(k, mm, vma, addr, write); // userfaultfd_missing()
   if (!write) {
     const z = k.zeroPfn;
     k.setEntry(mm, pt, idx, 1, pa, frameLo(z, PAGE_COPY_LO | _PAGE_SPECIAL), frameHi(z, PAGE_NX_HI));

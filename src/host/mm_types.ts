@@ -4,6 +4,7 @@
 
 import type { Counters } from "../hw/counters.js";
 import { type MmuNotifier, MmuNotifierChain, type NotifierMm } from "./mmu_notifier.js";
+import type { UserfaultfdCtx } from "./userfaultfd.js";
 import type { HOST_MM_STATS } from "./vmstat.js";
 
 /** vm_flags bits, with Linux's values (include/linux/mm.h). */
@@ -29,6 +30,9 @@ export class Vma {
     /** hugetlb pages reserved for this mapping and not yet faulted (the resv_map count). */
     public resv = 0,
   ) {}
+
+  /** vma->vm_userfaultfd_ctx with VM_UFFD_MISSING: missing-page faults go to this uffd's reader. */
+  uffd: UserfaultfdCtx | null = null;
 
   get length(): number {
     return this.end - this.start;

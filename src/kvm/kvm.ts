@@ -22,6 +22,7 @@ import type { HwMmu, MmuCore } from "../hw/mmu_core.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import type { MmuNotifier, MmuNotifierRange, NotifierMm } from "../host/mmu_notifier.js";
 import type { KvmEventMap } from "./kvm_events.js";
+import type { KvmDirtyRing } from "./dirty_ring.js";
 import { type Memslot, Memslots } from "./memslot.js";
 import { type HostMmOps, KvmPageFault, type KvmMmu, type VcpuMmu } from "./mmu.js";
 import { newVcpuStat, newVmStat } from "./stats.js";
@@ -75,6 +76,16 @@ export class Kvm {
   stalePfn = 0;
   /** The mmu_notifier KVM registers on the VMM's mm (kvm_mmu_notifier_ops). */
   readonly notifier: MmuNotifier;
+
+  // ---- dirty logging (dirty_log.ts)
+  /** kvm->manual_dirty_log_protect: KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET. */
+  manualDirtyLogProtect = 0;
+  /** kvm->dirty_ring_size in entries (0: the memslots' bitmaps log). */
+  dirtyRingSize = 0;
+  /** The eager_page_split module parameter (on by default). */
+  eagerPageSplit = true;
+  /** The VMM's handler of KVM_EXIT_DIRTY_RING_FULL (it collects the rings and resets them), or null. */
+  dirtyRingFullHandler: ((vcpu: Vcpu) => void) | null = null;
 
   constructor(
     readonly name: string,
@@ -224,6 +235,8 @@ export class Vcpu implements Cpu {
   hi = 0;
   /** Told of the guest's page clears and copies, or null. */
   pageObserver: GuestPageObserver | null = null;
+  /** vcpu->dirty_ring, with KVM_CAP_DIRTY_LOG_RING (dirty_log.ts). */
+  dirtyRing: KvmDirtyRing | null = null;
 
   constructor(
     readonly kvm: Kvm,

@@ -36,6 +36,17 @@ export const KVM_EVENTS = {
     mirrors: "fast_page_fault()",
     fields: { vcpu: "number", gfn: "number", fix: "string" },
   },
+  "kvm.huge_split": {
+    description:
+      "A huge EPT/NPT leaf becomes a table of 512 smaller leaves mapping the same frames (dirty logging, or a smaller mapping in its range).",
+    mirrors: "tdp_mmu_split_huge_page()",
+    fields: { gfn: "number", level: "number" },
+  },
+  "kvm.dirty_log": {
+    description: "Dirty logging on a memslot: started or stopped, or its log harvested (pages: the dirty pages returned or re-protected).",
+    mirrors: "kvm_mmu_slot_apply_flags(), kvm_get_dirty_log_protect(), kvm_clear_dirty_log_protect(), kvm_dirty_ring_reset()",
+    fields: { vm: "string", slot: "number", op: "string", pages: "number" },
+  },
   "kvm.notifier_zap": {
     description: "KVM drops the EPT/NPT (or shadow) entries of the host-virtual range that is about to change.",
     mirrors: "kvm_mmu_notifier_invalidate_range_start() -> kvm_unmap_gfn_range()",

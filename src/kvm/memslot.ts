@@ -15,6 +15,16 @@ export interface Memslot {
   /** slot->userspace_addr: the hva of baseGfn. */
   readonly userspaceAddr: number;
   readonly readonly: boolean;
+  // Dirty logging (dirty_log.ts): set by Memslots.add(), changed only by kvmSetMemslotFlags().
+  /** slot->flags: KVM_MEM_LOG_DIRTY_PAGES (1). */
+  flags?: number;
+  /** slot->dirty_bitmap: bit i <-> gfn baseGfn + i, while logging with no dirty ring. */
+  dirtyBitmap?: Uint32Array | null;
+}
+
+/** kvm_slot_dirty_track_enabled(): KVM_MEM_LOG_DIRTY_PAGES is set on the slot. */
+export function kvmSlotDirtyTrackEnabled(slot: Memslot): boolean {
+  return ((slot.flags as number) & 1) !== 0;
 }
 
 export class Memslots {
@@ -29,6 +39,8 @@ export class Memslots {
         throw new RangeError(`memslot ${slot.id} overlaps memslot ${s.id}`);
       }
     }
+    slot.flags ??= 0;
+    slot.dirtyBitmap ??= null;
     this.slots.push(slot);
     this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
   }

@@ -4,7 +4,7 @@
 // faults the host page in between the race points, is_page_fault_stale() re-checks it.
 
 import type { Kvm, Vcpu } from "./kvm.js";
-import { type Memslot, gfnToHva, slotMaxLevel } from "./memslot.js";
+import { type Memslot, gfnToHva, kvmSlotDirtyTrackEnabled, slotMaxLevel } from "./memslot.js";
 import { type KvmPageFault, RET_PF_CONTINUE, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS } from "./mmu.js";
 import type { VcpuStat } from "./stats.js";
 
@@ -43,7 +43,8 @@ function countPageFault(stats: VcpuStat, r: number): number {
 export function kvmFaultinPfn(kvm: Kvm, vcpu: Vcpu, f: KvmPageFault, slot: Memslot): number {
   const gfn = f.gfn;
   f.hva = gfnToHva(slot, gfn);
-  f.slotMaxLevel = slotMaxLevel(slot, gfn);
+  // kvm_mmu_hugepage_adjust(): no huge mapping while the slot logs dirty pages (4 KiB granularity).
+  f.slotMaxLevel = kvmSlotDirtyTrackEnabled(slot) ? 1 : slotMaxLevel(slot, gfn);
   f.mmuSeq = kvm.mmuInvalidateSeq;
   if (kvm.mmuInvalidateInProgress > 0 && kvm.invalidationRaced(f.mmuSeq, gfn)) {
     kvm.stats.mmu_fault_retries++;

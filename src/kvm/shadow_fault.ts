@@ -17,7 +17,7 @@
 import { PFERR_RSVD, entryPfn } from "../hw/x86_pte.js";
 import { type GuestWalker, gpteAccess, protectCleanGpte } from "./guest_walker.js";
 import type { Kvm, Vcpu } from "./kvm.js";
-import { gfnToHva, kvmVcpuGfnToMemslot } from "./memslot.js";
+import { gfnToHva, kvmSlotDirtyTrackEnabled, kvmVcpuGfnToMemslot } from "./memslot.js";
 import {
   ENOMEM,
   type KvmPageFault,
@@ -30,7 +30,7 @@ import {
 } from "./mmu.js";
 import { isPageFaultStale, kvmFaultinPfn, staleMappingReason } from "./page_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
-import { type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
+import { ACC_WRITE_MASK, type KvmMmuPage, childRole, pagesPerSpte, sptepIndex, sptepOf } from "./shadow_page.js";
 import type { ShadowVcpuMmu } from "./shadow_vcpu.js";
 import { X86_MASKS, indexAt, isLargeSpte, isShadowPresent } from "./spte.js";
 
@@ -186,6 +186,8 @@ function prefetchGpte(
   const access = protectCleanGpte(sp.access & gpteAccess(glo, ghi, shadow.efer_nx), glo);
   const slot = kvmVcpuGfnToMemslot(vcpu, kvm.memslots, gfn);
   if (slot === null) return false;
+  // gfn_to_memslot_dirty_bitmap(): no writable prefetch into a logging slot.
+  if ((access & ACC_WRITE_MASK) !== 0 && kvmSlotDirtyTrackEnabled(slot)) return false;
   // gfn_to_pfn_memslot_atomic(): only a page the host maps (writable) already.
   const pfn = kvm.host.gupFast(gfnToHva(slot, gfn), true);
   if (pfn < 0) return false;
@@ -218,6 +220,8 @@ function directPrefetchMany(kvm: Kvm, vcpu: Vcpu, shadow: ShadowMmu, sp: KvmMmuP
   let gfn = sp.gfnAt(start);
   const slot = kvmVcpuGfnToMemslot(vcpu, kvm.memslots, gfn);
   if (slot === null) return false;
+  // gfn_to_memslot_dirty_bitmap(): no writable prefetch into a logging slot.
+  if ((sp.access & ACC_WRITE_MASK) !== 0 && kvmSlotDirtyTrackEnabled(slot)) return false;
   let n = 0;
   for (let idx = start; idx < end; idx++, gfn++) {
     if (gfn >= slot.baseGfn + slot.npages) break;

@@ -12,6 +12,7 @@ import type { EventBus } from "../hw/events.js";
 import type { KvmEventMap } from "./kvm_events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { PTE_RW, entryPfn } from "../hw/x86_pte.js";
+import { type DirtyLogCtx, markPageDirtyInSlot } from "./dirty_mark.js";
 import { GuestMemory } from "./guest_walker.js";
 import type { Memslots } from "./memslot.js";
 import { type HostMmOps, type KvmMmu, type MmuPageAllocator, type MmuRoot, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_SPURIOUS } from "./mmu.js";
@@ -75,6 +76,7 @@ export class ShadowMmu extends ShadowMmuPages implements KvmMmu {
     makeSpte(X86_MASKS, pfn, sp.level, access, !prefetch || synchronizing, dirty, hostWritable);
     this.newLo = spteOut[0];
     this.newHi = spteOut[1];
+    if ((this.newLo & PTE_RW) !== 0 && this.dirtyLogCtx !== null) this.markPageDirty(gfn);
     return wrprot;
   }
 
@@ -208,5 +210,44 @@ export class ShadowMmu extends ShadowMmuPages implements KvmMmu {
   /** The structures' invariants (shadow_check.ts): what is wrong, or nothing. */
   checkInvariants(): string[] {
     return checkShadowInvariants(this);
+  }
+
+  // ---------------------------------------------------------------- dirty logging (dirty_log.ts)
+
+  /** struct kvm as mark_page_dirty_in_slot() reads it (set by x86.ts). */
+  dirtyLogCtx: DirtyLogCtx | null = null;
+
+  /** make_spte(): a writable spte in a logging slot marks the page dirty. */
+  private markPageDirty(gfn: number): void {
+    const slot = this.gmem.memslots.find(gfn);
+    if (slot !== null) markPageDirtyInSlot(this.dirtyLogCtx!, slot, gfn);
+  }
+
+  /** kvm_mmu_slot_remove_write_access() (slot_rmap_write_protect() from 4 KiB): W cleared in every leaf of [start, end). Returns how many. */
+  slotRemoveWriteAccess(start: number, end: number): number {
+    return this.rmap.writeProtectRange(start, end, 1);
+  }
+
+  /** kvm_mmu_slot_gfn_write_protect(gfn, minLevel) for dirty logging (pt_protect false). */
+  gfnWriteProtect(gfn: number, minLevel: number): number {
+    return this.rmap.writeProtectRange(gfn, gfn + 1, minLevel);
+  }
+
+  /**
+   * kvm_rmap_zap_collapsible_sptes() (what kvm_mmu_recover_huge_pages() does for the shadow
+   * MMU): 4 KiB sptes of direct pages that could now be mapped huge are zapped, to be faulted
+   * back huge. Returns how many.
+   */
+  zapCollapsibleSptes(start: number, end: number, maxLevel: (gfn: number) => number): number {
+    const zap: number[] = [];
+    this.rmap.forEachLeaf((gfn, level) => {
+      if (level !== 1 || gfn < start || gfn >= end) return;
+      for (const sptep of this.rmap.sptesOf(gfn)) {
+        const sp = this.sptepToSp(sptep);
+        if (sp.level === 1 && sp.direct && sp.level < maxLevel(sp.gfn) && !zap.includes(sptep)) zap.push(sptep);
+      }
+    });
+    for (const sptep of zap) this.rmap.dropSpte(sptep);
+    return zap.length;
   }
 }

@@ -120,6 +120,29 @@ export class ShadowRmap {
     return flush;
   }
 
+  /**
+   * slot_rmap_write_protect() / rmap_write_protect(pt_protect = false) over [start, end) from
+   * `minLevel` up: W cleared, MMU-writable kept (spte_write_protect()). Returns how many changed.
+   */
+  writeProtectRange(start: number, end: number, minLevel: number): number {
+    let n = 0;
+    for (let level = minLevel; level <= 3; level++) {
+      const pp = pagesPerSpte(level);
+      const last = Math.floor((end - 1) / pp);
+      for (let f = Math.floor(start / pp); f <= last; f++) {
+        const list = this.map.get(this.key(level, f * pp));
+        if (list === undefined) continue;
+        for (const sptep of list) {
+          const lo = this.s.spteLo(sptep);
+          if ((lo & PTE_RW) === 0) continue;
+          this.s.spteUpdate(sptep, (lo & ~PTE_RW) >>> 0, this.s.spteHi(sptep));
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
   /** Every leaf spte: (gfn, level, pfn, lo, hi). For the checker and the visualizer. */
   forEachLeaf(fn: (gfn: number, level: number, pfn: number, lo: number, hi: number) => void): void {
     for (const list of this.map.values()) {

@@ -125,6 +125,12 @@ export const VCPU_STATS = {
     description: "guest CR3 loads served by the current or a cached previous shadow root (shadow only)",
     kernel: false,
   },
+  dirty_ring_full_exits: {
+    kind: "cumulative",
+    unit: "events",
+    description: "KVM_EXIT_DIRTY_RING_FULL exits to the VMM: the vCPU's dirty ring reached its soft limit",
+    kernel: false,
+  },
   mmu_root_loads: {
     kind: "cumulative",
     unit: "events",

@@ -10,7 +10,7 @@
 import type { EventBus } from "../hw/events.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import { TableIter, physTables } from "../hw/table_iter.js";
-import { entryPfn } from "../hw/x86_pte.js";
+import { PTE_HI_FRAME_MASK, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import type { KvmEventMap } from "./kvm_events.js";
 import {
   type SpteFormat,
@@ -158,8 +158,10 @@ export class TdpMmu implements KvmMmu {
         continue;
       }
       if (isShadowPresent(lo)) {
-        // simplified: a huge leaf in the way is zapped, not split (tdp_mmu_split_huge_page()).
-        this.setSpte(off, base, l, 0, 0);
+        // A huge leaf in the way is split into 512 like it (kvm_tdp_mmu_map() -> tdp_mmu_split_huge_page()).
+        if (!this.splitHugePage(off, base, l)) return "nomem";
+        table = entryPfn(this.mem.words[off]!, this.mem.words[off + 1]!);
+        continue;
       }
       const child = this.newTable();
       if (child < 0) return "nomem";
@@ -277,5 +279,156 @@ export class TdpMmu implements KvmMmu {
       else this.freeTable(entryPfn(it.lo, it.hi));
     }
     return n;
+  }
+
+  // ---------------------------------------------------------------- dirty logging and huge-page split (dirty_log.ts)
+
+  /**
+   * wrprot_gfn_range() (kvm_tdp_mmu_wrprot_slot()): clears W in every present leaf at `minLevel`
+   * or above in [start, end), keeping MMU-writable so fast_page_fault() can restore it. Returns how many changed.
+   */
+  wrprotGfnRange(start: number, end: number, minLevel: number): number {
+    let n = 0;
+    const it = this.iter;
+    const w = this.masks.writable;
+    for (it.start(this.root, this.levels, start, end, minLevel); it.valid; it.next()) {
+      if (!it.leaf || it.level < minLevel || (it.lo & w) === 0) continue;
+      this.setSpte(it.view.off + 2 * it.index, it.base, it.level, (it.lo & ~w) >>> 0, it.hi);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * clear_dirty_pt_masked() (kvm_tdp_mmu_clear_dirty_pt_masked()): for each set bit i of the
+   * 32-bit `mask`, the 4 KiB leaf of gfn0 + i loses W (`wrprot`, or without A/D bits) or D.
+   * Returns how many changed.
+   */
+  clearDirtyPtMasked(gfn0: number, mask: number, wrprot: boolean): number {
+    if (mask === 0) return 0;
+    const bit = wrprot || !this.ad ? this.masks.writable : this.masks.dirty;
+    let n = 0;
+    const it = this.iter;
+    for (it.start(this.root, this.levels, gfn0 + (31 - Math.clz32(mask & -mask)), gfn0 + 32); it.valid; it.next()) {
+      if (!it.leaf || it.level > 1 || (mask & (1 << (it.base - gfn0))) === 0 || (it.lo & bit) === 0) continue;
+      this.setSpte(it.view.off + 2 * it.index, it.base, 1, (it.lo & ~bit) >>> 0, it.hi);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * tdp_mmu_split_huge_page(): the huge leaf at `off` (mapping from gfn `base` at `level`)
+   * becomes a table of 512 leaves one level down with the same bits and frames
+   * (make_huge_page_split_spte()); no flush, the translations are unchanged. False without memory.
+   */
+  splitHugePage(off: number, base: number, level: number): boolean {
+    const lo = this.mem.words[off]!;
+    const hi = this.mem.words[off + 1]!;
+    const basePfn = sptePfn(this.masks, lo, hi, level);
+    const child = this.newTable();
+    if (child < 0) return false;
+    const [nlo, nhi] = makeNonLeafSpte(this.masks, child);
+    this.setSpte(off, base, level, 0, 0);
+    this.setSpte(off, base, level, nlo, nhi);
+    const frames = framesAtLevel(level - 1);
+    const flagsLo = (level - 1 === 1 ? lo & ~this.masks.large & ~this.masks.hugePat : lo) & 0xfff;
+    const flagsHi = hi & ~PTE_HI_FRAME_MASK;
+    for (let i = 0; i < 512; i++) {
+      const pfn = basePfn + i * frames;
+      this.setSpte(this.offset(child, i), base + i * frames, level - 1, frameLo(pfn, flagsLo), frameHi(pfn, flagsHi));
+    }
+    if (this.bus.on) this.bus.emit("kvm.huge_split", { gfn: base, level });
+    return true;
+  }
+
+  /**
+   * tdp_mmu_split_huge_pages_root() (kvm_tdp_mmu_try_split_huge_pages() to 4 KiB): every huge
+   * leaf in [start, end) split down to 4 KiB leaves. Returns the huge leaves split, or -1 without memory.
+   */
+  splitHugePages(start: number, end: number): number {
+    const found: number[] = [];
+    const it = this.iter;
+    for (it.start(this.root, this.levels, start, end, 2); it.valid; it.next()) {
+      if (it.leaf && it.level > 1 && it.base >= start && it.base + framesAtLevel(it.level) <= end) {
+        found.push(it.view.off + 2 * it.index, it.base, it.level);
+      }
+    }
+    let n = 0;
+    for (let i = 0; i < found.length; i += 3) {
+      const r = this.splitDown(found[i]!, found[i + 1]!, found[i + 2]!);
+      if (r < 0) return -1;
+      n += r;
+    }
+    return n;
+  }
+
+  /** One huge leaf split, and each of its children if they are huge too (the pre-order walk's recursion). */
+  private splitDown(off: number, base: number, level: number): number {
+    if (!this.splitHugePage(off, base, level)) return -1;
+    if (level - 1 === 1) return 1;
+    const child = entryPfn(this.mem.words[off]!, this.mem.words[off + 1]!);
+    let n = 1;
+    for (let i = 0; i < 512; i++) {
+      const r = this.splitDown(this.offset(child, i), base + i * framesAtLevel(level - 1), level - 1);
+      if (r < 0) return -1;
+      n += r;
+    }
+    return n;
+  }
+
+  /**
+   * recover_huge_pages_range() (kvm_tdp_mmu_recover_huge_pages(), Linux 6.12+): each table at
+   * 2 MiB or 1 GiB in [start, end) whose range `maxLevel` allows at that level is replaced by a
+   * huge leaf made from its first present leaf (make_huge_spte()), the table freed. Returns how many.
+   */
+  recoverHugePages(start: number, end: number, maxLevel: (gfn: number) => number): number {
+    const found: number[] = [];
+    const it = this.iter;
+    for (it.start(this.root, this.levels, start, end, 2); it.valid; it.next()) {
+      if (!it.present || it.leaf || it.level > 3 || it.base < start || it.base + framesAtLevel(it.level) > end) continue;
+      found.push(it.view.off + 2 * it.index, it.base, it.level);
+    }
+    let n = 0;
+    let promotedEnd = -1;
+    for (let i = 0; i < found.length; i += 3) {
+      const off = found[i]!;
+      const base = found[i + 1]!;
+      const level = found[i + 2]!;
+      if (base < promotedEnd || maxLevel(base) < level) continue;
+      if (!this.firstLeafBelow(off, base, level)) continue;
+      const pfn = sptePfn(this.masks, this.leafLo, this.leafHi, this.leafLevel) - (this.leafGfn - base);
+      const flagsLo = (this.leafLo & 0xfff) | this.masks.large;
+      const flagsHi = this.leafHi & ~PTE_HI_FRAME_MASK;
+      const table = entryPfn(this.mem.words[off]!, this.mem.words[off + 1]!);
+      this.zapSubtree(table, level - 1, base);
+      this.setSpte(off, base, level, 0, 0);
+      this.freeTable(table);
+      this.setSpte(off, base, level, frameLo(pfn, flagsLo), frameHi(pfn, flagsHi));
+      promotedEnd = base + framesAtLevel(level);
+      n++;
+    }
+    return n;
+  }
+
+  /** The gfn of the leaf firstLeafBelow() found. */
+  private leafGfn = 0;
+
+  /** tdp_mmu_make_huge_spte()'s search: the first present leaf under the entry at `off` (into leaf*, leafGfn). */
+  private firstLeafBelow(off: number, base: number, level: number): boolean {
+    const lo = this.mem.words[off]!;
+    const hi = this.mem.words[off + 1]!;
+    if (!isShadowPresent(lo)) return false;
+    if (isLastSpte(this.masks, lo, level)) {
+      this.leafLo = lo;
+      this.leafHi = hi;
+      this.leafLevel = level;
+      this.leafGfn = base;
+      return true;
+    }
+    const table = entryPfn(lo, hi);
+    const frames = framesAtLevel(level - 1);
+    for (let i = 0; i < 512; i++) if (this.firstLeafBelow(this.offset(table, i), base + i * frames, level - 1)) return true;
+    return false;
   }
 }

@@ -35,6 +35,7 @@ import {
   VCPU_FAILED,
   type Vcpu,
 } from "./kvm.js";
+import { kvmDirtyRingCheckRequest } from "./dirty_log.js";
 import { RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu } from "./mmu.js";
 import { type PageFaultFn, kvmMmuDoPageFault } from "./page_fault.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
@@ -147,6 +148,7 @@ export class TdpVcpuMmu implements VcpuMmu {
   enter(): boolean {
     const v = this.vcpu;
     if (v.mode === EXITING_GUEST_MODE) v.kickExit();
+    if (v.dirtyRing?.softFullRequest) kvmDirtyRingCheckRequest(v);
     if (this.reqTlbFlush) {
       // KVM_REQ_TLB_FLUSH: kvm_vcpu_flush_tlb_all(), INVEPT single-context here (a new ASID on AMD).
       this.reqTlbFlush = false;
@@ -411,6 +413,7 @@ export class ShadowPagingVcpuMmu implements VcpuMmu {
     const v = this.vcpu;
     const sh = this.shadow;
     if (v.mode === EXITING_GUEST_MODE) v.kickExit();
+    if (v.dirtyRing?.softFullRequest) kvmDirtyRingCheckRequest(v);
     this.shadowMmu.gmem.vcpu = v;
     const r = sh.enter();
     if (r === 0) return true;

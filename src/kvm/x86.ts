@@ -38,6 +38,7 @@ function kvmArchInitVm(kvm: Kvm, alloc: MmuPageAllocator): KvmArch {
         for (const v of kvm.vcpus) v.archMmu.requestFreeObsoleteRoots();
       },
     });
+    shadow.dirtyLogCtx = kvm;
     const sync = new ShadowSync(shadow);
     kvm.stats.n_max_mmu_pages = shadow.nMaxMmuPages;
     return { mmu: shadow, createVcpuMmu: (v) => new ShadowPagingVcpuMmu(v, shadow, sync) };

@@ -141,6 +141,18 @@ export class QemuVm {
     }
   }
 
+  // ---- live migration (qemu/dirty_sync.ts) ----
+  /** ram_list.dirty_memory[DIRTY_MEMORY_MIGRATION] for QEMU's own writes, by RAM page (ram_addr order); null when not migrating. */
+  dirtyMemoryMigration: Uint8Array | null = null;
+
+  /** cpu_physical_memory_set_dirty_range() for one page QEMU wrote at `gpa`. */
+  markDirty(gpa: number): void {
+    const d = this.dirtyMemoryMigration;
+    if (d === null) return;
+    const hva = this.gpaToHva(gpa);
+    if (hva >= 0) d[Math.floor((hva - this.ramHva) / PAGE_SIZE)] = 1;
+  }
+
   /** QEMU RSS: anonymous pages and zero-page mappings of the QEMU process. */
   rss(): { rss: number; rssZeroPage: number } {
     return { rss: (this.mm.rss + this.mm.hugetlbPages) * PAGE_SIZE, rssZeroPage: this.mm.rssZeroPage * PAGE_SIZE };

@@ -19,7 +19,7 @@ export function vmCostCounts(vm: VmState): Record<string, number> {
     emulate: 0,
     guest_page_fault: 0,
   };
-  for (const v of vm.qemu.kvm.vcpus) {
+  for (const v of vm.retired.length === 0 ? vm.qemu.kvm.vcpus : [...vm.retired, vm.qemu].flatMap((q) => q.kvm.vcpus)) {
     const h = v.mmu.stats;
     c.tlb_hit += h.tlbHits;
     c.table_read += h.guestTableReads + h.nestedTableReads;
@@ -30,9 +30,10 @@ export function vmCostCounts(vm: VmState): Record<string, number> {
     c.gpte_access += v.stats.gpte_reads + v.stats.gpte_writes;
     c.emulate += v.stats.pf_emulate;
   }
-  const mm = vm.qemu.mm;
-  c.host_fault = mm.minFlt + mm.majFlt;
-  c.swap_in = mm.majFlt;
+  for (const q of [...vm.retired, vm.qemu]) {
+    c.host_fault += q.mm.minFlt + q.mm.majFlt;
+    c.swap_in += q.mm.majFlt;
+  }
   c.guest_page_fault = vm.kernel?.stats.pgfault ?? 0;
   return c;
 }

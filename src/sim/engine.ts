@@ -170,6 +170,7 @@ export class Engine {
         if (full && ++slices % CHECK_EVERY === 0 && checker.checkStructures() > 0) return buildReport(this);
         this.runTimeline();
         if (this.balloons) this.runDeviceWork();
+        if (m.migrations.length > 0) this.tickMigrations(); // live migration
         const agents = this.runnable();
         if (agents.length === 0) {
           if (this.phases.waiting.size > 0) throw new RunError(this.phases.deadlock());
@@ -191,6 +192,7 @@ export class Engine {
         }
       }
       this.runTimeline(true);
+      for (const mr of m.migrations) mr.migration.drain(); // live migration: the rest with the guest idle
       if (this.balloons) this.settleDeviceWork();
       if (sampleEvery > 0) this.sample();
     } catch (e) {
@@ -336,7 +338,8 @@ export class Engine {
   }
 
   private applyAction(a: TimelineAction): void {
-    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true, a.kind === "balloon" ? this.cost().cycles : 0);
+    const timed = a.kind === "balloon" || a.kind === "migrate";
+    applyTimelineAction(this.machine, a, this.opts.checkMappings ?? true, timed ? this.cost().cycles : 0);
   }
 
   /** Guest deferred work due now (balloon retries, free page reporting); the clock is read only when some is pending. */
@@ -368,6 +371,12 @@ export class Engine {
         d.runDue(now);
       }
     }
+  }
+
+  /** Live migration: each migration's link catches up with the guest's time. */
+  private tickMigrations(): void {
+    const now = this.cost().cycles;
+    for (const mr of this.machine.migrations) mr.migration.tick(now);
   }
 
   /** The boundary of phase `name`: snapshot every counter, then run its timeline actions (vCPUs stopped between slices). */

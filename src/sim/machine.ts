@@ -25,6 +25,7 @@ import { CONTENT_DUP, CONTENT_UNIQUE, CONTENT_ZERO, dupContent } from "../worklo
 import type { KsmConfig } from "../host/ksm.js";
 import { Checker, type MemoryObserver } from "./checker.js";
 import { MODEL_HZ } from "./cost.js";
+import type { MigrationRun } from "./migrate.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
@@ -88,7 +89,8 @@ export const MAX_GUEST_FAULTS_PER_ACCESS = 64;
 export class VmState {
   /** This VM's index in Machine.vms (and its id with the checker). */
   readonly id: number;
-  readonly qemu: QemuVm;
+  /** The VM's QEMU: the destination's once a migration switched over (see migrateTo). */
+  qemu: QemuVm;
   /** The guest kernel; null with guest.kernel none. */
   readonly kernel: GuestKernel | null;
   /** With guest.kernel none: the guest code, and the page tables the VMM built for it. */
@@ -225,6 +227,7 @@ export class VmState {
       throw new VmFailure(
         `${this.cfg.name}: QEMU could not write a disk read into guest RAM at gfn 0x${gfn.toString(16)}: the host is out of memory`,
       );
+    this.qemu.markDirty(gfn * PAGE_SIZE); // live migration: QEMU's own write
     this.checker.frameFilled(this.id, gfn, value);
   }
 
@@ -232,6 +235,17 @@ export class VmState {
   createFile(name: string, size: number): void {
     this.guest.pageCache.open(name, size);
     this.native?.guest.pageCache.open(name, size);
+  }
+
+  // ---- live migration (sim/migrate.ts) ----
+  /** QEMUs this VM ran on before a migration (their counters still count in the VM's cost). */
+  readonly retired: QemuVm[] = [];
+
+  /** The guest resumes on `dst`'s vCPUs (the vCPU state was copied by the caller). */
+  migrateTo(dst: QemuVm): void {
+    this.retired.push(this.qemu);
+    this.qemu = dst;
+    this.kernel?.resumeOn(dst.kvm.vcpus);
   }
 
   /** The guest kernel, which a guest without one (guest.kernel: none) does not have. */
@@ -276,6 +290,8 @@ export class Machine {
   readonly host: HostKernel;
   readonly vms: VmState[] = [];
   readonly checker: Checker;
+  /** Live migrations in progress or done (sim/migrate.ts). */
+  readonly migrations: MigrationRun[] = [];
   /** Guest writes so far: each writes a value of its own, so a lost or misplaced write reads back wrong. */
   private writeSeq = 0;
 

@@ -7,6 +7,7 @@ import type { Counters } from "../hw/counters.js";
 import { type HwCounters, hwCounters, sumHwCounters } from "../hw/mmu_stats.js";
 import { applyCost, type CostResult } from "./cost.js";
 import { vmCostCounts } from "./cost_counts.js";
+import type { MigrationResult } from "../qemu/migration.js";
 import type { Engine } from "./engine.js";
 import type { PhaseReport } from "./phases.js";
 import type { HW_FIGURES, QEMU_FIGURES, REFERENCE_FIGURES } from "./report_figures.js";
@@ -84,6 +85,8 @@ export interface Report {
    * boundary), then one per boundary in the order they happened, the last ending with the run.
    */
   phases?: PhaseReport[];
+  /** Only when the scenario migrates a VM: per migration its rounds and totals (qemu/migration.ts MigrationResult). */
+  migrations?: (MigrationResult & { vm: string })[];
 }
 
 export function buildReport(engine: Engine, scenarioName = ""): Report {
@@ -162,5 +165,6 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
     },
     series: engine.series,
     ...(engine.hasPhases ? { phases: engine.phaseReports()! } : {}),
+    ...(m.migrations.length > 0 ? { migrations: m.migrations.map((mr) => ({ vm: mr.vm.cfg.name, ...mr.migration.result })) } : {}),
   };
 }

@@ -253,6 +253,22 @@ function checkTimeline(s: RawScenario, report: Report): void {
           );
         break;
       }
+      // ---- live migration ----
+      case "migrate": {
+        const vm = vms.get(a.vm);
+        if (!vm) report(here("vm"), unknownName("VM", a.vm, vms.keys(), ""));
+        else if (vm.guest.kernel === "none")
+          report(here("vm"), `${a.vm} runs without a guest kernel; migration needs guest.kernel (the default)`);
+        else if (vm.balloon !== undefined)
+          report(here("vm"), `${a.vm} has a balloon device, and memvirt does not migrate the device's state; remove balloon to migrate it`);
+        else if (a.mode === "postcopy" && vm.backing.startsWith("hugetlb"))
+          report(here("mode"), `post-copy of hugetlb-backed RAM (${vm.backing}) is not modelled; use precopy, or backing 4k or thp`);
+        if (s.timeline.some((o, j) => j < i && o.action.kind === "migrate" && o.action.vm === a.vm))
+          report(here("vm"), `${a.vm} is migrated twice; one migrate per VM`);
+        if (a.throttleInitial > 99) report(here("throttleInitial"), `${a.throttleInitial} is above 99; a percent from 1 to 99`);
+        if (a.throttleIncrement > 99) report(here("throttleIncrement"), `${a.throttleIncrement} is above 99; a percent from 1 to 99`);
+        break;
+      }
     }
   });
 }

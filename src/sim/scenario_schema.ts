@@ -402,6 +402,24 @@ export const TIMELINE_ACTIONS = {
       }),
     })
     .describe("QEMU's `balloon <size>`: the guest's virtio-balloon driver inflates (or deflates) towards ram - target"),
+  // ---- live migration (sim/migrate.ts, qemu/migration.ts) ----
+  migrate: z
+    .strictObject({
+      vm: name("VM to migrate, to a destination QEMU on the same host"),
+      mode: z
+        .enum(["precopy", "postcopy"])
+        .default("precopy")
+        .describe("precopy: iterate until the rest fits the downtime limit; postcopy: stop, start the destination, fetch pages on fault"),
+      bandwidth: size("Link bandwidth (QEMU's max-bandwidth), bytes per second", { min: PAGE_SIZE }),
+      downtimeLimit: count("downtime-limit, milliseconds (QEMU's default 300)", "ms", 1).default(300),
+      rtt: count("Round-trip time of the link, microseconds (a post-copy page request waits one)", "us").default(100),
+      autoConverge: z.boolean().default(false).describe("The auto-converge capability: throttle the vCPUs when they dirty memory too fast"),
+      throttleInitial: count("cpu-throttle-initial, percent (QEMU's default 20)", "%", 1).default(20),
+      throttleIncrement: count("cpu-throttle-increment, percent (QEMU's default 10)", "%", 1).default(10),
+      maxIterations: count("Pre-copy rounds after which the last copy is forced whatever is left; 0: no cap", "rounds").default(0),
+      postcopyAfter: count("Post-copy: pre-copy rounds before the switch (0: switch at once)", "rounds").default(0),
+    })
+    .describe("Live-migrate a VM's RAM over a link of the given bandwidth (QEMU's migrate command)"),
 } satisfies Record<string, z.ZodType>;
 
 export type TimelineActionKind = keyof typeof TIMELINE_ACTIONS;

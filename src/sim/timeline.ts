@@ -5,10 +5,17 @@
 import type { Machine } from "./machine.js";
 import { VmFailure } from "../kvm/kvm.js";
 import type { TimelineAction } from "./scenario_schema.js";
+import { MigrationRun } from "./migrate.js";
+import { kvmDirtySource } from "../qemu/dirty_sync.js";
 
 /** Runs `a` at `now` (cycles); the checker learns what ranges now read, and checks the leaves with `checkMappings`. */
-export function applyTimelineAction(m: Machine, a: TimelineAction, checkMappings: boolean, now: number): void {
+export function applyTimelineAction(m: Machine, a: TimelineAction, checkMappings: boolean, now = 0): void {
   const vm = m.vms.find((v) => v.cfg.name === a.vm)!;
+  if (a.kind === "migrate") {
+    if (m.bus.on) m.bus.emit("sim.timeline", { vm: a.vm, action: "migrate", advice: a.mode, gpa: 0, size: vm.cfg.ram });
+    m.migrations.push(new MigrationRun(m, vm, a, now, kvmDirtySource));
+    return;
+  }
   if (a.kind === "balloon") {
     const b = vm.balloon!;
     b.device.setTarget(a.target);
