@@ -23,6 +23,7 @@ import { Checker, type MemoryObserver } from "./checker.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
+import { setupDirtyLog } from "./dirty_log_action.js";
 
 export interface Region {
   gva: number;
@@ -119,6 +120,7 @@ export class VmState {
       },
       bus,
     );
+    setupDirtyLog(this.qemu.kvm, cfg.dirtyLog);
     const vcpus = this.qemu.kvm.vcpus;
     const pages: GuestPageObserver = {
       frameCleared: (gfn) => checker.frameCleared(id, gfn),

@@ -4,10 +4,15 @@
 
 import type { Machine } from "./machine.js";
 import { VmFailure } from "../kvm/kvm.js";
+import { applyDirtyLogAction } from "./dirty_log_action.js";
 import type { TimelineAction } from "./scenario_schema.js";
 
 /** Runs `a`; the checker learns what the range now reads, and checks the leaves with `checkMappings`. */
 export function applyTimelineAction(m: Machine, a: TimelineAction, checkMappings: boolean): void {
+  if (a.kind === "dirtyLog") {
+    applyDirtyLogAction(m, a, checkMappings);
+    return;
+  }
   const vm = m.vms.find((v) => v.cfg.name === a.vm)!;
   if (m.bus.on) m.bus.emit("sim.timeline", { vm: a.vm, action: "madvise", advice: a.advice, gpa: a.gpa, size: a.size });
   try {
