@@ -4,9 +4,10 @@
 // KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG returning exactly the written pages, the dirty ring,
 // eager and on-write huge-page splits and the recovery when logging stops.
 import { describe, expect, test } from "vitest";
-import { PAGE_SIZE } from "../hw/addr.js";
+import { type Gfn, type Gpa, PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
-import { ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
+import { ACC_USER, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
+import { PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US, entryPfn, frameHi, frameLo } from "../hw/x86_pte.js";
 import { HostKernel } from "../host/kernel.js";
 import { type Backing, QemuVm } from "../qemu/vm.js";
 import {
@@ -23,12 +24,13 @@ import {
   kvmResetDirtyRings,
   kvmSetMemslotFlags,
 } from "./dirty_log.js";
-import type { Kvm, TdpMode } from "./kvm.js";
+import type { Kvm, MmuMode, Vcpu } from "./kvm.js";
+import type { ShadowMmu } from "./shadow_mmu.js";
 import type { TdpMmu } from "./tdp_mmu.js";
 
 const MiB = 2 ** 20;
 
-function setup(mmu: TdpMode, o: { backing?: Backing; ram?: number; hostRam?: number } = {}) {
+function setup(mmu: MmuMode, o: { backing?: Backing; ram?: number; hostRam?: number } = {}) {
   const bus = new EventBus();
   const host = new HostKernel({ ram: o.hostRam ?? 256 * MiB, swap: 0, thp: "never" }, bus);
   const qemu = new QemuVm(
@@ -221,5 +223,81 @@ describe("huge pages under dirty logging (TDP MMU, 1 GiB hugetlb)", () => {
     const bm = new Uint32Array(dirtyBitmapWords(kvm.memslots.slots[0]!.npages));
     expect(kvmGetDirtyLog(kvm, 0, bm)).toBe(3);
     expect(bits(bm)).toEqual([5, 6, 600]);
+  });
+});
+
+/** A guest of a few lines under shadow paging: 4-level tables in guest RAM mapping n user pages from GVA (A and D set). */
+function shadowGuest(v: Vcpu, n: number) {
+  const GVA = 0x7f00_0000_0000;
+  const FLAGS = PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
+  let next = 0x100;
+  const frame = () => {
+    const g = next++;
+    v.zeroPage(g as Gfn);
+    return g;
+  };
+  const pgd = frame();
+  const data: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const gva = GVA + i * PAGE_SIZE;
+    let table = pgd;
+    for (let l = 4; l > 1; l--) {
+      const gpa = table * PAGE_SIZE + (Math.floor(gva / 2 ** (12 + 9 * (l - 1))) & 511) * 8;
+      v.readEntry(gpa as Gpa);
+      if (v.lo & PTE_P) {
+        table = entryPfn(v.lo, v.hi);
+        continue;
+      }
+      const t = frame();
+      v.writeEntry(gpa as Gpa, frameLo(t, FLAGS), frameHi(t));
+      table = t;
+    }
+    const d = 0x1000 + i;
+    data.push(d);
+    v.writeEntry((table * PAGE_SIZE + (Math.floor(gva / PAGE_SIZE) & 511) * 8) as Gpa, frameLo(d, FLAGS), frameHi(d));
+  }
+  v.archMmu.setCr3(pgd, 1, false);
+  return { write: (i: number) => expect(v.access(GVA + i * PAGE_SIZE, ACC_USER | ACC_WRITE)).toBe(XLATE_OK), data };
+}
+
+describe("dirty logging, write protection, shadow paging (rmaps)", () => {
+  test("start write-protects the data leaves; each first write per round is one #PF exit fixed by KVM and one dirty bit; stop leaves the log freed", () => {
+    const { kvm, v, s } = setup("shadow");
+    v.mmu.pcide = true;
+    const g = shadowGuest(v, 16);
+    for (let i = 0; i < 16; i++) g.write(i);
+    const leaves = () => {
+      let w = 0;
+      (kvm.mmu as ShadowMmu).forEachLeaf((gfn, _l, _p, lo) => {
+        if (g.data.includes(gfn) && lo & PTE_RW) w++;
+      });
+      return w;
+    };
+    expect(leaves()).toBe(16);
+    kvmSetMemslotFlags(kvm, 0, KVM_MEM_LOG_DIRTY_PAGES);
+    expect(leaves()).toBe(0);
+    const bm = new Uint32Array(dirtyBitmapWords(kvm.memslots.slots[0]!.npages));
+    for (const round of [
+      [0, 3, 9],
+      [3, 4, 15, 1],
+    ]) {
+      const a = s();
+      for (const i of round) {
+        g.write(i);
+        g.write(i);
+      }
+      expect(delta(a, s(), ["pf_taken", "pf_fixed", "pf_fast", "pf_emulate"])).toEqual({
+        pf_taken: round.length,
+        pf_fixed: round.length,
+        pf_fast: 0,
+        pf_emulate: 0,
+      });
+      expect(kvmGetDirtyLog(kvm, 0, bm)).toBe(round.length);
+      expect(bits(bm)).toEqual(round.map((i) => g.data[i]!).sort((x, y) => x - y));
+      expect(leaves()).toBe(0);
+    }
+    kvmSetMemslotFlags(kvm, 0, 0);
+    expect(kvm.memslots.slots[0]!.dirtyBitmap).toBeNull();
+    expect(() => kvmGetDirtyLog(kvm, 0, bm)).toThrow(/does not log dirty pages/);
   });
 });

@@ -12,6 +12,7 @@
 // simplified: 4- and 5-level long mode only (no PAE PDPTRs, no 32-bit tables), no protection keys, SMAP ignores EFLAGS.AC.
 // simplified: kvm_translate_gpa() is the identity (no nested guest), and only one agent runs, so a cmpxchg never loses a race.
 
+import { type DirtyLogCtx, markPageDirtyInSlot } from "./dirty_mark.js";
 import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import type { PhysMem } from "../hw/phys_mem.js";
 import {
@@ -49,6 +50,8 @@ export class GuestMemory {
   /** The entry the last read returned. */
   lo = 0;
   hi = 0;
+  /** struct kvm as mark_page_dirty_in_slot() reads it (set by x86.ts), or null. */
+  dirtyLogCtx: DirtyLogCtx | null = null;
   /** Whether the slot of the last access is writable (gfn_to_hva_memslot_prot()'s `writable`). */
   slotWritable = true;
 
@@ -73,6 +76,8 @@ export class GuestMemory {
     if (pfn < 0) pfn = atomic ? GMEM_NOT_MAPPED : this.host.gup(hva, write);
     // A store through the hva dirties the page (the host PTE's D bit; kvm_release_page_dirty() in cmpxchg_gpte).
     if (pfn >= 0 && write) this.host.markDirty(pfn);
+    // kvm_vcpu_mark_page_dirty(): KVM's own writes (emulated stores, the walker's A/D updates) are logged.
+    if (pfn >= 0 && write && this.dirtyLogCtx !== null) markPageDirtyInSlot(this.dirtyLogCtx, slot, gfn);
     return pfn;
   }
 

@@ -55,6 +55,12 @@ export const VM_STATS = {
     description: "host frames holding EPT/NPT or shadow tables (Linux counts them in SecPageTables)",
     kernel: false,
   },
+  dirty_pages_harvested: {
+    kind: "cumulative",
+    unit: "pages",
+    description: "dirty pages the VMM collected: set bits KVM_GET_DIRTY_LOG returned, or entries collected from the dirty rings",
+    kernel: false,
+  },
   mmu_fault_retries: {
     kind: "cumulative",
     unit: "events",

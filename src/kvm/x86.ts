@@ -39,6 +39,7 @@ function kvmArchInitVm(kvm: Kvm, alloc: MmuPageAllocator): KvmArch {
       },
     });
     shadow.dirtyLogCtx = kvm;
+    shadow.gmem.dirtyLogCtx = kvm;
     const sync = new ShadowSync(shadow);
     kvm.stats.n_max_mmu_pages = shadow.nMaxMmuPages;
     return { mmu: shadow, createVcpuMmu: (v) => new ShadowPagingVcpuMmu(v, shadow, sync) };

@@ -29,6 +29,7 @@ import type { MigrationRun } from "./migrate.js";
 import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
+import { setupDirtyLog } from "./dirty_log_action.js";
 
 export interface Region {
   gva: number;
@@ -133,6 +134,7 @@ export class VmState {
     );
     // -machine mem-merge=on: QEMU's qemu_madvise(QEMU_MADV_MERGEABLE) on guest RAM.
     if (cfg.mergeable) host.madvise(this.qemu.mm, this.qemu.ramHva, cfg.ram, "mergeable");
+    setupDirtyLog(this.qemu.kvm, cfg.dirtyLog);
     const vcpus = this.qemu.kvm.vcpus;
     const pages: GuestPageObserver = {
       frameCleared: (gfn) => checker.frameCleared(id, gfn),

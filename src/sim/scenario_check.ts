@@ -93,6 +93,27 @@ function checkVms(s: RawScenario, report: Report): void {
         at("balloon"),
         `memvirt's balloon discards 4 KiB pages and does not model QEMU's partially ballooned huge pages; use backing 4k or thp with a balloon`,
       );
+    // ---- dirty logging options
+    const dl = vm.dirtyLog;
+    if (dl !== undefined) {
+      if (dl.initiallySet && !dl.manualProtect)
+        report(
+          at("dirtyLog", "initiallySet"),
+          "initiallySet needs manualProtect: true (KVM_DIRTY_LOG_INITIALLY_SET is a flag of manual protect)",
+        );
+      if (dl.mode === "ring" && dl.manualProtect)
+        report(
+          at("dirtyLog", "manualProtect"),
+          "manual protect is for the dirty bitmaps; the dirty ring re-protects on KVM_RESET_DIRTY_RINGS; use mode wp or drop manualProtect",
+        );
+      if (dl.mode === "ring" && (dl.ringEntries & (dl.ringEntries - 1)) !== 0)
+        report(
+          at("dirtyLog", "ringEntries"),
+          `${dl.ringEntries} entries; a dirty ring's size is a power of two, for example ${2 ** Math.floor(Math.log2(dl.ringEntries))}`,
+        );
+      if (dl.ringEntries > 65536)
+        report(at("dirtyLog", "ringEntries"), `${dl.ringEntries} entries; KVM allows at most 65536 (KVM_DIRTY_RING_MAX_ENTRIES)`);
+    }
     if (vm.backing === "thp" && s.host.thp === "never") {
       report(at("backing"), `"thp" backing does nothing while host.thp is never; set host.thp to madvise or always, or use backing 4k`);
     }
@@ -226,6 +247,28 @@ function checkRegionStep(st: RegionStep, live: Map<string, number>, here: (...re
   }
 }
 
+/** A timeline dirtyLog action against its VM's dirtyLog options. */
+function checkDirtyLogAction(
+  a: { vm: string; op: string; chunk: number },
+  vm: RawVm | undefined,
+  names: Iterable<string>,
+  here: (...rest: Path) => Path,
+  report: Report,
+): void {
+  if (vm === undefined) {
+    report(here("vm"), unknownName("VM", a.vm, names, ""));
+    return;
+  }
+  if (a.chunk % 64 !== 0)
+    report(
+      here("chunk"),
+      `${a.chunk} pages; KVM_CLEAR_DIRTY_LOG takes multiples of 64 pages, for example ${Math.max(64, a.chunk - (a.chunk % 64))}`,
+    );
+  const o = vm.dirtyLog;
+  if (a.op === "clear" && (o === undefined || !o.manualProtect || o.mode === "ring"))
+    report(here("op"), `clear needs KVM_CLEAR_DIRTY_LOG: set vms[${vm.name}].dirtyLog to {mode: wp, manualProtect: true}, or use op get`);
+}
+
 function checkTimeline(s: RawScenario, report: Report): void {
   const vms = new Map(s.vms.map((vm) => [vm.name, vm]));
   s.timeline.forEach((ev, i) => {
@@ -269,6 +312,9 @@ function checkTimeline(s: RawScenario, report: Report): void {
         if (a.throttleIncrement > 99) report(here("throttleIncrement"), `${a.throttleIncrement} is above 99; a percent from 1 to 99`);
         break;
       }
+      case "dirtyLog":
+        checkDirtyLogAction(a, vms.get(a.vm), vms.keys(), here, report);
+        break;
     }
   });
 }

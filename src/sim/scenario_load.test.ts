@@ -425,7 +425,7 @@ describe("cross-field checks", () => {
       'demo.yaml:7:88: timeline[0].madvise.advice: "free" is not a valid advice; did you mean "FREE"? (one of DONTNEED, FREE, PAGEOUT, COLD)',
     ]);
     expect(problems(`${MINIMAL}timeline:\n  - {at: {cycles: 1}}\n`)).toEqual([
-      "demo.yaml:7:5: timeline[0]: no timeline action given; one of madvise, balloon, migrate",
+      "demo.yaml:7:5: timeline[0]: no timeline action given; one of madvise, balloon, migrate, dirtyLog",
     ]);
   });
 

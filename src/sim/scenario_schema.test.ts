@@ -180,7 +180,7 @@ describe("the Scenario type", () => {
     expectTypeOf<Extract<Step, { kind: "sequential" }>["accesses"]>().toEqualTypeOf<number>();
     expectTypeOf<Extract<Step, { kind: "trace" }>["path"]>().toEqualTypeOf<string>();
     expectTypeOf<Extract<Step, { kind: "mmap" }>["hugePage"]>().toEqualTypeOf<boolean>();
-    expectTypeOf<TimelineAction["kind"]>().toEqualTypeOf<"madvise" | "balloon" | "migrate">();
+    expectTypeOf<TimelineAction["kind"]>().toEqualTypeOf<"madvise" | "balloon" | "migrate" | "dirtyLog">();
     expectTypeOf<Scenario["timeline"][number]["at"]>().toEqualTypeOf<
       { clock: "phase"; phase: string } | { clock: "cycles"; value: number } | { clock: "accesses"; value: number }
     >();

@@ -420,6 +420,18 @@ export const TIMELINE_ACTIONS = {
       postcopyAfter: count("Post-copy: pre-copy rounds before the switch (0: switch at once)", "rounds").default(0),
     })
     .describe("Live-migrate a VM's RAM over a link of the given bandwidth (QEMU's migrate command)"),
+  // ---- dirty logging (sim/dirty_log_action.ts) ----
+  dirtyLog: z
+    .strictObject({
+      vm: name("VM whose RAM memslots the action applies to"),
+      op: z
+        .enum(["start", "stop", "get", "clear"])
+        .describe(
+          "start/stop: KVM_MEM_LOG_DIRTY_PAGES on every RAM memslot; get: harvest the log (KVM_GET_DIRTY_LOG, or the dirty rings and KVM_RESET_DIRTY_RINGS); clear: get, then KVM_CLEAR_DIRTY_LOG in chunks (manual protect)",
+        ),
+      chunk: count("Pages per KVM_CLEAR_DIRTY_LOG call (clear only): a multiple of 64", "pages", 64).default(262144),
+    })
+    .describe("KVM dirty logging on a VM's RAM, as a VMM's migration rounds drive it"),
 } satisfies Record<string, z.ZodType>;
 
 export type TimelineActionKind = keyof typeof TIMELINE_ACTIONS;
@@ -647,6 +659,29 @@ const vmSchema = z
       })
       .optional()
       .describe("A virtio-balloon device (-device virtio-balloon), with its deflate-on-oom and free-page-reporting features"),
+    // ---- dirty logging (sim/dirty_log_action.ts) ----
+    dirtyLog: z
+      .strictObject({
+        mode: z
+          .enum(["wp", "ring"])
+          .default("wp")
+          .describe("wp: the memslots' dirty bitmaps (KVM_GET_DIRTY_LOG); ring: per-vCPU dirty rings (KVM_CAP_DIRTY_LOG_RING)"),
+        manualProtect: z
+          .boolean()
+          .default(false)
+          .describe("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: pages are re-protected by KVM_CLEAR_DIRTY_LOG, not by the get"),
+        initiallySet: z
+          .boolean()
+          .default(false)
+          .describe("KVM_DIRTY_LOG_INITIALLY_SET (needs manualProtect): logging starts with every page dirty and nothing write-protected"),
+        eagerSplit: z
+          .boolean()
+          .default(true)
+          .describe("KVM's eager_page_split: huge pages are split to 4 KiB when logging starts, not on the first write"),
+        ringEntries: count("Entries per vCPU dirty ring (mode ring): a power of two from 128 to 65536", "entries", 128).default(4096),
+      })
+      .optional()
+      .describe("How KVM tracks dirty pages when a timeline dirtyLog action starts logging (off until then)"),
   })
   .describe("A virtual machine: a QEMU process with guest RAM, KVM's MMU and a guest kernel");
 

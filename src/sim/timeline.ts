@@ -4,12 +4,17 @@
 
 import type { Machine } from "./machine.js";
 import { VmFailure } from "../kvm/kvm.js";
+import { applyDirtyLogAction } from "./dirty_log_action.js";
 import type { TimelineAction } from "./scenario_schema.js";
 import { MigrationRun } from "./migrate.js";
 import { kvmDirtySource } from "../qemu/dirty_sync.js";
 
 /** Runs `a` at `now` (cycles); the checker learns what ranges now read, and checks the leaves with `checkMappings`. */
 export function applyTimelineAction(m: Machine, a: TimelineAction, checkMappings: boolean, now = 0): void {
+  if (a.kind === "dirtyLog") {
+    applyDirtyLogAction(m, a, checkMappings);
+    return;
+  }
   const vm = m.vms.find((v) => v.cfg.name === a.vm)!;
   if (a.kind === "migrate") {
     if (m.bus.on) m.bus.emit("sim.timeline", { vm: a.vm, action: "migrate", advice: a.mode, gpa: 0, size: vm.cfg.ram });
