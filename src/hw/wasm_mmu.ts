@@ -15,7 +15,7 @@ import { WasmMmuState } from "./wasm_mmu_state.js";
 
 /**
  * A slice of accesses in wasm memory for WasmMmu.accessBatch: gva (f64), access kind (u8, ACC_*
- * bits) and, filled by the core, hpa (f64). The views are re-taken after the memory grows.
+ * bits) and, filled by the core, hpa and gpa (f64). The views are re-taken after the memory grows.
  */
 export class XlateBatch {
   private readonly cm: CoreMemory;
@@ -23,10 +23,12 @@ export class XlateBatch {
   readonly gvaAt: number;
   readonly accAt: number;
   readonly hpaAt: number;
+  readonly gpaAt: number;
   private buffer: ArrayBuffer | null = null;
   private gvaView = new Float64Array(0);
   private accView = new Uint8Array(0);
   private hpaView = new Float64Array(0);
+  private gpaView = new Float64Array(0);
 
   constructor(
     mem: PhysMem,
@@ -34,9 +36,10 @@ export class XlateBatch {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`a batch holds 1 or more accesses, not ${capacity}`);
     this.cm = mem.wasm;
-    this.gvaAt = this.cm.alloc(capacity * 17);
+    this.gvaAt = this.cm.alloc(capacity * 25);
     this.hpaAt = this.gvaAt + capacity * 8;
-    this.accAt = this.hpaAt + capacity * 8;
+    this.gpaAt = this.hpaAt + capacity * 8;
+    this.accAt = this.gpaAt + capacity * 8;
   }
 
   private views(): void {
@@ -45,6 +48,7 @@ export class XlateBatch {
     this.buffer = b;
     this.gvaView = new Float64Array(b, this.gvaAt, this.capacity);
     this.hpaView = new Float64Array(b, this.hpaAt, this.capacity);
+    this.gpaView = new Float64Array(b, this.gpaAt, this.capacity);
     this.accView = new Uint8Array(b, this.accAt, this.capacity);
   }
   get gva(): Float64Array {
@@ -58,6 +62,11 @@ export class XlateBatch {
   get hpa(): Float64Array {
     this.views();
     return this.hpaView;
+  }
+  /** The gpa each translated access reached (its gva natively). */
+  get gpa(): Float64Array {
+    this.views();
+    return this.gpaView;
   }
 }
 
@@ -94,19 +103,36 @@ export class WasmMmu extends WasmMmuState {
   /**
    * Translates the batch's accesses [start, end) in one call into the core, each hpa into
    * `b.hpa`, and returns the index of the first access that did not translate (`end` if all
-   * did). That access's fault is in the fields, counted, as access() leaves it. With a log
-   * attached, every access is still logged.
+   * did). That access's fault is in the fields, counted, as access() leaves it, and its result
+   * in batchResult. With a log attached, every access is still logged.
    */
   accessBatch(b: XlateBatch, start: number, end: number): number {
     if (!(start >= 0 && start <= end && end <= b.capacity)) throw new RangeError(`batch slice [${start}, ${end}) of ${b.capacity}`);
     if (this.log !== null) {
       for (let i = start; i < end; i++) {
-        if (this.access(b.gva[i]!, b.acc[i]!) !== XLATE_OK) return i;
+        const r = this.access(b.gva[i]!, b.acc[i]!);
+        if (r !== XLATE_OK) {
+          this.cm.i32[this.batchResultIndex()] = r;
+          return i;
+        }
         b.hpa[i] = this.hpa;
+        b.gpa[i] = this.gpa;
       }
       return end;
     }
-    return start + this.fn.accessBatch(this.state, b.gvaAt + start * 8, b.accAt + start, b.hpaAt + start * 8, end - start);
+    const at = start * 8;
+    return start + this.fn.accessBatch(this.state, b.gvaAt + at, b.accAt + start, b.hpaAt + at, b.gpaAt + at, end - start);
+  }
+
+  /** The result of the access that stopped the last accessBatch() short of its end. */
+  get batchResult(): XlateResult {
+    return this.cm.i32[this.batchResultIndex()] as XlateResult;
+  }
+
+  private iBatchResult = -1;
+  private batchResultIndex(): number {
+    if (this.iBatchResult < 0) this.iBatchResult = (this.state + this.core.constant("S_batchResult")) >> 2;
+    return this.iBatchResult;
   }
 
   // ---------------------------------------------------------------- context and invalidation (mmu.ts)

@@ -92,15 +92,16 @@ export function probePhys(p: usize, gpaF: f64, acc: i32): i32 {
 
 /**
  * Translates accesses k = 0..n-1 (gva in f64 `gvas`, kind in u8 `accs`) and stores each hpa in
- * f64 `hpas`, until one does not translate; returns how many did. The one at that index left
- * its fault in the state, counted, as access() would have. The 4 KiB TLB hit on the set's most
+ * f64 `hpas` and its gpa in f64 `gpas`, until one does not translate; returns how many did. The
+ * one at that index left its fault in the state, counted, as access() would have, and its
+ * result code in `batchResult`. The 4 KiB TLB hit on the set's most
  * recently used way is access() inlined over locals (cache arrays, LRU clock, hit counter; the
  * result fields written once at the end); anything else is access() itself, which repeats that
  * probe, so every side effect happens as it would one access at a time.
  */
-export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: i32): i32 {
+export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpas: usize, n: i32): i32 {
   const s = changetype<MmuState>(p);
-  if (s.tlb4k == 0 || s.logOn != 0) return accessEach(p, gvas, accs, hpas, n);
+  if (s.tlb4k == 0 || s.logOn != 0) return accessEach(p, gvas, accs, hpas, gpas, n);
   const tlb = changetype<AssocCache>(s.tlb4k);
   const keys = tlb.key;
   const ctxs = tlb.ctx;
@@ -108,6 +109,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
   const perms = tlb.perm;
   const stamps = tlb.stamp;
   const values = tlb.value;
+  const auxs = tlb.aux;
   const mrus = tlb.mru;
   const setMask = tlb.setMask;
   const ways = tlb.ways;
@@ -132,7 +134,9 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
           store<f64>(stamps + (e << 3), clock);
           hits++;
           last = <i32>e;
-          store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + (gvaF - vpnF * 4096));
+          const off = gvaF - vpnF * 4096;
+          store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + off);
+          store<f64>(gpas + (<usize>k << 3), load<f64>(auxs + (e << 3)) + off);
           continue;
         }
       }
@@ -142,8 +146,13 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
     hits = 0;
     if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, k - 1);
     last = -1;
-    if (access(p, gvaF, load<u8>(accs + <usize>k)) != XLATE_OK) return k;
+    const r = access(p, gvaF, load<u8>(accs + <usize>k));
+    if (r != XLATE_OK) {
+      s.batchResult = r;
+      return k;
+    }
     store<f64>(hpas + (<usize>k << 3), s.hpa);
+    store<f64>(gpas + (<usize>k << 3), s.gpa);
     clock = tlb.clock;
   }
   tlb.clock = clock;
@@ -160,10 +169,16 @@ function batchHitFields(s: MmuState, tlb: AssocCache, e: i32, gvas: usize, hpas:
 }
 
 /** accessBatch without a TLB, or with a log listening: access() one by one. */
-function accessEach(p: usize, gvas: usize, accs: usize, hpas: usize, n: i32): i32 {
+function accessEach(p: usize, gvas: usize, accs: usize, hpas: usize, gpas: usize, n: i32): i32 {
+  const s = changetype<MmuState>(p);
   for (let k = 0; k < n; k++) {
-    if (access(p, load<f64>(gvas + (<usize>k << 3)), load<u8>(accs + <usize>k)) != XLATE_OK) return k;
-    store<f64>(hpas + (<usize>k << 3), changetype<MmuState>(p).hpa);
+    const r = access(p, load<f64>(gvas + (<usize>k << 3)), load<u8>(accs + <usize>k));
+    if (r != XLATE_OK) {
+      s.batchResult = r;
+      return k;
+    }
+    store<f64>(hpas + (<usize>k << 3), s.hpa);
+    store<f64>(gpas + (<usize>k << 3), s.gpa);
   }
   return n;
 }
