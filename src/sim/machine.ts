@@ -15,7 +15,7 @@ import { filePageContent } from "../guest/filemap.js";
 import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
 import { SelftestGuest } from "../guest/selftest.js";
-import { type GuestPageObserver, VmFailure } from "../kvm/kvm.js";
+import { type GuestPageObserver, type Vcpu, VmFailure } from "../kvm/kvm.js";
 import { VirtMap } from "../qemu/virt_map.js";
 import { QemuVm } from "../qemu/vm.js";
 import { OP_WRITE, type AccessStream } from "../workload/stream.js";
@@ -276,13 +276,16 @@ export class Machine {
    * native twin's CPU, read or write the page, tell the checker.
    */
   runAccess(ps: ProcState, gva: number, op: number): void {
-    const vm = ps.vm;
-    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
-    const write = op === OP_WRITE;
-    const acc = (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0);
+    const vcpu = ps.vm.qemu.kvm.vcpus[ps.cpu]!;
+    const acc = (ps.user ? ACC_USER : 0) | (op === OP_WRITE ? ACC_WRITE : 0);
     // Each CPU's first try has a call site of its own (one class of CPU each, so a TLB hit
     // inlines); accessLoop() does the rest.
-    const r = vcpu.access(gva as Gva, acc);
+    this.completeAccess(ps, vcpu, gva, acc, vcpu.access(gva as Gva, acc));
+  }
+
+  /** runAccess() once the vCPU's access returned `r` (the batched loop, sim/access_batch.ts, made that try in the core). */
+  completeAccess(ps: ProcState, vcpu: Vcpu, gva: number, acc: number, r: number): void {
+    const vm = ps.vm;
     if (r !== XLATE_OK) accessLoop(vcpu, vm.kernel, ps.process, ps, gva, acc, false, r);
     ps.accesses++;
     const frame = Math.floor(vcpu.mmu.hpa / PAGE_SIZE);
@@ -294,9 +297,14 @@ export class Machine {
     }
     const content = this.host.mem.content;
     let value: number;
-    if (write) content[frame] = value = (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
+    if ((acc & ACC_WRITE) !== 0) content[frame] = value = this.nextWriteValue();
     else value = content[frame]!;
-    this.checker.access(ps, vcpu, gva, frame, write, value);
+    this.checker.access(ps, vcpu, gva, frame, (acc & ACC_WRITE) !== 0, value);
+  }
+
+  /** The value the next guest write stores. */
+  nextWriteValue(): number {
+    return (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0;
   }
 }
 
@@ -306,7 +314,7 @@ export class Machine {
  * instruction runs again, until the access goes through (hpa in cpu.mmu.hpa); anything else
  * stops the run.
  */
-function accessLoop(
+export function accessLoop(
   cpu: Cpu,
   kernel: GuestKernel | null,
   proc: GuestProcess | null,
