@@ -94,9 +94,8 @@ export function probePhys(p: usize, gpaF: f64, acc: i32): i32 {
  * Translates accesses k = 0..n-1 (gva in f64 `gvas`, kind in u8 `accs`) and stores each hpa in
  * f64 `hpas` and its gpa in f64 `gpas`, until one does not translate; returns how many did. The
  * one at that index left its fault in the state, counted, as access() would have, and its
- * result code in `batchResult`. The 4 KiB TLB hit on the set's most
- * recently used way is access() inlined over locals (cache arrays, LRU clock, hit counter; the
- * result fields written once at the end); anything else is access() itself, which repeats that
+ * result code in `batchResult`. The 4 KiB TLB hit (any way of the set) is access() inlined over
+ * locals (cache arrays, LRU clock, hit counter; the result fields written once at the end); anything else is access() itself, which repeats that
  * probe, so every side effect happens as it would one access at a time.
  */
 export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpas: usize, n: i32): i32 {
@@ -123,8 +122,21 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
     // The page number stays an f64 (no saturating f64 -> i64 conversion); its low bits, for the set, come from adding 2^52.
     const vpnF = Math.floor(gvaF * INV_PAGE);
     const set = <i32>reinterpret<i64>(vpnF + TWO_52) & setMask;
-    const e = <usize>(set * ways + load<i32>(mrus + (<usize>set << 2)));
-    if (load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx) {
+    const base = <usize>(set * ways);
+    let e = base + <usize>load<i32>(mrus + (<usize>set << 2));
+    let hit = load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx;
+    if (!hit) {
+      // lookupSet(): the first matching way of the set becomes the most recently used.
+      for (e = base; e < base + <usize>ways; e++) {
+        if (load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx) {
+          if (load<i32>(pcids + (e << 2)) == pcid || (load<i32>(perms + (e << 2)) & CP_GLOBAL) != 0) {
+            hit = true;
+            break;
+          }
+        }
+      }
+    }
+    if (hit) {
       const perm = load<i32>(perms + (e << 2));
       if (load<i32>(pcids + (e << 2)) == pcid || (perm & CP_GLOBAL) != 0) {
         const acc = <usize>load<u8>(accs + <usize>k) << 2;
@@ -132,6 +144,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
         if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + acc)) == 0) {
           clock += 1;
           store<f64>(stamps + (e << 3), clock);
+          store<i32>(mrus + (<usize>set << 2), <i32>(e - base));
           hits++;
           last = <i32>e;
           const off = gvaF - vpnF * 4096;
