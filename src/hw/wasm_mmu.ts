@@ -159,51 +159,32 @@ export class WasmMmu extends WasmMmuState {
 
   invpcid(type: 0 | 1 | 2 | 3, pcid = 0, gva = 0): void {
     this.stats.invpcid++;
-    const vpidCtxs = this.ctxKeysWhere((vpid) => vpid === this.vpid);
-    if (type === 0) {
-      const ctx = this.ctxTag;
-      const tag = this.pcidTagOf(ctx, pcid);
+    this.tags.invpcid(type, this.vpid, this.ctxTag, pcid, (ctx, tag) => {
       this.dropAddress(gva, this.core.constant("M_PCID_LOCAL"), ctx, tag);
       this.dropPsc(this.core.constant("M_PCID"), ctx, tag);
-    } else if (type === 1) {
-      this.renewPcid(this.ctxTag, pcid);
-    } else if (type === 2) {
-      for (const k of vpidCtxs) this.renewCtx(k);
-    } else {
-      for (const k of vpidCtxs) this.pcidTags.delete(this.ctxTags.get(k)!);
-      this.stats.contextFlushes++;
-    }
+    });
     this.refreshTags();
   }
 
   invvpid(type: 0 | 1 | 2 | 3, vpid: number, gva = 0): void {
     this.stats.invvpid++;
-    const keys = this.ctxKeysWhere((v) => type === 2 || v === vpid);
-    if (type === 0) {
-      for (const tag of new Set(keys.map((k) => this.ctxTags.get(k)!))) {
+    this.tags.invvpid(type, vpid, (tags) => {
+      for (const tag of tags) {
         this.dropAddress(gva, this.core.constant("M_CTX"), tag, 0);
         this.dropPsc(this.core.constant("M_CTX"), tag, 0);
       }
-    } else if (type === 3) {
-      for (const k of keys) this.pcidTags.delete(this.ctxTags.get(k)!);
-      this.stats.contextFlushes++;
-    } else {
-      for (const k of keys) this.renewCtx(k);
-    }
+    });
     this.refreshTags();
   }
 
   invept(type: 1 | 2, nestedRoot = this.nestedRoot): void {
     this.stats.invept++;
-    for (const root of [...this.eptTags.keys()]) {
-      if (type === 2 || root === nestedRoot) this.eptTags.delete(root);
-    }
-    for (const k of this.ctxKeysWhere((_v, root) => type === 2 || root === nestedRoot)) this.renewCtx(k);
+    this.tags.invept(type, nestedRoot);
     this.refreshTags();
   }
 
   flushAll(): void {
-    this.renewCtx(this.currentCtxKey());
+    this.tags.renewCtx(this.tags.key(this.vpid, this.nestedRoot));
     this.refreshTags();
   }
 
