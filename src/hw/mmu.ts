@@ -128,53 +128,33 @@ export class Mmu extends MmuState {
   /** INVPCID types 0 (address), 1 (single PCID), 2 (all contexts, globals too), 3 (all but globals). */
   invpcid(type: 0 | 1 | 2 | 3, pcid = 0, gva = 0): void {
     this.stats.invpcid++;
-    const vpidCtxs = this.ctxKeysWhere((vpid) => vpid === this.vpid);
-    if (type === 0) {
-      const ctx = this.ctxTag;
-      const tag = this.pcidTagOf(ctx, pcid);
+    this.tags.invpcid(type, this.vpid, this.ctxTag, pcid, (ctx, tag) => {
       this.dropAddress(gva, (c, p, g) => c === ctx && p === tag && !g);
       this.dropPsc((c, p) => c === ctx && p === tag);
-    } else if (type === 1) {
-      this.renewPcid(this.ctxTag, pcid);
-    } else if (type === 2) {
-      for (const k of vpidCtxs) this.renewCtx(k);
-    } else {
-      for (const k of vpidCtxs) this.pcidTags.delete(this.ctxTags.get(k)!);
-      this.stats.contextFlushes++;
-    }
+    });
     this.refreshTags();
   }
 
   /** INVVPID types 0 (address), 1 (single context), 2 (all contexts), 3 (single context, keep globals). */
   invvpid(type: 0 | 1 | 2 | 3, vpid: number, gva = 0): void {
     this.stats.invvpid++;
-    const keys = this.ctxKeysWhere((v) => type === 2 || v === vpid);
-    if (type === 0) {
-      const tags = new Set(keys.map((k) => this.ctxTags.get(k)!));
+    this.tags.invvpid(type, vpid, (tags) => {
       this.dropAddress(gva, (c) => tags.has(c));
       this.dropPsc((c) => tags.has(c));
-    } else if (type === 3) {
-      for (const k of keys) this.pcidTags.delete(this.ctxTags.get(k)!);
-      this.stats.contextFlushes++;
-    } else {
-      for (const k of keys) this.renewCtx(k);
-    }
+    });
     this.refreshTags();
   }
 
   /** INVEPT type 1 (single context: one EPTP) or 2 (global): guest-physical and combined mappings. */
   invept(type: 1 | 2, nestedRoot = this.nestedRoot): void {
     this.stats.invept++;
-    for (const root of [...this.eptTags.keys()]) {
-      if (type === 2 || root === nestedRoot) this.eptTags.delete(root);
-    }
-    for (const k of this.ctxKeysWhere((_v, root) => type === 2 || root === nestedRoot)) this.renewCtx(k);
+    this.tags.invept(type, nestedRoot);
     this.refreshTags();
   }
 
   /** CR4.PGE toggle: every entry of the current context, globals included. */
   flushAll(): void {
-    this.renewCtx(this.currentCtxKey());
+    this.tags.renewCtx(this.tags.key(this.vpid, this.nestedRoot));
     this.refreshTags();
   }
 

@@ -9,6 +9,7 @@ import { AssocCache, CP_NX, CP_USER, CP_WRITE_OK } from "./assoc_cache.js";
 import type { MmuConfig } from "./mmu_config.js";
 import { ACC_FETCH, ACC_USER, ACC_WRITE } from "./mmu_defs.js";
 import { newHwStats } from "./mmu_stats.js";
+import { ContextTags } from "./context_tags.js";
 import type { PhysMem } from "./phys_mem.js";
 import type { WalkLog } from "./walk_log.js";
 import { rsvdHiMask } from "./x86_pte.js";
@@ -21,14 +22,6 @@ export const KEY_1G = 2 ** 51;
 export const NESTED_FOR_TABLE = 0;
 export const NESTED_FOR_FINAL = 1;
 export const NESTED_FOR_PHYS = 2;
-
-/** Context keys (VPID, EPTP/nCR3 root) as one number: vpid * 2^32 + root + 1 (root -1 natively). */
-const CTX_VPID = 2 ** 32;
-const MAX_VPID = 2 ** 20;
-
-function ctxKey(vpid: number, root: number): number {
-  return vpid * CTX_VPID + (root + 1);
-}
 
 function pscArray(g: MmuConfig["psc"]): (AssocCache | null)[] {
   if (!g) return [null, null, null, null, null, null];
@@ -100,12 +93,8 @@ export class MmuState {
   readonly nestedTlb: AssocCache | null;
   readonly nestedPsc: (AssocCache | null)[];
 
-  // --- context tags (see AssocCache): never reused, renewed to flush ---
-  private nextTag = 1;
-  /** ctxKey(vpid, root) -> tag, in creation order. */
-  readonly ctxTags = new Map<number, number>();
-  readonly pcidTags = new Map<number, Map<number, number>>();
-  readonly eptTags = new Map<number, number>();
+  // --- context tags (see AssocCache): never reused, renewed to flush; the current ones copied out ---
+  readonly tags = new ContextTags(this.stats);
   ctxTag = 0;
   pcidTag = 0;
   eptTag = 0;
@@ -170,72 +159,20 @@ export class MmuState {
     }
   }
 
-  // ---------------------------------------------------------------- context tags
-
-  /** The context of the current VPID and EPTP/nCR3 (every entry of it, globals included). */
-  currentCtxKey(): number {
-    return ctxKey(this.vpid, this.nestedRoot);
-  }
-
-  /** Context keys whose VPID and root satisfy `pred`. */
-  ctxKeysWhere(pred: (vpid: number, root: number) => boolean): number[] {
-    const out: number[] = [];
-    for (const k of this.ctxTags.keys()) {
-      const v = Math.floor(k / CTX_VPID);
-      if (pred(v, k - v * CTX_VPID - 1)) out.push(k);
-    }
-    return out;
-  }
-
-  renewCtx(key: number): void {
-    const old = this.ctxTags.get(key);
-    if (old !== undefined) this.pcidTags.delete(old);
-    this.ctxTags.set(key, this.nextTag++);
-    this.stats.contextFlushes++;
-  }
+  // ---------------------------------------------------------------- context tags (context_tags.ts)
 
   renewPcid(ctx: number, pcid: number): void {
-    let m = this.pcidTags.get(ctx);
-    if (!m) {
-      m = new Map();
-      this.pcidTags.set(ctx, m);
-    }
-    m.set(pcid, this.nextTag++);
-    this.stats.contextFlushes++;
+    this.tags.renewPcid(ctx, pcid);
     this.refreshTags();
-  }
-
-  pcidTagOf(ctx: number, pcid: number): number {
-    let m = this.pcidTags.get(ctx);
-    if (!m) {
-      m = new Map();
-      this.pcidTags.set(ctx, m);
-    }
-    let t = m.get(pcid);
-    if (t === undefined) {
-      t = this.nextTag++;
-      m.set(pcid, t);
-    }
-    return t;
   }
 
   /** Selects the tags of the current VPID, root and PCID, making new ones for a context not seen before. */
   refreshTags(): void {
-    if (!(this.vpid >= 0 && this.vpid < MAX_VPID)) throw new RangeError(`VPID must be 0..${MAX_VPID - 1}, not ${this.vpid}`);
-    const key = ctxKey(this.vpid, this.nested ? this.nestedRoot : -1);
-    let ctx = this.ctxTags.get(key);
-    if (ctx === undefined) {
-      ctx = this.nextTag++;
-      this.ctxTags.set(key, ctx);
-    }
-    this.ctxTag = ctx;
-    this.pcidTag = this.pcidTagOf(ctx, this.pcid);
-    let ept = this.eptTags.get(this.nestedRoot);
-    if (ept === undefined) {
-      ept = this.nextTag++;
-      this.eptTags.set(this.nestedRoot, ept);
-    }
-    this.eptTag = ept;
+    const t = this.tags;
+    t.select(this.vpid, this.nested, this.nestedRoot, this.pcid);
+    this.ctxTag = t.ctx;
+    this.pcidTag = t.pcid;
+    this.eptTag = t.ept;
   }
 }
 

@@ -40,7 +40,11 @@ export class NativeCpu implements Cpu {
 
   /** The walk (or TLB hit) alone: a #PF is the kernel's to handle; nothing else can stop a native access. */
   access(gva: Gva, acc: number): number {
-    const r = this.mmu.access(gva, acc);
+    return this.accessFrom(gva, this.mmu.access(gva, acc));
+  }
+
+  /** access() once the MMU gave `r` (a batch in the core may have made the try). */
+  accessFrom(gva: number, r: number): number {
     if (r > XLATE_GUEST_PF) this.error = `unexpected translation outcome ${r} at gva 0x${gva.toString(16)}`;
     return r;
   }

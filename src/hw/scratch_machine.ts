@@ -7,6 +7,7 @@
 import { PAGE_1G, PAGE_2M, PAGE_SIZE, pageSizeLevel, tableIndex } from "./addr.js";
 import { MT_WB, makeEptPte } from "./ept_pte.js";
 import { Mmu, defaultMmuConfig, type MmuConfig, type PagingMode } from "./mmu.js";
+import { type HwMmu, createMmu } from "./mmu_core.js";
 import { PhysMem } from "./phys_mem.js";
 import { makeX86Pte } from "./x86_pte.js";
 
@@ -55,7 +56,8 @@ const GUEST_RAM = 4 * PAGE_1G;
 /** The demo machine: memory, tables and a vCPU MMU, built for one address. */
 export class TranslateMachine {
   readonly mem: PhysMem;
-  readonly mmu: Mmu;
+  /** The wasm core, as in a run (its walk log is the JS Mmu's, wasm_mmu.test.ts). */
+  readonly mmu: HwMmu;
   private nextHostTable: number;
   private nextGuestTable: number;
   private readonly nestedRoot: number;
@@ -70,7 +72,7 @@ export class TranslateMachine {
       over.nestedTlb = null;
       over.nestedPsc = null;
     }
-    this.mmu = new Mmu(this.mem, defaultMmuConfig(opts.paging, over));
+    this.mmu = createMmu(this.mem, defaultMmuConfig(opts.paging, over));
     // Host frames for EPT/NPT tables from 16 MiB up; guest tables from guest-physical 1 MiB up.
     this.nextHostTable = (16 * 1024 * 1024) / PAGE_SIZE;
     this.nextGuestTable = (1024 * 1024) / PAGE_SIZE;
@@ -164,6 +166,7 @@ export class TranslateMachine {
  */
 export class ScratchRange {
   readonly mem: PhysMem;
+  /** The JS reference Mmu: bench/run.ts times it as the `-js` cases and builds its wasm core beside it. */
   readonly mmu: Mmu;
   readonly pages: number;
   private nextGuestTable: number;

@@ -31,7 +31,7 @@ export interface CoreFunctions {
   probe(s: number, gva: number, acc: number): number;
   accessPhys(s: number, gpa: number, acc: number): number;
   probePhys(s: number, gpa: number, acc: number): number;
-  accessBatch(s: number, gvas: number, accs: number, hpas: number, n: number): number;
+  accessBatch(s: number, gvas: number, accs: number, hpas: number, gpas: number, n: number): number;
 }
 
 function decodeBase64(b64: string): Uint8Array {

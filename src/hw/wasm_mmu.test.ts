@@ -395,20 +395,24 @@ function apply(t: Translator, m: Machine, op: Op, batch: XlateBatch | null): unk
       return logged(op.log, () => (op.side ? t.accessPhys(gpa, op.acc) : t.probePhys(gpa, op.acc)));
     }
     case "batch": {
+      // Each translated access's hpa and gpa, then the result of the one that stopped the batch.
       if (t instanceof Mmu) {
-        const hpas: number[] = [];
+        const out: number[] = [];
         for (const it of op.items) {
-          if (t.access(gva(it.g, it.off), it.acc) !== XLATE_OK) break;
-          hpas.push(t.hpa);
+          const r = t.access(gva(it.g, it.off), it.acc);
+          if (r !== XLATE_OK) return [...out, r];
+          out.push(t.hpa, t.gpa);
         }
-        return hpas;
+        return out;
       }
       op.items.forEach((it, i) => {
         batch!.gva[i] = gva(it.g, it.off);
         batch!.acc[i] = it.acc;
       });
       const done = t.accessBatch(batch!, 0, op.items.length);
-      return [...batch!.hpa.subarray(0, done)];
+      const out: number[] = [];
+      for (let i = 0; i < done; i++) out.push(batch!.hpa[i]!, batch!.gpa[i]!);
+      return done < op.items.length ? [...out, t.batchResult] : out;
     }
     case "cr3":
       return t.loadCr3(m.cr3s[op.root % m.cr3s.length]!, op.pcid, op.noFlush);

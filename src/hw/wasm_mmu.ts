@@ -15,7 +15,7 @@ import { WasmMmuState } from "./wasm_mmu_state.js";
 
 /**
  * A slice of accesses in wasm memory for WasmMmu.accessBatch: gva (f64), access kind (u8, ACC_*
- * bits) and, filled by the core, hpa (f64). The views are re-taken after the memory grows.
+ * bits) and, filled by the core, hpa and gpa (f64). The views are re-taken after the memory grows.
  */
 export class XlateBatch {
   private readonly cm: CoreMemory;
@@ -23,10 +23,12 @@ export class XlateBatch {
   readonly gvaAt: number;
   readonly accAt: number;
   readonly hpaAt: number;
+  readonly gpaAt: number;
   private buffer: ArrayBuffer | null = null;
   private gvaView = new Float64Array(0);
   private accView = new Uint8Array(0);
   private hpaView = new Float64Array(0);
+  private gpaView = new Float64Array(0);
 
   constructor(
     mem: PhysMem,
@@ -34,9 +36,10 @@ export class XlateBatch {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`a batch holds 1 or more accesses, not ${capacity}`);
     this.cm = mem.wasm;
-    this.gvaAt = this.cm.alloc(capacity * 17);
+    this.gvaAt = this.cm.alloc(capacity * 25);
     this.hpaAt = this.gvaAt + capacity * 8;
-    this.accAt = this.hpaAt + capacity * 8;
+    this.gpaAt = this.hpaAt + capacity * 8;
+    this.accAt = this.gpaAt + capacity * 8;
   }
 
   private views(): void {
@@ -45,6 +48,7 @@ export class XlateBatch {
     this.buffer = b;
     this.gvaView = new Float64Array(b, this.gvaAt, this.capacity);
     this.hpaView = new Float64Array(b, this.hpaAt, this.capacity);
+    this.gpaView = new Float64Array(b, this.gpaAt, this.capacity);
     this.accView = new Uint8Array(b, this.accAt, this.capacity);
   }
   get gva(): Float64Array {
@@ -58,6 +62,11 @@ export class XlateBatch {
   get hpa(): Float64Array {
     this.views();
     return this.hpaView;
+  }
+  /** The gpa each translated access reached (its gva natively). */
+  get gpa(): Float64Array {
+    this.views();
+    return this.gpaView;
   }
 }
 
@@ -94,19 +103,36 @@ export class WasmMmu extends WasmMmuState {
   /**
    * Translates the batch's accesses [start, end) in one call into the core, each hpa into
    * `b.hpa`, and returns the index of the first access that did not translate (`end` if all
-   * did). That access's fault is in the fields, counted, as access() leaves it. With a log
-   * attached, every access is still logged.
+   * did). That access's fault is in the fields, counted, as access() leaves it, and its result
+   * in batchResult. With a log attached, every access is still logged.
    */
   accessBatch(b: XlateBatch, start: number, end: number): number {
     if (!(start >= 0 && start <= end && end <= b.capacity)) throw new RangeError(`batch slice [${start}, ${end}) of ${b.capacity}`);
     if (this.log !== null) {
       for (let i = start; i < end; i++) {
-        if (this.access(b.gva[i]!, b.acc[i]!) !== XLATE_OK) return i;
+        const r = this.access(b.gva[i]!, b.acc[i]!);
+        if (r !== XLATE_OK) {
+          this.cm.i32[this.batchResultIndex()] = r;
+          return i;
+        }
         b.hpa[i] = this.hpa;
+        b.gpa[i] = this.gpa;
       }
       return end;
     }
-    return start + this.fn.accessBatch(this.state, b.gvaAt + start * 8, b.accAt + start, b.hpaAt + start * 8, end - start);
+    const at = start * 8;
+    return start + this.fn.accessBatch(this.state, b.gvaAt + at, b.accAt + start, b.hpaAt + at, b.gpaAt + at, end - start);
+  }
+
+  /** The result of the access that stopped the last accessBatch() short of its end. */
+  get batchResult(): XlateResult {
+    return this.cm.i32[this.batchResultIndex()] as XlateResult;
+  }
+
+  private iBatchResult = -1;
+  private batchResultIndex(): number {
+    if (this.iBatchResult < 0) this.iBatchResult = (this.state + this.core.constant("S_batchResult")) >> 2;
+    return this.iBatchResult;
   }
 
   // ---------------------------------------------------------------- context and invalidation (mmu.ts)
@@ -133,51 +159,32 @@ export class WasmMmu extends WasmMmuState {
 
   invpcid(type: 0 | 1 | 2 | 3, pcid = 0, gva = 0): void {
     this.stats.invpcid++;
-    const vpidCtxs = this.ctxKeysWhere((vpid) => vpid === this.vpid);
-    if (type === 0) {
-      const ctx = this.ctxTag;
-      const tag = this.pcidTagOf(ctx, pcid);
+    this.tags.invpcid(type, this.vpid, this.ctxTag, pcid, (ctx, tag) => {
       this.dropAddress(gva, this.core.constant("M_PCID_LOCAL"), ctx, tag);
       this.dropPsc(this.core.constant("M_PCID"), ctx, tag);
-    } else if (type === 1) {
-      this.renewPcid(this.ctxTag, pcid);
-    } else if (type === 2) {
-      for (const k of vpidCtxs) this.renewCtx(k);
-    } else {
-      for (const k of vpidCtxs) this.pcidTags.delete(this.ctxTags.get(k)!);
-      this.stats.contextFlushes++;
-    }
+    });
     this.refreshTags();
   }
 
   invvpid(type: 0 | 1 | 2 | 3, vpid: number, gva = 0): void {
     this.stats.invvpid++;
-    const keys = this.ctxKeysWhere((v) => type === 2 || v === vpid);
-    if (type === 0) {
-      for (const tag of new Set(keys.map((k) => this.ctxTags.get(k)!))) {
+    this.tags.invvpid(type, vpid, (tags) => {
+      for (const tag of tags) {
         this.dropAddress(gva, this.core.constant("M_CTX"), tag, 0);
         this.dropPsc(this.core.constant("M_CTX"), tag, 0);
       }
-    } else if (type === 3) {
-      for (const k of keys) this.pcidTags.delete(this.ctxTags.get(k)!);
-      this.stats.contextFlushes++;
-    } else {
-      for (const k of keys) this.renewCtx(k);
-    }
+    });
     this.refreshTags();
   }
 
   invept(type: 1 | 2, nestedRoot = this.nestedRoot): void {
     this.stats.invept++;
-    for (const root of [...this.eptTags.keys()]) {
-      if (type === 2 || root === nestedRoot) this.eptTags.delete(root);
-    }
-    for (const k of this.ctxKeysWhere((_v, root) => type === 2 || root === nestedRoot)) this.renewCtx(k);
+    this.tags.invept(type, nestedRoot);
     this.refreshTags();
   }
 
   flushAll(): void {
-    this.renewCtx(this.currentCtxKey());
+    this.tags.renewCtx(this.tags.key(this.vpid, this.nestedRoot));
     this.refreshTags();
   }
 

@@ -13,16 +13,9 @@ import { type HwStats, newHwStats } from "./mmu_stats.js";
 import type { PhysMem } from "./phys_mem.js";
 import type { CoreFunctions, WasmCore } from "./wasm_core.js";
 import type { CoreMemory } from "./wasm_memory.js";
+import { ContextTags } from "./context_tags.js";
 import type { WalkLog } from "./walk_log.js";
 import { rsvdHiMask } from "./x86_pte.js";
-
-/** Context keys (VPID, EPTP/nCR3 root) as one number: vpid * 2^32 + root + 1, as in mmu_state.ts. */
-const CTX_VPID = 2 ** 32;
-const MAX_VPID = 2 ** 20;
-
-function ctxKey(vpid: number, root: number): number {
-  return vpid * CTX_VPID + (root + 1);
-}
 
 /** The words of an EPT misconfiguration, by the core's MISCONFIG_* code (src/hw/asm/mmu_defs.ts); 8 + t: memory type t. */
 const MISCONFIG_WORDS = [
@@ -94,11 +87,8 @@ export class WasmMmuState {
   readonly psc: number[];
   readonly nestedPsc: number[];
 
-  // --- context tags (as in mmu_state.ts): never reused, renewed to flush ---
-  private nextTag = 1;
-  readonly ctxTags = new Map<number, number>();
-  readonly pcidTags = new Map<number, Map<number, number>>();
-  readonly eptTags = new Map<number, number>();
+  // --- context tags (context_tags.ts): never reused, renewed to flush; the current ones copied out ---
+  readonly tags: ContextTags;
   ctxTag = 0;
   pcidTag = 0;
   eptTag = 0;
@@ -130,6 +120,7 @@ export class WasmMmuState {
     this.psc = [0, 0, ...caches.slice(4, 8)];
     this.nestedPsc = [0, 0, ...caches.slice(8, 12)];
     this.stats = this.statsView();
+    this.tags = new ContextTags(this.stats);
     const f64At = (name: string) => this.f64Index(this.field(name));
     const i32At = (name: string) => this.field(name) >> 2;
     this.iHpa = f64At("S_hpa");
@@ -364,70 +355,20 @@ export class WasmMmuState {
     this.setI32("S_logCount", 0);
   }
 
-  // ---------------------------------------------------------------- context tags (mmu_state.ts)
-
-  currentCtxKey(): number {
-    return ctxKey(this.vpid, this.nestedRoot);
-  }
-
-  ctxKeysWhere(pred: (vpid: number, root: number) => boolean): number[] {
-    const out: number[] = [];
-    for (const k of this.ctxTags.keys()) {
-      const v = Math.floor(k / CTX_VPID);
-      if (pred(v, k - v * CTX_VPID - 1)) out.push(k);
-    }
-    return out;
-  }
-
-  renewCtx(key: number): void {
-    const old = this.ctxTags.get(key);
-    if (old !== undefined) this.pcidTags.delete(old);
-    this.ctxTags.set(key, this.nextTag++);
-    this.stats.contextFlushes++;
-  }
+  // ---------------------------------------------------------------- context tags (context_tags.ts)
 
   renewPcid(ctx: number, pcid: number): void {
-    let m = this.pcidTags.get(ctx);
-    if (!m) {
-      m = new Map();
-      this.pcidTags.set(ctx, m);
-    }
-    m.set(pcid, this.nextTag++);
-    this.stats.contextFlushes++;
+    this.tags.renewPcid(ctx, pcid);
     this.refreshTags();
-  }
-
-  pcidTagOf(ctx: number, pcid: number): number {
-    let m = this.pcidTags.get(ctx);
-    if (!m) {
-      m = new Map();
-      this.pcidTags.set(ctx, m);
-    }
-    let t = m.get(pcid);
-    if (t === undefined) {
-      t = this.nextTag++;
-      m.set(pcid, t);
-    }
-    return t;
   }
 
   /** Selects the tags of the current VPID, root and PCID, and writes them to the core. */
   refreshTags(): void {
-    if (!(this.vpid >= 0 && this.vpid < MAX_VPID)) throw new RangeError(`VPID must be 0..${MAX_VPID - 1}, not ${this.vpid}`);
-    const key = ctxKey(this.vpid, this.nested ? this.nestedRoot : -1);
-    let ctx = this.ctxTags.get(key);
-    if (ctx === undefined) {
-      ctx = this.nextTag++;
-      this.ctxTags.set(key, ctx);
-    }
-    this.ctxTag = ctx;
-    this.pcidTag = this.pcidTagOf(ctx, this.pcid);
-    let ept = this.eptTags.get(this.nestedRoot);
-    if (ept === undefined) {
-      ept = this.nextTag++;
-      this.eptTags.set(this.nestedRoot, ept);
-    }
-    this.eptTag = ept;
+    const t = this.tags;
+    t.select(this.vpid, this.nested, this.nestedRoot, this.pcid);
+    this.ctxTag = t.ctx;
+    this.pcidTag = t.pcid;
+    this.eptTag = t.ept;
     this.setI32("S_ctxTag", this.ctxTag);
     this.setI32("S_pcidTag", this.pcidTag);
     this.setI32("S_eptTag", this.eptTag);

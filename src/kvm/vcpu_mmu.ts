@@ -74,13 +74,20 @@ export class TdpVcpuMmu implements VcpuMmu {
   }
 
   access(gva: number, acc: number): number {
-    for (let n = 0; n < MAX_FAULTS_PER_ACCESS; n++) {
-      this.enter();
-      const r = this.hw.access(gva, acc);
-      if (r === XLATE_OK || r === XLATE_GUEST_PF) return r;
+    this.enter();
+    return this.accessFrom(gva, acc, this.hw.access(gva, acc));
+  }
+
+  /** access() after its first hardware try gave `r` (entered already; a batch in the core may have made that try). */
+  accessFrom(gva: number, acc: number, r: number): number {
+    for (let n = 1; r !== XLATE_OK && r !== XLATE_GUEST_PF; n++) {
       if (this.handleExit(r) === RET_PF_FAILED) return VCPU_FAILED;
+      if (n === MAX_FAULTS_PER_ACCESS)
+        return this.vcpu.fail(`gva 0x${gva.toString(16)} still faults after ${MAX_FAULTS_PER_ACCESS} EPT/NPT exits`);
+      this.enter();
+      r = this.hw.access(gva, acc);
     }
-    return this.vcpu.fail(`gva 0x${gva.toString(16)} still faults after ${MAX_FAULTS_PER_ACCESS} EPT/NPT exits`);
+    return r;
   }
 
   physAccess(gpa: number, acc: number): number {

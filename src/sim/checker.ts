@@ -173,11 +173,25 @@ export class Checker implements MemoryObserver {
   // ---- MemoryObserver
 
   access(ps: ProcState, vcpu: Vcpu, gva: number, frame: number, write: boolean, value: number): void {
-    const d = this.data[ps.vm.id]!;
     if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
     const gfn = vcpu.archMmu.accessedGfn(gva);
     if (gfn < 0) this.noShadowEntry(ps, gva);
     else if (this.checkShadowWalks && ps.vm.kernel !== null) this.checkWalk(ps, vcpu, gva, gfn);
+    this.dataCheck(ps, gva, gfn, write, value);
+  }
+
+  /**
+   * access() of an EPT/NPT access that a batch in the core translated to `gfn` (the hardware's
+   * gpa): the same checks, without checkShadowWalks (the batched loop is off while it is on).
+   */
+  accessTdp(ps: ProcState, gva: number, frame: number, gfn: number, write: boolean, value: number): void {
+    if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
+    this.dataCheck(ps, gva, gfn, write, value);
+  }
+
+  /** What the access wrote is recorded; what it read is compared with what it should read. */
+  private dataCheck(ps: ProcState, gva: number, gfn: number, write: boolean, value: number): void {
+    const d = this.data[ps.vm.id]!;
     const page = Math.floor(gva / PAGE_SIZE);
     const written = d.written(ps.process ?? ps.space!);
     if (write) {

@@ -12,6 +12,7 @@ import { type Vcpu, VmFailure } from "../kvm/kvm.js";
 import { Prng } from "../workload/prng.js";
 import { AccessBatch } from "../workload/stream.js";
 import { type ByteSource, TraceError } from "../workload/trace.js";
+import { BatchedAccesses } from "./access_batch.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
 import { costCounts } from "./cost_counts.js";
 import { Machine, type ProcState, type VmState } from "./machine.js";
@@ -96,6 +97,8 @@ export class Engine {
   /** Timeline actions at a time (those at a phase run at its boundary instead). */
   private readonly timeline: TimedEvent[];
   private readonly batch = new AccessBatch(SLICE);
+  /** The slice's accesses run in batches through the wasm core (sim/access_batch.ts) where the VM allows. */
+  private readonly batched: BatchedAccesses;
   /** The cost table in force: defaults with the scenario's overrides. */
   readonly costs: Record<string, number>;
   private readonly plannedTotal: number;
@@ -114,6 +117,7 @@ export class Engine {
   ) {
     this.costs = costTable(scenario.cost);
     this.machine = machine ?? new Machine(scenario, undefined, opts.mmuCore ? { mmuCore: opts.mmuCore } : {});
+    this.batched = new BatchedAccesses(this.machine, SLICE);
     this.rng = Prng.derive(opts.scheduleSeed ?? opts.seed ?? scenario.seed, "scheduler");
     this.timeline = scenario.timeline.filter((ev): ev is TimedEvent => ev.at.clock !== "phase").sort((a, b) => a.at.value - b.at.value);
     this.phases = new PhaseBarrier(this.machine.vms, scenario);
@@ -276,6 +280,10 @@ export class Engine {
   private runBatch(ps: ProcState, n: number): void {
     const b = this.batch;
     if (ps.traceMapping) this.steps.mapTraceRegions(ps, b, n);
+    if (this.batched.run(ps, b.addrs, b.ops, n, this.accesses)) {
+      this.accesses += n;
+      return;
+    }
     const bus = this.machine.bus;
     for (let i = 0; i < n; i++) {
       bus.now = this.accesses + i;

@@ -16,7 +16,7 @@ import { GuestKernel, type MmapOptions } from "../guest/kernel.js";
 import type { GuestProcess } from "../guest/process.js";
 import { VirtioBalloonDriver } from "../guest/virtio_balloon.js";
 import { SelftestGuest } from "../guest/selftest.js";
-import { type GuestPageObserver, VmFailure } from "../kvm/kvm.js";
+import { type GuestPageObserver, type Vcpu, VmFailure } from "../kvm/kvm.js";
 import { VirtMap } from "../qemu/virt_map.js";
 import { VirtioBalloon } from "../qemu/virtio_balloon.js";
 import { QemuVm } from "../qemu/vm.js";
@@ -328,13 +328,16 @@ export class Machine {
    * native twin's CPU, read or write the page, tell the checker.
    */
   runAccess(ps: ProcState, gva: number, op: number): void {
-    const vm = ps.vm;
-    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
-    const write = op === OP_WRITE;
-    const acc = (ps.user ? ACC_USER : 0) | (write ? ACC_WRITE : 0);
+    const vcpu = ps.vm.qemu.kvm.vcpus[ps.cpu]!;
+    const acc = (ps.user ? ACC_USER : 0) | (op === OP_WRITE ? ACC_WRITE : 0);
     // Each CPU's first try has a call site of its own (one class of CPU each, so a TLB hit
     // inlines); accessLoop() does the rest.
-    const r = vcpu.access(gva as Gva, acc);
+    this.completeAccess(ps, vcpu, gva, acc, vcpu.access(gva as Gva, acc));
+  }
+
+  /** runAccess() once the vCPU's access returned `r` (the batched loop, sim/access_batch.ts, made that try in the core). */
+  completeAccess(ps: ProcState, vcpu: Vcpu, gva: number, acc: number, r: number): void {
+    const vm = ps.vm;
     if (r !== XLATE_OK) accessLoop(vcpu, vm.kernel, ps.process, ps, gva, acc, false, r);
     ps.accesses++;
     const frame = Math.floor(vcpu.mmu.hpa / PAGE_SIZE);
@@ -346,11 +349,15 @@ export class Machine {
     }
     const content = this.host.mem.content;
     let value: number;
-    if (write) {
-      value = ps.content === CONTENT_UNIQUE ? (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0 : contentValue(ps, gva);
-      content[frame] = value;
-    } else value = content[frame]!;
+    const write = (acc & ACC_WRITE) !== 0;
+    if (write) content[frame] = value = this.nextWriteValue(ps, gva);
+    else value = content[frame]!;
     this.checker.access(ps, vcpu, gva, frame, write, value);
+  }
+
+  /** The value the next guest write of `ps` to `gva` stores: unique, or its step's content class (KSM). */
+  nextWriteValue(ps: ProcState, gva: number): number {
+    return ps.content === CONTENT_UNIQUE ? (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0 : contentValue(ps, gva);
   }
 }
 
@@ -360,7 +367,7 @@ export class Machine {
  * instruction runs again, until the access goes through (hpa in cpu.mmu.hpa); anything else
  * stops the run.
  */
-function accessLoop(
+export function accessLoop(
   cpu: Cpu,
   kernel: GuestKernel | null,
   proc: GuestProcess | null,

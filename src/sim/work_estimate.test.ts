@@ -18,7 +18,7 @@ describe("work estimate", () => {
     // touch: 2048 pages; random: 1000; churn: 10 rounds that write nothing count one each.
     expect(e.accesses).toBe(2048 + 1000 + 10);
     expect(e.touchedPages).toBe(2048 + 16);
-    expect(e.memory).toBe(100 * 2 ** 20 + 2 ** 20 + 262144 * 5 + (2048 + 16) * 320);
+    expect(e.memory).toBe(100 * 2 ** 20 + 2 ** 20 + 262144 * 5 + (2048 + 16) * 112);
     expect(e.biggest).toEqual({ path: ["vms", 0, "processes", 0, "steps", 1, "touch"], accesses: 2048 });
     expect(workIssues(s, e)).toEqual([]);
   });
@@ -47,7 +47,7 @@ describe("work estimate", () => {
     const e = estimateWork(s);
     expect(e.touchedPages).toBe(2 ** 27);
     expect(workIssues(s, e)[0]!.message).toBe(
-      "the model would need about 40.7 GiB of memory (1 VM, 512 GiB of guest RAM, 512 GiB of it touched); at most 4.0 GiB without --force: smaller guests or regions, or pass --force, or set limits: {memory: 41GiB}",
+      "the model would need about 14.7 GiB of memory (1 VM, 512 GiB of guest RAM, 512 GiB of it touched); at most 4.0 GiB without --force: smaller guests or regions, or pass --force, or set limits: {memory: 15GiB}",
     );
   });
 

@@ -34,6 +34,7 @@ export const S_faultGpa = offsetof<MmuState>("faultGpa");
 export const S_exitQual = offsetof<MmuState>("exitQual");
 export const S_faultLevel = offsetof<MmuState>("faultLevel");
 export const S_faultReason = offsetof<MmuState>("faultReason");
+export const S_batchResult = offsetof<MmuState>("batchResult");
 export const S_cr3Frame = offsetof<MmuState>("cr3Frame");
 export const S_cr0Wp = offsetof<MmuState>("cr0Wp");
 export const S_efeNxe = offsetof<MmuState>("efeNxe");

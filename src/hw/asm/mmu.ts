@@ -92,15 +92,15 @@ export function probePhys(p: usize, gpaF: f64, acc: i32): i32 {
 
 /**
  * Translates accesses k = 0..n-1 (gva in f64 `gvas`, kind in u8 `accs`) and stores each hpa in
- * f64 `hpas`, until one does not translate; returns how many did. The one at that index left
- * its fault in the state, counted, as access() would have. The 4 KiB TLB hit on the set's most
- * recently used way is access() inlined over locals (cache arrays, LRU clock, hit counter; the
- * result fields written once at the end); anything else is access() itself, which repeats that
+ * f64 `hpas` and its gpa in f64 `gpas`, until one does not translate; returns how many did. The
+ * one at that index left its fault in the state, counted, as access() would have, and its
+ * result code in `batchResult`. The 4 KiB TLB hit (any way of the set) is access() inlined over
+ * locals (cache arrays, LRU clock, hit counter; the result fields written once at the end); anything else is access() itself, which repeats that
  * probe, so every side effect happens as it would one access at a time.
  */
-export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: i32): i32 {
+export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpas: usize, n: i32): i32 {
   const s = changetype<MmuState>(p);
-  if (s.tlb4k == 0 || s.logOn != 0) return accessEach(p, gvas, accs, hpas, n);
+  if (s.tlb4k == 0 || s.logOn != 0) return accessEach(p, gvas, accs, hpas, gpas, n);
   const tlb = changetype<AssocCache>(s.tlb4k);
   const keys = tlb.key;
   const ctxs = tlb.ctx;
@@ -108,6 +108,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
   const perms = tlb.perm;
   const stamps = tlb.stamp;
   const values = tlb.value;
+  const auxs = tlb.aux;
   const mrus = tlb.mru;
   const setMask = tlb.setMask;
   const ways = tlb.ways;
@@ -121,8 +122,21 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
     // The page number stays an f64 (no saturating f64 -> i64 conversion); its low bits, for the set, come from adding 2^52.
     const vpnF = Math.floor(gvaF * INV_PAGE);
     const set = <i32>reinterpret<i64>(vpnF + TWO_52) & setMask;
-    const e = <usize>(set * ways + load<i32>(mrus + (<usize>set << 2)));
-    if (load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx) {
+    const base = <usize>(set * ways);
+    let e = base + <usize>load<i32>(mrus + (<usize>set << 2));
+    let hit = load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx;
+    if (!hit) {
+      // lookupSet(): the first matching way of the set becomes the most recently used.
+      for (e = base; e < base + <usize>ways; e++) {
+        if (load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx) {
+          if (load<i32>(pcids + (e << 2)) == pcid || (load<i32>(perms + (e << 2)) & CP_GLOBAL) != 0) {
+            hit = true;
+            break;
+          }
+        }
+      }
+    }
+    if (hit) {
       const perm = load<i32>(perms + (e << 2));
       if (load<i32>(pcids + (e << 2)) == pcid || (perm & CP_GLOBAL) != 0) {
         const acc = <usize>load<u8>(accs + <usize>k) << 2;
@@ -130,9 +144,12 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
         if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + acc)) == 0) {
           clock += 1;
           store<f64>(stamps + (e << 3), clock);
+          store<i32>(mrus + (<usize>set << 2), <i32>(e - base));
           hits++;
           last = <i32>e;
-          store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + (gvaF - vpnF * 4096));
+          const off = gvaF - vpnF * 4096;
+          store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + off);
+          store<f64>(gpas + (<usize>k << 3), load<f64>(auxs + (e << 3)) + off);
           continue;
         }
       }
@@ -142,8 +159,13 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, n: 
     hits = 0;
     if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, k - 1);
     last = -1;
-    if (access(p, gvaF, load<u8>(accs + <usize>k)) != XLATE_OK) return k;
+    const r = access(p, gvaF, load<u8>(accs + <usize>k));
+    if (r != XLATE_OK) {
+      s.batchResult = r;
+      return k;
+    }
     store<f64>(hpas + (<usize>k << 3), s.hpa);
+    store<f64>(gpas + (<usize>k << 3), s.gpa);
     clock = tlb.clock;
   }
   tlb.clock = clock;
@@ -160,10 +182,16 @@ function batchHitFields(s: MmuState, tlb: AssocCache, e: i32, gvas: usize, hpas:
 }
 
 /** accessBatch without a TLB, or with a log listening: access() one by one. */
-function accessEach(p: usize, gvas: usize, accs: usize, hpas: usize, n: i32): i32 {
+function accessEach(p: usize, gvas: usize, accs: usize, hpas: usize, gpas: usize, n: i32): i32 {
+  const s = changetype<MmuState>(p);
   for (let k = 0; k < n; k++) {
-    if (access(p, load<f64>(gvas + (<usize>k << 3)), load<u8>(accs + <usize>k)) != XLATE_OK) return k;
-    store<f64>(hpas + (<usize>k << 3), changetype<MmuState>(p).hpa);
+    const r = access(p, load<f64>(gvas + (<usize>k << 3)), load<u8>(accs + <usize>k));
+    if (r != XLATE_OK) {
+      s.batchResult = r;
+      return k;
+    }
+    store<f64>(hpas + (<usize>k << 3), s.hpa);
+    store<f64>(gpas + (<usize>k << 3), s.gpa);
   }
   return n;
 }

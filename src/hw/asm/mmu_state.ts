@@ -20,6 +20,8 @@ import { AssocCache } from "./assoc_cache";
   faultLevel: i32;
   /** MISCONFIG_* (mmu_defs.ts), 0 before any misconfiguration. */
   faultReason: i32;
+  /** The result of the access that stopped the last accessBatch (mmu.ts). */
+  batchResult: i32;
 
   // --- architectural state (JS writes it) ---
   /** CR3's root table frame: a guest frame under EPT/NPT (up to 2^40), a host frame natively. */
