@@ -14,3 +14,6 @@ export * from "./hw/mmu_core.js";
 export { XlateBatch, WasmMmu } from "./hw/wasm_mmu.js";
 export * from "./hw/x86_pte.js";
 export * from "./sim/translate.js";
+
+// ---- Running scenarios (src/api.ts; docs/api.md) ----
+export * from "./api.js";

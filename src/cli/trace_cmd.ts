@@ -157,7 +157,7 @@ export function traceCommand(out: Out): Command {
         return;
       }
       const rows: (string | number)[][] = [
-        ["format", s.format === "mvt" ? "memvirt trace" : "Valgrind Lackey log"],
+        ["format", s.format === "mvt" ? "memvirt trace" : s.format === "champsim" ? "ChampSim instruction trace" : "Valgrind Lackey log"],
         ["accesses", n(s.accesses)],
         ["reads (incl. instruction fetches)", n(s.reads)],
         ["writes", n(s.writes)],

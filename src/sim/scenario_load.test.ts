@@ -311,8 +311,8 @@ describe("bad scenarios name the field, the line and column, and the fix (issue 
       "demo.yaml:3:1: Flow sequence in block collection must be sufficiently indented and end with a ]; the file must be valid YAML",
     ]);
     expect(problems("host:\n  ram: 1\n  ram: 2\n")).toEqual(["demo.yaml:3:3: Map keys must be unique; the file must be valid YAML"]);
-    expect(problems("")).toEqual(["demo.yaml:1:1: the file holds no scenario; a mapping with host and vms (see SCENARIO.md)"]);
-    expect(problems("- 1\n")).toEqual(["demo.yaml:1:1: the file holds a list; a mapping with host and vms (see SCENARIO.md)"]);
+    expect(problems("")).toEqual(["demo.yaml:1:1: the file holds no scenario; a mapping with host and vms (see docs/scenario.md)"]);
+    expect(problems("- 1\n")).toEqual(["demo.yaml:1:1: the file holds a list; a mapping with host and vms (see docs/scenario.md)"]);
     expect(problems("host: *nope\n")).toEqual(["demo.yaml:1:7: alias *nope has no anchor; define &nope before using *nope"]);
   });
 

@@ -163,7 +163,7 @@ function choices(info: ParamInfo | undefined): string[] | undefined {
 
 /** "what would be valid" for the value at a path; `short` leaves out the description. */
 function validHint(info: ParamInfo | undefined, short = false): string {
-  if (!info) return "see SCENARIO.md";
+  if (!info) return "see docs/scenario.md";
   const kind = info.meta.kind;
   if (kind === "size" || kind === "address") return short ? `a ${kind} like ${kind === "size" ? "512MiB" : "0x200000"}` : SIZE_HINT;
   if (kind === "count") return short ? "a count like 1_000_000" : COUNT_HINT;
@@ -217,14 +217,15 @@ function wordIssue(iss: z.core.$ZodIssue, input: unknown): Located[] {
     case "invalid_type":
     case "invalid_union": {
       if (input === undefined) {
-        if (path.length === 0) return [{ path, message: "the file holds no scenario; a mapping with host and vms (see SCENARIO.md)" }];
+        if (path.length === 0) return [{ path, message: "the file holds no scenario; a mapping with host and vms (see docs/scenario.md)" }];
         const desc = info?.meta.description;
         return [{ path, message: `missing; add ${field}: ${validHint(info, true)}${desc ? ` (${desc})` : ""}` }];
       }
       const parse = info?.meta.kind ? KIND_PARSE[info.meta.kind] : undefined;
       const parsed = parse?.(input);
       if (parsed && !parsed.ok && parsed.message) return [{ path, message: parsed.message }];
-      if (path.length === 0) return [{ path, message: `the file holds ${show(input)}; a mapping with host and vms (see SCENARIO.md)` }];
+      if (path.length === 0)
+        return [{ path, message: `the file holds ${show(input)}; a mapping with host and vms (see docs/scenario.md)` }];
       const expected = iss.code === "invalid_type" ? iss.expected : "value";
       return [{ path, message: `${show(input)} is not ${typeWord(info, expected)}; ${validHint(info)}` }];
     }

@@ -913,5 +913,5 @@ export function scenarioJsonSchema(): Record<string, unknown> {
       delete js.defaultText;
     },
   }) as Record<string, unknown>;
-  return { ...schema, title: "memvirt scenario", description: "A memvirt scenario, version 1 (SCENARIO.md)" };
+  return { ...schema, title: "memvirt scenario", description: "A memvirt scenario, version 1 (docs/scenario.md)" };
 }

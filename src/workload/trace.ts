@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Memory-access traces, streamed in constant memory: Valgrind Lackey's text output
-// (`valgrind --tool=lackey --trace-mem=yes`) and memvirt's compact binary format, either one
-// plain or gzip-compressed. Readers pull bytes from a ByteSource (a file in Node, a Blob in
+// (`valgrind --tool=lackey --trace-mem=yes`), memvirt's compact binary format and ChampSim's
+// instruction traces (champsim.ts), each plain or gzip-compressed. Readers pull bytes from a ByteSource (a file in Node, a Blob in
 // the browser) and fill AccessBatches like any other workload.
 //
 // memvirt trace format, version 1 (".mvt"):
@@ -11,6 +11,7 @@
 //   0 read, 1 write, 2 instruction fetch. A record is 1 to 8 bytes; sequential accesses take 1-2.
 
 import { Gunzip } from "fflate";
+import { CHAMPSIM_RECORD_BYTES, ChampSimStream } from "./champsim.js";
 import { type AccessBatch, type AccessStream, OP_READ, OP_WRITE } from "./stream.js";
 
 /** Where trace bytes come from: fills `buf` from its start, returns the count (0 at the end). */
@@ -180,15 +181,27 @@ class PeekSource implements ByteSource {
   }
 }
 
-export type TraceFormat = "lackey" | "mvt";
+export type TraceFormat = "lackey" | "mvt" | "champsim";
 
-/** Opens a trace of either format, gzip or not, by its first bytes. Its ops are OP_READ, OP_WRITE and OP_FETCH (a read of code). */
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+
+/**
+ * Opens a trace of any format, gzip or not, by its first bytes: "MVTR" is memvirt's format; a
+ * NUL byte in the first 64 is ChampSim's binary records (an address below 2^48 has two zero
+ * top bytes; a Lackey log is text); else Lackey. Its ops are OP_READ, OP_WRITE and OP_FETCH.
+ */
 export function openTrace(src: ByteSource, name: string): TraceStream {
-  let s = new PeekSource(src, 2);
-  if (s.peeked.length === 2 && s.peeked[0] === 0x1f && s.peeked[1] === 0x8b) s = new PeekSource(new GunzipSource(s), 4);
-  else s = new PeekSource(s, 4);
+  let s = new PeekSource(src, 6);
+  const z = s.peeked;
+  if (z.length === 6 && XZ_MAGIC.every((m, i) => z[i] === m))
+    throw new TraceError(
+      `${name}: xz-compressed, which memvirt does not read; recompress it as gzip (xz -dc ${name} | gzip -1 > ${name.replace(/\.xz$/, "")}.gz) or decompress it (xz -dk ${name})`,
+    );
+  if (z.length >= 2 && z[0] === 0x1f && z[1] === 0x8b) s = new PeekSource(new GunzipSource(s), CHAMPSIM_RECORD_BYTES);
+  else s = new PeekSource(s, CHAMPSIM_RECORD_BYTES);
   const p = s.peeked;
-  if (p.length === 4 && MAGIC.every((m, i) => p[i] === m)) return new MvtStream(s, name);
+  if (p.length >= 4 && MAGIC.every((m, i) => p[i] === m)) return new MvtStream(s, name);
+  if (p.includes(0)) return new ChampSimStream(s, name);
   return new LackeyStream(s, name);
 }
 
