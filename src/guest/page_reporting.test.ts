@@ -16,7 +16,12 @@ function setup(mib: number, maxOrder = 9) {
   const reports: { gfn: number; order: number }[][] = [];
   const r = new PageReporting(
     a,
-    { report: (gfns, orders) => (reports.push(gfns.map((gfn, i) => ({ gfn, order: orders[i]! }))), 0) },
+    {
+      report: (gfns, orders) => {
+        reports.push(gfns.map((gfn, i) => ({ gfn, order: orders[i]! })));
+        return 0;
+      },
+    },
     9,
     DELAY,
   );

@@ -79,7 +79,7 @@ export class VirtioBalloonDriver {
   /** The earliest time deferred work (a retry, a reporting run) is due. */
   nextDue(): number {
     const r = this.reporting;
-    return Math.min(this.retryAt, r !== null && r.scheduled ? r.dueAt : Number.POSITIVE_INFINITY);
+    return Math.min(this.retryAt, r?.scheduled ? r.dueAt : Number.POSITIVE_INFINITY);
   }
 
   /** Called between slices: runs deferred work due at `now` (the size work's retry, free page reporting); whether any made progress. */
