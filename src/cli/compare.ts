@@ -13,7 +13,7 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
-import { type Out, bold, n, table } from "./format.js";
+import { type Out, bold, fitText, n, table } from "./format.js";
 import { FileSource } from "./file_source.js";
 import { type OutputSet, prepareOutputs, requests } from "./output.js";
 import { loadChecked } from "./preflight.js";
@@ -135,7 +135,7 @@ async function compareVariants(
   outputs.get("--json")?.write(`${JSON.stringify(json, null, 2)}\n`);
   outputs.get("--csv")?.write(reportCsv(variants));
   await outputs.commitAll();
-  if (!outputs.toStdout) out.write(formatCompare(out, name, cmp.key, variants));
+  if (!outputs.toStdout) out.write(fitText(out, formatCompare(out, name, cmp.key, variants)));
   let code = 0;
   for (const v of variants) if (checkOutcome(out, v.report, v.label) !== 0) code = EXIT_RUN_FAILED;
   return code;

@@ -4,7 +4,6 @@
 // verdict, and a paragraph that tells the run's story from the numbers. A printer apart
 // from the model: it reads the Report and the declarations, nothing else.
 
-import pc from "picocolors";
 import { type CounterDesc, counterList, counterMeaning, readCounters } from "../hw/counters.js";
 import { HW_COUNTERS } from "../hw/mmu_stats.js";
 import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
@@ -14,7 +13,7 @@ import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
-import { type Out, bold, dim, n, table } from "./format.js";
+import { type Out, bold, dim, fitText, green, n, red, table, textWidth } from "./format.js";
 import { phaseSection } from "./report_phases.js";
 
 const MiB = 2 ** 20;
@@ -362,16 +361,16 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   const c = r.check;
   if (c.dataErrors === 0 && c.invariantViolations === 0) {
     const ok = "OK: every value read back as written; no stale mapping";
-    lines.push(out.isTTY ? pc.green(ok) : ok);
+    lines.push(green(out, ok));
   } else {
     const bad = `FAILED: ${plural(c.dataErrors, "data error")}, ${plural(c.invariantViolations, "invariant violation")}`;
-    lines.push(out.isTTY ? pc.red(bad) : bad);
+    lines.push(red(out, bad));
     const shown = c.messages.slice(0, 20);
     for (const m of shown) lines.push(`  ${m}`);
     if (c.messages.length > shown.length) lines.push(dim(out, `  (${n(c.messages.length - shown.length)} more in --json)`));
   }
 
   lines.push(section(out, "summary"));
-  lines.push(wrap(summary(r, scenario)));
-  return `${lines.join("\n")}\n`;
+  lines.push(wrap(summary(r, scenario), textWidth(out)));
+  return `${fitText(out, lines.join("\n"))}\n`;
 }
