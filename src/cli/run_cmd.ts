@@ -22,6 +22,8 @@ import { runCompare } from "./compare.js";
 import { type CheckedLoad, loadChecked, readInputText } from "./preflight.js";
 import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
+import { formatExitStat } from "./kvm_stat.js";
+import { formatStats } from "./stats_flat.js";
 
 export { EXIT_RUN_FAILED };
 
@@ -83,6 +85,9 @@ export interface RunCommandOptions {
   force?: boolean;
   check?: string;
   mmuCore?: string;
+  // issue 17: flat counters, the perf-kvm-stat-shaped exit table
+  stats?: string;
+  kvmStat?: boolean;
 }
 
 /** --mmu-core: which MMU implementation the machine runs on (undefined: the default, the wasm core). */
@@ -134,6 +139,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     ["--json", o.json],
     ["--events", o.events],
     ["--csv", o.csv],
+    ["--stats", o.stats],
   ]);
   for (const { option, path } of wanted) {
     // `memvirt run --json s.yaml` reads as --json's file with no scenario: do not overwrite s.yaml with the built-in run.
@@ -194,9 +200,10 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
 
     if (json) json.write(`${JSON.stringify(report, null, 2)}\n`);
     if (csv) csv.write(reportCsv([{ label: "", report }]));
+    outputs.get("--stats")?.write(formatStats(report));
     await outputs.commitAll();
     // Standard output carries an output given `-`, and nothing else.
-    if (!outputs.toStdout) out.write(formatReport(out, report, scenario));
+    if (!outputs.toStdout) out.write(o.kvmStat ? report.vms.map(formatExitStat).join("\n") : formatReport(out, report, scenario));
     return checkOutcome(out, report);
   } finally {
     outputs.discardAll();
@@ -215,6 +222,14 @@ export function runCommand(out: Out) {
     .option(
       "--compare <key=values>",
       "run the scenario once per value of a key (mmu, backing, prealloc, vcpus, host.ram, host.swap, host.thp, or any path like vms[0].ram) on the same seed, and print one table",
+    )
+    .option(
+      "--stats <file>",
+      "write every counter as `name value # description`, one per line (like /proc/vmstat, gem5's stats.txt); - for standard output",
+    )
+    .option(
+      "--kvm-stat",
+      "print the exits by reason as `perf kvm stat report` does (Samples, Time%, Min/Max/Avg, in cycles of the cost model) instead of the text report",
     )
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
