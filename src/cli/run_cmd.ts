@@ -4,7 +4,7 @@
 // prepared before the run, committed together after it, none on failure).
 
 import { Command } from "@commander-js/extra-typings";
-import { EventBus, type SimEvent } from "../hw/events.js";
+import { EventBus } from "../hw/events.js";
 import type { MmuCore } from "../hw/mmu_core.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../kvm/kvm.js";
@@ -24,6 +24,7 @@ import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
 import { formatExitStat } from "./kvm_stat.js";
 import { formatStats } from "./stats_flat.js";
+import { eventFilterOptions, eventWriter } from "./events_opts.js";
 
 export { EXIT_RUN_FAILED };
 
@@ -88,6 +89,11 @@ export interface RunCommandOptions {
   // issue 17: flat counters, the perf-kvm-stat-shaped exit table
   stats?: string;
   kvmStat?: boolean;
+  eventsKinds?: string;
+  eventsRange?: string;
+  eventsPage?: string;
+  eventsFirst?: string;
+  eventsFormat?: string;
 }
 
 /** --mmu-core: which MMU implementation the machine runs on (undefined: the default, the wasm core). */
@@ -150,6 +156,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     }
   }
 
+  const eventFilter = eventFilterOptions(o, o.events);
   let loaded: { scenario: Scenario; name: string };
   try {
     loaded = readScenario(file, { force: o.force === true });
@@ -170,7 +177,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     const csv = outputs.get("--csv");
     const bus = new EventBus<EventMap>();
     // Listen before the machine exists, so the stream includes what happens while it is built.
-    if (events) bus.listen((e: SimEvent) => events.write(`${JSON.stringify(e)}\n`));
+    if (events) bus.listen(eventWriter(o, eventFilter, (s) => events.write(s)));
     let report: Report;
     try {
       const mmuCore = parseMmuCore(o.mmuCore);
@@ -231,6 +238,14 @@ export function runCommand(out: Out) {
       "--kvm-stat",
       "print the exits by reason as `perf kvm stat report` does (Samples, Time%, Min/Max/Avg, in cycles of the cost model) instead of the text report",
     )
+    .option("--events-kinds <kinds>", "with --events: only these kinds, comma-separated; kvm.* takes a layer (host.fault,kvm.*)")
+    .option("--events-range <lo-hi>", "with --events: only events with an address (gpa, gva, hva, range start) in [lo, hi), hex or decimal")
+    .option(
+      "--events-page <space:addr>",
+      "with --events: one page's life, gpa:ADDR or hva:ADDR (its gfn, hva, frame and swap slot, followed as they change)",
+    )
+    .option("--events-first <n>", "with --events: only the first n events kept")
+    .option("--events-format <format>", "with --events: jsonl (default; numbers numeric) or text (a line per event, addresses in hex)")
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
     .option("--force", "run even when the planned work is beyond the bounds (accesses, VMs, memory; see README)")
