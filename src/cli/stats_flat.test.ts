@@ -48,4 +48,27 @@ describe("run --stats and --kvm-stat", async () => {
     const handled = ["vm_exit", "kvm_page_fault", "host_fault", "swap_in", "emulate", "gpte_access"].reduce((a, k) => a + (b[k] ?? 0), 0);
     expect(exitStatRows(vm).reduce((a, x) => a + x.cycles, 0)).toBeCloseTo(handled, 3);
   });
+
+  test("the summary's faults: first touches, re-faults from swap and from the swap cache, writable-in-place, retries add up to pf_taken", async () => {
+    const r = await runCli(["run", EXAMPLE]);
+    const text = r.stdout.slice(r.stdout.indexOf("\nsummary\n")).replace(/\s+/g, " ");
+    const v = report.host.vmstat;
+    const vm = report.vms[0]!;
+    const num = (re: RegExp) => Number(re.exec(text)![1]!.replaceAll(",", ""));
+    const first = num(/([\d,]+) first touches/);
+    const swapped = num(/([\d,]+) re-faults of pages reclaimed earlier/);
+    const cached = num(/([\d,]+) re-faults? that found the page still in the swap cache/);
+    const wp = num(/([\d,]+) writes? to a page swapped in read-only/);
+    const retries = num(/([\d,]+) retries \(mmu_fault_retries\)/);
+    expect(swapped).toBe(v.pswpin);
+    expect(cached).toBe(v.swap_cache_hit);
+    expect(wp).toBe(v.wp_page_reuse);
+    expect(retries).toBe(vm.stats.mmu_fault_retries);
+    expect(first + swapped + cached + wp + retries).toBe(vm.stats.pf_taken);
+    expect(first + cached + wp).toBe(vm.qemu.minFlt);
+    // Every anonymous allocation on QEMU's behalf was a first touch (no zero page in this run).
+    expect(first).toBe(v.pgalloc_normal! - v.pswpin! - vm.stats.mmu_table_pages! - v.nr_page_table_pages!);
+    expect(text).toContain(`told KVM of ${vm.stats.mmu_notifier_invalidations!.toLocaleString("en-US")} invalidations`);
+    expect(vm.stats.mmu_notifier_zapped).toBeGreaterThan(0);
+  });
 }, 120_000);
