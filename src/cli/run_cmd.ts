@@ -25,6 +25,7 @@ import { formatReport } from "./report_text.js";
 import { formatExitStat } from "./kvm_stat.js";
 import { formatStats } from "./stats_flat.js";
 import { eventFilterOptions, eventWriter } from "./events_opts.js";
+import { startProgress } from "./progress.js";
 
 export { EXIT_RUN_FAILED };
 
@@ -51,30 +52,6 @@ function readScenario(file: string | undefined, o: CheckedLoad = {}): { scenario
 }
 
 export { readScenario };
-
-/** A `\r` progress line on stderr, at most ten updates a second. */
-function progressLine(out: Out): { update(done: number, total: number): void; clear(): void } {
-  let last = 0;
-  let shown = false;
-  return {
-    update(done, total) {
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      shown = true;
-      // A trace's length is not known until its end: then only the count moves.
-      if (done > total) out.error(`\rmemvirt: running... ${done.toLocaleString("en-US")} accesses`);
-      else {
-        const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
-        out.error(`\rmemvirt: running... ${pct}% (${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} accesses)`);
-      }
-    },
-    clear() {
-      if (shown) out.error("\r\u001b[K");
-      shown = false;
-    },
-  };
-}
 
 export interface RunCommandOptions {
   compare?: string;
@@ -169,8 +146,8 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
   }
   const { scenario, name } = loaded;
   const outputs = prepareOutputs(wanted, scenarioInputs(file, scenario), out);
-  const stderrTTY = (out as { errIsTTY?: boolean }).errIsTTY ?? (out.isTTY && process.stderr.isTTY === true);
-  const progress = stderrTTY ? progressLine(out) : null;
+  const progress = await startProgress(out, "run", "accesses");
+  progress.phase(`running ${name}`);
   try {
     const json = outputs.get("--json");
     const events = outputs.get("--events");
@@ -188,7 +165,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
           ...(seed !== undefined ? { seed } : {}),
           ...(sampleEvery !== undefined ? { sampleEvery } : {}),
           ...(o.check === "full" ? { checks: "full" as const } : {}),
-          ...(progress ? { onProgress: (d: number, t: number) => progress.update(d, t) } : {}),
+          onProgress: (d: number, t: number) => progress.update(d, t),
           openFile: (path: string) => new FileSource(path),
         },
         machine,
@@ -201,7 +178,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
       }
       throw e;
     } finally {
-      progress?.clear();
+      progress.stop();
     }
     report.scenario = name;
 
