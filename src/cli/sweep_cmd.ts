@@ -156,7 +156,8 @@ export function shardOf(spec: string | undefined, tasks: SweepTask[]): SweepTask
 }
 
 export function sweepCsv(plan: SweepPlan, results: SweepResult[]): string {
-  const head = ["index", ...plan.keys, "seed", "error", ...csvColumns()];
+  // The grid's own columns are prefixed: the report's columns that follow have mmu, seed... too.
+  const head = ["index", ...plan.keys.map((k) => `grid.${k}`), "grid.seed", "error", ...csvColumns()];
   const rows: (string | number)[][] = [];
   for (const r of [...results].sort((a, b) => a.index - b.index)) {
     const t = plan.tasks[r.index]!;
