@@ -49,8 +49,9 @@ const SAMPLE_SECONDS = 0.25;
 /** Accesses of a fresh run whose reference addresses are hashed and compared with C's. */
 const LOG_WALKS = 2048;
 
+// A line per phase on stderr, terminal or not (the report goes to stdout); MEMVIRT_PROGRESS=off silences it.
 const progress = (msg: string) => {
-  if (process.stderr.isTTY) process.stderr.write(`bench: ${msg}\n`);
+  if (process.env.MEMVIRT_PROGRESS !== "off") process.stderr.write(`bench: ${msg}\n`);
 };
 
 // ------------------------------------------------------------------ results
@@ -649,10 +650,14 @@ const selected = cases.filter((c) => (caseFilter ? caseFilter.includes(c.name) :
 
 const results: CaseResult[] = [];
 const t0 = performance.now();
-for (const c of selected) {
-  progress(`${c.name} ...`);
+for (const [i, c] of selected.entries()) {
+  // ETA: the cases so far, on average (they differ; it settles as the run goes).
+  const spent = (performance.now() - t0) / 1000;
+  const eta = i === 0 ? "" : `, ETA ~${Math.round((spent / i) * (selected.length - i))} s`;
+  progress(`[${i + 1}/${selected.length}] ${c.name} (${spent.toFixed(0)} s so far${eta})`);
   results.push(await c.run());
 }
+progress(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 const goals = results.flatMap((r) => r.goals);
 const disagreements = results.flatMap((r) => r.agree.filter((a) => !a.ok).map((a) => `${r.name}: ${a.what}`));
 const os = await import("node:os");

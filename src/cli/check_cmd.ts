@@ -12,6 +12,7 @@ import { ScenarioError } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { FileSource } from "./file_source.js";
 import { type Out, bold, n, table } from "./format.js";
+import { startProgress } from "./progress.js";
 import { EXIT_RUN_FAILED, RunExit, parseCount, readScenario, runEngine } from "./run_cmd.js";
 
 export interface ScheduleResult {
@@ -57,7 +58,10 @@ export function checkCommand(out: Out) {
         throw e;
       }
       const results: ScheduleResult[] = [];
+      const progress = await startProgress(out, "check", "schedules");
+      progress.phase(name, schedules);
       for (let s = 1; s <= schedules; s++) {
+        progress.update(s - 1, schedules);
         try {
           const e = new Engine(scenario, {
             scheduleSeed: s,
@@ -81,6 +85,7 @@ export function checkCommand(out: Out) {
             messages: r.check.messages,
           });
         } catch (e) {
+          progress.stop();
           if (e instanceof RunError || e instanceof VmFailure) {
             out.error(`memvirt: run failed under schedule ${s}: ${e.message}\n`);
             throw new RunExit(EXIT_RUN_FAILED);
@@ -88,6 +93,7 @@ export function checkCommand(out: Out) {
           throw e;
         }
       }
+      progress.stop();
       const bad = results.filter((r) => r.dataErrors > 0 || r.invariantViolations > 0);
       if (o.json) out.write(`${JSON.stringify({ scenario: name, pressure, results }, null, 2)}\n`);
       else {

@@ -13,7 +13,8 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
-import { type Out, bold, n, table } from "./format.js";
+import { type Out, bold, fitText, n, table } from "./format.js";
+import { startProgress } from "./progress.js";
 import { FileSource } from "./file_source.js";
 import { type OutputSet, prepareOutputs, requests } from "./output.js";
 import { loadChecked } from "./preflight.js";
@@ -113,17 +114,21 @@ async function compareVariants(
   mmuCore: MmuCore | undefined,
 ): Promise<number> {
   const variants: Variant[] = [];
-  for (const { label, scenario } of planned) {
+  const progress = await startProgress(out, "compare", "accesses");
+  for (const [i, { label, scenario }] of planned.entries()) {
     try {
+      progress.phase(`${label} (${i + 1} of ${planned.length})`);
       const engine = new Engine(scenario, {
         ...(seed !== undefined ? { seed } : {}),
         ...(mmuCore ? { mmuCore } : {}),
+        onProgress: (d: number, t: number) => progress.update(d, t),
         openFile: (p: string) => new FileSource(p),
       });
       const report = await runEngine(engine);
       report.scenario = `${name} (${label})`;
       variants.push({ label, report });
     } catch (e) {
+      progress.stop();
       if (e instanceof RunError || e instanceof VmFailure) {
         out.error(`memvirt: run failed (${label}): ${e.message}\n`);
         return EXIT_RUN_FAILED;
@@ -131,11 +136,12 @@ async function compareVariants(
       throw e;
     }
   }
+  progress.stop();
   const json = { memvirt: "compare", scenario: name, key: cmp.key, variants: variants.map((v) => ({ label: v.label, report: v.report })) };
   outputs.get("--json")?.write(`${JSON.stringify(json, null, 2)}\n`);
   outputs.get("--csv")?.write(reportCsv(variants));
   await outputs.commitAll();
-  if (!outputs.toStdout) out.write(formatCompare(out, name, cmp.key, variants));
+  if (!outputs.toStdout) out.write(fitText(out, formatCompare(out, name, cmp.key, variants)));
   let code = 0;
   for (const v of variants) if (checkOutcome(out, v.report, v.label) !== 0) code = EXIT_RUN_FAILED;
   return code;

@@ -15,6 +15,8 @@ import { traceCommand } from "./trace_cmd.js";
 import { translateCommand } from "./translate_cmd.js";
 // ---- selftest (issue 14) ----
 import { selftestCommand } from "./selftest_cmd.js";
+// issue 17: explain, --no-color
+import { explainCommand } from "./explain_cmd.js";
 
 const OUTPUT_HELP = `Output files (every option that writes one): - is standard output (for one option at most); a file is
 written whole or not at all (a temporary file beside it, renamed over it; a symlink's target is
@@ -30,7 +32,7 @@ export function buildProgram(out: Out): Command {
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => out.error(s) })
     .addHelpText(
       "after",
-      `\n${OUTPUT_HELP}\n\nExit codes (every command):\n${EXIT_CODES.map((e) => `  ${String(e.code).padStart(3)}  ${e.meaning}`).join("\n")}\n`,
+      `\n${OUTPUT_HELP}\n\nColour: only on a terminal; never with NO_COLOR set or --no-color (any command).\n\nExit codes (every command):\n${EXIT_CODES.map((e) => `  ${String(e.code).padStart(3)}  ${e.meaning}`).join("\n")}\n`,
     );
   for (const cmd of [
     translateCommand(out),
@@ -41,6 +43,7 @@ export function buildProgram(out: Out): Command {
     sweepCommand(out),
     serveCommand(out),
     selftestCommand(out),
+    explainCommand(out),
   ]) {
     cmd.copyInheritedSettings(program);
     program.addCommand(cmd);
@@ -50,9 +53,15 @@ export function buildProgram(out: Out): Command {
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it. */
 export async function main(argv: string[], out: Out = stdoutOut()): Promise<number> {
-  const program = buildProgram(out);
+  // --no-color, anywhere on the line and for every command: no escape code at all.
+  const noColor = argv.includes("--no-color");
+  const o: Out = noColor ? { ...out, color: false } : out;
+  const program = buildProgram(o);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(
+      argv.filter((a) => a !== "--no-color"),
+      { from: "user" },
+    );
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {

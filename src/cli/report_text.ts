@@ -4,7 +4,6 @@
 // verdict, and a paragraph that tells the run's story from the numbers. A printer apart
 // from the model: it reads the Report and the declarations, nothing else.
 
-import pc from "picocolors";
 import { type CounterDesc, counterList, counterMeaning, readCounters } from "../hw/counters.js";
 import { HW_COUNTERS } from "../hw/mmu_stats.js";
 import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
@@ -15,7 +14,7 @@ import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
-import { type Out, bold, dim, n, table } from "./format.js";
+import { type Out, bold, dim, fitText, green, n, red, table, textWidth } from "./format.js";
 import { phaseSection } from "./report_phases.js";
 
 const MiB = 2 ** 20;
@@ -34,6 +33,8 @@ function pct(part: number, whole: number): string {
   if (part !== 0 && p < 0.05) return "<0.1%";
   return `${p >= 10 || p === 0 ? p.toFixed(0) : p.toFixed(1)}%`;
 }
+
+const pswpinOf = (v: Record<string, number>) => v.pswpin ?? 0;
 
 function plural(v: number, one: string, many = `${one}s`): string {
   return `${n(v)} ${v === 1 ? one : many}`;
@@ -231,6 +232,12 @@ export function summary(r: Report, scenario?: Scenario): string {
       ? "Under shadow paging each first touch exits: KVM walked the guest's tables in software and"
       : `Under shadow paging every guest page fault exits: KVM walked the guest's tables in software, reflected ${plural(pfGuest, "fault")} that were the guest's own (pf_guest),`;
     touch += ` ${how} built shadow entries on ${n(pfFixed)} (pf_fixed)${emulated > 0 ? ` and emulated ${plural(emulated, "write")} to write-protected guest page tables (pf_emulate; mmu_pte_write ${n(stat("mmu_pte_write"))})` : ""}; ${plural(stat("exits"), "exit")} in all, and the host faulted in QEMU's pages ${hostFaults}.`;
+  } else if (pfTaken > 0 && majFlt > 0) {
+    // issue 17: first touches apart from re-faults. do_swap_page() counts a swap-cache hit as a minor fault.
+    const cacheHits = v.swap_cache_hit ?? 0;
+    const wpReuse = v.wp_page_reuse ?? 0;
+    const retries = stat("mmu_fault_retries");
+    touch += ` KVM handled ${plural(pfTaken, "fault")} (pf_taken), each after ${violation}: ${plural(minFlt - cacheHits - wpReuse, "first touch", "first touches")} of a ${unit} (a new host page, or the zero page for a read), ${plural(majFlt, "re-fault")} of pages reclaimed earlier and read back from swap (pswpin ${n(pswpinOf(v))}; workingset_refault_anon ${n(v.workingset_refault_anon ?? 0)}), ${plural(cacheHits, "re-fault")} that found the page still in the swap cache (swap_cache_hit, memvirt's count), ${plural(wpReuse, "write")} to a page swapped in read-only, made writable in place (wp_page_reuse, memvirt's)${retries > 0 ? `, and ${plural(retries, "retry", "retries")} (mmu_fault_retries)` : ""}; ${n(pfFixed)} installed an entry (pf_fixed), and the host faulted in QEMU's pages ${hostFaults}.`;
   } else if (pfTaken > 0) {
     touch += ` Each first touch of a ${unit} took ${violation} and a host fault: KVM handled ${plural(pfTaken, "fault")} and fixed ${n(pfFixed)} (pf_fixed), and the host faulted in QEMU's pages ${hostFaults}.`;
   } else {
@@ -257,7 +264,12 @@ export function summary(r: Report, scenario?: Scenario): string {
       `KVM mapped guest RAM with ${leaves.join(" and ")}, so a TLB miss (${pct(misses, lookups)} of translations) cost ${perWalk} table reads on average.`,
     );
   } else if (walks > 0) {
-    s.push(`${pct(misses, lookups)} of translations missed the TLB; a walk cost ${perWalk} table reads on average.`);
+    // A cold 2D walk reads n*m + n + m entries (24 for 4 + 4 levels), 25 references with the data.
+    const cold =
+      mmus.length === 1 && mmus[0] !== "shadow"
+        ? "; a cold 4-level walk under EPT/NPT would read 24, 25 references with the data (translate --cold shows them)"
+        : "";
+    s.push(`${pct(misses, lookups)} of translations missed the TLB; a walk cost ${perWalk} table reads on average${cold}.`);
   }
 
   // Pressure, reclaim, notifier, swap.
@@ -272,7 +284,7 @@ export function summary(r: Report, scenario?: Scenario): string {
     p += ".";
     if (pswpout > 0) {
       p += ` ${plural(pswpout, "page")} went to swap (pswpout) and ${n(pswpin)} came back (pswpin) when ${guest} touched them again;`;
-      p += ` KVM dropped its entry for each reclaimed page through the mmu_notifier (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")})`;
+      p += ` the mmu_notifier told KVM of ${plural(stat("mmu_notifier_invalidations"), "invalidation")} (mmu_notifier_invalidations), in which it zapped ${plural(stat("mmu_notifier_zapped"), "entry", "entries")} (mmu_notifier_zapped) and asked for ${plural(stat("remote_tlb_flush_requests"), "remote TLB flush", "remote TLB flushes")} (remote_tlb_flush_requests)`;
       const retries = stat("mmu_fault_retries");
       if (retries > 0)
         p += `, and ${plural(retries, "fault")} retried because an invalidation ran while ${retries === 1 ? "it was" : "they were"} in flight`;
@@ -391,18 +403,18 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   const c = r.check;
   if (c.dataErrors === 0 && c.invariantViolations === 0) {
     const ok = "OK: every value read back as written; no stale mapping";
-    lines.push(out.isTTY ? pc.green(ok) : ok);
+    lines.push(green(out, ok));
   } else {
     const bad = `FAILED: ${plural(c.dataErrors, "data error")}, ${plural(c.invariantViolations, "invariant violation")}`;
-    lines.push(out.isTTY ? pc.red(bad) : bad);
+    lines.push(red(out, bad));
     const shown = c.messages.slice(0, 20);
     for (const m of shown) lines.push(`  ${m}`);
     if (c.messages.length > shown.length) lines.push(dim(out, `  (${n(c.messages.length - shown.length)} more in --json)`));
   }
 
   lines.push(section(out, "summary"));
-  lines.push(wrap(summary(r, scenario)));
-  return `${lines.join("\n")}\n`;
+  lines.push(wrap(summary(r, scenario), textWidth(out)));
+  return `${fitText(out, lines.join("\n"))}\n`;
 }
 
 /** host.ksm: the /sys/kernel/mm/ksm counters and the memory they save (pages_sharing + ksm_zero_pages pages). */

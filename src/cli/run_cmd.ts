@@ -4,7 +4,7 @@
 // prepared before the run, committed together after it, none on failure).
 
 import { Command } from "@commander-js/extra-typings";
-import { EventBus, type SimEvent } from "../hw/events.js";
+import { EventBus } from "../hw/events.js";
 import type { MmuCore } from "../hw/mmu_core.js";
 import { Engine, RunError } from "../sim/engine.js";
 import { VmFailure } from "../kvm/kvm.js";
@@ -22,6 +22,10 @@ import { runCompare } from "./compare.js";
 import { type CheckedLoad, loadChecked, readInputText } from "./preflight.js";
 import { reportCsv } from "./report_csv.js";
 import { formatReport } from "./report_text.js";
+import { formatExitStat } from "./kvm_stat.js";
+import { formatStats } from "./stats_flat.js";
+import { eventFilterOptions, eventWriter } from "./events_opts.js";
+import { startProgress } from "./progress.js";
 
 export { EXIT_RUN_FAILED };
 
@@ -49,30 +53,6 @@ function readScenario(file: string | undefined, o: CheckedLoad = {}): { scenario
 
 export { readScenario };
 
-/** A `\r` progress line on stderr, at most ten updates a second. */
-function progressLine(out: Out): { update(done: number, total: number): void; clear(): void } {
-  let last = 0;
-  let shown = false;
-  return {
-    update(done, total) {
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      shown = true;
-      // A trace's length is not known until its end: then only the count moves.
-      if (done > total) out.error(`\rmemvirt: running... ${done.toLocaleString("en-US")} accesses`);
-      else {
-        const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
-        out.error(`\rmemvirt: running... ${pct}% (${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} accesses)`);
-      }
-    },
-    clear() {
-      if (shown) out.error("\r\u001b[K");
-      shown = false;
-    },
-  };
-}
-
 export interface RunCommandOptions {
   compare?: string;
   csv?: string;
@@ -83,6 +63,14 @@ export interface RunCommandOptions {
   force?: boolean;
   check?: string;
   mmuCore?: string;
+  // issue 17: flat counters, the perf-kvm-stat-shaped exit table
+  stats?: string;
+  kvmStat?: boolean;
+  eventsKinds?: string;
+  eventsRange?: string;
+  eventsPage?: string;
+  eventsFirst?: string;
+  eventsFormat?: string;
 }
 
 /** --mmu-core: which MMU implementation the machine runs on (undefined: the default, the wasm core). */
@@ -134,6 +122,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     ["--json", o.json],
     ["--events", o.events],
     ["--csv", o.csv],
+    ["--stats", o.stats],
   ]);
   for (const { option, path } of wanted) {
     // `memvirt run --json s.yaml` reads as --json's file with no scenario: do not overwrite s.yaml with the built-in run.
@@ -144,6 +133,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
     }
   }
 
+  const eventFilter = eventFilterOptions(o, o.events);
   let loaded: { scenario: Scenario; name: string };
   try {
     loaded = readScenario(file, { force: o.force === true });
@@ -156,15 +146,15 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
   }
   const { scenario, name } = loaded;
   const outputs = prepareOutputs(wanted, scenarioInputs(file, scenario), out);
-  const stderrTTY = (out as { errIsTTY?: boolean }).errIsTTY ?? (out.isTTY && process.stderr.isTTY === true);
-  const progress = stderrTTY ? progressLine(out) : null;
+  const progress = await startProgress(out, "run", "accesses");
+  progress.phase(`running ${name}`);
   try {
     const json = outputs.get("--json");
     const events = outputs.get("--events");
     const csv = outputs.get("--csv");
     const bus = new EventBus<EventMap>();
     // Listen before the machine exists, so the stream includes what happens while it is built.
-    if (events) bus.listen((e: SimEvent) => events.write(`${JSON.stringify(e)}\n`));
+    if (events) bus.listen(eventWriter(o, eventFilter, (s) => events.write(s)));
     let report: Report;
     try {
       const mmuCore = parseMmuCore(o.mmuCore);
@@ -175,7 +165,7 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
           ...(seed !== undefined ? { seed } : {}),
           ...(sampleEvery !== undefined ? { sampleEvery } : {}),
           ...(o.check === "full" ? { checks: "full" as const } : {}),
-          ...(progress ? { onProgress: (d: number, t: number) => progress.update(d, t) } : {}),
+          onProgress: (d: number, t: number) => progress.update(d, t),
           openFile: (path: string) => new FileSource(path),
         },
         machine,
@@ -188,15 +178,16 @@ export async function runScenario(out: Out, file: string | undefined, o: RunComm
       }
       throw e;
     } finally {
-      progress?.clear();
+      progress.stop();
     }
     report.scenario = name;
 
     if (json) json.write(`${JSON.stringify(report, null, 2)}\n`);
     if (csv) csv.write(reportCsv([{ label: "", report }]));
+    outputs.get("--stats")?.write(formatStats(report));
     await outputs.commitAll();
     // Standard output carries an output given `-`, and nothing else.
-    if (!outputs.toStdout) out.write(formatReport(out, report, scenario));
+    if (!outputs.toStdout) out.write(o.kvmStat ? report.vms.map(formatExitStat).join("\n") : formatReport(out, report, scenario));
     return checkOutcome(out, report);
   } finally {
     outputs.discardAll();
@@ -216,6 +207,22 @@ export function runCommand(out: Out) {
       "--compare <key=values>",
       "run the scenario once per value of a key (mmu, backing, prealloc, vcpus, host.ram, host.swap, host.thp, or any path like vms[0].ram) on the same seed, and print one table",
     )
+    .option(
+      "--stats <file>",
+      "write every counter as `name value # description`, one per line (like /proc/vmstat, gem5's stats.txt); - for standard output",
+    )
+    .option(
+      "--kvm-stat",
+      "print the exits by reason as `perf kvm stat report` does (Samples, Time%, Min/Max/Avg, in cycles of the cost model) instead of the text report",
+    )
+    .option("--events-kinds <kinds>", "with --events: only these kinds, comma-separated; kvm.* takes a layer (host.fault,kvm.*)")
+    .option("--events-range <lo-hi>", "with --events: only events with an address (gpa, gva, hva, range start) in [lo, hi), hex or decimal")
+    .option(
+      "--events-page <space:addr>",
+      "with --events: one page's life, gpa:ADDR or hva:ADDR (its gfn, hva, frame and swap slot, followed as they change)",
+    )
+    .option("--events-first <n>", "with --events: only the first n events kept")
+    .option("--events-format <format>", "with --events: jsonl (default; numbers numeric) or text (a line per event, addresses in hex)")
     .option("--seed <n>", "override the scenario's seed")
     .option("--sample <n>", "sample the time series every n accesses (0: no series; default: about 100 points)")
     .option("--force", "run even when the planned work is beyond the bounds (accesses, VMs, memory; see README)")

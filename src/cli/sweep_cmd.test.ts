@@ -34,7 +34,7 @@ describe("memvirt sweep", () => {
     expect(all.code).toBe(0);
     const rows = parse(all.stdout, { columns: true }) as Record<string, string>[];
     expect(rows).toHaveLength(8);
-    expect(rows.map((r) => `${r.mmu} ${r["host.ram"]} ${r.seed}`)).toEqual([
+    expect(rows.map((r) => `${r["grid.mmu"]} ${r["grid.host.ram"]} ${r["grid.seed"]}`)).toEqual([
       "ept 64MiB 1",
       "ept 64MiB 2",
       "ept 256MiB 1",
@@ -45,6 +45,10 @@ describe("memvirt sweep", () => {
       "npt 256MiB 2",
     ]);
     expect(rows.every((r) => r.dataErrors === "0")).toBe(true);
+    // No column twice: the grid's are prefixed, the report's follow.
+    const head = all.stdout.split("\n")[0]!.split(",");
+    expect(new Set(head).size).toBe(head.length);
+    expect(head.slice(0, 6)).toEqual(["index", "grid.mmu", "grid.host.ram", "grid.seed", "error", "label"]);
     // Less host RAM: swapping.
     expect(Number(rows[0]!["host.pswpout"])).toBeGreaterThan(0);
     expect(Number(rows[2]!["host.pswpout"])).toBe(0);

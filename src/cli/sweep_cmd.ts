@@ -23,6 +23,7 @@ import { PER_VM_KEYS } from "./compare.js";
 import { UsageError } from "./errors.js";
 import { loadChecked, readInputText } from "./preflight.js";
 import type { Out } from "./format.js";
+import { startProgress } from "./progress.js";
 import { pause } from "./interrupt.js";
 import { STDOUT, prepareOutputs } from "./output.js";
 import { RunExit, scenarioInputs } from "./run_cmd.js";
@@ -155,7 +156,8 @@ export function shardOf(spec: string | undefined, tasks: SweepTask[]): SweepTask
 }
 
 export function sweepCsv(plan: SweepPlan, results: SweepResult[]): string {
-  const head = ["index", ...plan.keys, "seed", "error", ...csvColumns()];
+  // The grid's own columns are prefixed: the report's columns that follow have mmu, seed... too.
+  const head = ["index", ...plan.keys.map((k) => `grid.${k}`), "grid.seed", "error", ...csvColumns()];
   const rows: (string | number)[][] = [];
   for (const r of [...results].sort((a, b) => a.index - b.index)) {
     const t = plan.tasks[r.index]!;
@@ -221,17 +223,10 @@ export function sweepCommand(out: Out) {
       const outputs = prepareOutputs([{ option: "-o/--output", path: o.output ?? STDOUT }], [file, ...inputs], out);
       let results: SweepResult[];
       try {
-        // cli-progress loads only for a terminal (start-up of every other command).
-        const cliProgress = process.stderr.isTTY ? (await import("cli-progress")).default : null;
-        const bar = cliProgress
-          ? new cliProgress.SingleBar(
-              { format: "sweep [{bar}] {value}/{total} runs, eta {eta}s", stream: process.stderr },
-              cliProgress.Presets.shades_classic,
-            )
-          : null;
-        bar?.start(tasks.length, 0);
-        results = await runTasks(tasks, workers, () => bar?.increment());
-        bar?.stop();
+        const progress = await startProgress(out, "sweep", "runs");
+        progress.phase(`${tasks.length} runs on ${Math.min(workers, tasks.length)} threads`, tasks.length);
+        let done = 0;
+        results = await runTasks(tasks, workers, () => progress.update(++done, tasks.length)).finally(() => progress.stop());
         outputs.get("-o/--output")!.write(sweepCsv(plan, results));
         await outputs.commitAll();
       } finally {

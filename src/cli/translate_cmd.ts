@@ -12,7 +12,7 @@ import {
   runTranslate,
 } from "../sim/translate.js";
 import { UsageError } from "./errors.js";
-import { type Out, bold, colorKind, dim, table } from "./format.js";
+import { type Out, bold, colorKind, dim, fitText, table } from "./format.js";
 
 const PAGE_NAMES: Record<PageSizeName, string> = { "4k": "4 KiB", "2m": "2 MiB", "1g": "1 GiB" };
 
@@ -85,7 +85,7 @@ export function translateCommand(out: Out): Command {
         eptAd: o.eptAd,
       };
       const report = runTranslate(opts);
-      out.write(o.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : formatTranslate(out, report));
+      out.write(o.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : fitText(out, formatTranslate(out, report)));
     });
 }
 

@@ -147,6 +147,7 @@ function doWpPage(k: HostKernel, mm: Mm, addr: number, pt: number, idx: number, 
     // wp_can_reuse_anon_folio(): drop the swap copy, then wp_page_reuse().
     if ((k.meta.flags[pfn]! & PG_swapcache) !== 0) folioFreeSwap(k, pfn);
     k.setEntry(mm, pt, idx, 1, pa, (lo | PTE_RW | PTE_D | PTE_A) >>> 0, hi);
+    k.stat.wp_page_reuse++;
     if (k.bus.on) k.bus.emit("host.wp_reuse", { mm: mm.id, hva: pa, pfn });
     return 0;
   }
@@ -190,6 +191,7 @@ function doSwapPage(k: HostKernel, mm: Mm, addr: number, write: boolean, pt: num
   let ret = 0;
   let pfn = swap.cache[slot]!; // swap_cache_get_folio()
   if (pfn !== 0) {
+    k.stat.swap_cache_hit++;
     if ((m.flags[pfn]! & PG_readahead) !== 0) {
       m.flags[pfn] = m.flags[pfn]! & ~PG_readahead;
       k.stat.swap_ra_hit++;

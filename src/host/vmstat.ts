@@ -37,6 +37,19 @@ export const HOST_VM_EVENT_STATS = {
   workingset_restore_anon: { kind: "cumulative", unit: "pages", description: "Refaulted pages that were active before eviction." },
   swap_ra: { kind: "cumulative", unit: "pages", description: "Pages read by swap readahead beyond the faulting one." },
   swap_ra_hit: { kind: "cumulative", unit: "pages", description: "Readahead pages later used by a fault." },
+  // issue 17: what the summary's swap-in sentence counts
+  swap_cache_hit: {
+    kind: "cumulative",
+    unit: "pages",
+    description: "Swap-ins that found the page still in the swap cache (do_swap_page() without I/O: a minor fault).",
+    kernel: false,
+  },
+  wp_page_reuse: {
+    kind: "cumulative",
+    unit: "events",
+    description: "Write faults on a read-only PTE of an exclusive anon page, made writable in place (do_wp_page() -> wp_page_reuse()).",
+    kernel: false,
+  },
   thp_fault_alloc: { kind: "cumulative", unit: "events", description: "Faults that mapped a newly allocated 2 MiB THP." },
   thp_fault_fallback: { kind: "cumulative", unit: "events", description: "Faults that wanted a THP but fell back to 4 KiB pages." },
   thp_split_pmd: { kind: "cumulative", unit: "events", description: "Huge PMDs split into 512 PTEs." },

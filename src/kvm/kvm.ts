@@ -418,6 +418,8 @@ class KvmMmuNotifier implements MmuNotifier {
     });
     // No overlapping slot: nothing happens (and end finds none either).
     if (!begun) return;
+    kvm.stats.mmu_notifier_invalidations++;
+    kvm.stats.mmu_notifier_zapped += zapped;
     if (kvm.bus.on) kvm.bus.emit("kvm.notifier_zap", { vm: kvm.name, start: range.start, end: range.end, zapped });
     if (zapped > 0) kvm.flushRemoteTlbs();
   }

@@ -17,6 +17,19 @@ export const VM_STATS = {
     description: "kvm_flush_remote_tlbs() calls: every time KVM decided all vCPUs' TLBs must be flushed",
   },
   mmu_shadow_zapped: { kind: "cumulative", unit: "events", description: "shadow pages prepared for zapping (shadow MMU only)" },
+  // issue 17: the notifier side of reclaim, counted apart from the TLB flushes it causes
+  mmu_notifier_invalidations: {
+    kind: "cumulative",
+    unit: "events",
+    description: "mmu_notifier invalidate_range_start() calls that overlapped a memslot (kvm_mmu_notifier_invalidate_range_start())",
+    kernel: false,
+  },
+  mmu_notifier_zapped: {
+    kind: "cumulative",
+    unit: "entries",
+    description: "leaf sptes those invalidations zapped (kvm_unmap_gfn_range(); the tables stay)",
+    kernel: false,
+  },
   mmu_pte_write: {
     kind: "cumulative",
     unit: "events",

@@ -1,19 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Number and address formatting for the page (the model never formats output).
 
-export function hexAddr(v: number | string | undefined): string {
-  if (typeof v === "string") return v;
-  if (v === undefined || !Number.isFinite(v)) return "?";
-  return `0x${v.toString(16)}`;
-}
+export { hexAddr, int } from "../sim/text_format.js";
 
 /** A 64-bit table entry from its (lo, hi) words, as 16 hex digits. */
 export function entryHex(lo: number, hi: number): string {
   return `0x${(hi >>> 0).toString(16).padStart(8, "0")}${(lo >>> 0).toString(16).padStart(8, "0")}`;
-}
-
-export function int(v: number): string {
-  return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toLocaleString("en-US", { maximumFractionDigits: 2 });
 }
 
 export function bytes(v: number): string {
