@@ -16,6 +16,7 @@ import { CostTable } from "../components/cost.js";
 import { CountersTables } from "../components/counters.js";
 import { ScenarioEditor } from "../components/editor.js";
 import { EXAMPLES } from "../examples.js";
+import { bundledFiles } from "../example_files.js";
 import { bytes, int } from "../format.js";
 import { SimClient } from "../sim_client.js";
 import { packText, unpackText } from "../url_state.js";
@@ -74,7 +75,20 @@ export function RunView({ initial, setParams }: ViewProps) {
 
   // Validate as you type (the worker validates again before it runs).
   useEffect(() => {
-    const t = setTimeout(() => setIssues(validate(text, fileName)), 150);
+    const t = setTimeout(() => {
+      const found = validate(text, fileName);
+      setIssues(found);
+      // Results of an earlier text must not stand beside a scenario that no longer validates.
+      if (found.length > 0 && (reports !== null || clients.current.length > 0)) {
+        for (const c of clients.current) c.cancel();
+        clients.current = [];
+        setReports(null);
+        setStatus("invalid");
+        setMessage(
+          "The scenario was edited and no longer validates: the earlier results were cleared. Fix the problems listed above the editor and run again.",
+        );
+      }
+    }, 150);
     return () => clearTimeout(t);
   }, [text, fileName]);
 
@@ -133,38 +147,50 @@ export function RunView({ initial, setParams }: ViewProps) {
     setProgress(variants.map(() => ({ done: 0, total: 1 })));
     started.current = performance.now();
     const got: (Report | null)[] = variants.map(() => null);
-    variants.forEach((v, i) => {
-      const c = clients.current[i]!;
-      c.send(
-        {
-          type: "run",
-          text,
-          fileName,
-          ...(sv !== undefined ? { seed: sv } : {}),
-          ...(v.overrides ? { overrides: v.overrides } : {}),
-          files,
-        },
-        (r) => {
-          if (r.type === "progress") setProgress((old) => old.map((p, k) => (k === i ? { done: r.done, total: r.total } : p)));
-          else if (r.type === "report") {
-            got[i] = r.report;
-            if (got.every((x) => x !== null)) {
-              setReports(got as Report[]);
-              setStatus("done");
-              setElapsed(performance.now() - started.current);
+    const mine = clients.current;
+    // The bundled examples' trace files come with the page; files the user attached take precedence.
+    bundledFiles(text).then(
+      (bundled) => {
+        if (clients.current === mine) sendAll({ ...bundled, ...files });
+      },
+      (e: Error) => {
+        setStatus("error");
+        setMessage(e.message);
+      },
+    );
+    const sendAll = (files: Record<string, Uint8Array>) =>
+      variants.forEach((v, i) => {
+        const c = clients.current[i]!;
+        c.send(
+          {
+            type: "run",
+            text,
+            fileName,
+            ...(sv !== undefined ? { seed: sv } : {}),
+            ...(v.overrides ? { overrides: v.overrides } : {}),
+            files,
+          },
+          (r) => {
+            if (r.type === "progress") setProgress((old) => old.map((p, k) => (k === i ? { done: r.done, total: r.total } : p)));
+            else if (r.type === "report") {
+              got[i] = r.report;
+              if (got.every((x) => x !== null)) {
+                setReports(got as Report[]);
+                setStatus("done");
+                setElapsed(performance.now() - started.current);
+              }
+            } else if (r.type === "scenario-error") {
+              setIssues(r.issues);
+              setStatus("invalid");
+              setMessage("The scenario does not validate; nothing ran.");
+            } else if (r.type === "error") {
+              for (const o of clients.current) o.cancel();
+              setStatus("error");
+              setMessage(r.message);
             }
-          } else if (r.type === "scenario-error") {
-            setIssues(r.issues);
-            setStatus("invalid");
-            setMessage("The scenario does not validate; nothing ran.");
-          } else if (r.type === "error") {
-            for (const o of clients.current) o.cancel();
-            setStatus("error");
-            setMessage(r.message);
-          }
-        },
-      );
-    });
+          },
+        );
+      });
   };
 
   const cancel = () => {
