@@ -184,6 +184,9 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(-1, p - 1));
     else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
     else if (e.key === "n" || e.key === "N") jumpChapter(1);
+    else if (e.key === "b" || e.key === "B") jumpChapter(-1);
+    else if (e.key === "Home") setPos(-1);
+    else if (e.key === "End") setPos(last);
     else return;
     e.preventDefault();
   };
@@ -279,7 +282,12 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           </select>
         </label>
       </fieldset>
-      <div style={{ fontSize: "13px", color: "var(--muted)", marginBottom: "6px" }} aria-live="polite">
+      <div
+        class="story-status"
+        data-testid="story-status"
+        data-state={st.error ? "error" : st.done ? "done" : "running"}
+        aria-live="polite"
+      >
         {st.error ? (
           <span class="fail">{st.error}</span>
         ) : st.done ? (
