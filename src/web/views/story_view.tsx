@@ -11,6 +11,7 @@ import type { SimEvent } from "../../hw/events.js";
 import { DEFAULT_SCENARIO_YAML } from "../../sim/scenario_load.js";
 import { EXAMPLES } from "../examples.js";
 import type { ViewProps } from "../app.js";
+import { useViewKeys } from "../keys.js";
 import { int, pct } from "../format.js";
 import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf, tablePath } from "../narration.js";
 import type { StoryItem, StoryRequest, TreeSummary } from "../protocol.js";
@@ -116,7 +117,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     setSt(acc.current);
     setPos(-1);
     setPlaying(false);
-    setParams({ ...(source !== "built-in" ? { sc: source } : {}), ...(mmu ? { mmu } : {}) });
+
     const overrides = mmu ? { overrides: { "vms[0].mmu": mmu } } : {};
     const c = client.current;
     bundledFiles(text).then(
@@ -160,6 +161,22 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const items = st.items;
   const last = items.length - 1;
 
+  // The story position in the link: restored once the run has reached it (the same run gives the same items).
+  const wantPos = useRef(Number.parseInt(initial.pos ?? "-1", 10));
+  useEffect(() => {
+    if (wantPos.current >= 0 && items.length > wantPos.current) {
+      setPos(wantPos.current);
+      wantPos.current = -1;
+    }
+  }, [items.length]);
+  useEffect(() => {
+    setParams({
+      ...(source !== "built-in" ? { sc: source } : {}),
+      ...(mmu ? { mmu } : {}),
+      ...(pos >= 0 && wantPos.current < 0 ? { pos: String(pos) } : wantPos.current >= 0 ? { pos: String(wantPos.current) } : {}),
+    });
+  }, [pos, source, mmu]);
+
   // Playing: one item per tick; gaps and chapter headings pass quickly.
   useEffect(() => {
     if (!playing || !active) return;
@@ -177,9 +194,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const current = pos >= 0 ? items[pos] : undefined;
   const chapterIdx = st.chapters.filter((c) => c <= pos).length - 1;
 
-  const onKey = (e: KeyboardEvent) => {
-    const tag = (e.target as HTMLElement).tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+  useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(last, p + 1));
     else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(-1, p - 1));
     else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
@@ -187,9 +202,9 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     else if (e.key === "b" || e.key === "B") jumpChapter(-1);
     else if (e.key === "Home") setPos(-1);
     else if (e.key === "End") setPos(last);
-    else return;
-    e.preventDefault();
-  };
+    else return false;
+    return true;
+  });
 
   const jumpChapter = (dir: 1 | -1) => {
     const cs = st.chapters;
@@ -198,8 +213,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   };
 
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: the view's keyboard shortcuts (arrows, P, N) are listed in its help line
-    <div onKeyDown={onKey}>
+    <div>
       <h2>Story: {source === "built-in" ? "a guest bigger than its host, into swap and back" : source}</h2>
       <p class="lead">
         A real run in the worker: every event is counted, and windows of consecutive events are kept around everything new. Keys: arrows

@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { fromCanonical, hex, toCanonical } from "../../hw/addr.js";
 import { coldWalkReads, DEFAULT_TRANSLATE, type PageSizeName, type TranslateOptions, type TranslateReport } from "../../sim/translate.js";
 import type { ViewProps } from "../app.js";
+import { useViewKeys } from "../keys.js";
 import { twentyFive } from "../narration.js";
 import type { TranslateResult } from "../protocol.js";
 import { SimClient } from "../sim_client.js";
@@ -89,6 +90,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
   const [speed, setSpeed] = useState(2);
   const client = useRef<SimClient | null>(null);
   const parsed = parseGva(s.gva, s.levels);
+  const initialStep = useRef(Math.max(0, Number.parseInt(initial.step ?? "0", 10) || 0));
 
   useEffect(() => {
     setParams({
@@ -113,7 +115,9 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
     const id = c.send({ type: "translate", opts: optionsOf(s, parsed.gva), shadow: s.mode === "shadow" }, (r) => {
       if (r.type === "translate") {
         setResult(r.result);
-        setPos(0);
+        // A link's walk step applies to the first walk shown; later walks start empty.
+        setPos(Math.min(r.result.walk.steps.length, initialStep.current));
+        initialStep.current = 0;
         setPlaying(false);
       } else if (r.type === "error") {
         setError(r.message);
@@ -122,6 +126,20 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
       c.done(id);
     });
   }, [s.mode, s.levels, s.guestPage, s.hostPage, s.gva, s.access, s.caches]);
+
+  // The walk step in the link too (replacing the entry: stepping is not navigation).
+  useEffect(() => {
+    setParams({
+      mode: s.mode,
+      levels: String(s.levels),
+      gp: s.guestPage,
+      hp: s.hostPage,
+      gva: s.gva,
+      access: s.access,
+      caches: s.caches ? "on" : "",
+      step: pos > 0 ? String(pos) : "",
+    });
+  }, [pos, s]);
 
   const walk = result?.walk ?? null;
   const total = walk?.steps.length ?? 0;
@@ -136,23 +154,20 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
     return () => clearTimeout(t);
   }, [playing, pos, total, speed, active]);
 
-  const onKey = (e: KeyboardEvent) => {
-    const tag = (e.target as HTMLElement).tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+  useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(total, p + 1));
     else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(0, p - 1));
     else if (e.key === "Home") setPos(0);
     else if (e.key === "End") setPos(total);
     else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
-    else return;
-    e.preventDefault();
-  };
+    else return false;
+    return true;
+  });
 
   const set = <K extends keyof Settings>(k: K, v: Settings[K]) => setS((old) => ({ ...old, [k]: v }));
 
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: the view's keyboard shortcuts (arrows, Home/End, P) are listed in its help line
-    <div onKeyDown={onKey}>
+    <div>
       <h2>Translate: one guest access, every memory reference</h2>
       <p class="lead">
         Under nested paging every guest-physical address the walk meets (each guest table, then the data) is translated through the EPT/NPT
