@@ -88,6 +88,24 @@ describe.skipIf(!haveChromium)("navigation, keys, theme, phone width", () => {
     expect(await selected()).toBe("tab-run");
   }, 150_000);
 
+  test("the story plays at the speed it says: 100 items/s for 2 s is about 200 items", async () => {
+    const { page, server } = h;
+    await page.goto(`${server.url}#story&sc=${encodeURIComponent("examples/fault-in.yaml")}`);
+    await page.reload();
+    await page.waitForSelector("[data-testid=story-status][data-state=done]", { timeout: 60_000 });
+    await page.selectOption("[data-testid=story-speed]", "100");
+    await page.mouse.click(5, 790);
+    const t0 = Date.now();
+    await page.keyboard.press("p");
+    await page.waitForTimeout(2000);
+    await page.keyboard.press("p");
+    const secs = (Date.now() - t0) / 1000;
+    await page.waitForTimeout(100);
+    const pos = Number(/pos=(\d+)/.exec(await page.evaluate(() => location.hash))?.[1] ?? -1);
+    expect(pos / secs).toBeGreaterThan(80);
+    expect(pos / secs).toBeLessThan(110);
+  }, 90_000);
+
   test("dark theme from prefers-color-scheme and from the toggle; no sideways scroll at 390 px", async () => {
     const { page, server } = h;
     await page.emulateMedia({ colorScheme: "dark" });

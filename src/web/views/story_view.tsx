@@ -177,18 +177,31 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     });
   }, [pos, source, mmu]);
 
-  // Playing: one item per tick; gaps and chapter headings pass quickly.
+  // Playing at the chosen rate, measured on the clock: at high speeds a tick advances several
+  // items, so 400/s is 400 items a second however slowly the browser renders one.
+  const lastRef = useRef(last);
+  lastRef.current = last;
   useEffect(() => {
     if (!playing || !active) return;
-    if (pos >= last) {
-      if (st.done) setPlaying(false);
-      return;
-    }
-    const next = items[pos + 1];
-    const delay = next && next.t !== "ev" ? Math.min(300, 1000 / speed) : 1000 / speed;
-    const t = setTimeout(() => setPos((p) => Math.min(last, p + 1)), delay);
-    return () => clearTimeout(t);
-  }, [playing, pos, last, speed, active, st.done]);
+    let before = performance.now();
+    let carry = 0;
+    const id = setInterval(
+      () => {
+        const now = performance.now();
+        carry += ((now - before) * speed) / 1000;
+        before = now;
+        const k = Math.floor(carry);
+        if (k <= 0) return;
+        carry -= k;
+        setPos((p) => Math.min(lastRef.current, p + k));
+      },
+      Math.max(16, 1000 / speed),
+    );
+    return () => clearInterval(id);
+  }, [playing, speed, active]);
+  useEffect(() => {
+    if (playing && pos >= last && st.done) setPlaying(false);
+  }, [playing, pos, last, st.done]);
 
   const now = useMemo(() => stateAt(items, st.chapters, Math.max(0, pos)), [items, st.chapters.length, pos]);
   const current = pos >= 0 ? items[pos] : undefined;
@@ -217,7 +230,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
       <h2>Story: {source === "built-in" ? "a guest bigger than its host, into swap and back" : source}</h2>
       <p class="lead">
         A real run in the worker: every event is counted, and windows of consecutive events are kept around everything new. Keys: arrows
-        step, P play/pause, N next chapter.
+        step, P play/pause, N/B next/previous chapter, ? all keys.
       </p>
       <div class="controls">
         <label>
