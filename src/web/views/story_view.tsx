@@ -188,7 +188,8 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     const id = setInterval(
       () => {
         const now = performance.now();
-        carry += ((now - before) * speed) / 1000;
+        // After a stall (a slow render, a hidden tab) catch up by at most a quarter second's worth.
+        carry = Math.min(carry + ((now - before) * speed) / 1000, 1 + speed / 4);
         before = now;
         const k = Math.floor(carry);
         if (k <= 0) return;
