@@ -29,8 +29,9 @@ import {
   scenarioText,
 } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
+import { compareOverrides, PER_VM_KEYS } from "../sim/compare_keys.js";
 
-export const PER_VM_KEYS = new Set(["mmu", "backing", "prealloc", "vcpus", "ram", "guest.levels", "tlb"]);
+export { PER_VM_KEYS };
 
 export interface CompareSpec {
   key: string;
@@ -47,15 +48,7 @@ export function parseCompare(text: string): CompareSpec {
   return { key: m[1]!.trim(), values: values.map((v) => parseYaml(v) as unknown) };
 }
 
-/** The overrides one variant applies to the scenario text. */
-function overridesFor(key: string, value: unknown, vmCount: number): Record<string, unknown> {
-  if (PER_VM_KEYS.has(key)) {
-    const o: Record<string, unknown> = {};
-    for (let i = 0; i < vmCount; i++) o[`vms[${i}].${key}`] = value;
-    return o;
-  }
-  return { [key]: value };
-}
+const overridesFor = compareOverrides;
 
 interface Variant {
   label: string;

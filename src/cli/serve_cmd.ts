@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // `memvirt serve [--port n]`: serves the built web visualizer (dist/web, made by `npm run
 // build`) on 127.0.0.1 with node:http, and prints the address. The page needs nothing from
-// the server but its files: the simulation runs in the browser, in a Web Worker.
+// the server but its files: the simulation runs in the browser, in a Web Worker. Text assets go
+// brotli- or gzip-compressed by Accept-Encoding; Vite's hashed assets are cached as immutable,
+// everything else (index.html) is revalidated.
 
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { brotliCompressSync, gzipSync, constants as zlibConstants } from "node:zlib";
 import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
@@ -30,6 +33,49 @@ const TYPES: Record<string, string> = {
   ".yaml": "text/yaml; charset=utf-8",
   ".gz": "application/gzip",
 };
+
+/** Types worth compressing (images and archives already are). */
+const COMPRESSIBLE = /^(text\/|application\/(json|javascript|wasm)|image\/svg)/;
+/** Smaller files go as they are: the headers would outweigh the saving. */
+const MIN_COMPRESS = 1024;
+
+/** Vite names built assets `name-<hash>.ext`: their content never changes under that name. */
+export function cacheControl(path: string): string {
+  return /\/assets\/[^/]+-[A-Za-z0-9_-]{8,}\.[a-z0-9.]+$/.test(path) ? "public, max-age=31536000, immutable" : "no-cache";
+}
+
+/** brotli if the client takes it, else gzip, else none (q=0 refuses). */
+export function pickEncoding(accept: string | undefined): "br" | "gzip" | null {
+  const ok = new Set<string>();
+  for (const part of (accept ?? "").split(",")) {
+    const [name, ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => /^\s*q=([0-9.]+)/.exec(p)?.[1]).find((v) => v !== undefined);
+    if (name && (q === undefined || Number(q) > 0)) ok.add(name.trim());
+  }
+  if (ok.has("br")) return "br";
+  if (ok.has("gzip") || ok.has("*")) return "gzip";
+  return null;
+}
+
+/** Compressed bodies, kept per file, encoding, size and mtime (a rebuild changes them). */
+const cache = new Map<string, Buffer>();
+
+function compressed(file: string, encoding: "br" | "gzip"): Buffer {
+  const st = statSync(file);
+  const key = `${encoding}\u0000${file}\u0000${st.size}\u0000${st.mtimeMs}`;
+  let body = cache.get(key);
+  if (body === undefined) {
+    const raw = readFileSync(file);
+    body =
+      encoding === "br"
+        ? brotliCompressSync(raw, {
+            params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 9, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+          })
+        : gzipSync(raw, { level: 9 });
+    cache.set(key, body);
+  }
+  return body;
+}
 
 /** Where the built page is: dist/web beside dist/cli when installed, or the repository's dist/web when run from src/cli. */
 export function defaultWebRoot(): string {
@@ -84,14 +130,29 @@ export async function startServer(root: string, port: number): Promise<ServeHand
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
-    res.writeHead(200, {
-      "content-type": TYPES[extname(file).toLowerCase()] ?? "application/octet-stream",
-      "content-length": size,
-      "cache-control": "no-cache",
+    const type = TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+    const headers: Record<string, string | number> = {
+      "content-type": type,
+      "cache-control": cacheControl(path),
       "x-content-type-options": "nosniff",
-    });
-    if (req.method === "HEAD") res.end();
-    else createReadStream(file).pipe(res);
+    };
+    const encoding = COMPRESSIBLE.test(type) && size >= MIN_COMPRESS ? pickEncoding(req.headers["accept-encoding"]) : null;
+    if (COMPRESSIBLE.test(type)) headers.vary = "accept-encoding";
+    if (encoding === null) {
+      res.writeHead(200, { ...headers, "content-length": size });
+      if (req.method === "HEAD") res.end();
+      else createReadStream(file).pipe(res);
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = compressed(file, encoding);
+    } catch {
+      res.writeHead(500, { "content-type": "text/plain" }).end("could not read the file\n");
+      return;
+    }
+    res.writeHead(200, { ...headers, "content-encoding": encoding, "content-length": body.length });
+    res.end(req.method === "HEAD" ? undefined : body);
   });
   await new Promise<void>((ok, fail) => {
     server.once("error", (e: NodeJS.ErrnoException) => {

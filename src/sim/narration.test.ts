@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "vitest";
 import type { SimEvent } from "../hw/events.js";
-import { CORRECTIONS, chapterTitle, narrate, tableIndices, tablePath } from "./narration.js";
+import { CORRECTIONS, chapterTitle, guestNeverHears, narrate, tableIndices, tablePath } from "./narration.js";
 
 const ev = (kind: string, fields: Record<string, number | string>): SimEvent => ({ kind, t: 0, ...fields });
 
@@ -27,7 +27,7 @@ describe("narration", () => {
   });
 
   test("the corrections attach where SEED-PATHS says", () => {
-    expect(narrate(ev("kvm.notifier_zap", { vm: "vm0", start: 0, end: 4096, zapped: 1 })).correction).toBe(CORRECTIONS.guestNeverHears);
+    expect(narrate(ev("kvm.notifier_zap", { vm: "vm0", start: 0, end: 4096, zapped: 1 })).correction).toBe(guestNeverHears("ept"));
     expect(narrate(ev("host.notifier.start", { mm: 1, start: 0, end: 4096, event: "clear" })).correction).toBe(CORRECTIONS.notifier);
     expect(narrate(ev("kvm.faultin", { vcpu: 0, gfn: 1, hva: 0, pfn: 2, writable: 1 })).correction).toBe(CORRECTIONS.noNotifierOnFaultIn);
     expect(narrate(ev("kvm.exit", { vcpu: 0, reason: "EPT_VIOLATION", gpa: 0, error: 2 })).correction).toContain("24 table reads");
@@ -40,5 +40,36 @@ describe("narration", () => {
     expect(narrate(ev("kvm.exit", { vcpu: 0, reason: "CR_ACCESS", gpa: 0, error: 0 }), { mmu: "shadow" }).stage).toBe("fault-in");
     expect(narrate(ev("kvm.exit", { vcpu: 1, reason: "EXTERNAL_INTERRUPT" }), { mmu: "ept" }).text).toContain("KVM_REQ_TLB_FLUSH");
     expect(chapterTitle("first host.swap_out", "host.swap_out")).toBe("first host.swap_out: the page is written to swap");
+  });
+});
+
+describe("narration under each MMU", () => {
+  const events = [
+    ev("kvm.exit", { vcpu: 0, reason: "EXCEPTION_NMI", gpa: 0, error: 0 }),
+    ev("kvm.faultin", { vcpu: 0, gfn: 1, hva: 0, pfn: 2, writable: 1 }),
+    ev("kvm.spte_install", { gfn: 1, level: 1, pfn: 2 }),
+    ev("kvm.notifier_zap", { vm: "vm0", start: 0, end: 4096, zapped: 1 }),
+    ev("host.notifier.clear_flush_young", { mm: 1, start: 0, end: 4096, young: 1 }),
+  ];
+  test("under shadow paging and NPT no narration, function or chapter says EPT", () => {
+    for (const mmu of ["shadow", "npt"]) {
+      for (const e of events) {
+        const n = narrate(e, { mmu });
+        expect(
+          `${n.text} ${n.mirrors} ${n.correction ?? ""} ${chapterTitle(`first ${e.kind}`, e.kind, mmu)}`,
+          `${mmu} ${e.kind}`,
+        ).not.toMatch(/EPT/);
+      }
+    }
+  });
+  test("the shadow fault is narrated through paging_tmpl.h, not the TDP MMU", () => {
+    const s = narrate(ev("kvm.spte_install", { gfn: 1, level: 1, pfn: 2 }), { mmu: "shadow" });
+    expect(s.mirrors).toBe("FNAME(page_fault) -> FNAME(fetch) -> mmu_set_spte() -> make_spte()");
+    expect(s.mirrors).not.toMatch(/tdp/);
+    expect(narrate(ev("kvm.faultin", { vcpu: 0, gfn: 1, hva: 0, pfn: 2, writable: 1 }), { mmu: "shadow" }).mirrors).toMatch(
+      /^FNAME\(page_fault\) -> FNAME\(walk_addr\)/,
+    );
+    expect(narrate(ev("kvm.spte_install", { gfn: 1, level: 1, pfn: 2 }), { mmu: "ept" }).mirrors).toContain("kvm_tdp_mmu_map()");
+    expect(chapterTitle("first kvm.exit", "kvm.exit", "npt")).toBe("first kvm.exit: a VM exit (NPF (nested page fault))");
   });
 });

@@ -8,6 +8,7 @@ import { tableIndex } from "../hw/addr.js";
 import type { EventDecls, EventKindDesc, SimEvent } from "../hw/events.js";
 import { EVENT_KINDS, type EventKind } from "./sim_events.js";
 import { hexAddr, int } from "./text_format.js";
+import { mmuWords } from "./mmu_words.js";
 
 export type Stage = "setup" | "fault-in" | "guest" | "shadow" | "aging" | "eviction" | "swap-in" | "other";
 
@@ -21,6 +22,19 @@ export const STAGE_TITLES: Record<Stage, string> = {
   "swap-in": "Swap-in (path 5 step 7, path 6)",
   other: "Other",
 };
+
+/** The guest-never-hears correction in the words of the MMU in use. */
+export function guestNeverHears(mmu: string): string {
+  const w = mmuWords(mmu);
+  return mmu === "shadow"
+    ? "The guest never hears about the invalidation: KVM, on the host side, drops its shadow PTEs for the page. The guest sees only a slower access later (a page-fault exit, then a swap-in)."
+    : `The guest never hears about the invalidation: KVM, on the host side, drops its ${w.entries}. The guest sees only a slower access later (an ${w.missExit}, then a swap-in).`;
+}
+
+/** The "25 references" correction for the nested MMU in use (it attaches only to EPT and NPT). */
+export function twentyFive(mmu: string): string {
+  return CORRECTIONS.twentyFive.replace("4-level EPT tables", `4-level ${mmuWords(mmu).tables} tables`);
+}
 
 /** The corrections of SEED-PATHS.md, by the kind they attach to. */
 export const CORRECTIONS = {
@@ -124,7 +138,8 @@ const h = (v: unknown) => (typeof v === "number" ? hexAddr(v) : String(v));
 export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Narration {
   const d = kindDesc(e.kind);
   const shadow = ctx.mmu === "shadow";
-  const tables = ctx.mmu === "npt" ? "NPT" : shadow ? "shadow" : "EPT";
+  const words = mmuWords(ctx.mmu);
+  const tables = words.tables;
   let text = d.description;
   let mirrors = d.mirrors;
   let correction: string | undefined;
@@ -141,11 +156,11 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
     case "kvm.exit":
       if (e.reason === "EPT_VIOLATION" || e.reason === "NPF") {
         text = `${e.reason === "NPF" ? "NPF" : "EPT violation"}: the hardware's nested walk found no ${tables} entry for gpa ${h(e.gpa)}, so vCPU ${e.vcpu} exits to KVM.`;
-        mirrors = e.reason === "NPF" ? "svm: npf_interception() -> kvm_mmu_page_fault()" : "handle_ept_violation() -> kvm_mmu_page_fault()";
-        correction = CORRECTIONS.twentyFive;
+        mirrors = mmuWords(e.reason === "NPF" ? "npt" : "ept").faultPath;
+        correction = twentyFive(e.reason === "NPF" ? "npt" : "ept");
       } else if (e.reason === "EXCEPTION_NMI") {
         text = `A page fault in the guest exits to KVM (vCPU ${e.vcpu}): under shadow paging the hardware walked KVM's shadow tables, so KVM must look at the guest's own tables to know whose fault it is.`;
-        mirrors = "handle_exception_nmi() -> kvm_mmu_page_fault()";
+        mirrors = mmuWords("shadow").faultPath;
       } else if (e.reason === "CR_ACCESS") {
         text = `The guest loads CR3 and, under shadow paging, that exits (vCPU ${e.vcpu}): KVM must switch shadow roots (path 2.4).`;
         mirrors = "handle_cr() -> kvm_set_cr3()";
@@ -177,10 +192,13 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
       break;
     case "kvm.faultin":
       text = `KVM looks up the memslot: gfn ${h(e.gfn)} is QEMU's hva ${h(e.hva)}, now backed by host frame ${h(e.pfn)}${e.writable === 1 ? ", writable" : ""}.`;
+      // Under shadow paging the gfn comes from FNAME(walk_addr) over the guest's own tables first.
+      if (shadow) mirrors = `FNAME(page_fault) -> FNAME(walk_addr) -> ${d.mirrors}`;
       correction = CORRECTIONS.noNotifierOnFaultIn;
       break;
     case "kvm.spte_install":
-      text = `KVM installs the ${tables} entry: gfn ${h(e.gfn)} -> host frame ${h(e.pfn)} (${Number(e.level) === 1 ? "4 KiB" : Number(e.level) === 2 ? "2 MiB" : "1 GiB"} leaf).`;
+      text = `KVM installs the ${words.entry}: ${shadow ? `the guest's PTE names gfn ${h(e.gfn)}, so the shadow leaf maps the gva straight to` : `gfn ${h(e.gfn)} ->`} host frame ${h(e.pfn)} (${Number(e.level) === 1 ? "4 KiB" : Number(e.level) === 2 ? "2 MiB" : "1 GiB"} leaf).`;
+      mirrors = words.installPath;
       break;
     case "kvm.entry":
       text = `VM entry: vCPU ${e.vcpu} resumes the guest, whose access now completes; the next accesses to the page hit.`;
@@ -220,7 +238,7 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
       break;
     case "host.notifier.clear_flush_young":
       text = `Aging asks KVM, through the mmu_notifier, whether the guest used hva ${h(e.start)}: KVM tests and clears the ${tables} accessed bit: ${e.young === 1 ? "young, the guest used it" : "old, not used since the last look"}.`;
-      correction = `Guest accesses set the accessed bit in the ${tables} entry, not in QEMU's PTE, so without asking the secondary MMU reclaim would take every guest page for idle.`;
+      correction = `Guest accesses set the accessed bit in the ${words.entry}, not in QEMU's PTE, so without asking the secondary MMU reclaim would take every guest page for idle.`;
       break;
     case "host.folio_references":
       text = `Reclaim's verdict on frame ${h(e.pfn)}: ${e.decision === "reclaim" ? "reclaim it (nobody used it lately)" : e.decision === "activate" ? "keep it: it was used, so it moves to the active list" : String(e.decision)}.`;
@@ -237,7 +255,7 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
       break;
     case "kvm.notifier_zap":
       text = `KVM drops its ${tables} entries for hva ${h(e.start)}-${h(e.end)} (${n(e.zapped)} zapped), on the host side.`;
-      correction = CORRECTIONS.guestNeverHears;
+      correction = guestNeverHears(ctx.mmu);
       break;
     case "kvm.remote_tlb_flush":
       text = `KVM flushes the TLBs of the VM's vCPUs${e.ipi === 1 ? " (an IPI: a vCPU was in guest mode)" : " (no IPI needed: no vCPU was in guest mode; it flushes at its next entry)"}.`;
@@ -280,12 +298,12 @@ const CHAPTER_WORDS: { readonly [K in EventKind]?: string } = {
   "host.process": "the host creates QEMU's process",
   "host.mmap": "QEMU reserves guest RAM",
   "host.page_alloc": "the buddy allocator hands out a page",
-  "kvm.exit": "a VM exit (EPT violation / NPF)",
+  "kvm.exit": "a VM exit",
   "host.fault": "a host page fault, inside KVM",
   "host.rmap_add": "the reverse map records the page",
   "host.lru_add": "the page joins the LRU",
   "kvm.faultin": "KVM gets the host page",
-  "kvm.spte_install": "KVM installs the EPT/NPT entry",
+  "kvm.spte_install": "KVM installs its entry",
   "kvm.entry": "VM entry: the guest resumes",
   "guest.cr3_load": "the guest loads CR3",
   "guest.process_create": "the guest creates a process",
@@ -296,7 +314,7 @@ const CHAPTER_WORDS: { readonly [K in EventKind]?: string } = {
   "host.direct_reclaim": "direct reclaim",
   "host.lru_scan": "reclaim scans an LRU list",
   "host.rmap_walk": "reclaim walks the reverse map",
-  "host.notifier.clear_flush_young": "aging asks KVM for the EPT accessed bit",
+  "host.notifier.clear_flush_young": "aging asks KVM for the accessed bit",
   "host.folio_references": "reclaim's verdict on a page",
   "host.activate": "a page moves to the active list",
   "host.swap_alloc": "a page is picked for swap",
@@ -319,9 +337,17 @@ const CHAPTER_WORDS: { readonly [K in EventKind]?: string } = {
 };
 
 /** A title for a chapter: its reason, in plain words when an event kind opened it ("first host.swap_out: the page is written to swap"). */
-export function chapterTitle(reason: string, kind: string): string {
+export function chapterTitle(reason: string, kind: string, mmu = "ept"): string {
   if (!reason.startsWith("first ")) return reason;
-  const w = CHAPTER_WORDS[kind as EventKind];
+  const m = mmuWords(mmu);
+  const w =
+    kind === "kvm.exit" && mmu !== "shadow"
+      ? `a VM exit (${m.missExit})`
+      : kind === "kvm.spte_install"
+        ? `KVM installs the ${m.entry}`
+        : kind === "host.notifier.clear_flush_young"
+          ? `aging asks KVM for the ${m.tables} accessed bit`
+          : CHAPTER_WORDS[kind as EventKind];
   return w ? `${reason}: ${w}` : reason;
 }
 

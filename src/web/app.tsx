@@ -4,6 +4,9 @@
 // stay mounted, so a run or a story keeps going while you look elsewhere.
 
 import { useEffect, useRef, useState } from "preact/hooks";
+import { HelpOverlay } from "./components/help.js";
+import { typing } from "./keys.js";
+import { nextTheme, useTheme } from "./theme.js";
 import { formatHash, type HashState, parseHash, type View, VIEWS } from "./url_state.js";
 import { RunView } from "./views/run_view.js";
 import { StoryView } from "./views/story_view.js";
@@ -35,28 +38,58 @@ export function App() {
   // Bumped when the user navigates to another link: that link's view remounts with its parameters.
   const [generation, setGeneration] = useState<Record<View, number>>({ translate: 0, run: 0, story: 0 });
 
-  const writeHash = (v: View) => {
+  // A new view is a new history entry (Back returns to the previous view); a view's own changes replace its entry.
+  const writeHash = (v: View, push = false) => {
     const hash = formatHash({ view: v, params: params.current[v] });
-    if (hash !== location.hash) history.replaceState(null, "", hash);
+    if (hash === location.hash) return;
+    if (push) history.pushState(null, "", hash);
+    else history.replaceState(null, "", hash);
   };
 
-  const select = (v: View, focus = false) => {
+  const select = (v: View, focus = false, push = true) => {
     setView(v);
     setVisited((s) => (s.has(v) ? s : new Set([...s, v])));
-    writeHash(v);
+    writeHash(v, push && v !== current.current);
+    current.current = v;
     if (focus) tabs.current[v]?.focus();
   };
 
+  const [help, setHelp] = useState(false);
+  const [theme, setTheme] = useTheme();
+
   useEffect(() => {
-    const onHash = () => {
+    // Back/Forward and links: the view in the URL; its parameters remount it only if they changed.
+    const onNav = () => {
       const s = parseHash(location.hash);
+      const same = formatHash({ view: s.view, params: params.current[s.view] }) === formatHash(s);
       params.current[s.view] = s.params;
-      setGeneration((g) => ({ ...g, [s.view]: g[s.view] + 1 }));
-      select(s.view);
+      if (!same) setGeneration((g) => ({ ...g, [s.view]: g[s.view] + 1 }));
+      select(s.view, false, false);
     };
-    addEventListener("hashchange", onHash);
-    return () => removeEventListener("hashchange", onHash);
+    addEventListener("hashchange", onNav);
+    addEventListener("popstate", onNav);
+    return () => {
+      removeEventListener("hashchange", onNav);
+      removeEventListener("popstate", onNav);
+    };
   }, []);
+
+  useEffect(() => {
+    const on = (e: KeyboardEvent) => {
+      if (e.key === "Escape" && help) {
+        setHelp(false);
+        return;
+      }
+      if (typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
+      if (e.key === "?") setHelp((x) => !x);
+      else if (e.key === "1" || e.key === "2" || e.key === "3") select(VIEWS[Number(e.key) - 1]!);
+      else if (e.key === "d" || e.key === "D") setTheme(nextTheme(theme));
+      else return;
+      e.preventDefault();
+    };
+    document.addEventListener("keydown", on);
+    return () => document.removeEventListener("keydown", on);
+  }, [help, theme]);
 
   const onTabKey = (e: KeyboardEvent) => {
     const i = VIEWS.indexOf(view);
@@ -88,6 +121,14 @@ export function App() {
       <header class="top">
         <h1>memvirt</h1>
         <span class="tagline">QEMU/KVM memory virtualization, computed live by the real model in your browser</span>
+        <div class="top-tools">
+          <button type="button" data-testid="theme-toggle" onClick={() => setTheme(nextTheme(theme))} title="Theme (D)">
+            Theme: {theme}
+          </button>
+          <button type="button" data-testid="help-button" onClick={() => setHelp(true)} title="Keyboard shortcuts (?)">
+            Keys ?
+          </button>
+        </div>
         <div role="tablist" aria-label="Views" onKeyDown={onTabKey}>
           {VIEWS.map((v) => (
             <button
@@ -108,6 +149,7 @@ export function App() {
           ))}
         </div>
       </header>
+      {help && <HelpOverlay onClose={() => setHelp(false)} />}
       <main id="main">
         {VIEWS.map((v) => (
           <section key={v} role="tabpanel" id={`panel-${v}`} aria-labelledby={`tab-${v}`} hidden={view !== v}>

@@ -74,7 +74,14 @@ export function frameMap(m: Machine, t: FrameTracker): { cells: Uint8Array; step
     }
     return -1;
   };
+  // Whole max-order blocks never handed out are free but carry no PG_buddy (buddy.ts's pristine region).
+  const buddy = m.host.buddy;
   for (let pfn = 0; pfn < n; pfn++) {
+    if (pfn >= buddy.pristine && pfn < buddy.pristineEnd) {
+      state.fill(F_FREE, pfn, buddy.pristineEnd);
+      pfn = buddy.pristineEnd - 1;
+      continue;
+    }
     const f = meta.flags[pfn]!;
     if (f & PG_buddy) {
       const size = 2 ** meta.order[pfn]!;

@@ -6,4 +6,7 @@ import "./style.css";
 import { render } from "preact";
 import { App } from "./app.js";
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+// index.html's static shell showed something before this script ran; the app replaces it.
+root.textContent = "";
+render(<App />, root);

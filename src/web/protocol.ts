@@ -7,6 +7,7 @@ import type { SimEvent } from "../hw/events.js";
 import type { ScenarioIssue } from "../sim/scenario_load.js";
 import type { Report } from "../sim/report.js";
 import type { TranslateOptions, TranslateReport } from "../sim/translate.js";
+import type { ShadowLeaf } from "./shadow_walk.js";
 
 export interface RunRequest {
   type: "run";
@@ -32,12 +33,16 @@ export interface StoryRequest {
   overrides?: Record<string, unknown>;
   /** Most events kept for narration; the rest are counted in gaps. */
   maxEvents?: number;
+  /** Trace files a `trace` step may name, by file name. */
+  files?: Record<string, Uint8Array>;
 }
 
 export interface TranslateRequest {
   type: "translate";
   id: number;
   opts: TranslateOptions;
+  /** Shadow paging: the guest's walk with real hpas and the leaf spte (shadow_walk.ts). */
+  shadow?: boolean;
 }
 
 export type WorkerRequest = RunRequest | StoryRequest | TranslateRequest;
@@ -114,6 +119,8 @@ export interface TranslateResult {
   walk: TranslateReport;
   /** Three accesses to the same address with caches on: what the TLB and paging-structure caches save. */
   warm: TranslateReport;
+  /** Shadow paging: the leaf spte KVM built from the guest's entries (shadow_walk.ts). */
+  shadowLeaf?: ShadowLeaf | null;
 }
 
 export type WorkerReply =

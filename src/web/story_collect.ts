@@ -66,7 +66,7 @@ export class StoryCollector {
   kept = 0;
   private readonly counts: Record<string, number> = {};
   private readonly sums: Record<string, number> = {};
-  private readonly signatures = new Set<string>();
+  private readonly signatures = new Map<string, Set<unknown>>();
   private ring: { n: number; e: SimEvent }[] = [];
   private remaining = 0;
   private skipped = 0;
@@ -136,11 +136,17 @@ export class StoryCollector {
   /** Why `e` opens a window, or null. Records its signature as seen. */
   private triggerOf(e: SimEvent): string | null {
     if (e.kind === "sim.step") return this.state.stepName(e);
+    // Per kind, the discriminator values seen (no string built per event: this runs millions of times).
+    let seen = this.signatures.get(e.kind);
+    if (seen === undefined) {
+      seen = new Set();
+      this.signatures.set(e.kind, seen);
+    }
     const field = DISCRIMINATOR[e.kind as EventKind];
-    const sig = field === undefined ? e.kind : `${e.kind}\u0000${e[field]}`;
-    if (!this.signatures.has(sig)) {
-      this.signatures.add(sig);
-      return field === undefined || e[field] === undefined ? `first ${e.kind}` : `first ${e.kind} (${field} ${e[field]})`;
+    const value = field === undefined ? undefined : e[field];
+    if (!seen.has(value)) {
+      seen.add(value);
+      return value === undefined ? `first ${e.kind}` : `first ${e.kind} (${field} ${value})`;
     }
     if (this.armed !== null) return this.armed;
     return null;
@@ -189,9 +195,15 @@ export function addEvent(counts: Record<string, number>, sums: Record<string, nu
   counts[e.kind] = (counts[e.kind] ?? 0) + 1;
   const fields = SUM_FIELDS[e.kind as EventKind];
   if (fields) {
-    for (const f of fields) {
-      const v = e[f];
-      if (typeof v === "number") sums[`${e.kind}.${f}`] = (sums[`${e.kind}.${f}`] ?? 0) + v;
+    const keys = SUM_KEYS[e.kind]!;
+    for (let i = 0; i < fields.length; i++) {
+      const v = e[fields[i]!];
+      if (typeof v === "number") sums[keys[i]!] = (sums[keys[i]!] ?? 0) + v;
     }
   }
 }
+
+/** The sums' keys ("host.lru_scan.scanned"), built once. */
+const SUM_KEYS: Record<string, string[]> = Object.fromEntries(
+  Object.entries(SUM_FIELDS).map(([kind, fields]) => [kind, (fields as readonly string[]).map((f) => `${kind}.${f}`)]),
+);

@@ -18,6 +18,7 @@ import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerReq
 import { FrameTracker, frameMap } from "./frame_map.js";
 import { DEFAULT_COLLECTOR, StoryCollector } from "./story_collect.js";
 import { FocusTracker, storyTrees } from "./story_trees.js";
+import { shadowWalk } from "./shadow_walk.js";
 
 interface WorkerScope {
   postMessage(message: WorkerReply): void;
@@ -141,6 +142,7 @@ function story(req: StoryRequest): void {
       scenario,
       {
         ...(req.seed !== undefined ? { seed: req.seed } : {}),
+        openFile: openFileFrom(req.files),
         onProgress: (done, total) => {
           const every = Math.max(1, Math.floor(total / STORY_SAMPLES));
           if (nextSample === 0) nextSample = every;
@@ -200,8 +202,13 @@ function gauges(m: Machine): Record<string, number> {
 
 function translate(req: TranslateRequest): void {
   try {
-    const walk = runTranslate(req.opts);
     const warm = runTranslate({ ...req.opts, accesses: 3, caches: true });
+    if (req.shadow) {
+      const { walk, leaf } = shadowWalk(req.opts);
+      post({ type: "translate", id: req.id, result: { walk, warm, shadowLeaf: leaf } });
+      return;
+    }
+    const walk = runTranslate(req.opts);
     post({ type: "translate", id: req.id, result: { walk, warm } });
   } catch (e) {
     post({ type: "error", id: req.id, message: `translate failed: ${(e as Error).message}` });

@@ -6,6 +6,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import type { Report, SeriesPoint } from "../../sim/report.js";
+import { chartSvg, type LegendEntry } from "./chart_svg.js";
 
 /** Okabe-Ito colours, with a dash pattern per series so lines differ without colour too. */
 const COLORS = ["#0072b2", "#009e73", "#d55e00", "#cc79a7", "#e69f00", "#56b4e9"];
@@ -43,6 +44,29 @@ export const CHARTS: ChartSpec[] = [
   },
 ];
 
+/** Variant colours for a compare (Okabe-Ito blue and vermillion); a single run colours each series. */
+const VARIANT_COLORS = ["#0072b2", "#d55e00"];
+
+/**
+ * Colour, dash and label of each drawn line, in uPlot's series order. One run: a colour per series.
+ * Two variants: a colour per variant and a dash per series, so a line says its variant by colour
+ * and its series by shape; the canvas, the PNG and the SVG all use this one legend.
+ */
+export function legendFor(spec: ChartSpec, nReports: number, labels: string[]): LegendEntry[] {
+  const out: LegendEntry[] = [];
+  for (let ri = 0; ri < nReports; ri++) {
+    spec.series.forEach((s, si) => {
+      const compare = nReports > 1;
+      out.push({
+        label: compare ? `${s.label} (${labels[ri]})` : s.label,
+        color: compare ? VARIANT_COLORS[ri % VARIANT_COLORS.length]! : COLORS[si % COLORS.length]!,
+        dash: DASHES[si % DASHES.length],
+      });
+    });
+  }
+  return out;
+}
+
 /** uPlot data for a chart: x = accesses of the first report; later reports are aligned by sample index. */
 function dataFor(spec: ChartSpec, reports: Report[]): uPlot.AlignedData {
   const xs = new Set<number>();
@@ -64,19 +88,16 @@ export function Chart({ spec, reports, labels }: { spec: ChartSpec; reports: Rep
     const el = box.current;
     if (!el) return;
     const series: uPlot.Series[] = [{ label: "accesses" }];
-    reports.forEach((_, ri) => {
-      spec.series.forEach((s, si) => {
-        const dash = reports.length > 1 ? DASHES[ri] : DASHES[si % DASHES.length];
-        series.push({
-          label: reports.length > 1 ? `${s.label} (${labels[ri]})` : s.label,
-          stroke: COLORS[si % COLORS.length]!,
-          width: 2,
-          ...(dash ? { dash } : {}),
-          points: { show: false },
-          value: (_u, v) => (v == null ? "-" : v.toLocaleString("en-US", { maximumFractionDigits: 1 })),
-        });
+    for (const l of legendFor(spec, reports.length, labels)) {
+      series.push({
+        label: l.label,
+        stroke: l.color,
+        width: 2,
+        ...(l.dash ? { dash: l.dash } : {}),
+        points: { show: false },
+        value: (_u, v) => (v == null ? "-" : v.toLocaleString("en-US", { maximumFractionDigits: 1 })),
       });
-    });
+    }
     const width = Math.max(280, el.clientWidth || 600);
     const opts: uPlot.Options = {
       width,
@@ -107,7 +128,16 @@ export function Chart({ spec, reports, labels }: { spec: ChartSpec; reports: Rep
   const savePng = () => {
     const u = plot.current;
     if (!u) return;
-    download(`memvirt-${spec.id}.png`, chartPng(u, spec.title, labels));
+    download(`memvirt-${spec.id}.png`, chartPng(u, spec.title, labels, legendFor(spec, reports.length, labels)));
+  };
+
+  const saveSvg = () => {
+    const [x, ...ys] = dataFor(spec, reports) as unknown as [number[], ...(number | null)[][]];
+    const title = `memvirt: ${spec.title}${labels.length > 1 ? ` (${labels.join(" vs ")})` : ""}`;
+    const svg = chartSvg(title, spec.unit, x, ys, legendFor(spec, reports.length, labels), compact);
+    const url = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
+    download(`memvirt-${spec.id}.svg`, url);
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   };
 
   return (
@@ -116,9 +146,14 @@ export function Chart({ spec, reports, labels }: { spec: ChartSpec; reports: Rep
         <figcaption>
           <strong>{spec.title}</strong> ({spec.unit}, sampled over the run)
         </figcaption>
-        <button type="button" onClick={savePng}>
-          Save PNG
-        </button>
+        <span>
+          <button type="button" onClick={savePng}>
+            Save PNG
+          </button>{" "}
+          <button type="button" onClick={saveSvg}>
+            Save SVG
+          </button>
+        </span>
       </div>
       <div ref={box} />
     </figure>
@@ -134,9 +169,8 @@ function compact(v: number): string {
 }
 
 /** The chart's canvas on a white page with its title and a legend drawn in, as a PNG data URL. */
-export function chartPng(u: uPlot, title: string, labels: string[]): string {
+export function chartPng(u: uPlot, title: string, labels: string[], legend: LegendEntry[]): string {
   const src = u.ctx.canvas;
-  const legend = u.series.slice(1).map((s, i) => ({ label: String(s.label ?? i), color: String(s.stroke ?? "#000") }));
   const pad = 16;
   const lineH = 20;
   const c = document.createElement("canvas");
@@ -154,8 +188,14 @@ export function chartPng(u: uPlot, title: string, labels: string[]): string {
   legend.forEach((l, i) => {
     const x = pad + (i % 3) * colW;
     const y = pad + 28 + src.height + 8 + Math.floor(i / 3) * lineH;
-    g.fillStyle = l.color;
-    g.fillRect(x, y, 18, 4);
+    g.strokeStyle = l.color;
+    g.lineWidth = 3;
+    g.setLineDash(l.dash ?? []);
+    g.beginPath();
+    g.moveTo(x, y + 2);
+    g.lineTo(x + 18, y + 2);
+    g.stroke();
+    g.setLineDash([]);
     g.fillStyle = "#1b1b1b";
     g.fillText(l.label, x + 24, y + 6);
   });

@@ -47,8 +47,9 @@ export function CostTable({ reports, labels }: { reports: Report[]; labels: stri
                   <td class="num" key={`y${i}`}>
                     {int(cycles)}
                   </td>,
-                  <td key={`s${i}`} style={{ minWidth: "120px" }}>
-                    <span class="bar" style={{ width: `${Math.round((cycles / max) * 80)}px` }} /> {pct(cycles, r.cost.cycles)}
+                  <td key={`s${i}`} style={{ minWidth: reports.length > 1 ? "64px" : "120px" }}>
+                    <span class="bar" style={{ width: `${Math.round((cycles / max) * (reports.length > 1 ? 24 : 80))}px` }} />{" "}
+                    {pct(cycles, r.cost.cycles)}
                   </td>,
                 ];
               })}

@@ -16,6 +16,10 @@ import { CostTable } from "../components/cost.js";
 import { CountersTables } from "../components/counters.js";
 import { ScenarioEditor } from "../components/editor.js";
 import { EXAMPLES } from "../examples.js";
+import { bundledFiles } from "../example_files.js";
+import { compareOverrides } from "../../sim/compare_keys.js";
+import type { Scenario } from "../../sim/scenario_schema.js";
+import { RunSummaries } from "../components/run_summary.js";
 import { bytes, int } from "../format.js";
 import { SimClient } from "../sim_client.js";
 import { packText, unpackText } from "../url_state.js";
@@ -30,6 +34,15 @@ interface Compare {
   key: string;
   a: string;
   b: string;
+}
+
+/** The scenario `text` loads to, or undefined if it does not validate. */
+function scenarioOf(text: string, fileName: string, overrides?: Record<string, unknown>): Scenario | undefined {
+  try {
+    return loadScenario(text, fileName, { costEvents: COST_NAMES, ...(overrides ? { overrides } : {}) });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Validates `text` as the worker will; returns the problems (empty when valid). */
@@ -57,7 +70,7 @@ export function RunView({ initial, setParams }: ViewProps) {
   const [seed, setSeed] = useState(initial.seed ?? "");
   const [cmp, setCmp] = useState<Compare>({
     on: initial.cmp !== undefined,
-    key: initial.cmp ?? "vms[0].mmu",
+    key: initial.cmp ?? "mmu",
     a: initial.a ?? "ept",
     b: initial.b ?? "npt",
   });
@@ -67,6 +80,7 @@ export function RunView({ initial, setParams }: ViewProps) {
   const [progress, setProgress] = useState<{ done: number; total: number }[]>([]);
   const [reports, setReports] = useState<Report[] | null>(null);
   const [labels, setLabels] = useState<string[]>(["value"]);
+  const [scenarios, setScenarios] = useState<(Scenario | undefined)[]>([]);
   const [files, setFiles] = useState<Record<string, Uint8Array>>({});
   const [elapsed, setElapsed] = useState(0);
   const clients = useRef<SimClient[]>([]);
@@ -74,7 +88,20 @@ export function RunView({ initial, setParams }: ViewProps) {
 
   // Validate as you type (the worker validates again before it runs).
   useEffect(() => {
-    const t = setTimeout(() => setIssues(validate(text, fileName)), 150);
+    const t = setTimeout(() => {
+      const found = validate(text, fileName);
+      setIssues(found);
+      // Results of an earlier text must not stand beside a scenario that no longer validates.
+      if (found.length > 0 && (reports !== null || clients.current.length > 0)) {
+        for (const c of clients.current) c.cancel();
+        clients.current = [];
+        setReports(null);
+        setStatus("invalid");
+        setMessage(
+          "The scenario was edited and no longer validates: the earlier results were cleared. Fix the problems listed above the editor and run again.",
+        );
+      }
+    }, 150);
     return () => clearTimeout(t);
   }, [text, fileName]);
 
@@ -106,10 +133,13 @@ export function RunView({ initial, setParams }: ViewProps) {
       setMessage(`seed: '${seed}' is not a whole number; give one like 42, or leave it empty for the scenario's seed`);
       return;
     }
+    // A short key (`mmu`) applies to every VM, as `memvirt run --compare mmu=ept,npt` does.
+    const vmCount = scenarioOf(text, fileName)?.vms.length ?? 1;
+    const key = cmp.key.trim();
     const variants: { label: string; overrides?: Record<string, unknown> }[] = cmp.on
       ? [
-          { label: `${cmp.key}=${cmp.a}`, overrides: { [cmp.key]: scalar(cmp.a) } },
-          { label: `${cmp.key}=${cmp.b}`, overrides: { [cmp.key]: scalar(cmp.b) } },
+          { label: `${key}=${cmp.a}`, overrides: compareOverrides(key, scalar(cmp.a), vmCount) },
+          { label: `${key}=${cmp.b}`, overrides: compareOverrides(key, scalar(cmp.b), vmCount) },
         ]
       : [{ label: "value" }];
     // Never send a scenario that does not validate: show why instead.
@@ -128,43 +158,56 @@ export function RunView({ initial, setParams }: ViewProps) {
     clients.current = variants.map(() => new SimClient());
     setReports(null);
     setLabels(variants.map((v) => v.label));
+    setScenarios(variants.map((v) => scenarioOf(text, fileName, v.overrides)));
     setStatus("running");
     setMessage("");
     setProgress(variants.map(() => ({ done: 0, total: 1 })));
     started.current = performance.now();
     const got: (Report | null)[] = variants.map(() => null);
-    variants.forEach((v, i) => {
-      const c = clients.current[i]!;
-      c.send(
-        {
-          type: "run",
-          text,
-          fileName,
-          ...(sv !== undefined ? { seed: sv } : {}),
-          ...(v.overrides ? { overrides: v.overrides } : {}),
-          files,
-        },
-        (r) => {
-          if (r.type === "progress") setProgress((old) => old.map((p, k) => (k === i ? { done: r.done, total: r.total } : p)));
-          else if (r.type === "report") {
-            got[i] = r.report;
-            if (got.every((x) => x !== null)) {
-              setReports(got as Report[]);
-              setStatus("done");
-              setElapsed(performance.now() - started.current);
+    const mine = clients.current;
+    // The bundled examples' trace files come with the page; files the user attached take precedence.
+    bundledFiles(text).then(
+      (bundled) => {
+        if (clients.current === mine) sendAll({ ...bundled, ...files });
+      },
+      (e: Error) => {
+        setStatus("error");
+        setMessage(e.message);
+      },
+    );
+    const sendAll = (files: Record<string, Uint8Array>) =>
+      variants.forEach((v, i) => {
+        const c = clients.current[i]!;
+        c.send(
+          {
+            type: "run",
+            text,
+            fileName,
+            ...(sv !== undefined ? { seed: sv } : {}),
+            ...(v.overrides ? { overrides: v.overrides } : {}),
+            files,
+          },
+          (r) => {
+            if (r.type === "progress") setProgress((old) => old.map((p, k) => (k === i ? { done: r.done, total: r.total } : p)));
+            else if (r.type === "report") {
+              got[i] = r.report;
+              if (got.every((x) => x !== null)) {
+                setReports(got as Report[]);
+                setStatus("done");
+                setElapsed(performance.now() - started.current);
+              }
+            } else if (r.type === "scenario-error") {
+              setIssues(r.issues);
+              setStatus("invalid");
+              setMessage("The scenario does not validate; nothing ran.");
+            } else if (r.type === "error") {
+              for (const o of clients.current) o.cancel();
+              setStatus("error");
+              setMessage(r.message);
             }
-          } else if (r.type === "scenario-error") {
-            setIssues(r.issues);
-            setStatus("invalid");
-            setMessage("The scenario does not validate; nothing ran.");
-          } else if (r.type === "error") {
-            for (const o of clients.current) o.cancel();
-            setStatus("error");
-            setMessage(r.message);
-          }
-        },
-      );
-    });
+          },
+        );
+      });
   };
 
   const cancel = () => {
@@ -212,7 +255,7 @@ export function RunView({ initial, setParams }: ViewProps) {
         The scenario runs in a Web Worker with the library the CLI uses: the same scenario and seed give the numbers{" "}
         <code>memvirt run --json</code> prints. The link in the address bar holds the scenario and the seed.
       </p>
-      <div class="run-layout">
+      <div class={`run-layout${reports && reports.length > 1 ? " wide" : ""}`}>
         <div>
           <div class="controls">
             <label>
@@ -310,7 +353,7 @@ export function RunView({ initial, setParams }: ViewProps) {
         </div>
         <div>
           {reports ? (
-            <Results reports={reports} labels={labels} elapsed={elapsed} onExport={exportJson} />
+            <Results reports={reports} labels={labels} scenarios={scenarios} elapsed={elapsed} onExport={exportJson} />
           ) : (
             <p class="note">
               Press Run. The built-in story (a 512 MiB guest on a 256 MiB host, pushed into swap and back) takes a few seconds.
@@ -325,11 +368,13 @@ export function RunView({ initial, setParams }: ViewProps) {
 function Results({
   reports,
   labels,
+  scenarios,
   elapsed,
   onExport,
 }: {
   reports: Report[];
   labels: string[];
+  scenarios: (Scenario | undefined)[];
   elapsed: number;
   onExport: (r: Report, label: string) => void;
 }) {
@@ -363,6 +408,7 @@ function Results({
         </div>
       ))}
       <p style={{ fontSize: "12px", color: "var(--muted)", margin: "0 0 6px" }}>Ran in {(elapsed / 1000).toFixed(1)} s in this browser.</p>
+      <RunSummaries reports={reports} labels={labels} scenarios={scenarios} />
       {specs.map((s) => (
         <Chart key={s.id} spec={s} reports={reports} labels={labels} />
       ))}

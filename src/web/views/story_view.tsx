@@ -11,13 +11,16 @@ import type { SimEvent } from "../../hw/events.js";
 import { DEFAULT_SCENARIO_YAML } from "../../sim/scenario_load.js";
 import { EXAMPLES } from "../examples.js";
 import type { ViewProps } from "../app.js";
+import { useViewKeys } from "../keys.js";
 import { int, pct } from "../format.js";
 import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf, tablePath } from "../narration.js";
-import type { StoryItem, TreeSummary } from "../protocol.js";
+import type { StoryItem, StoryRequest, TreeSummary } from "../protocol.js";
+import { bundledFiles } from "../example_files.js";
 import { SimClient } from "../sim_client.js";
 import { applyFrameEvent, FRAME_STATES } from "../frame_map.js";
 import { addEvent } from "../story_collect.js";
 import { lostLevels, treeChanges } from "../story_trees.js";
+import { type MmuWords, mmuWords } from "../mmu_words.js";
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
 const LOG_ITEMS = 80;
@@ -49,6 +52,9 @@ function stateAt(items: StoryItem[], chapters: number[], pos: number) {
   const frames = ch.frames ? ch.frames.slice() : null;
   let last: SimEvent | null = null;
   const latest: Record<string, SimEvent> = {};
+  // Free pages and swap slots: the chapter's gauge, then the latest event (in stream order) that reports them.
+  let free: number | null = ch.gauges.nr_free_pages ?? null;
+  let swapFree: number | null = ch.gauges.nr_swap_pages ?? null;
   for (let i = ci + 1; i <= pos && i < items.length; i++) {
     const it = items[i]!;
     if (it.t === "ev") {
@@ -56,9 +62,36 @@ function stateAt(items: StoryItem[], chapters: number[], pos: number) {
       if (frames) applyFrameEvent(frames, ch.frameStep ?? 1, it.e);
       last = it.e;
       latest[it.e.kind] = it.e;
+      if (FREE_KINDS.has(it.e.kind) && typeof it.e.free === "number") free = it.e.free;
+      if (SWAP_KINDS.has(it.e.kind) && typeof it.e.free === "number") swapFree = it.e.free;
     }
   }
-  return { chapter: ch, prev, counts, sums, last, latest, frames };
+  // A chapter opened while the machine was being built has no gauges: the last report before it stands.
+  for (let i = ci - 1; i >= 0 && (free === null || swapFree === null); i--) {
+    const it = items[i]!;
+    if (it.t === "chapter") {
+      free ??= it.gauges.nr_free_pages ?? null;
+      swapFree ??= it.gauges.nr_swap_pages ?? null;
+    } else if (it.t === "ev" && typeof it.e.free === "number") {
+      if (free === null && FREE_KINDS.has(it.e.kind)) free = it.e.free;
+      if (swapFree === null && SWAP_KINDS.has(it.e.kind)) swapFree = it.e.free;
+    }
+  }
+  return { chapter: ch, prev, counts, sums, last, latest, frames, free, swapFree };
+}
+
+/** Events whose `free` field is the buddy allocator's free pages after them (__alloc_pages, free_unref_page). */
+const FREE_KINDS = new Set(["host.page_alloc", "host.free"]);
+/** Events whose `free` field is the free swap slots after them (get_swap_pages, swap_free). */
+const SWAP_KINDS = new Set(["host.swap_alloc", "host.swap_free"]);
+
+/** Host pages and swap slots are fixed for a run: any chapter that has the gauges gives them. */
+function fixedGauges(items: StoryItem[], chapters: number[]): { hostPages: number; swapTotal: number } {
+  for (const c of chapters) {
+    const g = (items[c] as Chapter).gauges;
+    if (g.host_pages !== undefined) return { hostPages: g.host_pages, swapTotal: g.total_swap_pages ?? 0 };
+  }
+  return { hostPages: 0, swapTotal: 0 };
 }
 
 const MMUS = ["", "ept", "npt", "shadow"] as const;
@@ -84,9 +117,22 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     setSt(acc.current);
     setPos(-1);
     setPlaying(false);
-    setParams({ ...(source !== "built-in" ? { sc: source } : {}), ...(mmu ? { mmu } : {}) });
+
     const overrides = mmu ? { overrides: { "vms[0].mmu": mmu } } : {};
-    client.current.send({ type: "story", text, fileName: source, ...overrides }, (r) => {
+    const c = client.current;
+    bundledFiles(text).then(
+      (files) => {
+        if (client.current === c) send(c, { type: "story", text, fileName: source, files, ...overrides });
+      },
+      (e: Error) => {
+        acc.current = { ...acc.current, error: e.message };
+        setSt(acc.current);
+      },
+    );
+  };
+
+  const send = (c: SimClient, req: Omit<StoryRequest, "id">) => {
+    c.send(req, (r) => {
       const a = acc.current;
       if (r.type === "story-items") {
         for (const it of r.items) {
@@ -115,33 +161,64 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const items = st.items;
   const last = items.length - 1;
 
-  // Playing: one item per tick; gaps and chapter headings pass quickly.
+  // The story position in the link: restored once the run has reached it (the same run gives the same items).
+  const wantPos = useRef(Number.parseInt(initial.pos ?? "-1", 10));
+  useEffect(() => {
+    if (wantPos.current >= 0 && items.length > wantPos.current) {
+      setPos(wantPos.current);
+      wantPos.current = -1;
+    }
+  }, [items.length]);
+  useEffect(() => {
+    setParams({
+      ...(source !== "built-in" ? { sc: source } : {}),
+      ...(mmu ? { mmu } : {}),
+      ...(pos >= 0 && wantPos.current < 0 ? { pos: String(pos) } : wantPos.current >= 0 ? { pos: String(wantPos.current) } : {}),
+    });
+  }, [pos, source, mmu]);
+
+  // Playing at the chosen rate, measured on the clock: at high speeds a tick advances several
+  // items, so 400/s is 400 items a second however slowly the browser renders one.
+  const lastRef = useRef(last);
+  lastRef.current = last;
   useEffect(() => {
     if (!playing || !active) return;
-    if (pos >= last) {
-      if (st.done) setPlaying(false);
-      return;
-    }
-    const next = items[pos + 1];
-    const delay = next && next.t !== "ev" ? Math.min(300, 1000 / speed) : 1000 / speed;
-    const t = setTimeout(() => setPos((p) => Math.min(last, p + 1)), delay);
-    return () => clearTimeout(t);
-  }, [playing, pos, last, speed, active, st.done]);
+    let before = performance.now();
+    let carry = 0;
+    const id = setInterval(
+      () => {
+        const now = performance.now();
+        // After a stall (a slow render, a hidden tab) catch up by at most a quarter second's worth.
+        carry = Math.min(carry + ((now - before) * speed) / 1000, 1 + speed / 4);
+        before = now;
+        const k = Math.floor(carry);
+        if (k <= 0) return;
+        carry -= k;
+        setPos((p) => Math.min(lastRef.current, p + k));
+      },
+      Math.max(16, 1000 / speed),
+    );
+    return () => clearInterval(id);
+  }, [playing, speed, active]);
+  useEffect(() => {
+    if (playing && pos >= last && st.done) setPlaying(false);
+  }, [playing, pos, last, st.done]);
 
   const now = useMemo(() => stateAt(items, st.chapters, Math.max(0, pos)), [items, st.chapters.length, pos]);
   const current = pos >= 0 ? items[pos] : undefined;
   const chapterIdx = st.chapters.filter((c) => c <= pos).length - 1;
 
-  const onKey = (e: KeyboardEvent) => {
-    const tag = (e.target as HTMLElement).tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+  useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(last, p + 1));
     else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(-1, p - 1));
     else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
     else if (e.key === "n" || e.key === "N") jumpChapter(1);
-    else return;
-    e.preventDefault();
-  };
+    else if (e.key === "b" || e.key === "B") jumpChapter(-1);
+    else if (e.key === "Home") setPos(-1);
+    else if (e.key === "End") setPos(last);
+    else return false;
+    return true;
+  });
 
   const jumpChapter = (dir: 1 | -1) => {
     const cs = st.chapters;
@@ -150,12 +227,11 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   };
 
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: the view's keyboard shortcuts (arrows, P, N) are listed in its help line
-    <div onKeyDown={onKey}>
+    <div>
       <h2>Story: {source === "built-in" ? "a guest bigger than its host, into swap and back" : source}</h2>
       <p class="lead">
         A real run in the worker: every event is counted, and windows of consecutive events are kept around everything new. Keys: arrows
-        step, P play/pause, N next chapter.
+        step, P play/pause, N/B next/previous chapter, ? all keys.
       </p>
       <div class="controls">
         <label>
@@ -187,7 +263,13 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
         <button type="button" onClick={() => setPos((p) => Math.max(-1, p - 1))}>
           &lt; Back
         </button>
-        <button type="button" class="primary" data-testid="story-play" onClick={() => setPlaying((x) => !x)} disabled={items.length === 0}>
+        <button
+          type="button"
+          class="primary"
+          data-testid="story-play"
+          onClick={() => setPlaying((x) => !x)}
+          disabled={items.length === 0 || st.error !== ""}
+        >
           {playing ? "Pause" : "Play"}
         </button>
         <button type="button" data-testid="story-step" onClick={() => setPos((p) => Math.min(last, p + 1))}>
@@ -221,14 +303,19 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
               const ch = items[c] as Chapter;
               return (
                 <option key={c} value={String(c)} data-reason={ch.reason}>
-                  {i + 1}. {chapterTitle(ch.reason, ch.kind)}
+                  {i + 1}. {chapterTitle(ch.reason, ch.kind, ctxMmu)}
                 </option>
               );
             })}
           </select>
         </label>
       </fieldset>
-      <div style={{ fontSize: "13px", color: "var(--muted)", marginBottom: "6px" }} aria-live="polite">
+      <div
+        class="story-status"
+        data-testid="story-status"
+        data-state={st.error ? "error" : st.done ? "done" : "running"}
+        aria-live="polite"
+      >
         {st.error ? (
           <span class="fail">{st.error}</span>
         ) : st.done ? (
@@ -253,7 +340,19 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
         </div>
-        <div>{now && <Panels counts={now.counts} sums={now.sums} chapter={now.chapter} latest={now.latest} />}</div>
+        <div>
+          {now && (
+            <Panels
+              counts={now.counts}
+              sums={now.sums}
+              chapter={now.chapter}
+              free={now.free}
+              swapFree={now.swapFree}
+              fixed={fixedGauges(items, st.chapters)}
+              words={mmuWords(ctxMmu)}
+            />
+          )}
+        </div>
       </div>
     </div>
   );
@@ -290,7 +389,7 @@ function Now({
     return (
       <div class="now" data-testid="story-now" data-kind="chapter">
         <p class="text">
-          <strong>{chapterTitle(item.reason, item.kind)}</strong>
+          <strong>{chapterTitle(item.reason, item.kind, mmu)}</strong>
         </p>
         <p>
           Event {int(item.n + 1)} of the run, after {int(item.accesses)} guest accesses.
@@ -305,7 +404,7 @@ function Now({
       <div>
         <span class={`stage-badge stage-${nar.stage}`}>{STAGE_TITLES[nar.stage]}</span>
         <code>{item.e.kind}</code> <span style={{ color: "var(--muted)", fontSize: "13px" }}>event {int(item.n + 1)}</span>
-        {chapter && <span style={{ color: "var(--muted)", fontSize: "13px" }}> - {chapterTitle(chapter.reason, chapter.kind)}</span>}
+        {chapter && <span style={{ color: "var(--muted)", fontSize: "13px" }}> - {chapterTitle(chapter.reason, chapter.kind, mmu)}</span>}
       </div>
       <p class="text">{nar.text}</p>
       {nar.mirrors && (
@@ -360,7 +459,7 @@ function Log({ items, pos, mmu }: { items: StoryItem[]; pos: number; mmu: string
           if (it.t === "chapter") {
             return (
               <li key={i} class="chapter" data-reason={it.reason}>
-                {chapterTitle(it.reason, it.kind)}
+                {chapterTitle(it.reason, it.kind, mmu)}
               </li>
             );
           }
@@ -386,25 +485,26 @@ function Panels({
   counts,
   sums,
   chapter,
-  latest,
+  free,
+  swapFree,
+  fixed,
+  words,
 }: {
   counts: Record<string, number>;
   sums: Record<string, number>;
   chapter: Chapter;
-  latest: Record<string, SimEvent>;
+  free: number | null;
+  swapFree: number | null;
+  fixed: { hostPages: number; swapTotal: number };
+  words: MmuWords;
 }) {
   const c = (k: string) => counts[k] ?? 0;
   const s = (k: string) => sums[k] ?? 0;
   const byStage: Record<string, number> = {};
   for (const [k, v] of Object.entries(counts)) byStage[stageOf(k)] = (byStage[stageOf(k)] ?? 0) + v;
   const g = chapter.gauges;
-  const hostPages = g.host_pages ?? 1;
-  // Free pages and swap slots are exact at the latest event that reports them; otherwise at the chapter's start.
-  const freeEv = [latest["host.free"], latest["host.page_alloc"]].filter((e) => e !== undefined);
-  const free = freeEv.length > 0 ? Number(freeEv[freeEv.length - 1]!.free) : (g.nr_free_pages ?? 0);
-  const swapEv = latest["host.swap_alloc"] ?? latest["host.swap_free"];
-  const swapFree = swapEv ? Number(swapEv.free) : (g.nr_swap_pages ?? 0);
-  const swapTotal = g.total_swap_pages ?? 0;
+  const hostPages = Math.max(1, fixed.hostPages);
+  const swapTotal = fixed.swapTotal;
   const leaves =
     (g.ept_leaves_4k ?? 0) +
     c("kvm.spte_install") -
@@ -428,16 +528,16 @@ function Panels({
         </table>
         <table class="data-table" style={{ marginTop: "6px" }}>
           <tbody>
-            <Row label="EPT violations (VM exits)" v={c("kvm.exit")} />
-            <Row label="host page faults" v={c("host.fault")} />
-            <Row label="EPT entries installed" v={c("kvm.spte_install")} />
+            <Row label="VM exits (all reasons)" v={c("kvm.exit")} testid="story-exits" />
+            <Row label="host page faults" v={c("host.fault")} testid="story-host-faults" />
+            <Row label={`${words.entries} installed`} v={c("kvm.spte_install")} testid="story-installs" />
             <Row label="faults retried after a race" v={c("kvm.fault_retry")} />
           </tbody>
         </table>
       </div>
       <div class="panel">
         <h3>Host memory and the LRU</h3>
-        <Meter label="free" value={free} max={hostPages} cls="free" unit="pages" />
+        <Meter label="free" value={free} max={hostPages} cls="free" unit="pages" testid="story-free" />
         <Meter label="active anon" value={g.nr_active_anon ?? 0} max={hostPages} cls="active" unit="pages" />
         <Meter label="inactive anon" value={g.nr_inactive_anon ?? 0} max={hostPages} cls="inactive" unit="pages" />
         <p style={{ fontSize: "12px", color: "var(--muted)", margin: "2px 0 6px" }}>
@@ -448,7 +548,7 @@ function Panels({
             <Row label="pages added to the LRU" v={c("host.lru_add")} />
             <Row label="kswapd wake-ups" v={c("host.kswapd_wake")} />
             <Row label="pages scanned" v={s("host.lru_scan.scanned")} />
-            <Row label="aging questions to KVM (EPT A bit)" v={c("host.notifier.clear_flush_young")} />
+            <Row label={`aging questions to KVM (${words.tables} accessed bit)`} v={c("host.notifier.clear_flush_young")} />
             <Row label="activated (found young)" v={c("host.activate")} />
             <Row label="deactivated" v={s("host.lru_scan.deactivated")} />
             <Row label="reclaimed" v={s("host.lru_scan.reclaimed")} />
@@ -457,22 +557,29 @@ function Panels({
       </div>
       <div class="panel">
         <h3>Swap device</h3>
-        <Meter label="slots used" value={swapTotal - swapFree} max={Math.max(1, swapTotal)} cls="swap" unit="slots" />
+        <Meter
+          label="slots used"
+          value={swapFree === null ? null : swapTotal - swapFree}
+          max={Math.max(1, swapTotal)}
+          cls="swap"
+          unit="slots"
+          testid="story-swap-used"
+        />
         <table class="data-table">
           <tbody>
-            <Row label="swap-outs (pswpout)" v={c("host.swap_out")} />
-            <Row label="swap-ins (pswpin)" v={c("host.swap_in")} />
+            <Row label="swap-outs (pswpout)" v={c("host.swap_out")} testid="story-pswpout" />
+            <Row label="swap-ins (pswpin)" v={c("host.swap_in")} testid="story-pswpin" />
             <Row label="slots freed" v={c("host.swap_free")} />
           </tbody>
         </table>
       </div>
       <div class="panel">
         <h3>KVM</h3>
-        <Meter label="EPT leaves" value={Math.max(0, leaves)} max={hostPages} cls="ept" unit="4 KiB" />
+        <Meter label={`${words.tables} leaves`} value={Math.max(0, leaves)} max={hostPages} cls="ept" unit="4 KiB" />
         <table class="data-table">
           <tbody>
             <Row label="notifier invalidations" v={c("host.notifier.start")} />
-            <Row label="EPT entries zapped" v={s("kvm.notifier_zap.zapped")} />
+            <Row label={`${words.entries} zapped`} v={s("kvm.notifier_zap.zapped")} />
             <Row label="remote TLB flushes" v={c("kvm.remote_tlb_flush")} />
           </tbody>
         </table>
@@ -481,9 +588,9 @@ function Panels({
   );
 }
 
-function Row({ label, v }: { label: string; v: number }) {
+function Row({ label, v, testid }: { label: string; v: number; testid?: string }) {
   return (
-    <tr>
+    <tr data-testid={testid} data-value={v}>
       <th scope="row" style={{ fontWeight: "normal" }}>
         {label}
       </th>
@@ -492,15 +599,16 @@ function Row({ label, v }: { label: string; v: number }) {
   );
 }
 
-function Meter({ label, value, max, cls, unit }: { label: string; value: number; max: number; cls: string; unit: string }) {
+function Meter(p: { label: string; value: number | null; max: number; cls: string; unit: string; testid?: string }) {
+  const { label, value, max, cls, unit } = p;
   return (
-    <div class="meter">
+    <div class="meter" data-testid={p.testid} data-value={value ?? ""}>
       <span>{label}</span>
       <div class="track" aria-hidden="true">
-        <div class={`fill ${cls}`} style={{ width: `${Math.min(100, (value / Math.max(1, max)) * 100)}%` }} />
+        <div class={`fill ${cls}`} style={{ width: `${Math.min(100, ((value ?? 0) / Math.max(1, max)) * 100)}%` }} />
       </div>
       <span class="val">
-        {int(value)} <span style={{ color: "var(--muted)", fontSize: "11px" }}>{unit}</span>
+        {value === null ? "not yet known" : int(value)} <span style={{ color: "var(--muted)", fontSize: "11px" }}>{unit}</span>
       </span>
     </div>
   );

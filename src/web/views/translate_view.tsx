@@ -7,7 +7,8 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { fromCanonical, hex, toCanonical } from "../../hw/addr.js";
 import { coldWalkReads, DEFAULT_TRANSLATE, type PageSizeName, type TranslateOptions, type TranslateReport } from "../../sim/translate.js";
 import type { ViewProps } from "../app.js";
-import { CORRECTIONS } from "../narration.js";
+import { useViewKeys } from "../keys.js";
+import { twentyFive } from "../narration.js";
 import type { TranslateResult } from "../protocol.js";
 import { SimClient } from "../sim_client.js";
 import { emptyReason, gridFor } from "../translate_grid.js";
@@ -89,6 +90,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
   const [speed, setSpeed] = useState(2);
   const client = useRef<SimClient | null>(null);
   const parsed = parseGva(s.gva, s.levels);
+  const initialStep = useRef(Math.max(0, Number.parseInt(initial.step ?? "0", 10) || 0));
 
   useEffect(() => {
     setParams({
@@ -101,21 +103,43 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
       caches: s.caches ? "on" : "",
     });
     if ("error" in parsed) {
+      // The previous walk was for another address: do not leave it beside the error.
       setError(parsed.error);
+      setResult(null);
+      setPlaying(false);
       return;
     }
     setError(null);
     client.current ??= new SimClient();
     const c = client.current;
-    const id = c.send({ type: "translate", opts: optionsOf(s, parsed.gva) }, (r) => {
+    const id = c.send({ type: "translate", opts: optionsOf(s, parsed.gva), shadow: s.mode === "shadow" }, (r) => {
       if (r.type === "translate") {
         setResult(r.result);
-        setPos(0);
+        // A link's walk step applies to the first walk shown; later walks start empty.
+        setPos(Math.min(r.result.walk.steps.length, initialStep.current));
+        initialStep.current = 0;
         setPlaying(false);
-      } else if (r.type === "error") setError(r.message);
+      } else if (r.type === "error") {
+        setError(r.message);
+        setResult(null);
+      }
       c.done(id);
     });
   }, [s.mode, s.levels, s.guestPage, s.hostPage, s.gva, s.access, s.caches]);
+
+  // The walk step in the link too (replacing the entry: stepping is not navigation).
+  useEffect(() => {
+    setParams({
+      mode: s.mode,
+      levels: String(s.levels),
+      gp: s.guestPage,
+      hp: s.hostPage,
+      gva: s.gva,
+      access: s.access,
+      caches: s.caches ? "on" : "",
+      step: pos > 0 ? String(pos) : "",
+    });
+  }, [pos, s]);
 
   const walk = result?.walk ?? null;
   const total = walk?.steps.length ?? 0;
@@ -130,23 +154,20 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
     return () => clearTimeout(t);
   }, [playing, pos, total, speed, active]);
 
-  const onKey = (e: KeyboardEvent) => {
-    const tag = (e.target as HTMLElement).tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+  useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(total, p + 1));
     else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(0, p - 1));
     else if (e.key === "Home") setPos(0);
     else if (e.key === "End") setPos(total);
     else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
-    else return;
-    e.preventDefault();
-  };
+    else return false;
+    return true;
+  });
 
   const set = <K extends keyof Settings>(k: K, v: Settings[K]) => setS((old) => ({ ...old, [k]: v }));
 
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: the view's keyboard shortcuts (arrows, Home/End, P) are listed in its help line
-    <div onKeyDown={onKey}>
+    <div>
       <h2>Translate: one guest access, every memory reference</h2>
       <p class="lead">
         Under nested paging every guest-physical address the walk meets (each guest table, then the data) is translated through the EPT/NPT
@@ -224,10 +245,18 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
         </div>
       )}
       {s.mode === "shadow" && (
-        <div class="note">
-          <strong>Shadow paging</strong>: the hardware walks KVM's shadow tables, which map gva straight to hpa, in one dimension, like
-          native paging, so the walk is shown with the native walker. The cost moved elsewhere: KVM must keep the shadow tables in step with
-          the guest's, so guest page-table writes and CR3 loads exit to the host.
+        <div class="note" data-testid="shadow-note">
+          <strong>Shadow paging</strong>: the hardware walks KVM's shadow tables, which map gva straight to hpa in one dimension: as many
+          references as native paging. KVM built them from the guest's own entries, shown here as the guest entries they are, at their gpa
+          and at the real hpa of the host frame behind it (KVM reads them in software: <code>FNAME(walk_addr_generic)</code>). The cost
+          moved elsewhere: guest page-table writes and CR3 loads exit to the host so KVM can keep the shadow tables in step.
+          {result?.shadowLeaf && (
+            <div data-testid="shadow-leaf">
+              The shadow leaf KVM built (<code>FNAME(fetch) -&gt; mmu_set_spte()</code>): gva {s.gva} -&gt; hpa{" "}
+              <code>{result.shadowLeaf.hpa}</code>, entry <code>{entryHex(result.shadowLeaf.lo, result.shadowLeaf.hi)}</code> (
+              {result.shadowLeaf.entry}). Simplified: the guest leaf's permission bits on the host frame; KVM's own software bits not shown.
+            </div>
+          )}
         </div>
       )}
       {walk && (
@@ -283,13 +312,13 @@ function WalkGrid({ report, pos, mode }: { report: TranslateReport; pos: number;
   const at = new Map<string, number>();
   for (const [i, c] of grid.cells.entries()) at.set(`${c.row},${c.col}`, i);
   const nested = report.options.paging !== "native";
-  const colLabels = mode === "shadow" ? ["shadow entry / data"] : grid.colLabels;
+  const colLabels = mode === "shadow" ? ["guest entry (read by KVM) / data"] : grid.colLabels;
   return (
     <div class="walk-wrap">
       <div class="legend" aria-hidden="true">
         <span>
           <span class="swatch guest-table" />
-          {mode === "shadow" ? "shadow table read" : "guest table read"}
+          {mode === "shadow" ? "guest table read by KVM's software walk" : "guest table read"}
         </span>
         {nested && (
           <span>
@@ -317,7 +346,7 @@ function WalkGrid({ report, pos, mode }: { report: TranslateReport; pos: number;
           {Array.from({ length: grid.rows }, (_, r) => (
             <tr key={r}>
               <th scope="row" class="rowlabel">
-                {mode === "shadow" ? grid.rowLabels[r]!.replace("table", "shadow table") : grid.rowLabels[r]}
+                {grid.rowLabels[r]}
               </th>
               {Array.from({ length: grid.cols }, (_, c) => {
                 const i = at.get(`${r},${c}`);
@@ -338,7 +367,7 @@ function WalkGrid({ report, pos, mode }: { report: TranslateReport; pos: number;
                   );
                 }
                 const st = cell.step;
-                const label = mode === "shadow" && st.kind === "guest-table" ? st.table.replace(/^/, "shadow ") : st.table;
+                const label = st.table;
                 return (
                   <td key={c} class={`filled ${st.kind}${i === pos - 1 ? " current" : ""}`} data-step={i + 1} data-filled="1">
                     <div>
@@ -389,7 +418,7 @@ function Totals({ report, pos }: { report: TranslateReport; pos: number }) {
       {done && nested && o.guestPage === "4k" && o.hostPage === "4k" && !o.caches && report.outcome === "ok" && (
         <p class="note" style={{ fontSize: "14px" }}>
           n*m + n + m = {coldWalkReads(o.levels, o.levels)} table reads for n = m = {o.levels}, plus the data: "the guest touches memory
-          once, the host may touch it {report.steps.length} times". {CORRECTIONS.twentyFive}
+          once, the host may touch it {report.steps.length} times". {twentyFive(o.paging)}
         </p>
       )}
     </div>
