@@ -344,13 +344,15 @@ export class TdpMmu implements KvmMmu {
 
   /**
    * tdp_mmu_split_huge_pages_root() (kvm_tdp_mmu_try_split_huge_pages() to 4 KiB): every huge
-   * leaf in [start, end) split down to 4 KiB leaves. Returns the huge leaves split, or -1 without memory.
+   * leaf overlapping [start, end) split down to 4 KiB leaves (for_each_tdp_pte_min_level() visits
+   * each entry the range touches, so a 64-page clear splits the huge page around it). Returns the
+   * huge leaves split, or -1 without memory.
    */
   splitHugePages(start: number, end: number): number {
     const found: number[] = [];
     const it = this.iter;
     for (it.start(this.root, this.levels, start, end, 2); it.valid; it.next()) {
-      if (it.leaf && it.level > 1 && it.base >= start && it.base + framesAtLevel(it.level) <= end) {
+      if (it.leaf && it.level > 1 && it.base < end && it.base + framesAtLevel(it.level) > start) {
         found.push(it.view.off + 2 * it.index, it.base, it.level);
       }
     }
