@@ -358,21 +358,24 @@ export class TdpMmu implements KvmMmu {
     }
     let n = 0;
     for (let i = 0; i < found.length; i += 3) {
-      const r = this.splitDown(found[i]!, found[i + 1]!, found[i + 2]!);
+      const r = this.splitDown(found[i]!, found[i + 1]!, found[i + 2]!, start, end);
       if (r < 0) return -1;
       n += r;
     }
     return n;
   }
 
-  /** One huge leaf split, and each of its children if they are huge too (the pre-order walk's recursion). */
-  private splitDown(off: number, base: number, level: number): number {
+  /** One huge leaf split, and those of its children in [start, end) if they are huge too (the pre-order walk's recursion). */
+  private splitDown(off: number, base: number, level: number, start: number, end: number): number {
     if (!this.splitHugePage(off, base, level)) return -1;
     if (level - 1 === 1) return 1;
     const child = entryPfn(this.mem.words[off]!, this.mem.words[off + 1]!);
+    const frames = framesAtLevel(level - 1);
     let n = 1;
     for (let i = 0; i < 512; i++) {
-      const r = this.splitDown(this.offset(child, i), base + i * framesAtLevel(level - 1), level - 1);
+      const gfn = base + i * frames;
+      if (gfn >= end || gfn + frames <= start) continue;
+      const r = this.splitDown(this.offset(child, i), gfn, level - 1, start, end);
       if (r < 0) return -1;
       n += r;
     }

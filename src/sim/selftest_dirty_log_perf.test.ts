@@ -97,6 +97,17 @@ describe("dirty_log_perf -s anonymous_hugetlb: huge pages split and recovered", 
     expect(r.iterations[2]).toMatchObject({ faults: PAGES, fastFaults: PAGES });
   });
 
+  test("anonymous_hugetlb_1gb: a clear splits the 1 GiB leaf and only the 2 MiB children its range touches (tdp_mmu_split_huge_pages_root())", () => {
+    const r = run(["-v", "1", "-b", "4M", "-s", "anonymous_hugetlb_1gb"]).runs[0]!;
+    expect(r.hugeLeaves.populated).toBe(1);
+    // 1 GiB -> 512 x 2 MiB, then the region's two 2 MiB pages -> 4 KiB: 510 huge leaves left.
+    expect(r.work.hugeSplits).toBe(3);
+    expect(r.iterations.map((it) => it.hugeLeaves)).toEqual([510, 510]);
+    // Logging off: the 1 GiB table is promoted back in place.
+    expect(r.work.hugeRecovered).toBe(1);
+    expect(r.hugeLeaves.disabled).toBe(1);
+  });
+
   test("-g: enabling splits all 5 huge leaves eagerly, or the first writes split them", () => {
     const eager = run(["-v", "2", "-b", "4M", "-g", "-s", "anonymous_hugetlb"]).runs[0]!;
     expect(eager.hugeLeaves.enabled).toBe(0);
