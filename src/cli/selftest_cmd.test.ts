@@ -31,3 +31,20 @@ describe("memvirt selftest", () => {
     expect(g.code).toBe(2);
   });
 });
+
+describe("memvirt selftest dirty_log_perf", () => {
+  test("-v 2 -b 4M prints the real test's 16 lines; -i 1 is refused with its message, exit 2, no stdout", async () => {
+    const r = await runCli(["selftest", "dirty_log_perf", "-v", "2", "-b", "4M"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(16);
+    expect(lines[15]).toMatch(/^Clear dirty log over 2 iterations took \d+\.\d{9}s\. \(Avg \d+\.\d{9}s\/iteration\)$/);
+    const bad = await runCli(["selftest", "dirty_log_perf", "-i", "1"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toContain("The test should have at least two iterations");
+    const e = await runCli(["selftest", "dirty_log_perf", "-e"]);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain("refused by memvirt");
+  });
+});

@@ -6,13 +6,14 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { SelftestAssert, SelftestFailure } from "../sim/selftest_options.js";
 import { DEFAULT_MODEL, type ModelOptions, demandPagingHelp, parseDemandPaging, runDemandPaging } from "../sim/selftest_demand_paging.js";
 import { accessTrackingHelp, parseAccessTracking, runAccessTracking } from "../sim/selftest_access_tracking.js";
+import { dirtyLogPerfHelp, parseDirtyLogPerf, runDirtyLogPerf } from "../sim/selftest_dirty_log_perf.js";
 import { EXIT_RUN_FAILED, UsageError } from "./errors.js";
 import type { Out } from "./format.js";
 
 interface SelftestDef {
   file: string;
   help(): string;
-  run(argv: readonly string[], model: ModelOptions): string[] | "help";
+  run(argv: readonly string[], model: ModelOptions & { eagerPageSplit: boolean }): string[] | "help";
 }
 
 const TESTS: Record<string, SelftestDef> = {
@@ -30,6 +31,14 @@ const TESTS: Record<string, SelftestDef> = {
     run(argv, model) {
       const p = parseAccessTracking(argv);
       return p === "help" ? "help" : runAccessTracking(p, model).lines;
+    },
+  },
+  dirty_log_perf: {
+    file: "dirty_log_perf_test",
+    help: dirtyLogPerfHelp,
+    run(argv, model) {
+      const p = parseDirtyLogPerf(argv);
+      return p === "help" ? "help" : runDirtyLogPerf(p, model).lines;
     },
   },
 };
@@ -62,12 +71,17 @@ export function selftestCommand(out: Out): Command {
         .choices(["never", "madvise", "always"] as const)
         .default("madvise"),
     )
+    .addOption(
+      new Option("--eager-page-split <Y|N>", "memvirt: the kvm module's eager_page_split (dirty_log_perf)")
+        .choices(["Y", "N"] as const)
+        .default("Y"),
+    )
     .helpOption("--help", "display help for the command")
     .allowUnknownOption()
     .action((test, args, o) => {
       const def = TESTS[test];
       if (def === undefined) throw new UsageError(`selftest: no test named "${test}"; memvirt runs ${Object.keys(TESTS).join(", ")}`);
-      const model: ModelOptions = { ...DEFAULT_MODEL, mmu: o.mmu, ghz: parseGhz(o.ghz), thp: o.thp };
+      const model = { ...DEFAULT_MODEL, mmu: o.mmu, ghz: parseGhz(o.ghz), thp: o.thp, eagerPageSplit: o.eagerPageSplit === "Y" };
       let lines: string[] | "help";
       try {
         lines = def.run(args, model);

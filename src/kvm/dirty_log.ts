@@ -16,6 +16,7 @@ import {
   KVM_DIRTY_RING_RSVD_ENTRIES,
   KvmDirtyRing,
 } from "./dirty_ring.js";
+import { dirtyLogWork } from "./dirty_log_work.js";
 import type { Kvm, Vcpu } from "./kvm.js";
 import { type Memslot, gfnToHva, kvmSlotDirtyTrackEnabled, slotMaxLevel } from "./memslot.js";
 import { ShadowMmu } from "./shadow_mmu.js";
@@ -82,25 +83,29 @@ function kvmMmuSlotApplyFlags(kvm: Kvm, slot: Memslot, on: boolean): void {
   const mmu = kvm.mmu;
   if (!on) {
     // kvm_mmu_recover_huge_pages() (Linux 6.12+; older kernels zapped the collapsible sptes).
-    if (mmu instanceof TdpMmu && mmu.recoverHugePages(start, end, (gfn) => maxMappingLevel(kvm, slot, gfn)) > 0) kvm.flushRemoteTlbs();
-    if (mmu instanceof ShadowMmu && mmu.zapCollapsibleSptes(start, end, (gfn) => maxMappingLevel(kvm, slot, gfn)) > 0)
-      kvm.flushRemoteTlbs();
+    const level = (gfn: number) => maxMappingLevel(kvm, slot, gfn);
+    let n = 0;
+    if (mmu instanceof TdpMmu) n = mmu.recoverHugePages(start, end, level);
+    else if (mmu instanceof ShadowMmu) n = mmu.zapCollapsibleSptes(start, end, level);
+    dirtyLogWork(kvm).hugeRecovered += n;
+    if (n > 0) kvm.flushRemoteTlbs();
     return;
   }
   // Initially-all-set needs no write protection: every page counts as dirty until cleared.
   if (manualProtectAndInitSet(kvm)) return;
   if (kvm.eagerPageSplit) kvmMmuSlotTrySplitHugePages(kvm, start, end);
   // kvm_mmu_slot_remove_write_access(kvm, slot, PG_LEVEL_4K), then an unconditional flush.
-  if (mmu instanceof TdpMmu) mmu.wrprotGfnRange(start, end, 1);
-  else if (mmu instanceof ShadowMmu) mmu.slotRemoveWriteAccess(start, end);
+  if (mmu instanceof TdpMmu) dirtyLogWork(kvm).sptesWrprot += mmu.wrprotGfnRange(start, end, 1);
+  else if (mmu instanceof ShadowMmu) dirtyLogWork(kvm).sptesWrprot += mmu.slotRemoveWriteAccess(start, end);
   kvm.flushRemoteTlbs();
 }
 
 /** kvm_mmu_slot_try_split_huge_pages() to 4 KiB: the TDP MMU's (shadow paging's own huge pages are not split eagerly). */
 function kvmMmuSlotTrySplitHugePages(kvm: Kvm, start: number, end: number): void {
   const mmu = kvm.mmu;
-  if (mmu instanceof TdpMmu && mmu.splitHugePages(start, end) < 0)
-    throw new KvmIoctlError(`${kvm.name}: the host is out of memory for the tables of an eager huge-page split`);
+  const n = mmu instanceof TdpMmu ? mmu.splitHugePages(start, end) : 0;
+  if (n > 0) dirtyLogWork(kvm).hugeSplits += n;
+  if (n < 0) throw new KvmIoctlError(`${kvm.name}: the host is out of memory for the tables of an eager huge-page split`);
 }
 
 /** kvm_mmu_max_mapping_level(): the host mapping level, capped by the slot. */
@@ -115,23 +120,24 @@ function maxMappingLevel(kvm: Kvm, slot: Memslot, gfn: number): number {
 function enableLogDirtyPtMasked(kvm: Kvm, slot: Memslot, offset: number, mask: number): void {
   const gfn0 = slot.baseGfn + offset;
   const mmu = kvm.mmu;
+  const work = dirtyLogWork(kvm);
   if (manualProtectAndInitSet(kvm)) {
     const first = gfn0 + (31 - Math.clz32(mask & -mask));
     const last = gfn0 + (31 - Math.clz32(mask));
     if (kvm.eagerPageSplit) kvmMmuSlotTrySplitHugePages(kvm, first, last + 1);
     // kvm_mmu_slot_gfn_write_protect(PG_LEVEL_2M) at both ends (the range may cross two huge pages).
     if (mmu instanceof TdpMmu) {
-      mmu.wrprotGfnRange(first, first + 1, 2);
-      mmu.wrprotGfnRange(last, last + 1, 2);
+      work.sptesWrprot += mmu.wrprotGfnRange(first, first + 1, 2);
+      work.sptesWrprot += mmu.wrprotGfnRange(last, last + 1, 2);
     } else if (mmu instanceof ShadowMmu) {
-      mmu.gfnWriteProtect(first, 2);
-      mmu.gfnWriteProtect(last, 2);
+      work.sptesWrprot += mmu.gfnWriteProtect(first, 2);
+      work.sptesWrprot += mmu.gfnWriteProtect(last, 2);
     }
   }
   // kvm_mmu_write_protect_pt_masked() (no PML).
-  if (mmu instanceof TdpMmu) mmu.clearDirtyPtMasked(gfn0, mask, true);
+  if (mmu instanceof TdpMmu) work.sptesWrprot += mmu.clearDirtyPtMasked(gfn0, mask, true);
   else if (mmu instanceof ShadowMmu) {
-    for (let m = mask; m !== 0; m &= m - 1) mmu.gfnWriteProtect(gfn0 + (31 - Math.clz32(m & -m)), 1);
+    for (let m = mask; m !== 0; m &= m - 1) work.sptesWrprot += mmu.gfnWriteProtect(gfn0 + (31 - Math.clz32(m & -m)), 1);
   }
 }
 
@@ -164,6 +170,8 @@ export function kvmGetDirtyLog(kvm: Kvm, slotId: number, bitmap: Uint32Array): n
   const slot = loggingSlot(kvm, slotId, "KVM_GET_DIRTY_LOG", bitmap, -1);
   const bm = slot.dirtyBitmap!;
   const words = Math.ceil(slot.npages / 32);
+  // kvm_get_dirty_log_protect(): every unsigned long of the slot's bitmap.
+  dirtyLogWork(kvm).bitmapWords += Math.ceil(slot.npages / 64);
   let n = 0;
   if ((kvm.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0) {
     for (let i = 0; i < words; i++) {
@@ -200,6 +208,7 @@ export function kvmClearDirtyLog(kvm: Kvm, slotId: number, firstPage: number, nu
       `${kvm.name}: KVM_CLEAR_DIRTY_LOG pages ${firstPage}+${numPages} of a ${slot.npages}-page slot: the count must be a multiple of 64 unless it ends the slot (-EINVAL)`,
     );
   const bm = slot.dirtyBitmap!;
+  dirtyLogWork(kvm).bitmapWords += Math.ceil(numPages / 64);
   let n = 0;
   for (let j = 0, w = firstPage / 32; j < Math.ceil(numPages / 32); j++, w++) {
     const mask = (bitmap[j]! & bm[w]!) >>> 0;

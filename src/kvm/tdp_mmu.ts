@@ -344,33 +344,38 @@ export class TdpMmu implements KvmMmu {
 
   /**
    * tdp_mmu_split_huge_pages_root() (kvm_tdp_mmu_try_split_huge_pages() to 4 KiB): every huge
-   * leaf in [start, end) split down to 4 KiB leaves. Returns the huge leaves split, or -1 without memory.
+   * leaf overlapping [start, end) split down to 4 KiB leaves (for_each_tdp_pte_min_level() visits
+   * each entry the range touches, so a 64-page clear splits the huge page around it). Returns the
+   * huge leaves split, or -1 without memory.
    */
   splitHugePages(start: number, end: number): number {
     const found: number[] = [];
     const it = this.iter;
     for (it.start(this.root, this.levels, start, end, 2); it.valid; it.next()) {
-      if (it.leaf && it.level > 1 && it.base >= start && it.base + framesAtLevel(it.level) <= end) {
+      if (it.leaf && it.level > 1 && it.base < end && it.base + framesAtLevel(it.level) > start) {
         found.push(it.view.off + 2 * it.index, it.base, it.level);
       }
     }
     let n = 0;
     for (let i = 0; i < found.length; i += 3) {
-      const r = this.splitDown(found[i]!, found[i + 1]!, found[i + 2]!);
+      const r = this.splitDown(found[i]!, found[i + 1]!, found[i + 2]!, start, end);
       if (r < 0) return -1;
       n += r;
     }
     return n;
   }
 
-  /** One huge leaf split, and each of its children if they are huge too (the pre-order walk's recursion). */
-  private splitDown(off: number, base: number, level: number): number {
+  /** One huge leaf split, and those of its children in [start, end) if they are huge too (the pre-order walk's recursion). */
+  private splitDown(off: number, base: number, level: number, start: number, end: number): number {
     if (!this.splitHugePage(off, base, level)) return -1;
     if (level - 1 === 1) return 1;
     const child = entryPfn(this.mem.words[off]!, this.mem.words[off + 1]!);
+    const frames = framesAtLevel(level - 1);
     let n = 1;
     for (let i = 0; i < 512; i++) {
-      const r = this.splitDown(this.offset(child, i), base + i * framesAtLevel(level - 1), level - 1);
+      const gfn = base + i * frames;
+      if (gfn >= end || gfn + frames <= start) continue;
+      const r = this.splitDown(this.offset(child, i), gfn, level - 1, start, end);
       if (r < 0) return -1;
       n += r;
     }

@@ -62,6 +62,7 @@ describe("the real test's options", () => {
     [["-v", "0"], "Number of vCPUs must be greater than 0, got '0'"],
     [["-v", "65"], "Invalid number of vcpus, must be between 1 and 64"],
     [["-u", "SOMETIMES"], "UFFD mode must be 'MISSING' or 'MINOR'."],
+    [["-u", "MINOR"], "userfaultfd MINOR mode requires shared memory; pick a different -s"],
     [["-r", "0"], "Invalid number of readers per uffd 0: must be >=1"],
     [["-b", "4x"], "Unknown size letter x"],
     [["-b", "M"], "Need at least one digit in 'M'"],
@@ -76,9 +77,10 @@ describe("the real test's options", () => {
       expect(() => parseDemandPaging(argv)).toThrow(new SelftestAssert(message));
     });
 
-  test("what memvirt does not model is refused saying so: -u (userfaultfd), -s shmem, -c (pinning)", () => {
+  test("what memvirt does not model is refused saying so: -u on hugetlb, -u with -w (exit on missing), -s shmem, -c (pinning)", () => {
     for (const argv of [
-      ["-u", "MISSING"],
+      ["-u", "MISSING", "-s", "anonymous_hugetlb"],
+      ["-u", "MISSING", "-w"],
       ["-s", "shmem"],
       ["-s", "anonymous_hugetlb_64kb"],
       ["-c", "1,2"],
@@ -105,5 +107,34 @@ describe("the real test's options", () => {
       { opt: "o", arg: "" },
       { opt: "b", arg: "4M" },
     ]);
+  });
+});
+
+describe("demand_paging -u MISSING: the vCPUs' faults resolved by a userfaultfd reader with UFFDIO_COPY", () => {
+  const uffd = run(["-v", "2", "-b", "4M", "-u", "MISSING"]);
+  const plain = run(["-v", "2", "-b", "4M"]);
+
+  test("one uffd fault and one UFFDIO_COPY per page, each on the vCPU that touched it; KVM's and the host's faults as without -u", () => {
+    expect(uffd.uffd).toEqual([{ faults: 2048, copies: 2048 }]);
+    const [v0, v1] = uffd.passes[0]!;
+    expect(v0!.counts.userfault).toBe(1024);
+    expect(v1!.counts.userfault).toBe(1024);
+    // handle_userfault() returns VM_FAULT_RETRY and the retried fault finds the page: one host fault a page.
+    expect(v0!.counts.host_fault).toBe(1024);
+    expect(v0!.counts.kvm_page_fault).toBe(plain.passes[0]![0]!.counts.kvm_page_fault);
+    // The same lines (the handlers print only under PER_VCPU_DEBUG); the time adds the round trips at the cost model's userfault.
+    expect(uffd.lines.slice(0, 6)).toEqual(plain.lines.slice(0, 6));
+    expect(uffd.seconds[0]! - plain.seconds[0]!).toBeCloseTo((1024 * 3100) / 3e9, 12);
+  });
+
+  test("-o: one uffd for the whole region; each page faults once, on whichever vCPU comes first", () => {
+    const o = run(["-v", "2", "-b", "4M", "-u", "MISSING", "-o"]);
+    expect(o.uffd).toEqual([{ faults: 2048, copies: 2048 }]);
+    expect(o.passes[0]!.map((x) => x.counts.userfault)).toEqual([2048, 0]);
+  });
+
+  test("-d 10: each fault waits out the reader's 10 us usleep()", () => {
+    const d = run(["-v", "2", "-b", "4M", "-u", "MISSING", "-d", "10"]);
+    expect(d.seconds[0]! - uffd.seconds[0]!).toBeCloseTo(1024 * 10e-6, 12);
   });
 });

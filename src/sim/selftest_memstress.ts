@@ -142,7 +142,18 @@ export class Memstress {
 
   /** The vCPUs' events so far. */
   counts(): Counts[] {
-    return this.vm.qemu.kvm.vcpus.map((v, i) => vcpuCounts(v, this.hostFaults[i]!));
+    return this.vm.qemu.kvm.vcpus.map((v, i) => {
+      const c = vcpuCounts(v, this.hostFaults[i]!);
+      if (this.extra !== null) c[this.extra.name] = this.extra.perVcpu[i]!;
+      return c;
+    });
+  }
+
+  /** A cost event of the host's (cost.ts name) the vCPUs cause, read as a running total and attributed to the vCPU whose turn it was. */
+  private extra: { name: string; read: () => number; perVcpu: Float64Array } | null = null;
+
+  attributeToVcpus(name: string, read: () => number): void {
+    this.extra = { name, read, perVcpu: new Float64Array(this.cfg.vcpus) };
   }
 
   /**
@@ -158,8 +169,10 @@ export class Memstress {
       const end = Math.min(this.pages, start + CHUNK);
       for (let i = 0; i < n; i++) {
         const faults = mm.minFlt + mm.majFlt;
+        const extra = this.extra?.read() ?? 0;
         writes[i]! += this.run(i, start, end, writePercent, random);
         this.hostFaults[i]! += mm.minFlt + mm.majFlt - faults;
+        if (this.extra !== null) this.extra.perVcpu[i]! += this.extra.read() - extra;
       }
     }
     for (let i = 0; i < n; i++) this.vm.selftest!.ucall(i);
