@@ -76,6 +76,8 @@ export class Zswap {
   private reachedFull = false;
   /** zswap_load() hits per mm id (a VM's share of the decompression cost). */
   readonly loadsByMm: number[] = [];
+  /** Zeromap swap-ins per mm id (no I/O, no decompression). */
+  readonly zeroLoadsByMm: number[] = [];
 
   constructor(
     private readonly k: HostKernel,
@@ -272,6 +274,8 @@ export function swapReadFolioFront(k: HostKernel, pfn: number, slot: number): bo
   if (k.swap!.zeromap[slot] !== 0) {
     k.mem.content[pfn] = 0;
     z.stats.swpin_zero++;
+    const mm = k.current?.id ?? 0;
+    z.zeroLoadsByMm[mm] = (z.zeroLoadsByMm[mm] ?? 0) + 1;
     return true;
   }
   return z.load(pfn, slot);
