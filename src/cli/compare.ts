@@ -181,8 +181,10 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   row("host pgfault", (r) => r.host.vmstat.pgfault ?? 0);
   row("host pswpin / pswpout", (r) => `${n(r.host.vmstat.pswpin ?? 0)} / ${n(r.host.vmstat.pswpout ?? 0)}`);
   // ---- overcommit (issue 15): memory the VMs hold on the host, and zswap when configured
-  row("host RSS of the VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rss, 0)));
+  row("QEMU RSS, all VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rss, 0)));
+  row("host RAM in use (end)", (r) => mibText(r.host.ram - r.host.free));
   row("host swap in use (end)", (r) => mibText(r.host.swapUsed));
+  if (variants.some((v) => v.report.host.ksm)) row("ksm pages_sharing (end)", (r) => r.host.ksm?.pages_sharing ?? 0);
   if (variants.some((v) => v.report.host.zswap)) {
     row("zswap zswpout / zswpin / zswpwb", (r) => {
       const z = r.host.zswap ?? {};
