@@ -55,6 +55,13 @@ describe("host.zswap in a run", () => {
     expect(r.check.dataErrors + r.check.invariantViolations).toBe(0);
   });
 
+  test("zswap without a swap device, or a pool above 100%, is an error naming the key and the fix", () => {
+    const bad = (host: string) => () =>
+      loadScenario(`host: {ram: 64MiB, ${host}}\nvms: [{name: vm0, ram: 64MiB, processes: [{name: p0, steps: []}]}]\n`, "z.yaml");
+    expect(bad("zswap: {}")).toThrow(/host\.zswap: zswap sits in front of a swap device; set host\.swap/);
+    expect(bad("swap: 64MiB, zswap: {maxPoolPercent: 150}")).toThrow(/host\.zswap\.maxPoolPercent: 150 is above 100/);
+  });
+
   test("without host.zswap the report has no zswap section and no zswap cost", () => {
     const r = run("");
     expect(r.host.zswap).toBeUndefined();
