@@ -179,6 +179,18 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   for (const k of KVM_ROWS) row(k, (r) => sum(r, k));
   row("host pgfault", (r) => r.host.vmstat.pgfault ?? 0);
   row("host pswpin / pswpout", (r) => `${n(r.host.vmstat.pswpin ?? 0)} / ${n(r.host.vmstat.pswpout ?? 0)}`);
+  // ---- overcommit (issue 15): memory the VMs hold on the host, and zswap when configured
+  row("QEMU RSS, all VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rss, 0)));
+  row("host RAM in use (end)", (r) => mibText(r.host.ram - r.host.free));
+  row("host swap in use (end)", (r) => mibText(r.host.swapUsed));
+  if (variants.some((v) => v.report.host.ksm)) row("ksm pages_sharing (end)", (r) => r.host.ksm?.pages_sharing ?? 0);
+  if (variants.some((v) => v.report.host.zswap)) {
+    row("zswap zswpout / zswpin / zswpwb", (r) => {
+      const z = r.host.zswap ?? {};
+      return `${n(z.zswpout ?? 0)} / ${n(z.zswpin ?? 0)} / ${n(z.zswpwb ?? 0)}`;
+    });
+    row("zswap pool (end)", (r) => mibText(r.host.zswap?.pool_total_size ?? 0));
+  }
   row("TLB misses", (r) => hw(r, "tlbMisses"));
   row("table reads per TLB miss", (r) => {
     const walks = hw(r, "walks");
@@ -191,6 +203,10 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   row("data errors", (r) => r.check.dataErrors);
   row("invariant violations", (r) => r.check.invariantViolations);
   return rows;
+}
+
+function mibText(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 export function formatCompare(out: Out, name: string, key: string, variants: Variant[]): string {

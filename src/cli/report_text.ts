@@ -9,6 +9,7 @@ import { HW_COUNTERS } from "../hw/mmu_stats.js";
 import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
 import { KSM_COUNTERS } from "../host/ksm_stats.js";
+import { ZSWAP_COUNTERS } from "../host/zswap_stats.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
@@ -186,6 +187,7 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   lines.push(`RAM ${mib(r.host.ram)}, free at the end ${mib(r.host.free)}, swap in use ${mib(r.host.swapUsed)}`);
   lines.push(counterTable(out, HOST_COUNTERS, r.host.vmstat));
   if (r.host.ksm) lines.push(...formatKsm(out, r.host.ksm));
+  if (r.host.zswap) lines.push(...formatZswap(out, r.host.zswap, r.host.vmstat));
 
   r.vms.forEach((vm, i) => {
     lines.push(...formatVm(out, vm, scenario?.vms[i]));
@@ -216,6 +218,17 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   lines.push(section(out, "summary"));
   lines.push(wrap(summary(r, scenario), textWidth(out)));
   return `${fitText(out, lines.join("\n"))}\n`;
+}
+
+/** host.zswap: where swapped-out pages went (pool, zeromap, device) and the counters. */
+function formatZswap(out: Out, z: Record<string, number>, vmstat: Record<string, number>): string[] {
+  const stored = z.stored_pages ?? 0;
+  const pool = z.pool_total_size ?? 0;
+  return [
+    section(out, "zswap"),
+    `${n(stored)} pages (${mib(stored * 4096)}) held compressed in ${mib(pool)} of RAM; swap-outs: ${n(z.zswpout ?? 0)} to zswap, ${n(z.swpout_zero ?? 0)} zero pages to the zeromap, ${n(vmstat.pswpout ?? 0)} to the device (${n(z.written_back_pages ?? 0)} written back); swap-ins: ${n(z.zswpin ?? 0)} zswap hits, ${n(z.swpin_zero ?? 0)} zero, ${n(vmstat.pswpin ?? 0)} device reads`,
+    counterTable(out, ZSWAP_COUNTERS, z),
+  ];
 }
 
 /** host.ksm: the /sys/kernel/mm/ksm counters and the memory they save (pages_sharing + ksm_zero_pages pages). */

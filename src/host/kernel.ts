@@ -41,6 +41,7 @@ import { checkInvariants } from "./invariants.js";
 import { HOST_COUNTERS, type VmGauges, newVmEvents } from "./vmstat.js";
 import { Kswapd } from "./vmscan.js";
 import { Ksm, type KsmConfig } from "./ksm.js";
+import { Zswap, type ZswapConfig } from "./zswap.js";
 
 export type ThpMode = "never" | "madvise" | "always";
 
@@ -67,13 +68,15 @@ export interface HostConfig {
   debugChecks?: boolean;
   /** /sys/kernel/mm/ksm tunables (ksmd stopped when absent). */
   ksm?: Partial<KsmConfig>;
+  /** /sys/module/zswap/parameters; absent: no zswap and no zeromap (pre-6.12 swap core). Needs swap. */
+  zswap?: Partial<ZswapConfig>;
 }
 
 export const DEFAULT_SWAP_IN_CYCLES = 30000;
 export const DEFAULT_SWAP_OUT_CYCLES = 30000;
 
 export class HostKernel {
-  readonly cfg: Required<Omit<HostConfig, "watermarks">> & { watermarks?: Watermarks };
+  readonly cfg: Required<Omit<HostConfig, "watermarks" | "zswap">> & { watermarks?: Watermarks };
   readonly bus: EventBus<HostEventMap>;
   readonly mem: PhysMem;
   readonly meta: FrameMeta;
@@ -84,6 +87,8 @@ export class HostKernel {
   readonly kswapd: Kswapd;
   /** KSM: the mergeable mms, the stable and unstable trees, ksmd's cursor (mm/ksm.c). */
   readonly ksm: Ksm;
+  /** zswap and the swap core's zeromap (mm/zswap.c, mm/page_io.c), when configured. */
+  readonly zswap: Zswap | null = null;
   readonly stat = newVmEvents();
   /** Watermarks in pages. */
   readonly wmark: Watermarks;
@@ -166,6 +171,11 @@ export class HostKernel {
         throw new RangeError("watermarks must satisfy min <= low <= high");
     } else {
       this.wmark = { min: def.min, low: def.low, high: def.high };
+    }
+    if (cfg.zswap) {
+      if (!this.swap) throw new RangeError("zswap needs a swap device (host.swap > 0)");
+      this.zswap = new Zswap(this, cfg.zswap, this.swap.max);
+      this.swap.frontswap = this.zswap;
     }
   }
 

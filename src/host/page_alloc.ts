@@ -44,6 +44,11 @@ export function allocPages(k: HostKernel, order: number, gfp: number, purpose: s
   return allocPagesSlowpath(k, order, gfp, purpose);
 }
 
+/** get_page_from_freelist(ALLOC_NO_WATERMARKS): a PF_MEMALLOC task (reclaim itself, e.g. zswap's pool) may use the reserves. -1 if nothing is free. */
+export function allocPagesNoWatermarks(k: HostKernel, order: number, purpose: string): number {
+  return prepNewPage(k, k.buddy.alloc(order), order, 0, purpose);
+}
+
 /** __alloc_pages_slowpath(). */
 function allocPagesSlowpath(k: HostKernel, order: number, gfp: number, purpose: string): number {
   let noProgressLoops = 0;

@@ -12,6 +12,7 @@ import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE } from "./lru.js";
 import { GFP_HIGHUSER_MOVABLE, __GFP_NORETRY, allocPages, freePages } from "./page_alloc.js";
 import { PG_active, PG_anon, PG_dirty, PG_readahead, PG_swapbacked, PG_swapcache, PG_workingset } from "./page_flags.js";
 import { folioAddLru } from "./swap.js";
+import { swapReadFolioFront, swapWritepageFront } from "./zswap.js";
 
 /** add_to_swap(): a slot for the folio, which enters the swap cache dirty. False if swap is full. */
 export function addToSwap(k: HostKernel, pfn: number): boolean {
@@ -63,6 +64,10 @@ export function folioFreeSwap(k: HostKernel, pfn: number): boolean {
 export function swapWritepage(k: HostKernel, pfn: number): void {
   const swap = k.swap!;
   const slot = k.meta.swap[pfn]!;
+  if (k.zswap !== null && swapWritepageFront(k, pfn, slot)) {
+    k.meta.flags[pfn] = k.meta.flags[pfn]! & ~PG_dirty;
+    return;
+  }
   swap.data[slot] = k.mem.content[pfn]!;
   if (k.mem.isTable(pfn)) swap.tables.set(slot, k.mem.copyTable(pfn));
   else swap.tables.delete(slot);
@@ -129,13 +134,14 @@ export function readSwapCacheAsync(k: HostKernel, slot: number, gfp: number): nu
   if (shadow !== 0) workingsetRefault(k, pfn, shadow);
   folioAddLru(k, pfn);
   // swap_read_folio()
+  k.swapReadNew = true;
+  if (k.zswap !== null && swapReadFolioFront(k, pfn, slot)) return pfn;
   k.mem.content[pfn] = swap.data[slot]!;
   const words = swap.tables.get(slot);
   if (words) k.mem.loadTable(pfn, words);
   k.stat.pswpin++;
   k.stat.swapin_cycles += k.cfg.swapInCycles;
   k.lastFaultCycles += k.cfg.swapInCycles;
-  k.swapReadNew = true;
   if (k.bus.on) k.bus.emit("host.swap_in", { pfn, slot });
   return pfn;
 }

@@ -31,6 +31,10 @@ export class SwapDevice {
   readonly data: Uint32Array;
   /** Table words of slots whose page held a page table. */
   readonly tables = new Map<number, Uint32Array>();
+  /** si->zeromap (Linux 6.12): the slot's page was zero-filled and never written. Used with host.zswap only. */
+  readonly zeromap: Uint8Array;
+  /** zswap_invalidate() on swap_range_free(), when zswap is configured. */
+  frontswap: { invalidate(slot: number): void } | null = null;
   /** Next slot to try (si->cluster_next). */
   private clusterNext = 1;
 
@@ -44,6 +48,7 @@ export class SwapDevice {
     this.cache = new Int32Array(this.max);
     this.shadow = new Float64Array(this.max);
     this.data = new Uint32Array(this.max);
+    this.zeromap = new Uint8Array(this.max);
   }
 
   /** get_swap_pages() for one slot: a free slot now marked SWAP_HAS_CACHE, or 0 if the device is full. */
@@ -109,5 +114,7 @@ export class SwapDevice {
     this.nrSwapPages++;
     this.shadow[slot] = 0;
     this.tables.delete(slot);
+    this.zeromap[slot] = 0;
+    this.frontswap?.invalidate(slot);
   }
 }

@@ -34,6 +34,18 @@ export function vmCostCounts(vm: VmState): Record<string, number> {
     c.host_fault += q.mm.minFlt + q.mm.majFlt;
     c.swap_in += q.mm.majFlt;
   }
+  // host.zswap: major faults served by zswap or the zeromap read no device.
+  const z = vm.qemu.host.zswap;
+  if (z !== null) {
+    let hits = 0;
+    let zero = 0;
+    for (const q of [...vm.retired, vm.qemu]) {
+      hits += z.loadsByMm[q.mm.id] ?? 0;
+      zero += z.zeroLoadsByMm[q.mm.id] ?? 0;
+    }
+    c.swap_in -= hits + zero;
+    (c as Record<string, number>)[`zswap_${z.cfg.compressor}_decompress`] = hits;
+  }
   c.guest_page_fault = vm.kernel?.stats.pgfault ?? 0;
   return c;
 }
@@ -47,5 +59,11 @@ export function costCounts(m: Machine): Record<string, number> {
   out.swap_in = vmstat.pswpin ?? 0;
   out.swap_out = vmstat.pswpout ?? 0;
   if (m.scenario.host.ksm) out.ksm_scan_page = m.host.ksm.stats.pages_scanned;
+  const z = m.host.zswap;
+  if (z !== null) {
+    // Compressed: every store and every store that then found no pool page; decompressed: hits and writebacks.
+    out[`zswap_${z.cfg.compressor}_compress`] = z.stats.zswpout + z.stats.reject_alloc_fail;
+    out[`zswap_${z.cfg.compressor}_decompress`] = z.stats.zswpin + z.stats.zswpwb;
+  }
   return out;
 }

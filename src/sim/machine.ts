@@ -316,6 +316,7 @@ export class Machine {
         kswapd: "agent",
         ...(h.watermarks ? { watermarks: h.watermarks } : {}),
         ...(h.ksm ? { ksm: ksmConfig(h.ksm) } : {}),
+        ...(h.zswap ? { zswap: { ...h.zswap } } : {}),
       },
       bus,
     );

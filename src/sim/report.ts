@@ -71,6 +71,8 @@ export interface Report {
     swapUsed: number;
     /** /sys/kernel/mm/ksm counters (KSM_COUNTERS), when the scenario has host.ksm. */
     ksm?: Record<string, number>;
+    /** zswap's vmstat events and /sys/kernel/debug/zswap (ZSWAP_COUNTERS), when the scenario has host.zswap. */
+    zswap?: Record<string, number>;
   };
   vms: VmReport[];
   cost: CostResult;
@@ -111,6 +113,7 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
       free: (vmstat.nr_free_pages ?? 0) * 4096,
       swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
       ...(engine.scenario.host.ksm ? { ksm: m.host.ksm.counters() } : {}),
+      ...(m.host.zswap ? { zswap: m.host.zswap.counters() } : {}),
     },
     vms: m.vms.map((vm, i) => {
       const kvm = vm.qemu.kvm;

@@ -192,6 +192,13 @@ export function summary(r: Report, scenario?: Scenario): string {
   } else if (pswpout === 0) {
     s.push("The host never ran short of memory: no reclaim, no swap.");
   }
+  // host.zswap: where reclaim's swap-outs went instead of the device.
+  const zs = r.host.zswap;
+  if (zs && (zs.zswpout ?? 0) + (zs.swpout_zero ?? 0) > 0) {
+    s.push(
+      `zswap compressed ${plural(zs.zswpout ?? 0, "page")} into its pool (${mib(zs.pool_total_size ?? 0)} of RAM at the end) and served ${n(zs.zswpin ?? 0)} swap-ins without I/O; ${plural(zs.pool_limit_hit ?? 0, "store")} found the pool full and ${n(zs.written_back_pages ?? 0)} pages were written back to the device; ${plural(zs.swpout_zero ?? 0, "zero page")} went to the zeromap.`,
+    );
+  }
   // Guest RAM handed back by a timeline madvise (a balloon): other frees are KVM's and QEMU's own.
   const freedOutside = (v.pgfree ?? 0) - (v.pgsteal_kswapd ?? 0) - (v.pgsteal_direct ?? 0);
   if (freedOutside > 0 && (scenario?.timeline.length ?? 0) > 0) {

@@ -62,6 +62,14 @@ function checkHost(s: RawScenario, report: Report): void {
   else if (w.high < w.low) report(at("high"), `${formatSize(w.high)} is below low (${formatSize(w.low)}); min <= low <= high`);
   else if (w.high >= ram)
     report(at("high"), `${formatSize(w.high)} is not below host RAM (${formatSize(ram)}); watermarks well below host.ram`);
+  // host.zswap
+  const zs = s.host.zswap;
+  if (zs !== undefined && s.host.swap === 0)
+    report(["host", "zswap"], "zswap sits in front of a swap device; set host.swap (e.g. 1GiB) or remove zswap");
+  if (zs !== undefined && zs.maxPoolPercent > 100)
+    report(["host", "zswap", "maxPoolPercent"], `${zs.maxPoolPercent} is above 100; a percent of host RAM`);
+  if (zs !== undefined && zs.acceptThresholdPercent > 100)
+    report(["host", "zswap", "acceptThresholdPercent"], `${zs.acceptThresholdPercent} is above 100; a percent of the pool limit`);
 }
 
 function checkVms(s: RawScenario, report: Report): void {

@@ -244,7 +244,7 @@ describe("bad scenarios name the field, the line and column, and the fix (issue 
       'demo.yaml:3:3: host.memory: unknown key "memory"; did you mean "ram"?',
     ]);
     expect(problems(MINIMAL.replace("  ram: 2GiB", "  ram: 2GiB\n  zzz: 1"))).toEqual([
-      'demo.yaml:3:3: host.zzz: unknown key "zzz"; valid keys here: ram, swap, thp, watermarks, ksm',
+      'demo.yaml:3:3: host.zzz: unknown key "zzz"; valid keys here: ram, swap, thp, watermarks, ksm, zswap',
     ]);
     expect(problems(`${MINIMAL}    processes: [{name: p, steps: [{tuch: {size: 4KiB, op: read}}]}]\n`)).toEqual([
       'demo.yaml:6:36: vms[0].processes[0].steps[0].tuch: unknown key "tuch"; did you mean "touch"?',

@@ -517,6 +517,23 @@ const ksmSchema = z
   })
   .describe("KSM (kernel samepage merging): ksmd scans the VMs marked mergeable");
 
+/** host.zswap: /sys/module/zswap/parameters (issue 15). */
+const zswapSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("zswap stores swapped-out pages compressed in RAM; false: the swap device only"),
+    maxPoolPercent: count("max_pool_percent: the pool's limit, percent of host RAM (the kernel's default 20)", "%", 0).default(20),
+    acceptThresholdPercent: count(
+      "accept_threshold_percent: after hitting the limit, the pool takes stores again at this percent of it (default 90)",
+      "%",
+      0,
+    ).default(90),
+    compressor: z
+      .enum(["lz4", "zstd"])
+      .default("lz4")
+      .describe("Compression algorithm: sets the compressed size and the CPU cost per page"),
+  })
+  .describe("zswap: a compressed cache in front of the swap device, and the zeromap for zero pages (Linux 6.12+); needs swap");
+
 const hostSchema = z
   .strictObject({
     ram: size("Host physical memory", {
@@ -549,6 +566,7 @@ const hostSchema = z
         }),
       ),
     ksm: ksmSchema.optional(),
+    zswap: zswapSchema.optional(),
   })
   .transform((h) => ({ ...h, watermarks: h.watermarks ?? linuxWatermarks(h.ram) }))
   .describe("The host machine");
