@@ -310,6 +310,8 @@ function checkTimeline(s: RawScenario, report: Report): void {
           report(here("vm"), `${a.vm} is migrated twice; one migrate per VM`);
         if (a.throttleInitial > 99) report(here("throttleInitial"), `${a.throttleInitial} is above 99; a percent from 1 to 99`);
         if (a.throttleIncrement > 99) report(here("throttleIncrement"), `${a.throttleIncrement} is above 99; a percent from 1 to 99`);
+        if (a.clearBitmapShift > 31)
+          report(here("clearBitmapShift"), `${a.clearBitmapShift} is above 31; a shift from 6 to 31 (QEMU's default 18)`);
         break;
       }
       case "dirtyLog":
