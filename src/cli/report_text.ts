@@ -17,6 +17,7 @@ import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { type Out, bold, dim, n, table } from "./format.js";
 import { phaseSection } from "./report_phases.js";
+import { migrationSection, migrationSentence } from "./report_migration.js";
 
 const MiB = 2 ** 20;
 
@@ -343,6 +344,8 @@ export function summary(r: Report, scenario?: Scenario): string {
       `The same guest workload on bare metal would take ${n(r.native.cycles)} cycles: virtualization made it ${(r.overhead + 1).toFixed(2)} times as long.`,
     );
   }
+  // live migration
+  if (r.migrations !== undefined) s.push(migrationSentence(r));
   return s.join(" ");
 }
 
@@ -386,6 +389,7 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   }
 
   lines.push(...phaseSection(out, r));
+  lines.push(...migrationSection(out, r, section)); // live migration
 
   lines.push(section(out, "check"));
   const c = r.check;

@@ -350,7 +350,7 @@ export class Migration {
     const resume = stop + this.params.rtt * CPU_HZ; // device state and the "run" command, one round trip
     this.result.downtime = (resume - stop) / CPU_HZ;
     this.result.status = "postcopy-active";
-    this.result.iterations.push(this.round);
+    if (this.round.pagesSent > 0) this.result.iterations.push(this.round); // no empty round before the post-copy one
     this.round = this.newRound();
     this.roundStart = resume;
     this.linkFree = resume;
