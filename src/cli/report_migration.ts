@@ -137,3 +137,31 @@ export function migrationCsvRows(label: string, r: Report, pad: number): (string
   }
   return rows;
 }
+
+// ---- --compare ----
+/** The compare table's rows of each migration's totals, "-" for a variant without it (none without migrations). */
+export function migrationCompareRows(reports: Report[]): (string | number)[][] {
+  const vms = [...new Set(reports.flatMap((r) => (r.migrations ?? []).map((m) => m.vm)))];
+  const rows: (string | number)[][] = [];
+  for (const vm of vms) {
+    const row = (label: string, f: (m: MigrationReport) => string) =>
+      rows.push([
+        `migration ${vm}: ${label}`,
+        ...reports.map((r) => {
+          const m = r.migrations?.find((x) => x.vm === vm);
+          return m === undefined ? "-" : f(m);
+        }),
+      ]);
+    row("rounds", (m) => n(m.iterations.length) + (m.forced ? " (forced)" : ""));
+    row("total time (s)", (m) => secs(m.totalTime));
+    row("downtime (ms)", (m) => ms(m.downtime));
+    row("pages sent", (m) => n(m.pagesSent));
+    row("pages sent / guest RAM", (m) => m.ratioToRam.toFixed(3));
+    row("max throttle", (m) => `${m.maxThrottle}%`);
+    if (reports.some((r) => r.migrations?.some((m) => m.vm === vm && m.mode === "postcopy"))) {
+      row("post-copy faults", (m) => n(m.postcopyFaults));
+      row("post-copy fault latency, mean (ms)", (m) => ms(m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults));
+    }
+  }
+  return rows;
+}
