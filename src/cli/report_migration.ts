@@ -22,7 +22,9 @@ const HARVEST: Record<MigrationReport["dirtyLog"], string> = {
 
 function heading(m: MigrationReport): string {
   const how = m.mode === "precopy" ? "pre-copy" : "post-copy";
-  return `migration of ${m.vm}: ${how} over ${mibs(m.bandwidth)} MiB/s, downtime limit ${ms(m.downtimeLimit)} ms, dirty pages from ${HARVEST[m.dirtyLog]}`;
+  // A post-copy that switched at once tracked no dirty pages.
+  const log = m.mode === "postcopy" && m.iterations.length <= 1 ? "" : `, dirty pages from ${HARVEST[m.dirtyLog]}`;
+  return `migration of ${m.vm}: ${how} over ${mibs(m.bandwidth)} MiB/s, downtime limit ${ms(m.downtimeLimit)} ms${log}`;
 }
 
 /** The migration section of the text report (none without migrations). */
