@@ -80,3 +80,16 @@ describe("migration's dirty tracking follows the VM's dirtyLog mode", () => {
     expect(small.res.iterations[1]!.dirtyPages).toBeLessThan(wp.res.iterations[1]!.dirtyPages);
   });
 });
+
+describe("migrate's dirty-tracking keys are checked", () => {
+  test("clearBitmapShift outside 6..31, and dirtyLog actions on the migrating VM, are errors naming the path", () => {
+    expect(() => loadScenario(scenario("{mode: wp, manualProtect: true}", ", clearBitmapShift: 40"), "m.yaml")).toThrow(
+      /timeline\[0\]\.migrate\.clearBitmapShift: 40 is above 31; a shift from 6 to 31/,
+    );
+    expect(() => loadScenario(scenario("{mode: wp, manualProtect: true}", ", clearBitmapShift: 5"), "m.yaml")).toThrow(
+      /timeline\[0\]\.migrate\.clearBitmapShift: 5 is too small; at least 6/,
+    );
+    const withLog = `${scenario("{mode: wp}")}  - at: {accesses: 100}\n    dirtyLog: {vm: vm0, op: start}\n`;
+    expect(() => loadScenario(withLog, "m.yaml")).toThrow(/timeline\[0\]\.migrate\.vm: vm0 also has dirtyLog actions/);
+  });
+});
