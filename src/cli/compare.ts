@@ -30,6 +30,7 @@ import {
 } from "./run_cmd.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { compareOverrides, PER_VM_KEYS } from "../sim/compare_keys.js";
+import { migrationCompareRows } from "./report_migration.js";
 
 export { PER_VM_KEYS };
 
@@ -40,12 +41,28 @@ export interface CompareSpec {
 
 /** `mmu=shadow,ept` -> {key: "mmu", values: ["shadow", "ept"]}; values are read as YAML scalars. */
 export function parseCompare(text: string): CompareSpec {
-  const m = /^([^=]+)=(.+)$/.exec(text.trim());
+  const m = /^([^=]+)=(.+)$/.exec(indexSegments(text.trim()));
   if (!m) throw new UsageError(`--compare: '${text}' is not key=value1,value2; for example --compare mmu=ept,npt`);
   const values = m[2]!.split(",").map((v) => v.trim());
   if (values.length < 2 || values.some((v) => v === ""))
     throw new UsageError(`--compare: give at least two values after '${m[1]}=', separated by commas`);
-  return { key: m[1]!.trim(), values: values.map((v) => parseYaml(v) as unknown) };
+  const scalar = (v: string): unknown => {
+    try {
+      return parseYaml(v) as unknown;
+    } catch (e) {
+      throw new UsageError(
+        `--compare: '${v}' is not a YAML value (${(e as Error).message.split("\n")[0]}); values are separated by commas, so compare one key at a time, e.g. vms[0].dirtyLog.manualProtect=false,true`,
+      );
+    }
+  };
+  return { key: m[1]!.trim(), values: values.map(scalar) };
+}
+
+/** `timeline.0.migrate.bandwidth` is read as `timeline[0].migrate.bandwidth` (the key's numeric segments as indexes). */
+function indexSegments(text: string): string {
+  const eq = text.indexOf("=");
+  if (eq < 0) return text;
+  return text.slice(0, eq).replace(/\.(\d+)(?=\.|$)/g, "[$1]") + text.slice(eq);
 }
 
 const overridesFor = compareOverrides;
@@ -202,6 +219,7 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   row("overhead vs native", (r) => (r.overhead === null ? "-" : `${(r.overhead * 100).toFixed(1)}%`));
   row("data errors", (r) => r.check.dataErrors);
   row("invariant violations", (r) => r.check.invariantViolations);
+  rows.push(...migrationCompareRows(variants.map((v) => v.report))); // live migration
   return rows;
 }
 

@@ -12,6 +12,7 @@ import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
 import { checkOutputPaths, prepareOutputs } from "./output.js";
 import { readInputText } from "./preflight.js";
+import { MIGRATION_PANEL, type PlotMigration, migrationPoints, migrationsSchema } from "./plot_migration.js";
 
 interface Panel {
   title: string;
@@ -64,7 +65,7 @@ const pointSchema = z.object({
   balloon: num.optional(),
 });
 const seriesSchema = z.array(pointSchema, { error: "not a list of time-series points" });
-const runSchema = z.object({ series: seriesSchema });
+const runSchema = z.object({ series: seriesSchema, migrations: migrationsSchema });
 const compareSchema = z.object({
   memvirt: z.literal("compare"),
   variants: z
@@ -73,7 +74,7 @@ const compareSchema = z.object({
 });
 
 /** The runs in a report file: one for `run --json`, one per variant for `run --compare --json`; the first malformed key named. */
-export function runsOf(json: unknown, file: string): { label: string; series: SeriesPoint[] }[] {
+export function runsOf(json: unknown, file: string): PlotRun[] {
   const fix = "give the JSON that `memvirt run --json` (or `--compare --json`) wrote";
   const fail = (r: z.ZodSafeParseError<unknown>) => {
     const i = r.error.issues[0]!;
@@ -84,15 +85,19 @@ export function runsOf(json: unknown, file: string): { label: string; series: Se
   if (isObj && (json as { memvirt?: unknown }).memvirt === "compare") {
     const r = compareSchema.safeParse(json);
     if (!r.success) throw fail(r);
-    return r.data.variants.map((v) => ({ label: v.label, series: v.report.series as SeriesPoint[] }));
+    return r.data.variants.map((v) => ({ label: v.label, series: v.report.series as SeriesPoint[], ...migrationsOf(v.report) }));
   }
   if (isObj && "series" in json) {
     const r = runSchema.safeParse(json);
     if (!r.success) throw fail(r);
-    return [{ label: "", series: r.data.series as SeriesPoint[] }];
+    return [{ label: "", series: r.data.series as SeriesPoint[], ...migrationsOf(r.data) }];
   }
   throw new UsageError(`${file}: not a memvirt report (no series, not a compare report); ${fix}`);
 }
+
+// ---- live migration ----
+type PlotRun = { label: string; series: SeriesPoint[]; migrations?: PlotMigration[] };
+const migrationsOf = (r: { migrations?: PlotMigration[] | undefined }) => (r.migrations ? { migrations: r.migrations } : {});
 
 const WIDTH = 720;
 const HEIGHT = 220;
@@ -100,7 +105,7 @@ const HEIGHT = 220;
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 
 /** A Vega spec with one line chart per panel, stacked. */
-export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title: string): vega.Spec {
+export function plotSpec(runs: PlotRun[], title: string): vega.Spec {
   const values: { x: number; y: number; s: string; panel: number }[] = [];
   PANELS.forEach((panel, pi) => {
     for (const run of runs) {
@@ -114,7 +119,11 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
       });
     }
   });
-  const groups = PANELS.map((panel, pi) => ({
+  // Live migration: its panel only when a run migrated.
+  const migration = migrationPoints(runs, PANELS.length);
+  values.push(...migration);
+  const panels: (Panel & { xTitle?: string })[] = migration.length > 0 ? [...PANELS, { ...MIGRATION_PANEL, series: [] }] : PANELS;
+  const groups = panels.map((panel, pi) => ({
     type: "group",
     encode: {
       enter: {
@@ -133,7 +142,7 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
       { name: "c", type: "ordinal", range: PALETTE, domain: { data: `d${pi}`, field: "s" } },
     ],
     axes: [
-      { orient: "bottom", scale: "x", title: "guest accesses", format: "~s" },
+      { orient: "bottom", scale: "x", title: panel.xTitle ?? "guest accesses", format: "~s" },
       { orient: "left", scale: "y", title: panel.yTitle, format: "~s" },
     ],
     legends: [{ stroke: "c", orient: "right", symbolType: "stroke" }],
@@ -162,7 +171,7 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
     $schema: "https://vega.github.io/schema/vega/v6.json",
     title: { text: title },
     width: WIDTH,
-    height: PANELS.length * (HEIGHT + 80) - 80,
+    height: panels.length * (HEIGHT + 80) - 80,
     padding: 10,
     background: "white",
     data: [{ name: "all", values }],
@@ -170,7 +179,7 @@ export function plotSpec(runs: { label: string; series: SeriesPoint[] }[], title
   } as unknown as vega.Spec;
 }
 
-export async function renderPlot(runs: { label: string; series: SeriesPoint[] }[], title: string): Promise<string> {
+export async function renderPlot(runs: PlotRun[], title: string): Promise<string> {
   const { View, parse } = await import("vega");
   const view = new View(parse(plotSpec(runs, title)), { renderer: "none" });
   return view.toSVG();

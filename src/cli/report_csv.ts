@@ -12,6 +12,7 @@ import type { HW_STATS } from "../hw/mmu_stats.js";
 import type { HOST_VM_EVENT_STATS } from "../host/vmstat.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import type { QEMU_FIGURES } from "../sim/report_figures.js";
+import { MIGRATION_CSV_COLUMNS, migrationCsvRows } from "./report_migration.js";
 
 /** Declared names, so a column cannot name a counter that does not exist. */
 const QEMU_KEYS: readonly (keyof typeof QEMU_FIGURES)[] = ["rss", "rssZeroPage"];
@@ -112,5 +113,14 @@ function phaseRows(label: string, r: Report, p: PhaseReport): (string | number)[
 }
 
 export function reportCsv(runs: { label: string; report: Report }[]): string {
+  // Live migration: its columns after the standard ones, and its rows after each run's, only when a run migrated.
+  if (runs.some((x) => x.report.migrations !== undefined)) {
+    const cols = csvColumns();
+    const pad = (row: (string | number)[]) => [...row, ...MIGRATION_CSV_COLUMNS.map(() => "")];
+    return stringify([
+      [...cols, ...MIGRATION_CSV_COLUMNS],
+      ...runs.flatMap((x) => [...csvRows(x.label, x.report).map(pad), ...migrationCsvRows(x.label, x.report, cols.length)]),
+    ]);
+  }
   return stringify([csvColumns(), ...runs.flatMap((x) => csvRows(x.label, x.report))]);
 }

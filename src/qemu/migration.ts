@@ -50,6 +50,8 @@ export interface DirtySource {
   start(): void;
   /** migration_bitmap_sync(): sets out[i] = 1 for each RAM page i dirtied since the last call; returns how many were new. */
   sync(out: Uint8Array): number;
+  /** migration_clear_memory_region_dirty_bitmap(): before RAM page `page` is sent in pre-copy (manual protect clears its chunk). */
+  clearBeforeSend(page: number): void;
   /** memory_global_dirty_log_stop(). */
   stop(): void;
 }
@@ -235,6 +237,7 @@ export class Migration {
     }
     this.cursor = i + 1;
     if (i >= this.npages) return false;
+    if (this.incoming === null) this.dirty?.clearBeforeSend(i);
     b[i] = 0;
     const gfn = this.gfnOf(i);
     const bytes = this.incoming !== null ? sendPagePostcopy(this.src, this.dst, this.uffd!, gfn) : sendPagePrecopy(this.src, this.dst, gfn);
@@ -315,8 +318,8 @@ export class Migration {
     this.setThrottle(0);
     const stop = this.roundStart;
     this.dirty?.sync(this.bitmap);
-    this.dirty?.stop();
     while (this.sendNext()) {}
+    this.dirty?.stop(); // ram_save_cleanup(), after the last pages
     const r = this.round;
     const end = Math.max(this.linkFree, stop) + (this.params.rtt / 2) * CPU_HZ; // the last byte, then the destination's go
     r.seconds = (end - stop) / CPU_HZ;
@@ -347,7 +350,7 @@ export class Migration {
     const resume = stop + this.params.rtt * CPU_HZ; // device state and the "run" command, one round trip
     this.result.downtime = (resume - stop) / CPU_HZ;
     this.result.status = "postcopy-active";
-    this.result.iterations.push(this.round);
+    if (this.round.pagesSent > 0) this.result.iterations.push(this.round); // no empty round before the post-copy one
     this.round = this.newRound();
     this.roundStart = resume;
     this.linkFree = resume;

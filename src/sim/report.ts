@@ -8,6 +8,8 @@ import { type HwCounters, hwCounters, sumHwCounters } from "../hw/mmu_stats.js";
 import { applyCost, type CostResult } from "./cost.js";
 import { vmCostCounts } from "./cost_counts.js";
 import type { MigrationResult } from "../qemu/migration.js";
+import { type DirtyHarvest, dirtyHarvestOf } from "../qemu/dirty_sync.js";
+import type { MigrationRun } from "./migrate.js";
 import type { Engine } from "./engine.js";
 import type { PhaseReport } from "./phases.js";
 import type { HW_FIGURES, QEMU_FIGURES, REFERENCE_FIGURES } from "./report_figures.js";
@@ -88,7 +90,7 @@ export interface Report {
    */
   phases?: PhaseReport[];
   /** Only when the scenario migrates a VM: per migration its rounds and totals (qemu/migration.ts MigrationResult). */
-  migrations?: (MigrationResult & { vm: string })[];
+  migrations?: MigrationReport[];
 }
 
 export function buildReport(engine: Engine, scenarioName = ""): Report {
@@ -168,6 +170,21 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
     },
     series: engine.series,
     ...(engine.hasPhases ? { phases: engine.phaseReports()! } : {}),
-    ...(m.migrations.length > 0 ? { migrations: m.migrations.map((mr) => ({ vm: mr.vm.cfg.name, ...mr.migration.result })) } : {}),
+    ...(m.migrations.length > 0 ? { migrations: m.migrations.map(migrationReport) } : {}),
+  };
+}
+
+// ---- live migration ----
+/** A migration in the report: the VM, the link and how the log was harvested, then MigrationResult. */
+export type MigrationReport = { vm: string; bandwidth: number; downtimeLimit: number; dirtyLog: DirtyHarvest } & MigrationResult;
+
+function migrationReport(mr: MigrationRun): MigrationReport {
+  const g = mr.migration;
+  return {
+    vm: mr.vm.cfg.name,
+    bandwidth: g.params.bandwidth,
+    downtimeLimit: g.params.downtimeLimit,
+    dirtyLog: dirtyHarvestOf(g.src.kvm),
+    ...g.result,
   };
 }

@@ -318,6 +318,13 @@ function checkTimeline(s: RawScenario, report: Report): void {
           report(here("vm"), `${a.vm} is migrated twice; one migrate per VM`);
         if (a.throttleInitial > 99) report(here("throttleInitial"), `${a.throttleInitial} is above 99; a percent from 1 to 99`);
         if (a.throttleIncrement > 99) report(here("throttleIncrement"), `${a.throttleIncrement} is above 99; a percent from 1 to 99`);
+        if (s.timeline.some((o) => o.action.kind === "dirtyLog" && o.action.vm === a.vm))
+          report(
+            here("vm"),
+            `${a.vm} also has dirtyLog actions, which would take the migration's dirty log; drop them, or migrate another VM`,
+          );
+        if (a.clearBitmapShift > 31)
+          report(here("clearBitmapShift"), `${a.clearBitmapShift} is above 31; a shift from 6 to 31 (QEMU's default 18)`);
         break;
       }
       case "dirtyLog":

@@ -418,6 +418,11 @@ export const TIMELINE_ACTIONS = {
       throttleIncrement: count("cpu-throttle-increment, percent (QEMU's default 10)", "%", 1).default(10),
       maxIterations: count("Pre-copy rounds after which the last copy is forced whatever is left; 0: no cap", "rounds").default(0),
       postcopyAfter: count("Post-copy: pre-copy rounds before the switch (0: switch at once)", "rounds").default(0),
+      clearBitmapShift: count(
+        "x-clear-bitmap-shift: with manual protect, KVM_CLEAR_DIRTY_LOG clears chunks of 2^shift pages as they are sent (6 to 31; QEMU's default 18, 1 GiB)",
+        "",
+        6,
+      ).default(18),
     })
     .describe("Live-migrate a VM's RAM over a link of the given bandwidth (QEMU's migrate command)"),
   // ---- dirty logging (sim/dirty_log_action.ts) ----

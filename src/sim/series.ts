@@ -16,7 +16,8 @@ export class TimeSeries {
     let pfTaken = 0;
     let rss = 0;
     for (const vm of m.vms) {
-      for (const v of vm.qemu.kvm.vcpus) {
+      // live migration: the source QEMU's vCPUs still count after the switch-over
+      for (const v of vm.retired.length === 0 ? vm.qemu.kvm.vcpus : [...vm.retired, vm.qemu].flatMap((q) => q.kvm.vcpus)) {
         exits += v.stats.exits;
         pfTaken += v.stats.pf_taken;
       }

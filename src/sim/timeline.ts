@@ -18,7 +18,7 @@ export function applyTimelineAction(m: Machine, a: TimelineAction, checkMappings
   const vm = m.vms.find((v) => v.cfg.name === a.vm)!;
   if (a.kind === "migrate") {
     if (m.bus.on) m.bus.emit("sim.timeline", { vm: a.vm, action: "migrate", advice: a.mode, gpa: 0, size: vm.cfg.ram });
-    m.migrations.push(new MigrationRun(m, vm, a, now, kvmDirtySource));
+    m.migrations.push(new MigrationRun(m, vm, a, now, (q) => kvmDirtySource(q, a.clearBitmapShift)));
     return;
   }
   if (a.kind === "balloon") {

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+// Live migration in the reports (the JSON's migrations[]): the text section (a table of rounds,
+// then the totals), its summary sentence, and the CSV's migration rows and columns. Figures are
+// printed with the decimals given here, so a reader can match them to the JSON's.
+
+import type { MigrationReport, Report } from "../sim/report.js";
+import { type Out, bold, n, table } from "./format.js";
+
+const MiB = 2 ** 20;
+
+/** Seconds with 3 decimals, milliseconds with 2: as the text report prints them. */
+export const secs = (s: number): string => s.toFixed(3);
+export const ms = (s: number): string => (s * 1000).toFixed(2);
+/** Bytes as MiB with 2 decimals. */
+export const mibs = (b: number): string => (b / MiB).toFixed(2);
+
+const HARVEST: Record<MigrationReport["dirtyLog"], string> = {
+  get: "KVM_GET_DIRTY_LOG",
+  manual: "KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG in chunks",
+  ring: "the dirty ring",
+};
+
+function heading(m: MigrationReport): string {
+  const how = m.mode === "precopy" ? "pre-copy" : "post-copy";
+  // A post-copy that switched at once tracked no dirty pages.
+  const log = m.mode === "postcopy" && m.iterations.length <= 1 ? "" : `, dirty pages from ${HARVEST[m.dirtyLog]}`;
+  return `migration of ${m.vm}: ${how} over ${mibs(m.bandwidth)} MiB/s, downtime limit ${ms(m.downtimeLimit)} ms${log}`;
+}
+
+/** The migration section of the text report (none without migrations). */
+export function migrationSection(out: Out, r: Report, section: (out: Out, title: string) => string): string[] {
+  const lines: string[] = [];
+  for (const m of r.migrations ?? []) {
+    lines.push(section(out, heading(m)));
+    const last = m.iterations.length - 1;
+    const rows = m.iterations.map((it, k) => [
+      m.mode === "postcopy" && k === last ? `${it.iteration} post-copy` : it.iteration,
+      n(it.pagesSent),
+      n(it.dirtyPages),
+      n(Math.round(it.dirtyRate)),
+      secs(it.seconds),
+      mibs(it.remaining),
+      `${it.throttle}%`,
+    ]);
+    const head = ["round", "pages sent", "dirty pages", "dirty pages/s", "seconds", "remaining MiB", "throttle"];
+    lines.push(table(out, head, rows, ["right", "right", "right", "right", "right", "right", "right"]));
+    lines.push(...totals(out, m));
+  }
+  return lines;
+}
+
+function totals(out: Out, m: MigrationReport): string[] {
+  const lines = [
+    bold(out, `status ${m.status}${m.forced ? " (last copy forced by maxIterations)" : ""}`),
+    `total time ${secs(m.totalTime)} s, downtime ${ms(m.downtime)} ms`,
+    `pages sent ${n(m.pagesSent)} (${n(m.zeroPages)} as zero pages), ${mibs(m.bytes)} MiB; ${m.ratioToRam.toFixed(3)} times guest RAM`,
+  ];
+  if (m.maxThrottle > 0) lines.push(`auto-converge: throttle up to ${m.maxThrottle}%, ${secs(m.throttledTime)} s of vCPU time taken`);
+  if (m.mode === "postcopy") {
+    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
+    lines.push(
+      `post-copy faults ${n(m.postcopyFaults)}, latency mean ${ms(mean)} ms, max ${ms(m.postcopyFaultLatencyMax)} ms; background pages ${n(m.postcopyBackgroundPages)}`,
+    );
+  }
+  return lines;
+}
+
+/** One sentence per migration for the summary ("" without migrations). */
+export function migrationSentence(r: Report): string {
+  return (r.migrations ?? []).map(sentence).join(" ");
+}
+
+function sentence(m: MigrationReport): string {
+  const took = `${secs(m.totalTime)} s and ${m.ratioToRam.toFixed(2)} times its RAM on the link`;
+  if (m.mode === "postcopy") {
+    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
+    return `${m.vm} moved by post-copy in ${took}, stopped ${ms(m.downtime)} ms; ${n(m.postcopyFaults)} post-copy faults waited ${ms(mean)} ms on average for their page, and ${n(m.postcopyBackgroundPages)} pages came in the background.`;
+  }
+  const rounds = m.iterations.length;
+  const end = m.forced
+    ? `the last copy was forced after ${rounds} rounds, with ${ms(m.downtime)} ms of downtime against a limit of ${ms(m.downtimeLimit)} ms`
+    : `the rest fitted the ${ms(m.downtimeLimit)} ms downtime limit after ${rounds} rounds (downtime ${ms(m.downtime)} ms)`;
+  const throttle = m.maxThrottle > 0 ? `, with auto-converge throttling the vCPUs up to ${m.maxThrottle}%` : "";
+  return `${m.vm} migrated by pre-copy in ${took}: ${end}${throttle}.`;
+}
+
+// ---- CSV ----
+/** Columns after the standard ones when a report has migrations (docs/report.md). */
+export const MIGRATION_CSV_COLUMNS = [
+  "migration.round",
+  "migration.mode",
+  "migration.pagesSent",
+  "migration.zeroPages",
+  "migration.bytes",
+  "migration.dirtyPages",
+  "migration.dirtyRate",
+  "migration.seconds",
+  "migration.remaining",
+  "migration.throttle",
+  "migration.downtime",
+  "migration.ratioToRam",
+  "migration.postcopyFaults",
+  "migration.postcopyFaultLatencyMean",
+  "migration.postcopyFaultLatencyMax",
+  "migration.postcopyBackgroundPages",
+];
+
+/** Per migration a row per round, then a "total" row (seconds: the total time); the standard columns before them, `pad` of them empty. */
+export function migrationCsvRows(label: string, r: Report, pad: number): (string | number)[][] {
+  const rows: (string | number)[][] = [];
+  const empty = (k: number) => Array<string>(k).fill("");
+  for (const m of r.migrations ?? []) {
+    const lead = [label, r.scenario, r.seed, m.vm];
+    for (const it of m.iterations) {
+      const fig = [it.pagesSent, it.zeroPages, it.bytes, it.dirtyPages, it.dirtyRate, it.seconds, it.remaining, it.throttle];
+      rows.push([...lead, ...empty(pad - lead.length), it.iteration, m.mode, ...fig, ...empty(6)]);
+    }
+    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
+    rows.push([
+      ...lead,
+      ...empty(pad - lead.length),
+      "total",
+      m.mode,
+      m.pagesSent,
+      m.zeroPages,
+      m.bytes,
+      "",
+      "",
+      m.totalTime,
+      "",
+      m.maxThrottle,
+      m.downtime,
+      m.ratioToRam,
+      m.postcopyFaults,
+      mean,
+      m.postcopyFaultLatencyMax,
+      m.postcopyBackgroundPages,
+    ]);
+  }
+  return rows;
+}
+
+// ---- --compare ----
+/** The compare table's rows of each migration's totals, "-" for a variant without it (none without migrations). */
+export function migrationCompareRows(reports: Report[]): (string | number)[][] {
+  const vms = [...new Set(reports.flatMap((r) => (r.migrations ?? []).map((m) => m.vm)))];
+  const rows: (string | number)[][] = [];
+  for (const vm of vms) {
+    const row = (label: string, f: (m: MigrationReport) => string) =>
+      rows.push([
+        `migration ${vm}: ${label}`,
+        ...reports.map((r) => {
+          const m = r.migrations?.find((x) => x.vm === vm);
+          return m === undefined ? "-" : f(m);
+        }),
+      ]);
+    row("rounds", (m) => n(m.iterations.length) + (m.forced ? " (forced)" : ""));
+    row("total time (s)", (m) => secs(m.totalTime));
+    row("downtime (ms)", (m) => ms(m.downtime));
+    row("pages sent", (m) => n(m.pagesSent));
+    row("pages sent / guest RAM", (m) => m.ratioToRam.toFixed(3));
+    row("max throttle", (m) => `${m.maxThrottle}%`);
+    if (reports.some((r) => r.migrations?.some((m) => m.vm === vm && m.mode === "postcopy"))) {
+      row("post-copy faults", (m) => n(m.postcopyFaults));
+      row("post-copy fault latency, mean (ms)", (m) => ms(m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults));
+    }
+  }
+  return rows;
+}
