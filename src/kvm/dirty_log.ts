@@ -6,7 +6,8 @@
 // spte marks the page dirty (mark_page_dirty_in_slot(), see dirty_mark.ts). Huge pages are split
 // when logging starts (eager_page_split) or on the first write, and recovered when it stops.
 //
-// simplified: no PML (vmx's cpu_dirty_log_size is 0): logging always write-protects.
+// With PML (pml.ts, kvm.enablePml) the CPU logs writes: logging clears D bits of 4 KiB leaves
+// instead of write-protecting them, and a harvest first flushes the vCPUs' PML buffers.
 // simplified: the dirty ring may be enabled after the vCPUs exist, as long as no slot logs yet.
 
 import {
@@ -18,6 +19,7 @@ import {
 } from "./dirty_ring.js";
 import type { Kvm, Vcpu } from "./kvm.js";
 import { type Memslot, gfnToHva, kvmSlotDirtyTrackEnabled, slotMaxLevel } from "./memslot.js";
+import { cpuDirtyLogSize, kvmArchSyncDirtyLog, kvmUpdateCpuDirtyLogging } from "./pml.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { TdpMmu } from "./tdp_mmu.js";
 
@@ -71,6 +73,7 @@ export function kvmSetMemslotFlags(kvm: Kvm, slotId: number, flags: number): voi
     slot.dirtyBitmap = null;
   }
   slot.flags = flags;
+  kvmUpdateCpuDirtyLogging(kvm);
   kvmMmuSlotApplyFlags(kvm, slot, on);
   if (kvm.bus.on) kvm.bus.emit("kvm.dirty_log", { vm: kvm.name, slot: slot.id, op: on ? "start" : "stop", pages: 0 });
 }
@@ -90,8 +93,13 @@ function kvmMmuSlotApplyFlags(kvm: Kvm, slot: Memslot, on: boolean): void {
   // Initially-all-set needs no write protection: every page counts as dirty until cleared.
   if (manualProtectAndInitSet(kvm)) return;
   if (kvm.eagerPageSplit) kvmMmuSlotTrySplitHugePages(kvm, start, end);
+  if (cpuDirtyLogSize(kvm) > 0 && mmu instanceof TdpMmu) {
+    // PML: kvm_mmu_slot_leaf_clear_dirty(), and kvm_mmu_slot_remove_write_access(PG_LEVEL_2M) so huge pages split on write.
+    mmu.clearDirtyGfnRange(start, end);
+    mmu.wrprotGfnRange(start, end, 2);
+  }
   // kvm_mmu_slot_remove_write_access(kvm, slot, PG_LEVEL_4K), then an unconditional flush.
-  if (mmu instanceof TdpMmu) mmu.wrprotGfnRange(start, end, 1);
+  else if (mmu instanceof TdpMmu) mmu.wrprotGfnRange(start, end, 1);
   else if (mmu instanceof ShadowMmu) mmu.slotRemoveWriteAccess(start, end);
   kvm.flushRemoteTlbs();
 }
@@ -128,11 +136,25 @@ function enableLogDirtyPtMasked(kvm: Kvm, slot: Memslot, offset: number, mask: n
       mmu.gfnWriteProtect(last, 2);
     }
   }
-  // kvm_mmu_write_protect_pt_masked() (no PML).
-  if (mmu instanceof TdpMmu) mmu.clearDirtyPtMasked(gfn0, mask, true);
+  // kvm_mmu_clear_dirty_pt_masked() with PML, else kvm_mmu_write_protect_pt_masked().
+  if (mmu instanceof TdpMmu) mmu.clearDirtyPtMasked(gfn0, mask, cpuDirtyLogSize(kvm) === 0);
   else if (mmu instanceof ShadowMmu) {
     for (let m = mask; m !== 0; m &= m - 1) mmu.gfnWriteProtect(gfn0 + (31 - Math.clz32(m & -m)), 1);
   }
+}
+
+/**
+ * enable_pml for this VM: dirty logging through the CPU's page-modification log. VMX turns PML
+ * off without EPT A/D bits (hardware_setup()); SVM and shadow paging have none.
+ */
+export function kvmEnablePml(kvm: Kvm): void {
+  if (kvm.opts.mode !== "ept" || !kvm.opts.eptAd)
+    throw new KvmIoctlError(
+      `${kvm.name}: PML needs EPT with accessed/dirty flags (mmu ept), not ${kvm.opts.mode}${kvm.opts.mode === "ept" ? " without A/D" : ""}`,
+    );
+  if (kvm.dirtyRingSize > 0)
+    throw new KvmIoctlError(`${kvm.name}: memvirt models PML with the dirty bitmaps only, not with the dirty ring`);
+  kvm.enablePml = true;
 }
 
 /** KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2). */
@@ -162,6 +184,7 @@ function loggingSlot(kvm: Kvm, slotId: number, ioctl: string, bitmap: Uint32Arra
  */
 export function kvmGetDirtyLog(kvm: Kvm, slotId: number, bitmap: Uint32Array): number {
   const slot = loggingSlot(kvm, slotId, "KVM_GET_DIRTY_LOG", bitmap, -1);
+  kvmArchSyncDirtyLog(kvm);
   const bm = slot.dirtyBitmap!;
   const words = Math.ceil(slot.npages / 32);
   let n = 0;
@@ -199,6 +222,7 @@ export function kvmClearDirtyLog(kvm: Kvm, slotId: number, firstPage: number, nu
     throw new KvmIoctlError(
       `${kvm.name}: KVM_CLEAR_DIRTY_LOG pages ${firstPage}+${numPages} of a ${slot.npages}-page slot: the count must be a multiple of 64 unless it ends the slot (-EINVAL)`,
     );
+  kvmArchSyncDirtyLog(kvm);
   const bm = slot.dirtyBitmap!;
   let n = 0;
   for (let j = 0, w = firstPage / 32; j < Math.ceil(numPages / 32); j++, w++) {
