@@ -17,9 +17,9 @@ import {
   KVM_DIRTY_RING_RSVD_ENTRIES,
   KvmDirtyRing,
 } from "./dirty_ring.js";
-import type { Kvm, Vcpu } from "./kvm.js";
+import { EXITING_GUEST_MODE, IN_GUEST_MODE, type Kvm, type Vcpu } from "./kvm.js";
 import { type Memslot, gfnToHva, kvmSlotDirtyTrackEnabled, slotMaxLevel } from "./memslot.js";
-import { cpuDirtyLogSize, kvmArchSyncDirtyLog, kvmUpdateCpuDirtyLogging } from "./pml.js";
+import { PML_LOG_NR_ENTRIES } from "../hw/mmu_defs.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { TdpMmu } from "./tdp_mmu.js";
 
@@ -155,6 +155,40 @@ export function kvmEnablePml(kvm: Kvm): void {
   if (kvm.dirtyRingSize > 0)
     throw new KvmIoctlError(`${kvm.name}: memvirt models PML with the dirty bitmaps only, not with the dirty ring`);
   kvm.enablePml = true;
+}
+
+// ---- PML (pml.ts has vmx_flush_pml_buffer())
+
+/** kvm_x86_ops.cpu_dirty_log_size: the PML buffer's entries with PML, else 0 (logging write-protects). */
+function cpuDirtyLogSize(kvm: Kvm): number {
+  return kvm.enablePml ? PML_LOG_NR_ENTRIES : 0;
+}
+
+/**
+ * kvm_mmu_update_cpu_dirty_logging() -> vmx_update_cpu_dirty_logging(): the PML control of
+ * every vCPU on while any memslot logs dirty pages.
+ * simplified: set at once, not through KVM_REQ_UPDATE_CPU_DIRTY_LOGGING at each vCPU's next entry.
+ */
+function kvmUpdateCpuDirtyLogging(kvm: Kvm): void {
+  if (!kvm.enablePml) return;
+  const on = kvm.memslots.slots.some(kvmSlotDirtyTrackEnabled);
+  for (const v of kvm.vcpus) v.mmu.pmlOn = on;
+}
+
+/**
+ * kvm_arch_sync_dirty_log(): with PML, every vCPU is kicked, and the VM exit of the kick
+ * flushes its buffer before the dirty bitmap is read.
+ * simplified: a vCPU in guest mode takes the kick's exit at once (it is between accesses), so the
+ * harvest sees its buffer flushed; KVM does not wait for the IPI's exit.
+ */
+function kvmArchSyncDirtyLog(kvm: Kvm): void {
+  if (!kvm.enablePml) return;
+  for (const v of kvm.vcpus) {
+    v.kick();
+    if (v.mode !== EXITING_GUEST_MODE) continue;
+    v.kickExit();
+    v.mode = IN_GUEST_MODE;
+  }
 }
 
 /** KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2). */
