@@ -34,6 +34,10 @@ export interface HwMmu {
   smap: boolean;
   nestedRoot: number;
   vpid: number;
+  /** Page-modification logging: the VM-execution control, GUEST_PML_INDEX and the log's entries. */
+  pmlOn: boolean;
+  pmlIndex: number;
+  pmlEntry(i: number): number;
   // results of the last translation
   hpa: number;
   gpa: number;

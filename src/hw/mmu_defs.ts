@@ -18,7 +18,13 @@ export const XLATE_GUEST_PF = 1;
 export const XLATE_EPT_VIOLATION = 2;
 export const XLATE_EPT_MISCONFIG = 3;
 export const XLATE_NPF = 4;
-export type XlateResult = 0 | 1 | 2 | 3 | 4;
+/** A page-modification log-full VM exit (basic exit reason 62): the log had no room for a dirty flag's gpa. */
+export const XLATE_PML_FULL = 5;
+export type XlateResult = 0 | 1 | 2 | 3 | 4 | 5;
+
+/** The page-modification log (SDM vol. 3 "Page-Modification Logging"): 512 gpas; GUEST_PML_INDEX starts at 511 and counts down. */
+export const PML_LOG_NR_ENTRIES = 512;
+export const PML_HEAD_INDEX = 511;
 
 /** EPT violation exit qualification bits (SDM 28.2.1, table 28-7). */
 export const EPTQ_READ = 1 << 0;

@@ -7,7 +7,7 @@
 import { INV_PAGE_SIZE, PAGE_SIZE } from "./addr.js";
 import { AssocCache, CP_NX, CP_USER, CP_WRITE_OK } from "./assoc_cache.js";
 import type { MmuConfig } from "./mmu_config.js";
-import { ACC_FETCH, ACC_USER, ACC_WRITE } from "./mmu_defs.js";
+import { ACC_FETCH, ACC_USER, ACC_WRITE, PML_HEAD_INDEX, PML_LOG_NR_ENTRIES } from "./mmu_defs.js";
 import { newHwStats } from "./mmu_stats.js";
 import { ContextTags } from "./context_tags.js";
 import type { PhysMem } from "./phys_mem.js";
@@ -65,6 +65,12 @@ export class MmuState {
   /** EPTP / nCR3 root host frame (nested paging only). */
   nestedRoot = -1;
   vpid = 1;
+  /** The "enable PML" VM-execution control (it logs only with EPT A/D flags on). */
+  pmlOn = false;
+  /** GUEST_PML_INDEX: the entry the next logged gpa goes to, 511 down to 0, then 0xffff (full). */
+  pmlIndex = PML_HEAD_INDEX;
+  /** The page-modification log at PML_ADDRESS: 4 KiB-aligned gpas. */
+  readonly pmlLog = new Float64Array(PML_LOG_NR_ENTRIES);
 
   // --- results of the last translation ---
   hpa = 0;
@@ -139,6 +145,11 @@ export class MmuState {
     this.nestedPsc = pscArray(this.nested ? config.nestedPsc : null);
     this.computeTlbPerms();
     this.refreshTags();
+  }
+
+  /** Entry `i` of the page-modification log. */
+  pmlEntry(i: number): number {
+    return this.pmlLog[i]!;
   }
 
   /** Whether a cached translation with `perm` serves an access of kind `acc` without a walk. */

@@ -43,6 +43,11 @@ export const HW_STATS = {
     unit: "events",
     description: "invalidations that dropped every non-global (or every) entry of a context",
   },
+  pmlEntries: {
+    kind: "cumulative",
+    unit: "entries",
+    description: "guest-physical addresses written to the page-modification log (an EPT leaf's dirty flag set from 0 with PML on)",
+  },
   dataAccesses: { kind: "cumulative", unit: "references", description: "the accesses themselves (TLB hits plus completed walks)" },
 } as const satisfies CounterDecls;
 

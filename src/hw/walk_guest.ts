@@ -181,7 +181,10 @@ function guestAdWrite(s: MmuState, off: number, newLo: number, entryGpa: number,
   if (s.nested) {
     // The table page was reached by a read (NPT, or EPT without A/D): the write needs a writable nested leaf.
     if (!s.nWritable) return nestedWriteFault(s, entryGpa, level);
-    if (!s.nDirtyOk) markNestedDirty(s, entryGpa);
+    if (!s.nDirtyOk) {
+      const r = markNestedDirty(s, entryGpa);
+      if (r !== XLATE_OK) return r;
+    }
   }
   if (off >= 0) s.mem.words[off] = newLo;
   s.stats.adWrites++;

@@ -21,10 +21,12 @@ import {
   EPTQ_WRITE,
   NPF_FINAL,
   NPF_GUEST_TABLE,
+  PML_LOG_NR_ENTRIES,
   XLATE_EPT_MISCONFIG,
   XLATE_EPT_VIOLATION,
   XLATE_NPF,
   XLATE_OK,
+  XLATE_PML_FULL,
   type XlateResult,
 } from "./mmu_defs.js";
 import { type MmuState, NESTED_FOR_FINAL, NESTED_FOR_PHYS, NESTED_FOR_TABLE, entryFrame } from "./mmu_state.js";
@@ -104,8 +106,7 @@ export function nestedTranslate(s: MmuState, gpa: number, acc: number, why: numb
     if (se && s.nestedPsc[level + 1] !== null) nestedPscFill(s, gpa, level, tableHpfn, r, w, x);
   }
   if (nestedPermissionFault(acc, isEpt, r, w, x)) return nestedLeafFault(s, gpa, acc, why, level, r, w, x, se);
-  nestedLeafDone(s, gfn, acc, level, lo, hi, off, w, x, se);
-  return XLATE_OK;
+  return nestedLeafDone(s, gfn, acc, level, lo, hi, off, w, x, se);
 }
 
 /** Nested TLB probe: a hit that allows the access fills the n* fields. */
@@ -209,7 +210,7 @@ function nestedLeafDone(
   w: number,
   x: number,
   se: boolean,
-): void {
+): XlateResult {
   const isEpt = s.isEpt;
   const ad = s.nestedAd;
   const write = (acc & ACC_WRITE) !== 0;
@@ -218,6 +219,7 @@ function nestedLeafDone(
   if (se && ad) {
     const newLo = (lo | aBit | (write ? dBit : 0)) >>> 0;
     if (newLo !== lo) {
+      if (write && s.pmlOn && (lo & dBit) === 0 && !pmlLog(s, gfn)) return XLATE_PML_FULL;
       s.mem.words[off] = newLo;
       s.stats.nestedAdWrites++;
       lo = newLo;
@@ -235,10 +237,25 @@ function nestedLeafDone(
   if (se && s.nestedTlb !== null) {
     s.nestedTlb.fill(gfn, s.eptTag, 0, s.nPfnBase, (s.nDirtyOk ? CP_WRITE_OK : 0) | (w ? CP_WRITABLE : 0) | (x ? CP_EXEC : 0));
   }
+  return XLATE_OK;
 }
 
-/** Sets the dirty bit of the nested leaf that maps `gpa` (a guest A/D update is a write). */
-export function markNestedDirty(s: MmuState, gpa: number): void {
+/**
+ * Page-modification logging before an EPT leaf's dirty flag goes from 0 to 1 (SDM vol. 3
+ * "Page-Modification Logging"): the 4 KiB gpa at GUEST_PML_INDEX, which counts down. False,
+ * with nothing written, when the index is out of 0..511: a PML-full exit instead of the write.
+ */
+function pmlLog(s: MmuState, gfn: number): boolean {
+  const i = s.pmlIndex;
+  if (i >= PML_LOG_NR_ENTRIES) return false;
+  s.pmlLog[i] = gfn * PAGE_SIZE;
+  s.pmlIndex = (i - 1) & 0xffff;
+  s.stats.pmlEntries++;
+  return true;
+}
+
+/** Sets the dirty bit of the nested leaf that maps `gpa` (a guest A/D update is a write); XLATE_PML_FULL if PML had no room. */
+export function markNestedDirty(s: MmuState, gpa: number): XlateResult {
   if (s.nLeafOff < 0) {
     // Came from the nested TLB: find the leaf without side effects.
     const log = s.log;
@@ -247,12 +264,13 @@ export function markNestedDirty(s: MmuState, gpa: number): void {
     s.log = log;
   }
   const off = s.nLeafOff;
-  if (off < 0) return;
+  if (off < 0) return XLATE_OK;
   const dBit = s.isEpt ? EPT_D : PTE_D;
   const aBit = s.isEpt ? EPT_A : PTE_A;
-  if (s.isEpt && !s.config.eptAd) return;
+  if (s.isEpt && !s.config.eptAd) return XLATE_OK;
   const lo = s.mem.words[off]!;
   if ((lo & dBit) === 0) {
+    if (s.pmlOn && !pmlLog(s, Math.floor(gpa * INV_PAGE_SIZE))) return XLATE_PML_FULL;
     s.mem.words[off] = lo | dBit | aBit;
     s.stats.nestedAdWrites++;
   }
@@ -262,6 +280,7 @@ export function markNestedDirty(s: MmuState, gpa: number): void {
     const i = s.nestedTlb.peek(gfn, s.eptTag, 0);
     if (i >= 0) s.nestedTlb.perm[i] = s.nestedTlb.perm[i]! | CP_WRITE_OK;
   }
+  return XLATE_OK;
 }
 
 /** The guest's A/D write hit a nested leaf that is read-only. */

@@ -18,6 +18,7 @@ import {
   TLB_INTEL_GOLDEN_COVE,
   type TlbConfig,
   XLATE_OK,
+  XLATE_PML_FULL,
   defaultMmuConfig,
 } from "./mmu.js";
 import type { PagingMode } from "./mmu_defs.js";
@@ -293,6 +294,8 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant("invept" as const), type: fc.constantFrom(1, 2), root: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("ctx" as const), vpid: fc.nat(3), root: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("flushAll" as const) }) },
+  // The PML control and GUEST_PML_INDEX as KVM sets them (on under EPT only); low indices make the log fill.
+  { weight: 2, arbitrary: fc.record({ k: fc.constant("pml" as const), on: fc.boolean(), index: fc.constantFrom(511, 2, 1, 0, 0xffff) }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -341,7 +344,18 @@ const regsArb = fc.record({
 type Regs = typeof regsArb extends fc.Arbitrary<infer T> ? T : never;
 
 type Translator = Mmu | WasmMmu;
-const FIELDS = ["hpa", "gpa", "pageSize", "errorCode", "exitQual", "faultGva", "faultGpa", "faultLevel", "faultReason"] as const;
+const FIELDS = [
+  "hpa",
+  "gpa",
+  "pageSize",
+  "errorCode",
+  "exitQual",
+  "faultGva",
+  "faultGpa",
+  "faultLevel",
+  "faultReason",
+  "pmlIndex",
+] as const;
 const fieldsOf = (t: Translator) => Object.fromEntries(FIELDS.map((f) => [f, t[f]]));
 
 /**
@@ -428,6 +442,10 @@ function apply(t: Translator, m: Machine, op: Op, batch: XlateBatch | null): unk
       return t.setNestedContext(op.vpid, root(op.root));
     case "flushAll":
       return t.flushAll();
+    case "pml":
+      t.pmlOn = op.on && t.isEpt;
+      t.pmlIndex = op.index;
+      return null;
     case "reg":
       t[op.which] = op.on;
       return null;
@@ -487,6 +505,7 @@ function run(
     expect(hwCounters(wasm.stats), where).toEqual(hwCounters(js.stats));
   });
   expect(firstDifference(mj.mem.words, mw.mem.words)).toBe(null);
+  expect(Array.from({ length: 512 }, (_, i) => wasm.pmlEntry(i))).toEqual(Array.from(js.pmlLog));
   compareCaches(js, wasm);
 }
 
@@ -514,6 +533,31 @@ describe("the wasm core gives what the JS Mmu gives", () => {
     });
     expect(results[1]).toEqual(results[0]);
     expect(results[0]!.stats.walks).toBe(3);
+  });
+
+  test("with PML on under EPT: both log the same gpas, 4 KiB aligned, and stop with the same PML-full exits", () => {
+    let full = 0;
+    let logged = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const spec = { paging: "ept" as const, guestLevels: 4 as const, nestedLevels: 4 as const, maxPhyAddr: 46, seed };
+      const out = [Mmu, WasmMmu].map((Impl) => {
+        const m = buildMachine(spec);
+        const t = new Impl(m.mem, defaultMmuConfig("ept", { eptAd: true }));
+        t.setNestedContext(1, m.nestedRoots[0]!);
+        t.loadCr3(m.cr3s[0]!);
+        t.pmlOn = true;
+        t.pmlIndex = 3;
+        const rs = m.gvas.map((gva) => t.access(gva, 6));
+        return { rs, index: t.pmlIndex, log: Array.from({ length: 512 }, (_, i) => t.pmlEntry(i)), stats: hwCounters(t.stats) };
+      });
+      expect(out[1]).toEqual(out[0]);
+      full += out[0]!.rs.filter((r) => r === XLATE_PML_FULL).length;
+      logged += out[0]!.stats.pmlEntries;
+      expect(out[0]!.stats.pmlEntries).toBeLessThanOrEqual(4);
+      for (const gpa of out[0]!.log) expect(gpa % PAGE_SIZE).toBe(0);
+    }
+    expect(full).toBeGreaterThan(0);
+    expect(logged).toBeGreaterThan(0);
   });
 
   test("the machines exercise what they should: walks of every outcome, huge pages, A/D writes", () => {

@@ -9,6 +9,7 @@
 import { PAGE_SIZE } from "./addr.js";
 import type { CacheGeometry } from "./assoc_cache.js";
 import type { MmuConfig } from "./mmu_config.js";
+import { PML_HEAD_INDEX } from "./mmu_defs.js";
 import { type HwStats, newHwStats } from "./mmu_stats.js";
 import type { PhysMem } from "./phys_mem.js";
 import type { CoreFunctions, WasmCore } from "./wasm_core.js";
@@ -138,6 +139,7 @@ export class WasmMmuState {
     this.setI32("S_guestLevels", config.guestLevels);
     this.setI32("S_nestedLevels", config.nestedLevels);
     this.setI32("S_rsvdHi", this.rsvdHi | 0);
+    this.setI32("S_pmlIndex", PML_HEAD_INDEX);
     this.cm.f64[this.iPageSize] = PAGE_SIZE;
     this.cr3Frame = -1;
     this.nestedRoot = -1;
@@ -268,6 +270,23 @@ export class WasmMmuState {
   }
   set nestedRoot(v: number) {
     this.setI32("S_nestedRoot", v);
+  }
+
+  /** The "enable PML" VM-execution control, GUEST_PML_INDEX and the log (mmu_state.ts). */
+  get pmlOn(): boolean {
+    return this.i32("S_pmlOn") !== 0;
+  }
+  set pmlOn(v: boolean) {
+    this.setI32("S_pmlOn", v ? 1 : 0);
+  }
+  get pmlIndex(): number {
+    return this.i32("S_pmlIndex");
+  }
+  set pmlIndex(v: number) {
+    this.setI32("S_pmlIndex", v);
+  }
+  pmlEntry(i: number): number {
+    return this.cm.f64[this.f64Index(this.state + this.core.constant("PML") + 8 * i)]!;
   }
 
   // --- results of the last translation ---

@@ -6,7 +6,8 @@
 // spte marks the page dirty (mark_page_dirty_in_slot(), see dirty_mark.ts). Huge pages are split
 // when logging starts (eager_page_split) or on the first write, and recovered when it stops.
 //
-// simplified: no PML (vmx's cpu_dirty_log_size is 0): logging always write-protects.
+// With PML (pml.ts, kvm.enablePml) the CPU logs writes: logging clears D bits of 4 KiB leaves
+// instead of write-protecting them, and a harvest first flushes the vCPUs' PML buffers.
 // simplified: the dirty ring may be enabled after the vCPUs exist, as long as no slot logs yet.
 
 import {
@@ -17,8 +18,9 @@ import {
   KvmDirtyRing,
 } from "./dirty_ring.js";
 import { dirtyLogWork } from "./dirty_log_work.js";
-import type { Kvm, Vcpu } from "./kvm.js";
+import { EXITING_GUEST_MODE, IN_GUEST_MODE, type Kvm, type Vcpu } from "./kvm.js";
 import { type Memslot, gfnToHva, kvmSlotDirtyTrackEnabled, slotMaxLevel } from "./memslot.js";
+import { PML_LOG_NR_ENTRIES } from "../hw/mmu_defs.js";
 import { ShadowMmu } from "./shadow_mmu.js";
 import { TdpMmu } from "./tdp_mmu.js";
 
@@ -72,6 +74,7 @@ export function kvmSetMemslotFlags(kvm: Kvm, slotId: number, flags: number): voi
     slot.dirtyBitmap = null;
   }
   slot.flags = flags;
+  kvmUpdateCpuDirtyLogging(kvm);
   kvmMmuSlotApplyFlags(kvm, slot, on);
   if (kvm.bus.on) kvm.bus.emit("kvm.dirty_log", { vm: kvm.name, slot: slot.id, op: on ? "start" : "stop", pages: 0 });
 }
@@ -94,8 +97,13 @@ function kvmMmuSlotApplyFlags(kvm: Kvm, slot: Memslot, on: boolean): void {
   // Initially-all-set needs no write protection: every page counts as dirty until cleared.
   if (manualProtectAndInitSet(kvm)) return;
   if (kvm.eagerPageSplit) kvmMmuSlotTrySplitHugePages(kvm, start, end);
+  if (cpuDirtyLogSize(kvm) > 0 && mmu instanceof TdpMmu) {
+    // PML: kvm_mmu_slot_leaf_clear_dirty(), and kvm_mmu_slot_remove_write_access(PG_LEVEL_2M) so huge pages split on write.
+    mmu.clearDirtyGfnRange(start, end);
+    mmu.wrprotGfnRange(start, end, 2);
+  }
   // kvm_mmu_slot_remove_write_access(kvm, slot, PG_LEVEL_4K), then an unconditional flush.
-  if (mmu instanceof TdpMmu) dirtyLogWork(kvm).sptesWrprot += mmu.wrprotGfnRange(start, end, 1);
+  else if (mmu instanceof TdpMmu) dirtyLogWork(kvm).sptesWrprot += mmu.wrprotGfnRange(start, end, 1);
   else if (mmu instanceof ShadowMmu) dirtyLogWork(kvm).sptesWrprot += mmu.slotRemoveWriteAccess(start, end);
   kvm.flushRemoteTlbs();
 }
@@ -134,10 +142,58 @@ function enableLogDirtyPtMasked(kvm: Kvm, slot: Memslot, offset: number, mask: n
       work.sptesWrprot += mmu.gfnWriteProtect(last, 2);
     }
   }
-  // kvm_mmu_write_protect_pt_masked() (no PML).
-  if (mmu instanceof TdpMmu) work.sptesWrprot += mmu.clearDirtyPtMasked(gfn0, mask, true);
+  // kvm_mmu_clear_dirty_pt_masked() with PML, else kvm_mmu_write_protect_pt_masked().
+  if (mmu instanceof TdpMmu) work.sptesWrprot += mmu.clearDirtyPtMasked(gfn0, mask, cpuDirtyLogSize(kvm) === 0);
   else if (mmu instanceof ShadowMmu) {
     for (let m = mask; m !== 0; m &= m - 1) work.sptesWrprot += mmu.gfnWriteProtect(gfn0 + (31 - Math.clz32(m & -m)), 1);
+  }
+}
+
+/**
+ * enable_pml for this VM: dirty logging through the CPU's page-modification log. VMX turns PML
+ * off without EPT A/D bits (hardware_setup()); SVM and shadow paging have none.
+ */
+export function kvmEnablePml(kvm: Kvm): void {
+  if (kvm.opts.mode !== "ept" || !kvm.opts.eptAd)
+    throw new KvmIoctlError(
+      `${kvm.name}: PML needs EPT with accessed/dirty flags (mmu ept), not ${kvm.opts.mode}${kvm.opts.mode === "ept" ? " without A/D" : ""}`,
+    );
+  if (kvm.dirtyRingSize > 0)
+    throw new KvmIoctlError(`${kvm.name}: memvirt models PML with the dirty bitmaps only, not with the dirty ring`);
+  kvm.enablePml = true;
+}
+
+// ---- PML (pml.ts has vmx_flush_pml_buffer())
+
+/** kvm_x86_ops.cpu_dirty_log_size: the PML buffer's entries with PML, else 0 (logging write-protects). */
+function cpuDirtyLogSize(kvm: Kvm): number {
+  return kvm.enablePml ? PML_LOG_NR_ENTRIES : 0;
+}
+
+/**
+ * kvm_mmu_update_cpu_dirty_logging() -> vmx_update_cpu_dirty_logging(): the PML control of
+ * every vCPU on while any memslot logs dirty pages.
+ * simplified: set at once, not through KVM_REQ_UPDATE_CPU_DIRTY_LOGGING at each vCPU's next entry.
+ */
+function kvmUpdateCpuDirtyLogging(kvm: Kvm): void {
+  if (!kvm.enablePml) return;
+  const on = kvm.memslots.slots.some(kvmSlotDirtyTrackEnabled);
+  for (const v of kvm.vcpus) v.mmu.pmlOn = on;
+}
+
+/**
+ * kvm_arch_sync_dirty_log(): with PML, every vCPU is kicked, and the VM exit of the kick
+ * flushes its buffer before the dirty bitmap is read.
+ * simplified: a vCPU in guest mode takes the kick's exit at once (it is between accesses), so the
+ * harvest sees its buffer flushed; KVM does not wait for the IPI's exit.
+ */
+function kvmArchSyncDirtyLog(kvm: Kvm): void {
+  if (!kvm.enablePml) return;
+  for (const v of kvm.vcpus) {
+    v.kick();
+    if (v.mode !== EXITING_GUEST_MODE) continue;
+    v.kickExit();
+    v.mode = IN_GUEST_MODE;
   }
 }
 
@@ -168,6 +224,7 @@ function loggingSlot(kvm: Kvm, slotId: number, ioctl: string, bitmap: Uint32Arra
  */
 export function kvmGetDirtyLog(kvm: Kvm, slotId: number, bitmap: Uint32Array): number {
   const slot = loggingSlot(kvm, slotId, "KVM_GET_DIRTY_LOG", bitmap, -1);
+  kvmArchSyncDirtyLog(kvm);
   const bm = slot.dirtyBitmap!;
   const words = Math.ceil(slot.npages / 32);
   // kvm_get_dirty_log_protect(): every unsigned long of the slot's bitmap.
@@ -207,6 +264,7 @@ export function kvmClearDirtyLog(kvm: Kvm, slotId: number, firstPage: number, nu
     throw new KvmIoctlError(
       `${kvm.name}: KVM_CLEAR_DIRTY_LOG pages ${firstPage}+${numPages} of a ${slot.npages}-page slot: the count must be a multiple of 64 unless it ends the slot (-EINVAL)`,
     );
+  kvmArchSyncDirtyLog(kvm);
   const bm = slot.dirtyBitmap!;
   dirtyLogWork(kvm).bitmapWords += Math.ceil(numPages / 64);
   let n = 0;

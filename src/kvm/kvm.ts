@@ -25,6 +25,7 @@ import type { KvmEventMap } from "./kvm_events.js";
 import type { KvmDirtyRing } from "./dirty_ring.js";
 import { type Memslot, Memslots } from "./memslot.js";
 import { type HostMmOps, KvmPageFault, type KvmMmu, type VcpuMmu } from "./mmu.js";
+import { vmxFlushPmlBuffer } from "./pml.js";
 import { newVcpuStat, newVmStat } from "./stats.js";
 
 export type TdpMode = "ept" | "npt";
@@ -86,6 +87,8 @@ export class Kvm {
   eagerPageSplit = true;
   /** The VMM's handler of KVM_EXIT_DIRTY_RING_FULL (it collects the rings and resets them), or null. */
   dirtyRingFullHandler: ((vcpu: Vcpu) => void) | null = null;
+  /** enable_pml for this VM (pml.ts): dirty logging by page-modification logging, not write protection. */
+  enablePml = false;
 
   constructor(
     readonly name: string,
@@ -297,11 +300,13 @@ export class Vcpu implements Cpu {
    */
   halt(): void {
     if (this.mode === EXITING_GUEST_MODE) this.kickExit();
+    else if (this.kvm.enablePml) vmxFlushPmlBuffer(this); // the exit of the HLT (vmx_handle_exit())
     this.mode = OUTSIDE_GUEST_MODE;
   }
 
   /** The VM exit an IPI causes (EXIT_REASON_EXTERNAL_INTERRUPT, handle_external_interrupt()), taken at entry. */
   kickExit(): void {
+    if (this.kvm.enablePml) vmxFlushPmlBuffer(this);
     this.stats.exits++;
     this.stats.irq_exits++;
     this.stats.exitReasons.EXTERNAL_INTERRUPT = (this.stats.exitReasons.EXTERNAL_INTERRUPT ?? 0) + 1;
@@ -316,6 +321,7 @@ export class Vcpu implements Cpu {
   ioExit(): number {
     if (!this.archMmu.enter()) return VCPU_FAILED;
     this.mode = OUTSIDE_GUEST_MODE;
+    if (this.kvm.enablePml) vmxFlushPmlBuffer(this);
     this.stats.exits++;
     this.stats.exitReasons.IO_INSTRUCTION = (this.stats.exitReasons.IO_INSTRUCTION ?? 0) + 1;
     if (this.kvm.bus.on) {

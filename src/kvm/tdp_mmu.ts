@@ -318,6 +318,22 @@ export class TdpMmu implements KvmMmu {
   }
 
   /**
+   * clear_dirty_gfn_range() (kvm_tdp_mmu_clear_dirty_slot()): every present leaf in [start, end)
+   * loses D (W without A/D bits), so that the CPU logs the next write (PML). Returns how many changed.
+   */
+  clearDirtyGfnRange(start: number, end: number): number {
+    const bit = this.ad ? this.masks.dirty : this.masks.writable;
+    let n = 0;
+    const it = this.iter;
+    for (it.start(this.root, this.levels, start, end); it.valid; it.next()) {
+      if (!it.leaf || (it.lo & bit) === 0) continue;
+      this.setSpte(it.view.off + 2 * it.index, it.base, it.level, (it.lo & ~bit) >>> 0, it.hi);
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * tdp_mmu_split_huge_page(): the huge leaf at `off` (mapping from gfn `base` at `level`)
    * becomes a table of 512 leaves one level down with the same bits and frames
    * (make_huge_page_split_spte()); no flush, the translations are unchanged. False without memory.

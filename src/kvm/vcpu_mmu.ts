@@ -22,6 +22,7 @@ import {
   XLATE_GUEST_PF,
   XLATE_NPF,
   XLATE_OK,
+  XLATE_PML_FULL,
   defaultMmuConfig,
 } from "../hw/mmu.js";
 import { type HwMmu, createMmu } from "../hw/mmu_core.js";
@@ -36,7 +37,8 @@ import {
   type Vcpu,
 } from "./kvm.js";
 import { kvmDirtyRingCheckRequest } from "./dirty_log.js";
-import { RET_PF_EMULATE, RET_PF_FAILED, type VcpuMmu } from "./mmu.js";
+import { RET_PF_EMULATE, RET_PF_FAILED, RET_PF_RETRY, type VcpuMmu } from "./mmu.js";
+import { vmxFlushPmlBuffer } from "./pml.js";
 import { type PageFaultFn, kvmMmuDoPageFault } from "./page_fault.js";
 import { kernelWriteFault, shadowPageFault } from "./shadow_fault.js";
 import type { ShadowMmu } from "./shadow_mmu.js";
@@ -172,6 +174,8 @@ export class TdpVcpuMmu implements VcpuMmu {
     v.mode = OUTSIDE_GUEST_MODE;
     v.stats.exits++;
     const mmu = this.hw;
+    if (v.kvm.enablePml) vmxFlushPmlBuffer(v);
+    if (r === XLATE_PML_FULL) return this.handlePmlFull();
     let reason: string;
     let errorCode: number;
     if (r === XLATE_EPT_VIOLATION) {
@@ -208,6 +212,18 @@ export class TdpVcpuMmu implements VcpuMmu {
     if (ret === RET_PF_FAILED) v.error = v.fault.reason;
     else if (kvm.bus.on) kvm.bus.emit("kvm.entry", { vcpu: v.id });
     return ret;
+  }
+
+  /** handle_pml_full(): the buffer was flushed at the exit; the guest re-runs the write. */
+  private handlePmlFull(): number {
+    const v = this.vcpu;
+    v.stats.exitReasons.PML_FULL = (v.stats.exitReasons.PML_FULL ?? 0) + 1;
+    const bus = v.kvm.bus;
+    if (bus.on) {
+      bus.emit("kvm.exit", { vcpu: v.id, reason: "PML_FULL", gpa: this.hw.faultGpa });
+      bus.emit("kvm.entry", { vcpu: v.id });
+    }
+    return RET_PF_RETRY;
   }
 }
 

@@ -15,6 +15,7 @@ import {
   kvmDirtyRingHarvest,
   kvmEnableDirtyRing,
   kvmEnableManualDirtyLogProtect,
+  kvmEnablePml,
   kvmGetDirtyLog,
   kvmResetDirtyRings,
   kvmSetMemslotFlags,
@@ -31,6 +32,7 @@ export function setupDirtyLog(kvm: Kvm, o: VmConfig["dirtyLog"]): void {
   kvm.eagerPageSplit = o.eagerSplit;
   if (o.manualProtect)
     kvmEnableManualDirtyLogProtect(kvm, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (o.initiallySet ? KVM_DIRTY_LOG_INITIALLY_SET : 0));
+  if (o.mode === "pml") kvmEnablePml(kvm);
   if (o.mode !== "ring") return;
   kvmEnableDirtyRing(kvm, o.ringEntries);
   // QEMU's KVM_EXIT_DIRTY_RING_FULL handling: reap every vCPU's ring, then reset them.

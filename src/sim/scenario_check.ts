@@ -119,6 +119,11 @@ function checkVms(s: RawScenario, report: Report): void {
           at("dirtyLog", "ringEntries"),
           `${dl.ringEntries} entries; a dirty ring's size is a power of two, for example ${2 ** Math.floor(Math.log2(dl.ringEntries))}`,
         );
+      if (dl.mode === "pml" && vm.mmu !== "ept")
+        report(
+          at("dirtyLog", "mode"),
+          `PML is Intel's and logs EPT dirty flags: set mmu to ept, or use mode wp (write protection) under ${vm.mmu}`,
+        );
       if (dl.ringEntries > 65536)
         report(at("dirtyLog", "ringEntries"), `${dl.ringEntries} entries; KVM allows at most 65536 (KVM_DIRTY_RING_MAX_ENTRIES)`);
     }

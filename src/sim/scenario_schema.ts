@@ -686,9 +686,11 @@ const vmSchema = z
     dirtyLog: z
       .strictObject({
         mode: z
-          .enum(["wp", "ring"])
+          .enum(["wp", "ring", "pml"])
           .default("wp")
-          .describe("wp: the memslots' dirty bitmaps (KVM_GET_DIRTY_LOG); ring: per-vCPU dirty rings (KVM_CAP_DIRTY_LOG_RING)"),
+          .describe(
+            "wp: the memslots' dirty bitmaps (KVM_GET_DIRTY_LOG); ring: per-vCPU dirty rings (KVM_CAP_DIRTY_LOG_RING); pml: the bitmaps filled by Intel's page-modification logging (D bits cleared, not write-protected; mmu ept)",
+          ),
         manualProtect: z
           .boolean()
           .default(false)

@@ -15,6 +15,7 @@ import {
   XLATE_GUEST_PF,
   XLATE_NPF,
   XLATE_OK,
+  XLATE_PML_FULL,
   type PagingMode,
   type XlateResult,
 } from "../hw/mmu.js";
@@ -52,7 +53,7 @@ export interface TranslateStep {
 
 export interface TranslateReport {
   options: TranslateOptions;
-  outcome: "ok" | "guest-page-fault" | "ept-violation" | "ept-misconfig" | "npf";
+  outcome: "ok" | "guest-page-fault" | "ept-violation" | "ept-misconfig" | "npf" | "pml-full";
   hpa: string | null;
   gpa: string | null;
   pageSize: number;
@@ -75,6 +76,7 @@ const OUTCOME: Record<XlateResult, TranslateReport["outcome"]> = {
   [XLATE_EPT_VIOLATION]: "ept-violation",
   [XLATE_EPT_MISCONFIG]: "ept-misconfig",
   [XLATE_NPF]: "npf",
+  [XLATE_PML_FULL]: "pml-full",
 };
 
 function guestLevelTag(level: number): string {

@@ -4,7 +4,7 @@
 // HwStats, C_* in AssocCache, L_* in a log step), so the layout is stated once, here.
 
 import { AssocCache, MATCH_CTX, MATCH_LIVE, MATCH_PCID, MATCH_PCID_LOCAL } from "./assoc_cache";
-import { HwStats, LOG_CAPACITY, LOG_OFFSET, LOG_STEP_BYTES, LogStep, MMU_STATE_BYTES, MmuState, STATS_OFFSET } from "./mmu_state";
+import { HwStats, LOG_CAPACITY, LOG_OFFSET, LOG_STEP_BYTES, LogStep, MMU_STATE_BYTES, MmuState, PML_OFFSET, STATS_OFFSET } from "./mmu_state";
 
 export { cacheBytes, cacheInit, countValid, invalidateKey, invalidateWhere } from "./assoc_cache";
 export { access, accessBatch, accessPhys, computeTlbPerms, probe, probePhys } from "./mmu";
@@ -20,6 +20,7 @@ export const STATS = STATS_OFFSET;
 export const LOG = LOG_OFFSET;
 export const LOG_STEP = LOG_STEP_BYTES;
 export const LOG_CAP = LOG_CAPACITY;
+export const PML = PML_OFFSET;
 export const M_LIVE = MATCH_LIVE;
 export const M_PCID = MATCH_PCID;
 export const M_PCID_LOCAL = MATCH_PCID_LOCAL;
@@ -54,6 +55,8 @@ export const S_nestedLevels = offsetof<MmuState>("nestedLevels");
 export const S_rsvdHi = offsetof<MmuState>("rsvdHi");
 export const S_logOn = offsetof<MmuState>("logOn");
 export const S_logCount = offsetof<MmuState>("logCount");
+export const S_pmlOn = offsetof<MmuState>("pmlOn");
+export const S_pmlIndex = offsetof<MmuState>("pmlIndex");
 export const S_tlb4k = offsetof<MmuState>("tlb4k");
 export const S_tlb2m = offsetof<MmuState>("tlb2m");
 export const S_tlb1g = offsetof<MmuState>("tlb1g");
@@ -85,6 +88,7 @@ export const H_invpcid = offsetof<HwStats>("invpcid");
 export const H_invvpid = offsetof<HwStats>("invvpid");
 export const H_invept = offsetof<HwStats>("invept");
 export const H_contextFlushes = offsetof<HwStats>("contextFlushes");
+export const H_pmlEntries = offsetof<HwStats>("pmlEntries");
 
 export const C_clock = offsetof<AssocCache>("clock");
 export const C_entries = offsetof<AssocCache>("entries");

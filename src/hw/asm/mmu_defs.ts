@@ -11,6 +11,8 @@ export const XLATE_GUEST_PF: i32 = 1;
 export const XLATE_EPT_VIOLATION: i32 = 2;
 export const XLATE_EPT_MISCONFIG: i32 = 3;
 export const XLATE_NPF: i32 = 4;
+export const XLATE_PML_FULL: i32 = 5;
+export const PML_LOG_NR_ENTRIES: i32 = 512;
 
 export const EPTQ_READ: i32 = 1 << 0;
 export const EPTQ_WRITE: i32 = 1 << 1;

@@ -47,6 +47,9 @@ import { AssocCache } from "./assoc_cache";
   /** 1 while a WalkLog listens: every reference is recorded in the log area. */
   logOn: i32;
   logCount: i32;
+  /** The "enable PML" control and GUEST_PML_INDEX (../mmu_state.ts); the log is at PML_OFFSET. */
+  pmlOn: i32;
+  pmlIndex: i32;
 
   // --- walker scratch ---
   nPfnBase: i64;
@@ -100,6 +103,7 @@ import { AssocCache } from "./assoc_cache";
   invvpid: f64;
   invept: f64;
   contextFlushes: f64;
+  pmlEntries: f64;
 }
 
 /** One reference of the walk log (../walk_log.ts WalkStep). */
@@ -122,7 +126,9 @@ export const TLB_NEED_OFFSET: i32 = STATS_OFFSET + ((<i32>offsetof<HwStats>() + 
 export const TLB_FORBID_OFFSET = TLB_NEED_OFFSET + 32 * 4;
 export const LOG_OFFSET = TLB_FORBID_OFFSET + 32 * 4;
 export const LOG_STEP_BYTES: i32 = (<i32>offsetof<LogStep>() + 7) & ~7;
-export const MMU_STATE_BYTES = LOG_OFFSET + LOG_CAPACITY * LOG_STEP_BYTES;
+/** The page-modification log: 512 gpas (f64). */
+export const PML_OFFSET = LOG_OFFSET + LOG_CAPACITY * LOG_STEP_BYTES;
+export const MMU_STATE_BYTES = PML_OFFSET + 512 * 8;
 
 @inline export function statsOf(s: MmuState): HwStats {
   return changetype<HwStats>(changetype<usize>(s) + STATS_OFFSET);

@@ -196,7 +196,10 @@ function tlbFill(s: MmuState, gva: i64, gpa: i64, hpa: i64, size: i64, perm: i32
 function guestAdWrite(s: MmuState, off: i32, newLo: u32, entryGpa: i64, level: i32): i32 {
   if (s.nested != 0) {
     if (s.nWritable == 0) return nestedWriteFault(s, entryGpa, level);
-    if (s.nDirtyOk == 0) markNestedDirty(s, entryGpa);
+    if (s.nDirtyOk == 0) {
+      const r = markNestedDirty(s, entryGpa);
+      if (r != XLATE_OK) return r;
+    }
   }
   if (off >= 0) writeLo(off, newLo);
   statsOf(s).adWrites += 1;

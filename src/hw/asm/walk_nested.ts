@@ -25,12 +25,14 @@ import {
   MISCONFIG_WRITE_NO_READ,
   NPF_FINAL,
   NPF_GUEST_TABLE,
+  PML_LOG_NR_ENTRIES,
   XLATE_EPT_MISCONFIG,
   XLATE_EPT_VIOLATION,
   XLATE_NPF,
   XLATE_OK,
+  XLATE_PML_FULL,
 } from "./mmu_defs";
-import { MmuState, logPush, nestedPscOf, statsOf } from "./mmu_state";
+import { MmuState, PML_OFFSET, logPush, nestedPscOf, statsOf } from "./mmu_state";
 import { adChanged, entryOff, readEntry, readLo, writeLo } from "./phys_mem";
 import { PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PTE_A, PTE_D, PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn, hugeRsvdLoMask } from "./x86_pte";
 import { isRsvdGpte } from "./x86_rules";
@@ -109,8 +111,7 @@ export function nestedTranslate(s: MmuState, gpa: i64, acc: i32, why: i32, forLe
     if (se && s.nestedPsc2 != 0) nestedPscFill(s, gpa, level, tableHpfn, r, w, x);
   }
   if (nestedPermissionFault(acc, isEpt, r, w, x)) return nestedLeafFault(s, gpa, acc, why, level, r, w, x, se);
-  nestedLeafDone(s, gfn, acc, level, lo, hi, off, w, x, se);
-  return XLATE_OK;
+  return nestedLeafDone(s, gfn, acc, level, lo, hi, off, w, x, se);
 }
 
 /** Nested TLB probe: a hit that allows the access fills the n* fields. */
@@ -189,7 +190,7 @@ function nestedLeafFault(s: MmuState, gpa: i64, acc: i32, why: i32, level: i32, 
 }
 
 /** The leaf allows the access: set its A/D, leave it in the n* fields, fill the nested TLB. */
-function nestedLeafDone(s: MmuState, gfn: i64, acc: i32, level: i32, lo: u32, hi: u32, off: i32, w: u32, x: u32, se: bool): void {
+function nestedLeafDone(s: MmuState, gfn: i64, acc: i32, level: i32, lo: u32, hi: u32, off: i32, w: u32, x: u32, se: bool): i32 {
   const isEpt = s.isEpt != 0;
   const ad = s.nestedAd != 0;
   const write = (acc & ACC_WRITE) != 0;
@@ -198,6 +199,7 @@ function nestedLeafDone(s: MmuState, gfn: i64, acc: i32, level: i32, lo: u32, hi
   if (se && ad) {
     const newLo = lo | aBit | (write ? dBit : 0);
     if (adChanged(newLo, lo)) {
+      if (write && s.pmlOn != 0 && (lo & dBit) == 0 && !pmlLog(s, gfn)) return XLATE_PML_FULL;
       writeLo(off, newLo);
       statsOf(s).nestedAdWrites += 1;
       lo = newLo;
@@ -217,10 +219,21 @@ function nestedLeafDone(s: MmuState, gfn: i64, acc: i32, level: i32, lo: u32, hi
     const perm = (s.nDirtyOk != 0 ? CP_WRITE_OK : 0) | (w != 0 ? CP_WRITABLE : 0) | (x != 0 ? CP_EXEC : 0);
     fill(changetype<AssocCache>(s.nestedTlb), gfn, <f64>gfn, s.eptTag, 0, <f64>pfnBase, perm, -1);
   }
+  return XLATE_OK;
 }
 
-/** Sets the dirty bit of the nested leaf that maps `gpa` (a guest A/D update is a write). */
-export function markNestedDirty(s: MmuState, gpa: i64): void {
+/** Page-modification logging before an EPT leaf's dirty flag goes from 0 to 1 (../walk_nested.ts pmlLog). */
+function pmlLog(s: MmuState, gfn: i64): bool {
+  const i = s.pmlIndex;
+  if (i >= PML_LOG_NR_ENTRIES) return false;
+  store<f64>(changetype<usize>(s) + PML_OFFSET + (<usize>i << 3), <f64>(gfn << 12));
+  s.pmlIndex = (i - 1) & 0xffff;
+  statsOf(s).pmlEntries += 1;
+  return true;
+}
+
+/** Sets the dirty bit of the nested leaf that maps `gpa` (a guest A/D update is a write); XLATE_PML_FULL if PML had no room. */
+export function markNestedDirty(s: MmuState, gpa: i64): i32 {
   if (s.nLeafOff < 0) {
     const logOn = s.logOn;
     s.logOn = 0;
@@ -228,13 +241,14 @@ export function markNestedDirty(s: MmuState, gpa: i64): void {
     s.logOn = logOn;
   }
   const off = s.nLeafOff;
-  if (off < 0) return;
+  if (off < 0) return XLATE_OK;
   const isEpt = s.isEpt != 0;
   const dBit = isEpt ? EPT_D : PTE_D;
   const aBit = isEpt ? EPT_A : PTE_A;
-  if (isEpt && s.eptAd == 0) return;
+  if (isEpt && s.eptAd == 0) return XLATE_OK;
   const lo = readLo(off);
   if ((lo & dBit) == 0) {
+    if (s.pmlOn != 0 && !pmlLog(s, gpa >> 12)) return XLATE_PML_FULL;
     writeLo(off, lo | dBit | aBit);
     statsOf(s).nestedAdWrites += 1;
   }
@@ -245,6 +259,7 @@ export function markNestedDirty(s: MmuState, gpa: i64): void {
     const i = peek(ntlb, gfn, <f64>gfn, s.eptTag, 0);
     if (i >= 0) setPerm(ntlb, i, permAt(ntlb, i) | CP_WRITE_OK);
   }
+  return XLATE_OK;
 }
 
 /** The guest's A/D write hit a nested leaf that is read-only. */
