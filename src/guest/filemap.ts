@@ -163,6 +163,46 @@ export class GuestPageCache implements PageCacheRmap {
     return victims.length;
   }
 
+  // ---- guest reclaim with swap (vmscan.ts): the file list's share of shrink_lruvec()
+
+  /** Pages in the cache (the file LRU's size). */
+  get nrPages(): number {
+    return this.lru.size;
+  }
+
+  /** Pages the last shrinkFile() took off the list. */
+  lastScanned = 0;
+
+  /**
+   * shrink_inactive_list() over the file list: the `nrToScan` oldest pages; clean ones are
+   * dropped (unmapped first), dirty or locked ones rotate to the head. The count dropped.
+   */
+  shrinkFile(port: CpuPort, nrToScan: number): number {
+    const taken: number[] = [];
+    for (const gfn of this.lru.keys()) {
+      if (taken.length >= nrToScan) break;
+      taken.push(gfn);
+    }
+    this.lastScanned = taken.length;
+    const cpu = this.cpuOf(port);
+    let dropped = 0;
+    for (const gfn of taken) {
+      const p = this.lru.get(gfn)!;
+      this.lru.delete(gfn);
+      if (p.dirty || gfn === this.locked) {
+        this.lru.set(gfn, p);
+        continue;
+      }
+      if (p.mapcount > 0) this.tryToUnmap(port, cpu, gfn, p);
+      p.file.pages.delete(p.index);
+      this.stats.nr_file_pages--;
+      this.pg.freePages(gfn, 0);
+      dropped++;
+      if (this.bus.on) this.bus.emit("guest.page_cache_drop", { ino: p.file.ino, file: p.file.name, index: p.index, gfn });
+    }
+    return dropped;
+  }
+
   /** try_to_unmap(): rmap_walk_file over the mappings of the page's file, clearing each PTE that maps it. */
   private tryToUnmap(port: CpuPort, cpu: number, gfn: number, p: CachePage): void {
     const pg = this.pg;
