@@ -10,6 +10,7 @@ import { HW_COUNTERS } from "../hw/mmu_stats.js";
 import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
 import { KSM_COUNTERS } from "../host/ksm_stats.js";
+import { GUEST_SWAP_COUNTERS } from "../guest/swap_stats.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
@@ -128,6 +129,8 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   const selftest = "virt_map_tables" in vm.guest;
   lines.push(bold(out, selftest ? "guest code (no kernel) and the VMM's tables" : "guest kernel"));
   lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : GUEST_COUNTERS, vm.guest));
+  // guest.swap: the guest's reclaim and swap counters.
+  if ("pswpout" in vm.guest) lines.push(bold(out, "guest reclaim and swap"), counterTable(out, GUEST_SWAP_COUNTERS, vm.guest));
 
   lines.push(bold(out, "hardware (summed over the vCPUs)"));
   const hw = readCounters(HW_COUNTERS, vm.hw);
@@ -316,6 +319,8 @@ export function summary(r: Report, scenario?: Scenario): string {
           )}; the mmu_notifier made KVM drop whatever it mapped there first (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")} in the run).`;
     s.push(p);
   }
+  const guestSwap = guestSwapSentence(r);
+  if (guestSwap !== "") s.push(guestSwap);
   if ((v.pglazyfree ?? 0) > 0) s.push(`${plural(v.pglazyfree!, "page")} were marked lazily freeable (MADV_FREE).`);
   if ((v.oom_kill ?? 0) > 0) s.push(`The OOM killer ran ${plural(v.oom_kill!, "time")}.`);
 
@@ -413,4 +418,20 @@ function formatKsm(out: Out, ksm: Record<string, number>): string[] {
     `KSM saves ${mib(saved)}: ${ksm.pages_shared ?? 0} KSM pages shared by ${ksm.pages_sharing ?? 0} more page slots, ${ksm.ksm_zero_pages ?? 0} pages merged with the zero page`,
     counterTable(out, KSM_COUNTERS, ksm),
   ];
+}
+
+// ---- guest reclaim and swap (guest.swap) ----------------------------------------------------
+
+/** What the guests' own reclaim swapped, and how much of it the host had to swap in first (double paging). */
+function guestSwapSentence(r: Report): string {
+  const vms = r.vms.filter((vm) => "pswpout" in vm.guest);
+  if (vms.length === 0) return "";
+  const g = (k: string) => vms.reduce((a, vm) => a + (vm.guest[k] ?? 0), 0);
+  const who = vms.length === 1 && r.vms.length === 1 ? "The guest kernel" : "The guest kernels with swap";
+  const out = g("pswpout");
+  const dp = g("swapout_host_swapins");
+  return (
+    `${who} swapped ${plural(out, "page")} out to ${vms.length === 1 ? "its own swap disk" : "their own swap disks"} and ${plural(g("pswpin"), "page")} back in (pswpout, pswpin; kswapd scanned ${n(g("pgscan_kswapd"))} pages, direct reclaim ${n(g("pgscan_direct"))}). ` +
+    `Double paging: ${plural(dp, "page")} the guest swapped out ${dp === 1 ? "was" : "were"} in host swap, so QEMU's read of ${dp === 1 ? "it" : "them"} for the guest's disk was a host swap-in first (swapout_host_swapins${out > 0 ? `, ${pct(dp, out)} of the guest's swap-outs` : ""}).`
+  );
 }
