@@ -127,7 +127,8 @@ export const GUEST_STATS = {
   pgsteal_direct: {
     kind: "cumulative",
     unit: "pages",
-    description: "Clean page-cache pages the guest dropped in direct reclaim when its buddy allocator ran out.",
+    description:
+      "Pages the guest freed in direct reclaim: clean page-cache pages when its buddy allocator ran out, and with guest.swap anonymous pages swapped out too.",
   },
   // ---- virtio-balloon and free page reporting
   balloon_inflate: {
