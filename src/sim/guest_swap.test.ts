@@ -78,4 +78,13 @@ describe("guest swap through QEMU", () => {
       expect(report.vms[0]!.guest.swapout_host_swapins).toBe(doublePaged);
     });
   }
+
+  test("bad guest.swap values are errors naming the key and the fix", () => {
+    const yaml = (guest: string) =>
+      `host: {ram: 1GiB}\nvms: [{name: vm0, ram: 32MiB, guest: ${guest}, processes: [{name: p0, steps: []}]}]`;
+    expect(() => loadScenario(yaml("{swap: 1000}"), "s.yaml")).toThrow(/vms\[0\]\.guest\.swap.*multiple of 4KiB/s);
+    expect(() => loadScenario(yaml("{swap: 1MiB, kernel: none}"), "s.yaml")).toThrow(
+      /guest\.swap.*remove guest\.swap or use kernel linux/s,
+    );
+  });
 });
