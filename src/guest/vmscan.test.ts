@@ -125,4 +125,23 @@ describe("guest reclaim and swap (no host)", () => {
     for (let i = 0; i < 58; i++) expect(access(p, gva + i * PAGE_SIZE, false)).toBe(i + 1);
     expect([sw.pswpin, sw.workingset_refault_anon, k.stats.pgmajfault, p.maj_flt, sw.nr_swap_pages]).toEqual([58, 58, 58, 58, 16383]);
   });
+
+  test("an allocation that would go below min wakes kswapd and reclaims directly (the same 58 of 1058), then kswapd finds the high watermark met", () => {
+    const wm = { min: 0, low: 0, high: 0 };
+    const { k, access } = machine(64 * MiB, 64 * MiB, wm);
+    const p = k.createProcess("a");
+    const gva = k.mmap(p, "heap", 1001 * PAGE_SIZE);
+    for (let i = 0; i < 1000; i++) access(p, gva + i * PAGE_SIZE, true, i + 1);
+    const free = k.alloc.nrFree;
+    const tables = k.stats.nr_page_table_pages;
+    Object.assign(wm, { min: free, low: free, high: free });
+    access(p, gva + 1000 * PAGE_SIZE, true, 1001);
+    const sw = k.swapStats!;
+    // __alloc_pages(): free - 1 < low wakes kswapd, free - 1 < min: try_to_free_pages() as in
+    // the test above; the pages freed put free above min (and above high, so kswapd sleeps at once).
+    expect([sw.kswapd_wakeups, sw.pgscan_direct, k.stats.pgsteal_direct, sw.pgscan_kswapd, sw.pgsteal_kswapd]).toEqual([1, 1058, 58, 0, 0]);
+    expect(k.reclaim!.kswapdAwake).toBe(false);
+    // 58 freed, one data page taken (and a page table if the page needed one).
+    expect(k.alloc.nrFree).toBe(free + 58 - 1 - (k.stats.nr_page_table_pages - tables));
+  });
 });
