@@ -430,8 +430,7 @@ function guestSwapSentence(r: Report): string {
   const who = vms.length === 1 && r.vms.length === 1 ? "The guest kernel" : "The guest kernels with swap";
   const out = g("pswpout");
   const dp = g("swapout_host_swapins");
-  if (out === 0)
-    return `${who} had swap but swapped nothing out (its free memory stayed above the low watermark, or reclaim found only young pages).`;
+  if (out === 0) return `${who} had swap but swapped nothing out.`;
   return (
     `${who} swapped ${plural(out, "page")} out to ${vms.length === 1 ? "its own swap disk" : "their own swap disks"} and ${plural(g("pswpin"), "page")} back in (pswpout, pswpin; kswapd scanned ${n(g("pgscan_kswapd"))} pages, direct reclaim ${n(g("pgscan_direct"))}). ` +
     `Double paging: ${plural(dp, "page")} the guest swapped out ${dp === 1 ? "was" : "were"} in host swap, so QEMU's read of ${dp === 1 ? "it" : "them"} for the guest's disk was a host swap-in first (swapout_host_swapins${out > 0 ? `, ${pct(dp, out)} of the guest's swap-outs` : ""}).`
