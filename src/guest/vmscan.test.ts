@@ -144,4 +144,23 @@ describe("guest reclaim and swap (no host)", () => {
     // 58 freed, one data page taken (and a page table if the page needed one).
     expect(k.alloc.nrFree).toBe(free + 58 - 1 - (k.stats.nr_page_table_pages - tables));
   });
+
+  test("clean page-cache pages go through the same shrink_node: mapped young ones kept once, then dropped (161 scanned, 61 dropped)", () => {
+    const { k, access, port } = machine(64 * MiB, 64 * MiB, { min: 0, low: 0, high: 0 });
+    const p = k.createProcess("a");
+    const gva = k.mmap(p, "lib", 100 * PAGE_SIZE, { file: "lib.so", write: false });
+    for (let i = 0; i < 100; i++) access(p, gva + i * PAGE_SIZE, false);
+    expect([k.stats.nr_file_pages, k.stats.nr_mapped, p.RssFile]).toEqual([100, 100, 100]);
+    const writes = k.stats.pteWrites;
+    // 100 >> p: 0 until p = 6, then 1+3+6+12+25+50 = 97 young pages kept (A cleared); at p = 0
+    // a batch of 32 keeps the 3 never scanned and drops 29, the next drops 32: 61 >= 32.
+    expect(k.reclaim!.shrinkNode(port, 0, 32, false)).toBe(61);
+    expect([k.swapStats!.pgscan_direct, k.stats.pgsteal_direct, k.swapStats!.pswpout]).toEqual([161, 61, 0]);
+    expect([k.stats.nr_file_pages, k.stats.nr_mapped, p.RssFile]).toEqual([39, 39, 39]);
+    expect(k.stats.pteWrites - writes).toBe(100 + 61); // A-bit clears, then one ptep_clear_flush() per dropped page
+    // The dropped pages read back from the disk.
+    const reads = k.stats.disk_reads;
+    for (let i = 0; i < 100; i++) access(p, gva + i * PAGE_SIZE, false);
+    expect(k.stats.disk_reads - reads).toBe(61);
+  });
 });

@@ -9,7 +9,7 @@
 // The host's vmscan.ts works on the host's struct-page arrays and HostKernel; the guest keeps
 // its own lists (one Map per list, insertion order = LRU order) and follows the same functions.
 // simplified: get_scan_count() scans every list by size >> priority (no swappiness or cost balance).
-// simplified: the file LRU is the page cache's one list (filemap.ts): no active file list, no referenced-bit aging of file pages.
+// simplified: the file LRU is the page cache's one list (filemap.ts): no active file list; a mapped page with a young PTE is kept, an old one dropped.
 // simplified: kswapd is no thread: while awake, it runs one batch of SWAP_CLUSTER_MAX after each guest page fault.
 // simplified: try_to_unmap() flushes each page at once (no TTU_BATCH_FLUSH batching).
 
