@@ -42,6 +42,7 @@ function plural(v: number, one: string, many = `${one}s`): string {
 
 const QEMU_COUNTERS = counterList(QEMU_FIGURES);
 const SELFTEST_GUEST_COUNTERS = [...SELFTEST_COUNTERS, ...counterList(VIRT_MAP_FIGURES)];
+const GUEST_WITH_SWAP_COUNTERS = [...GUEST_COUNTERS, ...GUEST_SWAP_COUNTERS];
 
 interface TableOpts {
   /** Counters shown even when zero. */
@@ -128,9 +129,9 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   // A guest without a kernel reports its guest code's counters and the VMM's tables instead.
   const selftest = "virt_map_tables" in vm.guest;
   lines.push(bold(out, selftest ? "guest code (no kernel) and the VMM's tables" : "guest kernel"));
-  lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : GUEST_COUNTERS, vm.guest));
-  // guest.swap: the guest's reclaim and swap counters.
-  if ("pswpout" in vm.guest) lines.push(bold(out, "guest reclaim and swap"), counterTable(out, GUEST_SWAP_COUNTERS, vm.guest));
+  // guest.swap: the guest's reclaim and swap counters join the guest kernel's.
+  const guestCounters = "pswpout" in vm.guest ? GUEST_WITH_SWAP_COUNTERS : GUEST_COUNTERS;
+  lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : guestCounters, vm.guest));
 
   lines.push(bold(out, "hardware (summed over the vCPUs)"));
   const hw = readCounters(HW_COUNTERS, vm.hw);
