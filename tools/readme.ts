@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { type CounterDesc, counterList, counterMeaning } from "../src/hw/counters.js";
 import { HW_COUNTERS } from "../src/hw/mmu.js";
 import { GUEST_COUNTERS, GUEST_PROCESS_COUNTERS, SELFTEST_COUNTERS } from "../src/guest/stats.js";
+import { GUEST_SWAP_COUNTERS } from "../src/guest/swap_stats.js";
 import { HOST_COUNTERS, HOST_MM_COUNTERS } from "../src/host/vmstat.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../src/kvm/stats.js";
 import { COST_EVENTS } from "../src/sim/cost.js";
@@ -26,7 +27,7 @@ export function generatedSections(): Record<string, string> {
     "counters-host-mm": counterTable(HOST_MM_COUNTERS),
     "counters-vm": counterTable(VM_COUNTERS),
     "counters-vcpu": counterTable(VCPU_COUNTERS),
-    "counters-guest": counterTable([...GUEST_COUNTERS, ...GUEST_PROCESS_COUNTERS]),
+    "counters-guest": counterTable([...GUEST_COUNTERS, ...GUEST_PROCESS_COUNTERS, ...GUEST_SWAP_COUNTERS]),
     "counters-hw": counterTable(HW_COUNTERS),
     "counters-selftest": counterTable([...SELFTEST_COUNTERS, ...counterList(VIRT_MAP_FIGURES)]),
     "figures-qemu": counterTable(counterList(QEMU_FIGURES)),

@@ -10,6 +10,7 @@ import { GUEST_COUNTERS, SELFTEST_COUNTERS } from "../guest/stats.js";
 import { HOST_COUNTERS } from "../host/vmstat.js";
 import { KSM_COUNTERS } from "../host/ksm_stats.js";
 import { ZSWAP_COUNTERS } from "../host/zswap_stats.js";
+import { GUEST_SWAP_COUNTERS } from "../guest/swap_stats.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
@@ -43,6 +44,7 @@ function plural(v: number, one: string, many = `${one}s`): string {
 
 const QEMU_COUNTERS = counterList(QEMU_FIGURES);
 const SELFTEST_GUEST_COUNTERS = [...SELFTEST_COUNTERS, ...counterList(VIRT_MAP_FIGURES)];
+const GUEST_WITH_SWAP_COUNTERS = [...GUEST_COUNTERS, ...GUEST_SWAP_COUNTERS];
 
 interface TableOpts {
   /** Counters shown even when zero. */
@@ -118,7 +120,9 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
   // A guest without a kernel reports its guest code's counters and the VMM's tables instead.
   const selftest = "virt_map_tables" in vm.guest;
   lines.push(bold(out, selftest ? "guest code (no kernel) and the VMM's tables" : "guest kernel"));
-  lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : GUEST_COUNTERS, vm.guest));
+  // guest.swap: the guest's reclaim and swap counters join the guest kernel's.
+  const guestCounters = "pswpout" in vm.guest ? GUEST_WITH_SWAP_COUNTERS : GUEST_COUNTERS;
+  lines.push(counterTable(out, selftest ? SELFTEST_GUEST_COUNTERS : guestCounters, vm.guest));
 
   lines.push(bold(out, "hardware (summed over the vCPUs)"));
   const hw = readCounters(HW_COUNTERS, vm.hw);
@@ -246,3 +250,5 @@ function formatKsm(out: Out, ksm: Record<string, number>): string[] {
     counterTable(out, KSM_COUNTERS, ksm),
   ];
 }
+
+// ---- guest reclaim and swap (guest.swap) ----------------------------------------------------

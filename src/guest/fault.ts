@@ -9,7 +9,9 @@
 // page cache (filemap.ts); a write to a page-cache page mapped read-only by a private mapping
 // is wp_page_copy(), by a shared one wp_page_shared().
 //
-// simplified: no guest swap, no THP, no mprotect; no fault-around (filemap_map_pages): a file fault maps one page.
+// With guest.swap, a swap PTE is do_swap_page() (swap_state.ts) and new anonymous pages go on the LRU (vmscan.ts).
+//
+// simplified: no THP, no mprotect; no fault-around (filemap_map_pages): a file fault maps one page.
 // simplified: a hugetlb page comes straight from the buddy allocator (no hugetlb pool, no reservation).
 
 import { type Gfn, LEVEL_SIZE, PAGE_SIZE, alignDown } from "../hw/addr.js";
@@ -36,6 +38,8 @@ import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm.js";
 import { type GuestPgtable, PAGE_USER_RO, PTE_MKWRITE_DIRTY, PTE_SOFT_DIRTY, PTE_SPECIAL, leafPfn } from "./pgtable.js";
 import type { GuestProcess } from "./process.js";
 import type { GuestStats } from "./stats.js";
+import type { GuestSwapState } from "./swap_state.js";
+import type { GuestReclaim } from "./vmscan.js";
 import type { GuestTlb } from "./tlb.js";
 
 /** How a guest page fault ended: mapped, SIGSEGV, SIGBUS (no huge page left), or out of memory. */
@@ -51,6 +55,9 @@ export interface FaultConfig {
 export class GuestFaultHandler {
   /** The page cache file faults read through (the kernel sets it). */
   cache: GuestPageCache | null = null;
+  /** Guest swap (guest.swap): swap-in and the anon LRU; null without swap. */
+  swap: GuestSwapState | null = null;
+  reclaim: GuestReclaim | null = null;
   /** The fault being handled read from the disk (VM_FAULT_MAJOR). */
   private major = false;
 
@@ -98,12 +105,29 @@ export class GuestFaultHandler {
     const lo = pg.lo;
     const hi = pg.hi;
     if ((lo & PTE_P) === 0) {
-      if (lo !== 0 || hi !== 0) throw new Error("non-present guest PTE with contents: guest swap is not modelled");
+      if (lo !== 0 || hi !== 0) return this.swapIn(port, proc, vma, page, gpa, lo, hi, write);
       if (vma.file !== undefined) return this.doFault(port, proc, vma, page, gpa, write);
       return this.doAnonymousPage(port, proc, vma, page, gpa, write);
     }
     if (write && (lo & PTE_RW) === 0) return this.doWpPage(port, proc, vma, page, gpa, lo, hi, cpu);
     return this.spurious(port, proc, gpa, 1, page, lo, hi, write);
+  }
+
+  /** do_swap_page() for a swap PTE (a PTE with contents without swap is a bug). */
+  private swapIn(
+    port: CpuPort,
+    proc: GuestProcess,
+    vma: Vma,
+    page: number,
+    gpa: number,
+    lo: number,
+    hi: number,
+    write: boolean,
+  ): FaultResult {
+    if (this.swap === null || this.reclaim === null) throw new Error("non-present guest PTE with contents, and no guest swap");
+    if (!this.swap.doSwapPage(port, proc, vma, page, gpa, lo, hi, write, this.reclaim)) return "oom";
+    this.major = true;
+    return "fixed";
   }
 
   /** do_anonymous_page(). */
@@ -120,6 +144,7 @@ export class GuestFaultHandler {
     const flags = PAGE_USER_RO | ((vma.flags & VM_WRITE) !== 0 ? PTE_MKWRITE_DIRTY : 0);
     this.pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(gfn, flags), frameHi(gfn, nx));
     proc.RssAnon++;
+    this.reclaim?.addAnon(gfn, proc, page);
     this.stats.nr_anon_pages++;
     return "fixed";
   }
@@ -141,6 +166,7 @@ export class GuestFaultHandler {
       if (gfn < 0) return "oom";
       this.pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(gfn, PAGE_USER_RO | PTE_MKWRITE_DIRTY), frameHi(gfn, nx));
       proc.RssAnon++;
+      this.reclaim?.addAnon(gfn, proc, page);
       this.stats.nr_anon_pages++;
       this.stats.cow_faults++;
       return "fixed";
@@ -196,6 +222,7 @@ export class GuestFaultHandler {
     const nx = (vma.flags & VM_EXEC) === 0 ? PTE_HI_NX : 0;
     pg.setEntry(port, proc, gpa, 1, page, 0, 0, frameLo(gfn, PAGE_USER_RO | PTE_MKWRITE_DIRTY), frameHi(gfn, nx));
     proc.RssAnon++;
+    this.reclaim?.addAnon(gfn, proc, page);
     this.stats.nr_anon_pages++;
     this.stats.cow_faults++;
     return "fixed";
@@ -231,6 +258,7 @@ export class GuestFaultHandler {
     cache.unmapped(src);
     proc.RssFile--;
     proc.RssAnon++;
+    this.reclaim?.addAnon(gfn, proc, page);
     this.stats.nr_anon_pages++;
     this.stats.cow_faults++;
     return "fixed";

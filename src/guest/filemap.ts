@@ -12,7 +12,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { EventBus } from "../hw/events.js";
-import { PTE_P } from "../hw/x86_pte.js";
+import { PTE_A, PTE_P } from "../hw/x86_pte.js";
 import type { CpuPort } from "../hw/cpu_port.js";
 import type { GuestEventMap } from "./guest_events.js";
 import type { GuestFile, MmStruct, Vma } from "./mm.js";
@@ -161,6 +161,82 @@ export class GuestPageCache implements PageCacheRmap {
       if (this.bus.on) this.bus.emit("guest.page_cache_drop", { ino: p.file.ino, file: p.file.name, index: p.index, gfn });
     }
     return victims.length;
+  }
+
+  // ---- guest reclaim with swap (vmscan.ts): the file list's share of shrink_lruvec()
+
+  /** Pages in the cache (the file LRU's size). */
+  get nrPages(): number {
+    return this.lru.size;
+  }
+
+  /** Pages the last shrinkFile() took off the list. */
+  lastScanned = 0;
+
+  /**
+   * shrink_inactive_list() over the file list: the `nrToScan` oldest pages; clean ones are
+   * dropped (unmapped first), dirty or locked ones rotate to the head, and so do mapped ones
+   * with a young PTE (folio_check_references: kept once, "activated" the second time; without
+   * an active file list both go back to the head). The count dropped.
+   */
+  shrinkFile(port: CpuPort, nrToScan: number): number {
+    const taken: number[] = [];
+    for (const gfn of this.lru.keys()) {
+      if (taken.length >= nrToScan) break;
+      taken.push(gfn);
+    }
+    this.lastScanned = taken.length;
+    const cpu = this.cpuOf(port);
+    let dropped = 0;
+    for (const gfn of taken) {
+      const p = this.lru.get(gfn)!;
+      if (p.dirty || gfn === this.locked || (p.mapcount > 0 && this.referenced(port, gfn, p))) {
+        this.lru.delete(gfn);
+        this.lru.set(gfn, p);
+        continue;
+      }
+      if (p.mapcount > 0) this.tryToUnmap(port, cpu, gfn, p);
+      this.lru.delete(gfn);
+      p.file.pages.delete(p.index);
+      this.stats.nr_file_pages--;
+      this.pg.freePages(gfn, 0);
+      dropped++;
+      if (this.bus.on) this.bus.emit("guest.page_cache_drop", { ino: p.file.ino, file: p.file.name, index: p.index, gfn });
+    }
+    return dropped;
+  }
+
+  /** folio_referenced() over the page's mappings (A bits cleared, no flush, as on x86); true if kept. */
+  // simplified: no PG_referenced on file pages: a young page is kept, an old one dropped.
+  private referenced(port: CpuPort, gfn: number, p: CachePage): boolean {
+    let young = 0;
+    this.forEachPte(port, gfn, p, (mm, gpa, addr, lo, hi) => {
+      if ((lo & PTE_A) === 0) return;
+      this.pg.setEntry(port, mm, gpa, 1, addr, lo, hi, (lo & ~PTE_A) >>> 0, hi);
+      young++;
+    });
+    return young > 0;
+  }
+
+  /** rmap_walk_file(): each present PTE of a process mapping page `gfn` of the page's file. */
+  private forEachPte(
+    port: CpuPort,
+    gfn: number,
+    p: CachePage,
+    fn: (mm: RmapMm, gpa: number, addr: number, lo: number, hi: number) => void,
+  ): void {
+    const pg = this.pg;
+    for (const mm of this.mms()) {
+      for (const v of mm.vmas) {
+        if (v.file !== p.file || v.pageLevel !== 1) continue;
+        const first = v.pgoff ?? 0;
+        if (p.index < first || p.index >= first + (v.end - v.start) / PAGE_SIZE) continue;
+        const addr = v.start + (p.index - first) * PAGE_SIZE;
+        const gpa = pg.walk(port, mm, addr);
+        if (gpa < 0 || (pg.lo & PTE_P) === 0 || leafPfn(pg.lo, pg.hi, 1) !== gfn) continue;
+        fn(mm, gpa, addr, pg.lo, pg.hi);
+      }
+    }
   }
 
   /** try_to_unmap(): rmap_walk_file over the mappings of the page's file, clearing each PTE that maps it. */

@@ -50,6 +50,27 @@ export const GUEST_EVENTS = {
     mirrors: "shrink_folio_list() -> try_to_unmap() / __remove_mapping()",
     fields: { ino: "number", file: "string", index: "number", gfn: "number" },
   },
+  // ---- guest reclaim and swap (vmscan.ts, swap_state.ts)
+  "guest.swap_out": {
+    description: "Guest reclaim writes an unmapped anonymous page to its swap slot (QEMU then reads the frame at its hva).",
+    mirrors: "shrink_folio_list() -> pageout() -> swap_writepage()",
+    fields: { pid: "number", gva: "number", gfn: "number", slot: "number" },
+  },
+  "guest.swap_in": {
+    description: "A guest fault on a swap PTE read the page back into a new frame and mapped it.",
+    mirrors: "do_swap_page() -> swap_read_folio()",
+    fields: { pid: "number", gva: "number", gfn: "number", slot: "number" },
+  },
+  "guest.kswapd_wake": {
+    description: "The guest's free pages fell below its low watermark: its kswapd is woken.",
+    mirrors: "wakeup_kswapd()",
+    fields: { free: "number" },
+  },
+  "guest.kswapd_sleep": {
+    description: "The guest's kswapd reached the high watermark (or reclaimed nothing) and sleeps.",
+    mirrors: "kswapd_try_to_sleep()",
+    fields: { free: "number" },
+  },
 } as const satisfies EventDecls;
 
 export type GuestEventMap = EventMapOf<typeof GUEST_EVENTS>;

@@ -18,6 +18,9 @@ import { type MmStruct, VM_EXEC, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type 
 import { GuestPgtable } from "./pgtable.js";
 import { GuestProcess } from "./process.js";
 import { newGuestStats } from "./stats.js";
+import { type GuestSwapDisk, GuestSwapState } from "./swap_state.js";
+import { type GuestSwapStats, newGuestSwapStats } from "./swap_stats.js";
+import { GuestReclaim, type GuestWatermarks } from "./vmscan.js";
 import { GuestTlb, MmuGather, TLB_FLUSH_ALL, TLB_SINGLE_PAGE_FLUSH_CEILING } from "./tlb.js";
 import { DEFAULT_MMAP_BASE, MMAP_MIN_ADDR, detachRange, firstEndingAbove, insertVma, rangeIsFree, unmappedAreaTopdown } from "./vma.js";
 
@@ -41,6 +44,8 @@ export interface GuestKernelOptions {
   reserveLow?: number;
   /** The virtual disk file pages are read from (default: one that leaves the frame's content alone). */
   disk?: GuestDisk;
+  /** A swap device of `bytes` on its own virtual disk: anonymous reclaim, kswapd and watermarks (default: no swap). */
+  swap?: { bytes: number; disk: GuestSwapDisk; watermarks?: GuestWatermarks };
 }
 
 export interface MmapOptions {
@@ -96,6 +101,9 @@ export class GuestKernel {
   readonly tlb: GuestTlb;
   readonly faults: GuestFaultHandler;
   readonly pageCache: GuestPageCache;
+  /** Reclaim with swap (guest.swap), its counters; null without swap. */
+  readonly reclaim: GuestReclaim | null = null;
+  readonly swapStats: GuestSwapStats | null = null;
   /** init_mm: the kernel's own address space (swapper_pg_dir), loaded when no process runs. */
   readonly initMm: MmStruct;
   readonly zeroGfn: number;
@@ -138,6 +146,7 @@ export class GuestKernel {
     this.faults.cache = this.pageCache;
     this.current = opts.cpus.map(() => null);
     this.tlb.boot();
+    if (opts.swap !== undefined) [this.reclaim, this.swapStats] = this.attachSwap(opts.swap);
   }
 
   /** Live processes, by pid. */
@@ -256,7 +265,20 @@ export class GuestKernel {
   /** A #PF raised on CPU `cpu` for `proc` at `gva` with `errorCode` (the hardware's PFERR_* bits). */
   handlePageFault(proc: GuestProcess, gva: number, errorCode: number, cpu = 0): FaultResult {
     this.checkAlive(proc);
-    return this.faults.handle(proc, gva, errorCode, cpu);
+    const r = this.faults.handle(proc, gva, errorCode, cpu);
+    if (this.reclaim?.kswapdAwake) this.reclaim.kswapdStep(cpu);
+    return r;
+  }
+
+  /** swapon: the swap device and reclaim with it (watermarks from the RAM free after boot). */
+  private attachSwap(o: NonNullable<GuestKernelOptions["swap"]>): [GuestReclaim, GuestSwapStats] {
+    const sw = newGuestSwapStats();
+    const swap = new GuestSwapState(o.bytes, this.pgtable, this.stats, sw, this.bus, o.disk);
+    const r = new GuestReclaim(this.pgtable, this.alloc, this.tlb, this.stats, sw, this.bus, this.pageCache, swap, o.watermarks);
+    this.pgtable.reclaim = r;
+    this.faults.swap = swap;
+    this.faults.reclaim = r;
+    return [r, sw];
   }
 
   /** free_pgtables(): groups nearby 4 KiB VMAs into one free_pgd_range() call; hugetlb VMAs go alone. */
@@ -296,6 +318,7 @@ export class GuestKernel {
   }
 
   snapshot(): GuestKernelSnapshot {
+    if (this.reclaim !== null) throw new Error("a snapshot of a guest kernel with swap (guest.swap) is not modelled");
     return {
       alloc: this.alloc.snapshot(),
       stats: { ...this.stats },

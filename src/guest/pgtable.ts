@@ -42,6 +42,16 @@ export interface PageCacheRmap {
   reclaim(port: CpuPort, pages: number): number;
 }
 
+/** What the page-table code asks of guest reclaim with swap (vmscan.ts). */
+export interface GuestReclaimHooks {
+  /** __alloc_pages() under the watermarks, reclaiming as needed; -1 if none. */
+  allocPages(port: CpuPort, order: number): number;
+  /** An anonymous page leaves its LRU list (it is being unmapped and freed). */
+  delAnon(gfn: number): void;
+  /** A swap PTE was cleared: its slot is free (free_swap_and_cache). */
+  freeSwapEntry(lo: number, hi: number): void;
+}
+
 export class GuestPgtable {
   /** The entry the last read() returned. */
   lo = 0;
@@ -50,6 +60,8 @@ export class GuestPgtable {
   cache: PageCacheRmap | null = null;
   /** The OOM notifier chain (register_oom_notifier): returns the pages it freed. */
   oomNotify: (() => number) | null = null;
+  /** Guest reclaim with swap (vmscan.ts, guest.swap): watermarks, kswapd and the anon LRU; null without swap. */
+  reclaim: GuestReclaimHooks | null = null;
   /** One past the highest user address the tables can map (2^48 or 2^57): "no ceiling". */
   readonly top: number;
 
@@ -107,9 +119,10 @@ export class GuestPgtable {
    * allocator is empty, direct reclaim drops page-cache pages first (__alloc_pages_direct_reclaim).
    */
   allocPages(port: CpuPort, order: number, clear = true, mayOom = true): number {
-    let gfn = this.alloc.allocPages(order);
-    // simplified: reclaim only when the allocator is empty (no watermarks, no kswapd in the guest).
-    while (gfn < 0 && this.cache !== null && this.cache.reclaim(port, 2 ** order) > 0) gfn = this.alloc.allocPages(order);
+    let gfn = this.reclaim === null ? this.alloc.allocPages(order) : this.reclaim.allocPages(port, order);
+    // simplified: without guest swap, reclaim only when the allocator is empty (no watermarks, no kswapd in the guest).
+    while (gfn < 0 && this.reclaim === null && this.cache !== null && this.cache.reclaim(port, 2 ** order) > 0)
+      gfn = this.alloc.allocPages(order);
     // out_of_memory(): an OOM notifier that freed pages (a balloon's deflate-on-oom) lets the allocation retry.
     while (gfn < 0 && mayOom && this.oomNotify !== null && this.oomNotify() > 0) gfn = this.alloc.allocPages(order);
     if (gfn < 0) return -1;
@@ -220,7 +233,12 @@ export class GuestPgtable {
       const lo = this.lo;
       const hi = this.hi;
       if ((lo & PTE_P) === 0) {
-        if (lo !== 0 || hi !== 0) throw new Error(`non-present, non-empty guest entry at level ${level}: not modelled`);
+        if (lo !== 0 || hi !== 0) {
+          // zap_pte_range(): a swap entry is cleared and its slot freed (free_swap_and_cache).
+          if (level !== 1 || this.reclaim === null) throw new Error(`non-present, non-empty guest entry at level ${level}: not modelled`);
+          this.setEntry(port, mm, gpa, level, a, lo, hi, 0, 0);
+          this.reclaim.freeSwapEntry(lo, hi);
+        }
       } else if (level === 1 || (lo & PTE_PS) !== 0) {
         if (a !== alignDown(a, size) || next - a !== size) throw new Error(`unmap splits a level-${level} leaf at 0x${a.toString(16)}`);
         this.setEntry(port, mm, gpa, level, a, lo, hi, 0, 0);
@@ -233,6 +251,7 @@ export class GuestPgtable {
             cache.unmapped(pfn);
             mm.RssFile--;
           } else if (pfn !== zeroGfn || (lo & PTE_SPECIAL) === 0) {
+            this.reclaim?.delAnon(pfn);
             tlb.addPage(pfn, 0);
             mm.RssAnon--;
             this.stats.nr_anon_pages--;

@@ -104,7 +104,8 @@ export const GUEST_STATS = {
   pgmajfault: {
     kind: "cumulative",
     unit: "events",
-    description: "Faults on a file page that was not in the page cache and had to be read from the disk (filemap_fault, VM_FAULT_MAJOR).",
+    description:
+      "Faults that waited for the disk (VM_FAULT_MAJOR): a file page not in the page cache (filemap_fault), or with guest.swap a swap-in (do_swap_page).",
   },
   pgpgin: {
     kind: "cumulative",
@@ -127,7 +128,8 @@ export const GUEST_STATS = {
   pgsteal_direct: {
     kind: "cumulative",
     unit: "pages",
-    description: "Clean page-cache pages the guest dropped in direct reclaim when its buddy allocator ran out.",
+    description:
+      "Pages the guest freed in direct reclaim: clean page-cache pages when its buddy allocator ran out, and with guest.swap anonymous pages swapped out too.",
   },
   // ---- virtio-balloon and free page reporting
   balloon_inflate: {
@@ -170,7 +172,11 @@ export const GUEST_PROCESS_STATS = {
     unit: "events",
     description: "Page faults the process took that were fixed without disk I/O (task_struct min_flt).",
   },
-  maj_flt: { kind: "cumulative", unit: "events", description: "Page faults that read a file page from the disk (task_struct maj_flt)." },
+  maj_flt: {
+    kind: "cumulative",
+    unit: "events",
+    description: "Page faults that read a file page (or, with guest.swap, a swapped page) from the disk (task_struct maj_flt).",
+  },
 } as const satisfies CounterDecls;
 
 /** The counters of a guest without a kernel (guest/selftest.ts): what its guest code did. */

@@ -30,6 +30,7 @@ import { NativeTwin } from "./native_twin.js";
 import type { ProcessConfig, Scenario, VmConfig } from "./scenario_schema.js";
 import type { EventMap } from "./sim_events.js";
 import { setupDirtyLog } from "./dirty_log_action.js";
+import { QemuSwapDisk } from "./guest_swap_disk.js";
 
 export interface Region {
   gva: number;
@@ -162,6 +163,7 @@ export class VmState {
       pcid: cfg.guest.pcid,
       zeroPage: cfg.guest.zeroPage,
       disk: { readPage: (gfn, ino, index) => this.diskRead(gfn, ino, index) },
+      ...(cfg.guest.swap > 0 ? { swap: { bytes: cfg.guest.swap, disk: new QemuSwapDisk(() => this.qemu, checker, id, cfg.name) } } : {}),
     });
     this.native = native
       ? new NativeTwin(

@@ -6,6 +6,7 @@
 // own page tables natively (gva -> pa, no EPT, no host, no KVM). Its counters give the cost of
 // the workload without virtualization, for the report's overhead figure.
 
+import { NativeSwapDisk } from "./guest_swap_disk.js";
 import { PAGE_SIZE } from "../hw/addr.js";
 import { EventBus } from "../hw/events.js";
 import { type TlbConfig, hwDataAccesses } from "../hw/mmu.js";
@@ -29,7 +30,7 @@ export class NativeTwin {
     cpus: number,
     levels: 4 | 5,
     tlb: TlbConfig,
-    guest: { pcid: boolean; zeroPage: boolean },
+    guest: { pcid: boolean; zeroPage: boolean; swap?: number },
     mmuCore?: MmuCore,
   ) {
     // Physical memory up to the end of the highest RAM range (the PCI hole stays unused, as on the VM).
@@ -48,6 +49,7 @@ export class NativeTwin {
       bus: new EventBus(),
       zeroPage: guest.zeroPage,
       disk: { readPage: (gfn, ino, index) => void (mem.content[gfn] = filePageContent(ino, index)) },
+      ...(guest.swap ? { swap: { bytes: guest.swap, disk: new NativeSwapDisk(mem) } } : {}),
     });
   }
 

@@ -136,7 +136,7 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
         qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
         guest:
           vm.kernel !== null
-            ? { ...vm.kernel.stats }
+            ? { ...vm.kernel.stats, ...vm.kernel.swapStats }
             : { ...vm.selftest!.stats, virt_map_tables: vm.virtMap!.tablePages, virt_map_entries: vm.virtMap!.entryWrites },
         hw: {
           ...hwTotals,

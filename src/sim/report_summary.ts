@@ -233,6 +233,8 @@ export function summary(r: Report, scenario?: Scenario): string {
           )}; the mmu_notifier made KVM drop whatever it mapped there first (${plural(stat("remote_tlb_flush_requests"), "remote TLB flush request")} in the run).`;
     s.push(p);
   }
+  const guestSwap = guestSwapSentence(r);
+  if (guestSwap !== "") s.push(guestSwap);
   if ((v.pglazyfree ?? 0) > 0) s.push(`${plural(v.pglazyfree!, "page")} were marked lazily freeable (MADV_FREE).`);
   if ((v.oom_kill ?? 0) > 0) s.push(`The OOM killer ran ${plural(v.oom_kill!, "time")}.`);
 
@@ -261,4 +263,19 @@ export function summary(r: Report, scenario?: Scenario): string {
     );
   }
   return s.join(" ");
+}
+
+/** The guests' own swap (guest.swap) and double paging. */
+function guestSwapSentence(r: Report): string {
+  const vms = r.vms.filter((vm) => "pswpout" in vm.guest);
+  if (vms.length === 0) return "";
+  const g = (k: string) => vms.reduce((a, vm) => a + (vm.guest[k] ?? 0), 0);
+  const who = vms.length === 1 && r.vms.length === 1 ? "The guest kernel" : "The guest kernels with swap";
+  const out = g("pswpout");
+  const dp = g("swapout_host_swapins");
+  if (out === 0) return `${who} had swap but swapped nothing out.`;
+  return (
+    `${who} swapped ${plural(out, "page")} out to ${vms.length === 1 ? "its own swap disk" : "their own swap disks"} and ${plural(g("pswpin"), "page")} back in (pswpout, pswpin; kswapd scanned ${n(g("pgscan_kswapd"))} pages, direct reclaim ${n(g("pgscan_direct"))}). ` +
+    `Double paging: ${plural(dp, "page")} the guest swapped out ${dp === 1 ? "was" : "were"} in host swap, so QEMU's read of ${dp === 1 ? "it" : "them"} for the guest's disk was a host swap-in first (swapout_host_swapins${out > 0 ? `, ${pct(dp, out)} of the guest's swap-outs` : ""}).`
+  );
 }

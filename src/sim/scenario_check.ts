@@ -96,6 +96,12 @@ function checkVms(s: RawScenario, report: Report): void {
         at("balloon"),
         "a balloon needs a guest driver, and guest.kernel none has no guest kernel; remove balloon or use kernel linux",
       );
+    // guest reclaim and swap (guest/vmscan.ts)
+    if (vm.guest.swap > 0 && vm.guest.kernel === "none")
+      report(
+        at("guest", "swap"),
+        "guest swap needs a guest kernel to reclaim into it, and guest.kernel none has none; remove guest.swap or use kernel linux",
+      );
     if (vm.balloon !== undefined && HUGETLB_PAGE[vm.backing] !== undefined)
       report(
         at("balloon"),

@@ -78,7 +78,7 @@ describe("SCENARIO.md's example", () => {
       prealloc: false,
       mergeable: false,
       tlb: "golden-cove",
-      guest: { levels: 4, pcid: true, zeroPage: true, kernel: "linux" },
+      guest: { levels: 4, pcid: true, zeroPage: true, swap: 0, kernel: "linux" },
       processes: undefined,
     });
     expect(vm.processes.map((p) => [p.name, p.vcpu])).toEqual([
@@ -116,7 +116,7 @@ describe("core keys and their defaults", () => {
           prealloc: false,
           mergeable: false,
           tlb: "golden-cove",
-          guest: { levels: 4, pcid: true, zeroPage: true, kernel: "linux" },
+          guest: { levels: 4, pcid: true, zeroPage: true, swap: 0, kernel: "linux" },
           processes: [],
         },
       ],

@@ -644,6 +644,11 @@ const vmSchema = z
             "CR4.PCIDE: CR3 loads tagged with PCIDs; false (Linux's nopcid) makes every CR3 load flush, and under shadow paging sync the roots",
           ),
         zeroPage: z.boolean().default(true).describe("The guest kernel maps its shared zero page on read faults of anonymous memory"),
+        // ---- guest reclaim and swap (guest/vmscan.ts)
+        swap: size(
+          "A swap device of this size on the guest's own virtual disk: the guest kernel reclaims anonymous memory to it (watermarks, kswapd, direct reclaim); 0: no swap",
+          { align: PAGE_SIZE, max: 64 * 2 ** 30, maxReason: "memvirt models guest swap devices up to 64 GiB; use a smaller one" },
+        ).default(0),
         // ---- Selftest-style guest ----
         kernel: z
           .enum(["linux", "none"])
