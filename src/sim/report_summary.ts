@@ -235,6 +235,14 @@ export function summary(r: Report, scenario?: Scenario): string {
   }
   const guestSwap = guestSwapSentence(r);
   if (guestSwap !== "") s.push(guestSwap);
+  // host.ksm: what ksmd merged (pages_sharing and ksm_zero_pages are the page frames it saved).
+  const ksm = r.host.ksm;
+  if (ksm !== undefined) {
+    const saved = (ksm.pages_sharing ?? 0) + (ksm.ksm_zero_pages ?? 0);
+    s.push(
+      `ksmd made ${plural(ksm.full_scans ?? 0, "full scan")} and ${plural(ksm.pages_shared ?? 0, "KSM page")} shared by ${n(ksm.pages_sharing ?? 0)} more mappings (pages_shared, pages_sharing), with ${n(ksm.ksm_zero_pages ?? 0)} pages merged with the zero page: ${mib(saved * 4096)} of host memory saved; each merge and each copy-on-write break went through the mmu_notifier.`,
+    );
+  }
   if ((v.pglazyfree ?? 0) > 0) s.push(`${plural(v.pglazyfree!, "page")} were marked lazily freeable (MADV_FREE).`);
   if ((v.oom_kill ?? 0) > 0) s.push(`The OOM killer ran ${plural(v.oom_kill!, "time")}.`);
 
