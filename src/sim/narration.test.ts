@@ -73,3 +73,29 @@ describe("narration under each MMU", () => {
     expect(chapterTitle("first kvm.exit", "kvm.exit", "npt")).toBe("first kvm.exit: a VM exit (NPF (nested page fault))");
   });
 });
+
+describe("a live migration told as a story", () => {
+  test("migration-converges.yaml: logging starts, writes fault, each round's harvest names its dirty pages, logging stops", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { Engine } = await import("./engine.js");
+    const { loadScenario } = await import("./scenario_load.js");
+    const text = readFileSync(new URL("../../examples/migration-converges.yaml", import.meta.url), "utf8");
+    const engine = new Engine(loadScenario(text, "migration-converges.yaml"));
+    const told: { stage: string; text: string }[] = [];
+    engine.machine.bus.on = true;
+    engine.machine.bus.listen((e) => {
+      if (e.kind === "kvm.dirty_log") told.push(narrate(e, { mmu: "ept" }));
+    });
+    const report = engine.run();
+    const ops = told.map((t) => t.text.split(":")[0]!.split(" ").slice(0, 3).join(" "));
+    expect(told.every((t) => t.stage === "migration")).toBe(true);
+    expect(ops[0]).toBe("Dirty logging starts");
+    expect(ops.at(-1)).toBe("Dirty logging stops");
+    // One harvest per pre-copy sync, each telling the pages the round found dirty.
+    const harvests = told.filter((t) => t.text.startsWith("The VMM harvests"));
+    const rounds = report.migrations![0]!.iterations;
+    expect(harvests.length).toBeGreaterThanOrEqual(rounds.length - 1);
+    const dirty = harvests.map((t) => Number(/: ([\d,]+) pages were written/.exec(t.text)![1]!.replaceAll(",", "")));
+    expect(dirty.reduce((a, b) => a + b, 0)).toBe(rounds.reduce((a, r) => a + r.dirtyPages, 0));
+  });
+});

@@ -10,7 +10,7 @@ import { EVENT_KINDS, type EventKind } from "./sim_events.js";
 import { hexAddr, int } from "./text_format.js";
 import { mmuWords } from "./mmu_words.js";
 
-export type Stage = "setup" | "fault-in" | "guest" | "shadow" | "aging" | "eviction" | "swap-in" | "other";
+export type Stage = "setup" | "fault-in" | "guest" | "shadow" | "aging" | "eviction" | "swap-in" | "migration" | "other";
 
 export const STAGE_TITLES: Record<Stage, string> = {
   setup: "Lazy allocation (path 1)",
@@ -20,6 +20,7 @@ export const STAGE_TITLES: Record<Stage, string> = {
   aging: "Reclaim: aging (path 5, steps 1-3)",
   eviction: "Reclaim: eviction (path 5, steps 4-6)",
   "swap-in": "Swap-in (path 5 step 7, path 6)",
+  migration: "Dirty logging and live migration",
   other: "Other",
 };
 
@@ -107,6 +108,10 @@ const STAGES: { readonly [K in EventKind]?: Stage } = {
   "host.swap_map": "swap-in",
   "host.refault": "swap-in",
   "host.swap_free": "swap-in",
+  "kvm.dirty_log": "migration",
+  "kvm.huge_split": "migration",
+  "host.userfault": "migration",
+  "host.uffd_place": "migration",
 };
 
 export function stageOf(kind: string): Stage {
@@ -287,6 +292,21 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
     case "host.swap_free":
       text = `Swap slot ${e.slot} is free again (${n(e.free)} free).`;
       break;
+    case "kvm.dirty_log":
+      text =
+        e.op === "start"
+          ? `Dirty logging starts on memslot ${e.slot} of ${e.vm}: KVM write-protects every leaf (with PML, clears its D bit) and flushes the TLBs, so the next write to each page faults (or is logged) once.`
+          : e.op === "stop"
+            ? `Dirty logging stops on memslot ${e.slot} of ${e.vm}: the bitmap is freed and huge pages can be mapped again.`
+            : e.op === "get"
+              ? `The VMM harvests memslot ${e.slot}'s dirty log: ${n(e.pages)} pages were written since the last harvest, and KVM write-protects them again (without manual protect).`
+              : e.op === "clear"
+                ? `KVM_CLEAR_DIRTY_LOG: ${n(e.pages)} pages of memslot ${e.slot} are re-protected, so their next write is seen again.`
+                : `KVM_RESET_DIRTY_RINGS: ${n(e.pages)} harvested ring entries are re-protected.`;
+      break;
+    case "kvm.huge_split":
+      text = `A huge ${tables} leaf at gfn ${h(e.gfn)} (level ${e.level}) becomes a table of 512 smaller leaves mapping the same frames, so dirty pages are tracked at 4 KiB.`;
+      break;
     case "host.wp_reuse":
       text = `A write to the read-only mapping of an exclusive page (frame ${h(e.pfn)}, back from swap) makes it writable in place.`;
       break;
@@ -296,6 +316,8 @@ export function narrate(e: SimEvent, ctx: NarrationContext = { mmu: "ept" }): Na
 
 const CHAPTER_WORDS: { readonly [K in EventKind]?: string } = {
   "host.process": "the host creates QEMU's process",
+  "kvm.dirty_log": "dirty logging on a memslot",
+  "kvm.huge_split": "a huge leaf split for dirty logging",
   "host.mmap": "QEMU reserves guest RAM",
   "host.page_alloc": "the buddy allocator hands out a page",
   "kvm.exit": "a VM exit",

@@ -479,7 +479,7 @@ function Log({ items, pos, mmu }: { items: StoryItem[]; pos: number; mmu: string
   );
 }
 
-const STAGE_ORDER: Stage[] = ["setup", "fault-in", "guest", "shadow", "aging", "eviction", "swap-in"];
+const STAGE_ORDER: Stage[] = ["setup", "fault-in", "guest", "shadow", "aging", "eviction", "swap-in", "migration"];
 
 function Panels({
   counts,
@@ -516,7 +516,7 @@ function Panels({
         <h3>Counts per stage (events so far)</h3>
         <table class="data-table">
           <tbody>
-            {STAGE_ORDER.filter((st) => st !== "shadow" || (byStage[st] ?? 0) > 0).map((st) => (
+            {STAGE_ORDER.filter((st) => (st !== "shadow" && st !== "migration") || (byStage[st] ?? 0) > 0).map((st) => (
               <tr key={st}>
                 <th scope="row" style={{ fontWeight: "normal" }}>
                   <span class={`stage-badge stage-${st}`}>{STAGE_TITLES[st]}</span>
