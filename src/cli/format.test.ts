@@ -36,6 +36,11 @@ describe("table width", () => {
     );
   });
 
+  test("a coloured cell that must wrap is wrapped on its visible text, never through an escape sequence", () => {
+    expect(wrapCell("\u001b[1mnested table\u001b[22m", 7)).toBe("nested\ntable");
+    expect(wrapCell("\u001b[1mshort\u001b[22m", 7)).toBe("\u001b[1mshort\u001b[22m");
+  });
+
   test("widths: numbers keep theirs; the text columns give up the excess, widest first", () => {
     const head = ["counter", "value", "description"];
     const rows = [["pgfault", "292,882", "x".repeat(100)]];

@@ -82,8 +82,10 @@ export function fitText(out: Out, text: string): string {
 }
 
 /** Greedy word wrap of one cell at `width` characters; a longer word is cut into pieces. */
-export function wrapCell(text: string, width: number): string {
-  if (visible(text) <= width) return text;
+export function wrapCell(cell: string, width: number): string {
+  if (visible(cell) <= width) return cell;
+  // A cell that must wrap loses its colour: escape sequences cannot be split across lines.
+  const text = stripVTControlCharacters(cell);
   const lines: string[] = [];
   let line = "";
   for (let w of text.split(/\s+/)) {
