@@ -1,18 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Live migration in the reports (the JSON's migrations[]): the text section (a table of rounds,
-// then the totals), its summary sentence, and the CSV's migration rows and columns. Figures are
-// printed with the decimals given here, so a reader can match them to the JSON's.
+// then the totals) and the CSV's migration rows and columns; the summary sentence and the number
+// formats are sim/migration_summary.ts (the page's summary says it too).
 
 import type { MigrationReport, Report } from "../sim/report.js";
+import { mibs, ms, secs } from "../sim/migration_summary.js";
 import { type Out, bold, n, table } from "./format.js";
 
-const MiB = 2 ** 20;
-
-/** Seconds with 3 decimals, milliseconds with 2: as the text report prints them. */
-export const secs = (s: number): string => s.toFixed(3);
-export const ms = (s: number): string => (s * 1000).toFixed(2);
-/** Bytes as MiB with 2 decimals. */
-export const mibs = (b: number): string => (b / MiB).toFixed(2);
+export { migrationSentence, mibs, ms, secs } from "../sim/migration_summary.js";
 
 const HARVEST: Record<MigrationReport["dirtyLog"], string> = {
   get: "KVM_GET_DIRTY_LOG",
@@ -63,25 +58,6 @@ function totals(out: Out, m: MigrationReport): string[] {
     );
   }
   return lines;
-}
-
-/** One sentence per migration for the summary ("" without migrations). */
-export function migrationSentence(r: Report): string {
-  return (r.migrations ?? []).map(sentence).join(" ");
-}
-
-function sentence(m: MigrationReport): string {
-  const took = `${secs(m.totalTime)} s and ${m.ratioToRam.toFixed(2)} times its RAM on the link`;
-  if (m.mode === "postcopy") {
-    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
-    return `${m.vm} moved by post-copy in ${took}, stopped ${ms(m.downtime)} ms; ${n(m.postcopyFaults)} post-copy faults waited ${ms(mean)} ms on average for their page, and ${n(m.postcopyBackgroundPages)} pages came in the background.`;
-  }
-  const rounds = m.iterations.length;
-  const end = m.forced
-    ? `the last copy was forced after ${rounds} rounds, with ${ms(m.downtime)} ms of downtime against a limit of ${ms(m.downtimeLimit)} ms`
-    : `the rest fitted the ${ms(m.downtimeLimit)} ms downtime limit after ${rounds} rounds (downtime ${ms(m.downtime)} ms)`;
-  const throttle = m.maxThrottle > 0 ? `, with auto-converge throttling the vCPUs up to ${m.maxThrottle}%` : "";
-  return `${m.vm} migrated by pre-copy in ${took}: ${end}${throttle}.`;
 }
 
 // ---- CSV ----

@@ -14,12 +14,12 @@ import { GUEST_SWAP_COUNTERS } from "../guest/swap_stats.js";
 import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { COST_EVENTS } from "../sim/cost.js";
 import { HW_FIGURES, QEMU_FIGURES, VIRT_MAP_FIGURES } from "../sim/report_figures.js";
-import { exitsByReason, overheadText, summary as runSummary } from "../sim/report_summary.js";
+import { exitsByReason, overheadText, summary } from "../sim/report_summary.js";
 import type { Report, VmReport } from "../sim/report.js";
 import type { Scenario } from "../sim/scenario_schema.js";
 import { type Out, bold, dim, fitText, green, n, red, table, textWidth } from "./format.js";
 import { phaseSection } from "./report_phases.js";
-import { migrationSection, migrationSentence } from "./report_migration.js";
+import { migrationSection } from "./report_migration.js";
 
 const MiB = 2 ** 20;
 
@@ -163,11 +163,7 @@ function sum(r: Report, f: (vm: VmReport) => number): number {
   return r.vms.reduce((a, vm) => a + f(vm), 0);
 }
 
-/** The run's story in one paragraph (sim/report_summary.ts), with the migrations' sentence (report_migration.ts). */
-export function summary(r: Report, scenario?: Scenario): string {
-  const s = runSummary(r, scenario);
-  return r.migrations !== undefined ? `${s} ${migrationSentence(r)}` : s;
-}
+export { summary };
 
 /** Greedy word wrap at `width` columns. */
 export function wrap(text: string, width = 100): string {

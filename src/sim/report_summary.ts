@@ -4,6 +4,7 @@
 // them, so both say the same thing in the same words.
 
 import { COST_EVENTS } from "./cost.js";
+import { migrationSentence } from "./migration_summary.js";
 import type { Report, VmReport } from "./report.js";
 import type { Scenario } from "./scenario_schema.js";
 
@@ -270,6 +271,7 @@ export function summary(r: Report, scenario?: Scenario): string {
       `The same guest workload on bare metal would take ${n(r.native.cycles)} cycles: virtualization made it ${(r.overhead + 1).toFixed(2)} times as long.`,
     );
   }
+  if (r.migrations !== undefined) s.push(migrationSentence(r));
   return s.join(" ");
 }
 
