@@ -14,9 +14,12 @@ export function onInterrupt(cleanup: () => void): () => void {
   return () => cleanups.delete(cleanup);
 }
 
-/** Runs every registered cleanup (each once, errors ignored). */
+/**
+ * Runs every registered cleanup (each once, errors ignored), the last registered first: a resource
+ * is released before what it was built on (trace record kills Valgrind before removing its directory).
+ */
 export function runCleanups(): void {
-  for (const c of [...cleanups]) {
+  for (const c of [...cleanups].reverse()) {
     cleanups.delete(c);
     try {
       c();
