@@ -2,7 +2,7 @@
 // The colour theme: the system's (prefers-color-scheme), or light or dark by choice, kept in
 // localStorage and applied as <html data-theme>; style.css holds both palettes.
 
-import { useEffect, useState } from "preact/hooks";
+import { useLayoutEffect, useState } from "preact/hooks";
 
 export type Theme = "system" | "light" | "dark";
 const KEY = "memvirt-theme";
@@ -22,7 +22,7 @@ function stored(): Theme {
 
 export function useTheme(): [Theme, (t: Theme) => void] {
   const [theme, setTheme] = useState<Theme>(stored);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const root = document.documentElement;
     if (theme === "system") root.removeAttribute("data-theme");
     else root.setAttribute("data-theme", theme);

@@ -113,15 +113,19 @@ describe.skipIf(!haveChromium)("navigation, keys, theme, phone width", () => {
     await page.reload();
     await page.waitForSelector("[data-testid=walk-step]");
     const bg = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
-    expect(await bg()).toBe("rgb(22, 22, 22)");
+    // The theme applies in an effect after the click's render: poll rather than read once.
+    const expectBg = (rgb: string) => expect.poll(bg, { timeout: 5000 }).toBe(rgb);
+    await expectBg("rgb(22, 22, 22)");
     await snap(page, "translate-dark");
     await page.click("[data-testid=theme-toggle]"); // system -> dark
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme ?? "")).toBe("dark");
     await page.click("[data-testid=theme-toggle]"); // dark -> light
-    expect(await bg()).toBe("rgb(255, 255, 255)");
+    await expectBg("rgb(255, 255, 255)");
     await page.click("[data-testid=theme-toggle]"); // light -> system (dark here)
-    expect(await bg()).toBe("rgb(22, 22, 22)");
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme ?? "")).toBe("");
+    await expectBg("rgb(22, 22, 22)");
     await page.emulateMedia({ colorScheme: "light" });
-    expect(await bg()).toBe("rgb(255, 255, 255)");
+    await expectBg("rgb(255, 255, 255)");
 
     await page.setViewportSize({ width: 390, height: 844 });
     for (const view of ["translate", "run", "story"]) {
