@@ -11,31 +11,12 @@ import type { MigrationReport, Report } from "../sim/report.js";
 import { n } from "./format.js";
 import { ms, secs } from "./report_migration.js";
 import { runCli } from "./run_cli.js";
+import { precopyScenario } from "../sim/migration_scenario.fixture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "memvirt-cmpmig-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const SCENARIO = `
-seed: 7
-host: {ram: 512MiB, swap: 0, thp: never}
-cost: {data_access: 300000}
-vms:
-  - name: vm0
-    ram: 16MiB
-    vcpus: 1
-    mmu: ept
-    dirtyLog: {mode: wp}
-    processes:
-      - name: p0
-        steps:
-          - mmap: {name: ws, size: 2MiB}
-          - touch: {name: ws, op: write}
-          - random: {name: ws, accesses: 60000, writeRatio: 0.01}
-          - touch: {name: ws, op: read}
-timeline:
-  - at: {accesses: 256}
-    migrate: {vm: vm0, bandwidth: 1MiB, downtimeLimit: 30, rtt: 100}
-`;
+const SCENARIO = precopyScenario({ dirtyLog: "{mode: wp}", migrate: "bandwidth: 1MiB, downtimeLimit: 30, rtt: 100" });
 
 /** The pre-copy arithmetic on one migration's own figures. */
 function checkArithmetic(m: MigrationReport, bandwidth: number): void {

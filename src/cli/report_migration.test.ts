@@ -11,30 +11,12 @@ import type { MigrationReport, Report } from "../sim/report.js";
 import { n } from "./format.js";
 import { mibs, ms, secs } from "./report_migration.js";
 import { runCli } from "./run_cli.js";
+import { precopyScenario } from "../sim/migration_scenario.fixture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "memvirt-migr-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const PRECOPY = `
-seed: 7
-host: {ram: 512MiB, swap: 0, thp: never}
-cost: {data_access: 300000}
-vms:
-  - name: vm0
-    ram: 16MiB
-    vcpus: 1
-    mmu: ept
-    processes:
-      - name: p0
-        steps:
-          - mmap: {name: ws, size: 2MiB}
-          - touch: {name: ws, op: write}
-          - random: {name: ws, accesses: 60000, writeRatio: 0.01}
-          - touch: {name: ws, op: read}
-timeline:
-  - at: {accesses: 256}
-    migrate: {vm: vm0, bandwidth: 1MiB, downtimeLimit: 30}
-`;
+const PRECOPY = precopyScenario({ migrate: "bandwidth: 1MiB, downtimeLimit: 30" });
 
 /** 256 pages written, then post-copy over 4 KiB/s with no round trip: every touched page faults, each waiting its own transfer. */
 const POSTCOPY = `

@@ -6,6 +6,7 @@ import { describe, expect, test } from "vitest";
 import { NORMAL_PAGE_BYTES } from "../qemu/ram_transfer.js";
 import { Engine } from "./engine.js";
 import { loadScenario } from "./scenario_load.js";
+import { precopyScenario } from "./migration_scenario.fixture.js";
 
 function run(yaml: string) {
   const e = new Engine(loadScenario(yaml, "migrate.yaml"));
@@ -70,26 +71,7 @@ describe("post-copy", () => {
 
 /** A guest writing at random over a 1 MiB working set, each access 10 µs of model time (cost.data_access 30,000 cycles). */
 function precopy(migrate: string, accesses: number, writeRatio: number, dataAccess = 30000): string {
-  return `
-seed: 7
-host: {ram: 512MiB, swap: 0, thp: never}
-cost: {data_access: ${dataAccess}}
-vms:
-  - name: vm0
-    ram: 32MiB
-    vcpus: 1
-    mmu: ept
-    processes:
-      - name: p0
-        steps:
-          - mmap: {name: ws, size: 1MiB}
-          - touch: {name: ws, op: write}
-          - random: {name: ws, accesses: ${accesses}, writeRatio: ${writeRatio}}
-          - touch: {name: ws, op: read}
-timeline:
-  - at: {accesses: 256}
-    migrate: {vm: vm0, ${migrate}}
-`;
+  return precopyScenario({ migrate, accesses, writeRatio, dataAccess, ram: "32MiB", workingSet: "1MiB" });
 }
 
 describe("pre-copy", () => {

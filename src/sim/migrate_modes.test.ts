@@ -6,30 +6,11 @@
 import { describe, expect, test } from "vitest";
 import { Engine } from "./engine.js";
 import { loadScenario } from "./scenario_load.js";
+import { precopyScenario } from "./migration_scenario.fixture.js";
 
 /** A guest writing at random over 2 MiB (100 µs per access), migrated at 1 MiB/s from its 256th access. */
 function scenario(dirtyLog: string, migrate = ""): string {
-  return `
-seed: 7
-host: {ram: 512MiB, swap: 0, thp: never}
-cost: {data_access: 300000}
-vms:
-  - name: vm0
-    ram: 16MiB
-    vcpus: 1
-    mmu: ept
-    dirtyLog: ${dirtyLog}
-    processes:
-      - name: p0
-        steps:
-          - mmap: {name: ws, size: 2MiB}
-          - touch: {name: ws, op: write}
-          - random: {name: ws, accesses: 60000, writeRatio: 0.01}
-          - touch: {name: ws, op: read}
-timeline:
-  - at: {accesses: 256}
-    migrate: {vm: vm0, bandwidth: 1MiB, downtimeLimit: 30${migrate}}
-`;
+  return precopyScenario({ dirtyLog, migrate: `bandwidth: 1MiB, downtimeLimit: 30${migrate}` });
 }
 
 function run(dirtyLog: string, migrate = "") {

@@ -118,11 +118,11 @@ describe.skipIf(!haveChromium)("navigation, keys, theme, phone width", () => {
     await expectBg("rgb(22, 22, 22)");
     await snap(page, "translate-dark");
     await page.click("[data-testid=theme-toggle]"); // system -> dark
-    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme ?? "")).toBe("dark");
+    await expect.poll(() => page.getAttribute("html", "data-theme")).toBe("dark");
     await page.click("[data-testid=theme-toggle]"); // dark -> light
     await expectBg("rgb(255, 255, 255)");
     await page.click("[data-testid=theme-toggle]"); // light -> system (dark here)
-    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme ?? "")).toBe("");
+    await expect.poll(() => page.getAttribute("html", "data-theme")).toBeNull();
     await expectBg("rgb(22, 22, 22)");
     await page.emulateMedia({ colorScheme: "light" });
     await expectBg("rgb(255, 255, 255)");
