@@ -197,9 +197,9 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   row("host pgfault", (r) => r.host.vmstat.pgfault ?? 0);
   row("host pswpin / pswpout", (r) => `${n(r.host.vmstat.pswpin ?? 0)} / ${n(r.host.vmstat.pswpout ?? 0)}`);
   // ---- overcommit (issue 15): memory the VMs hold on the host, and zswap when configured
-  row("QEMU RSS, all VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rss, 0)));
-  row("host RAM in use (end)", (r) => mibText(r.host.ram - r.host.free));
-  row("host swap in use (end)", (r) => mibText(r.host.swapUsed));
+  row("QEMU RSS, all VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rssBytes, 0)));
+  row("host RAM in use (end)", (r) => mibText(r.host.ramBytes - r.host.freeBytes));
+  row("host swap in use (end)", (r) => mibText(r.host.swapUsedBytes));
   if (variants.some((v) => v.report.host.ksm)) row("ksm pages_sharing (end)", (r) => r.host.ksm?.pages_sharing ?? 0);
   if (variants.some((v) => v.report.host.zswap)) {
     row("zswap zswpout / zswpin / zswpwb", (r) => {
@@ -216,7 +216,7 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   });
   row("cycles", (r) => r.cost.cycles);
   row("native cycles (bare metal)", (r) => (r.native ? r.native.cycles : "-"));
-  row("overhead vs native", (r) => (r.overhead === null ? "-" : `${(r.overhead * 100).toFixed(1)}%`));
+  row("overhead vs native", (r) => (r.overheadRatio === null ? "-" : `${(r.overheadRatio * 100).toFixed(1)}%`));
   row("data errors", (r) => r.check.dataErrors);
   row("invariant violations", (r) => r.check.invariantViolations);
   rows.push(...migrationCompareRows(variants.map((v) => v.report))); // live migration

@@ -6,9 +6,9 @@ import { plotSpec, runsOf } from "./plot_cmd.js";
 
 const point = { accesses: 0, rss: 0, free: 0, swapUsed: 0, faults: 0, exits: 0, swapIns: 0, swapOuts: 0 };
 const rounds = [
-  { seconds: 0.25, remaining: 2 * 2 ** 20 },
-  { seconds: 0.5, remaining: 2 ** 19 },
-  { seconds: 0.125, remaining: 0 },
+  { seconds: 0.25, remainingBytes: 2 * 2 ** 20 },
+  { seconds: 0.5, remainingBytes: 2 ** 19 },
+  { seconds: 0.125, remainingBytes: 0 },
 ];
 
 type Spec = { data: { values: { x: number; y: number; s: string; panel: number }[] }[]; marks: { title: { text: string } }[] };
