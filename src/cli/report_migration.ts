@@ -50,7 +50,8 @@ function totals(out: Out, m: MigrationReport): string[] {
     `total time ${secs(m.totalSeconds)} s, downtime ${ms(m.downtimeSeconds)} ms`,
     `pages sent ${n(m.sentPages)} (${n(m.zeroPages)} as zero pages), ${mibs(m.bytes)} MiB; ${m.sentToRamRatio.toFixed(3)} times guest RAM`,
   ];
-  if (m.maxThrottlePercent > 0) lines.push(`auto-converge: throttle up to ${m.maxThrottlePercent}%, ${secs(m.throttledSeconds)} s of vCPU time taken`);
+  if (m.maxThrottlePercent > 0)
+    lines.push(`auto-converge: throttle up to ${m.maxThrottlePercent}%, ${secs(m.throttledSeconds)} s of vCPU time taken`);
   if (m.mode === "postcopy") {
     const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatencySeconds / m.postcopyFaults;
     lines.push(
