@@ -13,6 +13,7 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
+import { mib } from "./report_text.js";
 import { type Out, bold, fitText, n, table } from "./format.js";
 import { startProgress } from "./progress.js";
 import { FileSource } from "./file_source.js";
@@ -223,9 +224,8 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   return rows;
 }
 
-function mibText(bytes: number): string {
-  return `${(bytes / 1048576).toFixed(1)} MiB`;
-}
+/** Sizes as everywhere in the text output (report_text.ts's mib). */
+const mibText = mib;
 
 export function formatCompare(out: Out, name: string, key: string, variants: Variant[]): string {
   const head = ["", ...variants.map((v) => v.label)];

@@ -42,7 +42,7 @@ const UNITLESS_KEYS: Record<string, string> = {
   readDigest: "no quantity: a hash of the values the guest read",
 };
 
-const names = (...lists: { name: string }[][]) => new Set(lists.flat().map((c) => c.name));
+const names = (...lists: (readonly { name: string }[])[]) => new Set(lists.flat().map((c) => c.name));
 const COST = names([...COST_EVENTS]);
 /** The maps whose keys are names from a declared table, by their path with array indexes left out. */
 const TABLES: Record<string, Set<string>> = {
