@@ -52,6 +52,10 @@ export function toFormat2(r) {
 }
 
 const args = process.argv.slice(2);
+process.on("uncaughtException", (e) => {
+  console.error(`report-v2: ${e.message}`);
+  process.exit(2);
+});
 const read = (f) => JSON.parse(readFileSync(f, "utf8"));
 if (args[0] === "--check" && args.length === 3) {
   const want = read(args[2]);
