@@ -17,7 +17,7 @@ import type { ByteSource } from "./workload/trace.js";
 
 export type { PhaseReport } from "./sim/phases.js";
 export type { Report, SeriesPoint, VmReport } from "./sim/report.js";
-export { REPORT_VERSION } from "./sim/report.js";
+export { REPORT_FORMAT, REPORT_VERSION } from "./sim/report.js";
 export type { Scenario } from "./sim/scenario_schema.js";
 export { ScenarioError, type ScenarioIssue } from "./sim/scenario_load.js";
 export { RunError } from "./sim/engine.js";

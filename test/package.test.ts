@@ -62,7 +62,7 @@ describe("the packed package", () => {
     const out = execFileSync(process.execPath, ["run.mjs"], { cwd: proj, encoding: "utf8" });
     // 1,024 pages written: one EPT violation each, plus 8 for the guest's own page-table pages
     // (PGD, P4D-folded PUD, PMD, PTEs: __pte_alloc and friends); RSS = those 1,032 pages.
-    expect(out).toBe("accesses 1024 exits 1032 ept_violations 1032 rss_bytes 4227072\ncold walk references 25\n");
+    expect(out).toBe("accesses 1024 exits 1032 ept_violations 1032 rssBytes 4227072\ncold walk references 25\n");
   });
 
   test("memvirt/node runs a scenario file that replays a trace", () => {

@@ -9,5 +9,5 @@ vms:
 const kinds = new Map();
 const report = await runScenario(scenario, { seed: 1, onEvent: (e) => kinds.set(e.kind, (kinds.get(e.kind) ?? 0) + 1) });
 const vm = report.vms[0];
-console.log(`accesses ${report.accesses} exits ${vm.stats.exits} ept_violations ${kinds.get("kvm.exit")} rss_bytes ${vm.qemu.rss}`);
+console.log(`accesses ${report.accesses} exits ${vm.stats.exits} ept_violations ${kinds.get("kvm.exit")} rssBytes ${vm.qemu.rssBytes}`);
 console.log(`cold walk references ${translate().references.total}`);

@@ -13,6 +13,7 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import { ScenarioError, loadScenario } from "../sim/scenario_load.js";
 import { UsageError } from "./errors.js";
 import { reportCsv } from "./report_csv.js";
+import { mib } from "./report_text.js";
 import { type Out, bold, fitText, n, table } from "./format.js";
 import { startProgress } from "./progress.js";
 import { FileSource } from "./file_source.js";
@@ -197,9 +198,9 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   row("host pgfault", (r) => r.host.vmstat.pgfault ?? 0);
   row("host pswpin / pswpout", (r) => `${n(r.host.vmstat.pswpin ?? 0)} / ${n(r.host.vmstat.pswpout ?? 0)}`);
   // ---- overcommit (issue 15): memory the VMs hold on the host, and zswap when configured
-  row("QEMU RSS, all VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rss, 0)));
-  row("host RAM in use (end)", (r) => mibText(r.host.ram - r.host.free));
-  row("host swap in use (end)", (r) => mibText(r.host.swapUsed));
+  row("QEMU RSS, all VMs (end)", (r) => mibText(r.vms.reduce((a, vm) => a + vm.qemu.rssBytes, 0)));
+  row("host RAM in use (end)", (r) => mibText(r.host.ramBytes - r.host.freeBytes));
+  row("host swap in use (end)", (r) => mibText(r.host.swapUsedBytes));
   if (variants.some((v) => v.report.host.ksm)) row("ksm pages_sharing (end)", (r) => r.host.ksm?.pages_sharing ?? 0);
   if (variants.some((v) => v.report.host.zswap)) {
     row("zswap zswpout / zswpin / zswpwb", (r) => {
@@ -216,16 +217,15 @@ export function compareRows(variants: Variant[]): (string | number)[][] {
   });
   row("cycles", (r) => r.cost.cycles);
   row("native cycles (bare metal)", (r) => (r.native ? r.native.cycles : "-"));
-  row("overhead vs native", (r) => (r.overhead === null ? "-" : `${(r.overhead * 100).toFixed(1)}%`));
+  row("overhead vs native", (r) => (r.overheadRatio === null ? "-" : `${(r.overheadRatio * 100).toFixed(1)}%`));
   row("data errors", (r) => r.check.dataErrors);
   row("invariant violations", (r) => r.check.invariantViolations);
   rows.push(...migrationCompareRows(variants.map((v) => v.report))); // live migration
   return rows;
 }
 
-function mibText(bytes: number): string {
-  return `${(bytes / 1048576).toFixed(1)} MiB`;
-}
+/** Sizes as everywhere in the text output (report_text.ts's mib). */
+const mibText = mib;
 
 export function formatCompare(out: Out, name: string, key: string, variants: Variant[]): string {
   const head = ["", ...variants.map((v) => v.label)];

@@ -20,26 +20,26 @@ const SCENARIO = precopyScenario({ dirtyLog: "{mode: wp}", migrate: "bandwidth: 
 
 /** The pre-copy arithmetic on one migration's own figures. */
 function checkArithmetic(m: MigrationReport, bandwidth: number): void {
-  expect(m.bandwidth).toBe(bandwidth);
+  expect(m.bandwidthBytesPerSecond).toBe(bandwidth);
   expect(m.forced).toBe(false);
   const it = m.iterations;
   const threshold = bandwidth * 0.03;
   for (let k = 0; k < it.length; k++) {
     const r = it[k]!;
-    if (k > 0) expect(r.pagesSent).toBe(it[k - 1]!.dirtyPages);
+    if (k > 0) expect(r.sentPages).toBe(it[k - 1]!.dirtyPages);
     if (k < it.length - 1) {
       // A round on the link: its bytes at the bandwidth.
       expect(r.seconds).toBeCloseTo(r.bytes / bandwidth, 9);
-      expect(r.remaining).toBe(r.dirtyPages * (4096 + 8));
+      expect(r.remainingBytes).toBe(r.dirtyPages * (4096 + 8));
       // Only the round before the last copy fitted the limit.
-      if (k < it.length - 2) expect(r.remaining).toBeGreaterThanOrEqual(threshold);
-      else expect(r.remaining).toBeLessThan(threshold);
+      if (k < it.length - 2) expect(r.remainingBytes).toBeGreaterThanOrEqual(threshold);
+      else expect(r.remainingBytes).toBeLessThan(threshold);
     }
   }
   // The last copy: its bytes, then half a round trip for the destination's go.
   const last = it.at(-1)!;
-  expect(m.downtime).toBeCloseTo(last.bytes / bandwidth + 50e-6, 9);
-  expect(m.totalTime).toBeCloseTo(
+  expect(m.downtimeSeconds).toBeCloseTo(last.bytes / bandwidth + 50e-6, 9);
+  expect(m.totalSeconds).toBeCloseTo(
     it.reduce((t, r) => t + r.seconds, 0),
     9,
   );
@@ -58,7 +58,7 @@ describe("--compare over a migration's bandwidth", () => {
     checkArithmetic(slow!, 2 ** 20);
     checkArithmetic(fast!, 4 * 2 ** 20);
     expect(slow!.iterations.length).toBeGreaterThan(fast!.iterations.length);
-    expect(slow!.totalTime).toBeGreaterThan(fast!.totalTime);
+    expect(slow!.totalSeconds).toBeGreaterThan(fast!.totalSeconds);
     // The table shows each variant's totals.
     const row = (label: string) =>
       text.stdout
@@ -68,8 +68,8 @@ describe("--compare over a migration's bandwidth", () => {
         .slice(2, -1)
         .map((s) => s.trim());
     expect(row("rounds")).toEqual([n(slow!.iterations.length), n(fast!.iterations.length)]);
-    expect(row("total time (s)")).toEqual([secs(slow!.totalTime), secs(fast!.totalTime)]);
-    expect(row("downtime (ms)")).toEqual([ms(slow!.downtime), ms(fast!.downtime)]);
+    expect(row("total time (s)")).toEqual([secs(slow!.totalSeconds), secs(fast!.totalSeconds)]);
+    expect(row("downtime (ms)")).toEqual([ms(slow!.downtimeSeconds), ms(fast!.downtimeSeconds)]);
   });
 
   test("vms.0.dirtyLog.mode=wp,ring reaches the VM: the ring harvests, and the same pages go in every round", async () => {

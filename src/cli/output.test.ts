@@ -70,7 +70,7 @@ describe("output files: one rule for every command", () => {
     expect(lstatSync(join(d, "link.json")).isSymbolicLink()).toBe(true);
     expect(JSON.parse(readFileSync(join(d, "real.json"), "utf8")).accesses).toBe(2000 + 1024);
     expect(lstatSync(join(d, "dangling.csv")).isSymbolicLink()).toBe(true);
-    expect(readFileSync(join(d, "new.csv"), "utf8").split("\n")[0]).toMatch(/^label,scenario,seed,vm,/);
+    expect(readFileSync(join(d, "new.csv"), "utf8").split("\n")[0]).toMatch(/^label,scenario,seed,vms.name,/);
     expect(readdirSync(d).sort()).toEqual(["dangling.csv", "link.json", "new.csv", "real.json", "s.yaml"]);
   });
 
@@ -135,7 +135,7 @@ describe("output files: one rule for every command", () => {
     const d = scratch({ "s.yaml": SMALL });
     const csv = await runCli(["run", join(d, "s.yaml"), "--csv", "-"]);
     expect(csv.code).toBe(0);
-    expect(csv.stdout.split("\n")[0]).toMatch(/^label,scenario,seed,vm,/);
+    expect(csv.stdout.split("\n")[0]).toMatch(/^label,scenario,seed,vms.name,/);
     expect(csv.stdout).not.toContain("KVM counters");
     const ev = await runCli(["run", join(d, "s.yaml"), "--events", "-"]);
     expect(ev.code).toBe(0);

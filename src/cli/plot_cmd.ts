@@ -31,12 +31,12 @@ const PANELS: Panel[] = [
     title: "Memory",
     yTitle: "MiB",
     series: [
-      ["QEMU RSS", (p) => p.rss / MiB],
-      ["host free", (p) => p.free / MiB],
-      ["swap used", (p) => p.swapUsed / MiB],
+      ["QEMU RSS", (p) => p.rssBytes / MiB],
+      ["host free", (p) => p.freeBytes / MiB],
+      ["swap used", (p) => p.swapUsedBytes / MiB],
       // Only in runs with a virtio-balloon (NaN points are left out).
-      ["guest free", (p) => (p.guestFree ?? Number.NaN) / MiB],
-      ["balloon", (p) => (p.balloon ?? Number.NaN) / MiB],
+      ["guest free", (p) => (p.guestFreeBytes ?? Number.NaN) / MiB],
+      ["balloon", (p) => (p.balloonBytes ?? Number.NaN) / MiB],
     ],
   },
   {
@@ -54,15 +54,15 @@ const PANELS: Panel[] = [
 const num = z.number({ error: (iss) => `${JSON.stringify(iss.input) ?? "nothing"} is not a number` }).finite();
 const pointSchema = z.object({
   accesses: num,
-  rss: num,
-  free: num,
-  swapUsed: num,
+  rssBytes: num,
+  freeBytes: num,
+  swapUsedBytes: num,
   faults: num,
   exits: num,
   swapIns: num,
   swapOuts: num,
-  guestFree: num.optional(),
-  balloon: num.optional(),
+  guestFreeBytes: num.optional(),
+  balloonBytes: num.optional(),
 });
 const seriesSchema = z.array(pointSchema, { error: "not a list of time-series points" });
 const runSchema = z.object({ series: seriesSchema, migrations: migrationsSchema });

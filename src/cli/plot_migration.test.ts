@@ -4,11 +4,11 @@
 import { describe, expect, test } from "vitest";
 import { plotSpec, runsOf } from "./plot_cmd.js";
 
-const point = { accesses: 0, rss: 0, free: 0, swapUsed: 0, faults: 0, exits: 0, swapIns: 0, swapOuts: 0 };
+const point = { accesses: 0, rssBytes: 0, freeBytes: 0, swapUsedBytes: 0, faults: 0, exits: 0, swapIns: 0, swapOuts: 0 };
 const rounds = [
-  { seconds: 0.25, remaining: 2 * 2 ** 20 },
-  { seconds: 0.5, remaining: 2 ** 19 },
-  { seconds: 0.125, remaining: 0 },
+  { seconds: 0.25, remainingBytes: 2 * 2 ** 20 },
+  { seconds: 0.5, remainingBytes: 2 ** 19 },
+  { seconds: 0.125, remainingBytes: 0 },
 ];
 
 type Spec = { data: { values: { x: number; y: number; s: string; panel: number }[] }[]; marks: { title: { text: string } }[] };
@@ -33,8 +33,8 @@ describe("plot: the migration panel", () => {
   test("no migrations: two panels; a malformed migrations[] is named", () => {
     const spec = plotSpec(runsOf({ series: [point] }, "r.json"), "t") as unknown as Spec;
     expect(spec.marks.length).toBe(2);
-    expect(() => runsOf({ series: [point], migrations: [{ vm: "vm0", iterations: [{ seconds: "x", remaining: 0 }] }] }, "r.json")).toThrow(
-      /r\.json: migrations\[0\]\.iterations\[0\]\.seconds: "x" is not a number/,
-    );
+    expect(() =>
+      runsOf({ series: [point], migrations: [{ vm: "vm0", iterations: [{ seconds: "x", remainingBytes: 0 }] }] }, "r.json"),
+    ).toThrow(/r\.json: migrations\[0\]\.iterations\[0\]\.seconds: "x" is not a number/);
   });
 });

@@ -12,7 +12,7 @@ export const migrationsSchema = z
   .array(
     z.object({
       vm: z.string({ error: "not a VM name (a string)" }),
-      iterations: z.array(z.object({ seconds: num, remaining: num }), { error: "not a list of rounds" }),
+      iterations: z.array(z.object({ seconds: num, remainingBytes: num }), { error: "not a list of rounds" }),
     }),
     { error: "not a list of migrations" },
   )
@@ -38,7 +38,7 @@ export function migrationPoints(
       let t = 0;
       for (const it of m.iterations) {
         t += it.seconds;
-        values.push({ x: t, y: it.remaining / MiB, s, panel });
+        values.push({ x: t, y: it.remainingBytes / MiB, s, panel });
       }
     }
   }

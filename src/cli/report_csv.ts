@@ -3,7 +3,10 @@
 // KVM counters, QEMU's RSS, hardware counters, host counters and cycles. A run whose scenario
 // marks phases also has one row per phase and VM after those, with the phase's name in the
 // last column (empty on the whole-run rows): cumulative counters are the phase's counts,
-// gauges (pages_4k, rss...) their value at the phase's end.
+// gauges (pages_4k, rssBytes...) their value at the phase's end.
+// Column names are the value's JSON path with `.` separators and the JSON's key spelling
+// (`vms.qemu.rssBytes`, `host.vmstat.pgfault`); the row's element of an array is left out
+// (its VM is `vms.name`). docs/report.md lists them.
 
 import { stringify } from "csv-stringify/sync";
 import type { PhaseReport } from "../sim/phases.js";
@@ -15,7 +18,7 @@ import type { QEMU_FIGURES } from "../sim/report_figures.js";
 import { MIGRATION_CSV_COLUMNS, migrationCsvRows } from "./report_migration.js";
 
 /** Declared names, so a column cannot name a counter that does not exist. */
-const QEMU_KEYS: readonly (keyof typeof QEMU_FIGURES)[] = ["rss", "rssZeroPage"];
+const QEMU_KEYS: readonly (keyof typeof QEMU_FIGURES)[] = ["rssBytes", "rssZeroPageBytes"];
 const HW_KEYS: readonly (keyof typeof HW_STATS)[] = [
   "tlbHits",
   "tlbMisses",
@@ -41,22 +44,22 @@ export function csvColumns(): string[] {
     "label",
     "scenario",
     "seed",
-    "vm",
-    "mmu",
-    "backing",
+    "vms.name",
+    "vms.mmu",
+    "vms.backing",
     "accesses",
-    ...VM_COUNTERS.map((c) => c.name),
-    ...VCPU_COUNTERS.map((c) => c.name),
-    ...QEMU_KEYS,
-    ...HW_KEYS,
-    ...HOST_KEYS.map((k) => `host.${k}`),
-    "vm.cycles",
-    "vm.nativeCycles",
-    "vm.overhead",
-    "cycles",
-    "dataErrors",
-    "invariantViolations",
-    "phase",
+    ...VM_COUNTERS.map((c) => `vms.stats.${c.name}`),
+    ...VCPU_COUNTERS.map((c) => `vms.stats.${c.name}`),
+    ...QEMU_KEYS.map((k) => `vms.qemu.${k}`),
+    ...HW_KEYS.map((k) => `vms.hw.${k}`),
+    ...HOST_KEYS.map((k) => `host.vmstat.${k}`),
+    "vms.cost.cycles",
+    "vms.native.cycles",
+    "vms.overheadRatio",
+    "cost.cycles",
+    "check.dataErrors",
+    "check.invariantViolations",
+    "phases.name",
   ];
 }
 
@@ -80,7 +83,7 @@ function runRows(label: string, r: Report): (string | number)[][] {
     ...HOST_KEYS.map((k) => r.host.vmstat[k] ?? 0),
     vm.cost.cycles,
     vm.native?.cycles ?? "",
-    vm.overhead ?? "",
+    vm.overheadRatio ?? "",
     r.cost.cycles,
     r.check.dataErrors,
     r.check.invariantViolations,
@@ -104,7 +107,7 @@ function phaseRows(label: string, r: Report, p: PhaseReport): (string | number)[
     ...HOST_KEYS.map((k) => p.host.vmstat[k] ?? 0),
     vm.cost.cycles,
     vm.native?.cycles ?? "",
-    vm.overhead ?? "",
+    vm.overheadRatio ?? "",
     p.cost.cycles,
     p.check.dataErrors,
     p.check.invariantViolations,

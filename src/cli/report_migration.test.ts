@@ -69,26 +69,30 @@ function roundRows(text: string): string[][] {
 }
 
 function checkCsv(rows: Record<string, string>[], m: MigrationReport): void {
-  const mig = rows.filter((r) => r["migration.round"] !== "");
+  const mig = rows.filter((r) => r["migrations.vm"] !== "");
   expect(mig.length).toBe(m.iterations.length + 1);
   m.iterations.forEach((it, k) => {
     const r = mig[k]!;
-    expect(Number(r["migration.round"])).toBe(it.iteration);
-    expect(Number(r["migration.pagesSent"])).toBe(it.pagesSent);
-    expect(Number(r["migration.dirtyPages"])).toBe(it.dirtyPages);
-    expect(Number(r["migration.dirtyRate"])).toBe(it.dirtyRate);
-    expect(Number(r["migration.seconds"])).toBe(it.seconds);
-    expect(Number(r["migration.remaining"])).toBe(it.remaining);
+    expect(r["migrations.vm"]).toBe(m.vm);
+    expect(Number(r["migrations.iterations.iteration"])).toBe(it.iteration);
+    expect(Number(r["migrations.iterations.sentPages"])).toBe(it.sentPages);
+    expect(Number(r["migrations.iterations.dirtyPages"])).toBe(it.dirtyPages);
+    expect(Number(r["migrations.iterations.dirtyPagesPerSecond"])).toBe(it.dirtyPagesPerSecond);
+    expect(Number(r["migrations.iterations.seconds"])).toBe(it.seconds);
+    expect(Number(r["migrations.iterations.remainingBytes"])).toBe(it.remainingBytes);
+    expect(r["migrations.totalSeconds"]).toBe("");
   });
   const t = mig.at(-1)!;
-  expect(t["migration.round"]).toBe("total");
-  expect(Number(t["migration.pagesSent"])).toBe(m.pagesSent);
-  expect(Number(t["migration.seconds"])).toBe(m.totalTime);
-  expect(Number(t["migration.downtime"])).toBe(m.downtime);
-  expect(Number(t["migration.ratioToRam"])).toBe(m.ratioToRam);
-  expect(Number(t["migration.postcopyFaults"])).toBe(m.postcopyFaults);
+  expect(t["migrations.iterations.iteration"]).toBe("");
+  expect(t["migrations.iterations.sentPages"]).toBe("");
+  expect(Number(t["migrations.sentPages"])).toBe(m.sentPages);
+  expect(Number(t["migrations.totalSeconds"])).toBe(m.totalSeconds);
+  expect(Number(t["migrations.downtimeSeconds"])).toBe(m.downtimeSeconds);
+  expect(Number(t["migrations.sentToRamRatio"])).toBe(m.sentToRamRatio);
+  expect(Number(t["migrations.postcopyFaults"])).toBe(m.postcopyFaults);
+  expect(Number(t["migrations.postcopyFaultLatencySeconds"])).toBe(m.postcopyFaultLatencySeconds);
   // The VM's own row is still there, its migration columns empty.
-  expect(rows.filter((r) => r["migration.round"] === "").length).toBe(1);
+  expect(rows.filter((r) => r["migrations.vm"] === "").length).toBe(1);
 }
 
 describe("migration reports", () => {
@@ -98,20 +102,20 @@ describe("migration reports", () => {
     expect(roundRows(text)).toEqual(
       m.iterations.map((it) => [
         String(it.iteration),
-        n(it.pagesSent),
+        n(it.sentPages),
         n(it.dirtyPages),
-        n(Math.round(it.dirtyRate)),
+        n(Math.round(it.dirtyPagesPerSecond)),
         secs(it.seconds),
-        mibs(it.remaining),
-        `${it.throttle}%`,
+        mibs(it.remainingBytes),
+        `${it.throttlePercent}%`,
       ]),
     );
-    expect(text).toContain(`total time ${secs(m.totalTime)} s, downtime ${ms(m.downtime)} ms\n`);
+    expect(text).toContain(`total time ${secs(m.totalSeconds)} s, downtime ${ms(m.downtimeSeconds)} ms\n`);
     expect(text).toContain(
-      `pages sent ${n(m.pagesSent)} (${n(m.zeroPages)} as zero pages), ${mibs(m.bytes)} MiB; ${m.ratioToRam.toFixed(3)} times guest RAM\n`,
+      `pages sent ${n(m.sentPages)} (${n(m.zeroPages)} as zero pages), ${mibs(m.bytes)} MiB; ${m.sentToRamRatio.toFixed(3)} times guest RAM\n`,
     );
     expect(text.replace(/\s+/g, " ")).toContain(
-      `vm0 migrated by pre-copy in ${secs(m.totalTime)} s and ${m.ratioToRam.toFixed(2)} times its RAM on the link: the rest fitted the 30.00 ms downtime limit after ${m.iterations.length} rounds (downtime ${ms(m.downtime)} ms).`,
+      `vm0 migrated by pre-copy in ${secs(m.totalSeconds)} s and ${m.sentToRamRatio.toFixed(2)} times its RAM on the link: the rest fitted the 30.00 ms downtime limit after ${m.iterations.length} rounds (downtime ${ms(m.downtimeSeconds)} ms).`,
     );
     checkCsv(rows, m);
   });
@@ -120,7 +124,7 @@ describe("migration reports", () => {
     const { text, m, rows } = await runBoth("post", POSTCOPY);
     // 256 data pages and the 4 page-table pages of their walk, each waiting 4,104 / 4,096 s.
     expect(m.postcopyFaults).toBe(260);
-    expect(m.postcopyFaultLatencyMax).toBeCloseTo(4104 / 4096, 9);
+    expect(m.postcopyFaultLatencyMaxSeconds).toBeCloseTo(4104 / 4096, 9);
     expect(text).toContain(
       `post-copy faults 260, latency mean ${ms(4104 / 4096)} ms, max ${ms(4104 / 4096)} ms; background pages ${n(m.postcopyBackgroundPages)}\n`,
     );

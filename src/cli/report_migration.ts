@@ -3,7 +3,7 @@
 // then the totals) and the CSV's migration rows and columns; the summary sentence and the number
 // formats are sim/migration_summary.ts (the page's summary says it too).
 
-import type { MigrationReport, Report } from "../sim/report.js";
+import type { MigrationIterationReport, MigrationReport, Report } from "../sim/report.js";
 import { mibs, ms, secs } from "../sim/migration_summary.js";
 import { type Out, bold, n, table } from "./format.js";
 
@@ -19,7 +19,7 @@ function heading(m: MigrationReport): string {
   const how = m.mode === "precopy" ? "pre-copy" : "post-copy";
   // A post-copy that switched at once tracked no dirty pages.
   const log = m.mode === "postcopy" && m.iterations.length <= 1 ? "" : `, dirty pages from ${HARVEST[m.dirtyLog]}`;
-  return `migration of ${m.vm}: ${how} over ${mibs(m.bandwidth)} MiB/s, downtime limit ${ms(m.downtimeLimit)} ms${log}`;
+  return `migration of ${m.vm}: ${how} over ${mibs(m.bandwidthBytesPerSecond)} MiB/s, downtime limit ${ms(m.downtimeLimitSeconds)} ms${log}`;
 }
 
 /** The migration section of the text report (none without migrations). */
@@ -30,12 +30,12 @@ export function migrationSection(out: Out, r: Report, section: (out: Out, title:
     const last = m.iterations.length - 1;
     const rows = m.iterations.map((it, k) => [
       m.mode === "postcopy" && k === last ? `${it.iteration} post-copy` : it.iteration,
-      n(it.pagesSent),
+      n(it.sentPages),
       n(it.dirtyPages),
-      n(Math.round(it.dirtyRate)),
+      n(Math.round(it.dirtyPagesPerSecond)),
       secs(it.seconds),
-      mibs(it.remaining),
-      `${it.throttle}%`,
+      mibs(it.remainingBytes),
+      `${it.throttlePercent}%`,
     ]);
     const head = ["round", "pages sent", "dirty pages", "dirty pages/s", "seconds", "remaining MiB", "throttle"];
     lines.push(table(out, head, rows, ["right", "right", "right", "right", "right", "right", "right"]));
@@ -47,71 +47,63 @@ export function migrationSection(out: Out, r: Report, section: (out: Out, title:
 function totals(out: Out, m: MigrationReport): string[] {
   const lines = [
     bold(out, `status ${m.status}${m.forced ? " (last copy forced by maxIterations)" : ""}`),
-    `total time ${secs(m.totalTime)} s, downtime ${ms(m.downtime)} ms`,
-    `pages sent ${n(m.pagesSent)} (${n(m.zeroPages)} as zero pages), ${mibs(m.bytes)} MiB; ${m.ratioToRam.toFixed(3)} times guest RAM`,
+    `total time ${secs(m.totalSeconds)} s, downtime ${ms(m.downtimeSeconds)} ms`,
+    `pages sent ${n(m.sentPages)} (${n(m.zeroPages)} as zero pages), ${mibs(m.bytes)} MiB; ${m.sentToRamRatio.toFixed(3)} times guest RAM`,
   ];
-  if (m.maxThrottle > 0) lines.push(`auto-converge: throttle up to ${m.maxThrottle}%, ${secs(m.throttledTime)} s of vCPU time taken`);
+  if (m.maxThrottlePercent > 0)
+    lines.push(`auto-converge: throttle up to ${m.maxThrottlePercent}%, ${secs(m.throttledSeconds)} s of vCPU time taken`);
   if (m.mode === "postcopy") {
-    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
+    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatencySeconds / m.postcopyFaults;
     lines.push(
-      `post-copy faults ${n(m.postcopyFaults)}, latency mean ${ms(mean)} ms, max ${ms(m.postcopyFaultLatencyMax)} ms; background pages ${n(m.postcopyBackgroundPages)}`,
+      `post-copy faults ${n(m.postcopyFaults)}, latency mean ${ms(mean)} ms, max ${ms(m.postcopyFaultLatencyMaxSeconds)} ms; background pages ${n(m.postcopyBackgroundPages)}`,
     );
   }
   return lines;
 }
 
 // ---- CSV ----
-/** Columns after the standard ones when a report has migrations (docs/report.md). */
+/** Columns after the standard ones when a report has migrations, named by their JSON path (docs/report.md). */
+const ROUND_KEYS = [
+  "sentPages",
+  "zeroPages",
+  "bytes",
+  "dirtyPages",
+  "dirtyPagesPerSecond",
+  "seconds",
+  "remainingBytes",
+  "throttlePercent",
+] as const satisfies readonly (keyof MigrationIterationReport)[];
+const TOTAL_KEYS = [
+  "sentPages",
+  "zeroPages",
+  "bytes",
+  "totalSeconds",
+  "maxThrottlePercent",
+  "downtimeSeconds",
+  "sentToRamRatio",
+  "postcopyFaults",
+  "postcopyFaultLatencySeconds",
+  "postcopyFaultLatencyMaxSeconds",
+  "postcopyBackgroundPages",
+] as const satisfies readonly (keyof MigrationReport)[];
+
 export const MIGRATION_CSV_COLUMNS = [
-  "migration.round",
-  "migration.mode",
-  "migration.pagesSent",
-  "migration.zeroPages",
-  "migration.bytes",
-  "migration.dirtyPages",
-  "migration.dirtyRate",
-  "migration.seconds",
-  "migration.remaining",
-  "migration.throttle",
-  "migration.downtime",
-  "migration.ratioToRam",
-  "migration.postcopyFaults",
-  "migration.postcopyFaultLatencyMean",
-  "migration.postcopyFaultLatencyMax",
-  "migration.postcopyBackgroundPages",
+  "migrations.vm",
+  "migrations.mode",
+  "migrations.iterations.iteration",
+  ...ROUND_KEYS.map((k) => `migrations.iterations.${k}`),
+  ...TOTAL_KEYS.map((k) => `migrations.${k}`),
 ];
 
-/** Per migration a row per round, then a "total" row (seconds: the total time); the standard columns before them, `pad` of them empty. */
+/** Per migration a row per round (the migrations.iterations.* columns), then a totals row (the migrations.* columns); the standard columns before them, `pad` of them, empty but label, scenario and seed. */
 export function migrationCsvRows(label: string, r: Report, pad: number): (string | number)[][] {
   const rows: (string | number)[][] = [];
   const empty = (k: number) => Array<string>(k).fill("");
+  const lead = [label, r.scenario, r.seed];
   for (const m of r.migrations ?? []) {
-    const lead = [label, r.scenario, r.seed, m.vm];
-    for (const it of m.iterations) {
-      const fig = [it.pagesSent, it.zeroPages, it.bytes, it.dirtyPages, it.dirtyRate, it.seconds, it.remaining, it.throttle];
-      rows.push([...lead, ...empty(pad - lead.length), it.iteration, m.mode, ...fig, ...empty(6)]);
-    }
-    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
-    rows.push([
-      ...lead,
-      ...empty(pad - lead.length),
-      "total",
-      m.mode,
-      m.pagesSent,
-      m.zeroPages,
-      m.bytes,
-      "",
-      "",
-      m.totalTime,
-      "",
-      m.maxThrottle,
-      m.downtime,
-      m.ratioToRam,
-      m.postcopyFaults,
-      mean,
-      m.postcopyFaultLatencyMax,
-      m.postcopyBackgroundPages,
-    ]);
+    const head = [...lead, ...empty(pad - lead.length), m.vm, m.mode];
+    for (const it of m.iterations) rows.push([...head, it.iteration, ...ROUND_KEYS.map((k) => it[k]), ...empty(TOTAL_KEYS.length)]);
+    rows.push([...head, "", ...empty(ROUND_KEYS.length), ...TOTAL_KEYS.map((k) => m[k])]);
   }
   return rows;
 }
@@ -131,14 +123,14 @@ export function migrationCompareRows(reports: Report[]): (string | number)[][] {
         }),
       ]);
     row("rounds", (m) => n(m.iterations.length) + (m.forced ? " (forced)" : ""));
-    row("total time (s)", (m) => secs(m.totalTime));
-    row("downtime (ms)", (m) => ms(m.downtime));
-    row("pages sent", (m) => n(m.pagesSent));
-    row("pages sent / guest RAM", (m) => m.ratioToRam.toFixed(3));
-    row("max throttle", (m) => `${m.maxThrottle}%`);
+    row("total time (s)", (m) => secs(m.totalSeconds));
+    row("downtime (ms)", (m) => ms(m.downtimeSeconds));
+    row("pages sent", (m) => n(m.sentPages));
+    row("pages sent / guest RAM", (m) => m.sentToRamRatio.toFixed(3));
+    row("max throttle", (m) => `${m.maxThrottlePercent}%`);
     if (reports.some((r) => r.migrations?.some((m) => m.vm === vm && m.mode === "postcopy"))) {
       row("post-copy faults", (m) => n(m.postcopyFaults));
-      row("post-copy fault latency, mean (ms)", (m) => ms(m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults));
+      row("post-copy fault latency, mean (ms)", (m) => ms(m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatencySeconds / m.postcopyFaults));
     }
   }
   return rows;

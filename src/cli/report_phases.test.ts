@@ -59,7 +59,7 @@ describe("memvirt run with phases", () => {
     // What the example is about: exits in populate and reclaim only; reclaim pages out what QEMU had.
     expect(rows.get("vm0.exits")!.slice(0, 4).map(num)).toEqual([4, 4110, 0, 4112]);
     expect(rows.get("host.pswpout")![3]).toBe("4,114");
-    expect(rows.get("vm0.qemu.rss (end)")![2]).toBe("16.07 MiB");
+    expect(rows.get("vm0.qemu.rssBytes (end)")![2]).toBe("16.07 MiB");
   });
 
   test("--json has phases[] with the per-phase counters; --csv a row per phase and VM after the whole-run row", async () => {
@@ -71,15 +71,15 @@ describe("memvirt run with phases", () => {
     const phases = report.phases!;
     expect(phases.map((p) => p.name)).toEqual(["start", "populate", "access", "reclaim"]);
     expect(phases[2]!.endAccesses - phases[2]!.startAccesses).toBe(40_000);
-    expect(phases[3]!.host.vmstat.pswpout).toBe(phases[2]!.vms[0]!.qemu.rss / 4096);
+    expect(phases[3]!.host.vmstat.pswpout).toBe(phases[2]!.vms[0]!.qemu.rssBytes / 4096);
     expect(phases[1]!.vms[0]!.vcpus.map((v) => v.exitReasons.EPT_VIOLATION ?? 0).reduce((a, b) => a + b)).toBe(
       phases[1]!.vms[0]!.stats.exits,
     );
     const rows = parse(readFileSync(csv, "utf8"), { columns: true }) as Record<string, string>[];
-    expect(rows.map((row) => row.phase)).toEqual(["", "start", "populate", "access", "reclaim"]);
-    expect(rows.slice(1).reduce((a, row) => a + Number(row.pf_fixed), 0)).toBe(Number(rows[0]!.pf_fixed));
-    expect(rows.slice(1).reduce((a, row) => a + Number(row.cycles), 0)).toBe(Number(rows[0]!.cycles));
-    expect(rows[4]!["host.pswpout"]).toBe("4114");
+    expect(rows.map((row) => row["phases.name"])).toEqual(["", "start", "populate", "access", "reclaim"]);
+    expect(rows.slice(1).reduce((a, row) => a + Number(row["vms.stats.pf_fixed"]), 0)).toBe(Number(rows[0]!["vms.stats.pf_fixed"]));
+    expect(rows.slice(1).reduce((a, row) => a + Number(row["cost.cycles"]), 0)).toBe(Number(rows[0]!["cost.cycles"]));
+    expect(rows[4]!["host.vmstat.pswpout"]).toBe("4114");
   });
 
   test("a scenario without phase markers has no phases in --json and an empty phase column in --csv", async () => {
@@ -88,6 +88,6 @@ describe("memvirt run with phases", () => {
     expect(r.code).toBe(0);
     expect("phases" in JSON.parse(r.stdout)).toBe(false);
     const rows = parse(readFileSync(csv, "utf8"), { columns: true }) as Record<string, string>[];
-    expect(rows.map((row) => row.phase)).toEqual([""]);
+    expect(rows.map((row) => row["phases.name"])).toEqual([""]);
   });
 });

@@ -79,7 +79,7 @@ function rows(r: Report, phases: readonly PhaseReport[]): Row[] {
         K.qemu,
         phases.map((p) => at(p).qemu),
         vm.qemu,
-      ).map((row) => (row.label.endsWith(".rss") || row.label.endsWith(".rssZeroPage") ? { ...row, show: mib } : row)),
+      ).map((row) => (row.label.endsWith(".rssBytes") || row.label.endsWith(".rssZeroPageBytes") ? { ...row, show: mib } : row)),
       ...groupRows(
         `${vm.name}.guest.`,
         K.guest,

@@ -140,7 +140,7 @@ function formatVm(out: Out, vm: VmReport, cfg: Scenario["vms"][number] | undefin
     }),
   );
 
-  lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles${overheadText(vm.native, vm.overhead)}`));
+  lines.push(bold(out, `cost: ${n(vm.cost.cycles)} cycles${overheadText(vm.native, vm.overheadRatio)}`));
   lines.push(costTable(out, vm.cost));
   if (vm.native) {
     lines.push(`the same guest workload on bare metal (the native baseline, run in lockstep): ${n(vm.native.cycles)} cycles`);
@@ -189,7 +189,7 @@ export function formatReport(out: Out, r: Report, scenario?: Scenario): string {
   );
 
   lines.push(section(out, "host"));
-  lines.push(`RAM ${mib(r.host.ram)}, free at the end ${mib(r.host.free)}, swap in use ${mib(r.host.swapUsed)}`);
+  lines.push(`RAM ${mib(r.host.ramBytes)}, free at the end ${mib(r.host.freeBytes)}, swap in use ${mib(r.host.swapUsedBytes)}`);
   lines.push(counterTable(out, HOST_COUNTERS, r.host.vmstat));
   if (r.host.ksm) lines.push(...formatKsm(out, r.host.ksm));
   if (r.host.zswap) lines.push(...formatZswap(out, r.host.zswap, r.host.vmstat));

@@ -62,7 +62,8 @@ describe("memvirt run", () => {
     const [text, json] = await Promise.all([runCli(["run", file]), runCli(["run", file, "--json", out])]);
     expect(json.code).toBe(0);
     const report = JSON.parse(readFileSync(out, "utf8"));
-    expect(report.memvirt).toBe("1.0.0");
+    expect(report.memvirt).toBe("2.0.0");
+    expect(report.format).toBe(2);
     expect(report.scenario).toBe(file);
     expect(report.vms[0].stats.pf_fixed).toBe(textFigure(text.stdout, "pf_fixed"));
     expect(report.vms[0].stats.pf_fixed).toBe(report.host.vmstat.pgfault);

@@ -41,7 +41,7 @@ export function statsLines(r: Report): Line[] {
   const lines: Line[] = [
     ["run.accesses", r.accesses, "[events] (memvirt) guest memory accesses made"],
     ["run.seed", r.seed, "[events] (memvirt) the run's seed"],
-    ["host.ram_bytes", r.host.ram, "[bytes] (memvirt) host RAM"],
+    ["host.ram_bytes", r.host.ramBytes, "[bytes] (memvirt) host RAM"],
     ...group("host", HOST_COUNTERS, r.host.vmstat),
   ];
   for (const vm of r.vms) {

@@ -34,7 +34,7 @@ describe("memvirt sweep", () => {
     expect(all.code).toBe(0);
     const rows = parse(all.stdout, { columns: true }) as Record<string, string>[];
     expect(rows).toHaveLength(8);
-    expect(rows.map((r) => `${r["grid.mmu"]} ${r["grid.host.ram"]} ${r["grid.seed"]}`)).toEqual([
+    expect(rows.map((r) => `${r["grid.mmu"]} ${r["grid.host.ram"]} ${r.seed}`)).toEqual([
       "ept 64MiB 1",
       "ept 64MiB 2",
       "ept 256MiB 1",
@@ -44,14 +44,14 @@ describe("memvirt sweep", () => {
       "npt 256MiB 1",
       "npt 256MiB 2",
     ]);
-    expect(rows.every((r) => r.dataErrors === "0")).toBe(true);
+    expect(rows.every((r) => r["check.dataErrors"] === "0")).toBe(true);
     // No column twice: the grid's are prefixed, the report's follow.
     const head = all.stdout.split("\n")[0]!.split(",");
     expect(new Set(head).size).toBe(head.length);
-    expect(head.slice(0, 6)).toEqual(["index", "grid.mmu", "grid.host.ram", "grid.seed", "error", "label"]);
+    expect(head.slice(0, 6)).toEqual(["index", "grid.mmu", "grid.host.ram", "error", "label", "scenario"]);
     // Less host RAM: swapping.
-    expect(Number(rows[0]!["host.pswpout"])).toBeGreaterThan(0);
-    expect(Number(rows[2]!["host.pswpout"])).toBe(0);
+    expect(Number(rows[0]!["host.vmstat.pswpout"])).toBeGreaterThan(0);
+    expect(Number(rows[2]!["host.vmstat.pswpout"])).toBe(0);
     const shards: string[] = [];
     for (const s of ["1/3", "2/3", "3/3"]) {
       const out = join(dir, `shard${s[0]}.csv`);
@@ -87,7 +87,7 @@ describe("memvirt run --csv and memvirt plot", () => {
     const rows = parse(readFileSync(csv, "utf8"), { columns: true }) as Record<string, string>[];
     expect(rows).toHaveLength(1);
     const report = JSON.parse(readFileSync(json, "utf8"));
-    expect(Number(rows[0]!.pf_fixed)).toBe(report.vms[0].stats.pf_fixed);
+    expect(Number(rows[0]!["vms.stats.pf_fixed"])).toBe(report.vms[0].stats.pf_fixed);
     const svg = join(dir, "p.svg");
     expect((await runCli(["plot", json, "-o", svg])).code).toBe(0);
     const text = readFileSync(svg, "utf8");

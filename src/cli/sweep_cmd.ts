@@ -156,8 +156,11 @@ export function shardOf(spec: string | undefined, tasks: SweepTask[]): SweepTask
 }
 
 export function sweepCsv(plan: SweepPlan, results: SweepResult[]): string {
-  // The grid's own columns are prefixed: the report's columns that follow have mmu, seed... too.
-  const head = ["index", ...plan.keys.map((k) => `grid.${k}`), "grid.seed", "error", ...csvColumns()];
+  // The sweep's own columns once (its grid keys as paths in the sweep file: grid.host.ram), then the
+  // report's (report_csv.ts), whose `seed` is the run's seed: a failed run's row has it too.
+  const cols = csvColumns();
+  const seedAt = cols.indexOf("seed");
+  const head = ["index", ...plan.keys.map((k) => `grid.${k}`), "error", ...cols];
   const rows: (string | number)[][] = [];
   for (const r of [...results].sort((a, b) => a.index - b.index)) {
     const t = plan.tasks[r.index]!;
@@ -165,9 +168,8 @@ export function sweepCsv(plan: SweepPlan, results: SweepResult[]): string {
       const ov = Object.entries(t.overrides).find(([p]) => p === k || p.endsWith(`].${k}`));
       return ov ? String(ov[1]) : "";
     });
-    const seed = t.seed ?? "";
-    if (r.error) rows.push([r.index, ...vals, seed, r.error]);
-    for (const row of r.rows) rows.push([r.index, ...vals, seed, "", ...row]);
+    if (r.error) rows.push([r.index, ...vals, r.error, ...cols.map((_, i) => (i === seedAt ? (t.seed ?? "") : ""))]);
+    for (const row of r.rows) rows.push([r.index, ...vals, "", ...row]);
   }
   return stringify([head, ...rows]);
 }

@@ -15,7 +15,7 @@ function run(yaml: string): { report: Report; engine: Engine } {
   return { report: engine.run(), engine };
 }
 
-const phaseRss = (r: Report, name: string) => r.phases!.find((p) => p.name === name)!.vms[0]!.qemu.rss;
+const phaseRss = (r: Report, name: string) => r.phases!.find((p) => p.name === name)!.vms[0]!.qemu.rssBytes;
 
 /** A 256 MiB guest, its RAM preallocated (every page backed), writing 4 MiB, ballooned to `target`, then back to 256 MiB. */
 function inflateDeflate(mmu: string, target: string) {
@@ -151,7 +151,7 @@ vms:
     const g = r.vms[0]!.guest;
     expect(g.pages_reported).toBe(large);
     expect(g.nr_free_pages - g.pages_reported).toBeLessThan(512 * 9); // at most one block of each order 0..8 left out
-    expect(r.vms[0]!.qemu.rss).toBe(256 * MiB - large * PAGE_SIZE);
+    expect(r.vms[0]!.qemu.rssBytes).toBe(256 * MiB - large * PAGE_SIZE);
     expect(r.check.dataErrors).toBe(0);
     expect(r.check.invariantViolations).toBe(0);
   });
@@ -160,10 +160,10 @@ vms:
     const on = run(yaml(true, false)).report.vms[0]!;
     const off = run(yaml(false, false)).report.vms[0]!;
     expect(off.guest.pages_reported).toBe(0);
-    expect(off.qemu.rss).toBeGreaterThan(128 * MiB);
-    expect(on.qemu.rss).toBeLessThan(8 * MiB);
+    expect(off.qemu.rssBytes).toBeGreaterThan(128 * MiB);
+    expect(on.qemu.rssBytes).toBeLessThan(8 * MiB);
     // What reporting discarded that the host had backed is exactly the RSS difference.
-    expect((off.qemu.rss - on.qemu.rss) / PAGE_SIZE).toBeLessThanOrEqual(on.guest.pages_reported);
+    expect((off.qemu.rssBytes - on.qemu.rssBytes) / PAGE_SIZE).toBeLessThanOrEqual(on.guest.pages_reported);
     expect(on.guest.nr_free_pages).toBe(off.guest.nr_free_pages);
   });
 });

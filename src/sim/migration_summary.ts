@@ -19,15 +19,15 @@ export function migrationSentence(r: Report): string {
 }
 
 function sentence(m: MigrationReport): string {
-  const took = `${secs(m.totalTime)} s and ${m.ratioToRam.toFixed(2)} times its RAM on the link`;
+  const took = `${secs(m.totalSeconds)} s and ${m.sentToRamRatio.toFixed(2)} times its RAM on the link`;
   if (m.mode === "postcopy") {
-    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatency / m.postcopyFaults;
-    return `${m.vm} moved by post-copy in ${took}, stopped ${ms(m.downtime)} ms; ${n(m.postcopyFaults)} post-copy faults waited ${ms(mean)} ms on average for their page, and ${n(m.postcopyBackgroundPages)} pages came in the background.`;
+    const mean = m.postcopyFaults === 0 ? 0 : m.postcopyFaultLatencySeconds / m.postcopyFaults;
+    return `${m.vm} moved by post-copy in ${took}, stopped ${ms(m.downtimeSeconds)} ms; ${n(m.postcopyFaults)} post-copy faults waited ${ms(mean)} ms on average for their page, and ${n(m.postcopyBackgroundPages)} pages came in the background.`;
   }
   const rounds = m.iterations.length;
   const end = m.forced
-    ? `the last copy was forced after ${rounds} rounds, with ${ms(m.downtime)} ms of downtime against a limit of ${ms(m.downtimeLimit)} ms`
-    : `the rest fitted the ${ms(m.downtimeLimit)} ms downtime limit after ${rounds} rounds (downtime ${ms(m.downtime)} ms)`;
-  const throttle = m.maxThrottle > 0 ? `, with auto-converge throttling the vCPUs up to ${m.maxThrottle}%` : "";
+    ? `the last copy was forced after ${rounds} rounds, with ${ms(m.downtimeSeconds)} ms of downtime against a limit of ${ms(m.downtimeLimitSeconds)} ms`
+    : `the rest fitted the ${ms(m.downtimeLimitSeconds)} ms downtime limit after ${rounds} rounds (downtime ${ms(m.downtimeSeconds)} ms)`;
+  const throttle = m.maxThrottlePercent > 0 ? `, with auto-converge throttling the vCPUs up to ${m.maxThrottlePercent}%` : "";
   return `${m.vm} migrated by pre-copy in ${took}: ${end}${throttle}.`;
 }

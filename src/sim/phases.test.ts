@@ -226,7 +226,7 @@ timeline:
   });
 
   test("the madvise attached to the phase runs after both finished writing: it pages out every page QEMU had then", () => {
-    const resident = start!.vms[0]!.qemu.rss / PAGE_SIZE;
+    const resident = start!.vms[0]!.qemu.rssBytes / PAGE_SIZE;
     // Every guest page written (data and the guest's tables) was faulted in once on the host.
     expect(resident).toBe(start!.host.vmstat.pgfault);
     expect(resident).toBeGreaterThan(5 * 256);
@@ -246,7 +246,7 @@ timeline:
     expect(r2.accesses).toBe(5 * 256 + 256 + 20000);
     // a reaches its marker within its first timeslice, so c's accesses before the boundary ran while a waited.
     expect(r2.phases![0]!.endAccesses).toBeGreaterThan(5 * 256);
-    expect(r2.phases![1]!.host.vmstat.pswpout).toBe(r2.phases![0]!.vms[0]!.qemu.rss / PAGE_SIZE);
+    expect(r2.phases![1]!.host.vmstat.pswpout).toBe(r2.phases![0]!.vms[0]!.qemu.rssBytes / PAGE_SIZE);
     expect(r2.check.dataErrors).toBe(0);
   });
 });

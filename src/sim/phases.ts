@@ -14,7 +14,7 @@ import { VCPU_COUNTERS, VM_COUNTERS } from "../kvm/stats.js";
 import { applyCost, type CostResult, type CostTable } from "./cost.js";
 import { costCounts, vmCostCounts } from "./cost_counts.js";
 import type { Machine } from "./machine.js";
-import { QEMU_FIGURES } from "./report_figures.js";
+import { QEMU_FIGURES, qemuFigures } from "./report_figures.js";
 
 /** Every counter of the machine at one instant. */
 export interface CounterSnapshot {
@@ -55,7 +55,7 @@ export function takeSnapshot(m: Machine, accesses: number): CounterSnapshot {
           const { exitReasons, ...stats } = v.stats;
           return { id: v.id, stats: { ...stats }, exitReasons: { ...exitReasons } };
         }),
-        qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
+        qemu: qemuFigures(vm.qemu.rss(), mm),
         guest: { ...vm.guest.stats },
         hw: sumHwCounters(kvm.vcpus.map((v) => hwCounters(v.mmu.stats))),
         cost: vmCostCounts(vm),
@@ -85,7 +85,7 @@ export interface PhaseReport {
   /** The phase's cycles (endCycles - startCycles) with their breakdown. */
   cost: CostResult;
   native: CostResult | null;
-  overhead: number | null;
+  overheadRatio: number | null;
   check: { dataErrors: number; invariantViolations: number };
 }
 
@@ -93,13 +93,13 @@ export interface PhaseVmReport {
   name: string;
   stats: Record<string, number>;
   vcpus: { id: number; stats: Record<string, number>; exitReasons: Record<string, number> }[];
-  qemu: { rss: number; rssZeroPage: number; minFlt: number; majFlt: number };
+  qemu: { rssBytes: number; rssZeroPageBytes: number; minFlt: number; majFlt: number };
   guest: Record<string, number>;
   /** Hardware counters summed over the vCPUs, by their HwStats names. */
   hw: Record<string, number>;
   cost: CostResult;
   native: CostResult | null;
-  overhead: number | null;
+  overheadRatio: number | null;
 }
 
 function kinds(...lists: (readonly CounterDesc[])[]): ReadonlyMap<string, CounterKind> {
@@ -166,17 +166,17 @@ export function phaseReport(
           stats: phaseValues(K.kvm, was?.vcpus[c]?.stats, v.stats),
           exitReasons: nonZero(phaseValues(null, was?.vcpus[c]?.exitReasons, v.exitReasons)),
         })),
-        qemu: { rss: qemu.rss!, rssZeroPage: qemu.rssZeroPage!, minFlt: qemu.minFlt!, majFlt: qemu.majFlt! },
+        qemu: { rssBytes: qemu.rssBytes!, rssZeroPageBytes: qemu.rssZeroPageBytes!, minFlt: qemu.minFlt!, majFlt: qemu.majFlt! },
         guest: phaseValues(K.guest, was?.guest, vm.guest),
         hw: phaseValues(K.hw, was?.hw, vm.hw),
         cost: vmCost,
         native: vmNative,
-        overhead: overhead(vmCost, vmNative),
+        overheadRatio: overhead(vmCost, vmNative),
       };
     }),
     cost,
     native,
-    overhead: overhead(cost, native),
+    overheadRatio: overhead(cost, native),
     check: {
       dataErrors: to.check.dataErrors - (from?.check.dataErrors ?? 0),
       invariantViolations: to.check.invariantViolations - (from?.check.invariantViolations ?? 0),

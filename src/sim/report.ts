@@ -12,16 +12,18 @@ import { type DirtyHarvest, dirtyHarvestOf } from "../qemu/dirty_sync.js";
 import type { MigrationRun } from "./migrate.js";
 import type { Engine } from "./engine.js";
 import type { PhaseReport } from "./phases.js";
-import type { HW_FIGURES, QEMU_FIGURES, REFERENCE_FIGURES } from "./report_figures.js";
+import { type HW_FIGURES, type QEMU_FIGURES, qemuFigures, type REFERENCE_FIGURES } from "./report_figures.js";
 
-export const REPORT_VERSION = "1.0.0";
+export const REPORT_VERSION = "2.0.0";
+/** The report's format: 2 states every quantity's unit in its key (docs/report.md lists the renames from 1). */
+export const REPORT_FORMAT = 2;
 
 export interface SeriesPoint {
   accesses: number;
   cycles: number;
-  rss: number;
-  free: number;
-  swapUsed: number;
+  rssBytes: number;
+  freeBytes: number;
+  swapUsedBytes: number;
   /** Per interval since the previous point: */
   faults: number;
   exits: number;
@@ -29,8 +31,8 @@ export interface SeriesPoint {
   swapIns: number;
   swapOuts: number;
   /** With a virtio-balloon on some VM: the guests' free memory, and the balloons' size (bytes). */
-  guestFree?: number;
-  balloon?: number;
+  guestFreeBytes?: number;
+  balloonBytes?: number;
 }
 
 export interface VmReport {
@@ -47,7 +49,7 @@ export interface VmReport {
   /** The same guest workload on bare metal (the native twin), or null when not run. */
   native: CostResult | null;
   /** cost.cycles / native.cycles - 1: what virtualization added, as a fraction. */
-  overhead: number | null;
+  overheadRatio: number | null;
   /** QEMU's virtio-balloon, when the VM has one: target and actual size (4 KiB pages) and what QEMU discarded. */
   balloon?: BalloonReport;
 }
@@ -62,15 +64,16 @@ export interface BalloonReport {
 }
 
 export interface Report {
+  format: typeof REPORT_FORMAT;
   memvirt: string;
   scenario: string;
   seed: number;
   accesses: number;
   host: {
     vmstat: Record<string, number>;
-    ram: number;
-    free: number;
-    swapUsed: number;
+    ramBytes: number;
+    freeBytes: number;
+    swapUsedBytes: number;
     /** /sys/kernel/mm/ksm counters (KSM_COUNTERS), when the scenario has host.ksm. */
     ksm?: Record<string, number>;
     /** zswap's vmstat events and /sys/kernel/debug/zswap (ZSWAP_COUNTERS), when the scenario has host.zswap. */
@@ -80,7 +83,7 @@ export interface Report {
   cost: CostResult;
   /** All VMs' guests on bare metal, and the overhead of the whole run against it. */
   native: CostResult | null;
-  overhead: number | null;
+  overheadRatio: number | null;
   /** valuesRead and readDigest: what the guest read, the same under every MMU mode for a given scenario and seed. */
   check: { dataErrors: number; invariantViolations: number; messages: string[]; valuesRead: number; readDigest: number };
   series: SeriesPoint[];
@@ -105,15 +108,16 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
   const native = natives.every((x) => x !== null) && natives.length > 0 ? applyCost(table, nativeCounts) : null;
   const overhead = (c: CostResult, n: CostResult | null) => (n === null || n.cycles === 0 ? null : c.cycles / n.cycles - 1);
   return {
+    format: REPORT_FORMAT,
     memvirt: REPORT_VERSION,
     scenario: scenarioName,
     seed: engine.opts.seed ?? engine.scenario.seed,
     accesses: engine.accesses,
     host: {
       vmstat,
-      ram: m.host.mem.bytes,
-      free: (vmstat.nr_free_pages ?? 0) * 4096,
-      swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
+      ramBytes: m.host.mem.bytes,
+      freeBytes: (vmstat.nr_free_pages ?? 0) * 4096,
+      swapUsedBytes: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
       ...(engine.scenario.host.ksm ? { ksm: m.host.ksm.counters() } : {}),
       ...(m.host.zswap ? { zswap: m.host.zswap.counters() } : {}),
     },
@@ -133,7 +137,7 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
           const { exitReasons, ...stats } = v.stats;
           return { id: v.id, stats: { ...stats }, exitReasons: { ...exitReasons } };
         }),
-        qemu: { ...vm.qemu.rss(), minFlt: mm.minFlt, majFlt: mm.majFlt },
+        qemu: qemuFigures(vm.qemu.rss(), mm),
         guest:
           vm.kernel !== null
             ? { ...vm.kernel.stats, ...vm.kernel.swapStats }
@@ -152,7 +156,7 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
         },
         cost: vmCost,
         native: natives[i]!,
-        overhead: overhead(vmCost, natives[i]!),
+        overheadRatio: overhead(vmCost, natives[i]!),
         ...(vm.balloon !== null
           ? { balloon: { targetPages: vm.balloon.device.numPages, actualPages: vm.balloon.device.actual, ...vm.balloon.device.stats } }
           : {}),
@@ -160,7 +164,7 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
     }),
     cost: costs,
     native,
-    overhead: overhead(costs, native),
+    overheadRatio: overhead(costs, native),
     check: {
       dataErrors: m.checker.dataErrors,
       invariantViolations: m.checker.invariantViolations,
@@ -175,16 +179,76 @@ export function buildReport(engine: Engine, scenarioName = ""): Report {
 }
 
 // ---- live migration ----
-/** A migration in the report: the VM, the link and how the log was harvested, then MigrationResult. */
-export type MigrationReport = { vm: string; bandwidth: number; downtimeLimit: number; dirtyLog: DirtyHarvest } & MigrationResult;
+/** One pre-copy round in the report: MigrationIteration with its units in the keys. */
+export interface MigrationIterationReport {
+  iteration: number;
+  sentPages: number;
+  zeroPages: number;
+  bytes: number;
+  seconds: number;
+  dirtyPages: number;
+  dirtyPagesPerSecond: number;
+  remainingBytes: number;
+  throttlePercent: number;
+}
+
+/** A migration in the report: the VM, the link and how the log was harvested, then MigrationResult with its units in the keys. */
+export interface MigrationReport {
+  vm: string;
+  bandwidthBytesPerSecond: number;
+  downtimeLimitSeconds: number;
+  dirtyLog: DirtyHarvest;
+  mode: MigrationResult["mode"];
+  status: MigrationResult["status"];
+  forced: boolean;
+  iterations: MigrationIterationReport[];
+  totalSeconds: number;
+  downtimeSeconds: number;
+  sentPages: number;
+  zeroPages: number;
+  bytes: number;
+  sentToRamRatio: number;
+  throttledSeconds: number;
+  maxThrottlePercent: number;
+  postcopyFaults: number;
+  postcopyFaultLatencySeconds: number;
+  postcopyFaultLatencyMaxSeconds: number;
+  postcopyBackgroundPages: number;
+}
 
 function migrationReport(mr: MigrationRun): MigrationReport {
   const g = mr.migration;
+  const r = g.result;
   return {
     vm: mr.vm.cfg.name,
-    bandwidth: g.params.bandwidth,
-    downtimeLimit: g.params.downtimeLimit,
+    bandwidthBytesPerSecond: g.params.bandwidth,
+    downtimeLimitSeconds: g.params.downtimeLimit,
     dirtyLog: dirtyHarvestOf(g.src.kvm),
-    ...g.result,
+    mode: r.mode,
+    status: r.status,
+    forced: r.forced,
+    iterations: r.iterations.map((it) => ({
+      iteration: it.iteration,
+      sentPages: it.pagesSent,
+      zeroPages: it.zeroPages,
+      bytes: it.bytes,
+      seconds: it.seconds,
+      dirtyPages: it.dirtyPages,
+      dirtyPagesPerSecond: it.dirtyRate,
+      remainingBytes: it.remaining,
+      throttlePercent: it.throttle,
+    })),
+    totalSeconds: r.totalTime,
+    downtimeSeconds: r.downtime,
+    sentPages: r.pagesSent,
+    zeroPages: r.zeroPages,
+    bytes: r.bytes,
+    sentToRamRatio: r.ratioToRam,
+    throttledSeconds: r.throttledTime,
+    maxThrottlePercent: r.maxThrottle,
+    postcopyFaults: r.postcopyFaults,
+    postcopyFaultLatencySeconds: r.postcopyFaultLatency,
+    postcopyFaultLatencyMaxSeconds: r.postcopyFaultLatencyMax,
+    postcopyBackgroundPages: r.postcopyBackgroundPages,
   };
 }

@@ -7,15 +7,15 @@ import type { CounterDecls } from "../hw/counters.js";
 
 /** `vms[].qemu`: QEMU's process, from its host mm (in bytes where the mm counts pages). */
 export const QEMU_FIGURES = {
-  rss: {
+  rssBytes: {
     kind: "instant",
     unit: "bytes",
     description: "resident guest RAM: anonymous and hugetlb pages mapped in QEMU's address space",
   },
-  rssZeroPage: {
+  rssZeroPageBytes: {
     kind: "instant",
     unit: "bytes",
-    description: "guest RAM read but never written: mapped to the shared zero page (not in rss)",
+    description: "guest RAM read but never written: mapped to the shared zero page (not in rssBytes)",
     kernel: false,
   },
   minFlt: { kind: "cumulative", unit: "events", description: "host faults on QEMU's mm that needed no I/O (min_flt)" },
@@ -58,3 +58,11 @@ export const CHECK_FIGURES = {
   },
   valuesRead: { kind: "cumulative", unit: "references", description: "Guest reads whose value the checker compared." },
 } as const satisfies CounterDecls;
+
+/** `vms[].qemu` of a report or phase: QEMU's RSS (QemuVm.rss(), bytes) and its mm's fault counts. */
+export function qemuFigures(
+  rss: { rss: number; rssZeroPage: number },
+  mm: { minFlt: number; majFlt: number },
+): { rssBytes: number; rssZeroPageBytes: number; minFlt: number; majFlt: number } {
+  return { rssBytes: rss.rss, rssZeroPageBytes: rss.rssZeroPage, minFlt: mm.minFlt, majFlt: mm.majFlt };
+}

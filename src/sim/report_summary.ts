@@ -88,8 +88,8 @@ export function summary(r: Report, scenario?: Scenario): string {
   // Allocation: lazy or preallocated.
   const cfgs = scenario?.vms ?? [];
   const ram = cfgs.reduce((a, c) => a + c.ram, 0);
-  const rss = sum(r, (vm) => vm.qemu.rss);
-  const peak = Math.max(rss, ...r.series.map((p) => p.rss));
+  const rss = sum(r, (vm) => vm.qemu.rssBytes);
+  const peak = Math.max(rss, ...r.series.map((p) => p.rssBytes));
   const peakText = peak > rss ? ` (it peaked at ${mib(peak)})` : "";
   if (cfgs.length > 0 && cfgs.every((c) => c.prealloc)) {
     s.push(`QEMU preallocated all ${mib(ram)} of guest RAM at start; its RSS ended at ${mib(rss)}${peakText}.`);
@@ -266,9 +266,9 @@ export function summary(r: Report, scenario?: Scenario): string {
     .slice(0, 2)
     .map(([k, c]) => `${pct(c, r.cost.cycles)} in ${COST_PHRASE.get(k) ?? k} (${k})`);
   if (top.length > 0) s.push(`Under the cost model the run took ${n(r.cost.cycles)} cycles, ${top.join(" and ")}.`);
-  if (r.native !== null && r.overhead !== null) {
+  if (r.native !== null && r.overheadRatio !== null) {
     s.push(
-      `The same guest workload on bare metal would take ${n(r.native.cycles)} cycles: virtualization made it ${(r.overhead + 1).toFixed(2)} times as long.`,
+      `The same guest workload on bare metal would take ${n(r.native.cycles)} cycles: virtualization made it ${(r.overheadRatio + 1).toFixed(2)} times as long.`,
     );
   }
   if (r.migrations !== undefined) s.push(migrationSentence(r));

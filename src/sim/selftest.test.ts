@@ -47,7 +47,7 @@ function run(text: string): Counts {
   const r = e.run();
   const vm = r.vms[0]!;
   expect(r.check.dataErrors + r.check.invariantViolations).toBe(0);
-  return { ...vm.stats, ...vm.vcpus[0]!.exitReasons, rss: vm.qemu.rss, rssZeroPage: vm.qemu.rssZeroPage, ...vm.guest };
+  return { ...vm.stats, ...vm.vcpus[0]!.exitReasons, rss: vm.qemu.rssBytes, rssZeroPage: vm.qemu.rssZeroPageBytes, ...vm.guest };
 }
 
 /** What `more` steps add after `before`. */
@@ -376,6 +376,6 @@ test("examples/selftest-demand-paging.yaml runs with the counts its comments giv
   expect(vm.stats.pf_fixed).toBe(2 * 4096);
   expect(vm.stats.pf_taken).toBe(3 * 4096);
   expect(vm.vcpus[0]!.exitReasons.IO_INSTRUCTION).toBe(2);
-  expect(vm.qemu.rss - vm.guest.virt_map_tables! * 4096).toBe(16 * MiB);
+  expect(vm.qemu.rssBytes - vm.guest.virt_map_tables! * 4096).toBe(16 * MiB);
   expect(r.check.dataErrors + r.check.invariantViolations).toBe(0);
 });

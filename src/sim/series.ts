@@ -28,9 +28,9 @@ export class TimeSeries {
     this.points.push({
       accesses,
       cycles,
-      rss,
-      free: (vmstat.nr_free_pages ?? 0) * 4096,
-      swapUsed: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
+      rssBytes: rss,
+      freeBytes: (vmstat.nr_free_pages ?? 0) * 4096,
+      swapUsedBytes: m.host.swap ? (m.host.swap.totalSwapPages - m.host.swap.nrSwapPages) * 4096 : 0,
       faults: now.pgfault - (prev.pgfault ?? 0),
       exits: now.exits - (prev.exits ?? 0),
       pfTaken: now.pf_taken - (prev.pf_taken ?? 0),
@@ -43,7 +43,7 @@ export class TimeSeries {
 }
 
 /** The guests' free memory and the balloons' size, in bytes. */
-function balloonGauges(m: Machine): { guestFree: number; balloon: number } {
+function balloonGauges(m: Machine): { guestFreeBytes: number; balloonBytes: number } {
   let guestFree = 0;
   let balloon = 0;
   for (const vm of m.vms) {
@@ -51,5 +51,5 @@ function balloonGauges(m: Machine): { guestFree: number; balloon: number } {
     guestFree += vm.kernel.alloc.nrFree * 4096;
     balloon += (vm.balloon?.driver.numPages ?? 0) * 4096;
   }
-  return { guestFree, balloon };
+  return { guestFreeBytes: guestFree, balloonBytes: balloon };
 }

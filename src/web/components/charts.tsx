@@ -26,9 +26,9 @@ export const CHARTS: ChartSpec[] = [
     title: "Memory",
     unit: "MiB",
     series: [
-      { label: "QEMU RSS", get: (p) => p.rss / MIB },
-      { label: "host free", get: (p) => p.free / MIB },
-      { label: "swap used", get: (p) => p.swapUsed / MIB },
+      { label: "QEMU RSS", get: (p) => p.rssBytes / MIB },
+      { label: "host free", get: (p) => p.freeBytes / MIB },
+      { label: "swap used", get: (p) => p.swapUsedBytes / MIB },
     ],
   },
   {

@@ -21,10 +21,10 @@ export function RunSummaries({ reports, labels, scenarios }: { reports: Report[]
         >
           <h3>Summary{reports.length > 1 ? ` (${labels[i]})` : ""}</h3>
           <p data-testid={`summary-text-${i}`}>{summary(r, scenarios[i])}</p>
-          {r.native !== null && r.overhead !== null && (
+          {r.native !== null && r.overheadRatio !== null && (
             <p data-testid={`overhead-${i}`}>
-              <strong>Against bare metal:</strong> {int(r.cost.cycles)} cycles virtualized{overheadText(r.native, r.overhead)} (
-              {(r.overhead + 1).toFixed(2)} times as long).
+              <strong>Against bare metal:</strong> {int(r.cost.cycles)} cycles virtualized{overheadText(r.native, r.overheadRatio)} (
+              {(r.overheadRatio + 1).toFixed(2)} times as long).
             </p>
           )}
           {r.vms.map((vm, vi) => (

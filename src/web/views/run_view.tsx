@@ -392,10 +392,10 @@ function Results({
             cycles <b>{int(r.cost.cycles)}</b>
           </span>
           <span class="kv">
-            host free <b>{bytes(r.host.free)}</b>
+            host free <b>{bytes(r.host.freeBytes)}</b>
           </span>
           <span class="kv">
-            swap used <b>{bytes(r.host.swapUsed)}</b>
+            swap used <b>{bytes(r.host.swapUsedBytes)}</b>
           </span>
           <span class={r.check.dataErrors + r.check.invariantViolations === 0 ? "ok" : "fail"}>
             {r.check.dataErrors + r.check.invariantViolations === 0
