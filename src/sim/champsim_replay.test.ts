@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A ChampSim trace replayed as a guest process: every access of every record reaches the guest.
 import { readFileSync } from "node:fs";
+import { gunzipSync } from "fflate";
 import { describe, expect, test } from "vitest";
 import { BufferSource } from "../workload/trace.js";
 import { Engine } from "./engine.js";
@@ -17,5 +18,24 @@ describe("ChampSim trace replay", () => {
     // 20,000 fetches + 3,783 reads + 190 writes (src/workload/champsim.test.ts).
     expect(r.accesses).toBe(23_973);
     expect([r.check.dataErrors, r.check.invariantViolations]).toEqual([0, 0]);
+  });
+});
+
+describe("ChampSim trace replay, compressed", () => {
+  test("the same trace plain, .gz and .xz gives the same report, field for field", () => {
+    const gz = readFileSync(new URL("../../examples/traces/true.champsim.gz", import.meta.url));
+    const xz = readFileSync(new URL("../../examples/traces/true.champsim.xz", import.meta.url));
+    const report = (bytes: Uint8Array, file: string) =>
+      new Engine(
+        loadScenario(
+          `host: {ram: 256MiB, swap: 0, thp: never}\nvms:\n  - name: vm0\n    ram: 128MiB\n    processes:\n      - name: bin-true\n        steps:\n          - trace: {file: ${file}}\n`,
+          "t.yaml",
+        ),
+        { openFile: () => new BufferSource(bytes) },
+      ).run();
+    const plain = report(gunzipSync(gz), "true.champsim");
+    expect(plain.accesses).toBe(23_973);
+    expect(report(gz, "true.champsim.gz")).toEqual(plain);
+    expect(report(xz, "true.champsim.xz")).toEqual(plain);
   });
 });
