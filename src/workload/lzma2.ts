@@ -203,10 +203,15 @@ export class Lzma2Decoder {
         const n = Math.min(len, limit - pos);
         let src = pos - rep0 - 1;
         if (src < 0) src += size;
-        for (let k = 0; k < n; k++) {
-          d[pos++] = d[src++]!;
-          if (src === size) src = 0;
-        }
+        if (n >= 32 && src + n <= size && (src > pos || pos - src >= n)) {
+          // No wrap and no overlap with what it writes: a memmove.
+          d.copyWithin(pos, src, src + n);
+          pos += n;
+        } else
+          for (let k = 0; k < n; k++) {
+            d[pos++] = d[src++]!;
+            if (src === size) src = 0;
+          }
         len -= n;
         if (full < pos) full = pos;
       }
