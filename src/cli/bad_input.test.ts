@@ -2,7 +2,7 @@
 // Issue 11 item 1: bad input of every command is refused before any work: exit 2, a message
 // naming the place (file:line:col, the key or the option) and the fix, and no file left behind.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "fflate";
@@ -81,6 +81,13 @@ const files: Record<string, string | Uint8Array> = {
   "notjson.json": "{ nope",
 };
 for (const [name, body] of Object.entries(files)) writeFileSync(at(name), body);
+// xz traces (src/workload/xz.ts): the shipped ChampSim fixture cut short, and with a byte flipped in its block.
+const XZ = Uint8Array.from(readFileSync(new URL("../../examples/traces/true.champsim.xz", import.meta.url)));
+writeFileSync(at("cut.xz"), XZ.subarray(0, 2000));
+XZ[1000]! ^= 0x10;
+writeFileSync(at("flip.xz"), XZ);
+writeFileSync(at("trace-cutxz.yaml"), scenario("- trace: {file: cut.xz}"));
+writeFileSync(at("trace-flipxz.yaml"), scenario("- trace: {file: flip.xz}"));
 mkdirSync(at("adir"));
 execFileSync("mkfifo", [at("fifo")]);
 
@@ -139,6 +146,16 @@ const cases: [string, string[], RegExp][] = [
     /steps\[0\]\.trace\.file: .*cut\.gz: the gzip stream is corrupt or truncated/,
   ],
   ["a gzip trace without its trailer", ["run", at("trace-notrailer.yaml")], /notrailer\.gz: the gzip stream is (truncated|corrupt)/],
+  [
+    "an xz trace cut short",
+    ["run", at("trace-cutxz.yaml")],
+    /steps\[0\]\.trace\.file: .*cut\.xz: the xz stream is truncated at byte offset 2000: the file ends inside an LZMA chunk/,
+  ],
+  [
+    "an xz trace with a flipped byte",
+    ["run", at("trace-flipxz.yaml")],
+    /steps\[0\]\.trace\.file: .*flip\.xz: the xz stream is corrupt at byte offset 1113: .*copy or download it again/,
+  ],
   ["a trace that is a directory", ["run", at("trace-dir.yaml")], /steps\[0\]\.trace\.file: .*adir: it is a directory/],
   ["a trace that is a FIFO", ["run", at("trace-fifo.yaml")], /steps\[0\]\.trace\.file: .*fifo: it is a FIFO/],
   ["check: a corrupt trace", ["check", at("trace-cut.yaml")], /steps\[0\]\.trace\.file: .*cut\.gz/],
@@ -260,6 +277,7 @@ const cases: [string, string[], RegExp][] = [
   ["trace info of a directory", ["trace", "info", at("adir")], /adir: it is a directory, not a regular file/],
   ["trace info of a FIFO", ["trace", "info", at("fifo")], /fifo: it is a FIFO/],
   ["trace info of a gzip cut in half", ["trace", "info", at("cut.gz")], /cut\.gz.*gzip stream is corrupt or truncated/],
+  ["trace info of an xz cut short", ["trace", "info", at("cut.xz")], /cut\.xz.*xz stream is truncated at byte offset 2000/],
   ["trace record -o in a missing directory", ["trace", "record", "-o", at("no/t.mvt"), "--", "true"], /--output .*does not exist/],
 ];
 

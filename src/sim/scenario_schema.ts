@@ -338,7 +338,7 @@ export const STEP_KINDS = {
       file: z
         .string()
         .min(1, { error: "empty file name; a path to a trace, relative to the scenario file" })
-        .describe("Trace file (Lackey text or memvirt binary, optionally gzip), relative to the scenario file"),
+        .describe("Trace file (Lackey text, memvirt binary or ChampSim records; plain, gzip or xz), relative to the scenario file"),
     })
     .describe("Replay a recorded trace of virtual addresses"),
   mmap: z

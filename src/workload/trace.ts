@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Memory-access traces, streamed in constant memory: Valgrind Lackey's text output
 // (`valgrind --tool=lackey --trace-mem=yes`), memvirt's compact binary format and ChampSim's
-// instruction traces (champsim.ts), each plain or gzip-compressed. Readers pull bytes from a ByteSource (a file in Node, a Blob in
+// instruction traces (champsim.ts), each plain, gzip- or xz-compressed (xz.ts). Readers pull bytes from a ByteSource (a file in Node, a Blob in
 // the browser) and fill AccessBatches like any other workload.
 //
 // memvirt trace format, version 1 (".mvt"):
@@ -13,6 +13,7 @@
 import { Gunzip } from "fflate";
 import { CHAMPSIM_RECORD_BYTES, ChampSimStream } from "./champsim.js";
 import { type AccessBatch, type AccessStream, OP_READ, OP_WRITE } from "./stream.js";
+import { XzSource } from "./xz.js";
 
 /** Where trace bytes come from: fills `buf` from its start, returns the count (0 at the end). */
 export interface ByteSource {
@@ -186,18 +187,15 @@ export type TraceFormat = "lackey" | "mvt" | "champsim";
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
 /**
- * Opens a trace of any format, gzip or not, by its first bytes: "MVTR" is memvirt's format; a
+ * Opens a trace of any format, gzip, xz or plain, by its first bytes: "MVTR" is memvirt's format; a
  * NUL byte in the first 64 is ChampSim's binary records (an address below 2^48 has two zero
  * top bytes; a Lackey log is text); else Lackey. Its ops are OP_READ, OP_WRITE and OP_FETCH.
  */
 export function openTrace(src: ByteSource, name: string): TraceStream {
   let s = new PeekSource(src, 6);
   const z = s.peeked;
-  if (z.length === 6 && XZ_MAGIC.every((m, i) => z[i] === m))
-    throw new TraceError(
-      `${name}: xz-compressed, which memvirt does not read; recompress it as gzip (xz -dc ${name} | gzip -1 > ${name.replace(/\.xz$/, "")}.gz) or decompress it (xz -dk ${name})`,
-    );
-  if (z.length >= 2 && z[0] === 0x1f && z[1] === 0x8b) s = new PeekSource(new GunzipSource(s), CHAMPSIM_RECORD_BYTES);
+  if (z.length === 6 && XZ_MAGIC.every((m, i) => z[i] === m)) s = new PeekSource(new XzSource(s), CHAMPSIM_RECORD_BYTES);
+  else if (z.length >= 2 && z[0] === 0x1f && z[1] === 0x8b) s = new PeekSource(new GunzipSource(s), CHAMPSIM_RECORD_BYTES);
   else s = new PeekSource(s, CHAMPSIM_RECORD_BYTES);
   const p = s.peeked;
   if (p.length >= 4 && MAGIC.every((m, i) => p[i] === m)) return new MvtStream(s, name);
