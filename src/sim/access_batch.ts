@@ -9,7 +9,6 @@
 // Off (one runAccess() per access) under shadow paging, with the JS Mmu (the reference), with
 // a walk log attached or with checks "full" (the checker then walks the guest tables per access).
 
-import { INV_PAGE_SIZE } from "../hw/addr.js";
 import { ACC_USER, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
 import type { NativeCpu } from "../hw/native_cpu.js";
 import { WasmMmu, XlateBatch } from "../hw/wasm_mmu.js";
@@ -115,22 +114,7 @@ export class BatchedAccesses {
 
   /** The data check of accesses [i, k), which the core translated (hpa, gpa in `b`); values as signed 32-bit integers (no heap numbers). */
   private check(ps: ProcState, b: XlateBatch, i: number, k: number): void {
-    const m = this.machine;
-    const checker = m.checker;
-    const content = this.content32();
-    const gvas = b.gva;
-    const accs = b.acc;
-    const hpas = b.hpa;
-    const gpas = b.gpa;
-    for (let j = i; j < k; j++) {
-      const frame = Math.floor(hpas[j]! * INV_PAGE_SIZE);
-      const gva = gvas[j]!;
-      const write = (accs[j]! & ACC_WRITE) !== 0;
-      let value: number;
-      if (write) content[frame] = value = m.nextWriteValueI32(ps, gva);
-      else value = content[frame]!;
-      checker.accessTdp(ps, gva, frame, Math.floor(gpas[j]! * INV_PAGE_SIZE), write, value);
-    }
+    this.machine.checker.accessTdpRun(ps, this.machine, this.content32(), b, i, k);
     ps.accesses += k - i;
   }
 

@@ -8,7 +8,8 @@
 // compared with the guest's own tables), stale EPT/NPT/shadow leaves, and the structures'
 // own invariants.
 
-import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
+import { INV_PAGE_SIZE, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
+import { ACC_WRITE } from "../hw/mmu_defs.js";
 import { PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn } from "../hw/x86_pte.js";
 import type { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
@@ -32,6 +33,11 @@ const UNKNOWN_I32 = UNKNOWN_TAG | 0;
 const GFN_LIMIT = GUEST_PHYS_LIMIT / PAGE_SIZE;
 /** Virtual page numbers of every gva a number holds exactly. */
 const VPN_LIMIT = PAGED_ARRAY_MAX_LIMIT / PAGE_SIZE;
+
+/** What the batched loop's writes store (Machine.nextWriteValueI32). */
+export interface WriteValues {
+  nextWriteValueI32(ps: ProcState, gva: number): number;
+}
 
 /** Messages kept in the report (the counts go on). */
 const MAX_MESSAGES = 20;
@@ -200,6 +206,49 @@ export class Checker implements MemoryObserver {
   accessTdp(ps: ProcState, gva: number, frame: number, gfn: number, write: boolean, value: number): void {
     if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
     this.dataCheck(ps, gva, gfn, write, value);
+  }
+
+  /**
+   * accessTdp() of accesses [i, k) of a batch the core translated (gva, ACC_* kind, hpa and gpa
+   * by index), in one loop: each write stores `values.nextWriteValueI32()` in its frame's
+   * content tag (`content`, PhysMem.content as signed integers) first, as Machine.runAccess()
+   * does. Same checks, counts and messages in the same order as accessTdp() per access.
+   */
+  accessTdpRun(
+    ps: ProcState,
+    values: WriteValues,
+    content: Int32Array,
+    b: { gva: Float64Array; acc: Uint8Array; hpa: Float64Array; gpa: Float64Array },
+    i: number,
+    k: number,
+  ): void {
+    const d = this.data[ps.vm.id]!;
+    const written = d.written(ps.process ?? ps.space!);
+    // A shared file mapping's writes go to the file's data: the per-access path checks each.
+    const plainWrites = ps.process === null || !d.sharedFileMaps;
+    const flags = this.host.meta.flags;
+    const gvas = b.gva;
+    const accs = b.acc;
+    const hpas = b.hpa;
+    const gpas = b.gpa;
+    for (let j = i; j < k; j++) {
+      const frame = Math.floor(hpas[j]! * INV_PAGE_SIZE);
+      const gva = gvas[j]!;
+      const gfn = Math.floor(gpas[j]! * INV_PAGE_SIZE);
+      if ((flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
+      if ((accs[j]! & ACC_WRITE) === 0) {
+        this.dataCheck(ps, gva, gfn, false, content[frame]!);
+        continue;
+      }
+      const value = values.nextWriteValueI32(ps, gva);
+      content[frame] = value;
+      if (!plainWrites) {
+        this.dataCheck(ps, gva, gfn, true, value);
+        continue;
+      }
+      d.expectI32(gfn, value);
+      written.setI32(Math.floor(gva * INV_PAGE_SIZE), value);
+    }
   }
 
   /**
