@@ -341,6 +341,16 @@ const baseWalkCases: Omit<WalkCase, "engine">[] = [
     goals: (rate, ratio) => [...(ratio === null ? [] : [goal("tlbHitRatio", ratio)]), goal("tlbHitRate", rate)],
   },
   {
+    name: "tlbset",
+    description:
+      "TLB hits over 1024 pages (the hit-dominated run's 4 MiB) under EPT, same STLB: 8 live ways a set, most hits past the set's most recently used way (the set scan)",
+    cMode: "tlbhit",
+    make: () => new ScratchRange("ept", 1024 * PAGE_SIZE, noCaches),
+    bytes: 1024 * PAGE_SIZE,
+    seed: 1,
+    goals: () => [],
+  },
+  {
     name: "native1d",
     description: "native 1D walks: 4 levels, 4 KiB pages, 1 GiB footprint, TLB and caches off (4 table reads + data)",
     cMode: "native1d",

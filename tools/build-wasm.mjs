@@ -13,9 +13,21 @@ export const ENTRY = "src/hw/asm/index.ts";
 export const OUT = "src/hw/wasm_core_bin.ts";
 /**
  * -O3, no garbage collector (the core allocates nothing), memory imported from PhysMem (it owns
- * the table words), no assertions or abort strings, so the module has no data segment.
+ * the table words), no assertions or abort strings, so the module has no data segment; SIMD for
+ * the TLB set scan (assoc_cache.ts findWay: every engine since 2023 has it).
  */
-export const ASC_FLAGS = ["-O3", "--runtime", "stub", "--importMemory", "--noExportMemory", "--noAssert", "--use", "abort="];
+export const ASC_FLAGS = [
+  "-O3",
+  "--runtime",
+  "stub",
+  "--importMemory",
+  "--noExportMemory",
+  "--noAssert",
+  "--use",
+  "abort=",
+  "--enable",
+  "simd",
+];
 
 /** The core's bytes, compiled from the sources in src/hw/asm/. */
 export async function buildWasmCore() {

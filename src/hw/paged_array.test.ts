@@ -27,6 +27,20 @@ describe("PagedArray", () => {
     expect(a.bytes).toBeLessThan(3 * LEAF * 4 + 64 * 1024);
   });
 
+  test("getI32/setI32 give the same bits as get/set; a leaf released and reused under another number reads what it holds now", () => {
+    const a = new PagedArray(GFN_LIMIT);
+    a.setI32(3, -1);
+    a.set(4, 0x80000001);
+    expect([a.get(3), a.getI32(3), a.get(4), a.getI32(4)]).toEqual([0xffffffff, -1, 0x80000001, -0x7fffffff]);
+    // Leaves 0 and 64 share a slot of the 64-leaf cache; leaf 1 is released and its storage goes to leaf 2.
+    a.set(64 * LEAF + 9, 11);
+    a.set(LEAF + 2, 12);
+    a.clearRange(LEAF, 2 * LEAF - 1);
+    expect([a.get(3), a.get(64 * LEAF + 9), a.get(LEAF + 2), a.leafCount]).toEqual([0xffffffff, 11, 0, 2]);
+    a.set(2 * LEAF + 2, 13);
+    expect([a.get(LEAF + 2), a.get(2 * LEAF + 2), a.get(2 * LEAF + 3), a.leafCount]).toEqual([0, 13, 0, 3]);
+  });
+
   test("indices at the ends of the gfn and gva spaces, and at every power of two, do not alias", () => {
     for (const limit of [GFN_LIMIT, VPN_LIMIT, ...USER_VPN_LIMITS, PAGED_ARRAY_MAX_LIMIT, 2 ** 52 + 1, 1, 5000]) {
       const a = new PagedArray(limit);

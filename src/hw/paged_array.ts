@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A sparse array of 32-bit values indexed by a whole number below a limit fixed at
 // construction (at most 2^53): a radix tree of directory nodes over fixed-size leaves, each leaf
-// a Uint32Array committed on the first nonzero write. Entries never written read 0. No hardware
+// an Int32Array committed on the first nonzero write. Entries never written read 0. No hardware
 // in it: a store for the checkers above (sim/checker.ts's per-page expectations, the host mm
 // invariants' swap-slot counts), 4 bytes an entry, no object or heap-number key per entry.
 //
@@ -10,8 +10,10 @@
 //
 // Directory nodes are DIR_SIZE Int32 entries each, packed in one pool (node 0 is the root). An
 // entry of an inner level holds its child node's number, one of the last level a leaf's
-// number + 1; 0 means nothing committed below. get() and set() remember the last leaf they
-// reached, so runs of accesses within 2^LEAF_BITS entries walk no directory.
+// number + 1; 0 means nothing committed below. get() and set() remember the last CACHE_SIZE
+// leaves they reached (direct-mapped by leaf number), so accesses to those walk no directory.
+// Leaves are Int32Arrays: getI32()/setI32() let a hot loop keep values as small integers
+// (no heap numbers); get() gives the unsigned value.
 
 export const LEAF_BITS = 12;
 const LEAF_SIZE = 1 << LEAF_BITS;
@@ -20,6 +22,9 @@ const INV_LEAF_SIZE = 1 / LEAF_SIZE;
 const DIR_BITS = 11;
 const DIR_SIZE = 1 << DIR_BITS;
 const DIR_MASK = DIR_SIZE - 1;
+/** Leaves remembered by get() and set(). */
+const CACHE_SIZE = 64;
+const CACHE_MASK = CACHE_SIZE - 1;
 /** Largest limit: every index is a safe integer. */
 export const PAGED_ARRAY_MAX_LIMIT = 2 ** 53;
 
@@ -30,13 +35,13 @@ export class PagedArray {
   private readonly scale: Float64Array;
   private dir: Int32Array;
   private nodes = 1;
-  private readonly leaves: Uint32Array[] = [];
+  private readonly leaves: Int32Array[] = [];
   /** Leaves released by clearRange(), zeroed, for the next commit. */
   private readonly spare: number[] = [];
   private committedLeaves = 0;
-  /** The leaf get() or set() reached last, and its number (index >> LEAF_BITS); NaN: none. */
-  private cacheNo = Number.NaN;
-  private cacheLeaf: Uint32Array = new Uint32Array(0);
+  /** The leaves get() or set() reached last, by their number (index >> LEAF_BITS) mod CACHE_SIZE; NaN: none. */
+  private readonly cacheNo = new Float64Array(CACHE_SIZE).fill(Number.NaN);
+  private readonly cacheLeaf: Int32Array[] = new Array<Int32Array>(CACHE_SIZE).fill(new Int32Array(0));
 
   constructor(
     /** Indices run from 0 to limit - 1. */
@@ -54,15 +59,27 @@ export class PagedArray {
 
   /** The value at index i (0 if never written). */
   get(i: number): number {
-    const n = Math.floor(i * INV_LEAF_SIZE);
-    if (n === this.cacheNo) return this.cacheLeaf[i & LEAF_MASK]!;
-    return this.getSlow(i, n);
+    return this.getI32(i) >>> 0;
   }
 
   /** Sets the value at index i; a 0 where no leaf is committed commits none. */
   set(i: number, v: number): void {
+    this.setI32(i, v | 0);
+  }
+
+  /** The value at index i as a signed 32-bit integer (the same bits as get()). */
+  getI32(i: number): number {
     const n = Math.floor(i * INV_LEAF_SIZE);
-    if (n === this.cacheNo) this.cacheLeaf[i & LEAF_MASK] = v;
+    const c = n & CACHE_MASK;
+    if (n === this.cacheNo[c]) return this.cacheLeaf[c]![i & LEAF_MASK]!;
+    return this.getSlow(i, n);
+  }
+
+  /** Sets the value at index i to v, a signed 32-bit integer (see getI32). */
+  setI32(i: number, v: number): void {
+    const n = Math.floor(i * INV_LEAF_SIZE);
+    const c = n & CACHE_MASK;
+    if (n === this.cacheNo[c]) this.cacheLeaf[c]![i & LEAF_MASK] = v;
     else this.setSlow(i, n, v);
   }
 
@@ -88,7 +105,7 @@ export class PagedArray {
       this.spare.push(this.dir[slot]! - 1);
       this.dir[slot] = 0;
       this.committedLeaves--;
-      if (leafNo === this.cacheNo) this.cacheNo = Number.NaN;
+      if (leafNo === this.cacheNo[leafNo & CACHE_MASK]) this.cacheNo[leafNo & CACHE_MASK] = Number.NaN;
     });
   }
 
@@ -106,8 +123,8 @@ export class PagedArray {
     const slot = this.leafSlot(n, false);
     if (slot < 0 || this.dir[slot] === 0) return 0;
     const leaf = this.leaves[this.dir[slot]! - 1]!;
-    this.cacheNo = n;
-    this.cacheLeaf = leaf;
+    this.cacheNo[n & CACHE_MASK] = n;
+    this.cacheLeaf[n & CACHE_MASK] = leaf;
     return leaf[i & LEAF_MASK]!;
   }
 
@@ -122,8 +139,8 @@ export class PagedArray {
       this.dir[slot] = l + 1;
     }
     const leaf = this.leaves[l]!;
-    this.cacheNo = n;
-    this.cacheLeaf = leaf;
+    this.cacheNo[n & CACHE_MASK] = n;
+    this.cacheLeaf[n & CACHE_MASK] = leaf;
     leaf[i & LEAF_MASK] = v;
   }
 
@@ -164,7 +181,7 @@ export class PagedArray {
     this.committedLeaves++;
     const l = this.spare.pop();
     if (l !== undefined) return l;
-    this.leaves.push(new Uint32Array(LEAF_SIZE));
+    this.leaves.push(new Int32Array(LEAF_SIZE));
     return this.leaves.length - 1;
   }
 

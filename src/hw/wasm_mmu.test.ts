@@ -265,6 +265,8 @@ function buildMachine(spec: MachineSpec): Machine {
 
 const TINY_SHARED: TlbConfig = { "4k": { sets: 4, ways: 2 }, "2m": "shared", "1g": null };
 const TINY_SPLIT: TlbConfig = { "4k": { sets: 2, ways: 3 }, "2m": { sets: 2, ways: 2 }, "1g": { sets: 1, ways: 2 } };
+/** Fully associative and odd widths: the core's set scan goes 4 ways per SIMD compare, 32 per mask, the rest one by one. */
+const WIDE: TlbConfig = { "4k": { sets: 1, ways: 37 }, "2m": { sets: 2, ways: 6 }, "1g": { sets: 1, ways: 72 } };
 const TINY_PSC = { pde: { sets: 2, ways: 2 }, pdpte: { sets: 1, ways: 2 }, pml4e: { sets: 1, ways: 1 }, pml5e: { sets: 1, ways: 1 } };
 const ACC = fc.constantFrom(0, 2, 4, 6, 16, 20);
 /** An offset from a listed gva: mostly in its page, sometimes in the 4 MiB around it. */
@@ -326,7 +328,7 @@ const specArb = fc.record({
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
 });
 const cachesArb = fc.record({
-  tlb: fc.constantFrom(null, TINY_SHARED, TINY_SPLIT, TLB_INTEL_GOLDEN_COVE),
+  tlb: fc.constantFrom(null, TINY_SHARED, TINY_SPLIT, TLB_INTEL_GOLDEN_COVE, WIDE),
   psc: fc.constantFrom(null, TINY_PSC, PSC_DEFAULT),
   nestedTlb: fc.constantFrom(null, { sets: 2, ways: 2 }, NESTED_TLB_DEFAULT),
   nestedPsc: fc.constantFrom(null, TINY_PSC, PSC_DEFAULT),

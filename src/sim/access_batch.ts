@@ -112,23 +112,18 @@ export class BatchedAccesses {
     }
   }
 
-  /** The data check of accesses [i, k), which the core translated (hpa, gpa in `b`). */
+  /** The data check of accesses [i, k), which the core translated (hpa, gpa in `b`); values as signed 32-bit integers (no heap numbers). */
   private check(ps: ProcState, b: XlateBatch, i: number, k: number): void {
-    const m = this.machine;
-    const checker = m.checker;
-    const content = m.host.mem.content;
-    const gvas = b.gva;
-    const accs = b.acc;
-    const hpas = b.hpa;
-    const gpas = b.gpa;
-    for (let j = i; j < k; j++) {
-      const frame = Math.floor(hpas[j]! / 4096);
-      const write = (accs[j]! & ACC_WRITE) !== 0;
-      let value: number;
-      if (write) content[frame] = value = m.nextWriteValue(ps, gvas[j]!);
-      else value = content[frame]!;
-      checker.accessTdp(ps, gvas[j]!, frame, Math.floor(gpas[j]! / 4096), write, value);
-    }
+    this.machine.checker.accessTdpRun(ps, this.machine, this.content32(), b, i, k);
     ps.accesses += k - i;
   }
+
+  /** The host frames' content tags (PhysMem.content) read as signed 32-bit integers. */
+  private content32(): Int32Array {
+    const c = this.machine.host.mem.content;
+    if (this.content32View === null || this.content32View.buffer !== c.buffer)
+      this.content32View = new Int32Array(c.buffer, c.byteOffset, c.length);
+    return this.content32View;
+  }
+  private content32View: Int32Array | null = null;
 }

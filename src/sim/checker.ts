@@ -8,7 +8,8 @@
 // compared with the guest's own tables), stale EPT/NPT/shadow leaves, and the structures'
 // own invariants.
 
-import { LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
+import { INV_PAGE_SIZE, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
+import { ACC_WRITE } from "../hw/mmu_defs.js";
 import { PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn } from "../hw/x86_pte.js";
 import type { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
@@ -26,10 +27,17 @@ import { GUEST_PHYS_LIMIT } from "./scenario_limits.js";
  * tag in GuestData.expected, with a 1 in GuestData.unknown (a written value may have the same bits).
  */
 const UNKNOWN_TAG = 0xffffffff;
+/** UNKNOWN_TAG as PagedArray.getI32() reads it: the per-access check keeps values as signed 32-bit integers (never heap numbers). */
+const UNKNOWN_I32 = UNKNOWN_TAG | 0;
 /** Guest frame numbers the model can hold. */
 const GFN_LIMIT = GUEST_PHYS_LIMIT / PAGE_SIZE;
 /** Virtual page numbers of every gva a number holds exactly. */
 const VPN_LIMIT = PAGED_ARRAY_MAX_LIMIT / PAGE_SIZE;
+
+/** What the batched loop's writes store (Machine.nextWriteValueI32). */
+export interface WriteValues {
+  nextWriteValueI32(ps: ProcState, gva: number): number;
+}
 
 /** Messages kept in the report (the counts go on). */
 const MAX_MESSAGES = 20;
@@ -86,6 +94,12 @@ class GuestData {
   expect(gfn: number, value: number): void {
     this.expected.set(gfn, value);
     if (value === UNKNOWN_TAG) this.unknown.set(gfn, 0);
+  }
+
+  /** expect() of a value as a signed 32-bit integer. */
+  expectI32(gfn: number, value: number): void {
+    this.expected.setI32(gfn, value);
+    if (value === UNKNOWN_I32) this.unknown.setI32(gfn, 0);
   }
 
   /** The virtual pages `owner` wrote. */
@@ -150,7 +164,11 @@ export class Checker implements MemoryObserver {
   checkShadowWalks = false;
   /** Guest reads made, and a digest of the values they returned (the same under every MMU mode). */
   valuesRead = 0;
-  readDigest = 0;
+  /** The digest as a signed 32-bit integer (the same bits). */
+  private digestI32 = 0;
+  get readDigest(): number {
+    return this.digestI32 >>> 0;
+  }
   private readonly data: GuestData[] = [];
 
   constructor(
@@ -177,42 +195,89 @@ export class Checker implements MemoryObserver {
     const gfn = vcpu.archMmu.accessedGfn(gva);
     if (gfn < 0) this.noShadowEntry(ps, gva);
     else if (this.checkShadowWalks && ps.vm.kernel !== null) this.checkWalk(ps, vcpu, gva, gfn);
-    this.dataCheck(ps, gva, gfn, write, value);
+    this.dataCheck(ps, gva, gfn, write, value | 0);
   }
 
   /**
    * access() of an EPT/NPT access that a batch in the core translated to `gfn` (the hardware's
    * gpa): the same checks, without checkShadowWalks (the batched loop is off while it is on).
+   * `value` is the 32-bit value as a signed integer (value | 0), so the batched loop boxes nothing.
    */
   accessTdp(ps: ProcState, gva: number, frame: number, gfn: number, write: boolean, value: number): void {
     if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
     this.dataCheck(ps, gva, gfn, write, value);
   }
 
-  /** What the access wrote is recorded; what it read is compared with what it should read. */
+  /**
+   * accessTdp() of accesses [i, k) of a batch the core translated (gva, ACC_* kind, hpa and gpa
+   * by index), in one loop: each write stores `values.nextWriteValueI32()` in its frame's
+   * content tag (`content`, PhysMem.content as signed integers) first, as Machine.runAccess()
+   * does. Same checks, counts and messages in the same order as accessTdp() per access.
+   */
+  accessTdpRun(
+    ps: ProcState,
+    values: WriteValues,
+    content: Int32Array,
+    b: { gva: Float64Array; acc: Uint8Array; hpa: Float64Array; gpa: Float64Array },
+    i: number,
+    k: number,
+  ): void {
+    const d = this.data[ps.vm.id]!;
+    const written = d.written(ps.process ?? ps.space!);
+    // A shared file mapping's writes go to the file's data: the per-access path checks each.
+    const plainWrites = ps.process === null || !d.sharedFileMaps;
+    const flags = this.host.meta.flags;
+    const gvas = b.gva;
+    const accs = b.acc;
+    const hpas = b.hpa;
+    const gpas = b.gpa;
+    for (let j = i; j < k; j++) {
+      const frame = Math.floor(hpas[j]! * INV_PAGE_SIZE);
+      const gva = gvas[j]!;
+      const gfn = Math.floor(gpas[j]! * INV_PAGE_SIZE);
+      if ((flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
+      if ((accs[j]! & ACC_WRITE) === 0) {
+        this.dataCheck(ps, gva, gfn, false, content[frame]!);
+        continue;
+      }
+      const value = values.nextWriteValueI32(ps, gva);
+      content[frame] = value;
+      if (!plainWrites) {
+        this.dataCheck(ps, gva, gfn, true, value);
+        continue;
+      }
+      d.expectI32(gfn, value);
+      written.setI32(Math.floor(gva * INV_PAGE_SIZE), value);
+    }
+  }
+
+  /**
+   * What the access wrote is recorded; what it read is compared with what it should read.
+   * Values are signed 32-bit integers here (the same bits as the unsigned ones), so none is a heap number.
+   */
   private dataCheck(ps: ProcState, gva: number, gfn: number, write: boolean, value: number): void {
     const d = this.data[ps.vm.id]!;
     const page = Math.floor(gva / PAGE_SIZE);
     const written = d.written(ps.process ?? ps.space!);
     if (write) {
-      if (gfn >= 0) d.expect(gfn, value);
-      if (ps.process === null || !d.sharedFileWrite(ps.process, gva, value)) written.set(page, value);
+      if (gfn >= 0) d.expectI32(gfn, value);
+      if (ps.process === null || !d.sharedFileWrite(ps.process, gva, value >>> 0)) written.setI32(page, value);
       return;
     }
     this.valuesRead++;
-    this.readDigest = (Math.imul(this.readDigest, 0x01000193) ^ value) >>> 0;
+    this.digestI32 = Math.imul(this.digestI32, 0x01000193) ^ value;
     // Two views of what the guest should read: what its frame last held (zero after the
     // guest cleared it or the host discarded it), and what its process last wrote at this
     // address (which no host action may take away from a page still in use).
-    let wrote = written.get(page);
-    if (wrote === 0 && ps.process !== null) wrote = d.unwrittenValue(ps.process, gva);
+    let wrote = written.getI32(page);
+    if (wrote === 0 && ps.process !== null) wrote = d.unwrittenValue(ps.process, gva) | 0;
     if (gfn < 0) {
-      if (value !== wrote) this.dataError(ps, gva, value, wrote, wrote);
+      if (value !== wrote) this.dataError(ps, gva, value >>> 0, wrote >>> 0, wrote >>> 0);
       return;
     }
-    const want = d.expected.get(gfn);
-    if (want === UNKNOWN_TAG && d.unknown.get(gfn) !== 0) return;
-    if (value !== want || value !== wrote) this.dataError(ps, gva, value, want, wrote);
+    const want = d.expected.getI32(gfn);
+    if (want === UNKNOWN_I32 && d.unknown.getI32(gfn) !== 0) return;
+    if (value !== want || value !== wrote) this.dataError(ps, gva, value >>> 0, want >>> 0, wrote >>> 0);
   }
 
   frameCleared(vm: number, gfn: number): void {

@@ -362,6 +362,12 @@ export class Machine {
   nextWriteValue(ps: ProcState, gva: number): number {
     return ps.content === CONTENT_UNIQUE ? (Math.imul(++this.writeSeq, 0x9e3779b1) | 1) >>> 0 : contentValue(ps, gva);
   }
+
+  // ---- perf (issue 13): the batched loop's write value, as a signed 32-bit integer (never a heap number)
+  /** nextWriteValue(ps, gva) | 0. */
+  nextWriteValueI32(ps: ProcState, gva: number): number {
+    return ps.content === CONTENT_UNIQUE ? Math.imul(++this.writeSeq, 0x9e3779b1) | 1 : contentValue(ps, gva) | 0;
+  }
 }
 
 /**

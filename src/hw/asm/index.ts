@@ -100,6 +100,7 @@ export const C_ctx = offsetof<AssocCache>("ctx");
 export const C_pcid = offsetof<AssocCache>("pcid");
 export const C_perm = offsetof<AssocCache>("perm");
 export const C_mru = offsetof<AssocCache>("mru");
+export const C_tag = offsetof<AssocCache>("tag");
 
 export const L_kind = offsetof<LogStep>("kind");
 export const L_level = offsetof<LogStep>("level");

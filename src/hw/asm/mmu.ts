@@ -3,7 +3,7 @@
 // batched loop that translates a slice of accesses without returning to JS. Each takes the
 // address of an MmuState; JS (../wasm_mmu.ts) handles MOV to CR3 and the invalidations.
 
-import { AssocCache, CP_GLOBAL, CP_NX, CP_USER, CP_WRITE_OK, auxAt, lookup, permAt, valueAt } from "./assoc_cache";
+import { AssocCache, CP_GLOBAL, CP_NX, CP_USER, CP_WRITE_OK, auxAt, findWay, lookup, permAt, valueAt } from "./assoc_cache";
 import { ACC_FETCH, ACC_USER, ACC_WRITE, XLATE_OK } from "./mmu_defs";
 import { MmuState, TLB_FORBID_OFFSET, TLB_NEED_OFFSET, logPush, statsOf, tlbPermits } from "./mmu_state";
 import { NESTED_FOR_PHYS, nestedTranslate } from "./walk_nested";
@@ -110,6 +110,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
   const values = tlb.value;
   const auxs = tlb.aux;
   const mrus = tlb.mru;
+  const tags = tlb.tag;
   const setMask = tlb.setMask;
   const ways = tlb.ways;
   const ctx = s.ctxTag;
@@ -121,20 +122,16 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
     const gvaF = load<f64>(gvas + (<usize>k << 3));
     // The page number stays an f64 (no saturating f64 -> i64 conversion); its low bits, for the set, come from adding 2^52.
     const vpnF = Math.floor(gvaF * INV_PAGE);
-    const set = <i32>reinterpret<i64>(vpnF + TWO_52) & setMask;
+    const low = <i32>reinterpret<i64>(vpnF + TWO_52);
+    const set = low & setMask;
     const base = <usize>(set * ways);
     let e = base + <usize>load<i32>(mrus + (<usize>set << 2));
     let hit = load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx;
     if (!hit) {
       // lookupSet(): the first matching way of the set becomes the most recently used.
-      for (e = base; e < base + <usize>ways; e++) {
-        if (load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx) {
-          if (load<i32>(pcids + (e << 2)) == pcid || (load<i32>(perms + (e << 2)) & CP_GLOBAL) != 0) {
-            hit = true;
-            break;
-          }
-        }
-      }
+      const w = scanSet(tlb, <i32>base, low ^ ctx, vpnF, ctx, pcid);
+      hit = w >= 0;
+      e = <usize>w;
     }
     if (hit) {
       const perm = load<i32>(perms + (e << 2));
@@ -172,6 +169,11 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
   statsOf(s).tlbHits += <f64>hits;
   if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, n - 1);
   return n;
+}
+
+/** findWay over a whole set, out of line: accessBatch's loop stays small for hits on the most recently used way. */
+function scanSet(tlb: AssocCache, base: i32, tag: i32, key: f64, ctx: i32, pcid: i32): i32 {
+  return findWay(tlb, base, tlb.ways, tag, key, ctx, pcid);
 }
 
 /** The result fields access() would have left after access k of a batch, a 4 KiB TLB hit on entry `e`. */
