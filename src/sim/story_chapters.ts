@@ -27,6 +27,8 @@ export type ChapterId =
 export interface PlainChapter {
   id: ChapterId;
   title: string;
+  /** A few words for the chapter list. */
+  short: string;
   /** Two plain sentences that open the chapter. */
   intro: [string, string];
   /** The sections of docs/paths.md the chapter tells. */
@@ -132,6 +134,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Lazy allocation: QEMU reserves, the host backs on first touch",
+        short: "Lazy allocation",
         intro: [
           "QEMU reserves the guest's RAM as one big anonymous mapping in its own address space: address space only, no memory behind it yet.",
           "The host hands out a real page only when something first writes to it, so a fresh VM costs almost nothing.",
@@ -143,6 +146,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
         ? {
             id,
             title: "First touch: the guest's page fault goes through KVM",
+            short: "First touch",
             intro: [
               "Under shadow paging the hardware walks KVM's shadow tables, not the guest's, so a page the guest never mapped makes the access fault and exit to KVM.",
               "KVM walks the guest's own tables in software to decide whose fault it is: the guest's (it reflects the fault into the guest) or its own (it builds the missing shadow entry).",
@@ -152,6 +156,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
         : {
             id,
             title: "First touch and the two-dimensional walk",
+            short: "First touch and the 2D walk",
             intro: [
               `On a TLB miss the hardware walks the guest's page tables, and every guest-physical address it meets on the way is itself translated through the ${t} tables: 24 table reads before the data with 4-level tables on both sides.`,
               `The first time the guest touches a page, the ${t} tables have no entry for it, so the walk stops with an ${w.missExit} and the vCPU exits to KVM.`,
@@ -162,6 +167,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "The fault-in path: KVM gets a host page and maps it",
+        short: "The fault-in path",
         intro: [
           "KVM looks up the memory slot that turns the guest-physical address into QEMU's virtual address, and asks the host for the page there, as if QEMU had touched it.",
           `The host allocates a zeroed page and puts it on its LRU list; KVM installs the ${w.entry} and resumes the guest, whose later accesses to the page hit.`,
@@ -172,6 +178,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "CR3 exits: every address-space switch goes through KVM",
+        short: "CR3 exits",
         intro: [
           "Under shadow paging the CR3 the guest loads names the guest's own top-level table, which the hardware must not walk, so the load exits to KVM.",
           "KVM finds or builds the shadow root for that table and loads it in the real CR3 before the guest resumes.",
@@ -182,6 +189,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Write-protected guest tables: KVM shadows the guest's page tables",
+        short: "Write-protected tables",
         intro: [
           "For each guest page table it shadows, KVM builds a shadow page and write-protects the guest's table in its own tables.",
           "From then on a guest write to that table cannot slip by: it faults, and KVM sees every change it must mirror.",
@@ -192,6 +200,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Emulation: a guest page-table write traps and KVM mirrors it",
+        short: "Emulation",
         intro: [
           "When the guest writes an entry into a write-protected table, the write exits and KVM emulates the instruction on the guest's behalf.",
           "KVM then updates or drops the shadow entries built from the old value, so the shadow tables stay in step with the guest's.",
@@ -202,6 +211,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Unsync: a leaf table may go out of step until the next flush",
+        short: "Unsync",
         intro: [
           "Trapping every write to a busy leaf table is slow, so KVM lets such a table go unsync: the guest writes it with no exit.",
           "At the guest's next CR3 load or INVLPG, KVM re-reads the table and fixes its shadow entries.",
@@ -212,6 +222,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Memory pressure and aging",
+        short: "Pressure and aging",
         intro: [
           "The guests have touched more memory than the host has free, so free memory falls below a watermark and kswapd wakes to reclaim.",
           `Reclaim scans the LRU lists from the tail and asks each page whether it was used lately: for guest memory, KVM answers from the accessed bit in its ${t} tables.`,
@@ -222,6 +233,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Eviction with the mmu_notifier",
+        short: "Eviction and the notifier",
         intro: [
           "Reclaim picks a page nobody used lately, gives it a swap slot and follows the reverse map to QEMU's page-table entry.",
           `Before that entry is cleared, the mmu_notifier makes KVM drop its ${w.entries} for the page and flush the vCPUs' TLBs; then the page is written to swap and its frame freed.`,
@@ -232,6 +244,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "The re-fault and swap-in",
+        short: "Re-fault and swap-in",
         intro: [
           `The guest touches the evicted page again: ${shadow ? "the shadow entry is gone, so the access faults and exits" : `its ${w.entry} is gone, so the access takes an ${w.missExit}`} and KVM asks the host for the page once more.`,
           "This time the host finds a swap entry in QEMU's page table and reads the page back from swap: a major fault, and the guest reads exactly what it wrote.",
@@ -242,6 +255,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Round and round: the steady state",
+        short: "Steady state",
         intro: [
           "From here the run goes round the whole cycle again and again: pages are faulted in, aged, evicted and swapped back in.",
           "The steps below are samples of that steady state; the counts in the panels keep every event.",
@@ -252,6 +266,7 @@ export function plainChapter(id: ChapterId, mmu: string): PlainChapter {
       return {
         id,
         title: "Dirty logging and live migration",
+        short: "Migration",
         intro: [
           `To migrate a running VM, KVM write-protects its ${t} leaves (or clears their dirty bits) so that every page the guest writes is logged.`,
           "QEMU copies the memory while the guest runs, then copies again the pages written meanwhile, until what is left is small enough to stop the guest and send.",
