@@ -77,24 +77,24 @@ describe.skipIf(!haveChromium)("the story in plain chapters", () => {
     await page.mouse.click(5, 790);
     await page.keyboard.press("Home");
     await page.keyboard.press("]");
-    expect(await hashPos()).toBe(starts[0]);
+    await expect.poll(hashPos).toBe(starts[0]);
     await page.keyboard.press("]");
     await page.keyboard.press("]");
-    expect(await current()).toBe("fault-in");
-    expect(await hashPos()).toBe(starts[2]);
+    await expect.poll(current).toBe("fault-in");
+    await expect.poll(hashPos).toBe(starts[2]);
     await page.keyboard.press("[");
-    expect(await current()).toBe("first-touch");
+    await expect.poll(current).toBe("first-touch");
     await page.click("[data-testid=chapter-next]");
     await page.click("[data-testid=chapter-next]");
-    expect(await current()).toBe("pressure");
+    await expect.poll(current).toBe("pressure");
     await page.click("[data-testid=chapter-prev]");
-    expect(await hashPos()).toBe(starts[2]);
+    await expect.poll(hashPos).toBe(starts[2]);
 
     // The scrubber seeks into the eviction chapter; the link carries it and restores it.
     const to = starts[4]! + 5;
     await page.fill("[data-testid=story-scrub]", String(to));
     await page.waitForFunction(`location.hash.includes("pos=${to}")`);
-    expect(await current()).toBe("eviction");
+    await expect.poll(current).toBe("eviction");
     expect(await page.inputValue("[data-testid=story-scrub]")).toBe(String(to));
     const now = await page.textContent("[data-testid=story-now]");
     const other = await context.newPage();
@@ -171,7 +171,7 @@ describe.skipIf(!haveChromium)("the story in plain chapters", () => {
       seen.push(
         await page.evaluate(() =>
           ["chapter-nav", "story-now", "story-log", "story-panels", "story-trees"]
-            .map((id) => (document.querySelector(`[data-testid=${id}]`) as unknown as { innerText: string } | null)?.innerText ?? "")
+            .map((id) => (document.querySelector(`[data-testid=${id}]`) as unknown as { textContent: string } | null)?.textContent ?? "")
             .join("\n"),
         ),
       );
