@@ -22,7 +22,8 @@ import { addEvent } from "../story_collect.js";
 import { lostLevels, treeChanges } from "../story_trees.js";
 import { type MmuWords, mmuWords } from "../mmu_words.js";
 // chapters: plain chapters, scrubber, "path N" explained
-import { ChapterNav, chapterTarget, useChapterMap } from "../components/chapter_nav.js";
+import { ChapterNav, useChapterMap } from "../components/chapter_nav.js";
+import { chapterTarget } from "../story_chapter_map.js";
 import { PathText, PathsPanel } from "../components/story_paths.js";
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
