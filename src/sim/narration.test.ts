@@ -39,7 +39,7 @@ describe("narration", () => {
     expect(narrate(pf, { mmu: "shadow" }).text).toContain("reflected");
     expect(narrate(ev("kvm.exit", { vcpu: 0, reason: "CR_ACCESS", gpa: 0, error: 0 }), { mmu: "shadow" }).stage).toBe("fault-in");
     expect(narrate(ev("kvm.exit", { vcpu: 1, reason: "EXTERNAL_INTERRUPT" }), { mmu: "ept" }).text).toContain("KVM_REQ_TLB_FLUSH");
-    expect(chapterTitle("first host.swap_out", "host.swap_out")).toBe("first host.swap_out: the page is written to swap");
+    expect(chapterTitle("first host.swap_out", "host.swap_out")).toBe("The page is written to swap, for the first time");
   });
 });
 
@@ -70,7 +70,7 @@ describe("narration under each MMU", () => {
       /^FNAME\(page_fault\) -> FNAME\(walk_addr\)/,
     );
     expect(narrate(ev("kvm.spte_install", { gfn: 1, level: 1, pfn: 2 }), { mmu: "ept" }).mirrors).toContain("kvm_tdp_mmu_map()");
-    expect(chapterTitle("first kvm.exit", "kvm.exit", "npt")).toBe("first kvm.exit: a VM exit (NPF (nested page fault))");
+    expect(chapterTitle("first kvm.exit", "kvm.exit", "npt")).toBe("A VM exit: an NPF (nested page fault), for the first time");
   });
 });
 

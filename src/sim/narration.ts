@@ -358,19 +358,51 @@ const CHAPTER_WORDS: { readonly [K in EventKind]?: string } = {
   "host.cow": "copy-on-write replaces the zero page",
 };
 
-/** A title for a chapter: its reason, in plain words when an event kind opened it ("first host.swap_out: the page is written to swap"). */
+/** A window's outcome in plain words, by the field and value its reason names ("purpose anon"). */
+const OUTCOME_WORDS: Record<string, string> = {
+  "purpose pgtable": "for a page table",
+  "purpose kvm-mmu": "for KVM's own tables",
+  "purpose anon": "for guest memory",
+  "purpose swapin": "to read a page back from swap",
+  "reason EXTERNAL_INTERRUPT": "for an interrupt: another CPU asks for a TLB flush",
+  "reason CR_ACCESS": "as the guest loads CR3",
+  "reason INVLPG": "as the guest invalidates a TLB entry",
+  "reason EXCEPTION_NMI": "for a page fault in the guest",
+  "reason IO_INSTRUCTION": "for an I/O instruction",
+  "young 1": "found young: the guest used the page",
+  "young 0": "found old: not used since the last look",
+  "decision activate": "keep it active",
+  "decision reclaim": "reclaim it",
+  "decision keep": "keep it where it is",
+  "lru inactive_anon": "the inactive list",
+  "lru active_anon": "the active list",
+  "why reclaim": "found young by reclaim",
+  "why mark_accessed": "accessed twice",
+  "event clear": "the page is being unmapped",
+  "major 1": "read from swap",
+  "major 0": "found in the swap cache",
+};
+
+/**
+ * A title for a story window, in plain words, never an event kind's name: "The page is written
+ * to swap (first time)"; workload steps and samples keep their own words.
+ */
 export function chapterTitle(reason: string, kind: string, mmu = "ept"): string {
   if (!reason.startsWith("first ")) return reason;
   const m = mmuWords(mmu);
+  const detail = /\((\w+ [\w-]+)\)$/.exec(reason)?.[1] ?? "";
+  const nested = kind === "kvm.exit" && (detail === "" || detail === "reason EPT_VIOLATION" || detail === "reason NPF");
   const w =
-    kind === "kvm.exit" && mmu !== "shadow"
-      ? `a VM exit (${m.missExit})`
+    nested && mmu !== "shadow"
+      ? `a VM exit: an ${m.missExit}`
       : kind === "kvm.spte_install"
         ? `KVM installs the ${m.entry}`
         : kind === "host.notifier.clear_flush_young"
           ? `aging asks KVM for the ${m.tables} accessed bit`
-          : CHAPTER_WORDS[kind as EventKind];
-  return w ? `${reason}: ${w}` : reason;
+          : (CHAPTER_WORDS[kind as EventKind] ?? kindDesc(kind).description.replace(/[.:].*$/s, ""));
+  const extra = nested ? "" : (OUTCOME_WORDS[detail] ?? (detail ? detail.replace(/_/g, " ") : ""));
+  const text = `${w}${extra ? ` (${extra})` : ""}, for the first time`;
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Table indices an address selects, top level first (bits 47:39, 38:30, 29:21, 20:12 for 4 levels). */

@@ -30,7 +30,8 @@ export const SHORTCUTS: { view: string; keys: [string, string][] }[] = [
     keys: [
       ["Right or .", "next event"],
       ["Left or ,", "previous event"],
-      ["N / B", "next / previous chapter"],
+      ["] / [", "next / previous chapter"],
+      ["N / B", "next / previous section of a chapter"],
       ["Home / End", "start / latest event"],
       ["P", "play / pause"],
     ],

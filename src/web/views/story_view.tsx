@@ -21,6 +21,10 @@ import { applyFrameEvent, FRAME_STATES } from "../frame_map.js";
 import { addEvent } from "../story_collect.js";
 import { lostLevels, treeChanges } from "../story_trees.js";
 import { type MmuWords, mmuWords } from "../mmu_words.js";
+// chapters: plain chapters, scrubber, "path N" explained
+import { ChapterNav, useChapterMap } from "../components/chapter_nav.js";
+import { chapterTarget } from "../story_chapter_map.js";
+import { PathText, PathsPanel } from "../components/story_paths.js";
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
 const LOG_ITEMS = 80;
@@ -207,6 +211,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const now = useMemo(() => stateAt(items, st.chapters, Math.max(0, pos)), [items, st.chapters.length, pos]);
   const current = pos >= 0 ? items[pos] : undefined;
   const chapterIdx = st.chapters.filter((c) => c <= pos).length - 1;
+  const chMap = useChapterMap(items, st.chapters, ctxMmu);
 
   useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(last, p + 1));
@@ -214,7 +219,10 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
     else if (e.key === "p" || e.key === "P") setPlaying((x) => !x);
     else if (e.key === "n" || e.key === "N") jumpChapter(1);
     else if (e.key === "b" || e.key === "B") jumpChapter(-1);
-    else if (e.key === "Home") setPos(-1);
+    else if (e.key === "[" || e.key === "]") {
+      const to = chapterTarget(chMap, pos, e.key === "]" ? 1 : -1);
+      if (to !== null) setPos(to);
+    } else if (e.key === "Home") setPos(-1);
     else if (e.key === "End") setPos(last);
     else return false;
     return true;
@@ -231,7 +239,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
       <h2>Story: {source === "built-in" ? "a guest bigger than its host, into swap and back" : source}</h2>
       <p class="lead">
         A real run in the worker: every event is counted, and windows of consecutive events are kept around everything new. Keys: arrows
-        step, P play/pause, N/B next/previous chapter, ? all keys.
+        step, P play/pause, ] / [ next/previous chapter, N/B next/previous section, ? all keys.
       </p>
       <div class="controls">
         <label>
@@ -276,20 +284,20 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           Step &gt;
         </button>
         <button type="button" onClick={() => jumpChapter(1)}>
-          Next chapter &gt;&gt;
+          Next section &gt;&gt;
         </button>
         <label class="inline">
           Speed{" "}
           <select data-testid="story-speed" value={String(speed)} onChange={(e) => setSpeed(Number((e.target as HTMLSelectElement).value))}>
             {SPEEDS.map((v) => (
               <option key={v} value={String(v)}>
-                {v} events/s
+                {v} steps/s
               </option>
             ))}
           </select>
         </label>
         <label class="inline">
-          Chapter{" "}
+          Section{" "}
           <select
             data-testid="story-chapter"
             value={chapterIdx >= 0 ? String(st.chapters[chapterIdx]) : ""}
@@ -299,17 +307,22 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
             <option value="" disabled>
               (choose a chapter)
             </option>
-            {st.chapters.map((c, i) => {
-              const ch = items[c] as Chapter;
-              return (
-                <option key={c} value={String(c)} data-reason={ch.reason}>
-                  {i + 1}. {chapterTitle(ch.reason, ch.kind, ctxMmu)}
-                </option>
-              );
-            })}
+            {chMap.groups.chapters.map((pc, k) => (
+              <optgroup key={pc.id} label={`${k + 1}. ${pc.short}`}>
+                {st.chapters.map((c, i) => {
+                  const ch = items[c] as Chapter;
+                  return chMap.groups.of[i] === k ? (
+                    <option key={c} value={String(c)} data-reason={ch.reason}>
+                      {i + 1}. {chapterTitle(ch.reason, ch.kind, ctxMmu)}
+                    </option>
+                  ) : null;
+                })}
+              </optgroup>
+            ))}
           </select>
         </label>
       </fieldset>
+      <ChapterNav items={items} map={chMap} pos={pos} setPos={setPos} mmu={ctxMmu} />
       <div
         class="story-status"
         data-testid="story-status"
@@ -339,6 +352,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           <Log items={items} pos={pos} mmu={ctxMmu} />
           <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
+          <PathsPanel mmu={ctxMmu} />
         </div>
         <div>
           {now && (
@@ -402,11 +416,15 @@ function Now({
   return (
     <div class="now" data-testid="story-now" data-kind={item.e.kind} data-pos={pos}>
       <div>
-        <span class={`stage-badge stage-${nar.stage}`}>{STAGE_TITLES[nar.stage]}</span>
+        <span class={`stage-badge stage-${nar.stage}`}>
+          <PathText text={STAGE_TITLES[nar.stage]} mmu={mmu} />
+        </span>
         <code>{item.e.kind}</code> <span style={{ color: "var(--muted)", fontSize: "13px" }}>event {int(item.n + 1)}</span>
         {chapter && <span style={{ color: "var(--muted)", fontSize: "13px" }}> - {chapterTitle(chapter.reason, chapter.kind, mmu)}</span>}
       </div>
-      <p class="text">{nar.text}</p>
+      <p class="text">
+        <PathText text={nar.text} mmu={mmu} />
+      </p>
       {nar.mirrors && (
         <div>
           Kernel: <code>{nar.mirrors}</code>
@@ -519,7 +537,9 @@ function Panels({
             {STAGE_ORDER.filter((st) => (st !== "shadow" && st !== "migration") || (byStage[st] ?? 0) > 0).map((st) => (
               <tr key={st}>
                 <th scope="row" style={{ fontWeight: "normal" }}>
-                  <span class={`stage-badge stage-${st}`}>{STAGE_TITLES[st]}</span>
+                  <span class={`stage-badge stage-${st}`}>
+                    <PathText text={STAGE_TITLES[st]} mmu={words.mmu} />
+                  </span>
                 </th>
                 <td class="num">{int(byStage[st] ?? 0)}</td>
               </tr>
