@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+// The story's cursor on a real run (a 48 MiB guest on a 24 MiB host, into swap and back):
+// the objects of each event of the first reclaim chain and of the first re-fault from
+// swap, their chain positions, and the page the worker's follower reads trees for.
+
+import { describe, expect, test } from "vitest";
+import { EventBus, type SimEvent } from "../hw/events.js";
+import { Engine } from "../sim/engine.js";
+import { Machine } from "../sim/machine.js";
+import { loadScenario } from "../sim/scenario_load.js";
+import { chainAt, cursorPage, eventObjects } from "./story_cursor.js";
+import { type Follow, PageFollower } from "./story_follow.js";
+
+const SMALL = `
+seed: 3
+host: {ram: 24MiB, swap: 64MiB, thp: never}
+vms:
+  - name: vm0
+    ram: 48MiB
+    mmu: ept
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: heap, size: 32MiB}
+          - touch: {name: heap, op: write}
+          - touch: {name: heap, op: read}
+`;
+
+/** The run's events, and the follower's answer right after each event of the first swap-out's chain and of the first re-fault. */
+function run() {
+  const sc = loadScenario(SMALL, "small.yaml");
+  const bus = new EventBus();
+  const evs: SimEvent[] = [];
+  let machine: Machine | null = null;
+  const follower = new PageFollower(() => machine);
+  const follows = new Map<number, Follow | undefined>();
+  let firstOut = -1;
+  let swapIns = 0;
+  bus.listen((e) => {
+    follower.onEvent(e);
+    evs.push(e);
+    const before = firstOut < 0;
+    if (e.kind === "host.swap_out" && firstOut < 0) firstOut = evs.length - 1;
+    if (e.kind === "host.swap_in") swapIns++;
+    // Live snapshots around the first swap-out (the 12 events before it) and through the first re-fault.
+    if ((before && e.kind !== "guest.pte_write") || swapIns === 1) follows.set(evs.length - 1, follower.follow(e, false));
+  });
+  machine = new Machine(sc, bus);
+  new Engine(sc, {}, machine).run();
+  return { evs, follows };
+}
+
+const { evs, follows } = run();
+const out = evs.findIndex((e) => e.kind === "host.swap_out");
+const refault = evs.findIndex((e) => e.kind === "host.swap_in");
+const HVA = 140737302757376;
+const near = (i: number, kind: string) => {
+  for (let j = i; j >= i - 12; j--) if (evs[j]!.kind === kind) return j;
+  throw new Error(`no ${kind} before ${i}`);
+};
+
+describe("eventObjects on the first reclaim chain", () => {
+  test("the chain's events, exactly as the run emits them", () => {
+    expect(evs[out]).toMatchObject({ pfn: 6, slot: 1, mm: 1, hva: HVA });
+    expect(eventObjects(evs[near(out, "host.folio_references")]!)).toEqual({
+      pfn: 6,
+      lru: { from: "inactive_anon", to: "", why: "isolated for reclaim" },
+    });
+    expect(eventObjects(evs[near(out, "host.swap_alloc")]!)).toEqual({ pfn: 6, swap: { slot: 1, op: "alloc", device: "host" } });
+    expect(eventObjects(evs[near(out, "host.rmap_walk")]!)).toEqual({
+      pfn: 6,
+      mm: 1,
+      hva: HVA,
+      rmap: { op: "walk", pfn: 6, mm: 1, hva: HVA },
+    });
+    expect(eventObjects(evs[near(out, "host.notifier.start")]!)).toEqual({ mm: 1, hva: HVA, range: { start: HVA, end: HVA + 4096 } });
+    // KVM's zap carries the gfn of the range (kvm_gfn_range.start): the host half of the chain has no gpa.
+    expect(eventObjects(evs[near(out, "kvm.notifier_zap")]!)).toEqual({
+      gpa: 0x100000,
+      hva: HVA,
+      range: { start: HVA, end: HVA + 4096 },
+      entry: { tables: "kvm", level: 1, index: 256, before: "", after: "zapped (not present)" },
+    });
+    expect(eventObjects(evs[near(out, "kvm.remote_tlb_flush")]!)).toEqual({ tlbFlush: true });
+    expect(eventObjects(evs[near(out, "host.unmap")]!)).toEqual({
+      pfn: 6,
+      mm: 1,
+      hva: HVA,
+      swap: { slot: 1, op: "unmap", device: "host" },
+      entry: { tables: "host", level: 1, index: (HVA / 4096) % 512, before: "maps host frame 0x6", after: "swap entry (slot 1)" },
+    });
+    expect(eventObjects(evs[out]!)).toEqual({ pfn: 6, mm: 1, hva: HVA, swap: { slot: 1, op: "out", device: "host" } });
+    expect(eventObjects(evs[out + 1]!)).toEqual({ pfn: 6, lru: { from: "", to: "", why: "back to the buddy allocator" } });
+  });
+
+  test("one chain from the aging walk to the frame's free, and the swap-out's gpa comes from KVM's zap", () => {
+    const c = chainAt(evs, out)!;
+    expect(c.chain).toBe("reclaim");
+    expect(c.links.map((l) => l.kinds[0])).toEqual([
+      "host.rmap_walk",
+      "host.folio_references",
+      "host.swap_alloc",
+      "host.rmap_walk",
+      "host.notifier.start",
+      "kvm.notifier_zap",
+      "kvm.remote_tlb_flush",
+      "host.rmap_remove",
+      "host.notifier.end",
+      "host.swap_out",
+      "host.free",
+    ]);
+    expect(c.link).toBe(9);
+    expect(c.members.map((j) => evs[j]!.kind)).toEqual([
+      "host.rmap_walk",
+      "host.notifier.clear_flush_young",
+      "host.folio_references",
+      "host.swap_alloc",
+      "host.rmap_walk",
+      "host.notifier.start",
+      "kvm.notifier_zap",
+      "kvm.remote_tlb_flush",
+      "host.rmap_remove",
+      "host.unmap",
+      "host.notifier.end",
+      "host.swap_out",
+      "host.free",
+    ]);
+    expect(c.members.map((j) => chainAt(evs, j)!.link)).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10]);
+    expect(c.page).toEqual({ pfn: 6, hva: HVA, mm: 1, slot: 1, gpa: 0x100000 });
+    expect(cursorPage(evs, out).objects).toMatchObject({ gpa: 0x100000, hva: HVA, pfn: 6 });
+    // Another page's aging just before is in no chain of this page.
+    expect(chainAt(evs, c.members[0]! - 1)?.page.pfn).not.toBe(6);
+  });
+
+  test("the follower reads the evicted page's trees: QEMU's PTE a swap entry, KVM's leaf gone, the guest PTE still mapping the gpa", () => {
+    const f = follows.get(out)!;
+    expect(f.page).toMatchObject({ gpa: 0x100000, hva: HVA });
+    const host = f.trees.host!;
+    expect(host.levels.at(-1)).toMatchObject({
+      level: 1,
+      index: (HVA / 4096) % 512,
+      mapped: false,
+      bits: "swap entry: slot 1 (not present)",
+    });
+    expect(host.end).toBe("the page is in swap slot 1");
+    expect(f.trees.second!.leaf).toBe(-1);
+    // Before the unmap the same PTE mapped frame 6, and before the zap KVM's leaf did too.
+    const before = follows.get(near(out, "host.rmap_walk"))!;
+    expect(before.trees.host!.leaf).toBe(6);
+    expect(before.trees.second!.leaf).toBe(6);
+    // The first page the host evicts is the guest kernel's PML4 (its first CR3 load, gfn 256): no gva maps it as data.
+    expect(f.page).toMatchObject({ pid: -1, gva: -1, role: "the top-level page table of guest pid 0" });
+    expect(f.trees.guest).toBeNull();
+  });
+});
+
+describe("the first re-fault from swap", () => {
+  const exit = (() => {
+    for (let j = refault; j >= 0; j--) if (evs[j]!.kind === "kvm.exit") return j;
+    return -1;
+  })();
+
+  test("exit -> host fault -> swap-in -> map -> install -> resume, one chain", () => {
+    const c = chainAt(evs, refault)!;
+    expect(c.chain).toBe("refault");
+    expect(c.links.map((l) => l.kinds[0])).toEqual([
+      "kvm.exit",
+      "host.fault",
+      "host.page_alloc",
+      "host.rmap_add",
+      "kvm.faultin",
+      "kvm.spte_install",
+      "kvm.entry",
+    ]);
+    expect(c.members[0]).toBe(exit);
+    expect(c.members.map((j) => evs[j]!.kind)).toEqual([
+      "kvm.exit",
+      "host.fault",
+      "host.page_alloc",
+      "host.refault",
+      "host.lru_add",
+      "host.swap_in",
+      "host.swap_free",
+      "host.rmap_add",
+      "host.swap_map",
+      "kvm.faultin",
+      "kvm.spte_install",
+      "kvm.entry",
+    ]);
+    expect(c.members.map((j) => chainAt(evs, j)!.link)).toEqual([0, 1, 2, 2, 2, 2, 2, 3, 3, 4, 5, 6]);
+    expect(c.page).toEqual({ gpa: 258 * 4096, hva: HVA + 0x2000, mm: 1, pfn: 6, slot: 3 });
+  });
+
+  test("each event's objects", () => {
+    const at = (k: string) => c0.members.find((j) => evs[j]!.kind === k)!;
+    const c0 = chainAt(evs, refault)!;
+    expect(eventObjects(evs[exit]!)).toEqual({ gpa: 1058808 });
+    expect(eventObjects(evs[at("host.fault")]!)).toEqual({ mm: 1, hva: HVA + 0x2000 });
+    expect(eventObjects(evs[at("host.refault")]!)).toEqual({
+      pfn: 6,
+      lru: { from: "", to: "active_anon", why: "refault distance within the workingset" },
+    });
+    expect(eventObjects(evs[at("host.swap_in")]!)).toEqual({ pfn: 6, swap: { slot: 3, op: "in", device: "host" } });
+    expect(eventObjects(evs[at("host.swap_free")]!)).toEqual({ swap: { slot: 3, op: "free", device: "host" } });
+    expect(eventObjects(evs[at("host.swap_map")]!)).toEqual({
+      pfn: 6,
+      mm: 1,
+      hva: HVA + 0x2000,
+      swap: { slot: 3, op: "map", device: "host" },
+      entry: {
+        tables: "host",
+        level: 1,
+        index: ((HVA + 0x2000) / 4096) % 512,
+        before: "swap entry (slot 3)",
+        after: "maps host frame 0x6, writable",
+      },
+    });
+    expect(eventObjects(evs[at("kvm.faultin")]!)).toEqual({ gpa: 258 * 4096, hva: HVA + 0x2000, pfn: 6 });
+    expect(eventObjects(evs[at("kvm.spte_install")]!)).toEqual({
+      gpa: 258 * 4096,
+      pfn: 6,
+      entry: { tables: "kvm", level: 1, index: 258 % 512, before: "", after: "maps host frame 0x6" },
+    });
+    // Under shadow paging KVM's table index comes from the gva, which the install does not carry.
+    expect(eventObjects(evs[at("kvm.spte_install")]!, { mmu: "shadow" }).entry!.index).toBe(-1);
+    // After the install the follower's KVM tree maps the gpa to the new frame.
+    expect(follows.get(at("kvm.spte_install"))!.trees.second!.leaf).toBe(6);
+    expect(follows.get(at("host.swap_map"))!.trees.host!.leaf).toBe(6);
+  });
+});
