@@ -8,6 +8,8 @@
 
 import type { SimEvent } from "../hw/events.js";
 import { type MmuWords, mmuWords } from "./mmu_words.js";
+import type { StoryItem } from "./protocol.js";
+import type { Follow } from "./story_follow.js";
 
 /** A table entry an event writes (or drops), in whose tables, with what it held before and after where the event says. */
 export interface EntryChange {
@@ -386,4 +388,69 @@ export function cursorPage(evs: readonly SimEvent[], i: number, mmu = "ept"): { 
     if (p.gva !== undefined && objects.gva === undefined) objects.gva = p.gva;
   }
   return { objects, chain };
+}
+
+// ---- the cursor at a story position
+
+/** The cursor at story item `pos`: the current event's objects and chain (over the run of consecutive kept events around it) and the worker's trees for its page. */
+export interface StoryCursor {
+  objects: CursorObjects;
+  chain: ChainPosition | null;
+  /** The trees of the event's page, read right after it (or the latest earlier event's, if it names no page). */
+  follow: Follow | null;
+  /** The same page's trees at the previous event that read them: what the current event changed. */
+  before: Follow | null;
+  /** Item index of the event whose trees `follow` holds. */
+  followAt: number;
+}
+
+/** Consecutive kept events around item `pos` (chapter items do not break a run; gaps do). */
+export function eventRun(items: readonly StoryItem[], pos: number): { evs: SimEvent[]; at: number[]; i: number } {
+  let from = pos;
+  while (from > 0 && items[from - 1]!.t !== "gap") from--;
+  let to = pos;
+  while (to + 1 < items.length && items[to + 1]!.t !== "gap") to++;
+  const evs: SimEvent[] = [];
+  const at: number[] = [];
+  let i = -1;
+  for (let k = Math.max(from, pos - 2 * 64); k <= Math.min(to, pos + 64); k++) {
+    const it = items[k]!;
+    if (it.t !== "ev") continue;
+    if (k === pos) i = evs.length;
+    evs.push(it.e);
+    at.push(k);
+  }
+  return { evs, at, i };
+}
+
+const samePage = (a: Follow, b: Follow) => a.page.gpa === b.page.gpa && a.page.hva === b.page.hva && a.page.gva === b.page.gva;
+
+/** The cursor at `pos` (a chapter start: at the event after it), or null when there is no event there. */
+export function cursorAt(items: readonly StoryItem[], pos: number, mmu = "ept"): StoryCursor | null {
+  // A chapter start names the event after it: the cursor stands on that event.
+  while (items[pos]?.t === "chapter") pos++;
+  const it = items[pos];
+  if (!it || it.t !== "ev") return null;
+  const run = eventRun(items, pos);
+  const { objects, chain } = cursorPage(run.evs, run.i, mmu);
+  let follow: Follow | null = null;
+  let followAt = -1;
+  for (let k = run.i; k >= 0 && follow === null; k--) {
+    const x = items[run.at[k]!];
+    if (x?.t === "ev" && x.f) {
+      follow = x.f;
+      followAt = run.at[k]!;
+    }
+  }
+  let before: Follow | null = null;
+  if (follow !== null && followAt === pos) {
+    for (let k = run.i - 1; k >= 0; k--) {
+      const x = items[run.at[k]!];
+      if (x?.t === "ev" && x.f && samePage(x.f, follow)) {
+        before = x.f;
+        break;
+      }
+    }
+  }
+  return { objects, chain, follow, before, followAt };
 }
