@@ -95,6 +95,8 @@ export class PageFollower {
   /** gfn -> the guest page table it holds (from the guest's table writes and CR3 loads). */
   private readonly guestTables = new Map<number, string>();
   private page: FollowedPage = NONE;
+  private last: Follow | undefined;
+  private lastKey = "";
 
   constructor(private readonly machine: () => Machine | null) {}
 
@@ -121,7 +123,13 @@ export class PageFollower {
     const p = this.pageOf(vm, m, e);
     if (p !== null) this.page = p;
     if (this.page === NONE) return undefined;
-    return { page: this.page, trees: this.trees(m, vm, this.page, late) };
+    const f = { page: this.page, trees: this.trees(m, vm, this.page, late) };
+    // The same page and trees as the last event's: the same object, so a message carries it once.
+    const key = JSON.stringify(f);
+    if (key === this.lastKey && this.last !== undefined) return this.last;
+    this.lastKey = key;
+    this.last = f;
+    return f;
   }
 
   private pageOf(vm: VmState, m: Machine, e: SimEvent): FollowedPage | null {
