@@ -8,7 +8,9 @@ import { EventBus, type SimEvent } from "../hw/events.js";
 import { Engine } from "../sim/engine.js";
 import { Machine } from "../sim/machine.js";
 import { loadScenario } from "../sim/scenario_load.js";
-import { chainAt, cursorPage, eventObjects } from "./story_cursor.js";
+import type { StoryItem } from "./protocol.js";
+import { StoryCollector } from "./story_collect.js";
+import { chainAt, cursorAt, cursorPage, eventObjects, pinnedFollow } from "./story_cursor.js";
 import { type Follow, PageFollower } from "./story_follow.js";
 
 const SMALL = `
@@ -226,5 +228,55 @@ describe("the first re-fault from swap", () => {
     // After the install the follower's KVM tree maps the gpa to the new frame.
     expect(follows.get(at("kvm.spte_install"))!.trees.second!.leaf).toBe(6);
     expect(follows.get(at("host.swap_map"))!.trees.host!.leaf).toBe(6);
+  });
+});
+
+describe("the cursor over the story's items (the collector and the follower, as in the worker)", () => {
+  const sc = loadScenario(SMALL, "small.yaml");
+  const bus = new EventBus();
+  let machine: Machine | null = null;
+  const follower = new PageFollower(() => machine);
+  const c = new StoryCollector({
+    gauges: () => ({}),
+    accesses: () => 0,
+    stepName: (e) => `step ${e.step}`,
+    follow: (e, late) => follower.follow(e, late),
+  });
+  bus.listen((e) => {
+    follower.onEvent(e);
+    c.onEvent(e);
+  });
+  machine = new Machine(sc, bus);
+  new Engine(sc, {}, machine).run();
+  const items: StoryItem[] = [...c.take(), ...c.finish()];
+  const posOf = (kind: string) => items.findIndex((it) => it.t === "ev" && it.e.kind === kind);
+  const out = posOf("host.swap_out");
+  const unmap = posOf("host.unmap");
+
+  test("at the first swap-out: its chain link, its page's trees, read live", () => {
+    const k = cursorAt(items, out)!;
+    expect(k.chain).toMatchObject({ chain: "reclaim", link: 9 });
+    expect(k.objects).toMatchObject({ gpa: 0x100000, pfn: 6, swap: { slot: 1, op: "out" } });
+    expect(k.followAt).toBe(out);
+    expect(k.follow!.trees.late).toBe(false);
+    expect(k.follow!.page).toMatchObject({ gpa: 0x100000, hva: HVA });
+    expect(k.follow!.trees.host!.end).toBe("the page is in swap slot 1");
+  });
+
+  test("at the unmap: QEMU's PTE before (frame 6) and after (the swap entry)", () => {
+    const k = cursorAt(items, unmap)!;
+    expect(k.chain!.link).toBe(7);
+    expect(k.before!.trees.host!.levels[3]!.bits).toContain("pfn=0x6");
+    expect(k.follow!.trees.host!.levels[3]!.bits).toBe("swap entry: slot 1 (not present)");
+  });
+
+  test("a chapter start stands on the event after it; a pinned frame keeps its last trees", () => {
+    const ch = items.findIndex((it) => it.t === "chapter" && it.reason === "first host.swap_out");
+    expect(ch).toBe(out - 1);
+    expect(cursorAt(items, ch)!.objects).toEqual(cursorAt(items, out)!.objects);
+    const p = pinnedFollow(items, out, { pfn: 6 })!;
+    expect(p.at).toBeLessThan(unmap);
+    expect(p.follow.trees.host!.leaf).toBe(6);
+    expect(pinnedFollow(items, out, { gpa: 0x100000, hva: HVA })!.at).toBe(out);
   });
 });

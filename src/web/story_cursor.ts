@@ -454,3 +454,18 @@ export function cursorAt(items: readonly StoryItem[], pos: number, mmu = "ept"):
   }
   return { objects, chain, follow, before, followAt };
 }
+
+/** A page the user chose to follow: by its gpa/hva (from the trees) or by its host frame (from the frame map). */
+export type Pin = { gpa: number; hva: number } | { pfn: number };
+
+const followHas = (f: Follow, pin: Pin) =>
+  "pfn" in pin ? f.trees.host?.leaf === pin.pfn || f.trees.second?.leaf === pin.pfn : f.page.gpa === pin.gpa && f.page.hva === pin.hva;
+
+/** The latest trees of the pinned page at or before `pos` (item index of the event that read them), or null if no kept event named it. */
+export function pinnedFollow(items: readonly StoryItem[], pos: number, pin: Pin): { follow: Follow; at: number } | null {
+  for (let k = Math.min(pos, items.length - 1); k >= 0; k--) {
+    const it = items[k]!;
+    if (it.t === "ev" && it.f && followHas(it.f, pin)) return { follow: it.f, at: k };
+  }
+  return null;
+}

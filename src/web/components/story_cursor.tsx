@@ -9,8 +9,8 @@ import { useEffect, useRef } from "preact/hooks";
 import { FRAME_STATES } from "../frame_map.js";
 import type { MmuWords } from "../mmu_words.js";
 import type { TreeSummary } from "../protocol.js";
-import type { ChainPosition, CursorObjects, StoryCursor } from "../story_cursor.js";
-import type { FollowTrees } from "../story_follow.js";
+import type { ChainPosition, CursorObjects, Pin, StoryCursor } from "../story_cursor.js";
+import type { Follow, FollowTrees } from "../story_follow.js";
 import { type LevelChange, lostLevels, treeChanges } from "../story_trees.js";
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -200,17 +200,47 @@ export function TreeView(p: { tree: TreeSummary; prev: TreeSummary | null | unde
   );
 }
 
-/** The trees of the cursor's page: guest, KVM's and QEMU's, the written entry lit, its old value beside the new. */
-export function CursorTrees({ cursor, pos, words }: { cursor: StoryCursor; pos: number; words: MmuWords }) {
-  const f = cursor.follow!;
-  const b: FollowTrees | undefined = cursor.before?.trees;
-  const e = cursor.followAt === pos ? cursor.objects.entry : undefined;
+/**
+ * The trees of the cursor's page (or of the page the user pinned): guest, KVM's and QEMU's,
+ * the written entry lit, its old value beside the new.
+ */
+export function CursorTrees(props: {
+  cursor: StoryCursor;
+  pos: number;
+  words: MmuWords;
+  pin: Pin | null;
+  pinned: { follow: Follow; at: number } | null;
+  onPin: (pin: Pin | null) => void;
+}) {
+  const { cursor, pos, words, pin, pinned, onPin } = props;
+  const f = pinned ? pinned.follow : cursor.follow!;
+  const followAt = pinned ? pinned.at : cursor.followAt;
+  const b: FollowTrees | undefined = pinned ? undefined : cursor.before?.trees;
+  const e = !pinned && cursor.followAt === pos ? cursor.objects.entry : undefined;
   const lit = (t: "guest" | "kvm" | "host") => (e?.tables === t ? e.level : undefined);
   const p = f.page;
-  const at = cursor.followAt === pos ? "right after this event" : "as of the latest earlier event that named a page";
+  const at = followAt === pos ? "right after this event" : `as of the latest event that read them (story item ${followAt})`;
   return (
-    <div class="panel" data-testid="story-trees" data-follow="cursor" data-gpa={p.gpa} data-hva={p.hva} data-gva={p.gva}>
-      <h3>Page tables on the path of this step's page</h3>
+    <div
+      class="panel"
+      data-testid="story-trees"
+      data-follow={pinned ? "pinned" : "cursor"}
+      data-gpa={p.gpa}
+      data-hva={p.hva}
+      data-gva={p.gva}
+    >
+      <h3>
+        Page tables on the path of {pinned ? "the page you follow" : "this step's page"}{" "}
+        {pinned ? (
+          <button type="button" data-testid="follow-unpin" onClick={() => onPin(null)}>
+            Follow the story again
+          </button>
+        ) : (
+          <button type="button" data-testid="follow-pin" onClick={() => onPin({ gpa: p.gpa, hva: p.hva })}>
+            Follow this page
+          </button>
+        )}
+      </h3>
       <p class="tree-note">
         Following{" "}
         {p.gva >= 0 ? (
@@ -233,6 +263,17 @@ export function CursorTrees({ cursor, pos, words }: { cursor: StoryCursor; pos: 
           ? "These events came before the window opened: the trees were read when it did, so they may already show later changes."
           : "The entry this step writes is lit; a changed entry shows its value before and after."}
       </p>
+      {pin && !pinned && (
+        <p class="tree-note" data-testid="follow-missing">
+          {"pfn" in pin
+            ? `No event kept so far has read the page in host frame ${hex(pin.pfn)}`
+            : "No event kept so far has read that page"}
+          : the trees follow this step's page.{" "}
+          <button type="button" onClick={() => onPin(null)}>
+            Clear
+          </button>
+        </p>
+      )}
       <div class="trees trees-3">
         {f.trees.guest && <TreeView tree={f.trees.guest} prev={b?.guest} testid="tree-guest" lit={lit("guest")} before />}
         {f.trees.second && <TreeView tree={f.trees.second} prev={b?.second} testid="tree-kvm" lit={lit("kvm")} before />}
@@ -251,7 +292,7 @@ const ZOOM_ROWS = 4;
 const ZOOM_PX = 14;
 
 /** A magnified strip of the host frames around `pfn`, the current frame outlined. */
-export function FrameZoom({ cells, step, pfn }: { cells: Uint8Array; step: number; pfn: number }) {
+export function FrameZoom({ cells, step, pfn, onPick }: { cells: Uint8Array; step: number; pfn: number; onPick?: (pfn: number) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const per = ZOOM_COLS * ZOOM_ROWS;
   const cell = Math.floor(pfn / step);
@@ -286,10 +327,16 @@ export function FrameZoom({ cells, step, pfn }: { cells: Uint8Array; step: numbe
         height={ZOOM_ROWS * ZOOM_PX}
         role="img"
         aria-label={`Frames around ${hex(pfn)}; frame ${hex(pfn)} outlined: ${st?.name ?? "unknown"}`}
+        onClick={(ev) => {
+          const r = (ev.currentTarget as HTMLCanvasElement).getBoundingClientRect();
+          const x = Math.floor(((ev.clientX - r.left) / r.width) * ZOOM_COLS);
+          const y = Math.floor(((ev.clientY - r.top) / r.height) * ZOOM_ROWS);
+          if (onPick && x >= 0 && y >= 0) onPick((first + y * ZOOM_COLS + x) * step);
+        }}
       />
       <p class="tree-note">
         Outlined: frame {hex(pfn)}, now <strong data-testid="frame-zoom-state">{st?.name ?? "unknown"}</strong>
-        {step > 1 ? ` (one cell per ${step} frames)` : ""}. Colours as in the map above.
+        {step > 1 ? ` (one cell per ${step} frames)` : ""}. Colours as in the map above; click a frame to follow its page in the trees.
       </p>
     </div>
   );

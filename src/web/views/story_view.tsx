@@ -22,7 +22,7 @@ import { addEvent } from "../story_collect.js";
 import { type MmuWords, mmuWords } from "../mmu_words.js";
 // ---- cursor (area "cursor"): the panels that follow the current event
 import { CursorPanel, CursorTrees, FrameZoom, LruMove, SwapMove, TreeView } from "../components/story_cursor.js";
-import { type CursorObjects, cursorAt } from "../story_cursor.js";
+import { type CursorObjects, cursorAt, type Pin, pinnedFollow } from "../story_cursor.js";
 // ---- end cursor
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
@@ -211,6 +211,8 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const current = pos >= 0 ? items[pos] : undefined;
   const chapterIdx = st.chapters.filter((c) => c <= pos).length - 1;
   const cursor = useMemo(() => cursorAt(items, pos, ctxMmu), [items, items.length, pos, ctxMmu]);
+  const [pin, setPin] = useState<Pin | null>(null);
+  const pinned = useMemo(() => (pin ? pinnedFollow(items, pos, pin) : null), [items, items.length, pos, pin]);
 
   useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(last, p + 1));
@@ -343,13 +345,13 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           <CursorPanel cursor={cursor} words={mmuWords(ctxMmu)} />
           <Log items={items} pos={pos} mmu={ctxMmu} />
           {cursor?.follow ? (
-            <CursorTrees cursor={cursor} pos={pos} words={mmuWords(ctxMmu)} />
+            <CursorTrees cursor={cursor} pos={pos} words={mmuWords(ctxMmu)} pin={pin} pinned={pinned} onPin={setPin} />
           ) : (
             <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           )}
           {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
           {now?.frames && cursor?.objects.pfn !== undefined && (
-            <FrameZoom cells={now.frames} step={now.chapter.frameStep ?? 1} pfn={cursor.objects.pfn} />
+            <FrameZoom cells={now.frames} step={now.chapter.frameStep ?? 1} pfn={cursor.objects.pfn} onPick={(pfn) => setPin({ pfn })} />
           )}
         </div>
         <div>
