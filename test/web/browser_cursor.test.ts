@@ -13,7 +13,7 @@ import { EventBus, type SimEvent } from "../../src/hw/events.js";
 import { Engine } from "../../src/sim/engine.js";
 import { Machine } from "../../src/sim/machine.js";
 import { loadScenario } from "../../src/sim/scenario_load.js";
-import { cursorPage } from "../../src/web/story_cursor.js";
+import { chainAt, cursorPage } from "../../src/web/story_cursor.js";
 import { closeHarness, type Harness, haveChromium, openHarness, ROOT, snap } from "./browser_helpers.js";
 
 if (!haveChromium)
@@ -25,8 +25,8 @@ const EXAMPLE = "examples/reclaim-swap.yaml";
 
 declare const document: { querySelector(s: string): { getAttribute(n: string): string | null } | null };
 
-/** The events around the run's first swap-out, and its index among them. */
-function firstSwapOut(): { evs: SimEvent[]; i: number } {
+/** The events around the run's first event of `kind` (the 200 to 400 before it, 40 after), and its index among them. */
+function around(kind: string): { evs: SimEvent[]; i: number } {
   const text = readFileSync(join(ROOT, EXAMPLE), "utf8");
   const sc = loadScenario(text, EXAMPLE);
   const bus = new EventBus();
@@ -35,12 +35,12 @@ function firstSwapOut(): { evs: SimEvent[]; i: number } {
   let after = 0;
   bus.listen((e) => {
     if (i >= 0) {
-      if (after++ < 8) ring.push(e);
+      if (after++ < 40) ring.push(e);
       return;
     }
     ring.push(e);
     if (ring.length > 400) ring = ring.slice(-200);
-    if (e.kind === "host.swap_out") i = ring.length - 1;
+    if (e.kind === kind) i = ring.length - 1;
   });
   new Engine(sc, {}, new Machine(sc, bus)).run();
   return { evs: ring, i };
@@ -54,7 +54,7 @@ describe.skipIf(!haveChromium)("the story's cursor", () => {
   afterAll(() => closeHarness(h));
 
   test("every panel follows the first swap-out's page; the chain strip lights each link", async () => {
-    const { evs, i } = firstSwapOut();
+    const { evs, i } = around("host.swap_out");
     const out = evs[i]!;
     const { objects, chain } = cursorPage(evs, i);
     expect(chain?.chain).toBe("reclaim");
@@ -132,6 +132,43 @@ describe.skipIf(!haveChromium)("the story's cursor", () => {
     expect(await page.textContent("[data-testid=tree-host] [data-lit='1'] > .tree-bits:not(.before)")).toBe(
       `swap entry: slot ${out.slot} (not present)`,
     );
+
+    // Follow this page: the trees stay on it as the story moves on.
+    await page.click("[data-testid=follow-pin]");
+    for (let k = 0; k < 5; k++) await page.keyboard.press("ArrowRight");
+    expect(await page.getAttribute(trees, "data-follow")).toBe("pinned");
+    expect(Number(await page.getAttribute(trees, "data-gpa"))).toBe(objects.gpa);
+    await page.click("[data-testid=follow-unpin]");
+    expect(await page.getAttribute(trees, "data-follow")).toBe("cursor");
+
+    // The first re-fault from swap: one chain from the exit to the VM entry, each link lit in turn.
+    const r = around("host.swap_in");
+    const rc = chainAt(r.evs, r.i)!;
+    expect(rc.chain).toBe("refault");
+    const want = rc.members.map((j) => `${chainAt(r.evs, j)!.link}:${r.evs[j]!.kind}`);
+    const swapIn = "[data-testid=story-chapter] option[data-reason^='first host.swap_in']";
+    await page.waitForSelector(swapIn, { state: "attached", timeout: 90_000 });
+    await page.selectOption("[data-testid=story-chapter]", await page.$eval(swapIn, (o) => o.getAttribute("value")!));
+    await page.mouse.click(5, 790);
+    for (let k = 0; k < 12 && (await attr("[data-testid=story-now]", "data-kind")) !== "kvm.exit"; k++)
+      await page.keyboard.press("ArrowLeft");
+    const got: string[] = [];
+    for (let k = 0; k < 30 && got.length < want.length; k++) {
+      const kind = (await attr("[data-testid=story-now]", "data-kind")) ?? "";
+      if (kind !== "chapter") {
+        expect(await attr("[data-testid=chain-strip]", "data-chain")).toBe("refault");
+        got.push(`${await attr("[data-testid=chain-strip]", "data-link")}:${kind}`);
+        await snap(page, `refault-${String(got.length).padStart(2, "0")}-${kind.replace(/\./g, "-")}`, true);
+        if (kind === "kvm.spte_install") {
+          // KVM's new leaf is lit, mapping the gpa the exit named to the frame swapped in.
+          expect(Number(await page.getAttribute(trees, "data-gpa"))).toBe(rc.page.gpa);
+          expect(await page.textContent("[data-testid=tree-kvm-end]")).toBe(`\u2192 host frame 0x${rc.page.pfn!.toString(16)}`);
+          expect(await attr("[data-testid=tree-kvm] [data-lit='1']", "data-level")).toBe("1");
+        }
+      }
+      await page.keyboard.press("ArrowRight");
+    }
+    expect(got).toEqual(want);
     expect(errors).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 });
