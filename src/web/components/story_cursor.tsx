@@ -121,12 +121,17 @@ export function SwapMove({ o }: { o: CursorObjects | null }) {
 
 /** What the cursor shows beside the narration: the chain and the objects. */
 export function CursorPanel({ cursor, words }: { cursor: StoryCursor | null; words: MmuWords }) {
-  if (!cursor) return null;
   return (
     <div class="panel cursor-panel" data-testid="cursor-panel">
       <h3>This step</h3>
-      <ChainStrip chain={cursor.chain} />
-      <CursorObjectsView o={cursor.objects} words={words} />
+      {cursor ? (
+        <>
+          <ChainStrip chain={cursor.chain} />
+          <CursorObjectsView o={cursor.objects} words={words} />
+        </>
+      ) : (
+        <p class="tree-note">No event here: step to one to see what it touches.</p>
+      )}
     </div>
   );
 }
