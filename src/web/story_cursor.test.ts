@@ -91,6 +91,15 @@ describe("eventObjects on the first reclaim chain", () => {
       swap: { slot: 1, op: "unmap", device: "host" },
       entry: { tables: "host", level: 1, index: (HVA / 4096) % 512, before: "maps host frame 0x6", after: "swap entry (slot 1)" },
     });
+    const young = near(near(out, "host.folio_references"), "host.notifier.clear_flush_young");
+    expect(eventObjects(evs[young]!)).toEqual({ mm: 1, hva: HVA, range: { start: HVA, end: HVA + 4096 } });
+    expect(eventObjects(evs[near(out, "host.rmap_remove")]!)).toEqual({
+      pfn: 6,
+      mm: 1,
+      hva: HVA,
+      rmap: { op: "remove", pfn: 6, mm: 1, hva: HVA },
+    });
+    expect(eventObjects(evs[near(out, "host.notifier.end")]!)).toEqual({ mm: 1, hva: HVA, range: { start: HVA, end: HVA + 4096 } });
     expect(eventObjects(evs[out]!)).toEqual({ pfn: 6, mm: 1, hva: HVA, swap: { slot: 1, op: "out", device: "host" } });
     expect(eventObjects(evs[out + 1]!)).toEqual({ pfn: 6, lru: { from: "", to: "", why: "back to the buddy allocator" } });
   });
@@ -202,6 +211,18 @@ describe("the first re-fault from swap", () => {
       pfn: 6,
       lru: { from: "", to: "active_anon", why: "refault distance within the workingset" },
     });
+    expect(eventObjects(evs[at("host.page_alloc")]!)).toEqual({ pfn: 6 });
+    expect(eventObjects(evs[at("host.lru_add")]!)).toEqual({
+      pfn: 6,
+      lru: { from: "", to: "active_anon", why: "a new page joins the LRU" },
+    });
+    expect(eventObjects(evs[at("host.rmap_add")]!)).toEqual({
+      pfn: 6,
+      mm: 1,
+      hva: HVA + 0x2000,
+      rmap: { op: "add", pfn: 6, mm: 1, hva: HVA + 0x2000 },
+    });
+    expect(eventObjects(evs[at("kvm.entry")]!)).toEqual({});
     expect(eventObjects(evs[at("host.swap_in")]!)).toEqual({ pfn: 6, swap: { slot: 3, op: "in", device: "host" } });
     expect(eventObjects(evs[at("host.swap_free")]!)).toEqual({ swap: { slot: 3, op: "free", device: "host" } });
     expect(eventObjects(evs[at("host.swap_map")]!)).toEqual({

@@ -140,6 +140,14 @@ describe.skipIf(!haveChromium)("the story's cursor", () => {
     expect(Number(await page.getAttribute(trees, "data-gpa"))).toBe(objects.gpa);
     await page.click("[data-testid=follow-unpin]");
     expect(await page.getAttribute(trees, "data-follow")).toBe("cursor");
+    // A click on a frame in the magnified strip follows the page that frame held when an event last read it.
+    const first = Number(await page.getAttribute("[data-testid=frame-zoom]", "data-first"));
+    const cell = Number(out.pfn) - first;
+    await page.click("canvas.frame-zoom", { position: { x: (cell % 32) * 14 + 7, y: Math.floor(cell / 32) * 14 + 7 } });
+    expect(await page.getAttribute(trees, "data-follow")).toBe("pinned");
+    expect(Number(await page.getAttribute(trees, "data-hva"))).toBe(out.hva);
+    expect(await page.textContent("[data-testid=tree-host-end]")).toBe(`\u2192 host frame 0x${Number(out.pfn).toString(16)}`);
+    await page.click("[data-testid=follow-unpin]");
 
     // The first re-fault from swap: one chain from the exit to the VM entry, each link lit in turn.
     const r = around("host.swap_in");

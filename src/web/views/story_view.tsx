@@ -349,7 +349,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           ) : (
             <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           )}
-          {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
+          {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} onPick={(pfn) => setPin({ pfn })} />}
           {now?.frames && cursor?.objects.pfn !== undefined && (
             <FrameZoom cells={now.frames} step={now.chapter.frameStep ?? 1} pfn={cursor.objects.pfn} onPick={(pfn) => setPin({ pfn })} />
           )}
@@ -633,7 +633,7 @@ function Meter(p: { label: string; value: number | null; max: number; cls: strin
   );
 }
 
-function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
+function FrameMapPanel({ cells, step, onPick }: { cells: Uint8Array; step: number; onPick?: (pfn: number) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const [hover, setHover] = useState("");
   const cols = 2 ** Math.ceil(Math.log2(Math.sqrt(cells.length)));
@@ -677,6 +677,11 @@ function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
           role="img"
           aria-label={`Map of ${int(cells.length * step)} host frames by state: ${FRAME_STATES.map((s) => `${s.name} ${int(counts[s.id]! * step)}`).join(", ")}`}
           onMouseMove={onMove}
+          onClick={(e) => {
+            const r = canvas.current!.getBoundingClientRect();
+            const i = Math.floor(((e.clientY - r.top) / r.height) * rows) * cols + Math.floor(((e.clientX - r.left) / r.width) * cols);
+            if (onPick && i >= 0 && i < cells.length) onPick(i * step);
+          }}
           onMouseLeave={() => setHover("")}
         />
         <div>
@@ -691,7 +696,7 @@ function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
           </ul>
           <p style={{ fontSize: "12px", minHeight: "32px", color: "var(--muted)", margin: "6px 0 0" }}>
             {hover ||
-              `One cell per ${step === 1 ? "4 KiB frame" : `${step} frames`}, frame 0 at the top left, as of the current event; point at a cell.`}
+              `One cell per ${step === 1 ? "4 KiB frame" : `${step} frames`}, frame 0 at the top left, as of the current event; point at a cell, click it to follow its page.`}
           </p>
         </div>
       </div>
