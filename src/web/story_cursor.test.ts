@@ -138,6 +138,7 @@ describe("eventObjects on the first reclaim chain", () => {
     ]);
     expect(c.members.map((j) => chainAt(evs, j)!.link)).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10]);
     expect(c.page).toEqual({ pfn: 6, hva: HVA, mm: 1, slot: 1, gpa: 0x100000 });
+    expect(c.hit.every((x) => x)).toBe(true);
     expect(cursorPage(evs, out).objects).toMatchObject({ gpa: 0x100000, hva: HVA, pfn: 6 });
     // Another page's aging just before is in no chain of this page.
     expect(chainAt(evs, c.members[0]! - 1)?.page.pfn).not.toBe(6);
@@ -299,5 +300,33 @@ describe("the cursor over the story's items (the collector and the follower, as 
     expect(p.at).toBeLessThan(unmap);
     expect(p.follow.trees.host!.leaf).toBe(6);
     expect(pinnedFollow(items, out, { gpa: 0x100000, hva: HVA })!.at).toBe(out);
+  });
+});
+
+describe("a link no event takes", () => {
+  test("a zap that finds no entry (shadow paging, a guest table no spte maps) flushes no TLB: that link is not hit", () => {
+    const H = 0x7fff0000;
+    const r = { mm: 1, start: H, end: H + 4096 };
+    const ev = (kind: string, f: Record<string, number | string>): SimEvent => ({ kind, t: 0, ...f });
+    const evs = [
+      ev("host.rmap_walk", { pfn: 5, mm: 1, hva: H, reads: 4 }),
+      ev("host.notifier.clear_flush_young", { ...r, young: 0 }),
+      ev("host.folio_references", { pfn: 5, referenced_ptes: 0, referenced: 1, decision: "reclaim" }),
+      ev("host.swap_alloc", { pfn: 5, slot: 1, free: 9 }),
+      ev("host.rmap_walk", { pfn: 5, mm: 1, hva: H, reads: 4 }),
+      ev("host.notifier.start", { ...r, event: "clear" }),
+      ev("kvm.notifier_zap", { vm: "vm0", start: H, end: H + 4096, gfn: 256, zapped: 0 }),
+      ev("host.rmap_remove", { pfn: 5, mm: 1, hva: H, nr: 1 }),
+      ev("host.unmap", { pfn: 5, mm: 1, hva: H, slot: 1, ok: 1 }),
+      ev("host.notifier.end", { ...r, event: "clear" }),
+      ev("host.swap_out", { pfn: 5, slot: 1, mm: 1, hva: H }),
+      ev("host.free", { pfn: 5, order: 0, free: 10 }),
+    ];
+    const c = chainAt(evs, 10, "shadow")!;
+    expect(c.link).toBe(9);
+    expect(c.hit).toEqual([true, true, true, true, true, true, false, true, true, true, true]);
+    expect(c.links[5]!.label).toBe("KVM zaps the shadow PTE (spte)");
+    // Nothing zapped: the event writes no entry.
+    expect(eventObjects(evs[6]!, { mmu: "shadow" }).entry).toBeUndefined();
   });
 });

@@ -204,6 +204,8 @@ export interface ChainPosition {
   link: number;
   /** Indices (into the events given) of the chain's events, in order. */
   members: number[];
+  /** Links that an event of this chain stands on (a zap of nothing flushes no TLB: that link is skipped). */
+  hit: boolean[];
   /** The page the whole chain is about, merged from its events: the followed page at every link. */
   page: { gpa?: number; hva?: number; mm?: number; pfn?: number; slot?: number; gva?: number };
 }
@@ -339,12 +341,15 @@ function position(
   page: ChainPosition["page"],
 ): ChainPosition | null {
   let link = -1;
+  let at = -1;
+  const hit = links.map(() => false);
   for (const j of members) {
     const k = linkOf(links, evs[j]!, Math.max(0, link));
     if (k >= 0) link = k;
-    if (j === i) return link < 0 ? null : { chain, links, link, members, page };
+    if (k >= 0) hit[k] = true;
+    if (j === i) at = link;
   }
-  return null;
+  return at < 0 ? null : { chain, links, link: at, members, hit, page };
 }
 
 /** Where events[i] stands in its chain (events: consecutive events of the run), or null if it belongs to none. */
@@ -402,6 +407,8 @@ export interface StoryCursor {
   before: Follow | null;
   /** Item index of the event whose trees `follow` holds. */
   followAt: number;
+  /** Item index of the event the cursor stands on (a chapter start's next event). */
+  at: number;
 }
 
 /** Consecutive kept events around item `pos` (chapter items do not break a run; gaps do). */
@@ -452,7 +459,7 @@ export function cursorAt(items: readonly StoryItem[], pos: number, mmu = "ept"):
       }
     }
   }
-  return { objects, chain, follow, before, followAt };
+  return { objects, chain, follow, before, followAt, at: pos };
 }
 
 /** A page the user chose to follow: by its gpa/hva (from the trees) or by its host frame (from the frame map). */

@@ -26,11 +26,13 @@ export function ChainStrip({ chain }: { chain: ChainPosition | null }) {
         {chain.links.map((l, k) => (
           <li
             key={l.label}
-            class={k === chain.link ? "current" : k < chain.link ? "done" : ""}
+            class={k === chain.link ? "current" : !chain.hit[k] ? "skipped" : k < chain.link ? "done" : ""}
             data-kinds={l.kinds.join(" ")}
             aria-current={k === chain.link ? "step" : undefined}
+            title={chain.hit[k] ? undefined : "not in this chain: no event took this step here"}
           >
             {l.label}
+            {chain.hit[k] ? null : <span class="visually-hidden"> (not taken here)</span>}
           </li>
         ))}
       </ol>
@@ -211,20 +213,20 @@ export function TreeView(p: { tree: TreeSummary; prev: TreeSummary | null | unde
  */
 export function CursorTrees(props: {
   cursor: StoryCursor;
-  pos: number;
   words: MmuWords;
   pin: Pin | null;
   pinned: { follow: Follow; at: number } | null;
   onPin: (pin: Pin | null) => void;
 }) {
-  const { cursor, pos, words, pin, pinned, onPin } = props;
+  const { cursor, words, pin, pinned, onPin } = props;
   const f = pinned ? pinned.follow : cursor.follow!;
   const followAt = pinned ? pinned.at : cursor.followAt;
+  const here = cursor.at;
   const b: FollowTrees | undefined = pinned ? undefined : cursor.before?.trees;
-  const e = !pinned && cursor.followAt === pos ? cursor.objects.entry : undefined;
+  const e = !pinned && cursor.followAt === here ? cursor.objects.entry : undefined;
   const lit = (t: "guest" | "kvm" | "host") => (e?.tables === t ? e.level : undefined);
   const p = f.page;
-  const at = followAt === pos ? "right after this event" : `as of the latest event that read them (story item ${followAt})`;
+  const at = followAt === here ? "right after this event" : `as of the latest event that read them (story item ${followAt})`;
   return (
     <div
       class="panel"

@@ -345,7 +345,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
           <CursorPanel cursor={cursor} words={mmuWords(ctxMmu)} />
           <Log items={items} pos={pos} mmu={ctxMmu} />
           {cursor?.follow ? (
-            <CursorTrees cursor={cursor} pos={pos} words={mmuWords(ctxMmu)} pin={pin} pinned={pinned} onPin={setPin} />
+            <CursorTrees cursor={cursor} words={mmuWords(ctxMmu)} pin={pin} pinned={pinned} onPin={setPin} />
           ) : (
             <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
           )}
