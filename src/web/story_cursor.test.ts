@@ -38,21 +38,27 @@ function run() {
   const follows = new Map<number, Follow | undefined>();
   let firstOut = -1;
   let swapIns = 0;
+  /** At every host swap-out: [KVM's leaf, the guest's leaf gfn, the followed gpa, the page's role]. */
+  const outs: [number, number, number, string][] = [];
   bus.listen((e) => {
     follower.onEvent(e);
     evs.push(e);
     const before = firstOut < 0;
     if (e.kind === "host.swap_out" && firstOut < 0) firstOut = evs.length - 1;
     if (e.kind === "host.swap_in") swapIns++;
+    if (e.kind === "host.swap_out" && !before) {
+      const f = follower.follow(e, false)!;
+      outs.push([f.trees.second?.leaf ?? -2, f.trees.guest?.leaf ?? -1, f.page.gpa, f.page.role]);
+    }
     // Live snapshots around the first swap-out (the 12 events before it) and through the first re-fault.
     if ((before && e.kind !== "guest.pte_write") || swapIns === 1) follows.set(evs.length - 1, follower.follow(e, false));
   });
   machine = new Machine(sc, bus);
   new Engine(sc, {}, machine).run();
-  return { evs, follows };
+  return { evs, follows, outs };
 }
 
-const { evs, follows } = run();
+const { evs, follows, outs } = run();
 const out = evs.findIndex((e) => e.kind === "host.swap_out");
 const refault = evs.findIndex((e) => e.kind === "host.swap_in");
 const HVA = 140737302757376;
@@ -164,6 +170,18 @@ describe("eventObjects on the first reclaim chain", () => {
     expect(f.page).toMatchObject({ pid: -1, gva: -1, role: "the top-level page table of guest pid 0" });
     expect(f.trees.guest).toBeNull();
   });
+});
+
+test("at every later swap-out the trees follow the evicted page: KVM's leaf gone, the guest's PTE still mapping its gpa", () => {
+  expect(outs.length).toBe(8219);
+  expect(outs.filter(([kvm]) => kvm !== -1)).toEqual([]);
+  const data = outs.filter(([, g]) => g >= 0);
+  expect(data.length).toBe(8192);
+  expect(data.filter(([, g, gpa]) => g * 4096 !== gpa)).toEqual([]);
+  // The rest hold the guest's own page tables (no gva maps them as data), named from the guest's table writes; and
+  // gfn 0x101, the guest's zero page (allocated at boot after swapper_pg_dir, guest/kernel.ts), which no event names.
+  expect(outs.filter(([, g, , role]) => g < 0 && role === "")).toEqual([[-1, -1, 0x101000, ""]]);
+  expect(outs.filter(([, g, , role]) => g < 0 && role !== "").length).toBe(26);
 });
 
 describe("the first re-fault from swap", () => {

@@ -6,7 +6,7 @@
 // PhysMem, mappings from QEMU's ranges and KVM's memslots, never a walk that keeps state.
 
 import type { SimEvent } from "../hw/events.js";
-import { entryPfn, formatX86Pte, PTE_P, x86LevelName } from "../hw/x86_pte.js";
+import { entryPfn, formatX86Pte, PTE_P, PTE_PS, x86LevelName } from "../hw/x86_pte.js";
 import { TableIter, physTables } from "../hw/table_iter.js";
 import { leafPfn, swpOffset } from "../host/pgtable.js";
 import type { Machine, VmState } from "../sim/machine.js";
@@ -109,8 +109,13 @@ export class PageFollower {
     const level = Number(e.level);
     const table = Math.floor(Number(e.gpa) / 4096);
     if (!this.guestTables.has(table)) this.guestTables.set(table, `a guest ${x86LevelName(level)} table of pid ${e.pid}`);
-    if (level !== 1) return;
     const lo = Number(e.lo);
+    // A present non-leaf entry points at the next table down (no PS bit: 2 MiB and 1 GiB leaves map data).
+    if (level > 1 && lo & PTE_P && !(lo & PTE_PS)) {
+      const child = entryPfn(lo, Number(e.hi));
+      if (!this.guestTables.has(child)) this.guestTables.set(child, `a guest ${x86LevelName(level - 1)} table of pid ${e.pid}`);
+    }
+    if (level !== 1) return;
     const gva = Number(e.gva);
     if (lo & PTE_P) this.guestMap.set(entryPfn(lo, Number(e.hi)), { pid: Number(e.pid), gva: gva - (gva % 4096) });
   }
