@@ -415,8 +415,10 @@ class KvmMmuNotifier implements MmuNotifier {
     const kvm = this.kvm;
     let begun = false;
     let zapped = 0;
+    let firstGfn = -1;
     kvm.memslots.hvaRangeToGfns(range.start, range.end, (_slot, gfnStart, gfnEnd) => {
       // on_lock = kvm_mmu_invalidate_begin, run when the first overlapping slot takes mmu_lock.
+      if (!begun) firstGfn = gfnStart;
       if (!begun) kvm.invalidateBegin();
       begun = true;
       kvm.invalidateRangeAdd(gfnStart, gfnEnd);
@@ -426,7 +428,7 @@ class KvmMmuNotifier implements MmuNotifier {
     if (!begun) return;
     kvm.stats.mmu_notifier_invalidations++;
     kvm.stats.mmu_notifier_zapped += zapped;
-    if (kvm.bus.on) kvm.bus.emit("kvm.notifier_zap", { vm: kvm.name, start: range.start, end: range.end, zapped });
+    if (kvm.bus.on) kvm.bus.emit("kvm.notifier_zap", { vm: kvm.name, start: range.start, end: range.end, gfn: firstGfn, zapped });
     if (zapped > 0) kvm.flushRemoteTlbs();
   }
 

@@ -48,9 +48,10 @@ export const KVM_EVENTS = {
     fields: { vm: "string", slot: "number", op: "string", pages: "number" },
   },
   "kvm.notifier_zap": {
-    description: "KVM drops the EPT/NPT (or shadow) entries of the host-virtual range that is about to change.",
+    description:
+      "KVM drops the EPT/NPT (or shadow) entries of the host-virtual range that is about to change (gfn: the first guest frame of the range, kvm_gfn_range.start in the first overlapping memslot).",
     mirrors: "kvm_mmu_notifier_invalidate_range_start() -> kvm_unmap_gfn_range()",
-    fields: { vm: "string", start: "number", end: "number", zapped: "number" },
+    fields: { vm: "string", start: "number", end: "number", gfn: "number", zapped: "number" },
   },
   "kvm.remote_tlb_flush": {
     description: "KVM makes every vCPU of the VM flush its TLB, so no stale translation survives.",

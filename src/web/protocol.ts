@@ -8,6 +8,7 @@ import type { ScenarioIssue } from "../sim/scenario_load.js";
 import type { Report } from "../sim/report.js";
 import type { TranslateOptions, TranslateReport } from "../sim/translate.js";
 import type { ShadowLeaf } from "./shadow_walk.js";
+import type { Follow } from "./story_follow.js";
 
 export interface RunRequest {
   type: "run";
@@ -49,7 +50,12 @@ export type WorkerRequest = RunRequest | StoryRequest | TranslateRequest;
 
 /** One item of a story: an event kept for narration, a gap of events only counted, or a chapter start. */
 export type StoryItem =
-  | { t: "ev" /** Index in the whole event stream. */; n: number; e: SimEvent }
+  | {
+      t: "ev" /** Index in the whole event stream. */;
+      n: number;
+      e: SimEvent /** The page it is about and its trees (story_follow.ts). */;
+      f?: Follow;
+    }
   | { t: "gap"; n: number; skipped: number; byKind: Record<string, number> }
   | {
       t: "chapter";
@@ -97,7 +103,7 @@ export interface TreeSummary {
   title: string;
   /** The address walked (-1: none). */
   addr: number;
-  addrKind: "gva" | "gpa";
+  addrKind: "gva" | "gpa" | "hva";
   /** What the tables' frame numbers are. */
   frameKind: "gfn" | "pfn";
   levels: TreeLevel[];

@@ -10,6 +10,7 @@
 import type { SimEvent } from "../hw/events.js";
 import type { EventKind, EventMap } from "../sim/sim_events.js";
 import type { StoryItem, StoryTrees } from "./protocol.js";
+import type { Follow } from "./story_follow.js";
 
 export interface CollectorOptions {
   /** Most events kept in all (the rest are only counted). */
@@ -57,6 +58,8 @@ export interface CollectorState {
   frames?(): { cells: Uint8Array; step: number } | null;
   /** The guest's and KVM's tables on the followed address's path, if the page shows them. */
   trees?(): StoryTrees | null;
+  /** The page a kept event is about and its trees now (`late`: the event is from before the window opened). */
+  follow?(e: SimEvent, late: boolean): Follow | undefined;
 }
 
 export class StoryCollector {
@@ -112,7 +115,7 @@ export class StoryCollector {
         this.skippedByKind = {};
       }
       this.chapter(this.ring[0]?.n ?? n, trigger, e.kind);
-      for (const r of this.ring) this.keep(r.n, r.e);
+      for (const r of this.ring) this.keep(r.n, r.e, true);
       this.ring = [];
       this.keep(n, e);
       this.remaining = (this.windows++ === 0 ? this.opts.firstWindow : this.opts.window) - 1;
@@ -177,10 +180,11 @@ export class StoryCollector {
     addEvent(this.counts, this.sums, e);
   }
 
-  private keep(n: number, e: SimEvent): void {
+  private keep(n: number, e: SimEvent, late = false): void {
     this.count(e);
     this.kept++;
-    this.out.push({ t: "ev", n, e });
+    const f = this.state.follow?.(e, late);
+    this.out.push(f ? { t: "ev", n, e, f } : { t: "ev", n, e });
   }
 
   private drop(e: SimEvent): void {

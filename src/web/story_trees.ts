@@ -183,7 +183,8 @@ export function kvmTree(m: Machine, vm: VmState, focus: Focus, gfn: number): Tre
     return tree;
   }
   const proc = vm.guest.process(focus.pid);
-  const root = proc ? mmu.rootFor(proc.pgd) : null;
+  // EPT/NPT have one root per VM (the pgd is unused); a shadow root is per guest page-table tree.
+  const root = proc ? mmu.rootFor(proc.pgd) : byGva ? null : mmu.rootFor(0);
   if (root === null) {
     tree.end = "no vCPU holds a shadow root for this process now (it is built when the process next runs)";
     return tree;

@@ -18,6 +18,7 @@ import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerReq
 import { FrameTracker, frameMap } from "./frame_map.js";
 import { DEFAULT_COLLECTOR, StoryCollector } from "./story_collect.js";
 import { FocusTracker, storyTrees } from "./story_trees.js";
+import { PageFollower } from "./story_follow.js";
 import { shadowWalk } from "./shadow_walk.js";
 
 interface WorkerScope {
@@ -111,6 +112,7 @@ function story(req: StoryRequest): void {
   let engine: Engine | null = null;
   const tracker = new FrameTracker();
   const focus = new FocusTracker(() => machine);
+  const follower = new PageFollower(() => machine);
   const collector = new StoryCollector(
     {
       gauges: () => (machine ? gauges(machine) : {}),
@@ -118,6 +120,7 @@ function story(req: StoryRequest): void {
       stepName: (e) => stepName(scenario, e),
       frames: () => (machine ? frameMap(machine, tracker) : null),
       trees: () => (machine ? storyTrees(machine, focus.focus) : null),
+      follow: (e, late) => follower.follow(e, late),
     },
     { ...DEFAULT_COLLECTOR, ...(req.maxEvents !== undefined ? { maxEvents: req.maxEvents } : {}) },
   );
@@ -131,6 +134,7 @@ function story(req: StoryRequest): void {
     bus.listen((e) => {
       tracker.onEvent(e);
       focus.onEvent(e);
+      follower.onEvent(e);
       collector.onEvent(e);
     });
     machine = new Machine(scenario, bus);

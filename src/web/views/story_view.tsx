@@ -14,17 +14,20 @@ import type { ViewProps } from "../app.js";
 import { useViewKeys } from "../keys.js";
 import { int, pct } from "../format.js";
 import { chapterTitle, type Narration, narrate, STAGE_TITLES, type Stage, stageOf, tablePath } from "../narration.js";
-import type { StoryItem, StoryRequest, TreeSummary } from "../protocol.js";
+import type { StoryItem, StoryRequest } from "../protocol.js";
 import { bundledFiles } from "../example_files.js";
 import { SimClient } from "../sim_client.js";
 import { applyFrameEvent, FRAME_STATES } from "../frame_map.js";
 import { addEvent } from "../story_collect.js";
-import { lostLevels, treeChanges } from "../story_trees.js";
 import { type MmuWords, mmuWords } from "../mmu_words.js";
 // chapters: plain chapters, scrubber, "path N" explained
 import { ChapterNav, useChapterMap } from "../components/chapter_nav.js";
 import { chapterTarget } from "../story_chapter_map.js";
 import { PathText, PathsPanel } from "../components/story_paths.js";
+// ---- cursor (area "cursor"): the panels that follow the current event
+import { CursorPanel, CursorTrees, FrameZoom, LruMove, SwapMove, TreeView } from "../components/story_cursor.js";
+import { type CursorObjects, cursorAt, type Pin, pinnedFollow } from "../story_cursor.js";
+// ---- end cursor
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
 const LOG_ITEMS = 80;
@@ -212,6 +215,9 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
   const current = pos >= 0 ? items[pos] : undefined;
   const chapterIdx = st.chapters.filter((c) => c <= pos).length - 1;
   const chMap = useChapterMap(items, st.chapters, ctxMmu);
+  const cursor = useMemo(() => cursorAt(items, pos, ctxMmu), [items, items.length, pos, ctxMmu]);
+  const [pin, setPin] = useState<Pin | null>(null);
+  const pinned = useMemo(() => (pin ? pinnedFollow(items, pos, pin) : null), [items, items.length, pos, pin]);
 
   useViewKeys(active, (e: KeyboardEvent) => {
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(last, p + 1));
@@ -349,9 +355,17 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
       <div class="story-layout">
         <div>
           <Now item={current} chapter={now?.chapter ?? null} pos={pos} mmu={ctxMmu} levels={ctxLevels} />
+          <CursorPanel cursor={cursor} words={mmuWords(ctxMmu)} />
           <Log items={items} pos={pos} mmu={ctxMmu} />
-          <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
-          {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} />}
+          {cursor?.follow ? (
+            <CursorTrees cursor={cursor} words={mmuWords(ctxMmu)} pin={pin} pinned={pinned} onPin={setPin} />
+          ) : (
+            <TreesPanel chapter={now?.chapter ?? null} prev={now?.prev ?? null} />
+          )}
+          {now?.frames && <FrameMapPanel cells={now.frames} step={now.chapter.frameStep ?? 1} onPick={(pfn) => setPin({ pfn })} />}
+          {now?.frames && cursor?.objects.pfn !== undefined && (
+            <FrameZoom cells={now.frames} step={now.chapter.frameStep ?? 1} pfn={cursor.objects.pfn} onPick={(pfn) => setPin({ pfn })} />
+          )}
           <PathsPanel mmu={ctxMmu} />
         </div>
         <div>
@@ -364,6 +378,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
               swapFree={now.swapFree}
               fixed={fixedGauges(items, st.chapters)}
               words={mmuWords(ctxMmu)}
+              cursor={cursor?.objects ?? null}
             />
           )}
         </div>
@@ -507,6 +522,7 @@ function Panels({
   swapFree,
   fixed,
   words,
+  cursor,
 }: {
   counts: Record<string, number>;
   sums: Record<string, number>;
@@ -515,6 +531,7 @@ function Panels({
   swapFree: number | null;
   fixed: { hostPages: number; swapTotal: number };
   words: MmuWords;
+  cursor: CursorObjects | null;
 }) {
   const c = (k: string) => counts[k] ?? 0;
   const s = (k: string) => sums[k] ?? 0;
@@ -563,6 +580,7 @@ function Panels({
         <p style={{ fontSize: "12px", color: "var(--muted)", margin: "2px 0 6px" }}>
           Free pages as of the latest allocation or free; list sizes as of this chapter's start.
         </p>
+        <LruMove o={cursor} />
         <table class="data-table">
           <tbody>
             <Row label="pages added to the LRU" v={c("host.lru_add")} />
@@ -585,6 +603,7 @@ function Panels({
           unit="slots"
           testid="story-swap-used"
         />
+        <SwapMove o={cursor} />
         <table class="data-table">
           <tbody>
             <Row label="swap-outs (pswpout)" v={c("host.swap_out")} testid="story-pswpout" />
@@ -634,7 +653,7 @@ function Meter(p: { label: string; value: number | null; max: number; cls: strin
   );
 }
 
-function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
+function FrameMapPanel({ cells, step, onPick }: { cells: Uint8Array; step: number; onPick?: (pfn: number) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const [hover, setHover] = useState("");
   const cols = 2 ** Math.ceil(Math.log2(Math.sqrt(cells.length)));
@@ -678,6 +697,11 @@ function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
           role="img"
           aria-label={`Map of ${int(cells.length * step)} host frames by state: ${FRAME_STATES.map((s) => `${s.name} ${int(counts[s.id]! * step)}`).join(", ")}`}
           onMouseMove={onMove}
+          onClick={(e) => {
+            const r = canvas.current!.getBoundingClientRect();
+            const i = Math.floor(((e.clientY - r.top) / r.height) * rows) * cols + Math.floor(((e.clientX - r.left) / r.width) * cols);
+            if (onPick && i >= 0 && i < cells.length) onPick(i * step);
+          }}
           onMouseLeave={() => setHover("")}
         />
         <div>
@@ -692,7 +716,7 @@ function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
           </ul>
           <p style={{ fontSize: "12px", minHeight: "32px", color: "var(--muted)", margin: "6px 0 0" }}>
             {hover ||
-              `One cell per ${step === 1 ? "4 KiB frame" : `${step} frames`}, frame 0 at the top left, as of the current event; point at a cell.`}
+              `One cell per ${step === 1 ? "4 KiB frame" : `${step} frames`}, frame 0 at the top left, as of the current event; point at a cell, click it to follow its page.`}
           </p>
         </div>
       </div>
@@ -701,7 +725,6 @@ function FrameMapPanel({ cells, step }: { cells: Uint8Array; step: number }) {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
-const CHANGE_TEXT = { new: "new", gone: "gone", changed: "changed", "": "" } as const;
 
 /** The guest's and KVM's tables on the path of the address the story follows, as of the chapter's start. */
 function TreesPanel({ chapter, prev }: { chapter: Chapter | null; prev: Chapter | null }) {
@@ -725,54 +748,5 @@ function TreesPanel({ chapter, prev }: { chapter: Chapter | null; prev: Chapter 
         <p class="tree-note">The trees appear once the guest has faulted in its first page (the story follows that address).</p>
       )}
     </div>
-  );
-}
-
-function TreeView({ tree, prev, testid }: { tree: TreeSummary; prev: TreeSummary | null | undefined; testid: string }) {
-  const changes = treeChanges(prev, tree);
-  const lost = lostLevels(prev, tree);
-  // Nested lists: each level's list item holds the next level's list.
-  let inner = (
-    <>
-      {lost.map((l) => (
-        <ul key={`lost${l.level}`}>
-          <li class="tree-level lost" data-level={l.level}>
-            <span class="tree-name">{l.name}</span>[{l.index}] <span class="tree-change gone">gone</span>{" "}
-            <span class="tree-meta">no longer reached</span> <code class="tree-bits">{l.bits}</code>
-          </li>
-        </ul>
-      ))}
-      <ul>
-        <li class="tree-end" data-testid={`${testid}-end`}>
-          &rarr; {tree.end}
-        </li>
-      </ul>
-    </>
-  );
-  for (let i = tree.levels.length - 1; i >= 0; i--) {
-    const l = tree.levels[i]!;
-    const ch = changes[i] ?? "";
-    inner = (
-      <ul>
-        <li class={`tree-level${l.mapped ? "" : " absent"}${ch ? ` changed-${ch}` : ""}`} data-level={l.level} data-change={ch}>
-          <span class="tree-name">{l.name}</span>[{l.index}] {ch && <span class={`tree-change ${ch}`}>{CHANGE_TEXT[ch]}</span>}{" "}
-          <span class="tree-meta">
-            in table {tree.frameKind} {hex(l.table)}, {l.present}/512 present
-            {l.where ? ` (${l.where})` : ""}
-          </span>
-          <br />
-          <code class="tree-bits">{l.bits}</code>
-          {inner}
-        </li>
-      </ul>
-    );
-  }
-  return (
-    <details open class="tree" data-testid={testid} data-levels={tree.levels.length}>
-      <summary>
-        <strong>{tree.title}</strong> <span class="tree-meta">{tree.addr >= 0 ? `for ${tree.addrKind} ${hex(tree.addr)}` : ""}</span>
-      </summary>
-      {tree.levels.length === 0 ? <p class="tree-end">&rarr; {tree.end}</p> : inner}
-    </details>
   );
 }
