@@ -491,8 +491,8 @@ function Warm({ result }: { result: TranslateResult }) {
         The same address again, <Term id="tlb" /> and caches on
       </h3>
       <p style={{ margin: "0 0 6px", fontSize: "13px" }}>
-        Three accesses in a row with the TLB, paging-structure caches and nested TLB on. The first fills the caches (they already help
-        within its own walk); the next ones hit the TLB.
+        Three accesses in a row with the TLB, paging-structure caches{result.walk.options.paging === "native" ? "" : " and nested TLB"} on.
+        The first fills the caches (they already help within its own walk); the next ones hit the TLB.
       </p>
       <div class="table-wrap">
         <table class="data-table" data-testid="warm-table">
