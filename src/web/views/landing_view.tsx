@@ -35,6 +35,14 @@ export function LandingView(_: ViewProps) {
           </li>
         ))}
       </ol>
+      <div class="shortcuts" aria-label="What the hardware walks">
+        <div class="shortcut tdp" data-testid="shortcut-tdp">
+          <Term id="ept" /> / <Term id="npt" />: gpa &rarr; hpa, KVM's tables, walked by the CPU after the guest's own
+        </div>
+        <div class="shortcut shadow" data-testid="shortcut-shadow">
+          <Term id="shadow-paging" />: gva &rarr; hpa in one table KVM builds from the guest's
+        </div>
+      </div>
       <p class="landing-text">
         The hardware does not walk all of that on each access. With <Term id="ept" /> (Intel) or <Term id="npt" /> (AMD), KVM keeps a second
         set of tables mapping gpa straight to hpa, built from the memslot and the host's tables, and the CPU walks the guest's tables and
