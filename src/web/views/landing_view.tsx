@@ -35,7 +35,7 @@ export function LandingView(_: ViewProps) {
           </li>
         ))}
       </ol>
-      <div class="shortcuts" aria-label="What the hardware walks">
+      <div class="shortcuts">
         <div class="shortcut tdp" data-testid="shortcut-tdp">
           <Term id="ept" /> / <Term id="npt" />: gpa &rarr; hpa, KVM's tables, walked by the CPU after the guest's own
         </div>
