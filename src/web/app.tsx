@@ -7,12 +7,14 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { HelpOverlay } from "./components/help.js";
 import { typing } from "./keys.js";
 import { nextTheme, useTheme } from "./theme.js";
-import { formatHash, type HashState, parseHash, type View, VIEWS } from "./url_state.js";
+import { formatHash, type HashState, PAGES, type Page, parseHash, VIEWS } from "./url_state.js";
+import { GlossaryView } from "./views/glossary_view.js";
+import { LandingView } from "./views/landing_view.js";
 import { RunView } from "./views/run_view.js";
 import { StoryView } from "./views/story_view.js";
 import { TranslateView } from "./views/translate_view.js";
 
-const TITLES: Record<View, string> = { translate: "Translate", run: "Run", story: "Story" };
+const TITLES: Record<Page, string> = { home: "Start", translate: "Translate", run: "Run", story: "Story", glossary: "Glossary" };
 
 /** What a view gets: its parameters from the URL at load, and a way to write them back. */
 export interface ViewProps {
@@ -23,9 +25,11 @@ export interface ViewProps {
 
 export function App() {
   const first = useRef<HashState>(parseHash(location.hash));
-  const [view, setView] = useState<View>(first.current.view);
-  const [visited, setVisited] = useState<Set<View>>(() => new Set([first.current.view]));
-  const params = useRef<Record<View, Record<string, string>>>({
+  const [view, setView] = useState<Page>(first.current.view);
+  const [visited, setVisited] = useState<Set<Page>>(() => new Set([first.current.view]));
+  const params = useRef<Record<Page, Record<string, string>>>({
+    home: {},
+    glossary: {},
     translate: {},
     run: {},
     story: {},
@@ -33,20 +37,20 @@ export function App() {
   });
   const tabs = useRef<Record<string, HTMLButtonElement | null>>({});
   // The view shown now, for callbacks made later (a view's debounced URL update must not write over another view's).
-  const current = useRef<View>(view);
+  const current = useRef<Page>(view);
   current.current = view;
   // Bumped when the user navigates to another link: that link's view remounts with its parameters.
-  const [generation, setGeneration] = useState<Record<View, number>>({ translate: 0, run: 0, story: 0 });
+  const [generation, setGeneration] = useState<Record<Page, number>>({ home: 0, translate: 0, run: 0, story: 0, glossary: 0 });
 
   // A new view is a new history entry (Back returns to the previous view); a view's own changes replace its entry.
-  const writeHash = (v: View, push = false) => {
+  const writeHash = (v: Page, push = false) => {
     const hash = formatHash({ view: v, params: params.current[v] });
     if (hash === location.hash) return;
     if (push) history.pushState(null, "", hash);
     else history.replaceState(null, "", hash);
   };
 
-  const select = (v: View, focus = false, push = true) => {
+  const select = (v: Page, focus = false, push = true) => {
     setView(v);
     setVisited((s) => (s.has(v) ? s : new Set([...s, v])));
     writeHash(v, push && v !== current.current);
@@ -65,6 +69,7 @@ export function App() {
       params.current[s.view] = s.params;
       if (!same) setGeneration((g) => ({ ...g, [s.view]: g[s.view] + 1 }));
       select(s.view, false, false);
+      setHelp(false); // a link in the help overlay (the glossary) closes it
     };
     addEventListener("hashchange", onNav);
     addEventListener("popstate", onNav);
@@ -84,6 +89,8 @@ export function App() {
       if (e.key === "?") setHelp((x) => !x);
       else if (e.key === "1" || e.key === "2" || e.key === "3") select(VIEWS[Number(e.key) - 1]!);
       else if (e.key === "d" || e.key === "D") setTheme(nextTheme(theme));
+      else if (e.key === "g" || e.key === "G") select("glossary");
+      else if (e.key === "h" || e.key === "H") select("home");
       else return;
       e.preventDefault();
     };
@@ -92,19 +99,19 @@ export function App() {
   }, [help, theme]);
 
   const onTabKey = (e: KeyboardEvent) => {
-    const i = VIEWS.indexOf(view);
-    let next: View | null = null;
-    if (e.key === "ArrowRight") next = VIEWS[(i + 1) % VIEWS.length]!;
-    else if (e.key === "ArrowLeft") next = VIEWS[(i + VIEWS.length - 1) % VIEWS.length]!;
-    else if (e.key === "Home") next = VIEWS[0]!;
-    else if (e.key === "End") next = VIEWS[VIEWS.length - 1]!;
+    const i = PAGES.indexOf(view);
+    let next: Page | null = null;
+    if (e.key === "ArrowRight") next = PAGES[(i + 1) % PAGES.length]!;
+    else if (e.key === "ArrowLeft") next = PAGES[(i + PAGES.length - 1) % PAGES.length]!;
+    else if (e.key === "Home") next = PAGES[0]!;
+    else if (e.key === "End") next = PAGES[PAGES.length - 1]!;
     if (next) {
       e.preventDefault();
       select(next, true);
     }
   };
 
-  const propsFor = (v: View): ViewProps => ({
+  const propsFor = (v: Page): ViewProps => ({
     initial: params.current[v],
     setParams: (p) => {
       params.current[v] = p;
@@ -130,7 +137,7 @@ export function App() {
           </button>
         </div>
         <div role="tablist" aria-label="Views" onKeyDown={onTabKey}>
-          {VIEWS.map((v) => (
+          {PAGES.map((v) => (
             <button
               key={v}
               type="button"
@@ -151,8 +158,10 @@ export function App() {
       </header>
       {help && <HelpOverlay onClose={() => setHelp(false)} />}
       <main id="main">
-        {VIEWS.map((v) => (
+        {PAGES.map((v) => (
           <section key={v} role="tabpanel" id={`panel-${v}`} aria-labelledby={`tab-${v}`} hidden={view !== v}>
+            {visited.has(v) && v === "home" && <LandingView key={generation[v]} {...propsFor(v)} />}
+            {visited.has(v) && v === "glossary" && <GlossaryView key={generation[v]} {...propsFor(v)} />}
             {visited.has(v) && v === "translate" && <TranslateView key={generation[v]} {...propsFor(v)} />}
             {visited.has(v) && v === "run" && <RunView key={generation[v]} {...propsFor(v)} />}
             {visited.has(v) && v === "story" && <StoryView key={generation[v]} {...propsFor(v)} />}

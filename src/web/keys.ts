@@ -14,6 +14,7 @@ export const SHORTCUTS: { view: string; keys: [string, string][] }[] = [
       ["Esc", "close the help"],
       ["1 / 2 / 3", "the Translate, Run and Story views"],
       ["D", "dark / light / system theme"],
+      ["H / G", "the start page / the glossary"],
     ],
   },
   {

@@ -21,7 +21,12 @@ describe("URL state", () => {
     expect(back.view).toBe("run");
     expect(back.params.seed).toBe("7");
     expect(unpackText(back.params.s!)).toBe("seed: 1\n");
-    expect(parseHash("").view).toBe("translate");
-    expect(parseHash("#nonsense&x=1")).toEqual({ view: "translate", params: { x: "1" } });
+    // No view named: the start page (a link with a view keeps it).
+    expect(parseHash("").view).toBe("home");
+    expect(parseHash("#nonsense&x=1")).toEqual({ view: "home", params: { x: "1" } });
+    expect(parseHash("#translate").view).toBe("translate");
+    const g = formatHash({ view: "glossary", params: { term: "spte" } });
+    expect(g).toBe("#glossary/spte");
+    expect(parseHash(g)).toEqual({ view: "glossary", params: { term: "spte" } });
   });
 });

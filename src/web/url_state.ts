@@ -8,8 +8,13 @@ import { deflateSync, inflateSync, strFromU8, strToU8 } from "fflate";
 export type View = "translate" | "run" | "story";
 export const VIEWS: readonly View[] = ["translate", "run", "story"];
 
+/* explain: the landing page ("home", shown when the hash names no view) and the glossary
+   (`#glossary/spte`: the entry's id after a slash) are pages beside the three views. */
+export type Page = View | "home" | "glossary";
+export const PAGES: readonly Page[] = ["home", ...VIEWS, "glossary"];
+
 export interface HashState {
-  view: View;
+  view: Page;
   params: Record<string, string>;
 }
 
@@ -44,12 +49,16 @@ export function unpackText(packed: string): string | null {
 export function parseHash(hash: string): HashState {
   const body = hash.replace(/^#/, "");
   const parts = body.split("&").filter((p) => p !== "");
-  let view: View = "translate";
+  let view: Page = "home";
   const params: Record<string, string> = {};
   for (const p of parts) {
     const eq = p.indexOf("=");
     if (eq < 0) {
-      if ((VIEWS as readonly string[]).includes(p)) view = p as View;
+      if ((PAGES as readonly string[]).includes(p)) view = p as Page;
+      else if (p.startsWith("glossary/")) {
+        view = "glossary";
+        params.term = decodeURIComponent(p.slice("glossary/".length));
+      }
       continue;
     }
     const k = decodeURIComponent(p.slice(0, eq));
@@ -59,7 +68,9 @@ export function parseHash(hash: string): HashState {
 }
 
 export function formatHash(s: HashState): string {
-  const parts: string[] = [s.view];
-  for (const [k, v] of Object.entries(s.params)) if (v !== "") parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+  const term = s.view === "glossary" ? (s.params.term ?? "") : "";
+  const parts: string[] = [term ? `glossary/${encodeURIComponent(term)}` : s.view];
+  for (const [k, v] of Object.entries(s.params))
+    if (v !== "" && !(term && k === "term")) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
   return `#${parts.join("&")}`;
 }

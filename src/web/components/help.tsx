@@ -16,6 +16,9 @@ export function HelpOverlay({ onClose }: { onClose: () => void }) {
       <div class="overlay-box">
         <h2 id="help-title">Keyboard shortcuts</h2>
         <p class="lead">They work anywhere in a view, except while you type in a field.</p>
+        <p class="lead" data-testid="help-glossary">
+          Words like gpa, spte or rmap: see the <a href="#glossary">glossary</a> (every underlined term links to its entry).
+        </p>
         <div class="help-grid">
           {SHORTCUTS.map((g) => (
             <section key={g.view}>

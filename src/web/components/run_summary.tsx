@@ -8,6 +8,7 @@ import { exitsByReason, overheadText } from "../../sim/report_summary.js";
 import { summary } from "../../sim/report_summary.js";
 import type { Scenario } from "../../sim/scenario_schema.js";
 import { int } from "../format.js";
+import { Term } from "./term.js";
 
 export function RunSummaries({ reports, labels, scenarios }: { reports: Report[]; labels: string[]; scenarios: (Scenario | undefined)[] }) {
   return (
@@ -44,7 +45,7 @@ function ExitTable({ vm, testid }: { vm: Report["vms"][number]; testid: string }
     <div class="table-wrap">
       <table class="data-table" data-testid={testid}>
         <caption>
-          {vm.name}: exits by reason ({int(vm.stats.exits ?? 0)} in all)
+          {vm.name}: <Term id="exit">exits</Term> by reason ({int(vm.stats.exits ?? 0)} in all)
         </caption>
         <thead>
           <tr>

@@ -23,6 +23,7 @@ import { RunSummaries } from "../components/run_summary.js";
 import { bytes, int } from "../format.js";
 import { SimClient } from "../sim_client.js";
 import { packText, unpackText } from "../url_state.js";
+import { Term } from "../components/term.js";
 
 const COST_NAMES = COST_EVENTS.map((e) => e.name);
 const BUILT_IN = "built-in";
@@ -356,7 +357,8 @@ export function RunView({ initial, setParams }: ViewProps) {
             <Results reports={reports} labels={labels} scenarios={scenarios} elapsed={elapsed} onExport={exportJson} />
           ) : (
             <p class="note">
-              Press Run. The built-in story (a 512 MiB guest on a 256 MiB host, pushed into swap and back) takes a few seconds.
+              Press Run. The built-in story (a 512 MiB guest on a 256 MiB host, pushed into <Term id="swap">swap</Term> and back) takes a
+              few seconds.
             </p>
           )}
         </div>

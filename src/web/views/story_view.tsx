@@ -28,6 +28,8 @@ import { PathText, PathsPanel } from "../components/story_paths.js";
 import { CursorPanel, CursorTrees, FrameZoom, LruMove, SwapMove, TreeView } from "../components/story_cursor.js";
 import { type CursorObjects, cursorAt, type Pin, pinnedFollow } from "../story_cursor.js";
 // ---- end cursor
+import type { ComponentChildren } from "preact";
+import { withTerm } from "../components/term.js";
 
 const SPEEDS = [1, 2, 5, 10, 25, 100, 400];
 const LOG_ITEMS = 80;
@@ -565,15 +567,15 @@ function Panels({
         </table>
         <table class="data-table" style={{ marginTop: "6px" }}>
           <tbody>
-            <Row label="VM exits (all reasons)" v={c("kvm.exit")} testid="story-exits" />
-            <Row label="host page faults" v={c("host.fault")} testid="story-host-faults" />
-            <Row label={`${words.entries} installed`} v={c("kvm.spte_install")} testid="story-installs" />
+            <Row label={withTerm("exit", "VM exits", "", " (all reasons)")} v={c("kvm.exit")} testid="story-exits" />
+            <Row label={withTerm("page-fault", "page faults", "host ")} v={c("host.fault")} testid="story-host-faults" />
+            <Row label={withTerm("spte", words.entries, "", " installed")} v={c("kvm.spte_install")} testid="story-installs" />
             <Row label="faults retried after a race" v={c("kvm.fault_retry")} />
           </tbody>
         </table>
       </div>
       <div class="panel">
-        <h3>Host memory and the LRU</h3>
+        <h3>{withTerm("lru", "LRU", "Host memory and the ")}</h3>
         <Meter label="free" value={free} max={hostPages} cls="free" unit="pages" testid="story-free" />
         <Meter label="active anon" value={g.nr_active_anon ?? 0} max={hostPages} cls="active" unit="pages" />
         <Meter label="inactive anon" value={g.nr_inactive_anon ?? 0} max={hostPages} cls="inactive" unit="pages" />
@@ -584,9 +586,12 @@ function Panels({
         <table class="data-table">
           <tbody>
             <Row label="pages added to the LRU" v={c("host.lru_add")} />
-            <Row label="kswapd wake-ups" v={c("host.kswapd_wake")} />
+            <Row label={withTerm("kswapd", "kswapd", "", " wake-ups")} v={c("host.kswapd_wake")} />
             <Row label="pages scanned" v={s("host.lru_scan.scanned")} />
-            <Row label={`aging questions to KVM (${words.tables} accessed bit)`} v={c("host.notifier.clear_flush_young")} />
+            <Row
+              label={withTerm("ad-bits", "accessed bit", `aging questions to KVM (${words.tables} `, ")")}
+              v={c("host.notifier.clear_flush_young")}
+            />
             <Row label="activated (found young)" v={c("host.activate")} />
             <Row label="deactivated" v={s("host.lru_scan.deactivated")} />
             <Row label="reclaimed" v={s("host.lru_scan.reclaimed")} />
@@ -594,7 +599,7 @@ function Panels({
         </table>
       </div>
       <div class="panel">
-        <h3>Swap device</h3>
+        <h3>{withTerm("swap", "Swap", "", " device")}</h3>
         <Meter
           label="slots used"
           value={swapFree === null ? null : swapTotal - swapFree}
@@ -617,9 +622,9 @@ function Panels({
         <Meter label={`${words.tables} leaves`} value={Math.max(0, leaves)} max={hostPages} cls="ept" unit="4 KiB" />
         <table class="data-table">
           <tbody>
-            <Row label="notifier invalidations" v={c("host.notifier.start")} />
-            <Row label={`${words.entries} zapped`} v={s("kvm.notifier_zap.zapped")} />
-            <Row label="remote TLB flushes" v={c("kvm.remote_tlb_flush")} />
+            <Row label={withTerm("mmu-notifier", "notifier", "", " invalidations")} v={c("host.notifier.start")} />
+            <Row label={withTerm("zap", "zapped", `${words.entries} `)} v={s("kvm.notifier_zap.zapped")} />
+            <Row label={withTerm("tlb", "TLB", "remote ", " flushes")} v={c("kvm.remote_tlb_flush")} />
           </tbody>
         </table>
       </div>
@@ -627,7 +632,7 @@ function Panels({
   );
 }
 
-function Row({ label, v, testid }: { label: string; v: number; testid?: string }) {
+function Row({ label, v, testid }: { label: ComponentChildren; v: number; testid?: string }) {
   return (
     <tr data-testid={testid} data-value={v}>
       <th scope="row" style={{ fontWeight: "normal" }}>

@@ -13,6 +13,8 @@ import type { TranslateResult } from "../protocol.js";
 import { SimClient } from "../sim_client.js";
 import { emptyReason, gridFor } from "../translate_grid.js";
 import { entryHex } from "../format.js";
+import { Term } from "../components/term.js";
+import { hostPageLabel, translateIntro } from "../mmu_words.js";
 
 type Mode = "native" | "shadow" | "ept" | "npt";
 const MODES: { value: Mode; label: string }[] = [
@@ -169,10 +171,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
   return (
     <div>
       <h2>Translate: one guest access, every memory reference</h2>
-      <p class="lead">
-        Under nested paging every guest-physical address the walk meets (each guest table, then the data) is translated through the EPT/NPT
-        tables too. The grid fills one memory reference at a time. Keys: arrows step, Home/End, P play/pause.
-      </p>
+      <p class="lead">{translateIntro(s.mode)} Keys: arrows step, Home/End, P play/pause.</p>
       <div class="controls">
         <label>
           Paging mode
@@ -202,7 +201,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
           </select>
         </label>
         <label>
-          Host (EPT/NPT) page
+          {hostPageLabel(s.mode)}
           <select
             value={s.hostPage}
             disabled={s.mode === "native" || s.mode === "shadow"}
@@ -216,7 +215,9 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
           </select>
         </label>
         <label>
-          Guest-virtual address
+          <span>
+            Guest-virtual address (<Term id="gva" />)
+          </span>
           <input
             type="text"
             class="mono"
@@ -236,7 +237,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
         </label>
         <label class="inline">
           <input type="checkbox" checked={s.caches} onChange={(e) => set("caches", (e.target as HTMLInputElement).checked)} />
-          paging-structure caches on (off: the architectural worst case)
+          <Term id="psc">paging-structure caches</Term> on (off: the architectural worst case)
         </label>
       </div>
       {error && (
@@ -246,10 +247,13 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
       )}
       {s.mode === "shadow" && (
         <div class="note" data-testid="shadow-note">
-          <strong>Shadow paging</strong>: the hardware walks KVM's shadow tables, which map gva straight to hpa in one dimension: as many
-          references as native paging. KVM built them from the guest's own entries, shown here as the guest entries they are, at their gpa
-          and at the real hpa of the host frame behind it (KVM reads them in software: <code>FNAME(walk_addr_generic)</code>). The cost
-          moved elsewhere: guest page-table writes and CR3 loads exit to the host so KVM can keep the shadow tables in step.
+          <strong>
+            <Term id="shadow-paging">Shadow paging</Term>
+          </strong>
+          : the hardware walks KVM's shadow tables, which map gva straight to hpa in one dimension: as many references as native paging. KVM
+          built them from the guest's own entries, shown here as the guest entries they are, at their gpa and at the real hpa of the host
+          frame behind it (KVM reads them in software: <code>FNAME(walk_addr_generic)</code>). The cost moved elsewhere: guest page-table
+          writes and <Term id="cr3">CR3</Term> loads exit to the host so KVM can keep the shadow tables in step.
           {result?.shadowLeaf && (
             <div data-testid="shadow-leaf">
               The shadow leaf KVM built (<code>FNAME(fetch) -&gt; mmu_set_spte()</code>): gva {s.gva} -&gt; hpa{" "}
@@ -446,12 +450,17 @@ function StepDetail({ report, pos }: { report: TranslateReport; pos: number }) {
             )}
             {s.gpa && (
               <tr>
-                <th scope="row">gpa</th>
+                <th scope="row">
+                  <Term id="gpa" />
+                </th>
                 <td class="mono">{s.gpa}</td>
               </tr>
             )}
             <tr>
-              <th scope="row">{s.kind === "data" ? "hpa accessed" : "entry at hpa"}</th>
+              <th scope="row">
+                {s.kind === "data" ? "accessed at " : "entry at "}
+                <Term id="hpa" />
+              </th>
               <td class="mono">{s.hpa}</td>
             </tr>
             {s.kind !== "data" && (
@@ -478,10 +487,12 @@ function Warm({ result }: { result: TranslateResult }) {
   const cold = result.walk.perAccess[0]!;
   return (
     <div class="panel">
-      <h3>The same address again, caches on</h3>
+      <h3>
+        The same address again, <Term id="tlb" /> and caches on
+      </h3>
       <p style={{ margin: "0 0 6px", fontSize: "13px" }}>
-        Three accesses in a row with the TLB, paging-structure caches and nested TLB on. The first fills the caches (they already help
-        within its own walk); the next ones hit the TLB.
+        Three accesses in a row with the TLB, paging-structure caches{result.walk.options.paging === "native" ? "" : " and nested TLB"} on.
+        The first fills the caches (they already help within its own walk); the next ones hit the TLB.
       </p>
       <div class="table-wrap">
         <table class="data-table" data-testid="warm-table">
