@@ -16,6 +16,8 @@ export interface ChainStep {
   count: number;
   /** The first event's fields, e.g. "reason EPT_VIOLATION, gpa 0x100000". */
   detail: string;
+  /** Why this step comes here, in one clause (the event kind's declared sentence if nothing more specific). */
+  reason: string;
   /** The event kind's declared sentence and kernel function. */
   description: string;
   mirrors: string;
@@ -57,6 +59,38 @@ function plainWords(e: SimEvent, mmu: string): string {
   }
 }
 
+/** Why a step of a fault-in happens where it does (the order itself is the run's). */
+function reasonFor(e: SimEvent, mmu: string, description: string): string {
+  const w = mmuWords(mmu);
+  switch (e.kind) {
+    case "kvm.exit":
+      return `the guest's access found no ${w.entry} for its address, so the CPU leaves the guest with ${w.missExit} (${w.faultPath})`;
+    case "host.fault":
+      return "KVM asks the host mm for the page behind QEMU's hva (hva_to_pfn() -> get_user_pages()) and QEMU's page table has nothing there yet, so the host faults it in (handle_mm_fault())";
+    case "host.page_alloc":
+      if (e.purpose === "pgtable")
+        return "QEMU's page tables have no table on this hva's path yet: the host fault allocates them before it can map the page (__pud_alloc(), __pmd_alloc(), __pte_alloc())";
+      if (e.purpose === "anon") return "anonymous memory touched for the first time gets a zeroed page of its own (do_anonymous_page())";
+      if (e.purpose === "kvm-mmu")
+        return `KVM needs pages for the ${w.tables} tables on this address's path, taken from its per-vCPU memory caches (mmu_topup_memory_caches() fills them from the buddy allocator)`;
+      return lowerFirst(description);
+    case "host.rmap_add":
+      return "the new page is recorded in the reverse map, so reclaim can find its mapping later (folio_add_new_anon_rmap())";
+    case "host.lru_add":
+      return "a new anonymous page joins an LRU list, so reclaim can age it (folio_add_lru_vma())";
+    case "kvm.faultin":
+      return "with the page now mapped in QEMU's page table, get_user_pages() returns its pfn to KVM (hva_to_pfn())";
+    case "kvm.sp_alloc":
+      return "the shadow tables on this gva's path do not exist yet: KVM creates shadow pages for them, top down (FNAME(fetch) -> kvm_mmu_get_child_sp())";
+    case "kvm.spte_install":
+      return `the host pfn is known and KVM's tables reach the leaf level, so KVM writes the leaf ${w.entry} (${w.installPath})`;
+    case "kvm.entry":
+      return "the fault is fixed: KVM re-enters the guest, which retries its access and now finds the translation";
+    default:
+      return lowerFirst(description);
+  }
+}
+
 const HEX = new Set(["gpa", "hva", "gva", "hpa"]);
 
 function detailOf(e: SimEvent): string {
@@ -83,6 +117,7 @@ export function chainSteps(events: readonly SimEvent[], mmu: string): ChainStep[
       words: plainWords(e, mmu),
       count: 1,
       detail: detailOf(e),
+      reason: reasonFor(e, mmu, d?.description ?? e.kind),
       description: d?.description ?? "",
       mirrors: d?.mirrors ?? "",
     });
@@ -117,7 +152,7 @@ export function checkChain(steps: readonly ChainStep[], i: number, guess: string
       : earlier >= 0
         ? ` ("${steps[earlier]!.words}" already happened, at step ${earlier + 1})`
         : "";
-  return { right: false, answer: a, why: `Next is "${a.words}"${where}: ${lowerFirst(a.description)} (${a.mirrors}).` };
+  return { right: false, answer: a, why: `Next is "${a.words}"${where}: ${a.reason}.` };
 }
 
 function lowerFirst(s: string): string {

@@ -100,7 +100,7 @@ export function checkCounter(q: CounterQuestion, id: string): CounterVerdict {
     a.id === NONE
       ? "nothing here moved: every page is already mapped in the guest, by KVM and by the host, so no fault and no exit"
       : `${a.label} moved by ${a.delta} (${plain(a.meaning)})`;
-  if (id === q.answer) return { right: true, why: `Right: ${moved}.` };
+  if (id === q.answer) return { right: true, why: `${upperFirst(moved)}.` };
   const wrong = g && g.id !== NONE ? `${g.label} did not move (it counts ${plain(g.meaning)}); ` : "";
   return { right: false, why: `${wrong}${moved}.` };
 }
@@ -108,4 +108,8 @@ export function checkCounter(q: CounterQuestion, id: string): CounterVerdict {
 /** A counter's sentence inside another: no final full stop, lower case unless an acronym starts it. */
 function plain(meaning: string): string {
   return meaning.replace(/\.$/, "").replace(/^[A-Z](?=[a-z ])/, (c) => c.toLowerCase());
+}
+
+function upperFirst(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -30,10 +30,12 @@ describe("fault-in and counter questions, generated from the quiz's run", () => 
     const wrong = checkChain(steps, 6, "kvm.spte_install");
     expect(wrong.right).toBe(false);
     expect(wrong.why).toBe(
-      'Next is "KVM gets the host page (gfn -> hva -> pfn)" ("EPT entry installed" comes later, at step 9): KVM finds the memslot, turns the gpa into QEMU\'s hva and gets the host page from the host mm (kvm_faultin_pfn() -> __kvm_faultin_pfn() -> hva_to_pfn() (get_user_pages)).',
+      'Next is "KVM gets the host page (gfn -> hva -> pfn)" ("EPT entry installed" comes later, at step 9): with the page now mapped in QEMU\'s page table, get_user_pages() returns its pfn to KVM (hva_to_pfn()).',
     );
     expect(checkChain(steps, 9, "kvm.exit").why).toContain('("VM exit (EPT_VIOLATION)" already happened, at step 1)');
     expect(() => checkChain(steps, 10, "kvm.entry")).toThrow("questions 1 to 9");
+    expect(checkChain(steps, 1, "kvm.entry").why).toContain("(handle_mm_fault())");
+    expect(steps[0]!.reason).toContain("EPT violation (handle_ept_violation() -> kvm_mmu_page_fault() -> kvm_tdp_page_fault())");
   });
 
   test("under shadow paging the chain is the shadow MMU's and the words say so", () => {
@@ -62,7 +64,7 @@ describe("fault-in and counter questions, generated from the quiz's run", () => 
     // Every other option of a question did not move in its phase.
     for (const q of qs) for (const o of q.options) if (o.id !== q.answer) expect(o.delta).toBe(0);
     expect(qs[0]!.options.map((o) => o.id)).toEqual(["kvm.exits", "kvm.pf_guest", "kvm.mmu_notifier_invalidations", "host.pgmajfault"]);
-    expect(checkCounter(qs[0]!, "kvm.exits").why).toBe("Right: KVM exits moved by 19 (every hardware VM exit).");
+    expect(checkCounter(qs[0]!, "kvm.exits").why).toBe("KVM exits moved by 19 (every hardware VM exit).");
     expect(checkCounter(qs[0]!, "host.pgmajfault")).toEqual({
       right: false,
       why: "host /proc/vmstat pgmajfault did not move (it counts page faults that needed I/O (a swap read)); KVM exits moved by 19 (every hardware VM exit).",

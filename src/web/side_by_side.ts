@@ -54,7 +54,7 @@ export function sideBySide(ept: TranslateReport, shadow: TranslateReport, leaf: 
   hit.push({ n: levels + 1, label: "data", value: data ? `hpa ${data.hpa}` : "", kind: "data" });
   const missReads = shadow.steps
     .filter((s) => s.kind === "guest-table")
-    .map((s, i): SideRef => ({ n: i + 1, label: `${s.table} at gpa ${s.gpa}`, value: s.entry, kind: "guest-table" }));
+    .map((s, i): SideRef => ({ n: i + 1, label: `${s.table} at gpa ${s.gpa}, hpa ${s.hpa}`, value: s.entry, kind: "guest-table" }));
   const e = { refs, guest: count("guest-table"), nested: count("nested-table"), data: count("data") };
   return { ept: e, hit, missReads, summary: summaryOf(e.refs.length, e.nested, hit.length, missReads.length) };
 }

@@ -92,12 +92,31 @@ describe.skipIf(!haveChromium)("translate view: quiz and side by side", () => {
     await page.click("[data-quiz-kind=counters]");
     await page.waitForSelector("[data-testid=counter-quiz]", { timeout: 60_000 });
     expect(await page.textContent("[data-testid=counter-quiz] legend")).toBe(`Which counter moves when ${qs[0]!.situation}?`);
-    for (const q of qs) await page.click(`[data-quiz-answer="${q.answer}"]`);
+    for (const [i, q] of qs.entries()) {
+      await page.click(`[data-quiz-answer="${q.answer}"]`);
+      if (i === 0) {
+        // The run's counts for every option of the question just answered.
+        const want = q.options.map((o) => `${o.label}${o.delta}`).join("");
+        expect(await page.textContent("[data-testid=counter-deltas] tbody")).toBe(want);
+        await snap(page, "quiz-counters-1");
+      }
+    }
     expect(await page.textContent("[data-testid=quiz-score]")).toBe(`Score ${qs.length}/${qs.length}`);
     expect(await page.textContent("[data-testid=quiz-why]")).toBe(
-      "Right: host /proc/vmstat pgmajfault moved by 20 (page faults that needed I/O (a swap read)).",
+      "Host /proc/vmstat pgmajfault moved by 20 (page faults that needed I/O (a swap read)).",
     );
     await snap(page, "quiz-counters-done");
+
+    // Under shadow paging the fault-in is the shadow MMU's, in its words.
+    const shadow = chainSteps(quizRun("shadow").faultIn, "shadow");
+    await page.goto(`${server.url}#translate&mode=shadow&tab=quiz&quiz=fault`);
+    await page.reload();
+    await page.waitForSelector("[data-testid=fault-quiz]", { timeout: 60_000 });
+    for (const st of shadow.slice(1)) await page.click(`[data-quiz-answer="${st.key}"]`);
+    const text = (await page.textContent("[data-testid=fault-quiz]")) ?? "";
+    expect(text).toContain("shadow PTE (spte) installed");
+    expect(text.match(/.{0,40}\bEPT\b.{0,40}/g)).toBeNull();
+    await snap(page, "quiz-fault-shadow", true);
     expect(h.errors).toEqual([]);
   }, 120_000);
 

@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { TranslateReport } from "../../sim/translate.js";
 import { mmuWords } from "../mmu_words.js";
 import { type ChainStep, type ChainVerdict, chainChoices, chainSteps, checkChain } from "../quiz_chain.js";
-import { type CounterQuestion, type CounterVerdict, checkCounter, counterQuestions } from "../quiz_counters.js";
+import { type CounterQuestion, type CounterVerdict, checkCounter, counterQuestions, NONE } from "../quiz_counters.js";
 import type { QuizMmu, QuizRun } from "../quiz_run.js";
 import { SimClient } from "../sim_client.js";
 import type { QuizKind, QuizState } from "../url_state.js";
@@ -153,7 +153,7 @@ function FaultQuiz({
         ))}
       </ol>
       {verdict && (
-        <Feedback right={verdict.right} text={verdict.right ? `"${verdict.answer.words}" (${verdict.answer.mirrors}).` : verdict.why} />
+        <Feedback right={verdict.right} text={verdict.right ? `"${verdict.answer.words}": ${verdict.answer.reason}.` : verdict.why} />
       )}
       {q < total ? (
         <fieldset class="quiz-tables">
@@ -182,19 +182,36 @@ function CounterQuiz({
   progress: { q: number; ok: number };
   onProgress: RunQuizProps["onProgress"];
 }) {
-  const [verdict, setVerdict] = useState<CounterVerdict | null>(null);
+  const [verdict, setVerdict] = useState<{ v: CounterVerdict; q: CounterQuestion } | null>(null);
   const total = questions.length;
   const q = Math.min(progress.q, total);
   const cur = questions[q];
   const answer = (id: string) => {
     const v = checkCounter(cur!, id);
-    setVerdict(v);
+    setVerdict({ v, q: cur! });
     onProgress({ q: q + 1, ok: progress.ok + (v.right ? 1 : 0) });
   };
   return (
     <div class="quiz" data-testid="counter-quiz">
       <Score progress={progress} total={total} what="question" />
-      {verdict && <Feedback right={verdict.right} text={verdict.why} />}
+      {verdict && (
+        <>
+          <Feedback right={verdict.v.right} text={verdict.v.why} />
+          <table class="data-table" data-testid="counter-deltas">
+            <caption>What the run counted while {verdict.q.situation}</caption>
+            <tbody>
+              {verdict.q.options
+                .filter((o) => o.id !== NONE)
+                .map((o) => (
+                  <tr key={o.id}>
+                    <th scope="row">{o.label}</th>
+                    <td class="num">{o.delta.toLocaleString("en-US")}</td>
+                  </tr>
+                ))}
+            </tbody>
+          </table>
+        </>
+      )}
       {cur ? (
         <fieldset class="quiz-tables">
           <legend>Which counter moves when {cur.situation}?</legend>

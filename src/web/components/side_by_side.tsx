@@ -94,7 +94,7 @@ export function SideBySideView({ opts }: { opts: TranslateOptions }) {
             <code>FNAME(walk_addr_generic)</code>), installs the spte (<code>FNAME(fetch) -&gt; mmu_set_spte()</code>) and resumes the
             guest, which walks again: the {data.hit.length} references of a hit.
           </p>
-          <RefList refs={data.missReads} shown={data.missReads.length} testid="side-miss" />
+          <RefList refs={data.missReads} shown={data.missReads.length} testid="side-miss" still />
         </section>
       </div>
       <p class="note" data-testid="side-summary">
@@ -104,13 +104,13 @@ export function SideBySideView({ opts }: { opts: TranslateOptions }) {
   );
 }
 
-function RefList({ refs, shown, testid }: { refs: SideRef[]; shown: number; testid: string }) {
+function RefList({ refs, shown, testid, still = false }: { refs: SideRef[]; shown: number; testid: string; still?: boolean }) {
   return (
     <ol class="side-refs" data-testid={testid}>
       {refs.map((r, i) => (
         <li
           key={i}
-          class={i < shown ? `filled ${r.kind}${i === shown - 1 ? " current" : ""}` : "hidden-ref"}
+          class={i < shown ? `filled ${r.kind}${i === shown - 1 && !still ? " current" : ""}` : "hidden-ref"}
           data-filled={i < shown ? "1" : "0"}
         >
           <span class="stepno">{r.n}</span> {i < shown ? r.label : "not yet"}
