@@ -142,6 +142,24 @@ describe.skipIf(!haveChromium)("translate view: quiz and side by side", () => {
     expect(await page.textContent("[data-testid=side-shadow] li:last-child")).toContain(`hpa ${shadow.walk.steps.at(-1)!.hpa}`);
     expect(await page.textContent("[data-testid=side-summary]")).toContain("EPT makes 25 references");
     await snap(page, "quiz-side-end", true);
+
+    // Phone width and the dark theme: no sideways scrolling in either mode.
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const tab of ["side", "quiz"]) {
+      await page.click(`[data-tab=${tab}]`);
+      await page.waitForTimeout(200);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow, `the ${tab} mode scrolls sideways at 390 px`).toBeLessThanOrEqual(0);
+      await snap(page, `quiz-phone-${tab}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.click("[data-tab=quiz]");
+    await page.click("[data-quiz-table=g4]");
+    await page.click('[data-quiz-cell="0,4"]');
+    await page.click("[data-testid=quiz-check]");
+    await snap(page, "quiz-walk-dark");
+    await page.emulateMedia({ colorScheme: "light" });
     expect(h.errors).toEqual([]);
   }, 120_000);
 });
