@@ -3,7 +3,7 @@
 // picks a table and a cell, the page checks the pick against the model's next reference
 // (quiz_walk.ts), scores it, reveals the reference and explains a wrong pick.
 
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import type { TranslateReport } from "../../sim/translate.js";
 import { entryHex } from "../format.js";
 import { checkWalk, tableChoices, tableLabel, type WalkVerdict } from "../quiz_walk.js";
@@ -28,6 +28,12 @@ export function WalkQuiz({ report, progress, onProgress, shadow }: Props) {
   const [table, setTable] = useState<string | null>(null);
   const [cell, setCell] = useState<[number, number] | null>(null);
   const [verdict, setVerdict] = useState<WalkVerdict | null>(null);
+  // Another walk (new settings): nothing picked, no verdict about the old one.
+  useEffect(() => {
+    setTable(null);
+    setCell(null);
+    setVerdict(null);
+  }, [report]);
   const total = report.steps.length;
   const q = Math.min(progress.q, total);
   const done = q >= total;
