@@ -57,4 +57,12 @@ describe("walk quiz", () => {
     const r = runTranslate({ ...DEFAULT_TRANSLATE, hostPage: "2m" });
     expect(r.steps.map((_, i) => walkAnswer(r, i).table).join(" ")).toBe("n4 n3 n2 g4 n4 n3 n2 g3 n4 n3 n2 g2 n4 n3 n2 g1 n4 n3 n2 d");
   });
+
+  test("with the paging-structure caches on, the answers are the shorter walk the caches leave, and the explanation says why a nested walk starts low", () => {
+    const r = runTranslate({ ...DEFAULT_TRANSLATE, caches: true });
+    expect(r.steps.map((_, i) => walkAnswer(r, i).table).join(" ")).toBe("n4 n3 n2 n1 g4 n1 g3 n1 g2 n1 g1 n3 n2 n1 d");
+    expect(checkWalk(r, 5, { table: "g3", row: 1, col: 4 }).why).toContain(
+      "starting at EPT L1 (a paging-structure cache or the nested TLB gave the levels above)",
+    );
+  });
 });

@@ -92,8 +92,10 @@ function explain(r: TranslateReport, i: number, a: WalkAnswer, g: WalkGuess, tab
         : `guest table ${s.translating}'s guest-physical address`;
     if (prev?.kind !== "nested-table") {
       if (g.table === "d")
-        return `The guest's leaf entry gave only a guest-physical address: it must go through the ${nn} tables (from ${root}, ${nn} L${s.level} first) before the data can be read.`;
-      return `The guest's table sits at a guest-physical address, so before reading its entry the hardware translates ${what} through the ${nn} tables, starting at ${nn} L${s.level} (the root, from ${root}).`;
+        return `The guest's leaf entry gave only a guest-physical address: it must go through the ${nn} tables (${nn} L${s.level} first) before the data can be read.`;
+      const start =
+        s.level === r.options.levels ? `(the root, from ${root})` : "(a paging-structure cache or the nested TLB gave the levels above)";
+      return `The guest's table sits at a guest-physical address, so before reading its entry the hardware translates ${what} through the ${nn} tables, starting at ${nn} L${s.level} ${start}.`;
     }
     return `The ${nn} walk for ${what} is not finished: it goes down one level per read, so ${nn} L${s.level} comes next, until a leaf gives the host frame.`;
   }
