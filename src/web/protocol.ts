@@ -9,6 +9,7 @@ import type { Report } from "../sim/report.js";
 import type { TranslateOptions, TranslateReport } from "../sim/translate.js";
 import type { ShadowLeaf } from "./shadow_walk.js";
 import type { Follow } from "./story_follow.js";
+import type { QuizMmu, QuizRun } from "./quiz_run.js";
 
 export interface RunRequest {
   type: "run";
@@ -46,7 +47,14 @@ export interface TranslateRequest {
   shadow?: boolean;
 }
 
-export type WorkerRequest = RunRequest | StoryRequest | TranslateRequest;
+// quiz: the tiny run the fault-in and counter questions are generated from (quiz_run.ts)
+export interface QuizRequest {
+  type: "quiz";
+  id: number;
+  mmu: QuizMmu;
+}
+
+export type WorkerRequest = RunRequest | StoryRequest | TranslateRequest | QuizRequest;
 
 /** One item of a story: an event kept for narration, a gap of events only counted, or a chapter start. */
 export type StoryItem =
@@ -136,4 +144,5 @@ export type WorkerReply =
   | { type: "error"; id: number; message: string }
   | { type: "story-items"; id: number; items: StoryItem[] }
   | { type: "story-done"; id: number; events: number; kept: number; report: Report }
-  | { type: "translate"; id: number; result: TranslateResult };
+  | { type: "translate"; id: number; result: TranslateResult }
+  | { type: "quiz"; id: number; run: QuizRun };

@@ -74,3 +74,37 @@ export function formatHash(s: HashState): string {
     if (v !== "" && !(term && k === "term")) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
   return `#${parts.join("&")}`;
 }
+
+// ---- quiz: the translate view's mode and quiz position (issue 16 item 6) ----
+
+export type TranslateTab = "walk" | "quiz" | "side";
+export type QuizKind = "walk" | "fault" | "counters";
+
+export interface QuizState {
+  tab: TranslateTab;
+  quiz: QuizKind;
+  /** Questions answered (the next one's index) and answered right. */
+  q: number;
+  ok: number;
+}
+
+const count = (v: string | undefined) => Math.max(0, Number.parseInt(v ?? "0", 10) || 0);
+
+/** The translate view's `tab`, `quiz`, `q` and `qok` parameters. */
+export function parseQuizState(p: Record<string, string>): QuizState {
+  const tab: TranslateTab = p.tab === "quiz" || p.tab === "side" ? p.tab : "walk";
+  const quiz: QuizKind = p.quiz === "fault" || p.quiz === "counters" ? p.quiz : "walk";
+  const q = count(p.q);
+  return { tab, quiz, q, ok: Math.min(q, count(p.qok)) };
+}
+
+/** The parameters for `s` (defaults left out, so a plain walk's link does not change). */
+export function quizParams(s: QuizState): Record<string, string> {
+  const quiz = s.tab === "quiz";
+  return {
+    tab: s.tab === "walk" ? "" : s.tab,
+    quiz: quiz && s.quiz !== "walk" ? s.quiz : "",
+    q: quiz && s.q > 0 ? String(s.q) : "",
+    qok: quiz && s.ok > 0 ? String(s.ok) : "",
+  };
+}

@@ -14,12 +14,13 @@ import type { Scenario } from "../sim/scenario_schema.js";
 import type { EventMap } from "../sim/sim_events.js";
 import { runTranslate } from "../sim/translate.js";
 import { BufferSource } from "../workload/trace.js";
-import type { RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerRequest } from "./protocol.js";
+import type { QuizRequest, RunRequest, StoryRequest, TranslateRequest, WorkerReply, WorkerRequest } from "./protocol.js";
 import { FrameTracker, frameMap } from "./frame_map.js";
 import { DEFAULT_COLLECTOR, StoryCollector } from "./story_collect.js";
 import { FocusTracker, storyTrees } from "./story_trees.js";
 import { PageFollower } from "./story_follow.js";
 import { shadowWalk } from "./shadow_walk.js";
+import { quizRun } from "./quiz_run.js";
 
 interface WorkerScope {
   postMessage(message: WorkerReply): void;
@@ -219,9 +220,19 @@ function translate(req: TranslateRequest): void {
   }
 }
 
+// quiz: the tiny run the fault-in and counter questions come from
+function quiz(req: QuizRequest): void {
+  try {
+    post({ type: "quiz", id: req.id, run: quizRun(req.mmu) });
+  } catch (e) {
+    runError(req.id, e);
+  }
+}
+
 ctx.onmessage = (ev) => {
   const req = ev.data;
   if (req.type === "run") run(req);
   else if (req.type === "story") story(req);
+  else if (req.type === "quiz") quiz(req);
   else translate(req);
 };

@@ -15,6 +15,10 @@ import { emptyReason, gridFor } from "../translate_grid.js";
 import { entryHex } from "../format.js";
 import { Term } from "../components/term.js";
 import { hostPageLabel, translateIntro } from "../mmu_words.js";
+// quiz: the mode switch (walk, quiz, side by side)
+import { QuizPanel } from "../components/quiz.js";
+import { SideBySideView } from "../components/side_by_side.js";
+import { parseQuizState, type QuizState, quizParams, type TranslateTab } from "../url_state.js";
 
 type Mode = "native" | "shadow" | "ept" | "npt";
 const MODES: { value: Mode; label: string }[] = [
@@ -93,6 +97,8 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
   const client = useRef<SimClient | null>(null);
   const parsed = parseGva(s.gva, s.levels);
   const initialStep = useRef(Math.max(0, Number.parseInt(initial.step ?? "0", 10) || 0));
+  // quiz: the mode and the quiz's position, in the link too
+  const [quiz, setQuiz] = useState<QuizState>(() => parseQuizState(initial));
 
   useEffect(() => {
     setParams({
@@ -103,6 +109,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
       gva: s.gva,
       access: s.access,
       caches: s.caches ? "on" : "",
+      ...quizParams(quiz),
     });
     if ("error" in parsed) {
       // The previous walk was for another address: do not leave it beside the error.
@@ -140,8 +147,9 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
       access: s.access,
       caches: s.caches ? "on" : "",
       step: pos > 0 ? String(pos) : "",
+      ...quizParams(quiz),
     });
-  }, [pos, s]);
+  }, [pos, s, quiz]);
 
   const walk = result?.walk ?? null;
   const total = walk?.steps.length ?? 0;
@@ -157,6 +165,7 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
   }, [playing, pos, total, speed, active]);
 
   useViewKeys(active, (e: KeyboardEvent) => {
+    if (quiz.tab !== "walk") return false; // quiz: the walk's keys step the walk tab only
     if (e.key === "ArrowRight" || e.key === ".") setPos((p) => Math.min(total, p + 1));
     else if (e.key === "ArrowLeft" || e.key === ",") setPos((p) => Math.max(0, p - 1));
     else if (e.key === "Home") setPos(0);
@@ -263,7 +272,10 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
           )}
         </div>
       )}
-      {walk && (
+      <QuizTabs tab={quiz.tab} onTab={(tab) => setQuiz((q) => ({ ...q, tab }))} />
+      {quiz.tab === "side" && "gva" in parsed && <SideBySideView opts={optionsOf(s, parsed.gva)} />}
+      {quiz.tab === "quiz" && walk && <QuizPanel walk={walk} state={quiz} onState={setQuiz} mode={s.mode} />}
+      {quiz.tab === "walk" && walk && (
         <>
           <fieldset class="player">
             <legend class="visually-hidden">Walk player</legend>
@@ -308,6 +320,33 @@ export function TranslateView({ initial, setParams, active }: ViewProps) {
         </>
       )}
     </div>
+  );
+}
+
+// quiz: the mode switch
+const TABS: { tab: TranslateTab; label: string }[] = [
+  { tab: "walk", label: "Walk" },
+  { tab: "quiz", label: "Quiz" },
+  { tab: "side", label: "EPT and shadow side by side" },
+];
+
+function QuizTabs({ tab, onTab }: { tab: TranslateTab; onTab: (t: TranslateTab) => void }) {
+  return (
+    <fieldset class="quiz-tabs">
+      <legend class="visually-hidden">Mode</legend>
+      {TABS.map((t) => (
+        <button
+          key={t.tab}
+          type="button"
+          class={t.tab === tab ? "primary" : ""}
+          aria-pressed={t.tab === tab}
+          data-tab={t.tab}
+          onClick={() => onTab(t.tab)}
+        >
+          {t.label}
+        </button>
+      ))}
+    </fieldset>
   );
 }
 
