@@ -14,6 +14,9 @@ import { shadowWalk } from "../../src/web/shadow_walk.js";
 import { gridFor } from "../../src/web/translate_grid.js";
 import { closeHarness, type Harness, haveChromium, openHarness, snap } from "./browser_helpers.js";
 
+// The page's document, as far as page.evaluate() reads it here (the test compiles without the DOM library).
+declare const document: { documentElement: { scrollWidth: number; clientWidth: number } };
+
 if (!haveChromium)
   console.warn(
     "test/web/browser_quiz.test.ts: SKIPPED: /usr/bin/chromium is absent (apt-get install -y --no-install-recommends chromium).",
