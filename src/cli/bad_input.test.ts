@@ -76,7 +76,10 @@ const files: Record<string, string | Uint8Array> = {
   "series-strings.json": JSON.stringify({ series: ["a", "b"] }),
   "series-numbers.json": JSON.stringify({ series: [1, 2, 3] }),
   "series-badfield.json": JSON.stringify({
-    series: [{ accesses: 0, rss: "x", free: 0, swapUsed: 0, faults: 0, exits: 0, swapIns: 0, swapOuts: 0 }],
+    series: [{ accesses: 0, rssBytes: "x", freeBytes: 0, swapUsedBytes: 0, faults: 0, exits: 0, swapIns: 0, swapOuts: 0 }],
+  }),
+  "series-format1.json": JSON.stringify({
+    series: [{ accesses: 0, rss: 0, free: 0, swapUsed: 0, faults: 0, exits: 0, swapIns: 0, swapOuts: 0 }],
   }),
   "notjson.json": "{ nope",
 };
@@ -264,7 +267,12 @@ const cases: [string, string[], RegExp][] = [
   ],
   ["plot of a series of strings", ["plot", at("series-strings.json"), "-o", at("p.svg")], /series-strings\.json: series\[0\]: /],
   ["plot of a series of numbers", ["plot", at("series-numbers.json"), "-o", at("p.svg")], /series-numbers\.json: series\[0\]: /],
-  ["plot of a point with a string", ["plot", at("series-badfield.json"), "-o", at("p.svg")], /series\[0\]\.rss: "x" is not a number/],
+  ["plot of a point with a string", ["plot", at("series-badfield.json"), "-o", at("p.svg")], /series\[0\]\.rssBytes: "x" is not a number/],
+  [
+    "plot of a report from before format 2",
+    ["plot", at("series-format1.json"), "-o", at("p.svg")],
+    /series\[0\]\.rssBytes: missing \(a report from before format 2, whose keys were renamed: docs\/report\.md#format-2\)/,
+  ],
   ["plot of a file that is not JSON", ["plot", at("notjson.json"), "-o", at("p.svg")], /notjson\.json: not JSON/],
   ["plot of a directory", ["plot", at("adir"), "-o", at("p.svg")], /cannot read report .*adir: it is a directory/],
   ["plot -o in a missing directory", ["plot", at("cmp-null.json"), "-o", at("no/p.svg")], /--output .*does not exist/],

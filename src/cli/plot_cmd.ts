@@ -12,7 +12,7 @@ import { UsageError } from "./errors.js";
 import type { Out } from "./format.js";
 import { checkOutputPaths, prepareOutputs } from "./output.js";
 import { readInputText } from "./preflight.js";
-import { MIGRATION_PANEL, type PlotMigration, migrationPoints, migrationsSchema } from "./plot_migration.js";
+import { MIGRATION_PANEL, type PlotMigration, migrationPoints, migrationsSchema, num } from "./plot_migration.js";
 
 interface Panel {
   title: string;
@@ -51,7 +51,6 @@ const PANELS: Panel[] = [
   },
 ];
 
-const num = z.number({ error: (iss) => `${JSON.stringify(iss.input) ?? "nothing"} is not a number` }).finite();
 const pointSchema = z.object({
   accesses: num,
   rssBytes: num,
@@ -79,7 +78,9 @@ export function runsOf(json: unknown, file: string): PlotRun[] {
   const fail = (r: z.ZodSafeParseError<unknown>) => {
     const i = r.error.issues[0]!;
     const where = i.path.length === 0 ? "" : `${formatPath(i.path)}: `;
-    return new UsageError(`${file}: ${where}${i.message}; ${fix}`);
+    const old = i.message === "missing" && (json as { format?: unknown }).format === undefined;
+    const hint = old ? " (a report from before format 2, whose keys were renamed: docs/report.md#format-2)" : "";
+    return new UsageError(`${file}: ${where}${i.message}${hint}; ${fix}`);
   };
   const isObj = json !== null && typeof json === "object" && !Array.isArray(json);
   if (isObj && (json as { memvirt?: unknown }).memvirt === "compare") {

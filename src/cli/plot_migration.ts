@@ -6,7 +6,10 @@ import { z } from "zod";
 
 const MiB = 2 ** 20;
 
-const num = z.number({ error: (iss) => `${JSON.stringify(iss.input) ?? "nothing"} is not a number` }).finite();
+/** A finite number; a missing key says so (a report from before format 2 misses every renamed key). */
+export const num = z
+  .number({ error: (iss) => (iss.input === undefined ? "missing" : `${JSON.stringify(iss.input)} is not a number`) })
+  .finite();
 /** What the plot reads of a report's migrations[]. */
 export const migrationsSchema = z
   .array(

@@ -54,7 +54,7 @@ describe.skipIf(!haveChromium)("translate view: quiz and side by side", () => {
       await page.click(`[data-quiz-cell="${c.row},${c.col}"]`);
       await page.click("[data-testid=quiz-check]");
       if (i === 6) {
-        expect(page.url()).toContain("tab=quiz&q=7&qok=7");
+        await expect.poll(() => page.url()).toContain("tab=quiz&q=7&qok=7");
         await snap(page, "quiz-walk-7");
       }
     }

@@ -83,7 +83,10 @@ function RunQuiz({ kind, mmu, native, progress, onProgress }: RunQuizProps) {
       if (r.type === "quiz") setRun(r.run);
       else if (r.type === "error") setError(r.message);
     });
+    return () => c.done(id);
   }, [mmu]);
+  // Leaving the quiz (another kind or mode) ends its worker: a remount starts a fresh one.
+  useEffect(() => () => client.current?.cancel(), []);
   if (error)
     return (
       <div class="error-box" role="alert">
