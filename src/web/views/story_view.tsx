@@ -342,7 +342,7 @@ export function StoryView({ active, initial, setParams }: ViewProps) {
         ) : st.done ? (
           <>
             Run complete: {int(st.events)} events, {int(items.filter((i) => i.t === "ev").length)} kept for the story in{" "}
-            {st.chapters.length} chapters.{" "}
+            {chMap.starts.length} chapters of {st.chapters.length} sections.{" "}
             <button type="button" onClick={start}>
               Run again
             </button>
