@@ -12,4 +12,14 @@ describe("Prng (xoshiro128**)", () => {
     expect(sum).toBe(660944426);
     expect(q.nextInt(1000)).toBe(28);
   });
+
+  it("nextU32s() gives the values of as many nextU32() calls and leaves the same state", () => {
+    const a = new Prng(7);
+    const b = new Prng(7);
+    const out = new Uint32Array(1000);
+    a.nextU32s(out, 999);
+    expect(Array.from(out.subarray(0, 999))).toEqual(Array.from({ length: 999 }, () => b.nextU32()));
+    expect(out[999]).toBe(0);
+    expect(a.nextU32()).toBe(b.nextU32());
+  });
 });

@@ -62,16 +62,36 @@ export class RandomStream implements AccessStream {
     this.pages = Math.max(1, Math.floor(size / PAGE_SIZE));
   }
   fill(b: AccessBatch): number {
-    let n = 0;
+    const n = Math.min(b.capacity, this.total - this.done);
+    if (this.pages > 2 ** 32) return this.fillEach(b, n);
+    // Three draws an access, as nextInt(pages), nextU32() and nextFloat() below take them.
+    if (this.draws.length < 3 * n) this.draws = new Uint32Array(3 * b.capacity);
+    const draws = this.draws;
+    this.rng.nextU32s(draws, 3 * n);
+    const addrs = b.addrs;
+    const ops = b.ops;
+    const base = this.base;
+    const pages = this.pages;
+    const writeBelow = this.writeRatio * 2 ** 32;
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      addrs[i] = base + Math.floor((draws[j]! / 2 ** 32) * pages) * PAGE_SIZE + (draws[j + 1]! & 0xff8);
+      ops[i] = draws[j + 2]! < writeBelow ? OP_WRITE : OP_READ;
+    }
+    this.done += n;
+    return (b.n = n);
+  }
+  private draws = new Uint32Array(0);
+
+  /** fill() over more than 2^32 pages, where nextInt() takes two draws. */
+  private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
-    while (n < b.capacity && this.done < this.total) {
+    for (let i = 0; i < n; i++) {
       const page = rng.nextInt(this.pages);
       // An 8-byte aligned word inside the page.
-      b.addrs[n] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
-      b.ops[n] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
-      n++;
-      this.done++;
+      b.addrs[i] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      b.ops[i] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
     }
+    this.done += n;
     return (b.n = n);
   }
 }
