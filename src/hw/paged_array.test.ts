@@ -41,6 +41,20 @@ describe("PagedArray", () => {
     expect([a.get(LEAF + 2), a.get(2 * LEAF + 2), a.get(2 * LEAF + 3), a.leafCount]).toEqual([0, 13, 0, 3]);
   });
 
+  test("leaf(n) is the committed leaf that get and set use for leaf number n, or null; beyond the limit a RangeError", () => {
+    const a = new PagedArray(GFN_LIMIT);
+    expect(a.leaf(5)).toBeNull();
+    a.set(5 * LEAF + 7, 42);
+    const leaf = a.leaf(5)!;
+    expect(leaf[7]).toBe(42);
+    leaf[8] = 43;
+    expect(a.get(5 * LEAF + 8)).toBe(43);
+    // Leaf 69 shares leaf 5's slot of the 64-leaf cache: both still resolve to their own storage.
+    a.set(69 * LEAF, 1);
+    expect([a.leaf(69)![0], a.leaf(5)![7], a.leaf(6)]).toEqual([1, 42, null]);
+    expect(() => a.leaf(GFN_LIMIT / LEAF)).toThrow(RangeError);
+  });
+
   test("indices at the ends of the gfn and gva spaces, and at every power of two, do not alias", () => {
     for (const limit of [GFN_LIMIT, VPN_LIMIT, ...USER_VPN_LIMITS, PAGED_ARRAY_MAX_LIMIT, 2 ** 52 + 1, 1, 5000]) {
       const a = new PagedArray(limit);

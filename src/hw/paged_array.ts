@@ -17,8 +17,8 @@
 
 export const LEAF_BITS = 12;
 const LEAF_SIZE = 1 << LEAF_BITS;
-const LEAF_MASK = LEAF_SIZE - 1;
-const INV_LEAF_SIZE = 1 / LEAF_SIZE;
+export const LEAF_MASK = LEAF_SIZE - 1;
+export const INV_LEAF_SIZE = 1 / LEAF_SIZE;
 const DIR_BITS = 11;
 const DIR_SIZE = 1 << DIR_BITS;
 const DIR_MASK = DIR_SIZE - 1;
@@ -81,6 +81,22 @@ export class PagedArray {
     const c = n & CACHE_MASK;
     if (n === this.cacheNo[c]) this.cacheLeaf[c]![i & LEAF_MASK] = v;
     else this.setSlow(i, n, v);
+  }
+
+  /**
+   * The committed leaf of leaf number n (entries n * 2^LEAF_BITS on, at index & LEAF_MASK), or null:
+   * for a loop that keeps its leaves in locals. A leaf stays the same array until clearRange() releases it.
+   */
+  leaf(n: number): Int32Array | null {
+    const c = n & CACHE_MASK;
+    if (n === this.cacheNo[c]) return this.cacheLeaf[c]!;
+    this.checkIndex(n * LEAF_SIZE);
+    const slot = this.leafSlot(n, false);
+    if (slot < 0 || this.dir[slot] === 0) return null;
+    const leaf = this.leaves[this.dir[slot]! - 1]!;
+    this.cacheNo[c] = n;
+    this.cacheLeaf[c] = leaf;
+    return leaf;
   }
 
   /** Leaves committed now (each 2^LEAF_BITS entries, 4 bytes each). */

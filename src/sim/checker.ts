@@ -19,7 +19,7 @@ import type { GuestProcess } from "../guest/process.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import type { Vcpu } from "../kvm/kvm.js";
 import type { ProcState, VmState } from "./machine.js";
-import { PAGED_ARRAY_MAX_LIMIT, PagedArray } from "../hw/paged_array.js";
+import { INV_LEAF_SIZE, LEAF_MASK, PAGED_ARRAY_MAX_LIMIT, PagedArray } from "../hw/paged_array.js";
 import { GUEST_PHYS_LIMIT } from "./scenario_limits.js";
 
 /**
@@ -233,20 +233,41 @@ export class Checker implements MemoryObserver {
     const hpas = b.hpa;
     const gpas = b.gpa;
     let digest = this.digestI32;
+    let reads = 0;
+    // The leaves of `written` and `expected` the last access used (a batch stays in a few), by leaf number; null: none committed.
+    let wNo = -1;
+    let wLeaf: Int32Array | null = null;
+    let eNo = -1;
+    let eLeaf: Int32Array | null = null;
     for (let j = i; j < k; j++) {
       const frame = Math.floor(hpas[j]! * INV_PAGE_SIZE);
       const gva = gvas[j]!;
       const gfn = Math.floor(gpas[j]! * INV_PAGE_SIZE);
+      const vpn = Math.floor(gva * INV_PAGE_SIZE);
+      const wn = Math.floor(vpn * INV_LEAF_SIZE);
+      const en = Math.floor(gfn * INV_LEAF_SIZE);
+      if (wn !== wNo) {
+        wNo = wn;
+        wLeaf = written.leaf(wn);
+      }
+      if (en !== eNo) {
+        eNo = en;
+        eLeaf = expected.leaf(en);
+      }
       if ((flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
       if ((accs[j]! & ACC_WRITE) === 0) {
         const value = content[frame]!;
         // dataCheck()'s outcome when the page was written and both views agree, inline.
-        const wrote = written.getI32(Math.floor(gva * INV_PAGE_SIZE));
-        if (wrote !== 0 && value === wrote && value === expected.getI32(gfn)) {
-          this.valuesRead++;
-          digest = Math.imul(digest, 0x01000193) ^ value;
-          continue;
+        if (wLeaf !== null && eLeaf !== null) {
+          const wrote = wLeaf[vpn & LEAF_MASK]!;
+          if (wrote !== 0 && value === wrote && value === eLeaf[gfn & LEAF_MASK]!) {
+            reads++;
+            digest = Math.imul(digest, 0x01000193) ^ value;
+            continue;
+          }
         }
+        this.valuesRead += reads;
+        reads = 0;
         this.digestI32 = digest;
         this.dataCheck(ps, gva, gfn, false, value);
         digest = this.digestI32;
@@ -258,9 +279,18 @@ export class Checker implements MemoryObserver {
         this.dataCheck(ps, gva, gfn, true, value);
         continue;
       }
-      d.expectI32(gfn, value);
-      written.setI32(Math.floor(gva * INV_PAGE_SIZE), value);
+      if (eLeaf !== null && value !== UNKNOWN_I32) eLeaf[gfn & LEAF_MASK] = value;
+      else {
+        d.expectI32(gfn, value);
+        eNo = -1;
+      }
+      if (wLeaf !== null) wLeaf[vpn & LEAF_MASK] = value;
+      else {
+        written.setI32(vpn, value);
+        wNo = -1;
+      }
     }
+    this.valuesRead += reads;
     this.digestI32 = digest;
   }
 
