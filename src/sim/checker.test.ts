@@ -93,38 +93,101 @@ describe("the data checker", () => {
 });
 
 describe("the batched loop's data check (sim/access_batch.ts)", () => {
-  test("finds the same data errors, reads and digest as one runAccess() per access", () => {
+  /** Two identical machines, driven with the same accesses: one runAccess() each, and BatchedAccesses.run() batches. */
+  function pair() {
     const each = setup("ept");
     const batch = setup("ept");
     const gva = batch.ps.proc.vmas[0]!.start;
     const batched = new BatchedAccesses(batch.m, 64);
     const addrs = new Float64Array(64);
     const opsOf = new Uint8Array(64);
+    /** gfn of each page, as the per-access machine's last translation of it left it. */
+    const gfnOf: number[] = [];
     let clock = 0;
-    const addr = (i: number) => gva + (i % PAGES) * PAGE_SIZE + 8 * i;
-    const run = (ops: number[]) => {
+    const addr = (i: number, first: number) => gva + ((first + i) % PAGES) * PAGE_SIZE + 8 * i;
+    const run = (ops: number[], first = 0) => {
       for (let i = 0; i < ops.length; i++) {
-        addrs[i] = addr(i);
+        addrs[i] = addr(i, first);
         opsOf[i] = ops[i]!;
-        each.m.runAccess(each.ps, addr(i), ops[i]!);
+        each.m.runAccess(each.ps, addr(i, first), ops[i]!);
+        gfnOf[(first + i) % PAGES] = Math.floor(each.m.vms[0]!.qemu.kvm.vcpus[0]!.mmu.gpa / PAGE_SIZE);
       }
       expect(batched.run(batch.ps, addrs, opsOf, ops.length, clock)).toBe(true);
       clock += ops.length;
     };
+    const both = (f: (m: Machine) => void) => {
+      f(each.m);
+      f(batch.m);
+    };
+    const same = () => {
+      for (const k of ["dataErrors", "valuesRead", "readDigest"] as const) expect(batch.m.checker[k]).toBe(each.m.checker[k]);
+      expect(batch.m.checker.violations).toEqual(each.m.checker.violations);
+    };
+    return { each, batch, run, both, same, gfnOf };
+  }
+  const ops = (n: number, op: number) => Array.from({ length: n }, () => op);
+
+  test("finds the same data errors, reads and digest as one runAccess() per access", () => {
+    const { batch, run, both, same } = pair();
     // First writes fault in (the core hands each exit back to JS); then reads and writes mixed.
-    run(Array.from({ length: PAGES }, () => OP_WRITE));
+    run(ops(PAGES, OP_WRITE));
     run(Array.from({ length: 48 }, (_, i) => (i % 3 === 0 ? OP_WRITE : OP_READ)));
     expect([batch.m.checker.dataErrors, batch.m.checker.valuesRead]).toEqual([0, 32]);
     // The host replaces 5 of the 16 data pages behind the guest's back: each read of them is wrong.
-    for (const m of [each.m, batch.m]) {
+    both((m) => {
       const data = [...m.host.mem.content.keys()].filter((f) => m.host.mem.content[f] !== 0);
       expect(data.length).toBe(PAGES);
       scribble(m, data.slice(0, 5));
-    }
-    run(Array.from({ length: PAGES }, () => OP_READ));
+    });
+    run(ops(PAGES, OP_READ));
     expect(batch.m.checker.dataErrors).toBe(5);
     expect(batch.m.checker.violations[0]).toMatch(/read 0x5eed, expected 0x[0-9a-f]+$/);
-    for (const k of ["dataErrors", "valuesRead", "readDigest"] as const) expect(batch.m.checker[k]).toBe(each.m.checker[k]);
-    expect(batch.m.checker.violations).toEqual(each.m.checker.violations);
+    same();
+  });
+
+  test("a read that matches what the process wrote but not what its frame should hold is an error, batched too", () => {
+    const { batch, run, both, same, gfnOf } = pair();
+    run(ops(PAGES, OP_WRITE));
+    // The guest's clear_page of 3 frames still in use: they should read zero, and they read the old values.
+    both((m) => {
+      for (const gfn of gfnOf.slice(0, 3)) m.checker.frameCleared(0, gfn);
+    });
+    run(ops(PAGES, OP_READ));
+    expect(batch.m.checker.dataErrors).toBe(3);
+    expect(batch.m.checker.violations[0]).toMatch(/expected 0x0$/);
+    same();
+  });
+
+  test("a write whose value is the unknown tag's bits makes its MADV_FREE'd page checked again", () => {
+    const { batch, run, both, same, gfnOf } = pair();
+    run(ops(PAGES, OP_WRITE));
+    both((m) => m.checker.rangeDiscarded(0, 0, 64 * 2 ** 20, "FREE"));
+    // The next write stores 0xffffffff (Machine.nextWriteValue: imul(seq, 0x9e3779b1) | 1).
+    const inverse = Number(BigInt.asUintN(32, modInverse(0x9e3779b1n, 2n ** 32n) * 0xffffffffn));
+    both((m) => {
+      (m as unknown as { writeSeq: number }).writeSeq = inverse - 1;
+    });
+    run([OP_WRITE], 3);
+    both((m) => {
+      const frame = [...m.host.mem.content.keys()].find((f) => m.host.mem.content[f] === 0xffffffff)!;
+      expect(frame).toBeDefined();
+      scribble(m, [frame]);
+    });
+    expect(gfnOf[3]).toBeGreaterThan(0);
+    run([OP_READ], 3);
+    expect(batch.m.checker.dataErrors).toBe(1);
+    expect(batch.m.checker.violations[0]).toMatch(/read 0x5eed, expected 0xffffffff$/);
+    same();
   });
 });
+
+/** a^-1 mod m, for the write value whose bits are the unknown tag's. */
+function modInverse(a: bigint, m: bigint): bigint {
+  let [r0, r1, s0, s1] = [a, m, 1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [s0, s1] = [s1, s0 - q * s1];
+  }
+  return ((s0 % m) + m) % m;
+}
