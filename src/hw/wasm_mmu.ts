@@ -211,19 +211,25 @@ export class WasmMmu extends WasmMmuState {
   cacheSnapshot(cache: number): AssocCacheSnapshot {
     const c = this.core;
     const i32 = this.cm.i32;
+    const f64 = this.cm.f64;
     const n = i32[(cache + c.constant("C_entries")) >> 2]!;
-    const arr = (field: string) => i32[(cache + c.constant(field)) >> 2]!;
-    const f64 = (field: string) => new Float64Array(this.cm.memory.buffer, arr(field), n).slice();
-    const int = (field: string) => new Int32Array(this.cm.memory.buffer, arr(field), n).slice();
+    const ent = i32[(cache + c.constant("C_ent")) >> 2]!;
+    const size = c.constant("C_entryBytes");
+    /** Field `name` of every entry record, into a typed array of its kind. */
+    const field = <T extends Float64Array | Int32Array>(name: string, out: T, view: Float64Array | Int32Array): T => {
+      const per = view.BYTES_PER_ELEMENT;
+      for (let i = 0; i < n; i++) out[i] = view[(ent + i * size + c.constant(name)) / per]!;
+      return out;
+    };
     return {
-      key: f64("C_key"),
-      ctx: int("C_ctx"),
-      pcid: int("C_pcid"),
-      value: f64("C_value"),
-      aux: f64("C_aux"),
-      perm: int("C_perm"),
-      stamp: f64("C_stamp"),
-      clock: this.cm.f64[(cache + c.constant("C_clock")) / 8]!,
+      key: field("E_key", new Float64Array(n), f64),
+      ctx: field("E_ctx", new Int32Array(n), i32),
+      pcid: field("E_pcid", new Int32Array(n), i32),
+      value: field("E_value", new Float64Array(n), f64),
+      aux: field("E_aux", new Float64Array(n), f64),
+      perm: field("E_perm", new Int32Array(n), i32),
+      stamp: field("E_stamp", new Float64Array(n), f64),
+      clock: f64[(cache + c.constant("C_clock")) / 8]!,
     };
   }
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // ../assoc_cache.ts in wasm memory: a set-associative cache with context and PCID tags and LRU
-// replacement, struct-of-arrays after a header. Same lookup order (the set's most recently used
-// way first), same victim choice, same clock, so its contents equal the JS cache's entry for
-// entry. Tag 0 marks an empty entry. Each entry also has an i32 `tag` (the key's page number's
-// low 32 bits xor its context tag, set by fill) that a lookup compares first, so scanning a set
-// reads 4 bytes a way instead of an f64 key and a context, four ways per SIMD compare; tag
-// matches are then checked in full in way order (an invalidated entry keeps its old tag, with
-// context 0), so the way found is the one a plain scan finds.
+// replacement, as 48-byte entry records after a header (a hit reads one record from one base
+// pointer: as seven arrays, the hit loop had more live pointers than registers and reloaded
+// them from the stack), then the sets' MRU ways and the tags. Same lookup order (the set's most
+// recently used way first), same victim choice, same clock, so its contents equal the JS cache's
+// entry for entry. Tag 0 marks an empty entry. Each entry also has an i32 `tag` (the key's page
+// number's low 32 bits xor its context tag, set by fill) that a lookup compares first, so
+// scanning a set reads 4 bytes a way instead of an f64 key and a context, four ways per SIMD
+// compare; tag matches are then checked in full in way order (an invalidated entry keeps its old
+// tag, with context 0), so the way found is the one a plain scan finds.
 
 export const CP_WRITE_OK: i32 = 1 << 0;
 export const CP_WRITABLE: i32 = 1 << 1;
@@ -29,20 +31,29 @@ export const MATCH_CTX = 3; // ctx
   ways: i32;
   setMask: i32;
   entries: i32;
-  key: usize; // f64[entries]
-  value: usize; // f64[entries]
-  aux: usize; // f64[entries]
-  stamp: usize; // f64[entries]
-  ctx: usize; // i32[entries]
-  pcid: usize; // i32[entries]
-  perm: usize; // i32[entries]
+  ent: usize; // ENTRY_BYTES[entries]: the E_* fields
   mru: usize; // i32[sets]
   tag: usize; // i32[entries]
 }
 
+/** An entry record: key, value, aux, LRU stamp (f64), context, PCID, permissions (i32), 4 bytes of padding. */
+export const ENTRY_BYTES: i32 = 48;
+export const E_KEY = 0;
+export const E_VALUE = 8;
+export const E_AUX = 16;
+export const E_STAMP = 24;
+export const E_CTX = 32;
+export const E_PCID = 36;
+export const E_PERM = 40;
+
+/** The address of entry i's record. */
+@inline export function entryAt(c: AssocCache, i: i32): usize {
+  return c.ent + <usize>i * ENTRY_BYTES;
+}
+
 export function cacheBytes(sets: i32, ways: i32): i32 {
   const n = sets * ways;
-  return (<i32>offsetof<AssocCache>() + 63 + n * 4 * 8 + n * 3 * 4 + sets * 4 + n * 4 + 7) & ~7;
+  return (<i32>offsetof<AssocCache>() + 63 + n * ENTRY_BYTES + sets * 4 + 63 + n * 4 + 7) & ~7;
 }
 
 /** Lays out an empty cache at `p` (the memory there is zero). */
@@ -53,16 +64,10 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
   c.ways = ways;
   c.setMask = sets - 1;
   c.entries = n;
-  // The arrays from a 64-byte boundary: a set's 16 tags (or 8 keys) are one cache line.
-  c.key = (p + offsetof<AssocCache>() + 63) & ~63;
-  c.value = c.key + n * 8;
-  c.aux = c.value + n * 8;
-  c.stamp = c.aux + n * 8;
-  c.ctx = c.stamp + n * 8;
-  c.pcid = c.ctx + n * 4;
-  c.perm = c.pcid + n * 4;
-  c.mru = c.perm + n * 4;
-  c.tag = c.mru + sets * 4;
+  // Records and tags from a 64-byte boundary: a set's 16 tags are one cache line.
+  c.ent = (p + offsetof<AssocCache>() + 63) & ~63;
+  c.mru = c.ent + n * ENTRY_BYTES;
+  c.tag = (c.mru + sets * 4 + 63) & ~63;
 }
 
 /** The tag of the entry for page (or table) number `n` in context `ctx`. */
@@ -71,25 +76,25 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
 }
 
 @inline export function keyAt(c: AssocCache, i: i32): f64 {
-  return load<f64>(c.key + (<usize>i << 3));
+  return load<f64>(entryAt(c, i), E_KEY);
 }
 @inline export function valueAt(c: AssocCache, i: i32): f64 {
-  return load<f64>(c.value + (<usize>i << 3));
+  return load<f64>(entryAt(c, i), E_VALUE);
 }
 @inline export function auxAt(c: AssocCache, i: i32): f64 {
-  return load<f64>(c.aux + (<usize>i << 3));
+  return load<f64>(entryAt(c, i), E_AUX);
 }
 @inline export function ctxAt(c: AssocCache, i: i32): i32 {
-  return load<i32>(c.ctx + (<usize>i << 2));
+  return load<i32>(entryAt(c, i), E_CTX);
 }
 @inline export function pcidAt(c: AssocCache, i: i32): i32 {
-  return load<i32>(c.pcid + (<usize>i << 2));
+  return load<i32>(entryAt(c, i), E_PCID);
 }
 @inline export function permAt(c: AssocCache, i: i32): i32 {
-  return load<i32>(c.perm + (<usize>i << 2));
+  return load<i32>(entryAt(c, i), E_PERM);
 }
 @inline export function setPerm(c: AssocCache, i: i32, perm: i32): void {
-  store<i32>(c.perm + (<usize>i << 2), perm);
+  store<i32>(entryAt(c, i), perm, E_PERM);
 }
 
 @inline function matches(c: AssocCache, i: i32, key: f64, ctx: i32, pcid: i32): bool {
@@ -141,7 +146,7 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
   if (matches(c, i, key, ctx, pcid)) {
     const t = c.clock + 1;
     c.clock = t;
-    store<f64>(c.stamp + (<usize>i << 3), t);
+    store<f64>(entryAt(c, i), t, E_STAMP);
     return i;
   }
   return lookupSet(c, set, base, tagOf(n, ctx), key, ctx, pcid);
@@ -152,7 +157,7 @@ function lookupSet(c: AssocCache, set: i32, base: i32, tag: i32, key: f64, ctx: 
   if (i < 0) return -1;
   const t = c.clock + 1;
   c.clock = t;
-  store<f64>(c.stamp + (<usize>i << 3), t);
+  store<f64>(entryAt(c, i), t, E_STAMP);
   store<i32>(c.mru + (<usize>set << 2), i - base);
   return i;
 }
@@ -174,7 +179,7 @@ export function fill(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32, value
       victim = i;
       break;
     }
-    const st = load<f64>(c.stamp + (<usize>i << 3));
+    const st = load<f64>(entryAt(c, i), E_STAMP);
     if (ic == 0) {
       victim = i;
       oldest = -1;
@@ -183,17 +188,17 @@ export function fill(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32, value
       oldest = st;
     }
   }
-  const v = <usize>victim;
-  store<f64>(c.key + (v << 3), key);
-  store<i32>(c.ctx + (v << 2), ctx);
-  store<i32>(c.pcid + (v << 2), pcid);
-  store<f64>(c.value + (v << 3), value);
-  store<f64>(c.aux + (v << 3), aux);
-  store<i32>(c.perm + (v << 2), perm);
-  store<i32>(c.tag + (v << 2), tagOf(n, ctx));
+  const r = entryAt(c, victim);
+  store<f64>(r, key, E_KEY);
+  store<i32>(r, ctx, E_CTX);
+  store<i32>(r, pcid, E_PCID);
+  store<f64>(r, value, E_VALUE);
+  store<f64>(r, aux, E_AUX);
+  store<i32>(r, perm, E_PERM);
+  store<i32>(c.tag + (<usize>victim << 2), tagOf(n, ctx));
   const t = c.clock + 1;
   c.clock = t;
-  store<f64>(c.stamp + (v << 3), t);
+  store<f64>(r, t, E_STAMP);
   store<i32>(c.mru + (<usize>set << 2), victim - base);
   return victim;
 }
@@ -214,7 +219,7 @@ export function invalidateKey(p: usize, key: f64, mode: i32, ctx: i32, pcid: i32
   let n = 0;
   for (let i = base; i < base + c.ways; i++) {
     if (keyAt(c, i) == key && selects(c, i, mode, ctx, pcid)) {
-      store<i32>(c.ctx + (<usize>i << 2), 0);
+      store<i32>(entryAt(c, i), 0, E_CTX);
       n++;
     }
   }
@@ -227,7 +232,7 @@ export function invalidateWhere(p: usize, mode: i32, ctx: i32, pcid: i32): i32 {
   let n = 0;
   for (let i = 0; i < c.entries; i++) {
     if (selects(c, i, mode, ctx, pcid)) {
-      store<i32>(c.ctx + (<usize>i << 2), 0);
+      store<i32>(entryAt(c, i), 0, E_CTX);
       n++;
     }
   }

@@ -3,7 +3,21 @@
 // invalidation, and the byte offsets of every field JS reads or writes (S_* in MmuState, H_* in
 // HwStats, C_* in AssocCache, L_* in a log step), so the layout is stated once, here.
 
-import { AssocCache, MATCH_CTX, MATCH_LIVE, MATCH_PCID, MATCH_PCID_LOCAL } from "./assoc_cache";
+import {
+  AssocCache,
+  E_AUX,
+  E_CTX,
+  E_KEY,
+  E_PCID,
+  E_PERM,
+  E_STAMP,
+  E_VALUE,
+  ENTRY_BYTES,
+  MATCH_CTX,
+  MATCH_LIVE,
+  MATCH_PCID,
+  MATCH_PCID_LOCAL,
+} from "./assoc_cache";
 import { HwStats, LOG_CAPACITY, LOG_OFFSET, LOG_STEP_BYTES, LogStep, MMU_STATE_BYTES, MmuState, PML_OFFSET, STATS_OFFSET } from "./mmu_state";
 
 export { cacheBytes, cacheInit, countValid, invalidateKey, invalidateWhere } from "./assoc_cache";
@@ -92,13 +106,15 @@ export const H_pmlEntries = offsetof<HwStats>("pmlEntries");
 
 export const C_clock = offsetof<AssocCache>("clock");
 export const C_entries = offsetof<AssocCache>("entries");
-export const C_key = offsetof<AssocCache>("key");
-export const C_value = offsetof<AssocCache>("value");
-export const C_aux = offsetof<AssocCache>("aux");
-export const C_stamp = offsetof<AssocCache>("stamp");
-export const C_ctx = offsetof<AssocCache>("ctx");
-export const C_pcid = offsetof<AssocCache>("pcid");
-export const C_perm = offsetof<AssocCache>("perm");
+export const C_ent = offsetof<AssocCache>("ent");
+export const C_entryBytes = ENTRY_BYTES;
+export const E_key = E_KEY;
+export const E_value = E_VALUE;
+export const E_aux = E_AUX;
+export const E_stamp = E_STAMP;
+export const E_ctx = E_CTX;
+export const E_pcid = E_PCID;
+export const E_perm = E_PERM;
 export const C_mru = offsetof<AssocCache>("mru");
 export const C_tag = offsetof<AssocCache>("tag");
 

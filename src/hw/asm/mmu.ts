@@ -3,7 +3,26 @@
 // batched loop that translates a slice of accesses without returning to JS. Each takes the
 // address of an MmuState; JS (../wasm_mmu.ts) handles MOV to CR3 and the invalidations.
 
-import { AssocCache, CP_GLOBAL, CP_NX, CP_USER, CP_WRITE_OK, auxAt, findWay, lookup, permAt, valueAt } from "./assoc_cache";
+import {
+  AssocCache,
+  CP_GLOBAL,
+  CP_NX,
+  CP_USER,
+  CP_WRITE_OK,
+  E_AUX,
+  E_CTX,
+  E_KEY,
+  E_PCID,
+  E_PERM,
+  E_STAMP,
+  E_VALUE,
+  auxAt,
+  entryAt,
+  findWay,
+  lookup,
+  permAt,
+  valueAt,
+} from "./assoc_cache";
 import { ACC_FETCH, ACC_USER, ACC_WRITE, XLATE_OK } from "./mmu_defs";
 import { MmuState, TLB_FORBID_OFFSET, TLB_NEED_OFFSET, logPush, statsOf, tlbPermits } from "./mmu_state";
 import { NESTED_FOR_PHYS, nestedTranslate } from "./walk_nested";
@@ -102,15 +121,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
   const s = changetype<MmuState>(p);
   if (s.tlb4k == 0 || s.logOn != 0) return accessEach(p, gvas, accs, hpas, gpas, n);
   const tlb = changetype<AssocCache>(s.tlb4k);
-  const keys = tlb.key;
-  const ctxs = tlb.ctx;
-  const pcids = tlb.pcid;
-  const perms = tlb.perm;
-  const stamps = tlb.stamp;
-  const values = tlb.value;
-  const auxs = tlb.aux;
   const mrus = tlb.mru;
-  const tags = tlb.tag;
   const setMask = tlb.setMask;
   const ways = tlb.ways;
   const ctx = s.ctxTag;
@@ -125,28 +136,29 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
     const low = <i32>reinterpret<i64>(vpnF + TWO_52);
     const set = low & setMask;
     const base = <usize>(set * ways);
-    let e = base + <usize>load<i32>(mrus + (<usize>set << 2));
-    let hit = load<f64>(keys + (e << 3)) == vpnF && load<i32>(ctxs + (e << 2)) == ctx;
+    let e = <i32>base + load<i32>(mrus + (<usize>set << 2));
+    let rec = entryAt(tlb, e);
+    let hit = load<f64>(rec, E_KEY) == vpnF && load<i32>(rec, E_CTX) == ctx;
     if (!hit) {
       // lookupSet(): the first matching way of the set becomes the most recently used.
-      const w = scanSet(tlb, <i32>base, low ^ ctx, vpnF, ctx, pcid);
-      hit = w >= 0;
-      e = <usize>w;
+      e = scanSet(tlb, <i32>base, low ^ ctx, vpnF, ctx, pcid);
+      hit = e >= 0;
+      rec = entryAt(tlb, e);
     }
     if (hit) {
-      const perm = load<i32>(perms + (e << 2));
-      if (load<i32>(pcids + (e << 2)) == pcid || (perm & CP_GLOBAL) != 0) {
+      const perm = load<i32>(rec, E_PERM);
+      if (load<i32>(rec, E_PCID) == pcid || (perm & CP_GLOBAL) != 0) {
         const acc = <usize>load<u8>(accs + <usize>k) << 2;
         const need = load<i32>(p + TLB_NEED_OFFSET + acc);
         if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + acc)) == 0) {
           clock += 1;
-          store<f64>(stamps + (e << 3), clock);
-          store<i32>(mrus + (<usize>set << 2), <i32>(e - base));
+          store<f64>(rec, clock, E_STAMP);
+          store<i32>(mrus + (<usize>set << 2), e - <i32>base);
           hits++;
-          last = <i32>e;
+          last = e;
           const off = gvaF - vpnF * 4096;
-          store<f64>(hpas + (<usize>k << 3), load<f64>(values + (e << 3)) * 4096 + off);
-          store<f64>(gpas + (<usize>k << 3), load<f64>(auxs + (e << 3)) + off);
+          store<f64>(hpas + (<usize>k << 3), load<f64>(rec, E_VALUE) * 4096 + off);
+          store<f64>(gpas + (<usize>k << 3), load<f64>(rec, E_AUX) + off);
           continue;
         }
       }
