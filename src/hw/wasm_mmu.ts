@@ -217,8 +217,9 @@ export class WasmMmu extends WasmMmuState {
     const size = c.constant("C_entryBytes");
     /** Field `name` of every entry record, into a typed array of its kind. */
     const field = <T extends Float64Array | Int32Array>(name: string, out: T, view: Float64Array | Int32Array): T => {
+      const at = ent + c.constant(name);
       const per = view.BYTES_PER_ELEMENT;
-      for (let i = 0; i < n; i++) out[i] = view[(ent + i * size + c.constant(name)) / per]!;
+      for (let i = 0; i < n; i++) out[i] = view[(at + i * size) / per]!;
       return out;
     };
     return {

@@ -47,9 +47,17 @@ export class BatchedAccesses {
     if (b === null || n > this.capacity) return false;
     const twin = vm.native !== null && ps.nativeProcess !== null ? vm.native.cpus[ps.cpu]! : null;
     if (twin !== null && (b.native === null || twin.mmu.log !== null)) return false;
+    const gvas = b.vm.gva;
+    const accs = b.vm.acc;
     const user = ps.user ? ACC_USER : 0;
-    if (twin === null) copyIn(b.vm.gva, b.vm.acc, addrs, ops, user, n);
-    else copyInTwo(b.vm.gva, b.vm.acc, b.native!.gva, b.native!.acc, addrs, ops, user, n);
+    for (let i = 0; i < n; i++) {
+      gvas[i] = addrs[i]!;
+      accs[i] = user | (ops[i] === OP_WRITE ? ACC_WRITE : 0);
+    }
+    if (twin !== null) {
+      b.native!.gva.set(gvas.subarray(0, n));
+      b.native!.acc.set(accs.subarray(0, n));
+    }
     const m = this.machine;
     const bus = m.bus;
     for (let i = 0; i < n; ) {
@@ -118,33 +126,4 @@ export class BatchedAccesses {
     return this.content32View;
   }
   private content32View: Int32Array | null = null;
-}
-
-/** The stream's accesses [0, n) as the core's batch: gva, and ACC_* bits from the operation. */
-function copyIn(gvas: Float64Array, accs: Uint8Array, addrs: Float64Array, ops: Uint8Array, user: number, n: number): void {
-  for (let i = 0; i < n; i++) {
-    gvas[i] = addrs[i]!;
-    accs[i] = user | (ops[i] === OP_WRITE ? ACC_WRITE : 0);
-  }
-}
-
-/** copyIn() into the vCPU's batch and the twin's at once. */
-function copyInTwo(
-  gvas: Float64Array,
-  accs: Uint8Array,
-  twinGvas: Float64Array,
-  twinAccs: Uint8Array,
-  addrs: Float64Array,
-  ops: Uint8Array,
-  user: number,
-  n: number,
-): void {
-  for (let i = 0; i < n; i++) {
-    const gva = addrs[i]!;
-    const acc = user | (ops[i] === OP_WRITE ? ACC_WRITE : 0);
-    gvas[i] = gva;
-    accs[i] = acc;
-    twinGvas[i] = gva;
-    twinAccs[i] = acc;
-  }
 }

@@ -52,6 +52,8 @@ export class TouchStream implements AccessStream {
 export class RandomStream implements AccessStream {
   private done = 0;
   private readonly pages: number;
+  /** fill()'s random numbers, three an access. */
+  private draws = new Uint32Array(0);
   constructor(
     private readonly base: number,
     size: number,
@@ -80,7 +82,6 @@ export class RandomStream implements AccessStream {
     this.done += n;
     return (b.n = n);
   }
-  private draws = new Uint32Array(0);
 
   /** fill() over more than 2^32 pages, where nextInt() takes two draws. */
   private fillEach(b: AccessBatch, n: number): number {
