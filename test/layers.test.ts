@@ -9,7 +9,7 @@ import { describe, expect, test } from "vitest";
 
 const ORDER = ["hw", "host", "kvm", "qemu", "guest", "workload", "sim", "cli", "web"];
 const CORE = new Set(["hw", "host", "kvm", "qemu", "guest", "workload", "sim"]);
-const NODE_ONLY = ["commander", "@commander-js/extra-typings", "cli-table3", "picocolors", "cli-progress", "piscina"];
+const NODE_ONLY = ["commander", "@commander-js/extra-typings", "cli-table3", "picocolors", "cli-progress"];
 const SRC = resolve(import.meta.dirname, "../src");
 
 function* sources(dir: string): Generator<string> {

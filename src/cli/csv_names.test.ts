@@ -77,6 +77,7 @@ describe("CSV columns are JSON paths, each once", () => {
 
   test("sweep CSV: index, the grid's keys once, error, then the report's columns; a failed run keeps its seed", () => {
     const r = run("fault-in", 3);
+    const scenario = loadScenario(readFileSync(new URL("../../examples/fault-in.yaml", import.meta.url), "utf8"), "fault-in.yaml");
     const task = (index: number, seed: number) => ({
       index,
       label: "mmu=ept",
@@ -85,6 +86,7 @@ describe("CSV columns are JSON paths, each once", () => {
       path: "",
       overrides: { "vms[0].mmu": "ept", "host.ram": "256MiB" },
       seed,
+      scenario,
     });
     const plan = { keys: ["mmu", "host.ram"], tasks: [task(0, 3), task(1, 4)] };
     const csv = sweepCsv(plan, [

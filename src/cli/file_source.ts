@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: MIT
 // A ByteSource over a file, read in chunks with synchronous reads (constant memory).
 
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import type { ByteSource } from "../workload/trace.js";
 import { UsageError } from "./errors.js";
 import { describeFsError } from "./output.js";
-import { notRegular } from "./preflight.js";
+
+/** What a file that is not a regular file is ("a directory", "a FIFO", ...), or undefined for a regular file. */
+export function notRegular(st: Stats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO (reading it would wait for a writer)";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
 
 export class FileSource implements ByteSource {
   private fd: number;

@@ -81,8 +81,8 @@ export async function main(argv: string[], out: Out = stdoutOut()): Promise<numb
   }
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry || process.argv[1]?.endsWith("/memvirt")) {
+/** `memvirt <argv>` as the executable runs it (bin.ts): interrupts and a closed stdout handled, the exit code returned. */
+export function runAsCli(argv: string[]): Promise<number> {
   installInterruptHandlers();
   // A reader that stops early (`| head`): end quietly, as other tools do, not with a stack trace.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
@@ -90,7 +90,12 @@ if (isEntry || process.argv[1]?.endsWith("/memvirt")) {
     runCleanups();
     process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT_RUN_FAILED);
   });
-  main(process.argv.slice(2)).then((code) => {
+  return main(argv);
+}
+
+// Run directly (`npx tsx src/cli/main.ts ...`); the built executable enters through bin.ts.
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  runAsCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -13,17 +13,7 @@ import { AccessBatch } from "../workload/stream.js";
 import { openTrace, TraceError } from "../workload/trace.js";
 import { UsageError } from "./errors.js";
 import { describeFsError } from "./output.js";
-import { FileSource } from "./file_source.js";
-
-/** What a file that is not a regular file is ("a directory", "a FIFO", ...), or undefined for a regular file. */
-export function notRegular(st: Stats): string | undefined {
-  if (st.isFile()) return undefined;
-  if (st.isDirectory()) return "a directory";
-  if (st.isFIFO()) return "a FIFO (reading it would wait for a writer)";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
-  if (st.isSocket()) return "a socket";
-  return "not a regular file";
-}
+import { FileSource, notRegular } from "./file_source.js";
 
 /** Reads an input file whole, refusing what is not a regular file before opening it (a FIFO would block). */
 export function readInputText(path: string, what: string, fix: string): string {

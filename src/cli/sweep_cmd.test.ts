@@ -104,12 +104,36 @@ describe("memvirt run --csv and memvirt plot", () => {
 
 describe("memvirt sweep on worker threads", () => {
   const cli = new URL("../../dist/bin/memvirt.js", import.meta.url).pathname;
-  test.skipIf(!existsSync(cli))("the built CLI runs the grid on a piscina pool and gives the in-process rows", async () => {
+  const env = { ...process.env, MEMVIRT_PROGRESS: "lines" };
+  test.skipIf(!existsSync(cli))("the built CLI runs the grid on this thread and a worker and gives the in-process rows", async () => {
     const dir = setup("  mmu: [ept, npt]\nseeds: [1, 2]\n");
-    const pooled = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "2"], { encoding: "utf8" });
+    const pooled = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "2"], { encoding: "utf8", env });
     expect(pooled.status).toBe(0);
+    expect(pooled.stderr).toMatch(/4 runs on 2 threads/);
     const inProcess = await runCli(["sweep", join(dir, "sweep.yaml"), "--workers", "1"]);
     expect(pooled.stdout).toBe(inProcess.stdout);
     expect(pooled.stdout.trim().split("\n")).toHaveLength(5);
+  });
+
+  test.skipIf(!existsSync(cli))("the worker started before the command loads ends when the command fails or prints help", () => {
+    const dir = setup();
+    writeFileSync(join(dir, "bad.yaml"), "scenario: s.yaml\ngrid: {}\n");
+    // Without the worker ended, the process would not exit: the timeout turns that into a failure.
+    const bad = spawnSync(process.execPath, [cli, "sweep", join(dir, "bad.yaml"), "--workers", "2"], {
+      encoding: "utf8",
+      env,
+      timeout: 20_000,
+    });
+    expect(bad.signal).toBeNull();
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/an empty grid/);
+    const one = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "3", "--shard", "1/8"], {
+      encoding: "utf8",
+      env,
+      timeout: 20_000,
+    });
+    expect(one.status).toBe(0);
+    expect(one.stderr).toMatch(/1 runs on 1 threads/);
+    expect(one.stdout.trim().split("\n")).toHaveLength(2);
   });
 });

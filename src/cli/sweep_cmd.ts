@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { Command } from "@commander-js/extra-typings";
 import { stringify } from "csv-stringify/sync";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
@@ -28,7 +29,9 @@ import { pause } from "./interrupt.js";
 import { STDOUT, prepareOutputs } from "./output.js";
 import { RunExit, scenarioInputs } from "./run_cmd.js";
 import { csvColumns } from "./report_csv.js";
-import { type SweepResult, type SweepTask, runSweepTask } from "./sweep_run.js";
+import { runOnLanes } from "./sweep_lanes.js";
+import { endSweepWorkers, takeSweepWorkers } from "./sweep_prestart.js";
+import { type SweepResult, type SweepTask, runSweepTaskYielding } from "./sweep_run.js";
 
 const sweepSchema = z.strictObject({
   scenario: z.string().min(1).describe("scenario file, relative to the sweep file"),
@@ -115,7 +118,7 @@ export function planSweep(file: string, text: string, o: SweepOptions = {}): Swe
     for (const c of combos) for (const v of sweep.grid[k]!) next.push({ ...c, [k]: v });
     combos.splice(0, combos.length, ...next);
   }
-  const tasks: SweepTask[] = [];
+  const variants: Pick<SweepTask, "label" | "overrides" | "seed">[] = [];
   for (const c of combos) {
     for (const seed of seeds) {
       const overrides: Record<string, unknown> = {};
@@ -126,18 +129,19 @@ export function planSweep(file: string, text: string, o: SweepOptions = {}): Swe
       const label = Object.entries(c)
         .map(([k, v]) => `${k}=${String(v)}`)
         .join(" ");
-      tasks.push({ index: tasks.length, label, text: scenarioTextRead, name: sweep.scenario, path: scenarioPath, overrides, seed });
+      variants.push({ label, overrides, seed });
     }
   }
   // Fail before any run, naming the variant, if one does not validate (traces and planned work included).
-  for (const t of tasks) {
+  const tasks = variants.map(({ label, overrides, seed }, index): SweepTask => {
     try {
-      loadChecked(t.text, t.path, { overrides: t.overrides, force: o.force === true, runs: tasks.length });
+      const scenario = loadChecked(scenarioTextRead, scenarioPath, { overrides, force: o.force === true, runs: variants.length });
+      return { index, label, text: scenarioTextRead, name: sweep.scenario, path: scenarioPath, overrides, seed, scenario };
     } catch (e) {
-      if (e instanceof ScenarioError) throw new UsageError(`${file}: variant ${t.label}:\n${e.format()}`);
+      if (e instanceof ScenarioError) throw new UsageError(`${file}: variant ${label}:\n${e.format()}`);
       throw e;
     }
-  }
+  });
   return { keys, tasks };
 }
 
@@ -174,34 +178,21 @@ export function sweepCsv(plan: SweepPlan, results: SweepResult[]): string {
   return stringify([head, ...rows]);
 }
 
-async function runTasks(tasks: SweepTask[], workers: number, onDone: () => void): Promise<SweepResult[]> {
-  const workerFile = fileURLToPath(new URL("./sweep_worker.js", import.meta.url));
-  if (workers <= 1 || !existsSync(workerFile)) {
-    const results: SweepResult[] = [];
-    for (const t of tasks) {
-      results.push(runSweepTask(t));
-      onDone();
-      await pause();
-    }
-    return results;
-  }
-  // piscina and cli-progress load only for a sweep (every command would pay for them at start-up).
-  const { Piscina } = await import("piscina");
-  // Warm workers: all threads start at once and live until the pool is destroyed. Piscina's
-  // default (minThreads 1, idleTimeout 0) ends a thread whenever it is idle for an instant, and
-  // the next task then pays for loading the module graph and warming the JIT again.
-  const threads = Math.min(workers, tasks.length);
-  const pool = new Piscina({ filename: workerFile, maxThreads: threads, minThreads: threads, idleTimeout: Number.POSITIVE_INFINITY });
+/**
+ * The runs on `lanes` lanes: this thread and lanes - 1 worker threads, those the executable
+ * started early first (sweep_prestart.ts). Without a built worker script (tests on the sources),
+ * everything runs here.
+ */
+async function runTasks(tasks: SweepTask[], lanes: number, onDone: () => void): Promise<SweepResult[]> {
+  const script = new URL("./sweep_worker.js", import.meta.url);
+  const threads = existsSync(fileURLToPath(script)) ? Math.max(0, Math.min(lanes, tasks.length) - 1) : 0;
+  const workers = takeSweepWorkers(threads);
+  while (workers.length < threads) workers.push(new Worker(script));
+  await endSweepWorkers();
   try {
-    return await Promise.all(
-      tasks.map(async (t) => {
-        const r = (await pool.run(t)) as SweepResult;
-        onDone();
-        return r;
-      }),
-    );
+    return await runOnLanes(tasks, workers, (t) => runSweepTaskYielding(t, pause), onDone);
   } finally {
-    await pool.destroy();
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }
 
@@ -211,7 +202,7 @@ export function sweepCommand(out: Out) {
     .argument("<sweep>", "sweep file (YAML): scenario, grid, seeds")
     .option("-o, --output <file>", "CSV file to write (default, or -: standard output)")
     .option("--shard <i/n>", "run only the i-th of n shards of the grid (for job arrays)")
-    .option("--workers <n>", "worker threads (default: all cores)")
+    .option("--workers <n>", "threads running the grid, this one included (default: all cores)")
     .option("--force", "run even when the planned work of all runs is beyond the bounds (accesses, VMs, memory)")
     .action(async (file, o) => {
       const workers = o.workers === undefined ? availableParallelism() : Number(o.workers);
