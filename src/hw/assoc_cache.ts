@@ -35,6 +35,7 @@ export class AssocCache {
   /** A second value: the guest frame of a cached table, or the gpa frame of a combined translation. */
   readonly aux: Float64Array;
   readonly perm: Int32Array;
+  /** LRU stamps from the clock; 0 for an empty entry (invalidation clears it with the context). */
   readonly stamp: Float64Array;
   private clock = 0;
 
@@ -131,6 +132,7 @@ export class AssocCache {
     for (let i = base; i < base + this.ways; i++) {
       if (this.ctx[i] !== 0 && this.key[i] === key && match(this.ctx[i]!, this.pcid[i]!, (this.perm[i]! & CP_GLOBAL) !== 0)) {
         this.ctx[i] = 0;
+        this.stamp[i] = 0;
         n++;
       }
     }
@@ -143,6 +145,7 @@ export class AssocCache {
     for (let i = 0; i < this.ctx.length; i++) {
       if (this.ctx[i] !== 0 && match(this.ctx[i]!, this.pcid[i]!, (this.perm[i]! & CP_GLOBAL) !== 0)) {
         this.ctx[i] = 0;
+        this.stamp[i] = 0;
         n++;
       }
     }
@@ -160,6 +163,7 @@ export class AssocCache {
 
   clear(): void {
     this.ctx.fill(0);
+    this.stamp.fill(0);
   }
 
   snapshot(): AssocCacheSnapshot {

@@ -229,7 +229,7 @@ export class WasmMmu extends WasmMmuState {
       value: field("E_value", new Float64Array(n), f64),
       aux: field("E_aux", new Float64Array(n), f64),
       perm: field("E_perm", new Int32Array(n), i32),
-      stamp: field("E_stamp", new Float64Array(n), f64),
+      stamp: f64.slice(i32[(cache + c.constant("C_stamp")) >> 2]! / 8, i32[(cache + c.constant("C_stamp")) >> 2]! / 8 + n),
       clock: f64[(cache + c.constant("C_clock")) / 8]!,
     };
   }

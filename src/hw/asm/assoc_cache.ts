@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // ../assoc_cache.ts in wasm memory: a set-associative cache with context and PCID tags and LRU
-// replacement, as 48-byte entry records after a header (a hit reads one record from one base
+// replacement, as 40-byte entry records after a header (a hit reads one record from one base
 // pointer: as seven arrays, the hit loop had more live pointers than registers and reloaded
-// them from the stack), then the sets' MRU ways and the tags. Same lookup order (the set's most
-// recently used way first), same victim choice, same clock, so its contents equal the JS cache's
-// entry for entry. Tag 0 marks an empty entry. Each entry also has an i32 `tag` (the key's page
-// number's low 32 bits xor its context tag, set by fill) that a lookup compares first, so
-// scanning a set reads 4 bytes a way instead of an f64 key and a context, four ways per SIMD
-// compare; tag matches are then checked in full in way order (an invalidated entry keeps its old
-// tag, with context 0), so the way found is the one a plain scan finds.
+// them from the stack), then the LRU stamps, the sets' MRU ways and the tags. Same lookup order
+// (the set's most recently used way first), same victim choice, same clock, so its contents
+// equal the JS cache's entry for entry. Context 0 marks an empty entry, and so does stamp 0 (both
+// are cleared together), which lets a fill choose its victim from the set's 16 contiguous stamps
+// instead of 16 records. Each entry also has an i32 `tag` (the key's page number's low 32 bits
+// xor its context tag, set by fill) that a lookup compares first, so scanning a set reads 4
+// bytes a way instead of an f64 key and a context, four ways per SIMD compare; tag matches are
+// then checked in full in way order (an invalidated entry keeps its old tag, with context 0), so
+// the way found is the one a plain scan finds.
 
 export const CP_WRITE_OK: i32 = 1 << 0;
 export const CP_WRITABLE: i32 = 1 << 1;
@@ -32,19 +34,19 @@ export const MATCH_CTX = 3; // ctx
   setMask: i32;
   entries: i32;
   ent: usize; // ENTRY_BYTES[entries]: the E_* fields
+  stamp: usize; // f64[entries]
   mru: usize; // i32[sets]
   tag: usize; // i32[entries]
 }
 
-/** An entry record: key, value, aux, LRU stamp (f64), context, PCID, permissions (i32), 4 bytes of padding. */
-export const ENTRY_BYTES: i32 = 48;
+/** An entry record: key, value, aux (f64), context, PCID, permissions (i32), 4 bytes of padding. */
+export const ENTRY_BYTES: i32 = 40;
 export const E_KEY = 0;
 export const E_VALUE = 8;
 export const E_AUX = 16;
-export const E_STAMP = 24;
-export const E_CTX = 32;
-export const E_PCID = 36;
-export const E_PERM = 40;
+export const E_CTX = 24;
+export const E_PCID = 28;
+export const E_PERM = 32;
 
 /** The address of entry i's record. */
 @inline export function entryAt(c: AssocCache, i: i32): usize {
@@ -53,7 +55,7 @@ export const E_PERM = 40;
 
 export function cacheBytes(sets: i32, ways: i32): i32 {
   const n = sets * ways;
-  return (<i32>offsetof<AssocCache>() + 63 + n * ENTRY_BYTES + sets * 4 + 63 + n * 4 + 7) & ~7;
+  return (<i32>offsetof<AssocCache>() + 63 + n * ENTRY_BYTES + n * 8 + sets * 4 + 63 + n * 4 + 7) & ~7;
 }
 
 /** Lays out an empty cache at `p` (the memory there is zero). */
@@ -66,7 +68,8 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
   c.entries = n;
   // Records and tags from a 64-byte boundary: a set's 16 tags are one cache line.
   c.ent = (p + offsetof<AssocCache>() + 63) & ~63;
-  c.mru = c.ent + n * ENTRY_BYTES;
+  c.stamp = c.ent + n * ENTRY_BYTES;
+  c.mru = c.stamp + n * 8;
   c.tag = (c.mru + sets * 4 + 63) & ~63;
 }
 
@@ -93,6 +96,12 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
 @inline export function permAt(c: AssocCache, i: i32): i32 {
   return load<i32>(entryAt(c, i), E_PERM);
 }
+@inline function stampAt(c: AssocCache, i: i32): f64 {
+  return load<f64>(c.stamp + (<usize>i << 3));
+}
+@inline function setStamp(c: AssocCache, i: i32, t: f64): void {
+  store<f64>(c.stamp + (<usize>i << 3), t);
+}
 @inline export function setPerm(c: AssocCache, i: i32, perm: i32): void {
   store<i32>(entryAt(c, i), perm, E_PERM);
 }
@@ -117,8 +126,9 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
 /**
  * The first of ways [base, base + ways) (entry indices) that matches (key, ctx, pcid), or -1:
  * the ways whose tag is `tag`, found 4 at a time, 32 ways per mask, checked in full in order.
+ * `exact`: the PCID must be equal (a fill's own entry), not equal or global (a lookup's hit).
  */
-@inline export function findWay(c: AssocCache, base: i32, ways: i32, tag: i32, key: f64, ctx: i32, pcid: i32): i32 {
+@inline export function findWay(c: AssocCache, base: i32, ways: i32, tag: i32, key: f64, ctx: i32, pcid: i32, exact: bool = false): i32 {
   const want = i32x4.splat(tag);
   for (let chunk = 0; chunk < ways; chunk += 32) {
     const end = min(ways, chunk + 32);
@@ -131,7 +141,7 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
     for (; w < end; w++) if (tagAt(c, base + w) == tag) m |= <u32>1 << <u32>(w - chunk);
     while (m != 0) {
       const i = base + chunk + <i32>ctz(m);
-      if (matches(c, i, key, ctx, pcid)) return i;
+      if (exact ? keyAt(c, i) == key && ctxAt(c, i) == ctx && pcidAt(c, i) == pcid : matches(c, i, key, ctx, pcid)) return i;
       m &= m - 1;
     }
   }
@@ -146,7 +156,7 @@ export function cacheInit(p: usize, sets: i32, ways: i32): void {
   if (matches(c, i, key, ctx, pcid)) {
     const t = c.clock + 1;
     c.clock = t;
-    store<f64>(entryAt(c, i), t, E_STAMP);
+    setStamp(c, i, t);
     return i;
   }
   return lookupSet(c, set, base, tagOf(n, ctx), key, ctx, pcid);
@@ -157,7 +167,7 @@ function lookupSet(c: AssocCache, set: i32, base: i32, tag: i32, key: f64, ctx: 
   if (i < 0) return -1;
   const t = c.clock + 1;
   c.clock = t;
-  store<f64>(entryAt(c, i), t, E_STAMP);
+  setStamp(c, i, t);
   store<i32>(c.mru + (<usize>set << 2), i - base);
   return i;
 }
@@ -167,27 +177,18 @@ export function peek(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32): i32 
   return findWay(c, setOf(c, n) * c.ways, c.ways, tagOf(n, ctx), key, ctx, pcid);
 }
 
-/** Inserts or replaces the entry for (key, ctx, pcid); evicts the least recently used way. */
+/**
+ * Inserts or replaces the entry for (key, ctx, pcid); evicts the least recently used way. The
+ * JS cache's choice: the first way holding exactly (key, ctx, pcid) (found through the tags),
+ * else the last empty way, else the first way with the oldest stamp.
+ */
 export function fill(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32, value: f64, perm: i32, aux: f64): i32 {
   const set = setOf(c, n);
-  const base = set * c.ways;
-  let victim = base;
-  let oldest = Infinity;
-  for (let i = base; i < base + c.ways; i++) {
-    const ic = ctxAt(c, i);
-    if (keyAt(c, i) == key && ic == ctx && pcidAt(c, i) == pcid) {
-      victim = i;
-      break;
-    }
-    const st = load<f64>(entryAt(c, i), E_STAMP);
-    if (ic == 0) {
-      victim = i;
-      oldest = -1;
-    } else if (st < oldest) {
-      victim = i;
-      oldest = st;
-    }
-  }
+  const ways = c.ways;
+  const base = set * ways;
+  const tag = tagOf(n, ctx);
+  let victim = findWay(c, base, ways, tag, key, ctx, pcid, true);
+  if (victim < 0) victim = lruWay(c, base, ways);
   const r = entryAt(c, victim);
   store<f64>(r, key, E_KEY);
   store<i32>(r, ctx, E_CTX);
@@ -195,12 +196,40 @@ export function fill(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32, value
   store<f64>(r, value, E_VALUE);
   store<f64>(r, aux, E_AUX);
   store<i32>(r, perm, E_PERM);
-  store<i32>(c.tag + (<usize>victim << 2), tagOf(n, ctx));
+  store<i32>(c.tag + (<usize>victim << 2), tag);
   const t = c.clock + 1;
   c.clock = t;
-  store<f64>(r, t, E_STAMP);
+  setStamp(c, victim, t);
   store<i32>(c.mru + (<usize>set << 2), victim - base);
   return victim;
+}
+
+/**
+ * The victim among ways [base, base + ways): the last empty one (stamp 0), else the one with the
+ * oldest stamp (stamps of live entries are distinct, so it is the first). Two stamps at a time:
+ * the minimum and the empties in one pass, then the way that holds the minimum.
+ */
+function lruWay(c: AssocCache, base: i32, ways: i32): i32 {
+  const stamps = c.stamp + (<usize>base << 3);
+  const zero = f64x2.splat(0);
+  let lo = f64x2.splat(Infinity);
+  let lastEmpty = -1;
+  let w = 0;
+  for (; w + 2 <= ways; w += 2) {
+    const v = v128.load(stamps + (<usize>w << 3));
+    lo = f64x2.pmin(lo, v);
+    const empty = i64x2.bitmask(f64x2.eq(v, zero));
+    if (empty != 0) lastEmpty = w + <i32>(empty >> 1);
+  }
+  let oldest = min(f64x2.extract_lane(lo, 0), f64x2.extract_lane(lo, 1));
+  if (w < ways) {
+    const st = load<f64>(stamps + (<usize>w << 3));
+    if (st == 0) lastEmpty = w;
+    oldest = min(oldest, st);
+  }
+  if (lastEmpty >= 0) return base + lastEmpty;
+  for (w = 0; w < ways; w++) if (load<f64>(stamps + (<usize>w << 3)) == oldest) break;
+  return base + w;
 }
 
 @inline function selects(c: AssocCache, i: i32, mode: i32, ctx: i32, pcid: i32): bool {
@@ -220,6 +249,7 @@ export function invalidateKey(p: usize, key: f64, mode: i32, ctx: i32, pcid: i32
   for (let i = base; i < base + c.ways; i++) {
     if (keyAt(c, i) == key && selects(c, i, mode, ctx, pcid)) {
       store<i32>(entryAt(c, i), 0, E_CTX);
+      setStamp(c, i, 0);
       n++;
     }
   }
@@ -233,6 +263,7 @@ export function invalidateWhere(p: usize, mode: i32, ctx: i32, pcid: i32): i32 {
   for (let i = 0; i < c.entries; i++) {
     if (selects(c, i, mode, ctx, pcid)) {
       store<i32>(entryAt(c, i), 0, E_CTX);
+      setStamp(c, i, 0);
       n++;
     }
   }

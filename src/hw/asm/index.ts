@@ -10,7 +10,6 @@ import {
   E_KEY,
   E_PCID,
   E_PERM,
-  E_STAMP,
   E_VALUE,
   ENTRY_BYTES,
   MATCH_CTX,
@@ -111,10 +110,10 @@ export const C_entryBytes = ENTRY_BYTES;
 export const E_key = E_KEY;
 export const E_value = E_VALUE;
 export const E_aux = E_AUX;
-export const E_stamp = E_STAMP;
 export const E_ctx = E_CTX;
 export const E_pcid = E_PCID;
 export const E_perm = E_PERM;
+export const C_stamp = offsetof<AssocCache>("stamp");
 export const C_mru = offsetof<AssocCache>("mru");
 export const C_tag = offsetof<AssocCache>("tag");
 

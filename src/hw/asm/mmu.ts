@@ -14,7 +14,6 @@ import {
   E_KEY,
   E_PCID,
   E_PERM,
-  E_STAMP,
   E_VALUE,
   auxAt,
   entryAt,
@@ -152,7 +151,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
         const need = load<i32>(p + TLB_NEED_OFFSET + acc);
         if ((perm & need) == need && (perm & load<i32>(p + TLB_FORBID_OFFSET + acc)) == 0) {
           clock += 1;
-          store<f64>(rec, clock, E_STAMP);
+          store<f64>(tlb.stamp + (<usize>e << 3), clock);
           store<i32>(mrus + (<usize>set << 2), e - <i32>base);
           hits++;
           last = e;
