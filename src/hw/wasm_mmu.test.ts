@@ -10,7 +10,6 @@ import { PAGE_SIZE } from "./addr.js";
 import type { AssocCache } from "./assoc_cache.js";
 import {
   ACC_USER,
-  ACC_WRITE,
   Mmu,
   type MmuConfig,
   NESTED_TLB_DEFAULT,
@@ -26,7 +25,6 @@ import { hwCounters } from "./mmu_stats.js";
 import { PhysMem } from "./phys_mem.js";
 import { XlateBatch, WasmMmu } from "./wasm_mmu.js";
 import { REF_DATA, WalkLog } from "./walk_log.js";
-import { makeX86Pte } from "./x86_pte.js";
 
 // ------------------------------------------------------------------ random machines
 
@@ -514,54 +512,6 @@ function run(
 describe("the wasm core gives what the JS Mmu gives", () => {
   test("random machines, caches and operation streams: outcomes, fields, counters, A/D bits and caches", () => {
     fc.assert(fc.property(specArb, cachesArb, regsArb, fc.array(opArb, { minLength: 1, maxLength: 150 }), run), { numRuns: 200 });
-  });
-
-  test("a 4 KiB entry that forbids an access sends it to a walk, even where a 2 MiB entry would allow it", () => {
-    const results = [Mmu, WasmMmu].map((Impl) => {
-      const mem = new PhysMem(64 * PAGE_SIZE);
-      for (const f of [1, 2, 3, 4]) mem.allocTable(f);
-      const table = (pfn: number) => makeX86Pte({ pfn, writable: true, user: true });
-      mem.writeEntry(1, 0, ...table(2));
-      mem.writeEntry(2, 0, ...table(3));
-      mem.writeEntry(3, 0, ...table(4));
-      mem.writeEntry(4, 0, ...makeX86Pte({ pfn: 0x40, writable: true, user: true }));
-      const t = new Impl(mem, defaultMmuConfig("native", { tlb: { "4k": { sets: 1, ways: 4 }, "2m": "shared", "1g": null }, psc: null }));
-      t.loadCr3(1);
-      t.access(0, ACC_USER);
-      mem.writeEntry(3, 0, ...makeX86Pte({ pfn: 0x200, writable: true, user: true, huge: true, dirty: true }));
-      t.access(PAGE_SIZE, ACC_USER | ACC_WRITE);
-      const r = t.access(0, ACC_USER | ACC_WRITE);
-      return { r, hpa: t.hpa, size: t.pageSize, stats: hwCounters(t.stats) };
-    });
-    expect(results[1]).toEqual(results[0]);
-    expect(results[0]!.stats.walks).toBe(3);
-  });
-
-  test("a fill replaces only the entry of its own PCID: a global entry of another PCID stays, and the victim is the LRU way", () => {
-    const snaps = [Mmu, WasmMmu].map((Impl) => {
-      const mem = new PhysMem(64 * PAGE_SIZE);
-      for (const f of [1, 2, 3, 4]) mem.allocTable(f);
-      const table = (pfn: number) => makeX86Pte({ pfn, writable: true, user: true });
-      mem.writeEntry(1, 0, ...table(2));
-      mem.writeEntry(2, 0, ...table(3));
-      mem.writeEntry(3, 0, ...table(4));
-      for (let i = 0; i < 6; i++) mem.writeEntry(4, i, ...makeX86Pte({ pfn: 0x40 + i, writable: true, user: true, global: i === 0 }));
-      const t = new Impl(mem, defaultMmuConfig("native", { tlb: { "4k": { sets: 1, ways: 4 }, "2m": "shared", "1g": null }, psc: null }));
-      Object.assign(t, { cr4Pge: true, pcide: true });
-      t.loadCr3(1, 1);
-      t.access(0, ACC_USER); // the global page, clean: its entry does not allow a write
-      t.loadCr3(1, 2, true);
-      t.access(0, ACC_USER | ACC_WRITE); // hits the global entry, walks to set D, fills for PCID 2 beside it
-      for (let i = 1; i < 4; i++) t.access(i * PAGE_SIZE, ACC_USER); // the set is full: the oldest way goes
-      const set = t instanceof WasmMmu ? t.cacheSnapshot(t.tlb4k) : t.tlb4k!.snapshot();
-      return { keys: Array.from(set.key), pcids: Array.from(set.pcid), stats: hwCounters(t.stats) };
-    });
-    expect(snaps[1]).toEqual(snaps[0]);
-    // Empty ways fill from the last: page 0 of PCID 1 in way 3, of PCID 2 in way 2 (had the fill
-    // matched the global entry, it would have replaced way 3), pages 1 and 2 in ways 1 and 0; then
-    // way 3, the least recently used, goes for page 3.
-    expect(snaps[0]!.keys).toEqual([2, 1, 0, 3]);
-    expect(new Set(snaps[0]!.pcids).size).toBe(1); // every entry now PCID 2's
   });
 
   test("with PML on under EPT: both log the same gpas, 4 KiB aligned, and stop with the same PML-full exits", () => {
