@@ -198,7 +198,7 @@ async function runTasks(tasks: SweepTask[], lanes: number, onDone: () => void): 
 
 export function sweepCommand(out: Out) {
   return new Command("sweep")
-    .description("run a grid of variants of a scenario on worker threads; one CSV row per run and VM")
+    .description("run a grid of variants of a scenario on this thread and worker threads; one CSV row per run and VM")
     .argument("<sweep>", "sweep file (YAML): scenario, grid, seeds")
     .option("-o, --output <file>", "CSV file to write (default, or -: standard output)")
     .option("--shard <i/n>", "run only the i-th of n shards of the grid (for job arrays)")

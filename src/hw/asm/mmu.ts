@@ -126,8 +126,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
   const ctx = s.ctxTag;
   const pcid = s.pcidTag;
   let clock = tlb.clock;
-  let hits = 0;
-  let last = -1;
+  let run = 0; // the first access of the current run of hits
   for (let k = 0; k < n; k++) {
     const gvaF = load<f64>(gvas + (<usize>k << 3));
     // The page number stays an f64 (no saturating f64 -> i64 conversion); its low bits, for the set, come from adding 2^52.
@@ -153,8 +152,6 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
           clock += 1;
           store<f64>(tlb.stamp + (<usize>e << 3), clock);
           store<i32>(mrus + (<usize>set << 2), e - <i32>base);
-          hits++;
-          last = e;
           const off = gvaF - vpnF * 4096;
           store<f64>(hpas + (<usize>k << 3), load<f64>(rec, E_VALUE) * 4096 + off);
           store<f64>(gpas + (<usize>k << 3), load<f64>(rec, E_AUX) + off);
@@ -163,10 +160,8 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
       }
     }
     tlb.clock = clock;
-    statsOf(s).tlbHits += <f64>hits;
-    hits = 0;
-    if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, k - 1);
-    last = -1;
+    if (k > run) batchHitFields(s, k - run, gpas, hpas, k - 1);
+    run = k + 1;
     const r = access(p, gvaF, load<u8>(accs + <usize>k));
     if (r != XLATE_OK) {
       s.batchResult = r;
@@ -177,8 +172,7 @@ export function accessBatch(p: usize, gvas: usize, accs: usize, hpas: usize, gpa
     clock = tlb.clock;
   }
   tlb.clock = clock;
-  statsOf(s).tlbHits += <f64>hits;
-  if (last >= 0) batchHitFields(s, tlb, last, gvas, hpas, n - 1);
+  if (n > run) batchHitFields(s, n - run, gpas, hpas, n - 1);
   return n;
 }
 
@@ -187,11 +181,12 @@ function scanSet(tlb: AssocCache, base: i32, tag: i32, key: f64, ctx: i32, pcid:
   return findWay(tlb, base, tlb.ways, tag, key, ctx, pcid);
 }
 
-/** The result fields access() would have left after access k of a batch, a 4 KiB TLB hit on entry `e`. */
-function batchHitFields(s: MmuState, tlb: AssocCache, e: i32, gvas: usize, hpas: usize, k: i32): void {
+/** A run of `hits` 4 KiB TLB hits ending at access k: counted, and the result fields access() would have left. */
+function batchHitFields(s: MmuState, hits: i32, gpas: usize, hpas: usize, k: i32): void {
+  statsOf(s).tlbHits += <f64>hits;
   s.pageSize = 4096;
   s.hpa = load<f64>(hpas + (<usize>k << 3));
-  s.gpa = auxAt(tlb, e) + <f64>(<i64>load<f64>(gvas + (<usize>k << 3)) & 4095);
+  s.gpa = load<f64>(gpas + (<usize>k << 3));
 }
 
 /** accessBatch without a TLB, or with a log listening: access() one by one. */
