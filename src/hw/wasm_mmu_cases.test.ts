@@ -9,17 +9,23 @@ import { PhysMem } from "./phys_mem.js";
 import { WasmMmu } from "./wasm_mmu.js";
 import { makeX86Pte } from "./x86_pte.js";
 
+/** Frames 1-4: a native 4-level path for gva 0..2 MiB, the last table (frame 4) still empty. */
+function fourLevels(): PhysMem {
+  const mem = new PhysMem(64 * PAGE_SIZE);
+  for (const f of [1, 2, 3, 4]) mem.allocTable(f);
+  for (const f of [1, 2, 3]) mem.writeEntry(f, 0, ...makeX86Pte({ pfn: f + 1, writable: true, user: true }));
+  return mem;
+}
+
+/** One 4-way set of 4 KiB entries (2 MiB ones share it), no paging-structure caches. */
+const ONE_SET = defaultMmuConfig("native", { tlb: { "4k": { sets: 1, ways: 4 }, "2m": "shared", "1g": null }, psc: null });
+
 describe("the wasm core and the JS Mmu fill the TLB alike", () => {
   test("a 4 KiB entry that forbids an access sends it to a walk, even where a 2 MiB entry would allow it", () => {
     const results = [Mmu, WasmMmu].map((Impl) => {
-      const mem = new PhysMem(64 * PAGE_SIZE);
-      for (const f of [1, 2, 3, 4]) mem.allocTable(f);
-      const table = (pfn: number) => makeX86Pte({ pfn, writable: true, user: true });
-      mem.writeEntry(1, 0, ...table(2));
-      mem.writeEntry(2, 0, ...table(3));
-      mem.writeEntry(3, 0, ...table(4));
+      const mem = fourLevels();
       mem.writeEntry(4, 0, ...makeX86Pte({ pfn: 0x40, writable: true, user: true }));
-      const t = new Impl(mem, defaultMmuConfig("native", { tlb: { "4k": { sets: 1, ways: 4 }, "2m": "shared", "1g": null }, psc: null }));
+      const t = new Impl(mem, ONE_SET);
       t.loadCr3(1);
       t.access(0, ACC_USER);
       mem.writeEntry(3, 0, ...makeX86Pte({ pfn: 0x200, writable: true, user: true, huge: true, dirty: true }));
@@ -33,14 +39,9 @@ describe("the wasm core and the JS Mmu fill the TLB alike", () => {
 
   test("a fill replaces only the entry of its own PCID: a global entry of another PCID stays, and the victim is the LRU way", () => {
     const snaps = [Mmu, WasmMmu].map((Impl) => {
-      const mem = new PhysMem(64 * PAGE_SIZE);
-      for (const f of [1, 2, 3, 4]) mem.allocTable(f);
-      const table = (pfn: number) => makeX86Pte({ pfn, writable: true, user: true });
-      mem.writeEntry(1, 0, ...table(2));
-      mem.writeEntry(2, 0, ...table(3));
-      mem.writeEntry(3, 0, ...table(4));
+      const mem = fourLevels();
       for (let i = 0; i < 6; i++) mem.writeEntry(4, i, ...makeX86Pte({ pfn: 0x40 + i, writable: true, user: true, global: i === 0 }));
-      const t = new Impl(mem, defaultMmuConfig("native", { tlb: { "4k": { sets: 1, ways: 4 }, "2m": "shared", "1g": null }, psc: null }));
+      const t = new Impl(mem, ONE_SET);
       Object.assign(t, { cr4Pge: true, pcide: true });
       t.loadCr3(1, 1);
       t.access(0, ACC_USER); // the global page, clean: its entry does not allow a write
