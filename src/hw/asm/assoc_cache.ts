@@ -206,30 +206,39 @@ export function fill(c: AssocCache, n: i64, key: f64, ctx: i32, pcid: i32, value
 
 /**
  * The victim among ways [base, base + ways): the last empty one (stamp 0), else the one with the
- * oldest stamp (stamps of live entries are distinct, so it is the first). Two stamps at a time:
- * the minimum and the empties in one pass, then the way that holds the minimum.
+ * oldest stamp (stamps of live entries are distinct, so it is the first). Two ways at a time, in
+ * one pass: each lane keeps its minimum and where it was, and the last empty way is remembered.
  */
 function lruWay(c: AssocCache, base: i32, ways: i32): i32 {
   const stamps = c.stamp + (<usize>base << 3);
   const zero = f64x2.splat(0);
+  const two = i64x2.splat(2);
   let lo = f64x2.splat(Infinity);
+  let at = i64x2.replace_lane(i64x2.splat(0), 1, 1);
+  let way = at;
   let lastEmpty = -1;
   let w = 0;
   for (; w + 2 <= ways; w += 2) {
     const v = v128.load(stamps + (<usize>w << 3));
-    lo = f64x2.pmin(lo, v);
+    const older = f64x2.lt(v, lo);
+    lo = v128.bitselect(v, lo, older);
+    at = v128.bitselect(way, at, older);
+    way = i64x2.add(way, two);
     const empty = i64x2.bitmask(f64x2.eq(v, zero));
     if (empty != 0) lastEmpty = w + <i32>(empty >> 1);
   }
-  let oldest = min(f64x2.extract_lane(lo, 0), f64x2.extract_lane(lo, 1));
+  let oldest = f64x2.extract_lane(lo, 0);
+  let victim = <i32>i64x2.extract_lane(at, 0);
+  if (f64x2.extract_lane(lo, 1) < oldest) {
+    oldest = f64x2.extract_lane(lo, 1);
+    victim = <i32>i64x2.extract_lane(at, 1);
+  }
   if (w < ways) {
     const st = load<f64>(stamps + (<usize>w << 3));
     if (st == 0) lastEmpty = w;
-    oldest = min(oldest, st);
+    if (st < oldest) victim = w;
   }
-  if (lastEmpty >= 0) return base + lastEmpty;
-  for (w = 0; w < ways; w++) if (load<f64>(stamps + (<usize>w << 3)) == oldest) break;
-  return base + w;
+  return base + (lastEmpty >= 0 ? lastEmpty : victim);
 }
 
 @inline function selects(c: AssocCache, i: i32, mode: i32, ctx: i32, pcid: i32): bool {
