@@ -41,6 +41,11 @@ try {
     failed++;
     status = status || 1;
   }
+  if (status !== 0 && failed === 0) {
+    // Vitest failed the run with every test passing: an unhandled error (a rejection, an 'error' event no one listens to).
+    console.error("run-tests: Vitest exited with an error and no failed test (an unhandled error, reported above): counted as a failure");
+    failed = 1;
+  }
   line = `${r.numPassedTests} passed, ${failed} failed`;
 } catch {
   console.error("run-tests: Vitest wrote no report; counting the run as failed");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `memvirt sweep <sweep.yaml> [-o rows.csv] [--shard i/n] [--workers n]`: a grid of variants
-// of one scenario, run on worker threads, one CSV row per run (and VM). Sharding splits the
-// grid by run index, so a grid too big for one machine runs as a job array.
+// of one scenario, run on this thread and worker threads, one CSV row per run (and VM).
+// Sharding splits the grid by run index, so a grid too big for one machine runs as a job array.
 //
 //   scenario: reclaim-swap.yaml        # relative to the sweep file
 //   grid:                              # keys as in `run --compare`
@@ -187,12 +187,12 @@ async function runTasks(tasks: SweepTask[], lanes: number, onDone: () => void): 
   const script = new URL("./sweep_worker.js", import.meta.url);
   const threads = existsSync(fileURLToPath(script)) ? Math.max(0, Math.min(lanes, tasks.length) - 1) : 0;
   const workers = takeSweepWorkers(threads);
-  while (workers.length < threads) workers.push(new Worker(script));
-  await endSweepWorkers();
+  const unused = endSweepWorkers();
   try {
-    return await runOnLanes(tasks, workers, (t) => runSweepTaskYielding(t, pause), onDone);
+    while (workers.length < threads) workers.push(new Worker(script));
+    return await runOnLanes(tasks, workers, runSweepTaskYielding, pause, onDone);
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all([unused, ...workers.map((w) => w.terminate())]);
   }
 }
 

@@ -18,6 +18,8 @@ const tasks = (n: number): SweepTask[] =>
 
 const resultOf = (t: SweepTask, by: string): SweepResult => ({ index: t.index, rows: [[by, t.label]] });
 
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
 /** A worker thread stand-in: answers each request after `delayMs`, and records what it held at once. */
 class FakeWorker extends EventEmitter implements LaneWorker {
   held = 0;
@@ -60,6 +62,7 @@ describe("runOnLanes: this thread and worker threads share one queue", () => {
         await new Promise((r) => setTimeout(r, 4));
         return resultOf(t, "here");
       },
+      turn,
       () => done++,
     );
     expect(results.map((r) => r.index)).toEqual(ts.map((t) => t.index));
@@ -84,6 +87,7 @@ describe("runOnLanes: this thread and worker threads share one queue", () => {
         order.push(t.label);
         return resultOf(t, "here");
       },
+      turn,
       () => {},
     );
     expect(order).toEqual(["t0", "t1", "t2"]);
@@ -96,7 +100,7 @@ describe("runOnLanes: this thread and worker threads share one queue", () => {
       await new Promise((r) => setTimeout(r, 20));
       return resultOf(t, "here");
     };
-    await expect(runOnLanes(tasks(4), [w], slowHere, () => {})).rejects.toThrow(/a sweep worker thread failed: out of memory/);
+    await expect(runOnLanes(tasks(4), [w], slowHere, turn, () => {})).rejects.toThrow(/a sweep worker thread failed: out of memory/);
   });
 
   test("a worker that exits in the middle of a run rejects the sweep; one that exits idle does not", async () => {
@@ -105,6 +109,7 @@ describe("runOnLanes: this thread and worker threads share one queue", () => {
       tasks(2),
       [dying],
       async (t) => resultOf(t, "here"),
+      turn,
       () => {},
     );
     dying.emit("exit", 1);
@@ -115,9 +120,36 @@ describe("runOnLanes: this thread and worker threads share one queue", () => {
       tasks(1),
       [idle],
       async (t) => resultOf(t, "here"),
+      turn,
       () => {},
     );
     idle.emit("exit", 0);
     expect(ok.map((r) => r.index)).toEqual([10]);
+  });
+
+  test("once a worker fails, this thread's run stops at its next pause and nothing is counted after", async () => {
+    const w = new FakeWorker("w0", 5, "t0");
+    let slices = 0;
+    let stoppedBy: unknown = null;
+    let done = 0;
+    // A long run here: 1000 slices unless a pause stops it.
+    const longHere = async (t: SweepTask, pause: () => Promise<void>) => {
+      try {
+        for (let i = 0; i < 1000; i++) {
+          slices++;
+          await pause();
+        }
+      } catch (e) {
+        stoppedBy = e;
+        return { index: t.index, rows: [], error: "stopped" };
+      }
+      return resultOf(t, "here");
+    };
+    const p = runOnLanes(tasks(3), [w], longHere, turn, () => done++);
+    await expect(p).rejects.toThrow(/out of memory/);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(stoppedBy).not.toBeNull();
+    expect(slices).toBeLessThan(1000);
+    expect(done).toBe(0);
   });
 });

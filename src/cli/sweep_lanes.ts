@@ -26,14 +26,20 @@ export interface LaneWorker {
   on(event: "exit", f: (code: number) => void): unknown;
 }
 
+/** Thrown by the pause of this thread's run once the sweep has failed: the run stops at its next slice. */
+class SweepStopped extends Error {}
+
 /**
- * Runs every task once, on this thread (runHere) and on the workers; results come back in the
- * tasks' order. A worker that fails, or exits with a task in hand, rejects the whole sweep.
+ * Runs every task once, on this thread (runHere, which awaits `pause` between slices of its run)
+ * and on the workers; results come back in the tasks' order. A worker that fails, or exits with
+ * a task in hand, rejects the whole sweep: this thread's run stops at its next slice and no
+ * result or onDone() comes after the rejection.
  */
 export function runOnLanes(
   tasks: readonly SweepTask[],
   workers: readonly LaneWorker[],
-  runHere: (t: SweepTask) => Promise<SweepResult>,
+  runHere: (t: SweepTask, pause: () => Promise<void>) => Promise<SweepResult>,
+  pause: () => Promise<void>,
   onDone: () => void,
 ): Promise<SweepResult[]> {
   const results: (SweepResult | undefined)[] = new Array(tasks.length);
@@ -48,6 +54,10 @@ export function runOnLanes(
     const settle = () => {
       if (!failed && finished === tasks.length) resolve(results as SweepResult[]);
     };
+    const pauseHere = async () => {
+      await pause();
+      if (failed) throw new SweepStopped();
+    };
     const busy = workers.map(() => false);
     const feed = (w: number) => {
       if (failed || busy[w] || next >= tasks.length) return;
@@ -58,6 +68,7 @@ export function runOnLanes(
     workers.forEach((worker, w) => {
       worker.on("message", (m) => {
         busy[w] = false;
+        if (failed) return;
         results[m.pos] = m.result;
         finished++;
         onDone();
@@ -73,7 +84,9 @@ export function runOnLanes(
     const here = async () => {
       while (!failed && next < tasks.length) {
         const pos = next++;
-        results[pos] = await runHere(tasks[pos]!);
+        const r = await runHere(tasks[pos]!, pauseHere);
+        if (failed) return;
+        results[pos] = r;
         finished++;
         onDone();
       }
