@@ -76,6 +76,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     }
   } else if (old !== text) {
     writeFileSync(path, text);
-    console.log(`build-wasm: wrote ${OUT}`);
+    // On stderr: `npm run bench -- --json` builds first, and its standard output is one JSON document.
+    console.error(`build-wasm: wrote ${OUT}`);
   }
 }
