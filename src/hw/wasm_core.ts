@@ -32,6 +32,7 @@ export interface CoreFunctions {
   accessPhys(s: number, gpa: number, acc: number): number;
   probePhys(s: number, gpa: number, acc: number): number;
   accessBatch(s: number, gvas: number, accs: number, hpas: number, gpas: number, n: number): number;
+  fillUniform(state: number, addrs: number, ops: number, n: number, base: number, pages: number, writeBelow: number): void;
 }
 
 function decodeBase64(b64: string): Uint8Array {

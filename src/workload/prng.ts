@@ -39,31 +39,19 @@ export class Prng {
     return result;
   }
 
-  /**
-   * The next n nextU32() values into out[0..n): the same stream, with the state in locals for the
-   * whole loop (twice as fast as n calls in a stream's fill loop, whose calls keep it in fields).
-   */
-  nextU32s(out: Uint32Array, n: number): void {
-    let a = this.a;
-    let b = this.b;
-    let c = this.c;
-    let d = this.d;
-    for (let i = 0; i < n; i++) {
-      // Rotations written out: through rotl() this loop runs at half the speed.
-      const b5 = Math.imul(b, 5);
-      out[i] = Math.imul((b5 << 7) | (b5 >>> 25), 9);
-      const t = b << 9;
-      c ^= a;
-      d ^= b;
-      b ^= c;
-      a ^= d;
-      c ^= t;
-      d = (d << 11) | (d >>> 21);
-    }
-    this.a = a;
-    this.b = b;
-    this.c = c;
-    this.d = d;
+  /** The state into s[0..4), for a generator stepped elsewhere (the wasm core's uniform draws); setState() takes it back. */
+  getState(s: Int32Array): void {
+    s[0] = this.a;
+    s[1] = this.b;
+    s[2] = this.c;
+    s[3] = this.d;
+  }
+
+  setState(s: Int32Array): void {
+    this.a = s[0]!;
+    this.b = s[1]!;
+    this.c = s[2]!;
+    this.d = s[3]!;
   }
 
   /** A uniform float in [0, 1). */

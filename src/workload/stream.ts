@@ -4,6 +4,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { Prng } from "./prng.js";
+import { uniformDraws } from "./uniform_draws.js";
 
 export const OP_READ = 0;
 export const OP_WRITE = 1;
@@ -52,8 +53,6 @@ export class TouchStream implements AccessStream {
 export class RandomStream implements AccessStream {
   private done = 0;
   private readonly pages: number;
-  /** fill()'s random numbers, three an access. */
-  private draws = new Uint32Array(0);
   constructor(
     private readonly base: number,
     size: number,
@@ -66,24 +65,13 @@ export class RandomStream implements AccessStream {
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
     if (this.pages > 2 ** 32) return this.fillEach(b, n);
-    // Three draws an access, as nextInt(pages), nextU32() and nextFloat() below take them.
-    if (this.draws.length < 3 * n) this.draws = new Uint32Array(3 * b.capacity);
-    const draws = this.draws;
-    this.rng.nextU32s(draws, 3 * n);
-    const addrs = b.addrs;
-    const ops = b.ops;
-    const base = this.base;
-    const pages = this.pages;
-    const writeBelow = this.writeRatio * 2 ** 32;
-    for (let i = 0, j = 0; i < n; i++, j += 3) {
-      addrs[i] = base + Math.floor((draws[j]! / 2 ** 32) * pages) * PAGE_SIZE + (draws[j + 1]! & 0xff8);
-      ops[i] = draws[j + 2]! < writeBelow ? OP_WRITE : OP_READ;
-    }
+    // The same three draws an access as fillEach() takes, on the wasm core.
+    uniformDraws().fill(this.rng, b.addrs, b.ops, n, this.base, this.pages, this.writeRatio * 2 ** 32);
     this.done += n;
     return (b.n = n);
   }
 
-  /** fill() over more than 2^32 pages, where nextInt() takes two draws. */
+  /** fill() one draw at a time (the reference; over more than 2^32 pages, where nextInt() takes two draws). */
   private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
     for (let i = 0; i < n; i++) {

@@ -22,6 +22,7 @@ import { HwStats, LOG_CAPACITY, LOG_OFFSET, LOG_STEP_BYTES, LogStep, MMU_STATE_B
 export { cacheBytes, cacheInit, countValid, invalidateKey, invalidateWhere } from "./assoc_cache";
 export { access, accessBatch, accessPhys, computeTlbPerms, probe, probePhys } from "./mmu";
 export { setPhysMem } from "./phys_mem";
+export { fillUniform } from "./uniform_draws";
 
 /** End of the module's own data: JS keeps the memory below it out of its allocations. */
 export function heapBase(): usize {
