@@ -16,6 +16,10 @@ import { TdpVcpuMmu } from "../kvm/vcpu_mmu.js";
 import { OP_WRITE } from "../workload/stream.js";
 import { type Machine, type ProcState, type VmState, accessLoop } from "./machine.js";
 
+/** The ACC_* kind of each OP_* (a table, not a branch: reads and writes come in random order). */
+const ACC_OF_OP = new Uint8Array(256);
+ACC_OF_OP[OP_WRITE] = ACC_WRITE;
+
 /** One VM's batches in wasm memory: the vCPUs' (in the host's memory) and the native twin's. */
 interface VmBatches {
   readonly vm: XlateBatch;
@@ -52,7 +56,7 @@ export class BatchedAccesses {
     const user = ps.user ? ACC_USER : 0;
     for (let i = 0; i < n; i++) {
       gvas[i] = addrs[i]!;
-      accs[i] = user | (ops[i] === OP_WRITE ? ACC_WRITE : 0);
+      accs[i] = user | ACC_OF_OP[ops[i]!]!;
     }
     if (twin !== null) {
       b.native!.gva.set(gvas.subarray(0, n));
