@@ -58,15 +58,18 @@ function decodeBase64(b64: string): Uint8Array {
 /** The core's bytes (what tools/build-wasm.mjs compiled). */
 export const WASM_CORE_BYTES = decodeBase64(WASM_CORE_BASE64);
 
+let compiled: object | null = null;
+
 /** One instance of the core on one memory: its functions and the layout constants it exports. */
 export class WasmCore {
   readonly fn: CoreFunctions;
   private readonly globals: Record<string, unknown>;
 
   constructor(memory: WasmMemory) {
-    // Compiled here, not when this file loads, so a page that never runs the core never compiles
-    // it; V8 reuses the compiled code of identical bytes.
-    const exports = new WASM.Instance(new WASM.Module(WASM_CORE_BYTES), { env: { memory } }).exports;
+    // Compiled on first use, not when this file loads, so a page that never runs the core never
+    // compiles it; then every instance (a host's memory, a twin's, the stream draws') shares it.
+    compiled ??= new WASM.Module(WASM_CORE_BYTES);
+    const exports = new WASM.Instance(compiled, { env: { memory } }).exports;
     this.fn = exports as unknown as CoreFunctions;
     this.globals = exports;
   }
