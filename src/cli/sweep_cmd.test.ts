@@ -115,7 +115,7 @@ describe("memvirt sweep on worker threads", () => {
     expect(pooled.stdout.trim().split("\n")).toHaveLength(5);
   });
 
-  test.skipIf(!existsSync(cli))("the worker started before the command loads ends when the command fails or prints help", () => {
+  test.skipIf(!existsSync(cli))("the worker started before the command loads ends when the command fails or has fewer runs than threads", () => {
     const dir = setup();
     writeFileSync(join(dir, "bad.yaml"), "scenario: s.yaml\ngrid: {}\n");
     // Without the worker ended, the process would not exit: the timeout turns that into a failure.
