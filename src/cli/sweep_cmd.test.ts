@@ -115,25 +115,28 @@ describe("memvirt sweep on worker threads", () => {
     expect(pooled.stdout.trim().split("\n")).toHaveLength(5);
   });
 
-  test.skipIf(!existsSync(cli))("the worker started before the command loads ends when the command fails or has fewer runs than threads", () => {
-    const dir = setup();
-    writeFileSync(join(dir, "bad.yaml"), "scenario: s.yaml\ngrid: {}\n");
-    // Without the worker ended, the process would not exit: the timeout turns that into a failure.
-    const bad = spawnSync(process.execPath, [cli, "sweep", join(dir, "bad.yaml"), "--workers", "2"], {
-      encoding: "utf8",
-      env,
-      timeout: 20_000,
-    });
-    expect(bad.signal).toBeNull();
-    expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/an empty grid/);
-    const one = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "3", "--shard", "1/8"], {
-      encoding: "utf8",
-      env,
-      timeout: 20_000,
-    });
-    expect(one.status).toBe(0);
-    expect(one.stderr).toMatch(/1 runs on 1 threads/);
-    expect(one.stdout.trim().split("\n")).toHaveLength(2);
-  });
+  test.skipIf(!existsSync(cli))(
+    "the worker started before the command loads ends when the command fails or has fewer runs than threads",
+    () => {
+      const dir = setup();
+      writeFileSync(join(dir, "bad.yaml"), "scenario: s.yaml\ngrid: {}\n");
+      // Without the worker ended, the process would not exit: the timeout turns that into a failure.
+      const bad = spawnSync(process.execPath, [cli, "sweep", join(dir, "bad.yaml"), "--workers", "2"], {
+        encoding: "utf8",
+        env,
+        timeout: 20_000,
+      });
+      expect(bad.signal).toBeNull();
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/an empty grid/);
+      const one = spawnSync(process.execPath, [cli, "sweep", join(dir, "sweep.yaml"), "--workers", "3", "--shard", "1/8"], {
+        encoding: "utf8",
+        env,
+        timeout: 20_000,
+      });
+      expect(one.status).toBe(0);
+      expect(one.stderr).toMatch(/1 runs on 1 threads/);
+      expect(one.stdout.trim().split("\n")).toHaveLength(2);
+    },
+  );
 });
