@@ -64,14 +64,15 @@ export class RandomStream implements AccessStream {
   }
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
-    if (this.pages > 2 ** 32) return this.fillEach(b, n);
+    const draws = uniformDraws();
+    if (draws === null || this.pages > 2 ** 32) return this.fillEach(b, n);
     // The same three draws an access as fillEach() takes, on the wasm core.
-    uniformDraws().fill(this.rng, b.addrs, b.ops, n, this.base, this.pages, this.writeRatio * 2 ** 32);
+    draws.fill(this.rng, b.addrs, b.ops, n, this.base, this.pages, this.writeRatio * 2 ** 32);
     this.done += n;
     return (b.n = n);
   }
 
-  /** fill() one draw at a time (the reference; over more than 2^32 pages, where nextInt() takes two draws). */
+  /** fill() one draw at a time (the reference; without the core; over more than 2^32 pages, where nextInt() takes two draws). */
   private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
     for (let i = 0; i < n; i++) {

@@ -43,10 +43,20 @@ export class UniformDraws {
   }
 }
 
-let shared: UniformDraws | null = null;
+let shared: UniformDraws | null | undefined;
 
-/** The instance every RandomStream uses, made on first use. */
-export function uniformDraws(): UniformDraws {
-  shared ??= new UniformDraws();
+/**
+ * The instance every RandomStream uses, made on first use; null where the engine would not give
+ * it a memory (a browser out of address space for wasm memories), and the stream then draws in
+ * JS: the same numbers, slower.
+ */
+export function uniformDraws(): UniformDraws | null {
+  if (shared === undefined) {
+    try {
+      shared = new UniformDraws();
+    } catch {
+      shared = null;
+    }
+  }
   return shared;
 }

@@ -207,7 +207,10 @@ describe.skipIf(!haveChromium)("web visualizer in Chromium", () => {
     await page.goto(`${server.url}#story`);
     await page.reload();
     const chapter = "[data-testid=story-chapter] option[data-reason^='first host.swap_alloc']";
-    await page.waitForSelector(chapter, { state: "attached", timeout: 45_000 });
+    // The chapter, or the run's failure (then its message, not a bare timeout).
+    await page.waitForSelector(`${chapter}, [data-testid=story-status][data-state=error]`, { state: "attached", timeout: 45_000 });
+    const status = (await page.textContent("[data-testid=story-status]")) ?? "";
+    expect(await page.getAttribute("[data-testid=story-status]", "data-state"), status).not.toBe("error");
     await page.selectOption("[data-testid=story-chapter]", await page.$eval(chapter, (o) => o.getAttribute("value")!));
     await page.selectOption("[data-testid=story-speed]", "25");
     await page.click("[data-testid=story-play]");

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+import { afterEach, describe, expect, test, vi } from "vitest";
+import { Prng } from "./prng.js";
+import { AccessBatch, OP_WRITE, RandomStream } from "./stream.js";
+import { uniformDraws } from "./uniform_draws.js";
+
+describe("the random stream without the core's draws", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  test("where no wasm memory can be had, the stream draws in JS: the same accesses", () => {
+    // First use in this file (a fresh module), so the instance is made here, and fails.
+    const wasm = (globalThis as unknown as { WebAssembly: { Memory: new () => object } }).WebAssembly;
+    vi.spyOn(wasm, "Memory").mockImplementation(() => {
+      throw new RangeError("WebAssembly.Memory(): could not allocate memory");
+    });
+    expect(uniformDraws()).toBeNull();
+    const s = new RandomStream(0x10000000, 1 << 22, 500, 0.3, new Prng(3));
+    const rng = new Prng(3);
+    const b = new AccessBatch(500);
+    expect(s.fill(b)).toBe(500);
+    for (let i = 0; i < 500; i++) {
+      const page = rng.nextInt(1024);
+      const addr = 0x10000000 + page * 4096 + (rng.nextU32() & 0xff8);
+      expect([b.addrs[i], b.ops[i]]).toEqual([addr, rng.nextFloat() < 0.3 ? OP_WRITE : 0]);
+    }
+  });
+});
