@@ -53,9 +53,9 @@ export function prestartSweepWorkers(argv: readonly string[], script: URL, cores
 
 /** Up to n started threads still alive, which the caller then owns (and must terminate). */
 export function takeSweepWorkers(n: number): Worker[] {
-  const alive = started.filter((s) => !s.dead);
-  started = started.filter((s) => s.dead || !alive.slice(0, n).includes(s));
-  return alive.slice(0, n).map((s) => s.worker);
+  const taken = started.filter((s) => !s.dead).slice(0, n);
+  started = started.filter((s) => !taken.includes(s));
+  return taken.map((s) => s.worker);
 }
 
 /** Ends every started thread nobody took (a sweep with fewer runs than threads, or a command that failed first). */

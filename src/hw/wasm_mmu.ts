@@ -215,6 +215,7 @@ export class WasmMmu extends WasmMmuState {
     const n = i32[(cache + c.constant("C_entries")) >> 2]!;
     const ent = i32[(cache + c.constant("C_ent")) >> 2]!;
     const size = c.constant("C_entryBytes");
+    const stamps = i32[(cache + c.constant("C_stamp")) >> 2]! / 8;
     /** Field `name` of every entry record, into a typed array of its kind. */
     const field = <T extends Float64Array | Int32Array>(name: string, out: T, view: Float64Array | Int32Array): T => {
       const at = ent + c.constant(name);
@@ -229,7 +230,7 @@ export class WasmMmu extends WasmMmuState {
       value: field("E_value", new Float64Array(n), f64),
       aux: field("E_aux", new Float64Array(n), f64),
       perm: field("E_perm", new Int32Array(n), i32),
-      stamp: f64.slice(i32[(cache + c.constant("C_stamp")) >> 2]! / 8, i32[(cache + c.constant("C_stamp")) >> 2]! / 8 + n),
+      stamp: f64.slice(stamps, stamps + n),
       clock: f64[(cache + c.constant("C_clock")) / 8]!,
     };
   }

@@ -9,16 +9,11 @@
 // Off (one runAccess() per access) under shadow paging, with the JS Mmu (the reference), with
 // a walk log attached or with checks "full" (the checker then walks the guest tables per access).
 
-import { ACC_USER, ACC_WRITE, XLATE_OK } from "../hw/mmu.js";
+import { ACC_USER, XLATE_OK } from "../hw/mmu.js";
 import type { NativeCpu } from "../hw/native_cpu.js";
 import { WasmMmu, XlateBatch } from "../hw/wasm_mmu.js";
 import { TdpVcpuMmu } from "../kvm/vcpu_mmu.js";
-import { OP_WRITE } from "../workload/stream.js";
-import { type Machine, type ProcState, type VmState, accessLoop } from "./machine.js";
-
-/** The ACC_* kind of each OP_* (a table, not a branch: reads and writes come in random order). */
-const ACC_OF_OP = new Uint8Array(256);
-ACC_OF_OP[OP_WRITE] = ACC_WRITE;
+import { ACC_OF_OP, type Machine, type ProcState, type VmState, accessLoop } from "./machine.js";
 
 /** One VM's batches in wasm memory: the vCPUs' (in the host's memory) and the native twin's. */
 interface VmBatches {

@@ -289,6 +289,10 @@ export class VmState {
   }
 }
 
+/** The ACC_* kind of each OP_* (a table, not a branch: reads and writes come in random order). */
+export const ACC_OF_OP = new Uint8Array(256);
+ACC_OF_OP[OP_WRITE] = ACC_WRITE;
+
 export class Machine {
   readonly bus: EventBus<EventMap>;
   readonly host: HostKernel;
@@ -332,7 +336,7 @@ export class Machine {
    */
   runAccess(ps: ProcState, gva: number, op: number): void {
     const vcpu = ps.vm.qemu.kvm.vcpus[ps.cpu]!;
-    const acc = (ps.user ? ACC_USER : 0) | (op === OP_WRITE ? ACC_WRITE : 0);
+    const acc = (ps.user ? ACC_USER : 0) | ACC_OF_OP[op]!;
     // Each CPU's first try has a call site of its own (one class of CPU each, so a TLB hit
     // inlines); accessLoop() does the rest.
     this.completeAccess(ps, vcpu, gva, acc, vcpu.access(gva as Gva, acc));
