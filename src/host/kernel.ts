@@ -149,7 +149,7 @@ export class HostKernel {
     if (this.cfg.pageCluster < 0 || this.cfg.pageCluster > 10) throw new RangeError(`pageCluster must be 0..10`);
     this.bus = bus;
     this.mem = new PhysMem(cfg.ram);
-    this.meta = new FrameMeta(this.mem.nframes);
+    this.meta = new FrameMeta(this.mem.nframes, this.mem.wasm);
     this.buddy = new BuddyAllocator(this.meta, this.mem.nframes);
     this.lru = new Lru(this.meta);
     this.swap = cfg.swap > 0 ? new SwapDevice(cfg.swap) : null;

@@ -2,7 +2,7 @@
 // struct page / struct folio, struct-of-arrays: one typed-array slot per host frame
 // (include/linux/page-flags.h, include/linux/mm_types.h). Indexed by pfn.
 //
-// State bytes per frame (on top of PhysMem's 8):
+// State bytes per frame (on top of PhysMem's 8; the flags in the host's wasm memory, beside PhysMem's):
 //   flags 2 (Uint16) + order 1 (Uint8) + mapcount 2 (Uint16) + lru/buddy links 4+4 (Int32)
 //   + rmap owner mm 4 (Int32) + rmap address 8 (Float64) + swap entry 4 (Int32) = 29 bytes.
 // The arrays are allocated at full size but zero-initialised, so the engine (calloc'd
@@ -13,6 +13,8 @@
 // the last frame (the LRU lists and the buddy free lists, as in struct lruvec and struct
 // free_area). A frame is on at most one list at a time (Linux aliases page->lru and
 // page->buddy_list the same way).
+
+import type { CoreMemory } from "../hw/wasm_memory.js";
 
 /** Free block head in the buddy allocator (PageBuddy page type). */
 export const PG_buddy = 1 << 0;
@@ -50,7 +52,13 @@ export const PG_ksm = 1 << 15;
 /** Per-frame metadata of the host's page allocator, LRU, rmap and swap. */
 export class FrameMeta {
   readonly nframes: number;
-  readonly flags: Uint16Array;
+  /**
+   * PG_* bits. With a core memory given, a view of it (the wasm core's batched data check reads
+   * PG_buddy there): re-read after anything that may grow that memory, never kept across it.
+   */
+  flags: Uint16Array;
+  /** Byte address of `flags` in the core memory, or -1 when they are a plain array. */
+  readonly flagsAt: number = -1;
   /** Buddy order of a free block head; folio order of an allocated head (0 for a small page). */
   readonly order: Uint8Array;
   /** Number of page-table entries mapping the folio (page->_mapcount + 1; entire mapcount for a PMD-mapped THP). */
@@ -68,9 +76,14 @@ export class FrameMeta {
   readonly lruBase: number;
   readonly buddyBase: number;
 
-  constructor(nframes: number) {
+  constructor(nframes: number, core: CoreMemory | null = null) {
     this.nframes = nframes;
-    this.flags = new Uint16Array(nframes);
+    if (core !== null) {
+      const at = core.alloc(nframes * 2);
+      this.flagsAt = at;
+      core.addViewsListener(() => (this.flags = new Uint16Array(core.memory.buffer, at, nframes)));
+      this.flags = new Uint16Array(core.memory.buffer, at, nframes);
+    } else this.flags = new Uint16Array(nframes);
     this.order = new Uint8Array(nframes);
     this.mapcount = new Uint16Array(nframes);
     const links = nframes + 32;

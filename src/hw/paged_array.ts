@@ -14,6 +14,12 @@
 // leaves they reached (direct-mapped by leaf number), so accesses to those walk no directory.
 // Leaves are Int32Arrays: getI32()/setI32() let a hot loop keep values as small integers
 // (no heap numbers); get() gives the unsigned value.
+// Given CoreLeaves, the leaves and the remembered leaves' table are in a core memory, where the
+// wasm core's batched data check finds them (asm/data_check.ts): `cacheAt` holds CACHE_SIZE
+// leaf numbers (f64, NaN for none) and then their leaves' byte addresses (u32, 0 for a leaf
+// that did not fit and is a JS array). The views are re-taken when that memory grows.
+
+import type { CoreMemory } from "./wasm_memory.js";
 
 export const LEAF_BITS = 12;
 const LEAF_SIZE = 1 << LEAF_BITS;
@@ -27,6 +33,49 @@ const CACHE_SIZE = 64;
 const CACHE_MASK = CACHE_SIZE - 1;
 /** Largest limit: every index is a safe integer. */
 export const PAGED_ARRAY_MAX_LIMIT = 2 ** 53;
+/** Bytes of the remembered leaves' table in core memory: CACHE_SIZE f64 leaf numbers, then CACHE_SIZE u32 byte addresses. */
+export const LEAF_CACHE_BYTES = CACHE_SIZE * 12;
+const LEAF_BYTES = LEAF_SIZE * 4;
+
+/**
+ * Leaves (and remembered-leaf tables) in one core memory, for the PagedArrays built on it; what
+ * a disposed array gives back is reused, zeroed. take() gives 0 when wasm32 has no room left,
+ * and the array then keeps that leaf in JS (the core hands its accesses back to JS).
+ */
+export class CoreLeaves {
+  private readonly spareLeaves: number[] = [];
+  private readonly spareCaches: number[] = [];
+
+  constructor(readonly core: CoreMemory) {}
+
+  /** A zeroed leaf's byte address, or 0. */
+  takeLeaf(): number {
+    return this.spareLeaves.pop() ?? this.alloc(LEAF_BYTES);
+  }
+
+  giveLeaf(at: number): void {
+    this.core.u8.fill(0, at, at + LEAF_BYTES);
+    this.spareLeaves.push(at);
+  }
+
+  /** A remembered-leaf table's byte address (LEAF_CACHE_BYTES, contents unset), or 0. */
+  takeCache(): number {
+    return this.spareCaches.pop() ?? this.alloc(LEAF_CACHE_BYTES);
+  }
+
+  giveCache(at: number): void {
+    this.spareCaches.push(at);
+  }
+
+  private alloc(bytes: number): number {
+    try {
+      return this.core.alloc(bytes);
+    } catch (e) {
+      if (e instanceof RangeError) return 0;
+      throw e;
+    }
+  }
+}
 
 export class PagedArray {
   /** Directory levels above the leaves. */
@@ -36,19 +85,39 @@ export class PagedArray {
   private dir: Int32Array;
   private nodes = 1;
   private readonly leaves: Int32Array[] = [];
+  /** Byte address of each leaf in core memory; 0 for a JS array. */
+  private readonly leafAt: number[] = [];
   /** Leaves released by clearRange(), zeroed, for the next commit. */
   private readonly spare: number[] = [];
   private committedLeaves = 0;
   /** The leaves get() or set() reached last, by their number (index >> LEAF_BITS) mod CACHE_SIZE; NaN: none. */
-  private readonly cacheNo = new Float64Array(CACHE_SIZE).fill(Number.NaN);
+  private cacheNo: Float64Array;
+  /** Their byte addresses in core memory (0: a JS leaf); read by the core only. */
+  private cacheLeafAt: Uint32Array;
   private readonly cacheLeaf: Int32Array[] = new Array<Int32Array>(CACHE_SIZE).fill(new Int32Array(0));
+  /** Byte address of the remembered-leaf table in core memory (cacheNo, then cacheLeafAt); 0 without CoreLeaves. */
+  readonly cacheAt: number = 0;
+  private readonly dropViews: (() => void) | null = null;
 
   constructor(
     /** Indices run from 0 to limit - 1. */
     readonly limit: number,
+    /** Where the leaves live when the wasm core is to read them; null: JS arrays. */
+    private readonly store: CoreLeaves | null = null,
   ) {
     if (!Number.isSafeInteger(limit - 1) || limit < 1 || limit > PAGED_ARRAY_MAX_LIMIT)
       throw new RangeError(`PagedArray limit ${limit}: a whole number from 1 to 2^53`);
+    this.cacheAt = store?.takeCache() ?? 0;
+    if (this.cacheAt !== 0) {
+      this.dropViews = store!.core.addViewsListener(() => this.takeViews());
+      this.cacheNo = new Float64Array(0);
+      this.cacheLeafAt = new Uint32Array(0);
+      this.takeViews();
+      this.cacheNo.fill(Number.NaN);
+    } else {
+      this.cacheNo = new Float64Array(CACHE_SIZE).fill(Number.NaN);
+      this.cacheLeafAt = new Uint32Array(CACHE_SIZE);
+    }
     let bits = LEAF_BITS + 1;
     while (2 ** bits < limit) bits++;
     this.depth = Math.ceil((bits - LEAF_BITS) / DIR_BITS);
@@ -93,10 +162,7 @@ export class PagedArray {
     this.checkIndex(n * LEAF_SIZE);
     const slot = this.leafSlot(n, false);
     if (slot < 0 || this.dir[slot] === 0) return null;
-    const leaf = this.leaves[this.dir[slot]! - 1]!;
-    this.cacheNo[c] = n;
-    this.cacheLeaf[c] = leaf;
-    return leaf;
+    return this.remember(n, this.dir[slot]! - 1);
   }
 
   /** Leaves committed now (each 2^LEAF_BITS entries, 4 bytes each). */
@@ -138,10 +204,7 @@ export class PagedArray {
     this.checkIndex(i);
     const slot = this.leafSlot(n, false);
     if (slot < 0 || this.dir[slot] === 0) return 0;
-    const leaf = this.leaves[this.dir[slot]! - 1]!;
-    this.cacheNo[n & CACHE_MASK] = n;
-    this.cacheLeaf[n & CACHE_MASK] = leaf;
-    return leaf[i & LEAF_MASK]!;
+    return this.remember(n, this.dir[slot]! - 1)[i & LEAF_MASK]!;
   }
 
   private setSlow(i: number, n: number, v: number): void {
@@ -154,10 +217,7 @@ export class PagedArray {
       l = this.commitLeaf();
       this.dir[slot] = l + 1;
     }
-    const leaf = this.leaves[l]!;
-    this.cacheNo[n & CACHE_MASK] = n;
-    this.cacheLeaf[n & CACHE_MASK] = leaf;
-    leaf[i & LEAF_MASK] = v;
+    this.remember(n, l)[i & LEAF_MASK] = v;
   }
 
   private checkIndex(i: number): void {
@@ -193,12 +253,47 @@ export class PagedArray {
     return this.nodes++;
   }
 
+  /** Leaf l (number n) remembered as the cache's entry for n. */
+  private remember(n: number, l: number): Int32Array {
+    const c = n & CACHE_MASK;
+    const leaf = this.leaves[l]!;
+    this.cacheNo[c] = n;
+    this.cacheLeafAt[c] = this.leafAt[l]!;
+    this.cacheLeaf[c] = leaf;
+    return leaf;
+  }
+
   private commitLeaf(): number {
     this.committedLeaves++;
     const l = this.spare.pop();
     if (l !== undefined) return l;
-    this.leaves.push(new Int32Array(LEAF_SIZE));
+    const at = this.cacheAt !== 0 ? this.store!.takeLeaf() : 0;
+    this.leaves.push(at !== 0 ? this.view(at) : new Int32Array(LEAF_SIZE));
+    this.leafAt.push(at);
     return this.leaves.length - 1;
+  }
+
+  private view(at: number): Int32Array {
+    return new Int32Array(this.store!.core.memory.buffer, at, LEAF_SIZE);
+  }
+
+  /** The core memory grew: every view of it again; nothing remembered (the cached views are stale). */
+  private takeViews(): void {
+    const b = this.store!.core.memory.buffer;
+    this.cacheNo = new Float64Array(b, this.cacheAt, CACHE_SIZE);
+    this.cacheLeafAt = new Uint32Array(b, this.cacheAt + CACHE_SIZE * 8, CACHE_SIZE);
+    this.cacheNo.fill(Number.NaN);
+    for (let l = 0; l < this.leaves.length; l++) if (this.leafAt[l]! !== 0) this.leaves[l] = this.view(this.leafAt[l]!);
+  }
+
+  /** Gives the leaves in core memory back to their CoreLeaves; the array must not be used after. */
+  dispose(): void {
+    if (this.store === null || this.cacheAt === 0) return;
+    this.dropViews?.();
+    for (const at of this.leafAt) if (at !== 0) this.store.giveLeaf(at);
+    this.store.giveCache(this.cacheAt);
+    this.leaves.length = 0;
+    this.leafAt.length = 0;
   }
 
   /**

@@ -6,8 +6,9 @@
 //
 // Cost per frame: 4 bytes of content tag + 4 bytes of table-slot index = 8 bytes (64 GiB of
 // simulated RAM: 16 Mi frames, 128 MiB), plus 4 KiB for each frame that holds a table.
-// The table-slot index and the word pool live in WebAssembly memory (wasm_memory.ts), shared
-// with the wasm translation core; wasm32 bounds them to 4 GiB together.
+// The table-slot index, the content tags and the word pool live in WebAssembly memory
+// (wasm_memory.ts), shared with the wasm core (its batched data check reads and sets the
+// content tags); wasm32 bounds them to 4 GiB together.
 
 import { PAGE_SIZE } from "./addr.js";
 import { CoreMemory } from "./wasm_memory.js";
@@ -20,8 +21,12 @@ export const MAX_PHYS_BYTES = 2 ** 40;
 
 export class PhysMem {
   readonly nframes: number;
-  /** Content tag of each frame (the value last written); 0 for a zeroed page. */
-  readonly content: Uint32Array;
+  /** Content tag of each frame (the value last written); 0 for a zeroed page. A view of wasm memory, as `tableSlot`. */
+  content!: Uint32Array;
+  /** `content` read as signed 32-bit integers (the same bits; a hot loop's values stay small integers). */
+  contentI32!: Int32Array;
+  /** Byte address of `content` in wasm memory (-1 until the constructor has it). */
+  readonly contentAt: number = -1;
   /**
    * 1 + the index of the frame's table storage in `words`, or 0 if the frame is not a table
    * (0 for "none" keeps a fresh array untouched, so a 64 GiB host costs nothing until used).
@@ -42,8 +47,8 @@ export class PhysMem {
     }
     if (bytes > MAX_PHYS_BYTES) throw new RangeError(`physical memory above 1 TiB is not supported (${bytes} bytes)`);
     this.nframes = bytes / PAGE_SIZE;
-    this.content = new Uint32Array(this.nframes);
     this.wasm = new CoreMemory(this.nframes, 64 * WORDS_PER_TABLE, () => this.takeViews());
+    this.contentAt = this.wasm.alloc(this.nframes * 4);
     this.takeViews();
     this.freeSlots = new Int32Array(64);
   }
@@ -51,6 +56,11 @@ export class PhysMem {
   private takeViews(): void {
     const w = this.wasm;
     this.tableSlot = new Int32Array(w.memory.buffer, w.slotsBase, this.nframes);
+    // Before contentAt is set (the constructor's own alloc), there is no content yet.
+    if (this.contentAt >= 0) {
+      this.content = new Uint32Array(w.memory.buffer, this.contentAt, this.nframes);
+      this.contentI32 = new Int32Array(w.memory.buffer, this.contentAt, this.nframes);
+    }
     this.words = new Uint32Array(w.memory.buffer, w.wordsBase, w.wordsLength);
   }
 

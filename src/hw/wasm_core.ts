@@ -33,6 +33,20 @@ export interface CoreFunctions {
   probePhys(s: number, gpa: number, acc: number): number;
   accessBatch(s: number, gvas: number, accs: number, hpas: number, gpas: number, n: number): number;
   fillUniform(state: number, addrs: number, ops: number, n: number, base: number, pages: number, writeBelow: number): void;
+  dataCheckRun(
+    st: number,
+    gvas: number,
+    accs: number,
+    hpas: number,
+    gpas: number,
+    n: number,
+    content: number,
+    flags: number,
+    freeMask: number,
+    written: number,
+    expected: number,
+    writes: number,
+  ): number;
 }
 
 function decodeBase64(b64: string): Uint8Array {

@@ -34,6 +34,31 @@ describe("PhysMem's table storage in wasm memory", () => {
     expect(q).toBe(p + 200_000);
   });
 
+  test("content tags live in the same memory and read back after it grows; a listener re-takes its views until removed", () => {
+    const mem = new PhysMem(512 * 4096);
+    expect(mem.content.buffer).toBe(mem.wasm.memory.buffer);
+    for (let f = 0; f < 512; f++) mem.content[f] = 0x8000_0000 + f;
+    let calls = 0;
+    const remove = mem.wasm.addViewsListener(() => calls++);
+    mem.wasm.alloc(3 << 20);
+    expect(calls).toBe(1);
+    expect(mem.content.buffer).toBe(mem.wasm.memory.buffer);
+    expect(mem.contentI32[511]).toBe((0x8000_0000 + 511) | 0);
+    for (let f = 0; f < 512; f++) expect(mem.content[f]).toBe(0x8000_0000 + f);
+    remove();
+    mem.wasm.alloc(3 << 20);
+    expect(calls).toBe(1);
+  });
+
+  test("an allocation beyond wasm32's 4 GiB is a RangeError that changes nothing", () => {
+    const m = new CoreMemory(16, 64 * WORDS_PER_TABLE, () => {});
+    const base = m.wordsBase;
+    const bytes = m.memory.buffer.byteLength;
+    expect(() => m.alloc(2 ** 32)).toThrow(/do not fit wasm32's 4 GiB/);
+    expect([m.wordsBase, m.memory.buffer.byteLength]).toEqual([base, bytes]);
+    expect(m.alloc(8)).toBe(base);
+  });
+
   test("storage beyond wasm32's 4 GiB is refused with the limit in the message", () => {
     const m = new CoreMemory(16, 64 * WORDS_PER_TABLE, () => {});
     expect(() => m.growWords(2 ** 30)).toThrow(/does not fit wasm32's 4 GiB: with 16 frames .* at most \d+ tables fit/);

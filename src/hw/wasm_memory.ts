@@ -10,7 +10,9 @@
 // fit. A 64 GiB host (64 MiB of index) then holds about a million tables, which map 2 TiB with
 // 4 KiB pages; PhysMem's 1 TiB maximum (1 GiB of index) leaves room for 786,000.
 // Growing the memory replaces its ArrayBuffer: the views here are re-taken and `onViews` tells
-// PhysMem to re-take `words` and `tableSlot`; a view kept across a growth reads as empty.
+// PhysMem to re-take `words` and `tableSlot`, each listener added with addViewsListener() its
+// own views (content tags, page flags, the checker's pages); a view kept across a growth reads
+// as empty.
 
 import { WASM, WasmCore, type WasmMemory } from "./wasm_core.js";
 
@@ -34,6 +36,7 @@ export class CoreMemory {
   wordsLength: number;
   private arenaNext: number;
   private instance: WasmCore | null = null;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     readonly nframes: number,
@@ -58,17 +61,39 @@ export class CoreMemory {
     return this.instance;
   }
 
-  /** Zeroed, 8-aligned memory that never moves (an MMU's state); the word pool moves up to make room. */
+  /** Calls `fn` after every change of the memory's buffer (its views are then empty), until the function returned is called. */
+  addViewsListener(fn: () => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * Zeroed, 8-aligned memory that never moves (an MMU's state, content tags, the checker's
+   * pages); the word pool moves up to make room. Throws a RangeError, changing nothing, when
+   * it does not fit wasm32's 4 GiB.
+   */
   alloc(bytes: number): number {
     const p = this.arenaNext;
     const end = align8(p + bytes);
     if (end > this.wordsBase) {
-      const shift = align8(Math.max(end - this.wordsBase, this.wordsBase - this.slotsBase - this.nframes * 4, 65536));
+      if (end + this.wordsLength * 4 > WASM_MAX_BYTES)
+        throw new RangeError(
+          `${bytes} bytes more of MMU state, content tags or data-check pages do not fit wasm32's 4 GiB beside ` +
+            `${this.nframes} frames' table-slot index (${Math.round((this.nframes * 4) / 2 ** 20)} MiB) and ` +
+            `${this.wordsLength / 1024} tables' storage: simulate less host memory or touch fewer guest pages`,
+        );
+      // The arena at least doubles each time (the pool is copied once per doubling), short of the 4 GiB.
+      const room = Math.floor((WASM_MAX_BYTES - this.wordsLength * 4 - this.wordsBase) / 8) * 8;
+      const shift = Math.min(room, align8(Math.max(end - this.wordsBase, this.wordsBase - this.slotsBase - this.nframes * 4, 65536)));
       this.ensure(this.wordsBase + shift + this.wordsLength * 4);
       this.u32.copyWithin((this.wordsBase + shift) / 4, this.wordsBase / 4, this.wordsBase / 4 + this.wordsLength);
-      this.u8.fill(0, this.wordsBase, this.wordsBase + shift);
+      // Only what the pool held is not zero: above it the memory was never written (so a large alloc commits no pages).
+      this.u8.fill(0, this.wordsBase, this.wordsBase + Math.min(shift, this.wordsLength * 4));
       this.wordsBase += shift;
-      this.onViews();
+      this.viewsChanged();
       this.tellCore();
     }
     this.arenaNext = end;
@@ -80,7 +105,12 @@ export class CoreMemory {
     if (words <= this.wordsLength) return;
     this.ensure(this.wordsBase + words * 4);
     this.wordsLength = words;
+    this.viewsChanged();
+  }
+
+  private viewsChanged(): void {
     this.onViews();
+    for (const fn of this.listeners) fn();
   }
 
   private checkedEnd(wordBytes: number): number {
@@ -90,7 +120,8 @@ export class CoreMemory {
       const fit = Math.floor((WASM_MAX_BYTES - this.wordsBase) / 4096);
       throw new RangeError(
         `table storage of ${wordBytes / 4096} tables does not fit wasm32's 4 GiB: with ${this.nframes} frames ` +
-          `(${Math.round(index / 2 ** 20)} MiB of table-slot index) and the MMU states, at most ${fit} tables fit`,
+          `(${Math.round(index / 2 ** 20)} MiB of table-slot index), their content tags and page flags, the MMU states ` +
+          `and the data check's pages (${Math.round((this.wordsBase - this.slotsBase - index) / 2 ** 20)} MiB), at most ${fit} tables fit`,
       );
     }
     return end;

@@ -66,7 +66,7 @@ export class BatchedAccesses {
       const k = hw.accessBatch(b.vm, i, n);
       // simplified: the twin runs accesses [i, k) after the vCPU ran them all (the machines share no state; a twin failure in that run stops it a few accesses later on the vCPU).
       if (twin !== null) this.runTwin(ps, twin, b.native!, i, k);
-      this.check(ps, b.vm, i, k);
+      this.check(ps, hw, b.vm, i, k);
       if (k === n) break;
       bus.now = clock0 + k;
       // The views again: an exit may have grown the wasm memory.
@@ -111,18 +111,17 @@ export class BatchedAccesses {
     }
   }
 
-  /** The data check of accesses [i, k), which the core translated (hpa, gpa in `b`); values as signed 32-bit integers (no heap numbers). */
-  private check(ps: ProcState, b: XlateBatch, i: number, k: number): void {
-    this.machine.checker.accessTdpRun(ps, this.machine, this.content32(), b, i, k);
+  /** The data check of accesses [i, k), which the core translated (hpa, gpa in `b`): in the core, JS for what it hands back. */
+  private check(ps: ProcState, hw: WasmMmu, b: XlateBatch, i: number, k: number): void {
+    const st = this.checkState(hw);
+    this.machine.checker.accessTdpRunCore(ps, this.machine, b, hw.mem.wasm.core().fn, st, i, k);
     ps.accesses += k - i;
   }
 
-  /** The host frames' content tags (PhysMem.content) read as signed 32-bit integers. */
-  private content32(): Int32Array {
-    const c = this.machine.host.mem.content;
-    if (this.content32View === null || this.content32View.buffer !== c.buffer)
-      this.content32View = new Int32Array(c.buffer, c.byteOffset, c.length);
-    return this.content32View;
+  /** 16 bytes of the host's core memory for the core's data check (digest, reads, write count). */
+  private checkState(hw: WasmMmu): number {
+    if (this.checkAt === 0) this.checkAt = hw.mem.wasm.alloc(16);
+    return this.checkAt;
   }
-  private content32View: Int32Array | null = null;
+  private checkAt = 0;
 }

@@ -2,8 +2,10 @@
 // The data checker's expectations: what a discarded range, a lazily freed one and a write after
 // it make a page read, under each MMU (the checker asks the vCPU's MMU which guest frame an
 // access reached).
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { PAGE_SIZE } from "../hw/addr.js";
+import { PG_buddy } from "../host/page_flags.js";
+import { Prng } from "../workload/prng.js";
 import { OP_READ, OP_WRITE } from "../workload/stream.js";
 import { BatchedAccesses } from "./access_batch.js";
 import { Machine } from "./machine.js";
@@ -92,40 +94,42 @@ describe("the data checker", () => {
   });
 });
 
+/** Two identical machines, driven with the same accesses: one runAccess() each, and BatchedAccesses.run() batches. */
+function pairOf() {
+  const each = setup("ept");
+  const batch = setup("ept");
+  const gva = batch.ps.proc.vmas[0]!.start;
+  const batched = new BatchedAccesses(batch.m, 64);
+  const addrs = new Float64Array(64);
+  const opsOf = new Uint8Array(64);
+  /** gfn of each page, as the per-access machine's last translation of it left it. */
+  const gfnOf: number[] = [];
+  let clock = 0;
+  const addr = (i: number, first: number) => gva + ((first + i) % PAGES) * PAGE_SIZE + 8 * i;
+  const run = (ops: number[], first = 0) => {
+    for (let i = 0; i < ops.length; i++) {
+      addrs[i] = addr(i, first);
+      opsOf[i] = ops[i]!;
+      each.m.runAccess(each.ps, addr(i, first), ops[i]!);
+      gfnOf[(first + i) % PAGES] = Math.floor(each.m.vms[0]!.qemu.kvm.vcpus[0]!.mmu.gpa / PAGE_SIZE);
+    }
+    expect(batched.run(batch.ps, addrs, opsOf, ops.length, clock)).toBe(true);
+    clock += ops.length;
+  };
+  const both = (f: (m: Machine) => void) => {
+    f(each.m);
+    f(batch.m);
+  };
+  const same = () => {
+    for (const k of ["dataErrors", "valuesRead", "readDigest"] as const) expect(batch.m.checker[k]).toBe(each.m.checker[k]);
+    expect(batch.m.checker.violations).toEqual(each.m.checker.violations);
+  };
+  return { each, batch, run, both, same, gfnOf };
+}
+const ops = (n: number, op: number) => Array.from({ length: n }, () => op);
+
 describe("the batched loop's data check (sim/access_batch.ts)", () => {
-  /** Two identical machines, driven with the same accesses: one runAccess() each, and BatchedAccesses.run() batches. */
-  function pair() {
-    const each = setup("ept");
-    const batch = setup("ept");
-    const gva = batch.ps.proc.vmas[0]!.start;
-    const batched = new BatchedAccesses(batch.m, 64);
-    const addrs = new Float64Array(64);
-    const opsOf = new Uint8Array(64);
-    /** gfn of each page, as the per-access machine's last translation of it left it. */
-    const gfnOf: number[] = [];
-    let clock = 0;
-    const addr = (i: number, first: number) => gva + ((first + i) % PAGES) * PAGE_SIZE + 8 * i;
-    const run = (ops: number[], first = 0) => {
-      for (let i = 0; i < ops.length; i++) {
-        addrs[i] = addr(i, first);
-        opsOf[i] = ops[i]!;
-        each.m.runAccess(each.ps, addr(i, first), ops[i]!);
-        gfnOf[(first + i) % PAGES] = Math.floor(each.m.vms[0]!.qemu.kvm.vcpus[0]!.mmu.gpa / PAGE_SIZE);
-      }
-      expect(batched.run(batch.ps, addrs, opsOf, ops.length, clock)).toBe(true);
-      clock += ops.length;
-    };
-    const both = (f: (m: Machine) => void) => {
-      f(each.m);
-      f(batch.m);
-    };
-    const same = () => {
-      for (const k of ["dataErrors", "valuesRead", "readDigest"] as const) expect(batch.m.checker[k]).toBe(each.m.checker[k]);
-      expect(batch.m.checker.violations).toEqual(each.m.checker.violations);
-    };
-    return { each, batch, run, both, same, gfnOf };
-  }
-  const ops = (n: number, op: number) => Array.from({ length: n }, () => op);
+  const pair = pairOf;
 
   test("finds the same data errors, reads and digest as one runAccess() per access", () => {
     const { batch, run, both, same } = pair();
@@ -177,6 +181,73 @@ describe("the batched loop's data check (sim/access_batch.ts)", () => {
     run([OP_READ], 3);
     expect(batch.m.checker.dataErrors).toBe(1);
     expect(batch.m.checker.violations[0]).toMatch(/read 0x5eed, expected 0xffffffff$/);
+    same();
+  });
+});
+
+describe("the data check in the wasm core (hw/asm/data_check.ts)", () => {
+  /** The same machine pair as above, counting the accesses the core handed back to JS (Checker.accessTdpRun). */
+  function counted() {
+    const p = pairOf();
+    let inJs = 0;
+    const js = p.batch.m.checker.accessTdpRun.bind(p.batch.m.checker);
+    vi.spyOn(p.batch.m.checker, "accessTdpRun").mockImplementation((ps, values, b, i, k) => {
+      inJs += k - i;
+      js(ps, values, b, i, k);
+    });
+    return { ...p, handedBack: () => inJs, reset: () => void (inJs = 0) };
+  }
+
+  test("settles every read and write of written pages in the core", () => {
+    const { batch, run, same, handedBack, reset } = counted();
+    // First writes fault (an EPT violation each): checked one at a time where the exit is handled, none handed back.
+    run(ops(PAGES, OP_WRITE));
+    expect(handedBack()).toBe(0);
+    reset();
+    run(Array.from({ length: 64 }, (_, i) => (i % 4 === 0 ? OP_WRITE : OP_READ)));
+    expect(handedBack()).toBe(0);
+    expect([batch.m.checker.dataErrors, batch.m.checker.valuesRead]).toEqual([0, 48]);
+    same();
+  });
+
+  test("hands back a read of a frame in the buddy allocator, and the checker reports it as one access at a time does", () => {
+    const { batch, run, both, same, handedBack, reset } = counted();
+    run(ops(PAGES, OP_WRITE));
+    both((m) => {
+      const data = [...m.host.mem.content.keys()].filter((f) => m.host.mem.content[f] !== 0);
+      for (const f of data.slice(0, 2)) m.host.meta.flags[f] = m.host.meta.flags[f]! | PG_buddy;
+    });
+    reset();
+    run(ops(PAGES, OP_READ));
+    expect(handedBack()).toBe(2);
+    expect(batch.m.checker.invariantViolations).toBe(2);
+    same();
+  });
+
+  test("random reads, writes, scribbles, frames cleared and MADV_FREE: the same errors, reads and digest as one access at a time", () => {
+    const { batch, run, both, same, gfnOf, handedBack } = counted();
+    run(ops(PAGES, OP_WRITE));
+    const rng = new Prng(7);
+    for (let round = 0; round < 40; round++) {
+      const n = 1 + rng.nextInt(64);
+      run(
+        Array.from({ length: n }, () => (rng.nextFloat() < 0.3 ? OP_WRITE : OP_READ)),
+        rng.nextInt(PAGES),
+      );
+      const what = rng.nextInt(4);
+      const page = rng.nextInt(PAGES);
+      both((m) => {
+        if (what === 0) {
+          const data = [...m.host.mem.content.keys()].filter((f) => m.host.mem.content[f] !== 0);
+          scribble(m, [data[page % data.length]!]);
+        } else if (what === 1) m.checker.frameCleared(0, gfnOf[page]!);
+        else if (what === 2) m.checker.rangeDiscarded(0, gfnOf[page]! * PAGE_SIZE, PAGE_SIZE, "FREE");
+      });
+    }
+    expect(batch.m.checker.dataErrors).toBeGreaterThan(0);
+    expect(batch.m.checker.valuesRead).toBeGreaterThan(500);
+    // Most accesses are settled in the core.
+    expect(handedBack()).toBeLessThan(batch.m.checker.valuesRead / 4);
     same();
   });
 });

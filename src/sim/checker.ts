@@ -10,6 +10,7 @@
 
 import { INV_PAGE_SIZE, LEVEL_SIZE, PAGE_SIZE } from "../hw/addr.js";
 import { ACC_WRITE } from "../hw/mmu_defs.js";
+import type { CoreFunctions } from "../hw/wasm_core.js";
 import { PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn } from "../hw/x86_pte.js";
 import type { HostKernel } from "../host/kernel.js";
 import { PG_buddy } from "../host/page_flags.js";
@@ -19,7 +20,7 @@ import type { GuestProcess } from "../guest/process.js";
 import { framesAtLevel as framesAt } from "../kvm/tdp_mmu.js";
 import type { Vcpu } from "../kvm/kvm.js";
 import type { ProcState, VmState } from "./machine.js";
-import { INV_LEAF_SIZE, LEAF_MASK, PAGED_ARRAY_MAX_LIMIT, PagedArray } from "../hw/paged_array.js";
+import { CoreLeaves, INV_LEAF_SIZE, LEAF_MASK, PAGED_ARRAY_MAX_LIMIT, PagedArray } from "../hw/paged_array.js";
 import { GUEST_PHYS_LIMIT } from "./scenario_limits.js";
 
 /**
@@ -37,6 +38,22 @@ const VPN_LIMIT = PAGED_ARRAY_MAX_LIMIT / PAGE_SIZE;
 /** What the batched loop's writes store (Machine.nextWriteValueI32). */
 export interface WriteValues {
   nextWriteValueI32(ps: ProcState, gva: number): number;
+  /** Whether ps's writes take their values from writeSeq (CONTENT_UNIQUE), not from a content class. */
+  writesUnique(ps: ProcState): boolean;
+  /** The count the unique write values come from: the n-th write stores imul(n, 0x9e3779b1) | 1. */
+  writeSeq: number;
+}
+
+/** A batch the core translated (wasm_mmu.ts XlateBatch): each access's gva, ACC_* kind, hpa and gpa, as views and as byte addresses in the host's core memory. */
+export interface TranslatedBatch {
+  readonly gva: Float64Array;
+  readonly acc: Uint8Array;
+  readonly hpa: Float64Array;
+  readonly gpa: Float64Array;
+  readonly gvaAt: number;
+  readonly accAt: number;
+  readonly hpaAt: number;
+  readonly gpaAt: number;
 }
 
 /** Messages kept in the report (the counts go on). */
@@ -76,8 +93,9 @@ class GuestData {
   /**
    * gfn -> the value last written (0: zero, UNKNOWN_TAG: see unknown). Keyed by guest frame, so
    * a balloon's madvise on a gpa range or the guest clearing a frame it reuses can update it.
+   * Its leaves, and `written`'s, are in the host's core memory, where the core's check reads them.
    */
-  readonly expected = new PagedArray(GFN_LIMIT);
+  readonly expected: PagedArray;
   /** 1 where expected's UNKNOWN_TAG means "any value" (committed only where MADV_FREE ran). */
   readonly unknown = new PagedArray(GFN_LIMIT);
   /** What each process (or, without a kernel, each address space) last wrote, by virtual page (forgotten on munmap and exit). */
@@ -89,6 +107,10 @@ class GuestData {
   private readonly fileData: PagedArray[] = [];
   /** Some process has a shared file mapping (its writes go to fileData, checked per write only then). */
   sharedFileMaps = false;
+
+  constructor(private readonly leaves: CoreLeaves) {
+    this.expected = new PagedArray(GFN_LIMIT, leaves);
+  }
 
   /** Sets what frame gfn should read. */
   expect(gfn: number, value: number): void {
@@ -107,7 +129,7 @@ class GuestData {
     if (owner === this.lastOwner && this.lastWritten !== null) return this.lastWritten;
     let w = this.writtenByGva.get(owner);
     if (w === undefined) {
-      w = new PagedArray(VPN_LIMIT);
+      w = new PagedArray(VPN_LIMIT, this.leaves);
       this.writtenByGva.set(owner, w);
     }
     this.lastOwner = owner;
@@ -122,6 +144,7 @@ class GuestData {
 
   /** `owner` is gone, with everything it wrote. */
   dropOwner(owner: object): void {
+    this.writtenByGva.get(owner)?.dispose();
     this.writtenByGva.delete(owner);
     if (owner === this.lastOwner) {
       this.lastOwner = null;
@@ -170,16 +193,20 @@ export class Checker implements MemoryObserver {
     return this.digestI32 >>> 0;
   }
   private readonly data: GuestData[] = [];
+  /** The per-page arrays' leaves, in the host's core memory. */
+  private readonly leaves: CoreLeaves;
 
   constructor(
     private readonly host: HostKernel,
     /** The machine's VMs, by VmState.id. */
     private readonly vms: readonly VmState[],
-  ) {}
+  ) {
+    this.leaves = new CoreLeaves(host.mem.wasm);
+  }
 
   /** A new VM: returns its id. */
   addVm(): number {
-    this.data.push(new GuestData());
+    this.data.push(new GuestData(this.leaves));
     return this.data.length - 1;
   }
 
@@ -199,35 +226,21 @@ export class Checker implements MemoryObserver {
   }
 
   /**
-   * access() of an EPT/NPT access that a batch in the core translated to `gfn` (the hardware's
-   * gpa): the same checks, without checkShadowWalks (the batched loop is off while it is on).
-   * `value` is the 32-bit value as a signed integer (value | 0), so the batched loop boxes nothing.
+   * access() of accesses [i, k) of an EPT/NPT batch the core translated (gva, ACC_* kind, hpa and
+   * gpa by index; without checkShadowWalks, which keeps the batched loop off), in one loop: each write stores `values.nextWriteValueI32()` in its frame's
+   * content tag first, as Machine.runAccess() does. Same checks, counts and messages in the same
+   * order as access() per access. The per-page arrays, content tags and page flags are views
+   * of the host's core memory: taken again after every call that may grow it.
    */
-  accessTdp(ps: ProcState, gva: number, frame: number, gfn: number, write: boolean, value: number): void {
-    if ((this.host.meta.flags[frame]! & PG_buddy) !== 0) this.freeFrameReached(ps, gva, frame);
-    this.dataCheck(ps, gva, gfn, write, value);
-  }
-
-  /**
-   * accessTdp() of accesses [i, k) of a batch the core translated (gva, ACC_* kind, hpa and gpa
-   * by index), in one loop: each write stores `values.nextWriteValueI32()` in its frame's
-   * content tag (`content`, PhysMem.content as signed integers) first, as Machine.runAccess()
-   * does. Same checks, counts and messages in the same order as accessTdp() per access.
-   */
-  accessTdpRun(
-    ps: ProcState,
-    values: WriteValues,
-    content: Int32Array,
-    b: { gva: Float64Array; acc: Uint8Array; hpa: Float64Array; gpa: Float64Array },
-    i: number,
-    k: number,
-  ): void {
+  accessTdpRun(ps: ProcState, values: WriteValues, b: TranslatedBatch, i: number, k: number): void {
     const d = this.data[ps.vm.id]!;
     const written = d.written(ps.process ?? ps.space!);
     // A shared file mapping's writes go to the file's data: the per-access path checks each.
     const plainWrites = ps.process === null || !d.sharedFileMaps;
     const expected = d.expected;
-    const flags = this.host.meta.flags;
+    const mem = this.host.mem;
+    let content = mem.contentI32;
+    let flags = this.host.meta.flags;
     const gvas = b.gva;
     const accs = b.acc;
     const hpas = b.hpa;
@@ -271,27 +284,69 @@ export class Checker implements MemoryObserver {
         this.digestI32 = digest;
         this.dataCheck(ps, gva, gfn, false, value);
         digest = this.digestI32;
-        continue;
+      } else {
+        const value = values.nextWriteValueI32(ps, gva);
+        content[frame] = value;
+        if (!plainWrites) this.dataCheck(ps, gva, gfn, true, value);
+        else if (eLeaf !== null && wLeaf !== null && value !== UNKNOWN_I32) {
+          eLeaf[gfn & LEAF_MASK] = value;
+          wLeaf[vpn & LEAF_MASK] = value;
+          continue;
+        } else {
+          d.expectI32(gfn, value);
+          written.setI32(vpn, value);
+        }
       }
-      const value = values.nextWriteValueI32(ps, gva);
-      content[frame] = value;
-      if (!plainWrites) {
-        this.dataCheck(ps, gva, gfn, true, value);
-        continue;
-      }
-      if (eLeaf !== null && value !== UNKNOWN_I32) eLeaf[gfn & LEAF_MASK] = value;
-      else {
-        d.expectI32(gfn, value);
-        eNo = -1;
-      }
-      if (wLeaf !== null) wLeaf[vpn & LEAF_MASK] = value;
-      else {
-        written.setI32(vpn, value);
-        wNo = -1;
-      }
+      // A slow path may have committed a leaf and so grown the core memory: every view again.
+      wNo = eNo = -1;
+      content = mem.contentI32;
+      flags = this.host.meta.flags;
     }
     this.valuesRead += reads;
     this.digestI32 = digest;
+  }
+
+  /**
+   * accessTdpRun() with the wasm core settling the common accesses over the same arrays in its
+   * memory (asm/data_check.ts); each access it stops at runs in accessTdpRun(), then the core
+   * goes on after it. `st` is 16 bytes of the host's core memory for the core's running state.
+   */
+  accessTdpRunCore(ps: ProcState, values: WriteValues, b: TranslatedBatch, core: CoreFunctions, st: number, i: number, k: number): void {
+    const d = this.data[ps.vm.id]!;
+    const written = d.written(ps.process ?? ps.space!);
+    if (written.cacheAt === 0 || d.expected.cacheAt === 0) {
+      this.accessTdpRun(ps, values, b, i, k);
+      return;
+    }
+    const writes = (ps.process === null || !d.sharedFileMaps) && values.writesUnique(ps) ? 1 : 0;
+    const cm = this.host.mem.wasm;
+    const s = st >> 2;
+    for (let j = i; j < k; j++) {
+      let i32 = cm.i32;
+      i32[s] = this.digestI32;
+      i32[s + 2] = values.writeSeq | 0;
+      const settled = core.dataCheckRun(
+        st,
+        b.gvaAt + j * 8,
+        b.accAt + j,
+        b.hpaAt + j * 8,
+        b.gpaAt + j * 8,
+        k - j,
+        this.host.mem.contentAt,
+        this.host.meta.flagsAt,
+        PG_buddy,
+        written.cacheAt,
+        d.expected.cacheAt,
+        writes,
+      );
+      i32 = cm.i32;
+      this.digestI32 = i32[s]!;
+      this.valuesRead += i32[s + 1]!;
+      values.writeSeq += i32[s + 3]!;
+      j += settled;
+      if (j === k) return;
+      this.accessTdpRun(ps, values, b, j, j + 1);
+    }
   }
 
   /**

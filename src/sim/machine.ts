@@ -301,7 +301,8 @@ export class Machine {
   /** Live migrations in progress or done (sim/migrate.ts). */
   readonly migrations: MigrationRun[] = [];
   /** Guest writes so far: each writes a value of its own, so a lost or misplaced write reads back wrong. */
-  private writeSeq = 0;
+  /** Writes of CONTENT_UNIQUE values so far: the n-th stores imul(n, 0x9e3779b1) | 1 (WriteValues). */
+  writeSeq = 0;
 
   constructor(
     readonly scenario: Scenario,
@@ -368,6 +369,10 @@ export class Machine {
   }
 
   // ---- perf (issue 13): the batched loop's write value, as a signed 32-bit integer (never a heap number)
+  writesUnique(ps: ProcState): boolean {
+    return ps.content === CONTENT_UNIQUE;
+  }
+
   /** nextWriteValue(ps, gva) | 0. */
   nextWriteValueI32(ps: ProcState, gva: number): number {
     return ps.content === CONTENT_UNIQUE ? Math.imul(++this.writeSeq, 0x9e3779b1) | 1 : contentValue(ps, gva) | 0;

@@ -21,6 +21,7 @@ import { HwStats, LOG_CAPACITY, LOG_OFFSET, LOG_STEP_BYTES, LogStep, MMU_STATE_B
 
 export { cacheBytes, cacheInit, countValid, invalidateKey, invalidateWhere } from "./assoc_cache";
 export { access, accessBatch, accessPhys, computeTlbPerms, probe, probePhys } from "./mmu";
+export { dataCheckRun } from "./data_check";
 export { setPhysMem } from "./phys_mem";
 export { fillUniform } from "./uniform_draws";
 
