@@ -118,4 +118,33 @@ describe("generators", () => {
     // The stream's generator goes on where the reference's is.
     expect(sRng.nextU32()).toBe(rng.nextU32());
   });
+
+  test("phases: the core's uniform draws per phase are the JS reference's, across phase boundaries and batch sizes", () => {
+    const size = 8 * MiB;
+    const window = 1 * MiB + 3 * PAGE_SIZE;
+    const total = 10_000;
+    const perPhase = Math.ceil(total / 7);
+    const sRng = new Prng(5);
+    const s = new PhasesStream(BASE, size, total, window, 7, 0.4, sRng);
+    const rng = new Prng(5);
+    const regionPages = size / PAGE_SIZE;
+    const windowPages = window / PAGE_SIZE;
+    let windowBase = rng.nextInt(regionPages - windowPages + 1);
+    const want = Array.from({ length: total }, (_, i) => {
+      if (i > 0 && i % perPhase === 0) windowBase = rng.nextInt(regionPages - windowPages + 1);
+      const page = windowBase + rng.nextInt(windowPages);
+      const addr = BASE + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      return [addr, rng.nextFloat() < 0.4 ? OP_WRITE : 0];
+    });
+    const got: number[][] = [];
+    for (const cap of [1, 7, 256, 1429, 1430, 4096, 5000]) {
+      const b = new AccessBatch(cap);
+      const n = s.fill(b);
+      for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
+    }
+    expect(got.length).toBe(total);
+    expect(got).toEqual(want);
+    expect(s.phase).toBe(6);
+    expect(sRng.nextU32()).toBe(rng.nextU32());
+  });
 });

@@ -67,7 +67,7 @@ export class RandomStream implements AccessStream {
     const draws = uniformDraws();
     if (draws === null || this.pages > 2 ** 32) return this.fillEach(b, n);
     // The same three draws an access as fillEach() takes, on the wasm core.
-    draws.fill(this.rng, b.addrs, b.ops, n, this.base, this.pages, this.writeRatio * 2 ** 32);
+    draws.fill(this.rng, b.addrs, b.ops, 0, n, this.base, this.pages, this.writeRatio * 2 ** 32);
     this.done += n;
     return (b.n = n);
   }
@@ -246,14 +246,29 @@ export class PhasesStream implements AccessStream {
     return Math.floor(Math.max(0, this.done - 1) / this.perPhase);
   }
   fill(b: AccessBatch): number {
-    let n = 0;
+    const n = Math.min(b.capacity, this.total - this.done);
+    const draws = uniformDraws();
+    if (draws === null || this.windowPages > 2 ** 32) return this.fillEach(b, n);
+    // A phase's accesses are a uniform stream over its window: the core's draws, a call per phase.
+    for (let at = 0; at < n; ) {
+      if (this.done > 0 && this.done % this.perPhase === 0) this.moveWindow();
+      const m = Math.min(n - at, this.perPhase - (this.done % this.perPhase));
+      const base = this.base + this.windowBase * PAGE_SIZE;
+      draws.fill(this.rng, b.addrs, b.ops, at, m, base, this.windowPages, this.writeRatio * 2 ** 32);
+      at += m;
+      this.done += m;
+    }
+    return (b.n = n);
+  }
+
+  /** fill() one draw at a time (the reference; without the core; windows of more than 2^32 pages). */
+  private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
-    while (n < b.capacity && this.done < this.total) {
+    for (let i = 0; i < n; i++) {
       if (this.done > 0 && this.done % this.perPhase === 0) this.moveWindow();
       const page = this.windowBase + rng.nextInt(this.windowPages);
-      b.addrs[n] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
-      b.ops[n] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
-      n++;
+      b.addrs[i] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      b.ops[i] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
       this.done++;
     }
     return (b.n = n);

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { Prng } from "./prng.js";
-import { AccessBatch, OP_WRITE, RandomStream } from "./stream.js";
+import { AccessBatch, OP_WRITE, PhasesStream, RandomStream } from "./stream.js";
 import { uniformDraws } from "./uniform_draws.js";
 
-describe("the random stream without the core's draws", () => {
+describe("the random and phases streams without the core's draws", () => {
   afterEach(() => vi.restoreAllMocks());
 
-  test("where no wasm memory can be had, the stream draws in JS: the same accesses", () => {
+  test("where no wasm memory can be had, the streams draw in JS: the same accesses", () => {
     // First use in this file (a fresh module), so the instance is made here, and fails.
     const wasm = (globalThis as unknown as { WebAssembly: { Memory: new () => object } }).WebAssembly;
     vi.spyOn(wasm, "Memory").mockImplementation(() => {
@@ -22,6 +22,16 @@ describe("the random stream without the core's draws", () => {
       const page = rng.nextInt(1024);
       const addr = 0x10000000 + page * 4096 + (rng.nextU32() & 0xff8);
       expect([b.addrs[i], b.ops[i]]).toEqual([addr, rng.nextFloat() < 0.3 ? OP_WRITE : 0]);
+    }
+    // phases too: two phases over 16-page windows of a 1024-page region.
+    const p = new PhasesStream(0x10000000, 1 << 22, 500, 16 * 4096, 2, 0.3, new Prng(4));
+    const pr = new Prng(4);
+    let window = pr.nextInt(1024 - 16 + 1);
+    expect(p.fill(b)).toBe(500);
+    for (let i = 0; i < 500; i++) {
+      if (i === 250) window = pr.nextInt(1024 - 16 + 1);
+      const addr = 0x10000000 + (window + pr.nextInt(16)) * 4096 + (pr.nextU32() & 0xff8);
+      expect([b.addrs[i], b.ops[i]]).toEqual([addr, pr.nextFloat() < 0.3 ? OP_WRITE : 0]);
     }
   });
 });

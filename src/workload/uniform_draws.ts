@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// RandomStream's draws on the wasm core (src/hw/asm/uniform_draws.ts), on a memory of their own:
+// RandomStream's and PhasesStream's draws on the wasm core (src/hw/asm/uniform_draws.ts), on a memory of their own:
 // the Prng's state goes in, n accesses come out, the state comes back. One instance serves every
 // stream (they take turns; a call leaves nothing behind).
 
@@ -28,16 +28,17 @@ export class UniformDraws {
   }
 
   /**
-   * n accesses of a uniform stream over `pages` pages from `base` into addrs/ops (OP_WRITE 1,
-   * OP_READ 0), three draws of `rng` each: as n rounds of nextInt(pages), nextU32(), nextFloat().
+   * n accesses of a uniform stream over `pages` pages from `base` into addrs/ops from index
+   * `from` (OP_WRITE 1, OP_READ 0), three draws of `rng` each: as n rounds of nextInt(pages),
+   * nextU32(), nextFloat().
    */
-  fill(rng: Prng, addrs: Float64Array, ops: Uint8Array, n: number, base: number, pages: number, writeBelow: number): void {
+  fill(rng: Prng, addrs: Float64Array, ops: Uint8Array, from: number, n: number, base: number, pages: number, writeBelow: number): void {
     rng.getState(this.state);
     for (let at = 0; at < n; at += CHUNK) {
       const m = Math.min(CHUNK, n - at);
       this.core.fn.fillUniform(STATE, ADDRS, OPS, m, base, pages, writeBelow);
-      addrs.set(this.addrs.subarray(0, m), at);
-      ops.set(this.ops.subarray(0, m), at);
+      addrs.set(this.addrs.subarray(0, m), from + at);
+      ops.set(this.ops.subarray(0, m), from + at);
     }
     rng.setState(this.state);
   }
