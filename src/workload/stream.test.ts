@@ -96,7 +96,7 @@ describe("generators", () => {
   });
 
   test("random: each access is nextInt(pages), a word from nextU32(), a write if nextFloat() < writeRatio, whatever the batch sizes", () => {
-    // The draws run on the wasm core (uniform_draws.ts), 4096 at a time; this is the JS reference.
+    // The draws run on the wasm core (core_draws.ts), 4096 at a time; this is the JS reference.
     const size = 3 * MiB + 5 * PAGE_SIZE;
     const total = 10_000;
     const sRng = new Prng(11);
@@ -116,6 +116,39 @@ describe("generators", () => {
     expect(got.length).toBe(total);
     expect(got).toEqual(want);
     // The stream's generator goes on where the reference's is.
+    expect(sRng.nextU32()).toBe(rng.nextU32());
+  });
+
+  test("zipf: the core's draws and CDF lookup are the JS reference's, whatever the batch sizes", () => {
+    const size = 2 * MiB + 7 * PAGE_SIZE;
+    const pages = size / PAGE_SIZE;
+    const total = 10_000;
+    const sRng = new Prng(13);
+    const s = new ZipfStream(BASE, size, total, 0.25, 0.99, sRng);
+    // The reference: the same CDF and rank permutation, built from the same generator.
+    const rng = new Prng(13);
+    const cdf: number[] = [];
+    let sum = 0;
+    for (let k = 0; k < pages; k++) cdf.push((sum += 1 / (k + 1) ** 0.99));
+    const ranks = Array.from({ length: pages }, (_, k) => k);
+    for (let k = pages - 1; k > 0; k--) {
+      const j = rng.nextInt(k + 1);
+      [ranks[k], ranks[j]] = [ranks[j]!, ranks[k]!];
+    }
+    const want = Array.from({ length: total }, () => {
+      const u = rng.nextFloat();
+      const rank = cdf.findIndex((c) => c / sum >= u);
+      const addr = BASE + ranks[rank]! * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      return [addr, rng.nextFloat() < 0.25 ? OP_WRITE : 0];
+    });
+    const got: number[][] = [];
+    for (const cap of [1, 7, 256, 333, 4096, 5000, 1000]) {
+      const b = new AccessBatch(cap);
+      const n = s.fill(b);
+      for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
+    }
+    expect(got.length).toBe(total);
+    expect(got).toEqual(want);
     expect(sRng.nextU32()).toBe(rng.nextU32());
   });
 

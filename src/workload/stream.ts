@@ -4,7 +4,7 @@
 
 import { PAGE_SIZE } from "../hw/addr.js";
 import type { Prng } from "./prng.js";
-import { uniformDraws } from "./uniform_draws.js";
+import { CoreDraws, sharedDraws } from "./core_draws.js";
 
 export const OP_READ = 0;
 export const OP_WRITE = 1;
@@ -64,10 +64,10 @@ export class RandomStream implements AccessStream {
   }
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
-    const draws = uniformDraws();
+    const draws = sharedDraws();
     if (draws === null || this.pages > 2 ** 32) return this.fillEach(b, n);
     // The same three draws an access as fillEach() takes, on the wasm core.
-    draws.fill(this.rng, b.addrs, b.ops, 0, n, this.base, this.pages, this.writeRatio * 2 ** 32);
+    draws.fillUniform(this.rng, b.addrs, b.ops, 0, n, this.base, this.pages, this.writeRatio * 2 ** 32);
     this.done += n;
     return (b.n = n);
   }
@@ -119,8 +119,12 @@ export class SequentialStream implements AccessStream {
  */
 export class ZipfStream implements AccessStream {
   private done = 0;
+  private readonly pages: number;
+  /** CDF by rank, and the page of each rank: in the draws' memory when the core draws, else JS arrays. */
   private readonly cdf: Float64Array;
   private readonly pageOfRank: Uint32Array;
+  /** This stream's own draws on the wasm core (its memory holds the tables); null: JS draws. */
+  private readonly draws: CoreDraws | null;
   constructor(
     private readonly base: number,
     size: number,
@@ -131,14 +135,17 @@ export class ZipfStream implements AccessStream {
   ) {
     const pages = Math.max(1, Math.floor(size / PAGE_SIZE));
     if (pages >= 2 ** 32) throw new RangeError("zipf: region too large");
-    this.cdf = new Float64Array(pages);
+    this.pages = pages;
+    this.draws = zipfDraws(pages);
+    const at = this.draws?.tablesAt ?? 0;
+    this.cdf = this.draws !== null ? new Float64Array(this.draws.buffer, at, pages) : new Float64Array(pages);
+    this.pageOfRank = this.draws !== null ? new Uint32Array(this.draws.buffer, at + pages * 8, pages) : new Uint32Array(pages);
     let sum = 0;
     for (let k = 0; k < pages; k++) {
       sum += 1 / (k + 1) ** exponent;
       this.cdf[k] = sum;
     }
     for (let k = 0; k < pages; k++) this.cdf[k] = this.cdf[k]! / sum;
-    this.pageOfRank = new Uint32Array(pages);
     for (let k = 0; k < pages; k++) this.pageOfRank[k] = k;
     for (let k = pages - 1; k > 0; k--) {
       const j = rng.nextInt(k + 1);
@@ -148,10 +155,20 @@ export class ZipfStream implements AccessStream {
     }
   }
   fill(b: AccessBatch): number {
-    let n = 0;
+    const n = Math.min(b.capacity, this.total - this.done);
+    const d = this.draws;
+    if (d === null) return this.fillEach(b, n);
+    // The same three draws an access as fillEach() takes, on the wasm core.
+    d.fillZipf(this.rng, b.addrs, b.ops, n, this.base, d.tablesAt, d.tablesAt + this.pages * 8, this.pages, this.writeRatio * 2 ** 32);
+    this.done += n;
+    return (b.n = n);
+  }
+
+  /** fill() one draw at a time (the reference; where the core's draws have no memory). */
+  private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
     const cdf = this.cdf;
-    while (n < b.capacity && this.done < this.total) {
+    for (let i = 0; i < n; i++) {
       const u = rng.nextFloat();
       let lo = 0;
       let hi = cdf.length - 1;
@@ -160,12 +177,20 @@ export class ZipfStream implements AccessStream {
         if (cdf[mid]! < u) lo = mid + 1;
         else hi = mid;
       }
-      b.addrs[n] = this.base + this.pageOfRank[lo]! * PAGE_SIZE + (rng.nextU32() & 0xff8);
-      b.ops[n] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
-      n++;
-      this.done++;
+      b.addrs[i] = this.base + this.pageOfRank[lo]! * PAGE_SIZE + (rng.nextU32() & 0xff8);
+      b.ops[i] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
     }
+    this.done += n;
     return (b.n = n);
+  }
+}
+
+/** A Zipf stream's own draws, its tables (12 bytes a page) in their memory; null where no memory that large can be had. */
+function zipfDraws(pages: number): CoreDraws | null {
+  try {
+    return new CoreDraws(pages * 12);
+  } catch {
+    return null;
   }
 }
 
@@ -247,14 +272,14 @@ export class PhasesStream implements AccessStream {
   }
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
-    const draws = uniformDraws();
+    const draws = sharedDraws();
     if (draws === null || this.windowPages > 2 ** 32) return this.fillEach(b, n);
     // A phase's accesses are a uniform stream over its window: the core's draws, a call per phase.
     for (let at = 0; at < n; ) {
       if (this.done > 0 && this.done % this.perPhase === 0) this.moveWindow();
       const m = Math.min(n - at, this.perPhase - (this.done % this.perPhase));
       const base = this.base + this.windowBase * PAGE_SIZE;
-      draws.fill(this.rng, b.addrs, b.ops, at, m, base, this.windowPages, this.writeRatio * 2 ** 32);
+      draws.fillUniform(this.rng, b.addrs, b.ops, at, m, base, this.windowPages, this.writeRatio * 2 ** 32);
       at += m;
       this.done += m;
     }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { Prng } from "./prng.js";
-import { AccessBatch, OP_WRITE, PhasesStream, RandomStream } from "./stream.js";
-import { uniformDraws } from "./uniform_draws.js";
+import { AccessBatch, OP_WRITE, PhasesStream, RandomStream, ZipfStream } from "./stream.js";
+import { sharedDraws } from "./core_draws.js";
 
-describe("the random and phases streams without the core's draws", () => {
+describe("the random, phases and zipf streams without the core's draws", () => {
   afterEach(() => vi.restoreAllMocks());
 
   test("where no wasm memory can be had, the streams draw in JS: the same accesses", () => {
@@ -13,7 +13,7 @@ describe("the random and phases streams without the core's draws", () => {
     vi.spyOn(wasm, "Memory").mockImplementation(() => {
       throw new RangeError("WebAssembly.Memory(): could not allocate memory");
     });
-    expect(uniformDraws()).toBeNull();
+    expect(sharedDraws()).toBeNull();
     const s = new RandomStream(0x10000000, 1 << 22, 500, 0.3, new Prng(3));
     const rng = new Prng(3);
     const b = new AccessBatch(500);
@@ -32,6 +32,16 @@ describe("the random and phases streams without the core's draws", () => {
       if (i === 250) window = pr.nextInt(1024 - 16 + 1);
       const addr = 0x10000000 + (window + pr.nextInt(16)) * 4096 + (pr.nextU32() & 0xff8);
       expect([b.addrs[i], b.ops[i]]).toEqual([addr, pr.nextFloat() < 0.3 ? OP_WRITE : 0]);
+    }
+    // zipf too, with its tables in JS: over 2 pages, rank 0 (page p0 after the shuffle) has 1 / (1 + 2^-1) of the mass.
+    const z = new ZipfStream(0x10000000, 2 * 4096, 500, 0.3, 1, new Prng(6));
+    const zr = new Prng(6);
+    const p0 = 1 - zr.nextInt(2);
+    expect(z.fill(b)).toBe(500);
+    for (let i = 0; i < 500; i++) {
+      const page = zr.nextFloat() <= 2 / 3 ? p0 : 1 - p0;
+      const addr = 0x10000000 + page * 4096 + (zr.nextU32() & 0xff8);
+      expect([b.addrs[i], b.ops[i]]).toEqual([addr, zr.nextFloat() < 0.3 ? OP_WRITE : 0]);
     }
   });
 });
