@@ -33,7 +33,17 @@ export interface CoreFunctions {
   probePhys(s: number, gpa: number, acc: number): number;
   accessBatch(s: number, gvas: number, accs: number, hpas: number, gpas: number, n: number): number;
   fillUniform(state: number, addrs: number, ops: number, n: number, base: number, pages: number, writeBelow: number): void;
-  fillZipf(state: number, addrs: number, ops: number, n: number, base: number, cdf: number, ranks: number, pages: number, writeBelow: number): void;
+  fillZipf(
+    state: number,
+    addrs: number,
+    ops: number,
+    n: number,
+    base: number,
+    cdf: number,
+    ranks: number,
+    pages: number,
+    writeBelow: number,
+  ): void;
   dataCheckRun(
     st: number,
     gvas: number,
