@@ -49,10 +49,8 @@ export class BatchedAccesses {
     const gvas = b.vm.gva;
     const accs = b.vm.acc;
     const user = ps.user ? ACC_USER : 0;
-    for (let i = 0; i < n; i++) {
-      gvas[i] = addrs[i]!;
-      accs[i] = user | ACC_OF_OP[ops[i]!]!;
-    }
+    gvas.set(addrs.subarray(0, n));
+    for (let i = 0; i < n; i++) accs[i] = user | ACC_OF_OP[ops[i]!]!;
     if (twin !== null) {
       b.native!.gva.set(gvas.subarray(0, n));
       b.native!.acc.set(accs.subarray(0, n));

@@ -54,15 +54,29 @@ export function dataCheckRun(
   let seq = load<i32>(st, 8);
   let reads = 0;
   let wrote = 0;
+  // The leaves the last access used (a batch stays in one or two of each), by leaf number.
+  let wNo: f64 = -1;
+  let wLeaf: usize = 0;
+  let eNo: f64 = -1;
+  let eLeaf: usize = 0;
   let k = 0;
   for (; k < n; k++) {
     const frame = <usize>(load<f64>(hpas + (<usize>k << 3)) * INV_PAGE);
     if ((<i32>load<u16>(flags + (frame << 1)) & freeMask) != 0) break;
     const vpn = Math.floor(load<f64>(gvas + (<usize>k << 3)) * INV_PAGE);
     const gfn = Math.floor(load<f64>(gpas + (<usize>k << 3)) * INV_PAGE);
-    const wLeaf = leafAt(written, Math.floor(vpn * INV_LEAF));
-    const eLeaf = leafAt(expected, Math.floor(gfn * INV_LEAF));
-    if (wLeaf == 0 || eLeaf == 0) break;
+    const wn = Math.floor(vpn * INV_LEAF);
+    if (wn != wNo) {
+      wNo = wn;
+      wLeaf = leafAt(written, wn);
+      if (wLeaf == 0) break;
+    }
+    const en = Math.floor(gfn * INV_LEAF);
+    if (en != eNo) {
+      eNo = en;
+      eLeaf = leafAt(expected, en);
+      if (eLeaf == 0) break;
+    }
     const wAt = wLeaf + (<usize>(low32(vpn) & LEAF_MASK) << 2);
     const eAt = eLeaf + (<usize>(low32(gfn) & LEAF_MASK) << 2);
     const cAt = content + (frame << 2);
