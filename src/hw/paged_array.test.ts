@@ -3,8 +3,8 @@ import fc from "fast-check";
 import { describe, expect, test, vi } from "vitest";
 import { PAGE_SIZE } from "./addr.js";
 import { CoreLeaves, LEAF_BITS, PAGED_ARRAY_MAX_LIMIT, PagedArray } from "./paged_array.js";
-import { WORDS_PER_TABLE } from "./phys_mem.js";
-import { CoreMemory } from "./wasm_memory.js";
+import { PhysMem } from "./phys_mem.js";
+import type { CoreMemory } from "./wasm_memory.js";
 
 const LEAF = 2 ** LEAF_BITS;
 /** The checker's two index spaces: guest frames (46-bit gpas, sim/scenario_limits.ts), and virtual pages of any gva a number holds. */
@@ -161,24 +161,28 @@ describe("PagedArray", () => {
 });
 
 describe("PagedArray with its leaves in core memory (CoreLeaves)", () => {
-  const core = () => new CoreMemory(64, 64 * WORDS_PER_TABLE, () => {});
+  /** A PhysMem of 64 frames, whose pool holds the leaves. */
+  const physMem = () => new PhysMem(64 * 4096);
   /** What the core sees: leaf number n's address in the remembered-leaf table, or 0 (asm/data_check.ts leafAt). */
   const coreLeafAt = (m: CoreMemory, a: PagedArray, n: number) => {
     const c = n % 64;
     return m.f64[a.cacheAt / 8 + c] === n ? m.u32[(a.cacheAt + 64 * 8) / 4 + c]! : 0;
   };
 
-  test("agrees with a Map under random sets, clears and reads while the memory grows; the core's table points at the leaves JS uses", () => {
+  test("agrees with a Map under random sets, clears and reads while tables come and the pool moves; the core's table points at the leaves JS uses", () => {
     const index = fc.oneof(fc.integer({ min: 0, max: 4 * LEAF }), fc.integer({ min: 0, max: VPN_LIMIT - 1 }));
     const op = fc.oneof(
       fc.tuple(fc.constant("set" as const), index, fc.oneof(fc.constant(0), fc.nat({ max: 0xffffffff }))),
       fc.tuple(fc.constant("clear" as const), index, fc.nat({ max: 3 * LEAF })),
-      fc.tuple(fc.constant("grow" as const), index, fc.nat({ max: 300_000 })),
+      // An MMU state allocated (the pool, leaves with it, moves up) or a table made.
+      fc.tuple(fc.constant("alloc" as const), index, fc.nat({ max: 300_000 })),
+      fc.tuple(fc.constant("table" as const), index, fc.nat({ max: 63 })),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
-        const m = core();
-        const a = new PagedArray(VPN_LIMIT, new CoreLeaves(m));
+        const mem = physMem();
+        const m = mem.wasm;
+        const a = new PagedArray(VPN_LIMIT, new CoreLeaves(mem));
         const ref = new Map<number, number>();
         for (const [kind, i, v] of ops) {
           if (kind === "set") {
@@ -187,7 +191,11 @@ describe("PagedArray with its leaves in core memory (CoreLeaves)", () => {
           } else if (kind === "clear") {
             a.clearRange(i, i + v);
             for (const k of [...ref.keys()]) if (k >= i && k <= i + v) ref.delete(k);
-          } else m.alloc(v);
+          } else if (kind === "alloc") m.alloc(v);
+          else if (!mem.isTable(v)) {
+            mem.allocTable(v);
+            mem.writeEntry(v, 3, 0xdead, 0xbeef);
+          }
         }
         for (const [i, v] of ref) {
           if (a.get(i) !== v) return false;
@@ -195,29 +203,33 @@ describe("PagedArray with its leaves in core memory (CoreLeaves)", () => {
           const at = coreLeafAt(m, a, Math.floor(i / LEAF));
           if (a.leaf(Math.floor(i / LEAF)) !== null && (at === 0 || m.u32[at / 4 + (i % LEAF)] !== v)) return false;
         }
-        return true;
+        // The tables kept their words, and count as tables; the leaves do not.
+        let tables = 0;
+        for (let f = 0; f < 64; f++) if (mem.isTable(f)) tables += mem.readLo(f, 3) === 0xdead ? 1 : 1000;
+        return tables === mem.tablePages;
       }),
       { numRuns: 60 },
     );
   });
 
   test("a leaf that does not fit the core memory is a JS array: same values, and the core is told it has none", () => {
-    const m = core();
-    const a = new PagedArray(VPN_LIMIT, new CoreLeaves(m));
+    const mem = physMem();
+    const a = new PagedArray(VPN_LIMIT, new CoreLeaves(mem));
     a.set(5, 11);
-    vi.spyOn(m, "alloc").mockImplementation(() => {
+    vi.spyOn(mem, "allocDataSlots").mockImplementation(() => {
       throw new RangeError("full");
     });
     a.set(3 * LEAF + 1, 22);
     expect([a.get(5), a.get(3 * LEAF + 1), a.leafCount]).toEqual([11, 22, 2]);
-    expect(coreLeafAt(m, a, 0)).toBeGreaterThan(0);
+    expect(coreLeafAt(mem.wasm, a, 0)).toBeGreaterThan(0);
     expect(a.leaf(3)).not.toBeNull();
-    expect(coreLeafAt(m, a, 3)).toBe(0);
+    expect(coreLeafAt(mem.wasm, a, 3)).toBe(0);
   });
 
   test("dispose gives the leaves back: the next array on the same CoreLeaves reuses them, zeroed", () => {
-    const m = core();
-    const leaves = new CoreLeaves(m);
+    const mem = physMem();
+    const m = mem.wasm;
+    const leaves = new CoreLeaves(mem);
     const a = new PagedArray(VPN_LIMIT, leaves);
     a.set(9, 99);
     a.set(LEAF + 9, 98);
@@ -231,5 +243,6 @@ describe("PagedArray with its leaves in core memory (CoreLeaves)", () => {
     b.get(2 * LEAF);
     expect([coreLeafAt(m, b, 2), coreLeafAt(m, b, 7)].sort()).toEqual(used.sort());
     expect([b.get(2 * LEAF + 9), b.get(7 * LEAF + 9)]).toEqual([0, 0]);
+    expect(mem.tablePages).toBe(0);
   });
 });

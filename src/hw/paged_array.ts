@@ -14,11 +14,13 @@
 // leaves they reached (direct-mapped by leaf number), so accesses to those walk no directory.
 // Leaves are Int32Arrays: getI32()/setI32() let a hot loop keep values as small integers
 // (no heap numbers); get() gives the unsigned value.
-// Given CoreLeaves, the leaves and the remembered leaves' table are in a core memory, where the
-// wasm core's batched data check finds them (asm/data_check.ts): `cacheAt` holds CACHE_SIZE
-// leaf numbers (f64, NaN for none) and then their leaves' byte addresses (u32, 0 for a leaf
-// that did not fit and is a JS array). The views are re-taken when that memory grows.
+// Given CoreLeaves, the leaves are slots of a PhysMem's table pool (4 slots a leaf: it grows in
+// place, so they cost no copy) and the remembered leaves' table is in its arena, where the wasm
+// core's batched data check finds them (asm/data_check.ts): `cacheAt` holds CACHE_SIZE leaf
+// numbers (f64, NaN for none) and then their leaves' byte addresses (u32, 0 for a leaf that did
+// not fit and is a JS array). Views and addresses are taken again when that memory changes.
 
+import { type PhysMem, WORDS_PER_TABLE } from "./phys_mem.js";
 import type { CoreMemory } from "./wasm_memory.js";
 
 export const LEAF_BITS = 12;
@@ -36,44 +38,56 @@ export const PAGED_ARRAY_MAX_LIMIT = 2 ** 53;
 /** Bytes of the remembered leaves' table in core memory: CACHE_SIZE f64 leaf numbers, then CACHE_SIZE u32 byte addresses. */
 export const LEAF_CACHE_BYTES = CACHE_SIZE * 12;
 const LEAF_BYTES = LEAF_SIZE * 4;
+/** Table-pool slots (4 KiB) a leaf takes. */
+const LEAF_SLOTS = LEAF_BYTES / (WORDS_PER_TABLE * 4);
 
 /**
- * Leaves (and remembered-leaf tables) in one core memory, for the PagedArrays built on it; what
- * a disposed array gives back is reused, zeroed. take() gives 0 when wasm32 has no room left,
- * and the array then keeps that leaf in JS (the core hands its accesses back to JS).
+ * Leaves (and remembered-leaf tables) in one PhysMem's core memory, for the PagedArrays built on
+ * it; what a disposed array gives back is reused, zeroed. takeLeaf() gives -1 when wasm32 has no
+ * room left, and the array then keeps that leaf in JS (the core hands its accesses back to JS).
  */
 export class CoreLeaves {
   private readonly spareLeaves: number[] = [];
   private readonly spareCaches: number[] = [];
 
-  constructor(readonly core: CoreMemory) {}
+  constructor(readonly mem: PhysMem) {}
 
-  /** A zeroed leaf's byte address, or 0. */
-  takeLeaf(): number {
-    return this.spareLeaves.pop() ?? this.alloc(LEAF_BYTES);
+  get core(): CoreMemory {
+    return this.mem.wasm;
   }
 
-  giveLeaf(at: number): void {
+  /** A zeroed leaf's first pool slot, or -1. */
+  takeLeaf(): number {
+    const spare = this.spareLeaves.pop();
+    if (spare !== undefined) return spare;
+    try {
+      return this.mem.allocDataSlots(LEAF_SLOTS);
+    } catch (e) {
+      if (e instanceof RangeError) return -1;
+      throw e;
+    }
+  }
+
+  giveLeaf(slot: number): void {
+    const at = this.mem.slotAddress(slot);
     this.core.u8.fill(0, at, at + LEAF_BYTES);
-    this.spareLeaves.push(at);
+    this.spareLeaves.push(slot);
   }
 
   /** A remembered-leaf table's byte address (LEAF_CACHE_BYTES, contents unset), or 0. */
   takeCache(): number {
-    return this.spareCaches.pop() ?? this.alloc(LEAF_CACHE_BYTES);
-  }
-
-  giveCache(at: number): void {
-    this.spareCaches.push(at);
-  }
-
-  private alloc(bytes: number): number {
+    const spare = this.spareCaches.pop();
+    if (spare !== undefined) return spare;
     try {
-      return this.core.alloc(bytes);
+      return this.core.alloc(LEAF_CACHE_BYTES);
     } catch (e) {
       if (e instanceof RangeError) return 0;
       throw e;
     }
+  }
+
+  giveCache(at: number): void {
+    this.spareCaches.push(at);
   }
 }
 
@@ -85,8 +99,8 @@ export class PagedArray {
   private dir: Int32Array;
   private nodes = 1;
   private readonly leaves: Int32Array[] = [];
-  /** Byte address of each leaf in core memory; 0 for a JS array. */
-  private readonly leafAt: number[] = [];
+  /** Each leaf's first pool slot; -1 for a JS array. */
+  private readonly leafPoolSlot: number[] = [];
   /** Leaves released by clearRange(), zeroed, for the next commit. */
   private readonly spare: number[] = [];
   private committedLeaves = 0;
@@ -258,7 +272,8 @@ export class PagedArray {
     const c = n & CACHE_MASK;
     const leaf = this.leaves[l]!;
     this.cacheNo[c] = n;
-    this.cacheLeafAt[c] = this.leafAt[l]!;
+    const slot = this.leafPoolSlot[l]!;
+    this.cacheLeafAt[c] = slot >= 0 ? this.store!.mem.slotAddress(slot) : 0;
     this.cacheLeaf[c] = leaf;
     return leaf;
   }
@@ -267,33 +282,33 @@ export class PagedArray {
     this.committedLeaves++;
     const l = this.spare.pop();
     if (l !== undefined) return l;
-    const at = this.cacheAt !== 0 ? this.store!.takeLeaf() : 0;
-    this.leaves.push(at !== 0 ? this.view(at) : new Int32Array(LEAF_SIZE));
-    this.leafAt.push(at);
+    const slot = this.cacheAt !== 0 ? this.store!.takeLeaf() : -1;
+    this.leaves.push(slot >= 0 ? this.view(slot) : new Int32Array(LEAF_SIZE));
+    this.leafPoolSlot.push(slot);
     return this.leaves.length - 1;
   }
 
-  private view(at: number): Int32Array {
-    return new Int32Array(this.store!.core.memory.buffer, at, LEAF_SIZE);
+  private view(slot: number): Int32Array {
+    return new Int32Array(this.store!.core.memory.buffer, this.store!.mem.slotAddress(slot), LEAF_SIZE);
   }
 
-  /** The core memory grew: every view of it again; nothing remembered (the cached views are stale). */
+  /** The core memory grew or its pool moved: every view of it again; nothing remembered (the views and addresses are stale). */
   private takeViews(): void {
     const b = this.store!.core.memory.buffer;
     this.cacheNo = new Float64Array(b, this.cacheAt, CACHE_SIZE);
     this.cacheLeafAt = new Uint32Array(b, this.cacheAt + CACHE_SIZE * 8, CACHE_SIZE);
     this.cacheNo.fill(Number.NaN);
-    for (let l = 0; l < this.leaves.length; l++) if (this.leafAt[l]! !== 0) this.leaves[l] = this.view(this.leafAt[l]!);
+    for (let l = 0; l < this.leaves.length; l++) if (this.leafPoolSlot[l]! >= 0) this.leaves[l] = this.view(this.leafPoolSlot[l]!);
   }
 
   /** Gives the leaves in core memory back to their CoreLeaves; the array must not be used after. */
   dispose(): void {
     if (this.store === null || this.cacheAt === 0) return;
     this.dropViews?.();
-    for (const at of this.leafAt) if (at !== 0) this.store.giveLeaf(at);
+    for (const slot of this.leafPoolSlot) if (slot >= 0) this.store.giveLeaf(slot);
     this.store.giveCache(this.cacheAt);
     this.leaves.length = 0;
-    this.leafAt.length = 0;
+    this.leafPoolSlot.length = 0;
   }
 
   /**

@@ -40,6 +40,8 @@ export class PhysMem {
   private freeSlots: Int32Array;
   private nFreeSlots = 0;
   private slotsUsed = 0;
+  /** Slots allocDataSlots() gave out: not tables. */
+  private dataSlots = 0;
 
   constructor(bytes: number) {
     if (!Number.isInteger(bytes) || bytes < PAGE_SIZE || bytes % PAGE_SIZE !== 0) {
@@ -70,7 +72,34 @@ export class PhysMem {
 
   /** Number of frames that currently hold a table. */
   get tablePages(): number {
-    return this.slotsUsed - this.nFreeSlots;
+    return this.slotsUsed - this.nFreeSlots - this.dataSlots;
+  }
+
+  /**
+   * n contiguous zeroed slots at the top of the pool for data the core reads beside the tables
+   * (the data check's leaves), never freed (their owner reuses them): the first one's number.
+   * A RangeError, changing nothing, when they do not fit wasm32's 4 GiB.
+   */
+  allocDataSlots(n: number): number {
+    const first = this.slotsUsed;
+    const need = (first + n) * WORDS_PER_TABLE;
+    if (need > this.words.length) {
+      try {
+        this.wasm.growWords(Math.max(need, this.words.length * 2));
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        this.wasm.growWords(need);
+      }
+    }
+    this.words.fill(0, first * WORDS_PER_TABLE, need);
+    this.slotsUsed += n;
+    this.dataSlots += n;
+    return first;
+  }
+
+  /** Byte address of slot s in wasm memory: it moves with the pool (take it again when the memory's views change). */
+  slotAddress(s: number): number {
+    return this.wasm.wordsBase + s * WORDS_PER_TABLE * 4;
   }
 
   isTable(pfn: number): boolean {

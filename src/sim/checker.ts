@@ -201,7 +201,7 @@ export class Checker implements MemoryObserver {
     /** The machine's VMs, by VmState.id. */
     private readonly vms: readonly VmState[],
   ) {
-    this.leaves = new CoreLeaves(host.mem.wasm);
+    this.leaves = new CoreLeaves(host.mem);
   }
 
   /** A new VM: returns its id. */
