@@ -44,6 +44,28 @@ export interface CoreFunctions {
     pages: number,
     writeBelow: number,
   ): void;
+  fillSequential(
+    state: number,
+    addrs: number,
+    ops: number,
+    n: number,
+    base: number,
+    size: number,
+    stride: number,
+    draw: number,
+    writeBelow: number,
+  ): void;
+  fillChase(
+    state: number,
+    addrs: number,
+    ops: number,
+    n: number,
+    base: number,
+    nodeSize: number,
+    next: number,
+    draw: number,
+    writeBelow: number,
+  ): void;
   dataCheckRun(
     st: number,
     gvas: number,

@@ -81,7 +81,7 @@ export class CoreMemory {
     if (end > this.wordsBase) {
       if (end + this.wordsLength * 4 > WASM_MAX_BYTES)
         throw new RangeError(
-          `${bytes} bytes more of MMU state, content tags or data-check pages do not fit wasm32's 4 GiB beside ` +
+          `${bytes} bytes more of MMU state, content tags or page flags do not fit wasm32's 4 GiB beside ` +
             `${this.nframes} frames' table-slot index (${Math.round((this.nframes * 4) / 2 ** 20)} MiB) and ` +
             `${this.wordsLength / 1024} tables' storage: simulate less host memory or touch fewer guest pages`,
         );
@@ -120,8 +120,9 @@ export class CoreMemory {
       const fit = Math.floor((WASM_MAX_BYTES - this.wordsBase) / 4096);
       throw new RangeError(
         `table storage of ${wordBytes / 4096} tables does not fit wasm32's 4 GiB: with ${this.nframes} frames ` +
-          `(${Math.round(index / 2 ** 20)} MiB of table-slot index), their content tags and page flags, the MMU states ` +
-          `and the data check's pages (${Math.round((this.wordsBase - this.slotsBase - index) / 2 ** 20)} MiB), at most ${fit} tables fit`,
+          `(${Math.round(index / 2 ** 20)} MiB of table-slot index), their content tags, page flags and the MMU states ` +
+          `(${Math.round((this.wordsBase - this.slotsBase - index) / 2 ** 20)} MiB), at most ${fit} tables fit ` +
+          `(a data-check leaf takes 4: simulate less host memory or touch fewer guest pages)`,
       );
     }
     return end;

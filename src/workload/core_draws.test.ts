@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { Prng } from "./prng.js";
-import { AccessBatch, OP_WRITE, PhasesStream, RandomStream, ZipfStream } from "./stream.js";
+import { AccessBatch, OP_WRITE, PhasesStream, PointerChaseStream, RandomStream, SequentialStream, ZipfStream } from "./stream.js";
 import { sharedDraws } from "./core_draws.js";
 
-describe("the random, phases and zipf streams without the core's draws", () => {
+describe("the streams without the core's draws", () => {
   afterEach(() => vi.restoreAllMocks());
 
   test("where no wasm memory can be had, the streams draw in JS: the same accesses", () => {
@@ -43,5 +43,18 @@ describe("the random, phases and zipf streams without the core's draws", () => {
       const addr = 0x10000000 + page * 4096 + (zr.nextU32() & 0xff8);
       expect([b.addrs[i], b.ops[i]]).toEqual([addr, zr.nextFloat() < 0.3 ? OP_WRITE : 0]);
     }
+    // sequential: a stride of 3 pages over 8, wrapping to 0.
+    const q = new SequentialStream(0x10000000, 8 * 4096, 500, 0.3, 3 * 4096, new Prng(8));
+    const qr = new Prng(8);
+    expect(q.fill(b)).toBe(500);
+    for (let i = 0, off = 0; i < 500; i++, off = off + 3 * 4096 >= 8 * 4096 ? 0 : off + 3 * 4096)
+      expect([b.addrs[i], b.ops[i]]).toEqual([0x10000000 + off, qr.nextFloat() < 0.3 ? OP_WRITE : 0]);
+    // pointerChase over 2 nodes: 0, 1, 0, 1, ...
+    const c = new PointerChaseStream(0x10000000, 2 * 4096, 500, 4096, 0.3, new Prng(9));
+    const cr = new Prng(9);
+    cr.nextInt(1);
+    expect(c.fill(b)).toBe(500);
+    for (let i = 0; i < 500; i++)
+      expect([b.addrs[i], b.ops[i]]).toEqual([0x10000000 + (i % 2) * 4096, cr.nextFloat() < 0.3 ? OP_WRITE : 0]);
   });
 });

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The streams' draws on the wasm core (src/hw/asm/draws.ts), on a memory of their own: the Prng's
-// state goes in, n accesses come out, the state comes back. One shared instance serves every
-// `random` and `phases` stream (they take turns; a call leaves nothing behind); a `zipf` stream
-// has its own, whose memory also holds its CDF and rank -> page table.
+// state (and a strided stream's offset, a chase's node) goes in, n accesses come out, the state
+// comes back. One shared instance serves every `random`, `phases` and `sequential` stream (they
+// take turns; a call leaves nothing behind); a `zipf` stream has its own, whose memory also holds
+// its CDF and rank -> page table, and a `pointerChase` stream its own, with its links.
 
 import { WASM, WasmCore } from "../hw/wasm_core.js";
 import type { Prng } from "./prng.js";
@@ -21,6 +22,9 @@ const MAX_BYTES = 2 ** 32;
 export class CoreDraws {
   private readonly core: WasmCore;
   private readonly state: Int32Array;
+  /** The state area as f64 (a strided stream's offset at [2]) and u32 (a chase's node at [6]). */
+  private readonly stateF64: Float64Array;
+  private readonly stateU32: Uint32Array;
   private readonly addrs: Float64Array;
   private readonly ops: Uint8Array;
   /** The buffer of this instance's memory, for views of the tables. */
@@ -36,6 +40,8 @@ export class CoreDraws {
     this.core = new WasmCore(memory);
     this.buffer = memory.buffer;
     this.state = new Int32Array(memory.buffer, STATE, 4);
+    this.stateF64 = new Float64Array(memory.buffer, STATE, 8);
+    this.stateU32 = new Uint32Array(memory.buffer, STATE, 16);
     this.addrs = new Float64Array(memory.buffer, ADDRS, CHUNK);
     this.ops = new Uint8Array(memory.buffer, OPS, CHUNK);
   }
@@ -89,6 +95,58 @@ export class CoreDraws {
     rng.setState(this.state);
   }
 
+  /**
+   * n accesses of a strided stream from offset `off` into addrs/ops: as SequentialStream.fill(),
+   * a nextFloat() each only if writeRatio > 0. Returns the offset after them.
+   */
+  fillSequential(
+    rng: Prng,
+    addrs: Float64Array,
+    ops: Uint8Array,
+    n: number,
+    base: number,
+    size: number,
+    stride: number,
+    off: number,
+    writeRatio: number,
+  ): number {
+    rng.getState(this.state);
+    this.stateF64[2] = off;
+    for (let at = 0; at < n; at += CHUNK) {
+      const m = Math.min(CHUNK, n - at);
+      this.core.fn.fillSequential(STATE, ADDRS, OPS, m, base, size, stride, writeRatio > 0 ? 1 : 0, writeRatio * 2 ** 32);
+      this.copyOut(addrs, ops, at, m);
+    }
+    rng.setState(this.state);
+    return this.stateF64[2]!;
+  }
+
+  /**
+   * n accesses of a pointer chase from `node` into addrs/ops: as PointerChaseStream.fill(), the
+   * links (u32) at nextAt in this memory. Returns the node after them.
+   */
+  fillChase(
+    rng: Prng,
+    addrs: Float64Array,
+    ops: Uint8Array,
+    n: number,
+    base: number,
+    nodeSize: number,
+    nextAt: number,
+    node: number,
+    writeRatio: number,
+  ): number {
+    rng.getState(this.state);
+    this.stateU32[6] = node;
+    for (let at = 0; at < n; at += CHUNK) {
+      const m = Math.min(CHUNK, n - at);
+      this.core.fn.fillChase(STATE, ADDRS, OPS, m, base, nodeSize, nextAt, writeRatio > 0 ? 1 : 0, writeRatio * 2 ** 32);
+      this.copyOut(addrs, ops, at, m);
+    }
+    rng.setState(this.state);
+    return this.stateU32[6]!;
+  }
+
   private copyOut(addrs: Float64Array, ops: Uint8Array, at: number, m: number): void {
     addrs.set(this.addrs.subarray(0, m), at);
     ops.set(this.ops.subarray(0, m), at);
@@ -98,7 +156,7 @@ export class CoreDraws {
 let shared: CoreDraws | null | undefined;
 
 /**
- * The instance every `random` and `phases` stream uses, made on first use; null where the
+ * The instance every `random`, `phases` and `sequential` stream uses, made on first use; null where the
  * engine would not give it a memory (a browser out of address space for wasm memories), and the
  * stream then draws in JS: the same numbers, slower.
  */

@@ -152,6 +152,56 @@ describe("generators", () => {
     expect(sRng.nextU32()).toBe(rng.nextU32());
   });
 
+  test("sequential and pointerChase: the core's accesses are the JS reference's, with and without writes, whatever the batch sizes", () => {
+    const total = 9_000;
+    const caps = [1, 7, 256, 333, 4096, 5000];
+    const collect = (s: AccessStream) => {
+      const got: number[][] = [];
+      for (const cap of caps) {
+        const b = new AccessBatch(cap);
+        const n = s.fill(b);
+        for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
+      }
+      return got;
+    };
+    for (const ratio of [0, 0.35]) {
+      // A stride that does not divide the size: the offset wraps to 0, not to the remainder.
+      const size = 1 * MiB + 100;
+      const sRng = new Prng(21);
+      const seq = collect(new SequentialStream(BASE, size, total, ratio, 4096 + 24, sRng));
+      const rng = new Prng(21);
+      let off = 0;
+      const want = Array.from({ length: total }, () => {
+        const a = [BASE + off, ratio > 0 && rng.nextFloat() < ratio ? OP_WRITE : 0];
+        off += 4096 + 24;
+        if (off >= size) off = 0;
+        return a;
+      });
+      expect(seq).toEqual(want);
+      expect(sRng.nextU32()).toBe(rng.nextU32());
+
+      const cRng = new Prng(22);
+      const chase = collect(new PointerChaseStream(BASE, 4 * MiB, total, 192, ratio, cRng));
+      const ref = new Prng(22);
+      const nodes = Math.floor((4 * MiB) / 192);
+      const order = Array.from({ length: nodes }, (_, i) => i);
+      for (let i = nodes - 1; i > 0; i--) {
+        const j = ref.nextInt(i);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      const next = new Array<number>(nodes);
+      for (let i = 0; i < nodes; i++) next[order[i]!] = order[(i + 1) % nodes]!;
+      let node = 0;
+      const wantChase = Array.from({ length: total }, () => {
+        const a = [BASE + node * 192, ratio > 0 && ref.nextFloat() < ratio ? OP_WRITE : 0];
+        node = next[node]!;
+        return a;
+      });
+      expect(chase).toEqual(wantChase);
+      expect(cRng.nextU32()).toBe(ref.nextU32());
+    }
+  });
+
   test("phases: the core's uniform draws per phase are the JS reference's, across phase boundaries and batch sizes", () => {
     const size = 8 * MiB;
     const window = 1 * MiB + 3 * PAGE_SIZE;

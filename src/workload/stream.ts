@@ -99,15 +99,23 @@ export class SequentialStream implements AccessStream {
     private readonly rng: Prng,
   ) {}
   fill(b: AccessBatch): number {
-    let n = 0;
-    while (n < b.capacity && this.done < this.total) {
-      b.addrs[n] = this.base + this.off;
-      b.ops[n] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+    const n = Math.min(b.capacity, this.total - this.done);
+    const draws = sharedDraws();
+    if (draws === null) return this.fillEach(b, n);
+    this.off = draws.fillSequential(this.rng, b.addrs, b.ops, n, this.base, this.size, this.stride, this.off, this.writeRatio);
+    this.done += n;
+    return (b.n = n);
+  }
+
+  /** fill() one draw at a time (the reference; without the core). */
+  private fillEach(b: AccessBatch, n: number): number {
+    for (let i = 0; i < n; i++) {
+      b.addrs[i] = this.base + this.off;
+      b.ops[i] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
       this.off += this.stride;
       if (this.off >= this.size) this.off = 0;
-      n++;
-      this.done++;
     }
+    this.done += n;
     return (b.n = n);
   }
 }
@@ -136,7 +144,7 @@ export class ZipfStream implements AccessStream {
     const pages = Math.max(1, Math.floor(size / PAGE_SIZE));
     if (pages >= 2 ** 32) throw new RangeError("zipf: region too large");
     this.pages = pages;
-    this.draws = zipfDraws(pages);
+    this.draws = ownDraws(pages * 12);
     const at = this.draws?.tablesAt ?? 0;
     this.cdf = this.draws !== null ? new Float64Array(this.draws.buffer, at, pages) : new Float64Array(pages);
     this.pageOfRank = this.draws !== null ? new Uint32Array(this.draws.buffer, at + pages * 8, pages) : new Uint32Array(pages);
@@ -185,10 +193,10 @@ export class ZipfStream implements AccessStream {
   }
 }
 
-/** A Zipf stream's own draws, its tables (12 bytes a page) in their memory; null where no memory that large can be had. */
-function zipfDraws(pages: number): CoreDraws | null {
+/** A stream's own draws, `tableBytes` of its tables (a Zipf CDF and ranks, a chase's links) in their memory; null where no memory that large can be had. */
+function ownDraws(tableBytes: number): CoreDraws | null {
   try {
-    return new CoreDraws(pages * 12);
+    return new CoreDraws(tableBytes);
   } catch {
     return null;
   }
@@ -202,7 +210,10 @@ function zipfDraws(pages: number): CoreDraws | null {
 export class PointerChaseStream implements AccessStream {
   private done = 0;
   private node = 0;
+  /** The link out of each node: in the draws' memory when the core draws, else a JS array. */
   private readonly next: Uint32Array;
+  /** This stream's own draws on the wasm core (its memory holds the links); null: JS draws. */
+  private readonly draws: CoreDraws | null;
   constructor(
     private readonly base: number,
     size: number,
@@ -222,18 +233,27 @@ export class PointerChaseStream implements AccessStream {
       order[i] = order[j]!;
       order[j] = t;
     }
-    this.next = new Uint32Array(nodes);
+    this.draws = ownDraws(nodes * 4);
+    this.next = this.draws !== null ? new Uint32Array(this.draws.buffer, this.draws.tablesAt, nodes) : new Uint32Array(nodes);
     for (let i = 0; i < nodes; i++) this.next[order[i]!] = order[(i + 1) % nodes]!;
   }
   fill(b: AccessBatch): number {
-    let n = 0;
-    while (n < b.capacity && this.done < this.total) {
-      b.addrs[n] = this.base + this.node * this.nodeSize;
-      b.ops[n] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+    const n = Math.min(b.capacity, this.total - this.done);
+    const d = this.draws;
+    if (d === null) return this.fillEach(b, n);
+    this.node = d.fillChase(this.rng, b.addrs, b.ops, n, this.base, this.nodeSize, d.tablesAt, this.node, this.writeRatio);
+    this.done += n;
+    return (b.n = n);
+  }
+
+  /** fill() one draw at a time (the reference; where the core's draws have no memory). */
+  private fillEach(b: AccessBatch, n: number): number {
+    for (let i = 0; i < n; i++) {
+      b.addrs[i] = this.base + this.node * this.nodeSize;
+      b.ops[i] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
       this.node = this.next[this.node]!;
-      n++;
-      this.done++;
     }
+    this.done += n;
     return (b.n = n);
   }
 }

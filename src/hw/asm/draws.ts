@@ -76,3 +76,37 @@ export function fillZipf(state: usize, addrs: usize, ops: usize, n: i32, base: f
   }
   save4(state);
 }
+
+/**
+ * n accesses of a strided stream: from `base` + the offset in f64 at state + 16 (in and out),
+ * `stride` bytes apart, wrapping to 0 at `size`; a write if nextFloat() < writeRatio, drawn only
+ * when `draw` (a write ratio of 0 draws nothing).
+ */
+export function fillSequential(state: usize, addrs: usize, ops: usize, n: i32, base: f64, size: f64, stride: f64, draw: bool, writeBelow: f64): void {
+  load4(state);
+  let off = load<f64>(state, 16);
+  for (let i = 0; i < n; i++) {
+    store<f64>(addrs + (<usize>i << 3), base + off);
+    store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? 1 : 0);
+    off += stride;
+    if (off >= size) off = 0;
+  }
+  store<f64>(state, off, 16);
+  save4(state);
+}
+
+/**
+ * n accesses of a pointer chase: from the node (u32) at state + 24 (in and out), each at
+ * `base` + node * nodeSize, the next node `next[node]` (u32); writes as fillSequential().
+ */
+export function fillChase(state: usize, addrs: usize, ops: usize, n: i32, base: f64, nodeSize: f64, next: usize, draw: bool, writeBelow: f64): void {
+  load4(state);
+  let node = load<u32>(state, 24);
+  for (let i = 0; i < n; i++) {
+    store<f64>(addrs + (<usize>i << 3), base + <f64>node * nodeSize);
+    store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? 1 : 0);
+    node = load<u32>(next + (<usize>node << 2));
+  }
+  store<u32>(state, node, 24);
+  save4(state);
+}

@@ -23,7 +23,7 @@ export { cacheBytes, cacheInit, countValid, invalidateKey, invalidateWhere } fro
 export { access, accessBatch, accessPhys, computeTlbPerms, probe, probePhys } from "./mmu";
 export { dataCheckRun } from "./data_check";
 export { setPhysMem } from "./phys_mem";
-export { fillUniform, fillZipf } from "./draws";
+export { fillChase, fillSequential, fillUniform, fillZipf } from "./draws";
 
 /** End of the module's own data: JS keeps the memory below it out of its allocations. */
 export function heapBase(): usize {
