@@ -59,6 +59,9 @@ export function App() {
   };
 
   const [help, setHelp] = useState(false);
+  // Read by the key handler: the help shows as soon as it renders, but the handler that sees it open would be subscribed only after the paint, and an Escape in between was lost.
+  const helpOpen = useRef(false);
+  helpOpen.current = help;
   const [theme, setTheme] = useTheme();
 
   useEffect(() => {
@@ -81,7 +84,7 @@ export function App() {
 
   useEffect(() => {
     const on = (e: KeyboardEvent) => {
-      if (e.key === "Escape" && help) {
+      if (e.key === "Escape" && helpOpen.current) {
         setHelp(false);
         return;
       }
@@ -96,7 +99,7 @@ export function App() {
     };
     document.addEventListener("keydown", on);
     return () => document.removeEventListener("keydown", on);
-  }, [help, theme]);
+  }, [theme]);
 
   const onTabKey = (e: KeyboardEvent) => {
     const i = PAGES.indexOf(view);

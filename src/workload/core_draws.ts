@@ -61,13 +61,8 @@ export class CoreDraws {
     pages: number,
     writeBelow: number,
   ): void {
-    rng.getState(this.state);
-    for (let at = 0; at < n; at += CHUNK) {
-      const m = Math.min(CHUNK, n - at);
-      this.core.fn.fillUniform(STATE, ADDRS, OPS, m, base, pages, writeBelow);
-      this.copyOut(addrs, ops, from + at, m);
-    }
-    rng.setState(this.state);
+    const fn = this.core.fn;
+    this.draw(rng, addrs, ops, from, n, (m) => fn.fillUniform(STATE, ADDRS, OPS, m, base, pages, writeBelow));
   }
 
   /**
@@ -86,13 +81,8 @@ export class CoreDraws {
     pages: number,
     writeBelow: number,
   ): void {
-    rng.getState(this.state);
-    for (let at = 0; at < n; at += CHUNK) {
-      const m = Math.min(CHUNK, n - at);
-      this.core.fn.fillZipf(STATE, ADDRS, OPS, m, base, cdfAt, ranksAt, pages, writeBelow);
-      this.copyOut(addrs, ops, at, m);
-    }
-    rng.setState(this.state);
+    const fn = this.core.fn;
+    this.draw(rng, addrs, ops, 0, n, (m) => fn.fillZipf(STATE, ADDRS, OPS, m, base, cdfAt, ranksAt, pages, writeBelow));
   }
 
   /**
@@ -110,14 +100,10 @@ export class CoreDraws {
     off: number,
     writeRatio: number,
   ): number {
-    rng.getState(this.state);
+    const fn = this.core.fn;
+    const draw = writeRatio > 0 ? 1 : 0;
     this.stateF64[2] = off;
-    for (let at = 0; at < n; at += CHUNK) {
-      const m = Math.min(CHUNK, n - at);
-      this.core.fn.fillSequential(STATE, ADDRS, OPS, m, base, size, stride, writeRatio > 0 ? 1 : 0, writeRatio * 2 ** 32);
-      this.copyOut(addrs, ops, at, m);
-    }
-    rng.setState(this.state);
+    this.draw(rng, addrs, ops, 0, n, (m) => fn.fillSequential(STATE, ADDRS, OPS, m, base, size, stride, draw, writeRatio * 2 ** 32));
     return this.stateF64[2]!;
   }
 
@@ -136,20 +122,23 @@ export class CoreDraws {
     node: number,
     writeRatio: number,
   ): number {
-    rng.getState(this.state);
+    const fn = this.core.fn;
+    const draw = writeRatio > 0 ? 1 : 0;
     this.stateU32[6] = node;
-    for (let at = 0; at < n; at += CHUNK) {
-      const m = Math.min(CHUNK, n - at);
-      this.core.fn.fillChase(STATE, ADDRS, OPS, m, base, nodeSize, nextAt, writeRatio > 0 ? 1 : 0, writeRatio * 2 ** 32);
-      this.copyOut(addrs, ops, at, m);
-    }
-    rng.setState(this.state);
+    this.draw(rng, addrs, ops, 0, n, (m) => fn.fillChase(STATE, ADDRS, OPS, m, base, nodeSize, nextAt, draw, writeRatio * 2 ** 32));
     return this.stateU32[6]!;
   }
 
-  private copyOut(addrs: Float64Array, ops: Uint8Array, at: number, m: number): void {
-    addrs.set(this.addrs.subarray(0, m), at);
-    ops.set(this.ops.subarray(0, m), at);
+  /** rng's state in; `fill(m)` for each chunk of at most CHUNK accesses, copied into addrs/ops from `from` on; the state out. */
+  private draw(rng: Prng, addrs: Float64Array, ops: Uint8Array, from: number, n: number, fill: (m: number) => void): void {
+    rng.getState(this.state);
+    for (let at = 0; at < n; at += CHUNK) {
+      const m = Math.min(CHUNK, n - at);
+      fill(m);
+      addrs.set(this.addrs.subarray(0, m), from + at);
+      ops.set(this.ops.subarray(0, m), from + at);
+    }
+    rng.setState(this.state);
   }
 }
 

@@ -33,6 +33,17 @@ function drain(s: AccessStream): { addrs: number[]; writes: number } {
   return { addrs, writes };
 }
 
+/** [address, op] of each access of `s`, filled into batches of these capacities in turn. */
+function inBatches(s: AccessStream, caps: number[]): number[][] {
+  const got: number[][] = [];
+  for (const cap of caps) {
+    const b = new AccessBatch(cap);
+    const n = s.fill(b);
+    for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
+  }
+  return got;
+}
+
 const pagesOf = (addrs: number[]) => new Set(addrs.map((a) => Math.floor(a / PAGE_SIZE)));
 const inRegion = (addrs: number[], size: number) => addrs.every((a) => a >= BASE && a < BASE + size);
 
@@ -107,12 +118,7 @@ describe("generators", () => {
       const addr = BASE + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
       return [addr, rng.nextFloat() < 0.3 ? OP_WRITE : 0];
     });
-    const got: number[][] = [];
-    for (const cap of [1, 7, 256, 333, 4096, 5000, 1000]) {
-      const b = new AccessBatch(cap);
-      const n = s.fill(b);
-      for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
-    }
+    const got = inBatches(s, [1, 7, 256, 333, 4096, 5000, 1000]);
     expect(got.length).toBe(total);
     expect(got).toEqual(want);
     // The stream's generator goes on where the reference's is.
@@ -141,12 +147,7 @@ describe("generators", () => {
       const addr = BASE + ranks[rank]! * PAGE_SIZE + (rng.nextU32() & 0xff8);
       return [addr, rng.nextFloat() < 0.25 ? OP_WRITE : 0];
     });
-    const got: number[][] = [];
-    for (const cap of [1, 7, 256, 333, 4096, 5000, 1000]) {
-      const b = new AccessBatch(cap);
-      const n = s.fill(b);
-      for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
-    }
+    const got = inBatches(s, [1, 7, 256, 333, 4096, 5000, 1000]);
     expect(got.length).toBe(total);
     expect(got).toEqual(want);
     expect(sRng.nextU32()).toBe(rng.nextU32());
@@ -154,16 +155,7 @@ describe("generators", () => {
 
   test("sequential and pointerChase: the core's accesses are the JS reference's, with and without writes, whatever the batch sizes", () => {
     const total = 9_000;
-    const caps = [1, 7, 256, 333, 4096, 5000];
-    const collect = (s: AccessStream) => {
-      const got: number[][] = [];
-      for (const cap of caps) {
-        const b = new AccessBatch(cap);
-        const n = s.fill(b);
-        for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
-      }
-      return got;
-    };
+    const collect = (s: AccessStream) => inBatches(s, [1, 7, 256, 333, 4096, 5000]);
     for (const ratio of [0, 0.35]) {
       // A stride that does not divide the size: the offset wraps to 0, not to the remainder.
       const size = 1 * MiB + 100;
@@ -219,12 +211,7 @@ describe("generators", () => {
       const addr = BASE + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
       return [addr, rng.nextFloat() < 0.4 ? OP_WRITE : 0];
     });
-    const got: number[][] = [];
-    for (const cap of [1, 7, 256, 1429, 1430, 4096, 5000]) {
-      const b = new AccessBatch(cap);
-      const n = s.fill(b);
-      for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
-    }
+    const got = inBatches(s, [1, 7, 256, 1429, 1430, 4096, 5000]);
     expect(got.length).toBe(total);
     expect(got).toEqual(want);
     expect(s.phase).toBe(6);
