@@ -42,7 +42,7 @@ describe.skipIf(!haveChromium)("navigation, keys, theme, phone width", () => {
     // An Escape right after the ?, before the next frame, closes it too (the key handler once saw the help still closed).
     await page.keyboard.press("?");
     await page.keyboard.press("Escape");
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))");
     expect(await page.locator("[data-testid=help-overlay]").count()).toBe(0);
   }, 60_000);
 
