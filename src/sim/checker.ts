@@ -314,7 +314,7 @@ export class Checker implements MemoryObserver {
   accessTdpRunCore(ps: ProcState, values: WriteValues, b: TranslatedBatch, core: CoreFunctions, st: number, i: number, k: number): void {
     const d = this.data[ps.vm.id]!;
     const written = d.written(ps.process ?? ps.space!);
-    if (written.cacheAt === 0 || d.expected.cacheAt === 0) {
+    if (written.cacheAt === 0 || d.expected.cacheAt === 0 || this.host.meta.flagsAt < 0) {
       this.accessTdpRun(ps, values, b, i, k);
       return;
     }
