@@ -236,6 +236,7 @@ describe("PagedArray with its leaves in core memory (CoreLeaves)", () => {
     a.get(9);
     const used = [coreLeafAt(m, a, 0), coreLeafAt(m, a, 1)];
     a.dispose();
+    a.dispose(); // twice gives nothing back twice
     const b = new PagedArray(VPN_LIMIT, leaves);
     expect(b.cacheAt).toBe(a.cacheAt);
     b.set(2 * LEAF, 1);
@@ -244,5 +245,7 @@ describe("PagedArray with its leaves in core memory (CoreLeaves)", () => {
     expect([coreLeafAt(m, b, 2), coreLeafAt(m, b, 7)].sort()).toEqual(used.sort());
     expect([b.get(2 * LEAF + 9), b.get(7 * LEAF + 9)]).toEqual([0, 0]);
     expect(mem.tablePages).toBe(0);
+    // The table went back once: a third array has one of its own.
+    expect(new PagedArray(VPN_LIMIT, leaves).cacheAt).not.toBe(b.cacheAt);
   });
 });

@@ -112,6 +112,7 @@ export class PagedArray {
   /** Byte address of the remembered-leaf table in core memory (cacheNo, then cacheLeafAt); 0 without CoreLeaves. */
   readonly cacheAt: number = 0;
   private readonly dropViews: (() => void) | null = null;
+  private disposed = false;
 
   constructor(
     /** Indices run from 0 to limit - 1. */
@@ -303,7 +304,8 @@ export class PagedArray {
 
   /** Gives the leaves in core memory back to their CoreLeaves; the array must not be used after. */
   dispose(): void {
-    if (this.store === null || this.cacheAt === 0) return;
+    if (this.store === null || this.cacheAt === 0 || this.disposed) return;
+    this.disposed = true;
     this.dropViews?.();
     for (const slot of this.leafPoolSlot) if (slot >= 0) this.store.giveLeaf(slot);
     this.store.giveCache(this.cacheAt);
