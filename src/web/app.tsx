@@ -42,12 +42,16 @@ export function App() {
   // Bumped when the user navigates to another link: that link's view remounts with its parameters.
   const [generation, setGeneration] = useState<Record<Page, number>>({ home: 0, translate: 0, run: 0, story: 0, glossary: 0 });
 
+  // The hash the app wrote or handled last. A URL that differs was changed since by a link or Back,
+  // whose hashchange (a queued task) has not reached onNav yet: nothing may write over it.
+  const known = useRef(location.hash);
   // A new view is a new history entry (Back returns to the previous view); a view's own changes replace its entry.
   const writeHash = (v: Page, push = false) => {
     const hash = formatHash({ view: v, params: params.current[v] });
-    if (hash === location.hash) return;
+    if (location.hash !== known.current || hash === location.hash) return;
     if (push) history.pushState(null, "", hash);
     else history.replaceState(null, "", hash);
+    known.current = location.hash;
   };
 
   const select = (v: Page, focus = false, push = true) => {
@@ -67,6 +71,7 @@ export function App() {
   useEffect(() => {
     // Back/Forward and links: the view in the URL; its parameters remount it only if they changed.
     const onNav = () => {
+      known.current = location.hash;
       const s = parseHash(location.hash);
       const same = formatHash({ view: s.view, params: params.current[s.view] }) === formatHash(s);
       params.current[s.view] = s.params;
