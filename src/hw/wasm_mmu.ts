@@ -131,7 +131,7 @@ export class WasmMmu extends WasmMmuState {
 
   private iBatchResult = -1;
   private batchResultIndex(): number {
-    if (this.iBatchResult < 0) this.iBatchResult = (this.state + this.core.constant("S_batchResult")) >> 2;
+    if (this.iBatchResult < 0) this.iBatchResult = (this.state + this.core.constant("S_batchResult")) >>> 2;
     return this.iBatchResult;
   }
 
@@ -212,10 +212,12 @@ export class WasmMmu extends WasmMmuState {
     const c = this.core;
     const i32 = this.cm.i32;
     const f64 = this.cm.f64;
-    const n = i32[(cache + c.constant("C_entries")) >> 2]!;
-    const ent = i32[(cache + c.constant("C_ent")) >> 2]!;
+    // Addresses are unsigned: above 2 GiB (a large host's per-frame arrays below) an i32 read of one is negative.
+    const u32 = this.cm.u32;
+    const n = i32[(cache + c.constant("C_entries")) >>> 2]!;
+    const ent = u32[(cache + c.constant("C_ent")) >>> 2]!;
     const size = c.constant("C_entryBytes");
-    const stamps = i32[(cache + c.constant("C_stamp")) >> 2]! / 8;
+    const stamps = u32[(cache + c.constant("C_stamp")) >>> 2]! / 8;
     /** Field `name` of every entry record, into a typed array of its kind. */
     const field = <T extends Float64Array | Int32Array>(name: string, out: T, view: Float64Array | Int32Array): T => {
       const at = ent + c.constant(name);

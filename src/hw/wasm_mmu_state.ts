@@ -123,7 +123,7 @@ export class WasmMmuState {
     this.stats = this.statsView();
     this.tags = new ContextTags(this.stats);
     const f64At = (name: string) => this.f64Index(this.field(name));
-    const i32At = (name: string) => this.field(name) >> 2;
+    const i32At = (name: string) => this.field(name) >>> 2;
     this.iHpa = f64At("S_hpa");
     this.iGpa = f64At("S_gpa");
     this.iPageSize = f64At("S_pageSize");
@@ -174,10 +174,10 @@ export class WasmMmuState {
       }
     }
     const fields = ["S_tlb4k", "S_tlb2m", "S_tlb1g", "S_nestedTlb"];
-    for (let i = 0; i < 4; i++) this.cm.i32[(state + this.core.constant(fields[i]!)) >> 2] = at[i]!;
+    for (let i = 0; i < 4; i++) this.cm.i32[(state + this.core.constant(fields[i]!)) >>> 2] = at[i]!;
     for (let i = 0; i < 4; i++) {
-      this.cm.i32[(state + this.core.constant("S_psc2") + 4 * i) >> 2] = at[4 + i]!;
-      this.cm.i32[(state + this.core.constant("S_nestedPsc2") + 4 * i) >> 2] = at[8 + i]!;
+      this.cm.i32[(state + this.core.constant("S_psc2") + 4 * i) >>> 2] = at[4 + i]!;
+      this.cm.i32[(state + this.core.constant("S_nestedPsc2") + 4 * i) >>> 2] = at[8 + i]!;
     }
     return [...at, state];
   }
@@ -214,20 +214,20 @@ export class WasmMmuState {
     return i;
   }
   protected i32(name: string): number {
-    return this.cm.i32[this.field(name) >> 2]!;
+    return this.cm.i32[this.field(name) >>> 2]!;
   }
   protected setI32(name: string, v: number): void {
-    this.cm.i32[this.field(name) >> 2] = v;
+    this.cm.i32[this.field(name) >>> 2] = v;
   }
 
   // --- architectural state in the core ---
   /** An i64 in the core (a guest frame may pass 2^32), as two i32 halves. */
   get cr3Frame(): number {
-    const i = this.field("S_cr3Frame") >> 2;
+    const i = this.field("S_cr3Frame") >>> 2;
     return this.cm.i32[i + 1]! * 2 ** 32 + (this.cm.i32[i]! >>> 0);
   }
   set cr3Frame(v: number) {
-    const i = this.field("S_cr3Frame") >> 2;
+    const i = this.field("S_cr3Frame") >>> 2;
     this.cm.i32[i] = v | 0;
     this.cm.i32[i + 1] = Math.floor(v / 2 ** 32);
   }
@@ -362,13 +362,13 @@ export class WasmMmuState {
       const i32 = this.cm.i32;
       const f64 = this.cm.f64;
       log.push(
-        i32[(e + c.constant("L_kind")) >> 2]! as 0 | 1 | 2,
-        i32[(e + c.constant("L_level")) >> 2]!,
-        i32[(e + c.constant("L_forLevel")) >> 2]!,
+        i32[(e + c.constant("L_kind")) >>> 2]! as 0 | 1 | 2,
+        i32[(e + c.constant("L_level")) >>> 2]!,
+        i32[(e + c.constant("L_forLevel")) >>> 2]!,
         f64[this.f64Index(e + c.constant("L_hpa"))]!,
         f64[this.f64Index(e + c.constant("L_gpa"))]!,
-        this.cm.u32[(e + c.constant("L_lo")) >> 2]!,
-        this.cm.u32[(e + c.constant("L_hi")) >> 2]!,
+        this.cm.u32[(e + c.constant("L_lo")) >>> 2]!,
+        this.cm.u32[(e + c.constant("L_hi")) >>> 2]!,
       );
     }
     this.setI32("S_logCount", 0);

@@ -320,7 +320,7 @@ export class Checker implements MemoryObserver {
     }
     const writes = (ps.process === null || !d.sharedFileMaps) && values.writesUnique(ps) ? 1 : 0;
     const cm = this.host.mem.wasm;
-    const s = st >> 2;
+    const s = st >>> 2;
     for (let j = i; j < k; j++) {
       let i32 = cm.i32;
       i32[s] = this.digestI32;

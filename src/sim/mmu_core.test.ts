@@ -73,6 +73,30 @@ describe("the machine on the wasm core and on the JS MMU", () => {
     expect(JSON.stringify(wasm)).toBe(JSON.stringify(run(CHECKER_PATHS, "js")));
   });
 
+  test("a 1 TiB host, whose MMU states and batches sit above 2 GiB of wasm memory (per-frame arrays below): the same report", () => {
+    const yaml = `
+seed: 3
+host: {ram: 1TiB, swap: 0, thp: never}
+vms:
+  - name: vm0
+    ram: 1GiB
+    mmu: ept
+    processes:
+      - name: p0
+        steps:
+          - mmap: {name: heap, size: 4MiB}
+          - random: {name: heap, accesses: 20000, writeRatio: 0.3}
+`;
+    const e = new Engine(loadScenario(yaml, "big-host.yaml"), { mmuCore: "wasm" });
+    const hw = e.machine.vms[0]!.qemu.kvm.vcpus[0]!.mmu as WasmMmu;
+    // Addresses are unsigned: an i32 view or a signed shift of one above 2^31 reads elsewhere.
+    expect(hw.mem.wasm.alloc(8)).toBeGreaterThan(2 ** 31);
+    const wasm = e.run();
+    expect(wasm.check.valuesRead).toBeGreaterThan(10000);
+    expect(wasm.check.dataErrors).toBe(0);
+    expect(JSON.stringify(wasm)).toBe(JSON.stringify(run(yaml, "js")));
+  }, 60_000);
+
   for (const [mmu, extra] of [
     ["ept", {}],
     ["npt", { levels: 5, vcpus: 2 }],
