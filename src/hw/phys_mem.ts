@@ -49,7 +49,8 @@ export class PhysMem {
     }
     if (bytes > MAX_PHYS_BYTES) throw new RangeError(`physical memory above 1 TiB is not supported (${bytes} bytes)`);
     this.nframes = bytes / PAGE_SIZE;
-    this.wasm = new CoreMemory(this.nframes, 64 * WORDS_PER_TABLE, () => this.takeViews());
+    this.wasm = new CoreMemory(this.nframes, 64 * WORDS_PER_TABLE);
+    this.wasm.addViewsListener(() => this.takeViews());
     this.contentAt = this.wasm.alloc(this.nframes * 4);
     this.takeViews();
     this.freeSlots = new Int32Array(64);

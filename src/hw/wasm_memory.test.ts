@@ -51,7 +51,7 @@ describe("PhysMem's table storage in wasm memory", () => {
   });
 
   test("an allocation beyond wasm32's 4 GiB is a RangeError that changes nothing", () => {
-    const m = new CoreMemory(16, 64 * WORDS_PER_TABLE, () => {});
+    const m = new CoreMemory(16, 64 * WORDS_PER_TABLE);
     const base = m.wordsBase;
     const bytes = m.memory.buffer.byteLength;
     expect(() => m.alloc(2 ** 32)).toThrow(/do not fit wasm32's 4 GiB/);
@@ -60,7 +60,7 @@ describe("PhysMem's table storage in wasm memory", () => {
   });
 
   test("storage beyond wasm32's 4 GiB is refused with the limit in the message", () => {
-    const m = new CoreMemory(16, 64 * WORDS_PER_TABLE, () => {});
+    const m = new CoreMemory(16, 64 * WORDS_PER_TABLE);
     expect(() => m.growWords(2 ** 30)).toThrow(/does not fit wasm32's 4 GiB: with 16 frames .* at most \d+ tables fit/);
   });
 });

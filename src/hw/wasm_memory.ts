@@ -9,10 +9,10 @@
 // wasm32 addresses 4 GiB: 4 bytes per frame of index, each MMU state, and 4 KiB per table must
 // fit. A 64 GiB host (64 MiB of index) then holds about a million tables, which map 2 TiB with
 // 4 KiB pages; PhysMem's 1 TiB maximum (1 GiB of index) leaves room for 786,000.
-// Growing the memory replaces its ArrayBuffer: the views here are re-taken and `onViews` tells
-// PhysMem to re-take `words` and `tableSlot`, each listener added with addViewsListener() its
-// own views (content tags, page flags, the checker's pages); a view kept across a growth reads
-// as empty.
+// Growing the memory replaces its ArrayBuffer (and an MMU state allocated moves the pool): the
+// views here are re-taken and each listener added with addViewsListener() re-takes its own
+// (PhysMem's table words and content tags, the page flags, the checker's pages); a view kept
+// across a growth reads as empty.
 
 import { WASM, WasmCore, type WasmMemory } from "./wasm_core.js";
 
@@ -41,7 +41,6 @@ export class CoreMemory {
   constructor(
     readonly nframes: number,
     words: number,
-    private readonly onViews: () => void,
   ) {
     this.arenaNext = align8(this.slotsBase + nframes * 4);
     this.wordsBase = this.arenaNext;
@@ -109,7 +108,6 @@ export class CoreMemory {
   }
 
   private viewsChanged(): void {
-    this.onViews();
     for (const fn of this.listeners) fn();
   }
 

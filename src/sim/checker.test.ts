@@ -5,9 +5,13 @@
 import { describe, expect, test, vi } from "vitest";
 import { PAGE_SIZE } from "../hw/addr.js";
 import { PG_buddy } from "../host/page_flags.js";
+import { ACC_WRITE } from "../hw/mmu_defs.js";
+import { LEAF_CACHE_BYTES, LEAF_MASK } from "../hw/paged_array.js";
+import { PhysMem } from "../hw/phys_mem.js";
 import { Prng } from "../workload/prng.js";
 import { OP_READ, OP_WRITE } from "../workload/stream.js";
 import { BatchedAccesses } from "./access_batch.js";
+import { UNKNOWN_TAG } from "./checker.js";
 import { Machine } from "./machine.js";
 import { loadScenario } from "./scenario_load.js";
 
@@ -197,6 +201,14 @@ describe("the data check in the wasm core (hw/asm/data_check.ts)", () => {
     });
     return { ...p, handedBack: () => inJs, reset: () => void (inJs = 0) };
   }
+
+  test("the core's leaf, remembered-leaf, write-bit and unknown-tag constants are JS's", () => {
+    const core = new PhysMem(16 * PAGE_SIZE).wasm.core();
+    expect(core.constant("DC_LEAF_MASK")).toBe(LEAF_MASK);
+    expect((core.constant("DC_CACHE_MASK") + 1) * 12).toBe(LEAF_CACHE_BYTES);
+    expect(core.constant("DC_WRITE")).toBe(ACC_WRITE);
+    expect(core.constant("DC_UNKNOWN")).toBe(UNKNOWN_TAG | 0);
+  });
 
   test("settles every read and write of written pages in the core", () => {
     const { batch, run, same, handedBack, reset } = counted();

@@ -27,7 +27,7 @@ import { GUEST_PHYS_LIMIT } from "./scenario_limits.js";
  * A frame whose content the run cannot predict (after MADV_FREE of its backing) holds this
  * tag in GuestData.expected, with a 1 in GuestData.unknown (a written value may have the same bits).
  */
-const UNKNOWN_TAG = 0xffffffff;
+export const UNKNOWN_TAG = 0xffffffff;
 /** UNKNOWN_TAG as PagedArray.getI32() reads it: the per-access check keeps values as signed 32-bit integers (never heap numbers). */
 const UNKNOWN_I32 = UNKNOWN_TAG | 0;
 /** Guest frame numbers the model can hold. */

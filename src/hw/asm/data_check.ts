@@ -9,14 +9,16 @@
 // UNKNOWN_TAG. JS then runs that access and calls again after it.
 
 /** Leaves of 2^12 entries; remembered-leaf tables of 64 (../paged_array.ts). */
-const LEAF_MASK: i32 = 4095;
-const CACHE_MASK: i32 = 63;
+export const LEAF_MASK: i32 = 4095;
+export const CACHE_MASK: i32 = 63;
 const CACHE_AT_OFFSET: usize = 64 * 8;
 const INV_PAGE: f64 = 1.0 / 4096.0;
 const INV_LEAF: f64 = 1.0 / 4096.0;
 const TWO_52: f64 = 4503599627370496.0;
 /** UNKNOWN_TAG as a signed 32-bit integer (sim/checker.ts): a write of it goes through JS. */
-const UNKNOWN_I32: i32 = -1;
+export const UNKNOWN_I32: i32 = -1;
+/** ACC_WRITE (PFERR_WRITE): the access kind's write bit. */
+export const ACC_WRITE: u8 = 2;
 
 /** The low 32 bits of a whole f64 in [0, 2^52). */
 @inline function low32(x: f64): i32 {
@@ -80,8 +82,7 @@ export function dataCheckRun(
     const wAt = wLeaf + (<usize>(low32(vpn) & LEAF_MASK) << 2);
     const eAt = eLeaf + (<usize>(low32(gfn) & LEAF_MASK) << 2);
     const cAt = content + (frame << 2);
-    // ACC_WRITE (PFERR_WRITE) clear: a read.
-    if ((load<u8>(accs + <usize>k) & 2) == 0) {
+    if ((load<u8>(accs + <usize>k) & ACC_WRITE) == 0) {
       // A read whose page was written and whose two views agree with its frame.
       const value = load<i32>(cAt);
       const w = load<i32>(wAt);

@@ -21,7 +21,7 @@ import { HwStats, LOG_CAPACITY, LOG_OFFSET, LOG_STEP_BYTES, LogStep, MMU_STATE_B
 
 export { cacheBytes, cacheInit, countValid, invalidateKey, invalidateWhere } from "./assoc_cache";
 export { access, accessBatch, accessPhys, computeTlbPerms, probe, probePhys } from "./mmu";
-export { dataCheckRun } from "./data_check";
+export { ACC_WRITE as DC_WRITE, CACHE_MASK as DC_CACHE_MASK, dataCheckRun, LEAF_MASK as DC_LEAF_MASK, UNKNOWN_I32 as DC_UNKNOWN } from "./data_check";
 export { setPhysMem } from "./phys_mem";
 export { fillChase, fillSequential, fillUniform, fillZipf } from "./draws";
 
