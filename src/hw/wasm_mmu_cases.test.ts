@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Hand-built cases where the wasm core and the JS Mmu must agree on a detail the random streams
-// of wasm_mmu.test.ts seldom reach: which TLB entry a walk replaces.
+// of wasm_mmu.test.ts seldom reach: which TLB entry a walk replaces, and every low byte of every
+// entry a walk reads.
 import { describe, expect, test } from "vitest";
 import { PAGE_SIZE } from "./addr.js";
-import { ACC_USER, ACC_WRITE, Mmu, defaultMmuConfig } from "./mmu.js";
+import { ACC_USER, ACC_WRITE, Mmu, XLATE_OK, defaultMmuConfig } from "./mmu.js";
 import { hwCounters } from "./mmu_stats.js";
 import { PhysMem } from "./phys_mem.js";
+import { DEFAULT_TRANSLATE, TranslateMachine } from "./scratch_machine.js";
+import { REF_DATA, WalkLog } from "./walk_log.js";
 import { WasmMmu } from "./wasm_mmu.js";
 import { makeX86Pte } from "./x86_pte.js";
 
@@ -57,5 +60,56 @@ describe("the wasm core and the JS Mmu fill the TLB alike", () => {
     // way 3, the least recently used, goes for page 3.
     expect(snaps[0]!.keys).toEqual([2, 1, 0, 3]);
     expect(new Set(snaps[0]!.pcids).size).toBe(1); // every entry now PCID 2's
+  });
+});
+
+describe("the wasm core and the JS Mmu read every entry alike", () => {
+  // The core takes a common entry (present or RWX, not a large page, no reserved bit) on one mask
+  // test and leaves the rest to the full checks; each of the 256 low bytes (P/R, W, U/X, memory
+  // type, PS, A, D) of each entry a cold walk reads, with a clean high word, a reserved bit above
+  // MAXPHYADDR or NX, must give the JS walker's outcome, fields and counters.
+  const FIELDS = ["hpa", "gpa", "pageSize", "errorCode", "exitQual", "faultGva", "faultGpa", "faultLevel", "faultReason"] as const;
+  const fieldsOf = (t: Mmu | WasmMmu) => FIELDS.map((f) => t[f]);
+  const cases = (["ept", "npt", "native"] as const).flatMap((paging) => ([4, 5] as const).map((levels) => ({ paging, levels })));
+
+  test.each(cases)("$paging, $levels levels", ({ paging, levels }) => {
+    const opts = { ...DEFAULT_TRANSLATE, paging, levels, gva: 0x7f12_3456_7000 % 2 ** (12 + 9 * levels) };
+    const [mj, mw] = [new TranslateMachine(opts), new TranslateMachine(opts)];
+    // The machines' tables, on MMUs with no TLB either, so that every access walks.
+    const config = { ...mw.mmu.config, tlb: null };
+    const js = new Mmu(mj.mem, config);
+    const wasm = new WasmMmu(mw.mem, config);
+    for (const t of [js, wasm]) {
+      t.efeNxe = true;
+      if (paging !== "native") t.setNestedContext(1, mw.mmu.nestedRoot);
+      t.loadCr3(mw.mmu.cr3Frame);
+    }
+    const log = new WalkLog();
+    js.log = log;
+    expect(js.probe(opts.gva, ACC_USER)).toBe(XLATE_OK);
+    js.log = null;
+    expect(wasm.probe(opts.gva, ACC_USER)).toBe(XLATE_OK);
+    const path = log.steps.filter((s) => s.kind !== REF_DATA).map((s) => [Math.floor(s.hpa / PAGE_SIZE), (s.hpa % PAGE_SIZE) / 8]);
+    expect(path).toHaveLength(paging === "native" ? levels : levels * (levels + 2));
+    const maxPhyAddr = wasm.config.maxPhyAddr;
+    for (const [pfn, idx] of path as [number, number][]) {
+      const lo0 = mj.mem.readLo(pfn, idx);
+      const hi0 = mj.mem.readHi(pfn, idx);
+      const his = [hi0, (hi0 | 0x8000_0000) >>> 0];
+      if (maxPhyAddr < 52) his.push((hi0 | (1 << (maxPhyAddr - 32))) >>> 0);
+      for (const hi of his) {
+        for (let low = 0; low < 256; low++) {
+          for (const acc of [ACC_USER, ACC_USER | ACC_WRITE]) {
+            for (const m of [mj, mw]) m.mem.writeEntry(pfn, idx, ((lo0 & ~0xff) | low) >>> 0, hi);
+            const where = `entry at frame ${pfn} index ${idx}, low byte 0x${low.toString(16)}, high word 0x${hi.toString(16)}, access ${acc}`;
+            expect(wasm.access(opts.gva, acc), where).toBe(js.access(opts.gva, acc));
+            expect(fieldsOf(wasm), where).toEqual(fieldsOf(js));
+          }
+        }
+      }
+      for (const m of [mj, mw]) m.mem.writeEntry(pfn, idx, lo0, hi0);
+    }
+    expect(hwCounters(wasm.stats)).toEqual(hwCounters(js.stats));
+    expect(Array.from(mw.mem.words)).toEqual(Array.from(mj.mem.words));
   });
 });

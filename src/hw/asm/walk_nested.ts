@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // ../walk_nested.ts in wasm: the nested dimension of a two-dimensional walk, gpa -> hpa through
 // EPT (SDM vol. 3 29.3) or NPT (AMD APM vol. 2 15.25), with the nested TLB and the nested
-// paging-structure caches; the same phases, counters, fields and exits, line for line.
+// paging-structure caches; the same phases, counters, fields and exits, line for line, except
+// that a common non-leaf entry is taken on one mask test (wasm_mmu_cases.test.ts tries every low byte).
 
 import { AssocCache, CP_EXEC, CP_USER, CP_WRITABLE, CP_WRITE_OK, fill, lookup, peek, permAt, setPerm, valueAt } from "./assoc_cache";
 import { EPT_A, EPT_D, EPT_PS, EPT_R, EPT_W, eptNonLeafRsvdLo, isReservedMemType } from "./ept_pte";
@@ -41,6 +42,9 @@ export const NESTED_FOR_TABLE = 0;
 export const NESTED_FOR_FINAL = 1;
 export const NESTED_FOR_PHYS = 2;
 const REF_NESTED_TABLE = 1;
+/** An EPT non-leaf that allows everything: R, W, X set, bits 7:3 (PS and the reserved bits) clear. */
+const EPT_COMMON_MASK: u32 = 0xff;
+const EPT_RWX: u32 = 7;
 
 /** The frame an entry points at, or -1 beyond the 2^28 frames PhysMem can hold (../mmu_state.ts entryFrame). */
 @inline export function entryFrame(lo: u32, hi: u32): i64 {
@@ -81,6 +85,17 @@ export function nestedTranslate(s: MmuState, gpa: i64, acc: i32, why: i32, forLe
     }
     if (se) stats.nestedTableReads += 1;
     if (s.logOn != 0) logPush(s, REF_NESTED_TABLE, level, forLevel, <f64>(tableHpfn * 4096 + idx * 8), <f64>gpa, lo, hi);
+    if (isEpt && level > 1 && (lo & EPT_COMMON_MASK) == EPT_RWX && (hi & s.rsvdHi) == 0) {
+      // The common non-leaf (read, write and execute allowed, bits 7:3 clear): what the full tests below conclude for it.
+      if (se && s.nestedAd != 0 && (lo & EPT_A) == 0) {
+        writeLo(off, lo | EPT_A);
+        stats.nestedAdWrites += 1;
+      }
+      tableHpfn = entryFrame(lo, hi);
+      level--;
+      if (se && s.nestedPsc2 != 0) nestedPscFill(s, gpa, level, tableHpfn, r, w, x);
+      continue;
+    }
     let leaf: bool;
     if (isEpt) {
       if ((lo & 7) == 0) return eptViolation(s, gpa, acc, why, 0, level, se);
