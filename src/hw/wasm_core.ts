@@ -32,7 +32,8 @@ export interface CoreFunctions {
   accessPhys(s: number, gpa: number, acc: number): number;
   probePhys(s: number, gpa: number, acc: number): number;
   accessBatch(s: number, gvas: number, accs: number, hpas: number, gpas: number, n: number): number;
-  fillUniform(state: number, addrs: number, ops: number, n: number, base: number, pages: number, writeBelow: number): void;
+  /** `kinds`: the byte a read stores in `ops` (bits 7:0) and a write's (bits 15:8). */
+  fillUniform(state: number, addrs: number, ops: number, n: number, base: number, pages: number, writeBelow: number, kinds: number): void;
   fillZipf(
     state: number,
     addrs: number,
@@ -43,6 +44,7 @@ export interface CoreFunctions {
     ranks: number,
     pages: number,
     writeBelow: number,
+    kinds: number,
   ): void;
   fillSequential(
     state: number,
@@ -54,6 +56,7 @@ export interface CoreFunctions {
     stride: number,
     draw: number,
     writeBelow: number,
+    kinds: number,
   ): void;
   fillChase(
     state: number,
@@ -65,6 +68,7 @@ export interface CoreFunctions {
     next: number,
     draw: number,
     writeBelow: number,
+    kinds: number,
   ): void;
   dataCheckRun(
     st: number,

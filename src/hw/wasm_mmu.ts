@@ -42,6 +42,11 @@ export class XlateBatch {
     this.accAt = this.gpaAt + capacity * 8;
   }
 
+  /** The core memory the batch is in. */
+  get coreMemory(): CoreMemory {
+    return this.cm;
+  }
+
   private views(): void {
     const b = this.cm.memory.buffer;
     if (b === this.buffer) return;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The batched access loop: a vCPU slice's accesses (the stream's batch of gva and op) handed to
-// the wasm core in one call per run of accesses that need no exit, for the vCPU and for its
+// The batched access loop: a vCPU slice's accesses (drawn by the stream into the vCPU's batch in
+// the host's core memory, or copied there from the engine's batch) handed to the wasm core in one
+// call per run of accesses that need no exit, for the vCPU and for its
 // bare-metal twin, the data check then running over the hpas and gpas the core wrote. JS is
 // entered for the access that stopped a batch (an EPT/NPT exit, a guest #PF), which finishes
 // exactly as Machine.runAccess() would, and the batch goes on after it. Same results, counters,
@@ -13,6 +14,7 @@ import { ACC_USER, XLATE_OK } from "../hw/mmu.js";
 import type { NativeCpu } from "../hw/native_cpu.js";
 import { WasmMmu, XlateBatch } from "../hw/wasm_mmu.js";
 import { TdpVcpuMmu } from "../kvm/vcpu_mmu.js";
+import { AccessBatch, OP_READ, OP_WRITE } from "../workload/stream.js";
 import { ACC_OF_OP, type Machine, type ProcState, type VmState, accessLoop } from "./machine.js";
 
 /** One VM's batches in wasm memory: the vCPUs' (in the host's memory) and the native twin's. */
@@ -32,28 +34,46 @@ export class BatchedAccesses {
   ) {}
 
   /**
+   * A batch over `ps`'s vCPU's own arrays, up to `want` accesses, the ops being its access kinds,
+   * for a stream of reads and writes to fill where the core reads them (runInPlace() then runs
+   * it); null if this VM or this moment needs its accesses one by one.
+   */
+  vcpuBatch(ps: ProcState, want: number): AccessBatch | null {
+    const b = this.usable(ps);
+    if (b === null || want > this.capacity) return null;
+    const user = ps.user ? ACC_USER : 0;
+    const kinds = user | ACC_OF_OP[OP_READ]! | ((user | ACC_OF_OP[OP_WRITE]!) << 8);
+    return new AccessBatch(want, { addrs: b.vm.gva, ops: b.vm.acc, kinds, core: b.vm.coreMemory });
+  }
+
+  /**
    * Runs accesses [0, n) of `ps` (gva in `addrs`, OP_* in `ops`), the clock at `clock0` for the
    * first, as n calls of Machine.runAccess() would; false (nothing done) if this VM or this
    * moment needs them one by one.
    */
   run(ps: ProcState, addrs: Float64Array, ops: Uint8Array, n: number, clock0: number): boolean {
-    const vm = ps.vm;
-    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
-    const arch = vcpu.archMmu;
-    const hw = vcpu.mmu;
-    if (!(arch instanceof TdpVcpuMmu) || !(hw instanceof WasmMmu) || hw.log !== null || this.machine.checker.checkShadowWalks) return false;
-    const b = this.batches(vm);
+    const b = this.usable(ps);
     if (b === null || n > this.capacity) return false;
-    const twin = vm.native !== null && ps.nativeProcess !== null ? vm.native.cpus[ps.cpu]! : null;
-    if (twin !== null && (b.native === null || twin.mmu.log !== null)) return false;
     const gvas = b.vm.gva;
     const accs = b.vm.acc;
     const user = ps.user ? ACC_USER : 0;
     gvas.set(addrs.subarray(0, n));
     for (let i = 0; i < n; i++) accs[i] = user | ACC_OF_OP[ops[i]!]!;
+    this.runInPlace(ps, n, clock0);
+    return true;
+  }
+
+  /** Runs accesses [0, n) of `ps` from its vCPU's batch (gva and access kind there already), as run() does. */
+  runInPlace(ps: ProcState, n: number, clock0: number): void {
+    const vm = ps.vm;
+    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
+    const arch = vcpu.archMmu as TdpVcpuMmu;
+    const hw = vcpu.mmu as WasmMmu;
+    const b = this.batches(vm)!;
+    const twin = vm.native !== null && ps.nativeProcess !== null ? vm.native.cpus[ps.cpu]! : null;
     if (twin !== null) {
-      b.native!.gva.set(gvas.subarray(0, n));
-      b.native!.acc.set(accs.subarray(0, n));
+      b.native!.gva.set(b.vm.gva.subarray(0, n));
+      b.native!.acc.set(b.vm.acc.subarray(0, n));
     }
     const m = this.machine;
     const bus = m.bus;
@@ -74,7 +94,20 @@ export class BatchedAccesses {
       i = k + 1;
     }
     bus.now = clock0 + n - 1;
-    return true;
+  }
+
+  /** `ps`'s VM's batches if its accesses can run batched now: a TDP vCPU on the wasm core, no walk log, no per-access shadow check, a twin (if any) on the core too. */
+  private usable(ps: ProcState): VmBatches | null {
+    const vm = ps.vm;
+    const vcpu = vm.qemu.kvm.vcpus[ps.cpu]!;
+    const hw = vcpu.mmu;
+    if (!(vcpu.archMmu instanceof TdpVcpuMmu) || !(hw instanceof WasmMmu) || hw.log !== null || this.machine.checker.checkShadowWalks)
+      return null;
+    const b = this.batches(vm);
+    if (b === null) return null;
+    const twin = vm.native !== null && ps.nativeProcess !== null ? vm.native.cpus[ps.cpu]! : null;
+    if (twin !== null && (b.native === null || twin.mmu.log !== null)) return null;
+    return b;
   }
 
   private batches(vm: VmState): VmBatches | null {

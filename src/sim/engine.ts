@@ -10,7 +10,7 @@
 import type { MmuCore } from "../hw/mmu_core.js";
 import { type Vcpu, VmFailure } from "../kvm/kvm.js";
 import { Prng } from "../workload/prng.js";
-import { AccessBatch } from "../workload/stream.js";
+import { AccessBatch, OP_KINDS } from "../workload/stream.js";
 import { type ByteSource, TraceError } from "../workload/trace.js";
 import { BatchedAccesses } from "./access_batch.js";
 import { type CostResult, applyCost, costTable } from "./cost.js";
@@ -98,6 +98,8 @@ export class Engine {
   /** Timeline actions at a time (those at a phase run at its boundary instead). */
   private readonly timeline: TimedEvent[];
   private readonly batch = new AccessBatch(SLICE);
+  /** Whether the last fill() wrote the vCPU's own batch (BatchedAccesses.vcpuBatch). */
+  private inPlace = false;
   /** The slice's accesses run in batches through the wasm core (sim/access_batch.ts) where the VM allows. */
   private readonly batched: BatchedAccesses;
   /** The cost table in force: defaults with the scenario's overrides. */
@@ -263,14 +265,22 @@ export class Engine {
     }
   }
 
-  /** The next up to `budget` accesses of `ps`'s stream into the batch; returns how many. */
+  /**
+   * The next up to `budget` accesses of `ps`'s stream into a batch; returns how many. A stream of
+   * reads and writes fills the vCPU's own batch where the slice runs batched (sim/access_batch.ts):
+   * the core draws into the memory it translates from, the access kinds already made.
+   */
   private fill(ps: ProcState, budget: number): number {
     const b = this.batch;
     const want = Math.min(budget, b.capacity);
+    const stream = ps.stream!;
+    const vcpuBatch = stream.readsAndWrites === true ? this.batched.vcpuBatch(ps, want) : null;
+    this.inPlace = vcpuBatch !== null;
     try {
-      if (want >= b.capacity) return ps.stream!.fill(b);
-      // Streams fill a whole batch; a short budget uses a smaller view of it.
-      return ps.stream!.fill({ capacity: want, addrs: b.addrs, ops: b.ops, n: 0 } as AccessBatch);
+      if (vcpuBatch !== null) return stream.fill(vcpuBatch);
+      if (want >= b.capacity) return stream.fill(b);
+      // Streams fill a whole batch; a short budget uses a smaller one over the same arrays.
+      return stream.fill(new AccessBatch(want, { addrs: b.addrs, ops: b.ops, kinds: OP_KINDS, core: null }));
     } catch (e) {
       if (e instanceof TraceError) throw new VmFailure(`${ps.vm.cfg.name}/${ps.cfg.name}: ${e.message}`);
       throw e;
@@ -279,6 +289,11 @@ export class Engine {
 
   /** Runs the batch's first `n` accesses, the clock advancing one per access. */
   private runBatch(ps: ProcState, n: number): void {
+    if (this.inPlace) {
+      this.batched.runInPlace(ps, n, this.accesses);
+      this.accesses += n;
+      return;
+    }
     const b = this.batch;
     if (ps.traceMapping) this.steps.mapTraceRegions(ps, b, n);
     if (this.batched.run(ps, b.addrs, b.ops, n, this.accesses)) {

@@ -3,6 +3,7 @@
 // and the same stream for the same seed.
 import { describe, expect, test } from "vitest";
 import { PAGE_SIZE } from "../hw/addr.js";
+import { CoreMemory } from "../hw/wasm_memory.js";
 import { Prng } from "./prng.js";
 import {
   AccessBatch,
@@ -216,5 +217,50 @@ describe("generators", () => {
     expect(got).toEqual(want);
     expect(s.phase).toBe(6);
     expect(sRng.nextU32()).toBe(rng.nextU32());
+  });
+
+  test("each stream of reads and writes fills a batch in a core memory, with that batch's kinds: the accesses it gives a JS batch", () => {
+    // The engine hands such a stream a vCPU's batch (views of the host's core memory, ops as access
+    // kinds): random, phases and sequential draw on that memory's core in place, zipf and
+    // pointerChase copy in from their own. Between fills the memory grows, as a slice's faults grow the host's.
+    const READ = 0x14;
+    const WRITE = 0x16;
+    const make = (seed: number): AccessStream[] => [
+      new TouchStream(BASE, 2 * MiB, OP_WRITE),
+      new TouchStream(BASE, 1 * MiB, 0),
+      new RandomStream(BASE, 4 * MiB, 7000, 0.3, new Prng(seed)),
+      new SequentialStream(BASE, 1 * MiB + 100, 7000, 0.35, 4096 + 24, new Prng(seed + 1)),
+      new ZipfStream(BASE, 8 * MiB, 7000, 0.3, 0.9, new Prng(seed + 2)),
+      new PointerChaseStream(BASE, 4 * MiB, 7000, 192, 0.3, new Prng(seed + 3)),
+      new PhasesStream(BASE, 8 * MiB, 7000, 1 * MiB, 5, 0.4, new Prng(seed + 4)),
+    ];
+    const caps = [1, 7, 256, 333, 4096, 5000, 1000];
+    const cm = new CoreMemory(1024, 1024);
+    const cap = 5000;
+    const at = cm.alloc(cap * 9);
+    const buffers = new Set<ArrayBuffer>();
+    const [plain, inCore] = [make(31), make(31)];
+    plain.forEach((js, k) => {
+      const want = inBatches(js, caps).map(([a, op]) => [a, op === OP_WRITE ? WRITE : READ]);
+      const got: number[][] = [];
+      for (const c of caps) {
+        const buf = cm.memory.buffer;
+        buffers.add(buf);
+        const over = {
+          addrs: new Float64Array(buf, at, cap),
+          ops: new Uint8Array(buf, at + cap * 8, cap),
+          kinds: READ | (WRITE << 8),
+          core: cm,
+        };
+        const b = new AccessBatch(c, over);
+        const n = inCore[k]!.fill(b);
+        for (let i = 0; i < n; i++) got.push([b.addrs[i]!, b.ops[i]!]);
+        cm.alloc(4 * MiB);
+      }
+      expect(inCore[k]!.readsAndWrites).toBe(true);
+      expect(got.length, `stream ${k}`).toBe(want.length);
+      expect(got, `stream ${k}`).toEqual(want);
+    });
+    expect(buffers.size).toBeGreaterThan(1);
   });
 });

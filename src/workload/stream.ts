@@ -3,25 +3,45 @@
 // never one object per access. A stream fills a batch and says how many it wrote.
 
 import { PAGE_SIZE } from "../hw/addr.js";
+import type { CoreMemory } from "../hw/wasm_memory.js";
 import type { Prng } from "./prng.js";
-import { CoreDraws, sharedDraws } from "./core_draws.js";
+import { CoreDraws, drawsFor } from "./core_draws.js";
 
 export const OP_READ = 0;
 export const OP_WRITE = 1;
+/** What a read (bits 7:0) and a write (15:8) store in a batch's `ops`: OP_READ and OP_WRITE. */
+export const OP_KINDS = OP_READ | (OP_WRITE << 8);
 
 export class AccessBatch {
   readonly addrs: Float64Array;
   readonly ops: Uint8Array;
   n = 0;
-  constructor(readonly capacity = 4096) {
-    this.addrs = new Float64Array(capacity);
-    this.ops = new Uint8Array(capacity);
+  /**
+   * A batch of its own arrays, or one over `over`: the engine hands a stream of reads and writes
+   * a vCPU's batch (sim/access_batch.ts), views of the host's core memory whose `ops` are the
+   * vCPU's access kinds, so the core draws into it where the translation reads.
+   */
+  constructor(
+    readonly capacity = 4096,
+    over: { addrs: Float64Array; ops: Uint8Array; kinds: number; core: CoreMemory | null } | null = null,
+    /** What a read (bits 7:0) and a write (15:8) store in `ops`. */
+    readonly kinds = over?.kinds ?? OP_KINDS,
+    /** The core memory `addrs` and `ops` are views of, or null. */
+    readonly core: CoreMemory | null = over?.core ?? null,
+  ) {
+    this.addrs = over?.addrs ?? new Float64Array(capacity);
+    this.ops = over?.ops ?? new Uint8Array(capacity);
   }
 }
 
 export interface AccessStream {
   /** Accesses this stream will produce in all. */
   readonly total: number;
+  /**
+   * Whether its accesses are only reads and writes, stored as the batch's `kinds` say (no
+   * fetches, no trace regions to map): the engine may then hand it a vCPU's batch.
+   */
+  readonly readsAndWrites?: boolean;
   /** Fills `b` from the start with up to b.capacity accesses; returns how many (0 when done). */
   fill(b: AccessBatch): number;
 }
@@ -29,6 +49,7 @@ export interface AccessStream {
 /** `touch`: each 4 KiB page of [base, base+size) once, in address order. */
 export class TouchStream implements AccessStream {
   readonly total: number;
+  readonly readsAndWrites = true;
   private i = 0;
   constructor(
     private readonly base: number,
@@ -39,9 +60,10 @@ export class TouchStream implements AccessStream {
   }
   fill(b: AccessBatch): number {
     let n = 0;
+    const op = this.op === OP_WRITE ? b.kinds >>> 8 : b.kinds & 0xff;
     while (n < b.capacity && this.i < this.total) {
       b.addrs[n] = this.base + this.i * PAGE_SIZE;
-      b.ops[n] = this.op;
+      b.ops[n] = op;
       n++;
       this.i++;
     }
@@ -51,6 +73,7 @@ export class TouchStream implements AccessStream {
 
 /** `random`: uniform over the pages of [base, base+size), each a write with probability writeRatio. */
 export class RandomStream implements AccessStream {
+  readonly readsAndWrites = true;
   private done = 0;
   private readonly pages: number;
   constructor(
@@ -64,10 +87,10 @@ export class RandomStream implements AccessStream {
   }
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
-    const draws = sharedDraws();
+    const draws = drawsFor(b.core);
     if (draws === null || this.pages > 2 ** 32) return this.fillEach(b, n);
     // The same three draws an access as fillEach() takes, on the wasm core.
-    draws.fillUniform(this.rng, b.addrs, b.ops, 0, n, this.base, this.pages, this.writeRatio * 2 ** 32);
+    draws.fillUniform(this.rng, b, 0, n, this.base, this.pages, this.writeRatio * 2 ** 32);
     this.done += n;
     return (b.n = n);
   }
@@ -75,11 +98,12 @@ export class RandomStream implements AccessStream {
   /** fill() one draw at a time (the reference; without the core; over more than 2^32 pages, where nextInt() takes two draws). */
   private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
+    const [read, write] = opsOf(b);
     for (let i = 0; i < n; i++) {
       const page = rng.nextInt(this.pages);
       // An 8-byte aligned word inside the page.
       b.addrs[i] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
-      b.ops[i] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      b.ops[i] = rng.nextFloat() < this.writeRatio ? write : read;
     }
     this.done += n;
     return (b.n = n);
@@ -88,6 +112,7 @@ export class RandomStream implements AccessStream {
 
 /** `sequential`: `total` accesses walking [base, base+size) with `stride` bytes, wrapping around. */
 export class SequentialStream implements AccessStream {
+  readonly readsAndWrites = true;
   private done = 0;
   private off = 0;
   constructor(
@@ -100,18 +125,19 @@ export class SequentialStream implements AccessStream {
   ) {}
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
-    const draws = sharedDraws();
+    const draws = drawsFor(b.core);
     if (draws === null) return this.fillEach(b, n);
-    this.off = draws.fillSequential(this.rng, b.addrs, b.ops, n, this.base, this.size, this.stride, this.off, this.writeRatio);
+    this.off = draws.fillSequential(this.rng, b, n, this.base, this.size, this.stride, this.off, this.writeRatio);
     this.done += n;
     return (b.n = n);
   }
 
   /** fill() one draw at a time (the reference; without the core). */
   private fillEach(b: AccessBatch, n: number): number {
+    const [read, write] = opsOf(b);
     for (let i = 0; i < n; i++) {
       b.addrs[i] = this.base + this.off;
-      b.ops[i] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      b.ops[i] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? write : read;
       this.off += this.stride;
       if (this.off >= this.size) this.off = 0;
     }
@@ -126,6 +152,7 @@ export class SequentialStream implements AccessStream {
  * seeded permutation, so the hot pages are not neighbours.
  */
 export class ZipfStream implements AccessStream {
+  readonly readsAndWrites = true;
   private done = 0;
   private readonly pages: number;
   /** CDF by rank, and the page of each rank: in the draws' memory when the core draws, else JS arrays. */
@@ -167,7 +194,7 @@ export class ZipfStream implements AccessStream {
     const d = this.draws;
     if (d === null) return this.fillEach(b, n);
     // The same three draws an access as fillEach() takes, on the wasm core.
-    d.fillZipf(this.rng, b.addrs, b.ops, n, this.base, d.tablesAt, d.tablesAt + this.pages * 8, this.pages, this.writeRatio * 2 ** 32);
+    d.fillZipf(this.rng, b, n, this.base, d.tablesAt, d.tablesAt + this.pages * 8, this.pages, this.writeRatio * 2 ** 32);
     this.done += n;
     return (b.n = n);
   }
@@ -176,6 +203,7 @@ export class ZipfStream implements AccessStream {
   private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
     const cdf = this.cdf;
+    const [read, write] = opsOf(b);
     for (let i = 0; i < n; i++) {
       const u = rng.nextFloat();
       let lo = 0;
@@ -186,7 +214,7 @@ export class ZipfStream implements AccessStream {
         else hi = mid;
       }
       b.addrs[i] = this.base + this.pageOfRank[lo]! * PAGE_SIZE + (rng.nextU32() & 0xff8);
-      b.ops[i] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      b.ops[i] = rng.nextFloat() < this.writeRatio ? write : read;
     }
     this.done += n;
     return (b.n = n);
@@ -208,6 +236,7 @@ function ownDraws(tableBytes: number): CoreDraws | null {
  * as a linked-list or graph walk does: no spatial locality, every access dependent.
  */
 export class PointerChaseStream implements AccessStream {
+  readonly readsAndWrites = true;
   private done = 0;
   private node = 0;
   /** The link out of each node: in the draws' memory when the core draws, else a JS array. */
@@ -241,16 +270,17 @@ export class PointerChaseStream implements AccessStream {
     const n = Math.min(b.capacity, this.total - this.done);
     const d = this.draws;
     if (d === null) return this.fillEach(b, n);
-    this.node = d.fillChase(this.rng, b.addrs, b.ops, n, this.base, this.nodeSize, d.tablesAt, this.node, this.writeRatio);
+    this.node = d.fillChase(this.rng, b, n, this.base, this.nodeSize, d.tablesAt, this.node, this.writeRatio);
     this.done += n;
     return (b.n = n);
   }
 
   /** fill() one draw at a time (the reference; where the core's draws have no memory). */
   private fillEach(b: AccessBatch, n: number): number {
+    const [read, write] = opsOf(b);
     for (let i = 0; i < n; i++) {
       b.addrs[i] = this.base + this.node * this.nodeSize;
-      b.ops[i] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      b.ops[i] = this.writeRatio > 0 && this.rng.nextFloat() < this.writeRatio ? write : read;
       this.node = this.next[this.node]!;
     }
     this.done += n;
@@ -264,6 +294,7 @@ export class PointerChaseStream implements AccessStream {
  * (seeded) place in the region when the phase changes.
  */
 export class PhasesStream implements AccessStream {
+  readonly readsAndWrites = true;
   private done = 0;
   private windowBase = 0;
   private readonly perPhase: number;
@@ -292,14 +323,14 @@ export class PhasesStream implements AccessStream {
   }
   fill(b: AccessBatch): number {
     const n = Math.min(b.capacity, this.total - this.done);
-    const draws = sharedDraws();
+    const draws = drawsFor(b.core);
     if (draws === null || this.windowPages > 2 ** 32) return this.fillEach(b, n);
     // A phase's accesses are a uniform stream over its window: the core's draws, a call per phase.
     for (let at = 0; at < n; ) {
       if (this.done > 0 && this.done % this.perPhase === 0) this.moveWindow();
       const m = Math.min(n - at, this.perPhase - (this.done % this.perPhase));
       const base = this.base + this.windowBase * PAGE_SIZE;
-      draws.fillUniform(this.rng, b.addrs, b.ops, at, m, base, this.windowPages, this.writeRatio * 2 ** 32);
+      draws.fillUniform(this.rng, b, at, m, base, this.windowPages, this.writeRatio * 2 ** 32);
       at += m;
       this.done += m;
     }
@@ -309,13 +340,19 @@ export class PhasesStream implements AccessStream {
   /** fill() one draw at a time (the reference; without the core; windows of more than 2^32 pages). */
   private fillEach(b: AccessBatch, n: number): number {
     const rng = this.rng;
+    const [read, write] = opsOf(b);
     for (let i = 0; i < n; i++) {
       if (this.done > 0 && this.done % this.perPhase === 0) this.moveWindow();
       const page = this.windowBase + rng.nextInt(this.windowPages);
       b.addrs[i] = this.base + page * PAGE_SIZE + (rng.nextU32() & 0xff8);
-      b.ops[i] = rng.nextFloat() < this.writeRatio ? OP_WRITE : OP_READ;
+      b.ops[i] = rng.nextFloat() < this.writeRatio ? write : read;
       this.done++;
     }
     return (b.n = n);
   }
+}
+
+/** The bytes a read and a write store in `b.ops`. */
+function opsOf(b: AccessBatch): [number, number] {
+  return [b.kinds & 0xff, b.kinds >>> 8];
 }

@@ -38,19 +38,23 @@ let d: i32 = 0;
   return x;
 }
 
-/** The access's word (an 8-byte aligned offset from nextU32()) and kind (nextFloat() < writeRatio, as x < writeRatio * 2^32). */
-@inline function wordAndKind(addrs: usize, ops: usize, i: i32, pageBase: f64, writeBelow: f64): void {
+/**
+ * The access's word (an 8-byte aligned offset from nextU32()) and kind (nextFloat() < writeRatio,
+ * as x < writeRatio * 2^32): `kinds` holds the byte a read gets in its low 8 bits and a write's
+ * in the next 8 (OP_READ and OP_WRITE, or a vCPU's access kinds).
+ */
+@inline function wordAndKind(addrs: usize, ops: usize, i: i32, pageBase: f64, writeBelow: f64, kinds: i32): void {
   const word = nextU32() & 0xff8;
   store<f64>(addrs + (<usize>i << 3), pageBase + <f64>word);
-  store<u8>(ops + <usize>i, <f64>nextU32() < writeBelow ? 1 : 0);
+  store<u8>(ops + <usize>i, <f64>nextU32() < writeBelow ? kinds >> 8 : kinds);
 }
 
-/** n accesses into addrs (f64 gva) and ops (u8, 1 for a write), uniform over `pages` pages from `base`. */
-export function fillUniform(state: usize, addrs: usize, ops: usize, n: i32, base: f64, pages: f64, writeBelow: f64): void {
+/** n accesses into addrs (f64 gva) and ops (u8, a read's or a write's byte of `kinds`), uniform over `pages` pages from `base`. */
+export function fillUniform(state: usize, addrs: usize, ops: usize, n: i32, base: f64, pages: f64, writeBelow: f64, kinds: i32): void {
   load4(state);
   for (let i = 0; i < n; i++) {
     const page = Math.floor((<f64>nextU32() / 4294967296.0) * pages);
-    wordAndKind(addrs, ops, i, base + page * 4096, writeBelow);
+    wordAndKind(addrs, ops, i, base + page * 4096, writeBelow, kinds);
   }
   save4(state);
 }
@@ -59,7 +63,7 @@ export function fillUniform(state: usize, addrs: usize, ops: usize, n: i32, base
  * n accesses of a Zipf stream: the rank is the first whose CDF entry (f64, `pages` of them at
  * `cdf`) is not below nextFloat(), its page `ranks[rank]` (u32).
  */
-export function fillZipf(state: usize, addrs: usize, ops: usize, n: i32, base: f64, cdf: usize, ranks: usize, pages: i32, writeBelow: f64): void {
+export function fillZipf(state: usize, addrs: usize, ops: usize, n: i32, base: f64, cdf: usize, ranks: usize, pages: i32, writeBelow: f64, kinds: i32): void {
   load4(state);
   for (let i = 0; i < n; i++) {
     const u = <f64>nextU32() / 4294967296.0;
@@ -72,7 +76,7 @@ export function fillZipf(state: usize, addrs: usize, ops: usize, n: i32, base: f
       len -= half;
     }
     lo += <usize>(load<f64>(cdf + (lo << 3)) < u);
-    wordAndKind(addrs, ops, i, base + <f64>load<u32>(ranks + (<usize>lo << 2)) * 4096, writeBelow);
+    wordAndKind(addrs, ops, i, base + <f64>load<u32>(ranks + (<usize>lo << 2)) * 4096, writeBelow, kinds);
   }
   save4(state);
 }
@@ -82,12 +86,12 @@ export function fillZipf(state: usize, addrs: usize, ops: usize, n: i32, base: f
  * `stride` bytes apart, wrapping to 0 at `size`; a write if nextFloat() < writeRatio, drawn only
  * when `draw` (a write ratio of 0 draws nothing).
  */
-export function fillSequential(state: usize, addrs: usize, ops: usize, n: i32, base: f64, size: f64, stride: f64, draw: bool, writeBelow: f64): void {
+export function fillSequential(state: usize, addrs: usize, ops: usize, n: i32, base: f64, size: f64, stride: f64, draw: bool, writeBelow: f64, kinds: i32): void {
   load4(state);
   let off = load<f64>(state, 16);
   for (let i = 0; i < n; i++) {
     store<f64>(addrs + (<usize>i << 3), base + off);
-    store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? 1 : 0);
+    store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? kinds >> 8 : kinds);
     off += stride;
     if (off >= size) off = 0;
   }
@@ -99,12 +103,12 @@ export function fillSequential(state: usize, addrs: usize, ops: usize, n: i32, b
  * n accesses of a pointer chase: from the node (u32) at state + 24 (in and out), each at
  * `base` + node * nodeSize, the next node `next[node]` (u32); writes as fillSequential().
  */
-export function fillChase(state: usize, addrs: usize, ops: usize, n: i32, base: f64, nodeSize: f64, next: usize, draw: bool, writeBelow: f64): void {
+export function fillChase(state: usize, addrs: usize, ops: usize, n: i32, base: f64, nodeSize: f64, next: usize, draw: bool, writeBelow: f64, kinds: i32): void {
   load4(state);
   let node = load<u32>(state, 24);
   for (let i = 0; i < n; i++) {
     store<f64>(addrs + (<usize>i << 3), base + <f64>node * nodeSize);
-    store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? 1 : 0);
+    store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? kinds >> 8 : kinds);
     node = load<u32>(next + (<usize>node << 2));
   }
   store<u32>(state, node, 24);
