@@ -85,37 +85,29 @@ export function nestedTranslate(s: MmuState, gpa: i64, acc: i32, why: i32, forLe
     }
     if (se) stats.nestedTableReads += 1;
     if (s.logOn != 0) logPush(s, REF_NESTED_TABLE, level, forLevel, <f64>(tableHpfn * 4096 + idx * 8), <f64>gpa, lo, hi);
-    if (isEpt && level > 1 && (lo & EPT_COMMON_MASK) == EPT_RWX && (hi & s.rsvdHi) == 0) {
-      // The common non-leaf (read, write and execute allowed, bits 7:3 clear): what the full tests below conclude for it.
-      if (se && s.nestedAd != 0 && (lo & EPT_A) == 0) {
-        writeLo(off, lo | EPT_A);
-        stats.nestedAdWrites += 1;
+    // A common EPT non-leaf (read, write and execute allowed, bits 7:3 clear) goes down at once: the checks conclude nothing else for it.
+    if (!(isEpt && level > 1 && (lo & EPT_COMMON_MASK) == EPT_RWX && (hi & s.rsvdHi) == 0)) {
+      let leaf: bool;
+      if (isEpt) {
+        if ((lo & 7) == 0) return eptViolation(s, gpa, acc, why, 0, level, se);
+        leaf = level == 1 || ((lo & EPT_PS) != 0 && level <= 3);
+        if (mayBeEptMisconfig(lo, hi, level, leaf, s.rsvdHi)) {
+          const why2 = eptMisconfigReason(lo, hi, level, leaf, s.rsvdHi);
+          if (why2 != 0) return eptMisconfig(s, gpa, level, why2, se);
+        }
+        r &= lo & 1;
+        w &= (lo >>> 1) & 1;
+        x &= (lo >>> 2) & 1;
+      } else {
+        if ((lo & PTE_P) == 0) return npf(s, gpa, acc, why, 0, level, se);
+        leaf = level == 1 || ((lo & PTE_PS) != 0 && level <= 3);
+        if (isRsvdGpte(lo, hi, level, leaf, s.rsvdHi, true)) return npf(s, gpa, acc, why, PFERR_PRESENT | PFERR_RSVD, level, se);
+        w &= (lo >>> 1) & 1;
+        r &= (lo >>> 2) & 1;
+        x &= hi >>> 31 != 0 ? 0 : 1;
       }
-      tableHpfn = entryFrame(lo, hi);
-      level--;
-      if (se && s.nestedPsc2 != 0) nestedPscFill(s, gpa, level, tableHpfn, r, w, x);
-      continue;
+      if (leaf) break;
     }
-    let leaf: bool;
-    if (isEpt) {
-      if ((lo & 7) == 0) return eptViolation(s, gpa, acc, why, 0, level, se);
-      leaf = level == 1 || ((lo & EPT_PS) != 0 && level <= 3);
-      if (mayBeEptMisconfig(lo, hi, level, leaf, s.rsvdHi)) {
-        const why2 = eptMisconfigReason(lo, hi, level, leaf, s.rsvdHi);
-        if (why2 != 0) return eptMisconfig(s, gpa, level, why2, se);
-      }
-      r &= lo & 1;
-      w &= (lo >>> 1) & 1;
-      x &= (lo >>> 2) & 1;
-    } else {
-      if ((lo & PTE_P) == 0) return npf(s, gpa, acc, why, 0, level, se);
-      leaf = level == 1 || ((lo & PTE_PS) != 0 && level <= 3);
-      if (isRsvdGpte(lo, hi, level, leaf, s.rsvdHi, true)) return npf(s, gpa, acc, why, PFERR_PRESENT | PFERR_RSVD, level, se);
-      w &= (lo >>> 1) & 1;
-      r &= (lo >>> 2) & 1;
-      x &= hi >>> 31 != 0 ? 0 : 1;
-    }
-    if (leaf) break;
     const aBit = isEpt ? EPT_A : PTE_A;
     if (se && s.nestedAd != 0 && (lo & aBit) == 0) {
       writeLo(off, lo | aBit);
