@@ -154,6 +154,38 @@ class CRef {
   }
 }
 
+// ------------------------------------------------------------------ one CPU for the model and C
+
+/**
+ * Pins this process's main thread to the CPU it is on, so a walk case's model samples and the C
+ * child it spawns (which inherits the mask) run on the same CPU: on a shared VM one vCPU can run
+ * at half speed for seconds while the other does not (seen here: the same walk at 1.9 M/s pinned
+ * to one and 4.3 M/s on the other), and a model on one and C on the other made the ratio halve.
+ * V8's helper threads stay free. Returns the CPU and how to undo it, or null without taskset
+ * (Linux's util-linux) or /proc.
+ */
+function pinMainThread(): { cpu: number; undo: () => void } | null {
+  if (process.platform !== "linux") return null;
+  let stat: string;
+  try {
+    stat = readFileSync("/proc/thread-self/stat", "utf8");
+  } catch {
+    return null;
+  }
+  // Field 39, `processor`: the CPU the thread last ran on (fields counted after the command's closing parenthesis).
+  const cpu = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[36]);
+  const pid = String(process.pid);
+  const before = spawnSync("taskset", ["-p", pid], { encoding: "utf8" });
+  const mask = before.stdout?.match(/:\s*([0-9a-f]+)\s*$/)?.[1];
+  if (before.status !== 0 || mask === undefined || !Number.isInteger(cpu)) return null;
+  if (spawnSync("taskset", ["-p", "-c", String(cpu), pid]).status !== 0) return null;
+  // Unpinned again after the case: the command-line cases' children (the sweep's lanes) inherit the mask.
+  const undo = () => {
+    if (spawnSync("taskset", ["-p", mask, pid]).status !== 0) throw new Error(`bench: could not restore this process's CPU mask ${mask}`);
+  };
+  return { cpu, undo };
+}
+
 // ------------------------------------------------------------------ in-process walk cases
 
 /** bench/ref/walk.c does the same: a seeded xorshift32, so every run walks the same addresses. */
@@ -255,6 +287,19 @@ function driver(w: WalkCase): Driver {
 }
 
 async function walkCase(w: WalkCase): Promise<CaseResult> {
+  const pin = pinMainThread();
+  try {
+    const res = await walkCaseOn(w);
+    if (pin !== null) res.figures.cpu = pin.cpu;
+    else if (w.cMode !== null)
+      res.notes.push("the model and C were not pinned to one CPU (no taskset): their ratio may mix two CPUs' speeds");
+    return res;
+  } finally {
+    pin?.undo();
+  }
+}
+
+async function walkCaseOn(w: WalkCase): Promise<CaseResult> {
   const hash = driver(w).refHash();
   const r = driver(w);
   r.pass(); // warm-up: A bits set, TLB filled, code optimized
@@ -694,7 +739,7 @@ const doc = {
   cpus: `${os.cpus()[0]?.model ?? "?"} x ${os.availableParallelism()}`,
   loadAverage: loadavg(),
   timing:
-    "CPU time (user + sys) of this process or of the child; medians over samples; model and C samples alternate, ratio = median of the pairs' ratios",
+    "CPU time (user + sys) of this process or of the child; medians over samples; model and C samples alternate on one CPU (figures.cpu), ratio = median of the pairs' ratios",
   samples: SAMPLES,
   cReference: cBinary ? "cc -O2 bench/ref/walk.c" : cNote || "not run",
   wallSeconds: (performance.now() - t0) / 1000,

@@ -7,6 +7,7 @@ import { describe, expect, test } from "vitest";
 
 const root = new URL("..", import.meta.url).pathname;
 const built = existsSync(new URL("../dist/index.js", import.meta.url));
+const hasTaskset = process.platform === "linux" && spawnSync("taskset", ["-p", String(process.pid)]).status === 0;
 
 describe("bench/run.ts", () => {
   test.skipIf(!built)("--json prints exactly one JSON document; the TLB-hit case agrees with C", () => {
@@ -27,5 +28,10 @@ describe("bench/run.ts", () => {
     // With a C compiler the three agreement checks ran; without one the document says why.
     if (doc.cReference.startsWith("cc ")) expect(doc.results[0]!.agree.map((a) => a.ok)).toEqual([true, true, true]);
     else expect(doc.cReference).toMatch(/skipped/);
+    // With taskset (Linux) the model and C ran pinned to one CPU, named; without it a note says they were not.
+    const figures = doc.results[0]!.figures;
+    const notes = (doc.results[0] as unknown as { notes: string[] }).notes;
+    if (hasTaskset) expect(figures.cpu).toBeTypeOf("number");
+    else expect(notes.join(" ")).toMatch(/not pinned/);
   });
 });
