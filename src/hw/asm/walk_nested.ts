@@ -2,7 +2,8 @@
 // ../walk_nested.ts in wasm: the nested dimension of a two-dimensional walk, gpa -> hpa through
 // EPT (SDM vol. 3 29.3) or NPT (AMD APM vol. 2 15.25), with the nested TLB and the nested
 // paging-structure caches; the same phases, counters, fields and exits, line for line, except
-// that a common non-leaf entry is taken on one mask test (wasm_mmu_cases.test.ts tries every low byte).
+// that a common entry (an RWX non-leaf, a 4 KiB RWX write-back leaf) is taken on one mask test
+// (wasm_mmu_cases.test.ts tries every low byte of every entry a walk reads).
 
 import { AssocCache, CP_EXEC, CP_USER, CP_WRITABLE, CP_WRITE_OK, fill, lookup, peek, permAt, setPerm, valueAt } from "./assoc_cache";
 import { EPT_A, EPT_D, EPT_PS, EPT_R, EPT_W, eptNonLeafRsvdLo, isReservedMemType } from "./ept_pte";
@@ -45,6 +46,9 @@ const REF_NESTED_TABLE = 1;
 /** An EPT non-leaf that allows everything: R, W, X set, bits 7:3 (PS and the reserved bits) clear. */
 const EPT_COMMON_MASK: u32 = 0xff;
 const EPT_RWX: u32 = 7;
+/** A 4 KiB EPT leaf's R, W, X and memory type (bits 5:3). */
+const EPT_LEAF_MASK: u32 = 0x3f;
+const EPT_RWX_WB: u32 = EPT_RWX | (6 << 3);
 
 /** The frame an entry points at, or -1 beyond the 2^28 frames PhysMem can hold (../mmu_state.ts entryFrame). */
 @inline export function entryFrame(lo: u32, hi: u32): i64 {
@@ -85,8 +89,11 @@ export function nestedTranslate(s: MmuState, gpa: i64, acc: i32, why: i32, forLe
     }
     if (se) stats.nestedTableReads += 1;
     if (s.logOn != 0) logPush(s, REF_NESTED_TABLE, level, forLevel, <f64>(tableHpfn * 4096 + idx * 8), <f64>gpa, lo, hi);
-    // A common EPT non-leaf (read, write and execute allowed, bits 7:3 clear) goes down at once: the checks conclude nothing else for it.
-    if (!(isEpt && level > 1 && (lo & EPT_COMMON_MASK) == EPT_RWX && (hi & s.rsvdHi) == 0)) {
+    // A common EPT entry goes on at once, the checks concluding nothing else for it: a non-leaf with
+    // read, write and execute allowed and bits 7:3 clear, or a 4 KiB leaf allowing all three, write-back.
+    if (isEpt && (hi & s.rsvdHi) == 0 && (lo & (level > 1 ? EPT_COMMON_MASK : EPT_LEAF_MASK)) == (level > 1 ? EPT_RWX : EPT_RWX_WB)) {
+      if (level == 1) break;
+    } else {
       let leaf: bool;
       if (isEpt) {
         if ((lo & 7) == 0) return eptViolation(s, gpa, acc, why, 0, level, se);
