@@ -70,9 +70,11 @@ describe("the wasm core and the JS Mmu read every entry alike", () => {
   // MAXPHYADDR or NX, must give the JS walker's outcome, fields and counters.
   const FIELDS = ["hpa", "gpa", "pageSize", "errorCode", "exitQual", "faultGva", "faultGpa", "faultLevel", "faultReason"] as const;
   const fieldsOf = (t: Mmu | WasmMmu) => FIELDS.map((f) => t[f]);
-  const cases = (["ept", "npt", "native"] as const).flatMap((paging) => ([4, 5] as const).map((levels) => ({ paging, levels })));
+  const cases = (["ept", "npt", "native"] as const).flatMap((paging) =>
+    ([4, 5] as const).flatMap((levels) => [true, false].map((nxe) => ({ paging, levels, nxe }))),
+  );
 
-  test.each(cases)("$paging, $levels levels", ({ paging, levels }) => {
+  test.each(cases)("$paging, $levels levels, EFER.NXE $nxe", ({ paging, levels, nxe }) => {
     const opts = { ...DEFAULT_TRANSLATE, paging, levels, gva: 0x7f12_3456_7000 % 2 ** (12 + 9 * levels) };
     const [mj, mw] = [new TranslateMachine(opts), new TranslateMachine(opts)];
     // The machines' tables, on MMUs with no TLB either, so that every access walks.
@@ -80,7 +82,7 @@ describe("the wasm core and the JS Mmu read every entry alike", () => {
     const js = new Mmu(mj.mem, config);
     const wasm = new WasmMmu(mw.mem, config);
     for (const t of [js, wasm]) {
-      t.efeNxe = true;
+      t.efeNxe = nxe;
       if (paging !== "native") t.setNestedContext(1, mw.mmu.nestedRoot);
       t.loadCr3(mw.mmu.cr3Frame);
     }

@@ -29,7 +29,7 @@ import {
   nestedTranslate,
   nestedWriteFault,
 } from "./walk_nested";
-import { PFERR_PRESENT, PFERR_RSVD, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PAT_HUGE, entryPfn } from "./x86_pte";
+import { PFERR_PRESENT, PFERR_RSVD, PTE_A, PTE_D, PTE_G, PTE_HI_NX, PTE_P, PTE_PAT_HUGE, PTE_PS, entryPfn } from "./x86_pte";
 import { isPermissionFault, isRsvdGpte, isX86Leaf, pfErrorCode } from "./x86_rules";
 
 const REF_GUEST_TABLE = 0;
@@ -53,6 +53,8 @@ export function walkGuest(s: MmuState, gva: i64, acc: i32, se: bool): i32 {
   let nx: u32 = hit && (s.pscPerm & CP_NX) != 0 ? 1 : 0;
   const tableAcc = s.isEpt != 0 && s.eptAd != 0 ? ACC_WRITE : ACC_READ;
   const nxe = s.efeNxe != 0;
+  // The high-word bits a common entry has clear: those above MAXPHYADDR, and XD unless EFER.NXE.
+  const rsvdHiNx = s.rsvdHi | (nxe ? 0 : PTE_HI_NX);
   let lo: u32 = 0;
   let hi: u32 = 0;
   let off = 0;
@@ -80,9 +82,13 @@ export function walkGuest(s: MmuState, gva: i64, acc: i32, se: bool): i32 {
       const gpa: f64 = tableGpa < 0 ? -1 : <f64>(tableGpa + idx * 8);
       logPush(s, REF_GUEST_TABLE, level, level, <f64>(tableHpfn * 4096 + idx * 8), gpa, lo, hi);
     }
-    if ((lo & PTE_P) == 0) return guestFault(s, acc, 0, level, se);
-    const leaf = isX86Leaf(lo, level);
-    if (isRsvdGpte(lo, hi, level, leaf, s.rsvdHi, nxe)) return guestFault(s, acc, PFERR_PRESENT | PFERR_RSVD, level, se);
+    // A common entry (present, no reserved bit; above level 1 not a large page) skips the checks.
+    let leaf = level == 1;
+    if ((lo & (leaf ? PTE_P : PTE_P | PTE_PS)) != PTE_P || (hi & rsvdHiNx) != 0) {
+      if ((lo & PTE_P) == 0) return guestFault(s, acc, 0, level, se);
+      leaf = isX86Leaf(lo, level);
+      if (isRsvdGpte(lo, hi, level, leaf, s.rsvdHi, nxe)) return guestFault(s, acc, PFERR_PRESENT | PFERR_RSVD, level, se);
+    }
     rw &= (lo >>> 1) & 1;
     us &= (lo >>> 2) & 1;
     if (nxe) nx |= hi >>> 31;
