@@ -181,8 +181,8 @@ export function sharedDraws(): CoreDraws | null {
 }
 
 /**
- * The draws for a stream without tables filling `t`: on `core`, in place, where the target is a
- * vCPU's batch in that core memory (sim/access_batch.ts); else sharedDraws().
+ * The draws for a stream without tables filling a batch in `core` (a vCPU's, sim/access_batch.ts):
+ * on that memory's core, in place; for a batch of JS arrays (`core` null), sharedDraws().
  */
 export function drawsFor(core: CoreMemory | null): CoreDraws | null {
   if (core === null) return sharedDraws();

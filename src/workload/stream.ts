@@ -12,9 +12,22 @@ export const OP_WRITE = 1;
 /** What a read (bits 7:0) and a write (15:8) store in a batch's `ops`: OP_READ and OP_WRITE. */
 export const OP_KINDS = OP_READ | (OP_WRITE << 8);
 
+/** Arrays a batch can be laid over, and what a read (bits 7:0) and a write (15:8) store in `ops`. */
+export interface BatchArrays {
+  addrs: Float64Array;
+  ops: Uint8Array;
+  kinds: number;
+  /** The core memory `addrs` and `ops` are views of, or null. */
+  core: CoreMemory | null;
+}
+
 export class AccessBatch {
   readonly addrs: Float64Array;
   readonly ops: Uint8Array;
+  /** What a read (bits 7:0) and a write (15:8) store in `ops`: OP_KINDS, or a vCPU's access kinds. */
+  readonly kinds: number;
+  /** The core memory `addrs` and `ops` are views of (the core then draws into them in place), or null. */
+  readonly core: CoreMemory | null;
   n = 0;
   /**
    * A batch of its own arrays, or one over `over`: the engine hands a stream of reads and writes
@@ -23,14 +36,12 @@ export class AccessBatch {
    */
   constructor(
     readonly capacity = 4096,
-    over: { addrs: Float64Array; ops: Uint8Array; kinds: number; core: CoreMemory | null } | null = null,
-    /** What a read (bits 7:0) and a write (15:8) store in `ops`. */
-    readonly kinds = over?.kinds ?? OP_KINDS,
-    /** The core memory `addrs` and `ops` are views of, or null. */
-    readonly core: CoreMemory | null = over?.core ?? null,
+    over: BatchArrays | null = null,
   ) {
     this.addrs = over?.addrs ?? new Float64Array(capacity);
     this.ops = over?.ops ?? new Uint8Array(capacity);
+    this.kinds = over?.kinds ?? OP_KINDS;
+    this.core = over?.core ?? null;
   }
 }
 
