@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The streams' draws on the wasm core (src/hw/asm/draws.ts): the Prng's state (and a strided
-// stream's offset, a chase's node) goes in, n accesses come out, the state comes back. Filling a
+// stream's offset or a chase's node) goes in, n accesses come out, the state comes back. Filling a
 // vCPU's batch in a host's core memory, a `random`, `phases` or `sequential` stream draws on that
 // memory's core, straight into the batch the translation reads (drawsFor); filling a JS batch,
 // on one shared instance with a memory of its own, copied out (they take turns; a call leaves
@@ -38,9 +38,8 @@ export class CoreDraws {
   private readonly scratch: boolean;
   private viewed: ArrayBuffer | null = null;
   private state = new Int32Array(0);
-  /** The state area as f64 (a strided stream's offset at [2]) and u32 (a chase's node at [6]). */
+  /** The state area as f64: a strided stream's offset or a chase's node at [2]. */
   private stateF64 = new Float64Array(0);
-  private stateU32 = new Uint32Array(0);
   private addrs = new Float64Array(0);
   private ops = new Uint8Array(0);
   /** Byte address of the tables (own memory only). */
@@ -101,10 +100,9 @@ export class CoreDraws {
     const fn = this.core.fn;
     const st = this.stateAt;
     const draw = writeRatio > 0 ? 1 : 0;
-    this.takeViews();
-    this.stateF64[2] = off;
-    this.draw(rng, t, 0, n, (a, o, m) => fn.fillSequential(st, a, o, m, base, size, stride, draw, writeRatio * 2 ** 32, t.kinds));
-    return this.stateF64[2]!;
+    return this.carried(rng, t, n, off, (a, o, m) =>
+      fn.fillSequential(st, a, o, m, base, size, stride, draw, writeRatio * 2 ** 32, t.kinds),
+    );
   }
 
   /**
@@ -115,10 +113,17 @@ export class CoreDraws {
     const fn = this.core.fn;
     const st = this.stateAt;
     const draw = writeRatio > 0 ? 1 : 0;
+    return this.carried(rng, t, n, node, (a, o, m) =>
+      fn.fillChase(st, a, o, m, base, nodeSize, nextAt, draw, writeRatio * 2 ** 32, t.kinds),
+    );
+  }
+
+  /** draw() for a stream whose position (an offset, a node) the core carries in the state from call to call; returns it after. */
+  private carried(rng: Prng, t: DrawTarget, n: number, at: number, fill: (addrsAt: number, opsAt: number, m: number) => void): number {
     this.takeViews();
-    this.stateU32[6] = node;
-    this.draw(rng, t, 0, n, (a, o, m) => fn.fillChase(st, a, o, m, base, nodeSize, nextAt, draw, writeRatio * 2 ** 32, t.kinds));
-    return this.stateU32[6]!;
+    this.stateF64[2] = at;
+    this.draw(rng, t, 0, n, fill);
+    return this.stateF64[2]!;
   }
 
   /**
@@ -153,7 +158,6 @@ export class CoreDraws {
     this.viewed = b;
     this.state = new Int32Array(b, this.stateAt, 4);
     this.stateF64 = new Float64Array(b, this.stateAt, 8);
-    this.stateU32 = new Uint32Array(b, this.stateAt, 16);
     if (this.scratch) {
       this.addrs = new Float64Array(b, ADDRS, CHUNK);
       this.ops = new Uint8Array(b, OPS, CHUNK);

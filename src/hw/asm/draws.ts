@@ -100,17 +100,18 @@ export function fillSequential(state: usize, addrs: usize, ops: usize, n: i32, b
 }
 
 /**
- * n accesses of a pointer chase: from the node (u32) at state + 24 (in and out), each at
- * `base` + node * nodeSize, the next node `next[node]` (u32); writes as fillSequential().
+ * n accesses of a pointer chase: from the node in f64 at state + 16 (in and out, as a strided
+ * stream's offset), each at `base` + node * nodeSize, the next node `next[node]` (u32); writes
+ * as fillSequential().
  */
 export function fillChase(state: usize, addrs: usize, ops: usize, n: i32, base: f64, nodeSize: f64, next: usize, draw: bool, writeBelow: f64, kinds: i32): void {
   load4(state);
-  let node = load<u32>(state, 24);
+  let node = <u32>load<f64>(state, 16);
   for (let i = 0; i < n; i++) {
     store<f64>(addrs + (<usize>i << 3), base + <f64>node * nodeSize);
     store<u8>(ops + <usize>i, draw && <f64>nextU32() < writeBelow ? kinds >> 8 : kinds);
     node = load<u32>(next + (<usize>node << 2));
   }
-  store<u32>(state, node, 24);
+  store<f64>(state, <f64>node, 16);
   save4(state);
 }
